@@ -1,0 +1,87 @@
+//! `tresor certs ...`: a CA and certificates for real deployments, with the
+//! same code `tresor dev` uses.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::identity::Identity;
+use crate::pki::CertificateAuthority;
+
+/// `tresor certs ...`
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create a new CA (writes ca.pem and ca.key, mode 0600).
+    ///
+    /// Example: tresor certs ca --out ./ca
+    Ca {
+        /// Folder to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The CA's common name.
+        #[arg(long, default_value = "tresor CA", value_name = "NAME")]
+        name: String,
+    },
+    /// Issue a client certificate for a service identity (writes cert.pem and key.pem).
+    ///
+    /// Example: tresor certs issue --ca ./ca --identity spiffe://example.org/billing --out ./billing
+    Issue {
+        /// Folder holding ca.pem and ca.key.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The identity, for example spiffe://example.org/billing.
+        #[arg(long, value_name = "IDENTITY")]
+        identity: String,
+        /// Folder to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Issue a server certificate (writes cert.pem and key.pem).
+    ///
+    /// Example: tresor certs server --ca ./ca --dns tresor.internal --ip 10.0.0.5 --out ./server
+    Server {
+        /// Folder holding ca.pem and ca.key.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// DNS name the server is reached by (repeatable).
+        #[arg(long, value_name = "NAME")]
+        dns: Vec<String>,
+        /// IP address the server is reached by (repeatable).
+        #[arg(long, value_name = "ADDR")]
+        ip: Vec<IpAddr>,
+        /// Folder to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// Runs a `tresor certs` command.
+pub fn run(command: CertsCommand) -> Result<(), String> {
+    match command {
+        CertsCommand::Ca { out, name } => {
+            let ca = CertificateAuthority::generate(&name).map_err(|e| e.to_string())?;
+            ca.save(&out).map_err(|e| e.to_string())?;
+            println!("wrote {0}/ca.pem and {0}/ca.key", out.display());
+        }
+        CertsCommand::Issue { ca, identity, out } => {
+            Identity::parse(&identity).map_err(|e| format!("--identity: {e}"))?;
+            let ca = CertificateAuthority::load(&ca).map_err(|e| e.to_string())?;
+            ca.issue_client(&identity)
+                .and_then(|cert| cert.save(&out, false))
+                .map_err(|e| e.to_string())?;
+            println!("wrote {0}/cert.pem and {0}/key.pem for {identity}", out.display());
+        }
+        CertsCommand::Server { ca, dns, ip, out } => {
+            if dns.is_empty() && ip.is_empty() {
+                return Err("give at least one --dns NAME or --ip ADDR".into());
+            }
+            let ca = CertificateAuthority::load(&ca).map_err(|e| e.to_string())?;
+            ca.issue_server(&dns, &ip)
+                .and_then(|cert| cert.save(&out, false))
+                .map_err(|e| e.to_string())?;
+            println!("wrote {0}/cert.pem and {0}/key.pem", out.display());
+        }
+    }
+    Ok(())
+}

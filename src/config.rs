@@ -1,0 +1,171 @@
+//! Server configuration: raw flags ([`ServeArgs`]) turned into validated
+//! [`Settings`] by `TryFrom`. Every check that can fail happens here, before
+//! any port is bound.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::identity::Identity;
+use crate::service::{DEFAULT_DEK_CACHE_CAPACITY, ServiceOptions};
+
+/// Default limit on plaintext size: 4 MiB.
+pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
+/// Hard ceiling on `--max-plaintext-bytes`: 64 MiB.
+pub const MAX_PLAINTEXT_CEILING: usize = 64 * 1024 * 1024;
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
+
+/// Flags of `tresor serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
+    pub listen: String,
+    /// Keystore directory (sled); initialised on first start.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Local master key file (32 bytes, mode 0600), from `tresor master-key generate`.
+    #[arg(long, value_name = "FILE")]
+    pub master_key_file: PathBuf,
+    /// Server certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: PathBuf,
+    /// CA certificate(s) (PEM) that client certificates must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: PathBuf,
+    /// Identity allowed to use the control plane (repeatable), for example
+    /// spiffe://example.org/admin.
+    #[arg(long = "admin", value_name = "IDENTITY")]
+    pub admins: Vec<String>,
+    /// Largest plaintext accepted; larger requests get INVALID_ARGUMENT.
+    #[arg(long, default_value_t = DEFAULT_MAX_PLAINTEXT_BYTES, value_name = "N")]
+    pub max_plaintext_bytes: usize,
+    /// Bound on unwrapped data keys kept in memory.
+    #[arg(long, default_value_t = DEFAULT_DEK_CACHE_CAPACITY, value_name = "N")]
+    pub dek_cache_capacity: usize,
+}
+
+/// TLS material, read and checked.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    /// Server certificate chain, PEM.
+    pub cert_pem: String,
+    /// Server private key, PEM (secret).
+    pub key_pem: Zeroizing<String>,
+    /// Client CA bundle, PEM.
+    pub client_ca_pem: String,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("key_pem", &"REDACTED")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validated server settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Keystore directory.
+    pub data_dir: PathBuf,
+    /// Master key file.
+    pub master_key_file: PathBuf,
+    /// TLS material.
+    pub tls: TlsMaterial,
+    /// Service-layer settings.
+    pub service: ServiceOptions,
+}
+
+/// A configuration error, naming the flag and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag}: {message}")]
+pub struct ConfigError {
+    /// The flag concerned.
+    pub flag: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn config_error(flag: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        flag,
+        message: message.into(),
+    }
+}
+
+fn read_pem(flag: &'static str, path: &Path, marker: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| config_error(flag, format!("cannot read {}: {e}", path.display())))?;
+    if !text.contains(marker) {
+        return Err(config_error(
+            flag,
+            format!("{} holds no PEM block ({marker})", path.display()),
+        ));
+    }
+    Ok(text)
+}
+
+impl TryFrom<ServeArgs> for Settings {
+    type Error = ConfigError;
+
+    fn try_from(args: ServeArgs) -> Result<Self, ConfigError> {
+        let listen = args.listen.parse().map_err(|_| {
+            config_error(
+                "--listen",
+                format!("{:?} is not an IP:PORT address", args.listen),
+            )
+        })?;
+        if args.admins.is_empty() {
+            tracing::warn!("no --admin given: nobody can use the control plane");
+        }
+        let admins = args
+            .admins
+            .iter()
+            .map(|raw| Identity::parse(raw).map_err(|e| config_error("--admin", e.to_string())))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if args.max_plaintext_bytes == 0 || args.max_plaintext_bytes > MAX_PLAINTEXT_CEILING {
+            return Err(config_error(
+                "--max-plaintext-bytes",
+                format!("must be between 1 and {MAX_PLAINTEXT_CEILING}"),
+            ));
+        }
+        let dek_cache_capacity = NonZeroUsize::new(args.dek_cache_capacity)
+            .ok_or_else(|| config_error("--dek-cache-capacity", "must be at least 1"))?;
+        let tls = TlsMaterial {
+            cert_pem: read_pem("--tls-cert", &args.tls_cert, "CERTIFICATE")?,
+            key_pem: Zeroizing::new(read_pem("--tls-key", &args.tls_key, "PRIVATE KEY")?),
+            client_ca_pem: read_pem("--client-ca", &args.client_ca, "CERTIFICATE")?,
+        };
+        if !args.master_key_file.is_file() {
+            return Err(config_error(
+                "--master-key-file",
+                format!(
+                    "{} does not exist; create one with: tresor master-key generate --out {}",
+                    args.master_key_file.display(),
+                    args.master_key_file.display()
+                ),
+            ));
+        }
+        Ok(Self {
+            listen,
+            data_dir: args.data_dir,
+            master_key_file: args.master_key_file,
+            tls,
+            service: ServiceOptions {
+                admins,
+                max_plaintext_bytes: args.max_plaintext_bytes,
+                dek_cache_capacity,
+            },
+        })
+    }
+}

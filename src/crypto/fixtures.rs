@@ -1,0 +1,311 @@
+//! Fixed test vectors for ciphertext format v1.
+//!
+//! `keystore-fixtures/crypto-v1.txt` holds ciphertexts made once by
+//! [`generate_crypto_fixtures`]. They must open forever: a failure of
+//! [`crypto_v1_fixtures_decrypt_forever`] means a change broke every
+//! ciphertext already stored by users. Never regenerate the file to make it
+//! pass; fix the code (or introduce format v2 and keep reading v1).
+//!
+//! The generator exists only to document how the file was made:
+//! `cargo test -- --ignored generate_crypto_fixtures` writes it, and refuses
+//! to overwrite a file that already holds vectors.
+
+use ring::digest;
+
+use super::{Binding, Context, Envelope, Purpose, SecretKey, open, seal};
+
+const FIXTURE_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/keystore-fixtures/crypto-v1.txt"
+);
+const FIXTURES: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/keystore-fixtures/crypto-v1.txt"
+));
+
+/// The number of vectors the file must hold; catches a truncated file.
+const EXPECTED_VECTORS: usize = 7;
+
+const FILE_HEADER: &str = "\
+# tresor ciphertext format v1: fixed test vectors (docs/FORMAT.md).
+#
+# These ciphertexts must decrypt forever. Never edit or regenerate this file:
+# if the test crypto_v1_fixtures_decrypt_forever fails, the code broke
+# compatibility with ciphertexts already stored. It was written once by
+#   cargo test -- --ignored generate_crypto_fixtures
+# which refuses to overwrite a file that already holds vectors.
+#
+# Syntax: UTF-8 text, one `field: value` per line. The value is everything
+# after the first ':' with one following space removed, verbatim (it may
+# contain ':' and may be empty). Lines starting with '#' are comments; blank
+# lines separate vectors. Each vector has these fields, in this order:
+#   name:        free text
+#   key:         the 32-byte key, hex
+#   purpose:     data | wrap-data-key | wrap-root-key
+#   key_id:      the key id, text (may be empty)
+#   key_version: the key version, decimal u32
+#   ctx_key: / ctx_value:   zero or more context pairs, two lines per pair
+#   plaintext:   hex (may be empty)
+#   ciphertext:  hex
+";
+
+/// One vector from the file.
+struct Vector {
+    name: String,
+    key: Vec<u8>,
+    purpose: Purpose,
+    key_id: String,
+    key_version: u32,
+    context: Vec<(String, String)>,
+    plaintext: Vec<u8>,
+    ciphertext: Vec<u8>,
+}
+
+fn purpose_name(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Data => "data",
+        Purpose::WrapDataKey => "wrap-data-key",
+        Purpose::WrapRootKey => "wrap-root-key",
+    }
+}
+
+fn parse_purpose(s: &str) -> Purpose {
+    match s {
+        "data" => Purpose::Data,
+        "wrap-data-key" => Purpose::WrapDataKey,
+        "wrap-root-key" => Purpose::WrapRootKey,
+        other => panic!("unknown purpose {other:?}"),
+    }
+}
+
+/// Parses the fixture file strictly: any deviation from the grammar in
+/// `FILE_HEADER` panics.
+fn parse_vectors(text: &str) -> Vec<Vector> {
+    let mut vectors = Vec::new();
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.starts_with('#'))
+        .peekable();
+    let field = |lines: &mut std::iter::Peekable<_>, want: &str| -> String {
+        let (n, line): (usize, &str) = lines
+            .next()
+            .unwrap_or_else(|| panic!("missing field {want}"));
+        let (name, value) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("line {n}: expected `{want}: ...`"));
+        assert_eq!(name, want, "line {n}: fields out of order");
+        value.strip_prefix(' ').unwrap_or(value).to_owned()
+    };
+    loop {
+        while lines.next_if(|(_, l)| l.is_empty()).is_some() {}
+        if lines.peek().is_none() {
+            return vectors;
+        }
+        let l = &mut lines;
+        let name = field(l, "name");
+        let key = hex::decode(field(l, "key")).expect("key hex");
+        let purpose = parse_purpose(&field(l, "purpose"));
+        let key_id = field(l, "key_id");
+        let key_version = field(l, "key_version").parse().expect("key_version u32");
+        let mut context = Vec::new();
+        while l
+            .peek()
+            .is_some_and(|(_, line)| line.starts_with("ctx_key:"))
+        {
+            context.push((field(l, "ctx_key"), field(l, "ctx_value")));
+        }
+        let plaintext = hex::decode(field(l, "plaintext")).expect("plaintext hex");
+        let ciphertext = hex::decode(field(l, "ciphertext")).expect("ciphertext hex");
+        vectors.push(Vector {
+            name,
+            key,
+            purpose,
+            key_id,
+            key_version,
+            context,
+            plaintext,
+            ciphertext,
+        });
+    }
+}
+
+#[test]
+fn crypto_v1_fixtures_decrypt_forever() {
+    let vectors = parse_vectors(FIXTURES);
+    assert_eq!(
+        vectors.len(),
+        EXPECTED_VECTORS,
+        "{FIXTURE_PATH} lost vectors"
+    );
+    for v in &vectors {
+        let key = SecretKey::from_bytes(&v.key).expect("32-byte key");
+        let context: Context = v.context.iter().cloned().collect();
+        assert_eq!(
+            context.len(),
+            v.context.len(),
+            "{}: duplicate context key",
+            v.name
+        );
+        let binding = Binding {
+            purpose: v.purpose,
+            key_id: &v.key_id,
+            key_version: v.key_version,
+            context: &context,
+        };
+        let envelope = Envelope::parse(&v.ciphertext).expect("fixture parses");
+        assert_eq!(envelope.format_version(), 1, "{}", v.name);
+        assert_eq!(envelope.key_version(), v.key_version, "{}", v.name);
+        let opened = open(&key, &binding, &v.ciphertext)
+            .unwrap_or_else(|e| panic!("fixture {:?} no longer opens: {e}", v.name));
+        assert_eq!(opened.expose(), &v.plaintext[..], "{}", v.name);
+
+        // The vector is bound: a different key id does not open it.
+        let other = Binding {
+            key_id: "not-the-key-id",
+            ..binding
+        };
+        assert!(open(&key, &other, &v.ciphertext).is_err(), "{}", v.name);
+    }
+}
+
+/// A fixed, random-looking fixture key.
+fn fixture_key(n: u8) -> [u8; 32] {
+    let d = digest::digest(
+        &digest::SHA256,
+        &[b"tresor fixture key ".as_slice(), &[n]].concat(),
+    );
+    d.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+/// One generator input: name, fixture key number, purpose, key id, key
+/// version, context pairs, plaintext.
+type Case = (
+    &'static str,
+    u8,
+    Purpose,
+    &'static str,
+    u32,
+    Vec<(&'static str, &'static str)>,
+    Vec<u8>,
+);
+
+/// Writes `keystore-fixtures/crypto-v1.txt`. See the module docs: run once,
+/// never again.
+#[test]
+#[ignore = "writes the fixture file; the vectors must stay fixed forever"]
+fn generate_crypto_fixtures() {
+    use std::fmt::Write as _;
+
+    let existing = std::fs::read_to_string(FIXTURE_PATH).unwrap_or_default();
+    assert!(
+        parse_vectors(&existing).is_empty(),
+        "{FIXTURE_PATH} already holds vectors; they must stay fixed forever. \
+         Delete the file by hand only if you are certain no ciphertext in the \
+         wild depends on them."
+    );
+
+    let kib: Vec<u8> = (0..1024u32)
+        .map(|i| u8::try_from((i * 7 + 3) % 256).expect("< 256"))
+        .collect();
+    let cases: Vec<Case> = vec![
+        (
+            "data, empty context, short text",
+            1,
+            Purpose::Data,
+            "orders",
+            1,
+            vec![],
+            b"hello, tresor".to_vec(),
+        ),
+        (
+            "data, two context pairs, empty plaintext",
+            2,
+            Purpose::Data,
+            "alias/payments-prod",
+            7,
+            vec![("tenant", "acme"), ("table", "invoices")],
+            Vec::new(),
+        ),
+        (
+            "data, unicode key id and context, 1 KiB plaintext, max key version",
+            3,
+            Purpose::Data,
+            "ünïcødé/ключ",
+            u32::MAX,
+            vec![
+                ("région", "Zürich"),
+                ("emoji", "🔐🗝️"),
+                ("", "empty key"),
+                ("empty value", ""),
+            ],
+            kib,
+        ),
+        (
+            "wrapped data key",
+            4,
+            Purpose::WrapDataKey,
+            "orders",
+            2,
+            vec![],
+            fixture_key(100).to_vec(),
+        ),
+        (
+            "wrapped root key, key version 0, empty key id",
+            5,
+            Purpose::WrapRootKey,
+            "",
+            0,
+            vec![],
+            fixture_key(101).to_vec(),
+        ),
+        (
+            "wrapped root key with context",
+            6,
+            Purpose::WrapRootKey,
+            "root",
+            3,
+            vec![("keystore", "prod-eu-1"), ("master-key", "file")],
+            fixture_key(102).to_vec(),
+        ),
+        (
+            "data, separators inside strings",
+            7,
+            Purpose::Data,
+            "a: b = c",
+            42,
+            vec![("key: with colon", "value: with: colons"), ("=", "==")],
+            b"x".to_vec(),
+        ),
+    ];
+    assert_eq!(cases.len(), EXPECTED_VECTORS);
+
+    let mut out = String::from(FILE_HEADER);
+    for (name, key_n, purpose, key_id, key_version, pairs, plaintext) in cases {
+        let raw_key = fixture_key(key_n);
+        let key = SecretKey::from_bytes(&raw_key).expect("32 bytes");
+        let context: Context = pairs.iter().copied().collect();
+        let binding = Binding {
+            purpose,
+            key_id,
+            key_version,
+            context: &context,
+        };
+        let ciphertext = seal(&key, &binding, &plaintext).expect("seal");
+        writeln!(out).expect("string");
+        writeln!(out, "name: {name}").expect("string");
+        writeln!(out, "key: {}", hex::encode(raw_key)).expect("string");
+        writeln!(out, "purpose: {}", purpose_name(purpose)).expect("string");
+        writeln!(out, "key_id: {key_id}").expect("string");
+        writeln!(out, "key_version: {key_version}").expect("string");
+        for (k, v) in context.iter() {
+            writeln!(out, "ctx_key: {k}").expect("string");
+            writeln!(out, "ctx_value: {v}").expect("string");
+        }
+        writeln!(out, "plaintext: {}", hex::encode(&plaintext)).expect("string");
+        writeln!(out, "ciphertext: {}", hex::encode(&ciphertext)).expect("string");
+    }
+    let out = out.replace(": \n", ":\n"); // no trailing spaces for empty values
+    std::fs::write(FIXTURE_PATH, out).expect("write fixture file");
+}

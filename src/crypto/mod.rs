@@ -1,0 +1,41 @@
+//! Pure, synchronous cryptography for tresor: no I/O, no async, no logging.
+//!
+//! What lives here:
+//!
+//! - [`SecretKey`] and [`SecretBytes`]: secret material that is zeroized on
+//!   drop, prints as `REDACTED` under `Debug`, and has no `PartialEq`, no
+//!   `Display` and (for keys) no `Clone`.
+//! - [`Context`]: the encryption context, a string map with one canonical,
+//!   order-independent byte encoding ([`Context::canonical_bytes`]).
+//! - [`Purpose`] and [`Binding`]: everything a ciphertext is bound to besides
+//!   the key itself (domain separation, key id, key version, context).
+//! - [`seal`] and [`open`]: authenticated, key-committing encryption with a
+//!   fresh derived key per message (HKDF-SHA256 + AES-256-GCM).
+//! - [`Envelope`]: the parsed view of a ciphertext. The wire layout is known
+//!   only to the private `format` module; `docs/FORMAT.md` describes it byte
+//!   by byte.
+//!
+//! Decryption errors are coarse on purpose: [`CryptoError::Malformed`] when
+//! the bytes are not a ciphertext of a known format version, and
+//! [`CryptoError::Unauthentic`] for every other failure, so an attacker never
+//! learns which check failed.
+//!
+//! [`CryptoError::Malformed`]: crate::error::CryptoError::Malformed
+//! [`CryptoError::Unauthentic`]: crate::error::CryptoError::Unauthentic
+
+mod binding;
+mod context;
+mod format;
+mod sealing;
+mod secret;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
+
+pub use binding::{Binding, Purpose};
+pub use context::Context;
+pub use format::{CIPHERTEXT_OVERHEAD, Envelope};
+pub use sealing::{open, seal};
+pub use secret::{SecretBytes, SecretKey, random_bytes};

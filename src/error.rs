@@ -1,0 +1,175 @@
+//! Error enums, one per concern. Every variant is documented and displays a
+//! short message meant for a human. None of them ever carries key material or
+//! plaintext.
+
+use std::fmt;
+
+/// Errors from the pure cryptographic layer.
+///
+/// Decryption failures are deliberately coarse: an attacker learns that a
+/// ciphertext did not open, never which check failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The bytes are not a ciphertext of a format version this build knows.
+    #[error("malformed ciphertext")]
+    Malformed,
+    /// The ciphertext does not open under this key, key id, version and
+    /// context: it was tampered with, or the wrong key or context was given.
+    #[error("ciphertext does not authenticate under this key and context")]
+    Unauthentic,
+    /// Key material of the wrong length was supplied.
+    #[error("key material must be exactly 32 bytes")]
+    InvalidKeyLength,
+    /// The operating system's random number generator failed.
+    #[error("system random number generator failed")]
+    Rng,
+    /// The plaintext is too large for the format.
+    #[error("plaintext too large")]
+    TooLarge,
+}
+
+/// Errors from a keystore backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (I/O, corruption reported by the engine, ...).
+    #[error("keystore backend error: {0}")]
+    Backend(String),
+    /// A stored record could not be decoded.
+    #[error("keystore record is corrupt: {0}")]
+    Corrupt(String),
+    /// A key with this id already exists.
+    #[error("key already exists")]
+    AlreadyExists,
+    /// The key does not exist.
+    #[error("key not found")]
+    NotFound,
+    /// The keystore has not been initialised with a root key.
+    #[error("keystore is not initialised")]
+    NotInitialised,
+    /// An update function refused the change; carries the domain error.
+    #[error(transparent)]
+    Rejected(Box<Error>),
+}
+
+/// Errors from a master-key provider.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MasterKeyError {
+    /// The master key file could not be read or written.
+    #[error("master key file {path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// The master key file is readable or writable by group or others.
+    #[error(
+        "master key file {path} has mode {mode:o}; it must not be accessible by group or others (run: chmod 600 {path})"
+    )]
+    InsecurePermissions {
+        /// The file concerned.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The master key file does not hold exactly 32 bytes.
+    #[error("master key file {path} must hold exactly 32 bytes, found {len}")]
+    BadLength {
+        /// The file concerned.
+        path: String,
+        /// Its length.
+        len: usize,
+    },
+    /// The wrapped root key does not open under this master key.
+    #[error("the root key does not unwrap with this master key (wrong master key file?)")]
+    WrongMasterKey,
+    /// A cryptographic failure while wrapping.
+    #[error("master key crypto: {0}")]
+    Crypto(#[from] CryptoError),
+}
+
+/// Which key-state rule refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Precondition {
+    /// The key is disabled.
+    Disabled,
+    /// The key is pending deletion.
+    PendingDeletion,
+    /// The ciphertext's version is below the key's minimum decryption version.
+    BelowMinDecryptionVersion {
+        /// The ciphertext's version.
+        version: u32,
+        /// The key's minimum decryption version.
+        min: u32,
+    },
+    /// Any other state rule, explained.
+    Other(String),
+}
+
+impl fmt::Display for Precondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disabled => f.write_str("key is disabled"),
+            Self::PendingDeletion => f.write_str("key is pending deletion"),
+            Self::BelowMinDecryptionVersion { version, min } => write!(
+                f,
+                "key version {version} is below the minimum decryption version {min}"
+            ),
+            Self::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Errors of the service layer: what a caller of tresor can be told.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request is malformed; the message says which field and why.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The ciphertext is malformed, tampered with, or was made with another
+    /// key or context.
+    #[error("invalid ciphertext: {0}")]
+    InvalidCiphertext(CryptoError),
+    /// The caller may not do this (or, for non-admins, the key does not exist).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// An admin named a key that does not exist.
+    #[error("key not found")]
+    NotFound,
+    /// The key id is taken.
+    #[error("key already exists")]
+    AlreadyExists,
+    /// The key's state forbids the operation.
+    #[error("{0}")]
+    FailedPrecondition(Precondition),
+    /// The service is sealed.
+    #[error("service is sealed")]
+    Sealed,
+    /// Storage failed; details are logged, not returned.
+    #[error("internal error: {0}")]
+    Store(#[from] StoreError),
+    /// The master key failed; details are logged, not returned.
+    #[error("master key error: {0}")]
+    MasterKey(#[from] MasterKeyError),
+    /// A cryptographic primitive failed outside decryption (RNG, ...).
+    #[error("crypto error: {0}")]
+    Crypto(CryptoError),
+}
+
+impl From<CryptoError> for Error {
+    fn from(err: CryptoError) -> Self {
+        match err {
+            CryptoError::Malformed | CryptoError::Unauthentic => Self::InvalidCiphertext(err),
+            CryptoError::TooLarge => Self::InvalidArgument("plaintext too large".into()),
+            other => Self::Crypto(other),
+        }
+    }
+}
+
+/// Result alias for the service layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

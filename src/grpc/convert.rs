@@ -1,0 +1,87 @@
+//! Conversions between proto messages and domain types, validating at the
+//! edge.
+
+use std::collections::HashMap;
+
+use tonic::Status;
+
+use super::proto;
+use crate::crypto::Context;
+use crate::identity::Identity;
+use crate::model::{KeyId, KeyMetadata, KeyState, Operation, OperationSet};
+
+/// A validated key id.
+pub fn key_id(raw: &str) -> Result<KeyId, Status> {
+    Ok(KeyId::parse(raw)?)
+}
+
+/// A validated identity named in a request field.
+pub fn identity(field: &str, raw: &str) -> Result<Identity, Status> {
+    Identity::parse(raw).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+}
+
+/// The encryption context.
+pub fn context(map: HashMap<String, String>) -> Context {
+    Context::from(map)
+}
+
+fn operation(raw: i32) -> Result<Operation, Status> {
+    match proto::Operation::try_from(raw) {
+        Ok(proto::Operation::Encrypt) => Ok(Operation::Encrypt),
+        Ok(proto::Operation::Decrypt) => Ok(Operation::Decrypt),
+        Ok(proto::Operation::Reencrypt) => Ok(Operation::ReEncrypt),
+        Ok(proto::Operation::GenerateDataKey) => Ok(Operation::GenerateDataKey),
+        Ok(proto::Operation::Unspecified) | Err(_) => Err(Status::invalid_argument(format!(
+            "operations: {raw} is not a known operation"
+        ))),
+    }
+}
+
+/// A set of operations from their proto values.
+pub fn operations(raw: &[i32]) -> Result<OperationSet, Status> {
+    raw.iter().map(|op| operation(*op)).collect()
+}
+
+fn proto_operation(op: Operation) -> proto::Operation {
+    match op {
+        Operation::Encrypt => proto::Operation::Encrypt,
+        Operation::Decrypt => proto::Operation::Decrypt,
+        Operation::ReEncrypt => proto::Operation::Reencrypt,
+        Operation::GenerateDataKey => proto::Operation::GenerateDataKey,
+    }
+}
+
+/// Key metadata as the API shows it.
+pub fn key_info(key: &KeyMetadata) -> proto::KeyInfo {
+    let state = match key.state {
+        KeyState::Enabled => proto::KeyState::Enabled,
+        KeyState::Disabled => proto::KeyState::Disabled,
+        KeyState::PendingDeletion { .. } => proto::KeyState::PendingDeletion,
+    };
+    proto::KeyInfo {
+        key_id: key.id.to_string(),
+        owner: key.owner.to_string(),
+        state: state.into(),
+        primary_version: key.primary_version.get(),
+        min_decryption_version: key.min_decryption_version.get(),
+        versions: key
+            .versions
+            .iter()
+            .map(|v| proto::KeyVersion {
+                version: v.version.get(),
+                created_at_unix: v.created_at,
+            })
+            .collect(),
+        created_at_unix: key.created_at,
+        deletion_at_unix: key.deletion_at().unwrap_or(0),
+        description: key.description.clone(),
+        grants: key
+            .grants
+            .iter()
+            .map(|(grantee, ops)| proto::Grant {
+                grantee: grantee.to_string(),
+                operations: ops.iter().map(|op| proto_operation(op).into()).collect(),
+            })
+            .collect(),
+    }
+}

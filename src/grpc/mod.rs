@@ -1,0 +1,42 @@
+//! The gRPC edge: the only module that names tonic and prost. Handlers are
+//! thin: establish the caller's identity, convert proto messages to domain
+//! types (validating them), call the service, convert back.
+
+mod admin_api;
+mod convert;
+mod crypto_api;
+mod status;
+
+pub use admin_api::AdminApi;
+pub use crypto_api::CryptoApi;
+
+/// Generated protobuf and tonic code for `tresor.v1`.
+pub mod proto {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("tresor.v1");
+
+    /// Encoded file descriptor set, served by gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/tresor_descriptor.bin"));
+}
+
+use tonic::{Request, Status};
+
+use crate::identity::Identity;
+
+/// The caller's identity from its verified client certificate.
+///
+/// TLS already rejected clients without a certificate from the client CA;
+/// this only fails if the certificate names no usable identity.
+pub(crate) fn caller_identity<T>(request: &Request<T>) -> Result<Identity, Status> {
+    let certs = request
+        .peer_certs()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    Identity::from_certificate_der(leaf.as_ref()).map_err(|e| {
+        tracing::debug!(error = %e, "client certificate names no identity");
+        Status::unauthenticated("the client certificate names no identity (no URI SAN, DNS SAN or CN)")
+    })
+}

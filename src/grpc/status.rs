@@ -1,0 +1,31 @@
+//! The one mapping from service errors to gRPC statuses. Internal failures
+//! get a fixed message; their details go to the log only.
+
+use tonic::Status;
+
+use crate::error::Error;
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidArgument(msg) => Status::invalid_argument(msg),
+            Error::InvalidCiphertext(_) => Status::invalid_argument(
+                "invalid ciphertext: malformed, tampered with, or made with another key or context",
+            ),
+            Error::PermissionDenied => Status::permission_denied("permission denied"),
+            Error::NotFound => Status::not_found("key not found"),
+            Error::AlreadyExists => Status::already_exists("key already exists"),
+            Error::FailedPrecondition(why) => Status::failed_precondition(why.to_string()),
+            Error::Sealed => Status::unavailable("service is sealed"),
+            Error::Store(_) | Error::MasterKey(_) | Error::Crypto(_) => {
+                tracing::error!(error = %err, "internal error");
+                Status::internal("internal error; see the server log")
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                tracing::error!(error = %other, "unclassified error");
+                Status::internal("internal error; see the server log")
+            }
+        }
+    }
+}

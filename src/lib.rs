@@ -1,0 +1,41 @@
+//! tresor: an envelope-encryption key-management service.
+//!
+//! # Layout
+//! Each module has one responsibility; arrows in `../shared/DESIGN.md` say
+//! which may import which (nothing imports upward).
+//!
+//! | module        | responsibility |
+//! |---------------|----------------|
+//! | [`crypto`]    | secret types, the ciphertext format, seal/open, context canonicalisation (pure, no I/O) |
+//! | [`error`]     | one error enum per concern |
+//! | [`identity`]  | the caller identity derived from an mTLS client certificate |
+//! | [`model`]     | domain values: key ids, versions, states, operations, key metadata |
+//! | [`store`]     | the `KeyStore` trait and the sled backend |
+//! | [`master_key`]| the `MasterKey` trait and the local key-file provider |
+//! | [`service`]   | domain operations, key lifecycle, the single authorization check, seal |
+//! | [`grpc`]      | tonic handlers and proto conversion (the only module naming tonic/prost) |
+//! | [`config`]    | `tresor serve` flags validated into `Settings` |
+//! | [`server`]    | wiring, mTLS, health, reflection, graceful shutdown |
+//! | [`pki`]       | certificate authority and certificate issuing (rcgen) |
+//! | [`cli`]       | the `tresor` command line (`serve`, `dev`, `certs`, `master-key`) |
+//!
+//! Key hierarchy: master key (outside) → root key (one per keystore) → one
+//! DEK per key version → per-message keys derived in [`crypto`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod grpc;
+pub mod identity;
+pub mod master_key;
+pub mod model;
+pub mod pki;
+pub mod server;
+pub mod service;
+pub mod store;
+
+pub use grpc::proto;

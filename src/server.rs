@@ -1,0 +1,189 @@
+//! Wiring: opens the keystore and the master key, builds the service, and
+//! serves it over mutual TLS with health checking and reflection.
+//!
+//! [`run`] takes an already bound listener and a shutdown future, so tests
+//! bind `127.0.0.1:0` and stop the server themselves; the binary passes
+//! SIGTERM/Ctrl-C. Shutdown drains in-flight requests.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity as TlsIdentity, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+use crate::config::Settings;
+use crate::crypto::CIPHERTEXT_OVERHEAD;
+use crate::error::{Error, MasterKeyError, StoreError};
+use crate::grpc::proto::admin_server::AdminServer;
+use crate::grpc::proto::crypto_server::CryptoServer;
+use crate::grpc::{AdminApi, CryptoApi, proto};
+use crate::master_key::FileMasterKey;
+use crate::service::Service;
+use crate::store::SledKeyStore;
+
+/// How often keys whose deletion window ended are destroyed.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// A TLS handshake that takes longer is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request that takes longer is cancelled.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Room for protobuf framing and the context beside the payload.
+const MESSAGE_SLACK_BYTES: usize = 64 * 1024;
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The keystore could not be opened.
+    #[error("keystore: {0}")]
+    Store(#[from] StoreError),
+    /// The master key could not be used.
+    #[error("master key: {0}")]
+    MasterKey(#[from] MasterKeyError),
+    /// The service could not start (for example, the root key does not
+    /// unwrap).
+    #[error("{0}")]
+    Service(#[from] Error),
+    /// TLS configuration or transport failure.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection service could not be built.
+    #[error("reflection: {0}")]
+    Reflection(String),
+}
+
+/// A prepared server: keystore open, root key unwrapped, not yet listening.
+#[derive(Debug)]
+pub struct Server {
+    service: Arc<Service>,
+    settings: Settings,
+}
+
+impl Server {
+    /// Opens the keystore and master key and unwraps the root key. Fails
+    /// before any port is bound if anything is wrong.
+    pub async fn prepare(settings: Settings) -> Result<Self, ServerError> {
+        let master = Arc::new(FileMasterKey::open(&settings.master_key_file)?);
+        let store = Arc::new(SledKeyStore::open(&settings.data_dir)?);
+        let service = Service::open(store, master, settings.service.clone()).await?;
+        Ok(Self {
+            service: Arc::new(service),
+            settings,
+        })
+    }
+
+    /// The service, for embedding.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let Self { service, settings } = self;
+        let tls = ServerTlsConfig::new()
+            .identity(TlsIdentity::from_pem(
+                &settings.tls.cert_pem,
+                settings.tls.key_pem.as_bytes(),
+            ))
+            .client_ca_root(Certificate::from_pem(&settings.tls.client_ca_pem))
+            .client_auth_optional(false)
+            .timeout(TLS_HANDSHAKE_TIMEOUT);
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let health_task = tokio::spawn(report_health(service.clone(), health));
+        let purge_task = tokio::spawn(purge_periodically(service.clone()));
+
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        let reflection_alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+
+        let max_message = settings.service.max_plaintext_bytes
+            + CIPHERTEXT_OVERHEAD
+            + MESSAGE_SLACK_BYTES;
+        let crypto = CryptoServer::new(CryptoApi::new(service.clone()))
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
+        let admin = AdminServer::new(AdminApi::new(service.clone()));
+
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "tresor listening (mTLS)");
+        }
+        let outcome = tonic::transport::Server::builder()
+            .tls_config(tls)?
+            .timeout(REQUEST_TIMEOUT)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .tcp_nodelay(true)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(reflection_alpha)
+            .add_service(crypto)
+            .add_service(admin)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await;
+        health_task.abort();
+        purge_task.abort();
+        // Wait for the tasks so their handles on the service (and the
+        // keystore's file lock) are gone when this returns.
+        let _ = health_task.await;
+        let _ = purge_task.await;
+        tracing::info!("tresor stopped");
+        Ok(outcome?)
+    }
+}
+
+/// Prepares and serves: the whole server in one call.
+pub async fn run(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    Server::prepare(settings).await?.serve(listener, shutdown).await
+}
+
+/// Health mirrors reality: the data plane is NOT_SERVING while sealed.
+async fn report_health(service: Arc<Service>, health: tonic_health::server::HealthReporter) {
+    let mut sealed = service.watch_sealed();
+    drop(service);
+    loop {
+        let status = if *sealed.borrow_and_update() {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
+        health
+            .set_service_status("tresor.v1.Crypto", status)
+            .await;
+        health.set_service_status("", status).await;
+        health
+            .set_serving::<AdminServer<AdminApi>>()
+            .await;
+        if sealed.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn purge_periodically(service: Arc<Service>) {
+    let mut tick = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(e) = service.purge_due_deletions().await {
+            tracing::error!(error = %e, "destroying keys whose deletion window ended failed");
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Control-plane operations: key lifecycle, grants, listing and status.
+
+use super::authz::{self, Action};
+use super::{Service, lifecycle};
+use crate::crypto::SecretKey;
+use crate::error::{Error, StoreError};
+use crate::identity::Identity;
+use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, VersionInfo};
+use crate::store::{KeyUpdate, StoredVersion};
+
+/// Longest key description accepted.
+pub const MAX_DESCRIPTION_BYTES: usize = 1024;
+/// Page size when the request gives 0.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// Largest page size.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// One page of a key listing.
+#[derive(Debug)]
+pub struct KeyPage {
+    /// The keys, in id order.
+    pub keys: Vec<KeyMetadata>,
+    /// Token for the next page; `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// What GetStatus reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceStatus {
+    /// Whether the service is sealed.
+    pub sealed: bool,
+    /// Keys in the keystore.
+    pub key_count: u64,
+    /// This server's version.
+    pub server_version: &'static str,
+}
+
+fn unwrap_rejected(err: StoreError) -> Error {
+    match err {
+        StoreError::Rejected(inner) => *inner,
+        StoreError::NotFound => Error::NotFound,
+        other => Error::Store(other),
+    }
+}
+
+impl Service {
+    /// Loads a key and checks that `identity` may do `action` on it.
+    async fn authorized_key(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        action: Action,
+    ) -> Result<KeyMetadata, Error> {
+        let key = self.live_key(key_id).await?;
+        authz::authorize(self.caller(identity), action, key.as_ref())?;
+        key.ok_or(Error::NotFound)
+    }
+
+    /// Authorizes, then applies a pure transition atomically.
+    async fn transition(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        action: Action,
+        change: impl Fn(&KeyMetadata) -> Result<KeyMetadata, Error> + Send + Sync,
+    ) -> Result<KeyMetadata, Error> {
+        self.authorized_key(identity, key_id, action).await?;
+        self.store
+            .update_key(key_id, &|current| change(current).map(KeyUpdate::metadata))
+            .await
+            .map_err(unwrap_rejected)
+    }
+
+    /// Creates a key with a first version. Admins only.
+    pub async fn create_key(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        owner: &Identity,
+        description: &str,
+    ) -> Result<KeyMetadata, Error> {
+        authz::require_admin(self.caller(identity))?;
+        if description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "description is longer than {MAX_DESCRIPTION_BYTES} bytes"
+            )));
+        }
+        let keyring = self.keyring()?;
+        let now = self.clock.now();
+        let dek = SecretKey::generate()?;
+        let first = StoredVersion {
+            version: KeyVersion::FIRST,
+            wrapped_dek: keyring.wrap_dek(key_id, KeyVersion::FIRST, &dek)?,
+        };
+        let key = KeyMetadata {
+            id: key_id.clone(),
+            owner: owner.clone(),
+            description: description.to_owned(),
+            state: KeyState::Enabled,
+            primary_version: KeyVersion::FIRST,
+            min_decryption_version: KeyVersion::FIRST,
+            versions: vec![VersionInfo {
+                version: KeyVersion::FIRST,
+                created_at: now,
+            }],
+            created_at: now,
+            grants: Default::default(),
+        };
+        if let Some(stale) = self.store.key(key_id).await? {
+            // A key past its deletion window that the purge has not reached
+            // yet: destroy it now so the id can be reused.
+            if stale.deletion_at().is_some_and(|at| at <= now) {
+                self.purge_due_deletions().await?;
+            }
+        }
+        match self.store.create_key(&key, &first).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => return Err(Error::AlreadyExists),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(key_id = %key_id, owner = %owner, by = %identity, "created key");
+        Ok(key)
+    }
+
+    /// Adds a version and makes it primary. Admins and the owner.
+    pub async fn rotate_key(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+    ) -> Result<KeyMetadata, Error> {
+        let keyring = self.keyring()?;
+        self.authorized_key(identity, key_id, Action::Rotate).await?;
+        let dek = SecretKey::generate()?;
+        let now = self.clock.now();
+        let rotated = self
+            .store
+            .update_key(key_id, &|current| {
+                let (metadata, version) = lifecycle::rotate(current, now)?;
+                Ok(KeyUpdate {
+                    new_version: Some(StoredVersion {
+                        version,
+                        wrapped_dek: keyring.wrap_dek(key_id, version, &dek)?,
+                    }),
+                    metadata,
+                })
+            })
+            .await
+            .map_err(unwrap_rejected)?;
+        tracing::info!(key_id = %key_id, version = %rotated.primary_version, by = %identity, "rotated key");
+        Ok(rotated)
+    }
+
+    /// A key's metadata. Admins and the owner.
+    pub async fn get_key(&self, identity: &Identity, key_id: &KeyId) -> Result<KeyMetadata, Error> {
+        self.authorized_key(identity, key_id, Action::Read).await
+    }
+
+    /// Disables a key. Admins only.
+    pub async fn disable_key(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+    ) -> Result<KeyMetadata, Error> {
+        self.transition(identity, key_id, Action::Manage, lifecycle::disable)
+            .await
+    }
+
+    /// Enables a key. Admins only.
+    pub async fn enable_key(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+    ) -> Result<KeyMetadata, Error> {
+        self.transition(identity, key_id, Action::Manage, lifecycle::enable)
+            .await
+    }
+
+    /// Sets the minimum decryption version. Admins only.
+    pub async fn set_min_decryption_version(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        version: u32,
+    ) -> Result<KeyMetadata, Error> {
+        self.transition(identity, key_id, Action::Manage, |key| {
+            lifecycle::set_min_decryption_version(key, version)
+        })
+        .await
+    }
+
+    /// Schedules deletion. Admins only.
+    pub async fn schedule_key_deletion(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        pending_days: u32,
+    ) -> Result<KeyMetadata, Error> {
+        let now = self.clock.now();
+        let key = self
+            .transition(identity, key_id, Action::Manage, |key| {
+                lifecycle::schedule_deletion(key, pending_days, now)
+            })
+            .await?;
+        tracing::warn!(key_id = %key_id, deletion_at = ?key.deletion_at(), by = %identity, "scheduled key deletion");
+        Ok(key)
+    }
+
+    /// Cancels a scheduled deletion. Admins only.
+    pub async fn cancel_key_deletion(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+    ) -> Result<KeyMetadata, Error> {
+        self.transition(identity, key_id, Action::Manage, lifecycle::cancel_deletion)
+            .await
+    }
+
+    /// Grants operations to another identity. Admins only.
+    pub async fn create_grant(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        grantee: &Identity,
+        operations: OperationSet,
+    ) -> Result<KeyMetadata, Error> {
+        self.transition(identity, key_id, Action::Manage, |key| {
+            lifecycle::grant(key, grantee, operations)
+        })
+        .await
+    }
+
+    /// Revokes operations (all when empty) from a grantee. Admins only.
+    pub async fn revoke_grant(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        grantee: &Identity,
+        operations: OperationSet,
+    ) -> Result<KeyMetadata, Error> {
+        self.transition(identity, key_id, Action::Manage, |key| {
+            lifecycle::revoke(key, grantee, operations)
+        })
+        .await
+    }
+
+    /// Lists keys: every key for admins, owned keys for everyone else.
+    pub async fn list_keys(
+        &self,
+        identity: &Identity,
+        prefix: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<KeyPage, Error> {
+        if prefix.len() > crate::model::MAX_KEY_ID_LEN {
+            return Err(Error::InvalidArgument("prefix is too long".into()));
+        }
+        let page_size = match usize::try_from(page_size).unwrap_or(usize::MAX) {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let mut after = if page_token.is_empty() {
+            None
+        } else {
+            Some(decode_page_token(page_token)?)
+        };
+        let caller = self.caller(identity);
+        let now = self.clock.now();
+        let mut keys = Vec::with_capacity(page_size);
+        loop {
+            let batch = self
+                .store
+                .list_keys(prefix, after.as_ref(), page_size)
+                .await?;
+            let exhausted = batch.len() < page_size;
+            let batch_len = batch.len();
+            for (index, key) in batch.into_iter().enumerate() {
+                after = Some(key.id.clone());
+                let visible = caller.is_admin || &key.owner == identity;
+                let live = key.deletion_at().is_none_or(|at| at > now);
+                if visible && live {
+                    keys.push(key);
+                }
+                if keys.len() == page_size {
+                    let last_of_store = exhausted && index + 1 == batch_len;
+                    return Ok(KeyPage {
+                        keys,
+                        next_page_token: after.filter(|_| !last_of_store).map(|a| encode_page_token(&a)),
+                    });
+                }
+            }
+            if exhausted {
+                return Ok(KeyPage {
+                    keys,
+                    next_page_token: None,
+                });
+            }
+        }
+    }
+
+    /// Seal state, key count and version. Admins only.
+    pub async fn status(&self, identity: &Identity) -> Result<ServiceStatus, Error> {
+        authz::require_admin(self.caller(identity))?;
+        Ok(ServiceStatus {
+            sealed: self.is_sealed(),
+            key_count: self.store.key_count().await?,
+            server_version: env!("CARGO_PKG_VERSION"),
+        })
+    }
+}
+
+fn encode_page_token(last: &KeyId) -> String {
+    hex::encode(last.as_str())
+}
+
+fn decode_page_token(token: &str) -> Result<KeyId, Error> {
+    let invalid = || Error::InvalidArgument("page_token is not one this server issued".into());
+    let bytes = hex::decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    KeyId::parse(&text).map_err(|_| invalid())
+}

@@ -1,0 +1,243 @@
+//! Domain operations: the data plane (encrypt, decrypt, re-encrypt, data
+//! keys), the control plane (key lifecycle, grants) and seal/unseal.
+//!
+//! This is the only layer that authorizes ([`authz::authorize`]). It works on
+//! typed values ([`KeyId`], [`Identity`], [`Context`]) that the gRPC layer
+//! has already validated.
+
+mod admin;
+pub mod authz;
+mod data;
+mod keyring;
+pub mod lifecycle;
+
+use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::watch;
+
+use crate::crypto::SecretKey;
+use crate::error::{Error, StoreError};
+use crate::identity::Identity;
+use crate::master_key::MasterKey;
+use crate::model::{KeyId, KeyMetadata, UnixTime};
+use crate::store::{KeyStore, StoredRoot};
+
+pub use admin::{KeyPage, ServiceStatus};
+pub use data::{DataKey, Decrypted, Encrypted};
+use authz::Caller;
+use keyring::Keyring;
+
+/// Default bound on cached unwrapped DEKs.
+pub const DEFAULT_DEK_CACHE_CAPACITY: usize = 10_000;
+
+/// Largest encryption context accepted, in bytes of keys plus values.
+pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
+
+/// Tells the time; replaceable in tests.
+pub trait Clock: Send + Sync + 'static {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> UnixTime;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// Settings of the service layer.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Identities allowed to use the control plane.
+    pub admins: BTreeSet<Identity>,
+    /// Largest plaintext accepted by Encrypt.
+    pub max_plaintext_bytes: usize,
+    /// Bound on cached unwrapped DEKs.
+    pub dek_cache_capacity: NonZeroUsize,
+}
+
+/// The tresor service.
+pub struct Service {
+    store: Arc<dyn KeyStore>,
+    master: Arc<dyn MasterKey>,
+    options: ServiceOptions,
+    clock: Arc<dyn Clock>,
+    keyring: RwLock<Option<Arc<Keyring>>>,
+    sealed: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("master", &self.master.describe())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Opens the service over `store`: initialises the keystore with a new
+    /// root key on first use, then unwraps the root key once with the master
+    /// key. Starts unsealed.
+    pub async fn open(
+        store: Arc<dyn KeyStore>,
+        master: Arc<dyn MasterKey>,
+        options: ServiceOptions,
+    ) -> Result<Self, Error> {
+        Self::open_with_clock(store, master, options, Arc::new(SystemClock)).await
+    }
+
+    /// [`Service::open`] with another clock (tests).
+    pub async fn open_with_clock(
+        store: Arc<dyn KeyStore>,
+        master: Arc<dyn MasterKey>,
+        options: ServiceOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        let (sealed, _) = watch::channel(true);
+        let service = Self {
+            store,
+            master,
+            options,
+            clock,
+            keyring: RwLock::new(None),
+            sealed,
+        };
+        service.initialise_root().await?;
+        service.load_keyring().await?;
+        Ok(service)
+    }
+
+    async fn initialise_root(&self) -> Result<(), Error> {
+        if self.store.root().await?.is_some() {
+            return Ok(());
+        }
+        let root = SecretKey::generate()?;
+        let keystore_id = hex::encode(crate::crypto::random_bytes(16)?.expose());
+        let wrapped_root_key = self.master.wrap_root_key(&root, &keystore_id).await?;
+        let stored = self
+            .store
+            .init_root(StoredRoot {
+                keystore_id,
+                provider: self.master.provider().to_owned(),
+                wrapped_root_key,
+            })
+            .await?;
+        tracing::info!(keystore_id = %stored.keystore_id, "initialised a new keystore");
+        Ok(())
+    }
+
+    async fn load_keyring(&self) -> Result<(), Error> {
+        let stored = self
+            .store
+            .root()
+            .await?
+            .ok_or(Error::Store(StoreError::NotInitialised))?;
+        let root = self
+            .master
+            .unwrap_root_key(&stored.wrapped_root_key, &stored.keystore_id)
+            .await?;
+        let keyring = Arc::new(Keyring::new(root, self.options.dek_cache_capacity));
+        *self.write_keyring() = Some(keyring);
+        self.sealed.send_replace(false);
+        Ok(())
+    }
+
+    /// Follows seal state changes (`true` while sealed), for health checks.
+    pub fn watch_sealed(&self) -> watch::Receiver<bool> {
+        self.sealed.subscribe()
+    }
+
+    /// Whether the service is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.read_keyring().is_none()
+    }
+
+    /// Whether `identity` is an admin.
+    pub fn is_admin(&self, identity: &Identity) -> bool {
+        self.options.admins.contains(identity)
+    }
+
+    fn caller<'a>(&self, identity: &'a Identity) -> Caller<'a> {
+        Caller {
+            identity,
+            is_admin: self.is_admin(identity),
+        }
+    }
+
+    /// The keyring, or `Sealed`.
+    fn keyring(&self) -> Result<Arc<Keyring>, Error> {
+        self.read_keyring().clone().ok_or(Error::Sealed)
+    }
+
+    fn read_keyring(&self) -> std::sync::RwLockReadGuard<'_, Option<Arc<Keyring>>> {
+        // The guarded value is a single Option swap; a panic cannot leave it
+        // half-written, so a poisoned lock is safe to use.
+        self.keyring
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_keyring(&self) -> std::sync::RwLockWriteGuard<'_, Option<Arc<Keyring>>> {
+        self.keyring
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A key's metadata, treating a key whose deletion time has passed as
+    /// already gone.
+    async fn live_key(&self, id: &KeyId) -> Result<Option<KeyMetadata>, Error> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .key(id)
+            .await?
+            .filter(|key| key.deletion_at().is_none_or(|at| at > now)))
+    }
+
+    /// Destroys every key whose deletion window has ended. Returns their ids.
+    pub async fn purge_due_deletions(&self) -> Result<Vec<KeyId>, Error> {
+        let due = self.store.due_deletions(self.clock.now()).await?;
+        for id in &due {
+            match self.store.delete_key(id).await {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(keyring) = self.read_keyring().clone() {
+                keyring.forget_key(id);
+            }
+            tracing::warn!(key_id = %id, "destroyed key: its deletion window ended");
+        }
+        Ok(due)
+    }
+
+    /// Drops the root key and every DEK from memory. Idempotent.
+    pub fn seal(&self, identity: &Identity) -> Result<(), Error> {
+        authz::require_admin(self.caller(identity))?;
+        let previous = self.write_keyring().take();
+        self.sealed.send_replace(true);
+        drop(previous);
+        tracing::warn!(by = %identity, "service sealed: key material dropped from memory");
+        Ok(())
+    }
+
+    /// Unwraps the root key again with the master key. Idempotent.
+    pub async fn unseal(&self, identity: &Identity) -> Result<(), Error> {
+        authz::require_admin(self.caller(identity))?;
+        if !self.is_sealed() {
+            return Ok(());
+        }
+        self.load_keyring().await?;
+        tracing::warn!(by = %identity, "service unsealed");
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! The conformance suite every [`KeyStore`] implementation must pass. Each
+//! backend's tests call [`run_all`] with a fresh, empty store.
+
+use std::collections::BTreeMap;
+
+use super::{KeyStore, KeyUpdate, StoredRoot, StoredVersion};
+use crate::error::{Error, StoreError};
+use crate::identity::Identity;
+use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, VersionInfo};
+
+fn id(raw: &str) -> KeyId {
+    KeyId::parse(raw).expect("valid test key id")
+}
+
+fn metadata(raw: &str) -> KeyMetadata {
+    KeyMetadata {
+        id: id(raw),
+        owner: Identity::parse("spiffe://test/owner").expect("valid identity"),
+        description: format!("key {raw}"),
+        state: KeyState::Enabled,
+        primary_version: KeyVersion::FIRST,
+        min_decryption_version: KeyVersion::FIRST,
+        versions: vec![VersionInfo {
+            version: KeyVersion::FIRST,
+            created_at: 1_700_000_000,
+        }],
+        created_at: 1_700_000_000,
+        grants: BTreeMap::new(),
+    }
+}
+
+fn first_version(tag: u8) -> StoredVersion {
+    StoredVersion {
+        version: KeyVersion::FIRST,
+        wrapped_dek: vec![tag; 40],
+    }
+}
+
+/// Runs every conformance check against `store`, which must be empty.
+pub async fn run_all(store: &dyn KeyStore) {
+    root_is_initialised_once(store).await;
+    create_get_and_duplicate(store).await;
+    rotation_adds_versions_atomically(store).await;
+    rejected_update_changes_nothing(store).await;
+    listing_pages_by_prefix(store).await;
+    deletion_schedule_and_delete(store).await;
+}
+
+async fn root_is_initialised_once(store: &dyn KeyStore) {
+    assert_eq!(store.root().await.expect("root"), None);
+    let first = StoredRoot {
+        keystore_id: "ks-1".into(),
+        provider: "file".into(),
+        wrapped_root_key: vec![1; 60],
+    };
+    let second = StoredRoot {
+        keystore_id: "ks-2".into(),
+        ..first.clone()
+    };
+    assert_eq!(store.init_root(first.clone()).await.expect("init"), first);
+    assert_eq!(store.init_root(second).await.expect("init again"), first);
+    assert_eq!(store.root().await.expect("root"), Some(first));
+}
+
+async fn create_get_and_duplicate(store: &dyn KeyStore) {
+    let meta = metadata("conf/a");
+    store
+        .create_key(&meta, &first_version(7))
+        .await
+        .expect("create");
+    assert_eq!(store.key(&meta.id).await.expect("get"), Some(meta.clone()));
+    assert!(matches!(
+        store.create_key(&meta, &first_version(8)).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(
+        store
+            .version(&meta.id, KeyVersion::FIRST)
+            .await
+            .expect("version"),
+        Some(first_version(7)),
+        "a refused duplicate must not overwrite the first version"
+    );
+    assert_eq!(store.key(&id("conf/missing")).await.expect("get"), None);
+}
+
+async fn rotation_adds_versions_atomically(store: &dyn KeyStore) {
+    let key = id("conf/a");
+    let rotated = store
+        .update_key(&key, &|current| {
+            let mut next = current.clone();
+            let version = next.primary_version.next()?;
+            next.primary_version = version;
+            next.versions.push(VersionInfo {
+                version,
+                created_at: 1_700_000_100,
+            });
+            Ok(KeyUpdate {
+                metadata: next,
+                new_version: Some(StoredVersion {
+                    version,
+                    wrapped_dek: vec![9; 40],
+                }),
+            })
+        })
+        .await
+        .expect("rotate");
+    assert_eq!(rotated.primary_version.get(), 2);
+    assert_eq!(store.key(&key).await.expect("get"), Some(rotated));
+    let v2 = KeyVersion::new(2).expect("v2");
+    assert_eq!(
+        store.version(&key, v2).await.expect("v2").map(|v| v.wrapped_dek),
+        Some(vec![9; 40])
+    );
+    assert!(matches!(
+        store
+            .update_key(&id("conf/missing"), &|m| Ok(KeyUpdate::metadata(m.clone())))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn rejected_update_changes_nothing(store: &dyn KeyStore) {
+    let key = id("conf/a");
+    let before = store.key(&key).await.expect("get");
+    let outcome = store
+        .update_key(&key, &|_| Err(Error::PermissionDenied))
+        .await;
+    assert!(matches!(outcome, Err(StoreError::Rejected(e)) if matches!(*e, Error::PermissionDenied)));
+    assert_eq!(store.key(&key).await.expect("get"), before);
+}
+
+async fn listing_pages_by_prefix(store: &dyn KeyStore) {
+    for name in ["list/b", "list/a", "list/c", "other/x"] {
+        store
+            .create_key(&metadata(name), &first_version(1))
+            .await
+            .expect("create");
+    }
+    let page = store.list_keys("list/", None, 2).await.expect("list");
+    let names: Vec<_> = page.iter().map(|m| m.id.to_string()).collect();
+    assert_eq!(names, ["list/a", "list/b"]);
+    let rest = store
+        .list_keys("list/", Some(&page[1].id), 10)
+        .await
+        .expect("list");
+    let names: Vec<_> = rest.iter().map(|m| m.id.to_string()).collect();
+    assert_eq!(names, ["list/c"]);
+    let all = store.list_keys("", None, 100).await.expect("list all");
+    assert_eq!(all.len(), 5);
+    assert_eq!(store.key_count().await.expect("count"), 5);
+}
+
+async fn deletion_schedule_and_delete(store: &dyn KeyStore) {
+    let key = id("list/b");
+    store
+        .update_key(&key, &|current| {
+            let mut next = current.clone();
+            next.state = KeyState::PendingDeletion { deletion_at: 2_000 };
+            Ok(KeyUpdate::metadata(next))
+        })
+        .await
+        .expect("schedule");
+    assert!(store.due_deletions(1_999).await.expect("due").is_empty());
+    assert_eq!(store.due_deletions(2_000).await.expect("due"), vec![key.clone()]);
+    store.delete_key(&key).await.expect("delete");
+    assert_eq!(store.key(&key).await.expect("get"), None);
+    assert_eq!(
+        store.version(&key, KeyVersion::FIRST).await.expect("version"),
+        None
+    );
+    assert!(store.due_deletions(i64::MAX - 1).await.expect("due").is_empty());
+    assert_eq!(store.key_count().await.expect("count"), 4);
+    assert!(matches!(store.delete_key(&key).await, Err(StoreError::NotFound)));
+}
+
+#[tokio::test]
+async fn sled_key_store_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = super::SledKeyStore::open(dir.path()).expect("open sled");
+    run_all(&store).await;
+}
+
+#[tokio::test]
+async fn sled_key_store_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = metadata("durable/a");
+    {
+        let store = super::SledKeyStore::open(dir.path()).expect("open sled");
+        store
+            .create_key(&meta, &first_version(3))
+            .await
+            .expect("create");
+    }
+    let store = super::SledKeyStore::open(dir.path()).expect("reopen sled");
+    assert_eq!(store.key(&meta.id).await.expect("get"), Some(meta));
+}

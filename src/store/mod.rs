@@ -1,0 +1,123 @@
+//! Keystore: where key metadata and wrapped key material are kept.
+//!
+//! [`KeyStore`] names the capability and knows nothing about any backend;
+//! [`SledKeyStore`] is the embedded single-node backend. Everything a store
+//! holds is either public metadata or key material wrapped by a higher key:
+//! a store never sees a plaintext key.
+//!
+//! Durability contract for every implementation: when a mutating method
+//! returns `Ok`, the change is on stable storage (a crash right after loses
+//! nothing), and each mutation is atomic.
+
+mod records;
+mod sled_store;
+
+#[cfg(test)]
+mod conformance;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, StoreError};
+use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
+
+pub use sled_store::SledKeyStore;
+
+/// The root key of a keystore, wrapped by the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRoot {
+    /// Random id of this keystore; bound into the root-key wrapping.
+    pub keystore_id: String,
+    /// Which master-key provider wrapped it (for example `file`).
+    pub provider: String,
+    /// The root key, wrapped by the master key.
+    pub wrapped_root_key: Vec<u8>,
+}
+
+/// One version of a key: its DEK wrapped by the root key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// The version number.
+    pub version: KeyVersion,
+    /// The DEK, wrapped by the root key and bound to key id and version.
+    pub wrapped_dek: Vec<u8>,
+}
+
+/// What an update function decided: the new metadata, and possibly a new
+/// version to add in the same atomic step.
+#[derive(Debug)]
+pub struct KeyUpdate {
+    /// The metadata to store.
+    pub metadata: KeyMetadata,
+    /// A version to add (rotation).
+    pub new_version: Option<StoredVersion>,
+}
+
+impl KeyUpdate {
+    /// An update that only changes metadata.
+    pub fn metadata(metadata: KeyMetadata) -> Self {
+        Self {
+            metadata,
+            new_version: None,
+        }
+    }
+}
+
+/// A function deciding an update from the current metadata. It may run more
+/// than once when concurrent updates race, so it must not have side effects.
+pub type UpdateFn<'a> = dyn Fn(&KeyMetadata) -> Result<KeyUpdate, Error> + Send + Sync + 'a;
+
+/// The storage capability tresor needs. Implementations must make every
+/// mutation atomic and durable before returning `Ok`.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// The stored root key, if the keystore is initialised.
+    async fn root(&self) -> Result<Option<StoredRoot>, StoreError>;
+
+    /// Stores `root` unless a root is already stored; returns the root that
+    /// is stored afterwards (so two racing initialisations agree).
+    async fn init_root(&self, root: StoredRoot) -> Result<StoredRoot, StoreError>;
+
+    /// Creates a key with its first version. Fails with
+    /// [`StoreError::AlreadyExists`] if the id is taken.
+    async fn create_key(
+        &self,
+        metadata: &KeyMetadata,
+        first: &StoredVersion,
+    ) -> Result<(), StoreError>;
+
+    /// The metadata of a key.
+    async fn key(&self, id: &KeyId) -> Result<Option<KeyMetadata>, StoreError>;
+
+    /// Atomically reads, transforms and writes a key's metadata (and adds a
+    /// version if the update says so). [`StoreError::NotFound`] if the key
+    /// does not exist; [`StoreError::Rejected`] carries the update
+    /// function's error.
+    async fn update_key(&self, id: &KeyId, update: &UpdateFn<'_>)
+    -> Result<KeyMetadata, StoreError>;
+
+    /// A key version's wrapped DEK.
+    async fn version(
+        &self,
+        id: &KeyId,
+        version: KeyVersion,
+    ) -> Result<Option<StoredVersion>, StoreError>;
+
+    /// Keys in id order whose id starts with `prefix`, after `start_after`,
+    /// at most `limit` of them.
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        start_after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyMetadata>, StoreError>;
+
+    /// How many keys exist.
+    async fn key_count(&self) -> Result<u64, StoreError>;
+
+    /// Ids of keys pending deletion whose deletion time is at or before
+    /// `now`.
+    async fn due_deletions(&self, now: UnixTime) -> Result<Vec<KeyId>, StoreError>;
+
+    /// Destroys a key: its metadata and every wrapped DEK.
+    async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError>;
+}

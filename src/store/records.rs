@@ -1,0 +1,224 @@
+//! On-disk encoding of store records. Protobuf (via prost derive) so that
+//! fields can be added later without breaking old keystores; this module is
+//! the only place that knows the stored layout.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+
+use super::{StoredRoot, StoredVersion};
+use crate::error::StoreError;
+use crate::identity::Identity;
+use crate::model::{
+    KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, UnixTime, VersionInfo,
+};
+
+const STATE_ENABLED: i32 = 1;
+const STATE_DISABLED: i32 = 2;
+const STATE_PENDING_DELETION: i32 = 3;
+
+#[derive(Clone, PartialEq, Message)]
+struct RootRecord {
+    #[prost(string, tag = "1")]
+    keystore_id: String,
+    #[prost(string, tag = "2")]
+    provider: String,
+    #[prost(bytes = "vec", tag = "3")]
+    wrapped_root_key: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct VersionRecord {
+    #[prost(uint32, tag = "1")]
+    version: u32,
+    #[prost(int64, tag = "2")]
+    created_at: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct GrantRecord {
+    #[prost(string, tag = "1")]
+    grantee: String,
+    #[prost(uint32, tag = "2")]
+    operations: u32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct KeyRecord {
+    #[prost(string, tag = "1")]
+    id: String,
+    #[prost(string, tag = "2")]
+    owner: String,
+    #[prost(string, tag = "3")]
+    description: String,
+    #[prost(int32, tag = "4")]
+    state: i32,
+    #[prost(int64, tag = "5")]
+    deletion_at: i64,
+    #[prost(uint32, tag = "6")]
+    primary_version: u32,
+    #[prost(uint32, tag = "7")]
+    min_decryption_version: u32,
+    #[prost(message, repeated, tag = "8")]
+    versions: Vec<VersionRecord>,
+    #[prost(int64, tag = "9")]
+    created_at: i64,
+    #[prost(message, repeated, tag = "10")]
+    grants: Vec<GrantRecord>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct WrappedDekRecord {
+    #[prost(uint32, tag = "1")]
+    version: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    wrapped_dek: Vec<u8>,
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+/// Encodes a root record.
+pub fn encode_root(root: &StoredRoot) -> Vec<u8> {
+    RootRecord {
+        keystore_id: root.keystore_id.clone(),
+        provider: root.provider.clone(),
+        wrapped_root_key: root.wrapped_root_key.clone(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes a root record.
+pub fn decode_root(bytes: &[u8]) -> Result<StoredRoot, StoreError> {
+    let record = RootRecord::decode(bytes).map_err(|e| corrupt("root record", e))?;
+    Ok(StoredRoot {
+        keystore_id: record.keystore_id,
+        provider: record.provider,
+        wrapped_root_key: record.wrapped_root_key,
+    })
+}
+
+/// Encodes a wrapped DEK.
+pub fn encode_version(version: &StoredVersion) -> Vec<u8> {
+    WrappedDekRecord {
+        version: version.version.get(),
+        wrapped_dek: version.wrapped_dek.clone(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes a wrapped DEK.
+pub fn decode_version(bytes: &[u8]) -> Result<StoredVersion, StoreError> {
+    let record = WrappedDekRecord::decode(bytes).map_err(|e| corrupt("version record", e))?;
+    Ok(StoredVersion {
+        version: KeyVersion::new(record.version).map_err(|e| corrupt("version record", e))?,
+        wrapped_dek: record.wrapped_dek,
+    })
+}
+
+/// Encodes key metadata.
+pub fn encode_key(meta: &KeyMetadata) -> Vec<u8> {
+    let (state, deletion_at) = match meta.state {
+        KeyState::Enabled => (STATE_ENABLED, 0),
+        KeyState::Disabled => (STATE_DISABLED, 0),
+        KeyState::PendingDeletion { deletion_at } => (STATE_PENDING_DELETION, deletion_at),
+    };
+    KeyRecord {
+        id: meta.id.as_str().to_owned(),
+        owner: meta.owner.as_str().to_owned(),
+        description: meta.description.clone(),
+        state,
+        deletion_at,
+        primary_version: meta.primary_version.get(),
+        min_decryption_version: meta.min_decryption_version.get(),
+        versions: meta
+            .versions
+            .iter()
+            .map(|v| VersionRecord {
+                version: v.version.get(),
+                created_at: v.created_at,
+            })
+            .collect(),
+        created_at: meta.created_at,
+        grants: meta
+            .grants
+            .iter()
+            .map(|(grantee, ops)| GrantRecord {
+                grantee: grantee.as_str().to_owned(),
+                operations: u32::from(ops.bits()),
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes key metadata.
+pub fn decode_key(bytes: &[u8]) -> Result<KeyMetadata, StoreError> {
+    let record = KeyRecord::decode(bytes).map_err(|e| corrupt("key record", e))?;
+    let bad = |e: &dyn std::fmt::Display| corrupt(&format!("key record {}", record.id), e);
+    let state = match record.state {
+        STATE_ENABLED => KeyState::Enabled,
+        STATE_DISABLED => KeyState::Disabled,
+        STATE_PENDING_DELETION => KeyState::PendingDeletion {
+            deletion_at: record.deletion_at,
+        },
+        other => return Err(bad(&format!("unknown state {other}"))),
+    };
+    let versions = record
+        .versions
+        .iter()
+        .map(|v| {
+            Ok(VersionInfo {
+                version: KeyVersion::new(v.version).map_err(|e| bad(&e))?,
+                created_at: v.created_at,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let grants = record
+        .grants
+        .iter()
+        .map(|g| {
+            let grantee = Identity::parse(&g.grantee).map_err(|e| bad(&e))?;
+            let bits = u8::try_from(g.operations).map_err(|e| bad(&e))?;
+            Ok((grantee, OperationSet::from_bits(bits)))
+        })
+        .collect::<Result<BTreeMap<_, _>, StoreError>>()?;
+    Ok(KeyMetadata {
+        id: KeyId::parse(&record.id).map_err(|e| bad(&e))?,
+        owner: Identity::parse(&record.owner).map_err(|e| bad(&e))?,
+        description: record.description,
+        state,
+        primary_version: KeyVersion::new(record.primary_version).map_err(|e| bad(&e))?,
+        min_decryption_version: KeyVersion::new(record.min_decryption_version)
+            .map_err(|e| bad(&e))?,
+        versions,
+        created_at: record.created_at,
+        grants,
+    })
+}
+
+/// Index key for the deletion schedule: big-endian time then the key id, so
+/// a range scan up to `now` finds every due key.
+pub fn deletion_index_key(deletion_at: UnixTime, id: &KeyId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + id.as_str().len());
+    key.extend_from_slice(&deletion_at.to_be_bytes());
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+/// Store key of a version entry: the key id, a NUL separator (never part of
+/// a key id) and the big-endian version, so a key's versions are contiguous.
+pub fn version_entry_key(id: &KeyId, version: KeyVersion) -> Vec<u8> {
+    let mut key = version_prefix(id);
+    key.extend_from_slice(&version.get().to_be_bytes());
+    key
+}
+
+/// Prefix shared by every version entry of a key.
+pub fn version_prefix(id: &KeyId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.as_str().len() + 5);
+    key.extend_from_slice(id.as_str().as_bytes());
+    key.push(0);
+    key
+}

@@ -1,0 +1,292 @@
+//! [`SledKeyStore`]: the embedded single-node keystore on sled 0.34.
+//!
+//! Trees: `meta` (root record, key count), `keys` (key id -> metadata),
+//! `versions` (key id NUL version -> wrapped DEK), `deletions` (deletion time
+//! ++ key id -> empty, the schedule of pending deletions). Every mutation is
+//! one sled transaction over the trees it touches, followed by a flush
+//! (fsync of sled's log) before the method returns.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+
+use super::records;
+use super::{KeyStore, KeyUpdate, StoredRoot, StoredVersion, UpdateFn};
+use crate::error::{Error, StoreError};
+use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
+
+const ROOT_ENTRY: &[u8] = b"root";
+const KEY_COUNT_ENTRY: &[u8] = b"key_count";
+
+/// The sled-backed keystore.
+#[derive(Clone)]
+pub struct SledKeyStore {
+    db: sled::Db,
+    meta: sled::Tree,
+    keys: sled::Tree,
+    versions: sled::Tree,
+    deletions: sled::Tree,
+}
+
+impl std::fmt::Debug for SledKeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledKeyStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(err: sled::Error) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+/// Why a transaction stopped: a store-level error to return as is.
+type TxError = ConflictableTransactionError<StoreError>;
+
+fn tx_result<T>(result: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
+    result.map_err(|err| match err {
+        TransactionError::Abort(inner) => inner,
+        TransactionError::Storage(e) => backend(e),
+    })
+}
+
+fn abort(err: StoreError) -> TxError {
+    ConflictableTransactionError::Abort(err)
+}
+
+fn read_count(meta: &TransactionalTree) -> Result<u64, TxError> {
+    Ok(match meta.get(KEY_COUNT_ENTRY)? {
+        Some(bytes) => {
+            let raw: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
+                abort(StoreError::Corrupt("key count entry has the wrong length".into()))
+            })?;
+            u64::from_be_bytes(raw)
+        }
+        None => 0,
+    })
+}
+
+fn write_count(meta: &TransactionalTree, count: u64) -> Result<(), UnabortableTransactionError> {
+    meta.insert(KEY_COUNT_ENTRY, &count.to_be_bytes())?;
+    Ok(())
+}
+
+impl SledKeyStore {
+    /// Opens (or creates) the keystore in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", dir.display())))?;
+        Ok(Self {
+            meta: db.open_tree("meta").map_err(backend)?,
+            keys: db.open_tree("keys").map_err(backend)?,
+            versions: db.open_tree("versions").map_err(backend)?,
+            deletions: db.open_tree("deletions").map_err(backend)?,
+            db,
+        })
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await.map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyStore for SledKeyStore {
+    async fn root(&self) -> Result<Option<StoredRoot>, StoreError> {
+        self.meta
+            .get(ROOT_ENTRY)
+            .map_err(backend)?
+            .map(|bytes| records::decode_root(&bytes))
+            .transpose()
+    }
+
+    async fn init_root(&self, root: StoredRoot) -> Result<StoredRoot, StoreError> {
+        let encoded = records::encode_root(&root);
+        let outcome = self
+            .meta
+            .compare_and_swap(ROOT_ENTRY, None as Option<&[u8]>, Some(encoded))
+            .map_err(backend)?;
+        self.flush().await?;
+        match outcome {
+            Ok(()) => Ok(root),
+            Err(existing) => match existing.current {
+                Some(bytes) => records::decode_root(&bytes),
+                None => Err(StoreError::Corrupt("root entry vanished".into())),
+            },
+        }
+    }
+
+    async fn create_key(
+        &self,
+        metadata: &KeyMetadata,
+        first: &StoredVersion,
+    ) -> Result<(), StoreError> {
+        let id_bytes = metadata.id.as_str().as_bytes();
+        let encoded = records::encode_key(metadata);
+        let version_key = records::version_entry_key(&metadata.id, first.version);
+        let version = records::encode_version(first);
+        tx_result((&self.meta, &self.keys, &self.versions).transaction(
+            |(meta, keys, versions)| {
+                if keys.get(id_bytes)?.is_some() {
+                    return Err(abort(StoreError::AlreadyExists));
+                }
+                keys.insert(id_bytes, encoded.as_slice())?;
+                versions.insert(version_key.as_slice(), version.as_slice())?;
+                let count = read_count(meta)?;
+                write_count(meta, count + 1)?;
+                Ok(())
+            },
+        ))?;
+        self.flush().await
+    }
+
+    async fn key(&self, id: &KeyId) -> Result<Option<KeyMetadata>, StoreError> {
+        self.keys
+            .get(id.as_str().as_bytes())
+            .map_err(backend)?
+            .map(|bytes| records::decode_key(&bytes))
+            .transpose()
+    }
+
+    async fn update_key(
+        &self,
+        id: &KeyId,
+        update: &UpdateFn<'_>,
+    ) -> Result<KeyMetadata, StoreError> {
+        let id_bytes = id.as_str().as_bytes();
+        let updated = tx_result((&self.keys, &self.versions, &self.deletions).transaction(
+            |(keys, versions, deletions)| {
+                let current = match keys.get(id_bytes)? {
+                    Some(bytes) => records::decode_key(&bytes).map_err(abort)?,
+                    None => return Err(abort(StoreError::NotFound)),
+                };
+                let KeyUpdate {
+                    metadata,
+                    new_version,
+                } = update(&current).map_err(|e: Error| abort(StoreError::Rejected(Box::new(e))))?;
+                if let Some(version) = &new_version {
+                    versions.insert(
+                        records::version_entry_key(id, version.version),
+                        records::encode_version(version),
+                    )?;
+                }
+                if current.deletion_at() != metadata.deletion_at() {
+                    if let Some(at) = current.deletion_at() {
+                        deletions.remove(records::deletion_index_key(at, id))?;
+                    }
+                    if let Some(at) = metadata.deletion_at() {
+                        deletions.insert(records::deletion_index_key(at, id), &[] as &[u8])?;
+                    }
+                }
+                keys.insert(id_bytes, records::encode_key(&metadata))?;
+                Ok(metadata)
+            },
+        ))?;
+        self.flush().await?;
+        Ok(updated)
+    }
+
+    async fn version(
+        &self,
+        id: &KeyId,
+        version: KeyVersion,
+    ) -> Result<Option<StoredVersion>, StoreError> {
+        self.versions
+            .get(records::version_entry_key(id, version))
+            .map_err(backend)?
+            .map(|bytes| records::decode_version(&bytes))
+            .transpose()
+    }
+
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        start_after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyMetadata>, StoreError> {
+        let mut out = Vec::new();
+        let iter = match start_after {
+            Some(after) => {
+                let mut from = after.as_str().as_bytes().to_vec();
+                from.push(0);
+                self.keys.range(from..)
+            }
+            None => self.keys.range(prefix.as_bytes().to_vec()..),
+        };
+        for entry in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(backend)?;
+            if !key.starts_with(prefix.as_bytes()) {
+                if key.as_ref() > prefix.as_bytes() {
+                    break;
+                }
+                continue;
+            }
+            out.push(records::decode_key(&value)?);
+        }
+        Ok(out)
+    }
+
+    async fn key_count(&self) -> Result<u64, StoreError> {
+        match self.meta.get(KEY_COUNT_ENTRY).map_err(backend)? {
+            Some(bytes) => {
+                let raw: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt("key count entry has the wrong length".into())
+                })?;
+                Ok(u64::from_be_bytes(raw))
+            }
+            None => Ok(0),
+        }
+    }
+
+    async fn due_deletions(&self, now: UnixTime) -> Result<Vec<KeyId>, StoreError> {
+        let end = (now.saturating_add(1)).to_be_bytes();
+        self.deletions
+            .range(..end.to_vec())
+            .map(|entry| {
+                let (key, _) = entry.map_err(backend)?;
+                let id = std::str::from_utf8(key.get(8..).unwrap_or_default())
+                    .map_err(|e| StoreError::Corrupt(format!("deletion index: {e}")))?;
+                KeyId::parse(id).map_err(|e| StoreError::Corrupt(format!("deletion index: {e}")))
+            })
+            .collect()
+    }
+
+    async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError> {
+        let id_bytes = id.as_str().as_bytes();
+        let version_keys: Vec<sled::IVec> = self
+            .versions
+            .scan_prefix(records::version_prefix(id))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        tx_result(
+            (&self.meta, &self.keys, &self.versions, &self.deletions).transaction(
+                |(meta, keys, versions, deletions)| {
+                    let Some(bytes) = keys.remove(id_bytes)? else {
+                        return Err(abort(StoreError::NotFound));
+                    };
+                    let current = records::decode_key(&bytes).map_err(abort)?;
+                    if let Some(at) = current.deletion_at() {
+                        deletions.remove(records::deletion_index_key(at, id))?;
+                    }
+                    for key in &version_keys {
+                        versions.remove(key)?;
+                    }
+                    let count = read_count(meta)?;
+                    write_count(meta, count.saturating_sub(1))?;
+                    Ok(())
+                },
+            ),
+        )?;
+        self.flush().await
+    }
+}
