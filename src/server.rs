@@ -111,9 +111,8 @@ impl Server {
             .build_v1alpha()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
-        let max_message = settings.service.max_plaintext_bytes
-            + CIPHERTEXT_OVERHEAD
-            + MESSAGE_SLACK_BYTES;
+        let max_message =
+            settings.service.max_plaintext_bytes + CIPHERTEXT_OVERHEAD + MESSAGE_SLACK_BYTES;
         let crypto = CryptoServer::new(CryptoApi::new(service.clone()))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
@@ -152,7 +151,10 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    Server::prepare(settings).await?.serve(listener, shutdown).await
+    Server::prepare(settings)
+        .await?
+        .serve(listener, shutdown)
+        .await
 }
 
 /// Health mirrors reality: the data plane is NOT_SERVING while sealed.
@@ -165,13 +167,9 @@ async fn report_health(service: Arc<Service>, health: tonic_health::server::Heal
         } else {
             ServingStatus::Serving
         };
-        health
-            .set_service_status("tresor.v1.Crypto", status)
-            .await;
+        health.set_service_status("tresor.v1.Crypto", status).await;
         health.set_service_status("", status).await;
-        health
-            .set_serving::<AdminServer<AdminApi>>()
-            .await;
+        health.set_serving::<AdminServer<AdminApi>>().await;
         if sealed.changed().await.is_err() {
             return;
         }

@@ -70,7 +70,10 @@ pub fn run(command: CertsCommand) -> Result<(), String> {
             ca.issue_client(&identity)
                 .and_then(|cert| cert.save(&out, false))
                 .map_err(|e| e.to_string())?;
-            println!("wrote {0}/cert.pem and {0}/key.pem for {identity}", out.display());
+            println!(
+                "wrote {0}/cert.pem and {0}/key.pem for {identity}",
+                out.display()
+            );
         }
         CertsCommand::Server { ca, dns, ip, out } => {
             if dns.is_empty() && ip.is_empty() {

@@ -23,7 +23,10 @@ use crate::service::{DEFAULT_DEK_CACHE_CAPACITY, ServiceOptions};
 /// Identity of the dev admin.
 pub const DEV_ADMIN: &str = "spiffe://tresor.dev/admin";
 /// Example service identities.
-pub const DEV_SERVICES: [&str; 2] = ["spiffe://tresor.dev/billing", "spiffe://tresor.dev/shipping"];
+pub const DEV_SERVICES: [&str; 2] = [
+    "spiffe://tresor.dev/billing",
+    "spiffe://tresor.dev/shipping",
+];
 /// Example key created for the billing service.
 pub const DEV_EXAMPLE_KEY: &str = "billing/customer-records";
 
@@ -142,7 +145,9 @@ fn print_instructions(dir: &Path, addr: SocketAddr) {
     } else {
         addr.to_string()
     };
-    println!("tresor dev server is listening on {addr} (mTLS). Ctrl-C stops it; state stays in {d}.");
+    println!(
+        "tresor dev server is listening on {addr} (mTLS). Ctrl-C stops it; state stays in {d}."
+    );
     println!();
     println!("# Call it as the admin ({DEV_ADMIN}):");
     println!("export TRESOR_ADDR=https://{host}");
@@ -150,8 +155,13 @@ fn print_instructions(dir: &Path, addr: SocketAddr) {
     println!("export TRESOR_CERT={d}/admin/cert.pem");
     println!("export TRESOR_KEY={d}/admin/key.pem");
     println!();
-    println!("# Service certificates: {d}/billing/ ({}) and {d}/shipping/ ({})", DEV_SERVICES[0], DEV_SERVICES[1]);
-    println!("# Key {DEV_EXAMPLE_KEY} is owned by billing. Encrypt \"hello\" as billing with grpcurl:");
+    println!(
+        "# Service certificates: {d}/billing/ ({}) and {d}/shipping/ ({})",
+        DEV_SERVICES[0], DEV_SERVICES[1]
+    );
+    println!(
+        "# Key {DEV_EXAMPLE_KEY} is owned by billing. Encrypt \"hello\" as billing with grpcurl:"
+    );
     println!(
         "grpcurl -cacert {d}/ca/ca.pem -cert {d}/billing/cert.pem -key {d}/billing/key.pem \\\n  -d '{{\"key_id\":\"{DEV_EXAMPLE_KEY}\",\"plaintext\":\"aGVsbG8=\",\"context\":{{\"tenant\":\"42\"}}}}' \\\n  {host} tresor.v1.Crypto/Encrypt"
     );
@@ -167,7 +177,9 @@ pub fn run(args: DevArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot start: {e}"))?;
         ensure_example_key(&server).await?;
         let dir = args.dir.clone();
-        super::bind_and_serve(server, args.listen, move |addr| print_instructions(&dir, addr))
-            .await
+        super::bind_and_serve(server, args.listen, move |addr| {
+            print_instructions(&dir, addr)
+        })
+        .await
     })
 }

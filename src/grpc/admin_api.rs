@@ -25,7 +25,10 @@ impl AdminApi {
         Self { service }
     }
 
-    async fn seal_status(&self, identity: &crate::identity::Identity) -> Result<SealStatus, Status> {
+    async fn seal_status(
+        &self,
+        identity: &crate::identity::Identity,
+    ) -> Result<SealStatus, Status> {
         let status = self.service.status(identity).await?;
         Ok(SealStatus {
             sealed: status.sealed,
@@ -59,7 +62,9 @@ impl Admin for AdminApi {
     async fn rotate_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
         let identity = caller_identity(&request)?;
         let key_id = convert::key_id(&request.get_ref().key_id)?;
-        Ok(key_info(&self.service.rotate_key(&identity, &key_id).await?))
+        Ok(key_info(
+            &self.service.rotate_key(&identity, &key_id).await?,
+        ))
     }
 
     async fn get_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
@@ -71,13 +76,17 @@ impl Admin for AdminApi {
     async fn disable_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
         let identity = caller_identity(&request)?;
         let key_id = convert::key_id(&request.get_ref().key_id)?;
-        Ok(key_info(&self.service.disable_key(&identity, &key_id).await?))
+        Ok(key_info(
+            &self.service.disable_key(&identity, &key_id).await?,
+        ))
     }
 
     async fn enable_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
         let identity = caller_identity(&request)?;
         let key_id = convert::key_id(&request.get_ref().key_id)?;
-        Ok(key_info(&self.service.enable_key(&identity, &key_id).await?))
+        Ok(key_info(
+            &self.service.enable_key(&identity, &key_id).await?,
+        ))
     }
 
     async fn set_min_decryption_version(

@@ -37,6 +37,8 @@ pub(crate) fn caller_identity<T>(request: &Request<T>) -> Result<Identity, Statu
         .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
     Identity::from_certificate_der(leaf.as_ref()).map_err(|e| {
         tracing::debug!(error = %e, "client certificate names no identity");
-        Status::unauthenticated("the client certificate names no identity (no URI SAN, DNS SAN or CN)")
+        Status::unauthenticated(
+            "the client certificate names no identity (no URI SAN, DNS SAN or CN)",
+        )
     })
 }

@@ -122,9 +122,7 @@ impl MasterKey for FileMasterKey {
         let context = Context::new();
         let root = crypto::open(&master, &binding(keystore_id, &context), wrapped).map_err(
             |err| match err {
-                CryptoError::Malformed | CryptoError::Unauthentic => {
-                    MasterKeyError::WrongMasterKey
-                }
+                CryptoError::Malformed | CryptoError::Unauthentic => MasterKeyError::WrongMasterKey,
                 other => MasterKeyError::Crypto(other),
             },
         )?;
@@ -143,7 +141,10 @@ mod tests {
         let master = FileMasterKey::generate(&path).expect("generate");
         let root = SecretKey::generate().expect("root");
         let wrapped = master.wrap_root_key(&root, "ks").await.expect("wrap");
-        let back = master.unwrap_root_key(&wrapped, "ks").await.expect("unwrap");
+        let back = master
+            .unwrap_root_key(&wrapped, "ks")
+            .await
+            .expect("unwrap");
         assert_eq!(back.expose(), root.expose());
         assert!(matches!(
             master.unwrap_root_key(&wrapped, "other").await,
@@ -154,7 +155,10 @@ mod tests {
             other.unwrap_root_key(&wrapped, "ks").await,
             Err(MasterKeyError::WrongMasterKey)
         ));
-        assert!(FileMasterKey::generate(&path).is_err(), "must not overwrite");
+        assert!(
+            FileMasterKey::generate(&path).is_err(),
+            "must not overwrite"
+        );
     }
 
     #[cfg(unix)]
@@ -166,7 +170,10 @@ mod tests {
         FileMasterKey::generate(&path).expect("generate");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = FileMasterKey::open(&path).expect_err("must refuse");
-        assert!(matches!(err, MasterKeyError::InsecurePermissions { mode: 0o644, .. }));
+        assert!(matches!(
+            err,
+            MasterKeyError::InsecurePermissions { mode: 0o644, .. }
+        ));
         assert!(err.to_string().contains("chmod 600"));
     }
 

@@ -129,7 +129,8 @@ impl Service {
         key_id: &KeyId,
     ) -> Result<KeyMetadata, Error> {
         let keyring = self.keyring()?;
-        self.authorized_key(identity, key_id, Action::Rotate).await?;
+        self.authorized_key(identity, key_id, Action::Rotate)
+            .await?;
         let dek = SecretKey::generate()?;
         let now = self.clock.now();
         let rotated = self
@@ -284,7 +285,9 @@ impl Service {
                     let last_of_store = exhausted && index + 1 == batch_len;
                     return Ok(KeyPage {
                         keys,
-                        next_page_token: after.filter(|_| !last_of_store).map(|a| encode_page_token(&a)),
+                        next_page_token: after
+                            .filter(|_| !last_of_store)
+                            .map(|a| encode_page_token(&a)),
                     });
                 }
             }

@@ -33,7 +33,11 @@ pub struct Caller<'a> {
 /// for keys they may not use, so the answer is no existence oracle. Admins
 /// are told `NotFound`. Admins do not get data-plane use of keys they neither
 /// own nor hold a grant for.
-pub fn authorize(caller: Caller<'_>, action: Action, key: Option<&KeyMetadata>) -> Result<(), Error> {
+pub fn authorize(
+    caller: Caller<'_>,
+    action: Action,
+    key: Option<&KeyMetadata>,
+) -> Result<(), Error> {
     let Some(key) = key else {
         return Err(if caller.is_admin {
             Error::NotFound
@@ -102,8 +106,14 @@ mod tests {
         let key = key_owned_by("owner", &[("friend", &[Operation::Decrypt])]);
         let owner = ident("owner");
         let friend = ident("friend");
-        let owner = Caller { identity: &owner, is_admin: false };
-        let friend = Caller { identity: &friend, is_admin: false };
+        let owner = Caller {
+            identity: &owner,
+            is_admin: false,
+        };
+        let friend = Caller {
+            identity: &friend,
+            is_admin: false,
+        };
         for op in Operation::ALL {
             assert!(authorize(owner, Action::Use(op), Some(&key)).is_ok());
         }
@@ -118,22 +128,36 @@ mod tests {
     fn admins_manage_but_do_not_use_and_learn_of_missing_keys() {
         let key = key_owned_by("owner", &[]);
         let admin = ident("admin");
-        let admin = Caller { identity: &admin, is_admin: true };
+        let admin = Caller {
+            identity: &admin,
+            is_admin: true,
+        };
         assert!(authorize(admin, Action::Manage, Some(&key)).is_ok());
         assert!(authorize(admin, Action::Rotate, Some(&key)).is_ok());
         assert!(matches!(
             authorize(admin, Action::Use(Operation::Encrypt), Some(&key)),
             Err(Error::PermissionDenied)
         ));
-        assert!(matches!(authorize(admin, Action::Manage, None), Err(Error::NotFound)));
+        assert!(matches!(
+            authorize(admin, Action::Manage, None),
+            Err(Error::NotFound)
+        ));
     }
 
     #[test]
     fn strangers_cannot_tell_missing_keys_from_forbidden_ones() {
         let key = key_owned_by("owner", &[]);
         let stranger = ident("stranger");
-        let stranger = Caller { identity: &stranger, is_admin: false };
-        for action in [Action::Use(Operation::Decrypt), Action::Read, Action::Manage, Action::Rotate] {
+        let stranger = Caller {
+            identity: &stranger,
+            is_admin: false,
+        };
+        for action in [
+            Action::Use(Operation::Decrypt),
+            Action::Read,
+            Action::Manage,
+            Action::Rotate,
+        ] {
             let existing = authorize(stranger, action, Some(&key));
             let missing = authorize(stranger, action, None);
             assert!(matches!(existing, Err(Error::PermissionDenied)));

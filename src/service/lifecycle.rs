@@ -238,8 +238,8 @@ mod tests {
         let friend = Identity::parse("friend").expect("identity");
         let one: OperationSet = [Operation::Encrypt].into_iter().collect();
         let two: OperationSet = [Operation::Decrypt].into_iter().collect();
-        let granted = grant(&grant(&key(), &friend, one).expect("grant"), &friend, two)
-            .expect("grant");
+        let granted =
+            grant(&grant(&key(), &friend, one).expect("grant"), &friend, two).expect("grant");
         assert_eq!(granted.grants[&friend], one.union(two));
         assert!(grant(&key(), &friend, OperationSet::EMPTY).is_err());
         let less = revoke(&granted, &friend, one).expect("revoke");

@@ -25,8 +25,8 @@ use crate::model::{KeyId, KeyMetadata, UnixTime};
 use crate::store::{KeyStore, StoredRoot};
 
 pub use admin::{KeyPage, ServiceStatus};
-pub use data::{DataKey, Decrypted, Encrypted};
 use authz::Caller;
+pub use data::{DataKey, Decrypted, Encrypted};
 use keyring::Keyring;
 
 /// Default bound on cached unwrapped DEKs.
@@ -241,3 +241,6 @@ impl Service {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

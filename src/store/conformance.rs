@@ -109,7 +109,11 @@ async fn rotation_adds_versions_atomically(store: &dyn KeyStore) {
     assert_eq!(store.key(&key).await.expect("get"), Some(rotated));
     let v2 = KeyVersion::new(2).expect("v2");
     assert_eq!(
-        store.version(&key, v2).await.expect("v2").map(|v| v.wrapped_dek),
+        store
+            .version(&key, v2)
+            .await
+            .expect("v2")
+            .map(|v| v.wrapped_dek),
         Some(vec![9; 40])
     );
     assert!(matches!(
@@ -126,7 +130,9 @@ async fn rejected_update_changes_nothing(store: &dyn KeyStore) {
     let outcome = store
         .update_key(&key, &|_| Err(Error::PermissionDenied))
         .await;
-    assert!(matches!(outcome, Err(StoreError::Rejected(e)) if matches!(*e, Error::PermissionDenied)));
+    assert!(
+        matches!(outcome, Err(StoreError::Rejected(e)) if matches!(*e, Error::PermissionDenied))
+    );
     assert_eq!(store.key(&key).await.expect("get"), before);
 }
 
@@ -162,16 +168,31 @@ async fn deletion_schedule_and_delete(store: &dyn KeyStore) {
         .await
         .expect("schedule");
     assert!(store.due_deletions(1_999).await.expect("due").is_empty());
-    assert_eq!(store.due_deletions(2_000).await.expect("due"), vec![key.clone()]);
+    assert_eq!(
+        store.due_deletions(2_000).await.expect("due"),
+        vec![key.clone()]
+    );
     store.delete_key(&key).await.expect("delete");
     assert_eq!(store.key(&key).await.expect("get"), None);
     assert_eq!(
-        store.version(&key, KeyVersion::FIRST).await.expect("version"),
+        store
+            .version(&key, KeyVersion::FIRST)
+            .await
+            .expect("version"),
         None
     );
-    assert!(store.due_deletions(i64::MAX - 1).await.expect("due").is_empty());
+    assert!(
+        store
+            .due_deletions(i64::MAX - 1)
+            .await
+            .expect("due")
+            .is_empty()
+    );
     assert_eq!(store.key_count().await.expect("count"), 4);
-    assert!(matches!(store.delete_key(&key).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete_key(&key).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 #[tokio::test]

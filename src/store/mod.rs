@@ -92,8 +92,11 @@ pub trait KeyStore: Send + Sync + 'static {
     /// version if the update says so). [`StoreError::NotFound`] if the key
     /// does not exist; [`StoreError::Rejected`] carries the update
     /// function's error.
-    async fn update_key(&self, id: &KeyId, update: &UpdateFn<'_>)
-    -> Result<KeyMetadata, StoreError>;
+    async fn update_key(
+        &self,
+        id: &KeyId,
+        update: &UpdateFn<'_>,
+    ) -> Result<KeyMetadata, StoreError>;
 
     /// A key version's wrapped DEK.
     async fn version(

@@ -9,9 +9,7 @@ use prost::Message;
 use super::{StoredRoot, StoredVersion};
 use crate::error::StoreError;
 use crate::identity::Identity;
-use crate::model::{
-    KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, UnixTime, VersionInfo,
-};
+use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, UnixTime, VersionInfo};
 
 const STATE_ENABLED: i32 = 1;
 const STATE_DISABLED: i32 = 2;

@@ -60,7 +60,9 @@ fn read_count(meta: &TransactionalTree) -> Result<u64, TxError> {
     Ok(match meta.get(KEY_COUNT_ENTRY)? {
         Some(bytes) => {
             let raw: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
-                abort(StoreError::Corrupt("key count entry has the wrong length".into()))
+                abort(StoreError::Corrupt(
+                    "key count entry has the wrong length".into(),
+                ))
             })?;
             u64::from_be_bytes(raw)
         }
@@ -169,7 +171,8 @@ impl KeyStore for SledKeyStore {
                 let KeyUpdate {
                     metadata,
                     new_version,
-                } = update(&current).map_err(|e: Error| abort(StoreError::Rejected(Box::new(e))))?;
+                } = update(&current)
+                    .map_err(|e: Error| abort(StoreError::Rejected(Box::new(e))))?;
                 if let Some(version) = &new_version {
                     versions.insert(
                         records::version_entry_key(id, version.version),

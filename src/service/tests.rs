@@ -1,0 +1,355 @@
+//! Service tests over the real sled store and the real file master key: the
+//! deletion purge with a controlled clock, property tests over rotation
+//! sequences, and the keystore fixture that must decrypt forever.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use proptest::prelude::*;
+
+use super::{Clock, Service, ServiceOptions};
+use crate::crypto::Context;
+use crate::error::Error;
+use crate::identity::Identity;
+use crate::master_key::FileMasterKey;
+use crate::model::{KeyId, KeyVersion};
+use crate::store::{KeyStore, SledKeyStore};
+
+const ADMIN: &str = "spiffe://unit/admin";
+const OWNER: &str = "spiffe://unit/owner";
+
+/// A clock the test moves by hand.
+#[derive(Debug, Default)]
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+fn ident(raw: &str) -> Identity {
+    Identity::parse(raw).expect("identity")
+}
+
+fn key_id(raw: &str) -> KeyId {
+    KeyId::parse(raw).expect("key id")
+}
+
+fn options() -> ServiceOptions {
+    ServiceOptions {
+        admins: BTreeSet::from([ident(ADMIN)]),
+        max_plaintext_bytes: 1 << 20,
+        dek_cache_capacity: NonZeroUsize::new(4).expect("nonzero"),
+    }
+}
+
+async fn open_service(dir: &Path, clock: Arc<ManualClock>) -> (Service, Arc<SledKeyStore>) {
+    let master_path = dir.join("master.key");
+    if !master_path.exists() {
+        FileMasterKey::generate(&master_path).expect("master key");
+    }
+    let master = Arc::new(FileMasterKey::open(&master_path).expect("open master"));
+    let store = Arc::new(SledKeyStore::open(&dir.join("data")).expect("sled"));
+    let service = Service::open_with_clock(store.clone(), master, options(), clock)
+        .await
+        .expect("open service");
+    (service, store)
+}
+
+#[tokio::test]
+async fn keys_are_destroyed_when_their_deletion_window_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
+    let (service, store) = open_service(dir.path(), clock.clone()).await;
+    let (admin, owner, id) = (ident(ADMIN), ident(OWNER), key_id("doomed"));
+    service
+        .create_key(&admin, &id, &owner, "")
+        .await
+        .expect("create");
+    service.rotate_key(&owner, &id).await.expect("rotate");
+    let context = Context::new();
+    let sealed = service
+        .encrypt(&owner, &id, b"bye", &context)
+        .await
+        .expect("encrypt");
+    service
+        .schedule_key_deletion(&admin, &id, 7)
+        .await
+        .expect("schedule");
+    clock.0.fetch_add(7 * 86_400 - 1, Ordering::SeqCst);
+    assert!(
+        service
+            .purge_due_deletions()
+            .await
+            .expect("purge")
+            .is_empty()
+    );
+    assert!(service.get_key(&admin, &id).await.is_ok());
+    clock.0.fetch_add(1, Ordering::SeqCst);
+    // Past the window the key is gone at once, even before the purge runs.
+    assert!(matches!(
+        service.get_key(&admin, &id).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        service
+            .decrypt(&owner, &id, &sealed.ciphertext, &context)
+            .await,
+        Err(Error::PermissionDenied)
+    ));
+    assert_eq!(
+        service.purge_due_deletions().await.expect("purge"),
+        vec![id.clone()]
+    );
+    assert_eq!(store.key(&id).await.expect("get"), None);
+    for version in 1..=2 {
+        let version = KeyVersion::new(version).expect("version");
+        assert_eq!(store.version(&id, version).await.expect("version"), None);
+    }
+    // The id can be reused, and the new key cannot open the old ciphertext.
+    service
+        .create_key(&admin, &id, &owner, "")
+        .await
+        .expect("recreate");
+    assert!(matches!(
+        service
+            .decrypt(&owner, &id, &sealed.ciphertext, &context)
+            .await,
+        Err(Error::InvalidCiphertext(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_expired_key_not_yet_purged_does_not_block_reuse_of_its_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock(AtomicI64::new(50)));
+    let (service, _store) = open_service(dir.path(), clock.clone()).await;
+    let (admin, owner, id) = (ident(ADMIN), ident(OWNER), key_id("again"));
+    service
+        .create_key(&admin, &id, &owner, "")
+        .await
+        .expect("create");
+    service
+        .schedule_key_deletion(&admin, &id, 30)
+        .await
+        .expect("schedule");
+    clock.0.fetch_add(30 * 86_400, Ordering::SeqCst);
+    let again = service
+        .create_key(&admin, &id, &owner, "")
+        .await
+        .expect("recreate");
+    assert_eq!(again.primary_version, KeyVersion::FIRST);
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Encrypt(Vec<u8>, Vec<(String, String)>),
+    Rotate,
+    ReEncryptOldest,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (
+            proptest::collection::vec(any::<u8>(), 0..300),
+            proptest::collection::vec((".{0,8}", ".{0,8}"), 0..4),
+        )
+            .prop_map(|(p, c)| Step::Encrypt(p, c)),
+        2 => Just(Step::Rotate),
+        1 => Just(Step::ReEncryptOldest),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any sequence of encryptions, rotations and re-encryptions leaves every
+    /// ciphertext decrypting to its plaintext under the version it names,
+    /// even with a DEK cache smaller than the number of versions.
+    #[test]
+    fn rotation_sequences_keep_every_ciphertext_decrypting(steps in proptest::collection::vec(step(), 1..24)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let clock = Arc::new(ManualClock(AtomicI64::new(10)));
+            let (service, _store) = open_service(dir.path(), clock).await;
+            let (admin, owner, id) = (ident(ADMIN), ident(OWNER), key_id("prop"));
+            service.create_key(&admin, &id, &owner, "").await.expect("create");
+            let mut primary = 1u32;
+            let mut made: Vec<(Vec<u8>, Context, Vec<u8>, u32)> = Vec::new();
+            for step in steps {
+                match step {
+                    Step::Encrypt(plaintext, pairs) => {
+                        let context: Context = pairs.into_iter().collect();
+                        let out = service.encrypt(&owner, &id, &plaintext, &context).await.expect("encrypt");
+                        prop_assert_eq!(out.key_version.get(), primary);
+                        made.push((plaintext, context, out.ciphertext, primary));
+                    }
+                    Step::Rotate => {
+                        primary = service.rotate_key(&owner, &id).await.expect("rotate").primary_version.get();
+                    }
+                    Step::ReEncryptOldest => {
+                        if let Some((plaintext, context, ciphertext, _)) = made.first().cloned() {
+                            let out = service.re_encrypt(&owner, &id, &ciphertext, &context).await.expect("reencrypt");
+                            prop_assert_eq!(out.key_version.get(), primary);
+                            made.push((plaintext, context, out.ciphertext, primary));
+                        }
+                    }
+                }
+            }
+            for (plaintext, context, ciphertext, version) in &made {
+                let opened = service.decrypt(&owner, &id, ciphertext, context).await.expect("decrypt");
+                prop_assert_eq!(opened.plaintext.expose(), plaintext.as_slice());
+                prop_assert_eq!(opened.key_version.get(), *version);
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// The committed keystore fixture: a sled keystore made by the first release
+/// of the format, its master key, and ciphertexts that must decrypt forever.
+mod keystore_fixture {
+    use super::*;
+
+    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/keystore-fixtures/keystore-v1");
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read dir") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
+    }
+
+    fn parse_line(line: &str) -> (KeyId, Context, Vec<u8>, Vec<u8>, u32) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields.len(), 5, "fixture line: {line}");
+        let context: Context = if fields[1] == "-" {
+            Context::new()
+        } else {
+            fields[1]
+                .split(',')
+                .map(|pair| pair.split_once('=').expect("k=v"))
+                .collect()
+        };
+        (
+            key_id(fields[0]),
+            context,
+            hex::decode(fields[2]).expect("plaintext hex"),
+            hex::decode(fields[3]).expect("ciphertext hex"),
+            fields[4].parse().expect("version"),
+        )
+    }
+
+    #[tokio::test]
+    async fn keystore_v1_fixture_decrypts_forever() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_dir(Path::new(FIXTURE), dir.path());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.path().join("master.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("chmod");
+        }
+        let (service, _store) = open_service(
+            dir.path(),
+            Arc::new(ManualClock(AtomicI64::new(2_000_000_000))),
+        )
+        .await;
+        let owner = ident(OWNER);
+        let lines = std::fs::read_to_string(dir.path().join("ciphertexts.txt")).expect("read");
+        let mut checked = 0;
+        for line in lines
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (id, context, plaintext, ciphertext, version) = parse_line(line);
+            let opened = service
+                .decrypt(&owner, &id, &ciphertext, &context)
+                .await
+                .expect("fixture ciphertext must decrypt");
+            assert_eq!(opened.plaintext.expose(), plaintext.as_slice());
+            assert_eq!(opened.key_version.get(), version);
+            checked += 1;
+        }
+        assert!(checked >= 6, "fixture holds {checked} ciphertexts");
+    }
+
+    /// Writes the fixture. Run once, when the format was created:
+    /// `cargo test --lib -- --ignored generate_keystore_fixture`. It refuses to
+    /// overwrite: the fixture must never change.
+    #[tokio::test]
+    #[ignore = "generator: the committed fixture must never change"]
+    async fn generate_keystore_fixture() {
+        let root = Path::new(FIXTURE);
+        assert!(
+            !root.exists(),
+            "{FIXTURE} exists; the fixture must never change"
+        );
+        std::fs::create_dir_all(root).expect("mkdir");
+        let mut lines = vec![
+            "# key_id context(k=v,... or -) plaintext_hex ciphertext_hex key_version".to_owned(),
+            format!("# owner of every key: {OWNER}; master key: master.key; keystore: data/"),
+        ];
+        {
+            let clock = Arc::new(ManualClock(AtomicI64::new(1_790_000_000)));
+            let (service, _store) = open_service(root, clock).await;
+            let (admin, owner) = (ident(ADMIN), ident(OWNER));
+            for name in ["fixture/a", "fixture/b"] {
+                let id = key_id(name);
+                service
+                    .create_key(&admin, &id, &owner, "fixture")
+                    .await
+                    .expect("create");
+                for version in 1..=3 {
+                    for (context, plaintext) in [
+                        (vec![], format!("{name} v{version}").into_bytes()),
+                        (
+                            vec![("tenant", "42"), ("table", "customers")],
+                            vec![0u8, 1, 2, 255],
+                        ),
+                    ] {
+                        let ctx: Context = context.iter().copied().collect();
+                        let out = service
+                            .encrypt(&owner, &id, &plaintext, &ctx)
+                            .await
+                            .expect("encrypt");
+                        let ctx_text = if context.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            context
+                                .iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        };
+                        lines.push(format!(
+                            "{name} {ctx_text} {} {} {}",
+                            hex::encode(&plaintext),
+                            hex::encode(&out.ciphertext),
+                            out.key_version
+                        ));
+                    }
+                    if version < 3 {
+                        service.rotate_key(&owner, &id).await.expect("rotate");
+                    }
+                }
+            }
+        }
+        lines.push(String::new());
+        std::fs::write(root.join("ciphertexts.txt"), lines.join("\n")).expect("write");
+    }
+}

@@ -1,0 +1,282 @@
+//! Test harness: starts the real tresor server on an ephemeral port with
+//! certificates generated here, and connects real tonic clients over mTLS.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity as TlsIdentity};
+use zeroize::Zeroizing;
+
+use tresor::config::{Settings, TlsMaterial};
+use tresor::identity::Identity;
+use tresor::master_key::FileMasterKey;
+use tresor::pki::{CertificateAuthority, CertifiedKey};
+use tresor::proto::admin_client::AdminClient;
+use tresor::proto::crypto_client::CryptoClient;
+use tresor::service::ServiceOptions;
+
+pub use tresor::proto;
+
+/// The admin identity every test server trusts.
+pub const ADMIN: &str = "spiffe://test.tresor/admin";
+/// Two service identities.
+pub const BILLING: &str = "spiffe://test.tresor/billing";
+pub const SHIPPING: &str = "spiffe://test.tresor/shipping";
+
+/// Files a server needs, kept across restarts.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub ca: CertificateAuthority,
+    pub server_cert: CertifiedKey,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = CertificateAuthority::generate("tresor test CA").expect("CA");
+        let server_cert = ca
+            .issue_server(
+                &["localhost".to_owned()],
+                &["127.0.0.1".parse().expect("ip")],
+            )
+            .expect("server cert");
+        FileMasterKey::generate(&dir.path().join("master.key")).expect("master key");
+        Self {
+            dir,
+            ca,
+            server_cert,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn master_key_file(&self) -> PathBuf {
+        self.dir.path().join("master.key")
+    }
+
+    pub fn settings(&self, max_plaintext_bytes: usize) -> Settings {
+        Settings {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: self.data_dir(),
+            master_key_file: self.master_key_file(),
+            tls: TlsMaterial {
+                cert_pem: self.server_cert.cert_pem.clone(),
+                key_pem: Zeroizing::new(self.server_cert.key_pem.clone()),
+                client_ca_pem: self.ca.cert_pem(),
+            },
+            service: ServiceOptions {
+                admins: BTreeSet::from([Identity::parse(ADMIN).expect("admin")]),
+                max_plaintext_bytes,
+                dek_cache_capacity: NonZeroUsize::new(100).expect("nonzero"),
+            },
+        }
+    }
+
+    /// Writes the files the `tresor serve` binary needs; returns its flags.
+    pub fn serve_flags(&self) -> Vec<String> {
+        let dir = self.dir.path();
+        self.server_cert
+            .save(&dir.join("server"), true)
+            .expect("save server cert");
+        std::fs::write(dir.join("client-ca.pem"), self.ca.cert_pem()).expect("write ca");
+        let p = |path: &Path| path.display().to_string();
+        vec![
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            p(&self.data_dir()),
+            "--master-key-file".into(),
+            p(&self.master_key_file()),
+            "--tls-cert".into(),
+            p(&dir.join("server/cert.pem")),
+            "--tls-key".into(),
+            p(&dir.join("server/key.pem")),
+            "--client-ca".into(),
+            p(&dir.join("client-ca.pem")),
+            "--admin".into(),
+            ADMIN.into(),
+        ]
+    }
+}
+
+/// A running in-process server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub fixture: Fixture,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), tresor::server::ServerError>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Fixture::new(), tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES).await
+    }
+
+    pub async fn start_with(fixture: Fixture, max_plaintext_bytes: usize) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let settings = fixture.settings(max_plaintext_bytes);
+        let handle = tokio::spawn(tresor::server::run(listener, settings, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            fixture,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the server (graceful drain) and returns its files.
+    pub async fn stop(mut self) -> Fixture {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task").expect("server result");
+        }
+        self.fixture
+    }
+
+    pub async fn client(&self, identity: &str) -> Clients {
+        let cert = self.fixture.ca.issue_client(identity).expect("client cert");
+        connect(self.addr, &self.fixture.ca.cert_pem(), Some(&cert))
+            .await
+            .expect("connect")
+    }
+
+    pub async fn admin(&self) -> Clients {
+        self.client(ADMIN).await
+    }
+}
+
+/// Clients of both services over one channel.
+#[derive(Clone)]
+pub struct Clients {
+    pub channel: Channel,
+    pub crypto: CryptoClient<Channel>,
+    pub admin: AdminClient<Channel>,
+}
+
+/// Connects over mTLS (or TLS without a client certificate when `cert` is
+/// `None`).
+pub async fn connect(
+    addr: SocketAddr,
+    ca_pem: &str,
+    cert: Option<&CertifiedKey>,
+) -> Result<Clients, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    if let Some(cert) = cert {
+        tls = tls.identity(TlsIdentity::from_pem(&cert.cert_pem, &cert.key_pem));
+    }
+    let channel = Channel::from_shared(format!("https://localhost:{}", addr.port()))
+        .expect("uri")
+        .tls_config(tls)?
+        .connect()
+        .await?;
+    Ok(Clients {
+        crypto: CryptoClient::new(channel.clone()),
+        admin: AdminClient::new(channel.clone()),
+        channel,
+    })
+}
+
+pub fn ctx(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+impl Clients {
+    pub async fn create_key(&mut self, key_id: &str, owner: &str) -> proto::KeyInfo {
+        self.admin
+            .create_key(proto::CreateKeyRequest {
+                key_id: key_id.into(),
+                owner: owner.into(),
+                description: "test".into(),
+            })
+            .await
+            .expect("create key")
+            .into_inner()
+    }
+
+    pub async fn rotate(&mut self, key_id: &str) -> Result<proto::KeyInfo, tonic::Status> {
+        self.admin
+            .rotate_key(proto::KeyRequest {
+                key_id: key_id.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn encrypt(
+        &mut self,
+        key_id: &str,
+        plaintext: &[u8],
+        context: &[(&str, &str)],
+    ) -> Result<proto::EncryptResponse, tonic::Status> {
+        self.crypto
+            .encrypt(proto::EncryptRequest {
+                key_id: key_id.into(),
+                plaintext: plaintext.to_vec(),
+                context: ctx(context),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn decrypt(
+        &mut self,
+        key_id: &str,
+        ciphertext: &[u8],
+        context: &[(&str, &str)],
+    ) -> Result<proto::DecryptResponse, tonic::Status> {
+        self.crypto
+            .decrypt(proto::DecryptRequest {
+                key_id: key_id.into(),
+                ciphertext: ciphertext.to_vec(),
+                context: ctx(context),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn key(&mut self, key_id: &str) -> Result<proto::KeyInfo, tonic::Status> {
+        self.admin
+            .get_key(proto::KeyRequest {
+                key_id: key_id.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// Asserts a call failed with `code`, and returns the status.
+#[track_caller]
+pub fn assert_code<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+) -> tonic::Status {
+    match result {
+        Ok(value) => panic!("expected {code:?}, got Ok({value:?})"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            status
+        }
+    }
+}
