@@ -129,6 +129,7 @@ impl Keyring {
     }
 
     /// Number of cached DEKs.
+    #[cfg(test)]
     pub fn cached_count(&self) -> usize {
         self.lock().len()
     }

@@ -145,6 +145,43 @@ async fn an_expired_key_not_yet_purged_does_not_block_reuse_of_its_id() {
     assert_eq!(again.primary_version, KeyVersion::FIRST);
 }
 
+#[tokio::test]
+async fn seal_drops_the_root_key_and_every_cached_dek() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (service, _store) = open_service(dir.path(), Arc::new(ManualClock::default())).await;
+    let (admin, owner, id) = (ident(ADMIN), ident(OWNER), key_id("sealed"));
+    service
+        .create_key(&admin, &id, &owner, "")
+        .await
+        .expect("create");
+    let context = Context::new();
+    let sealed = service
+        .encrypt(&owner, &id, b"x", &context)
+        .await
+        .expect("encrypt");
+    let keyring = Arc::downgrade(&service.keyring().expect("unsealed"));
+    assert_eq!(keyring.upgrade().map(|k| k.cached_count()), Some(1));
+    assert!(matches!(service.seal(&owner), Err(Error::PermissionDenied)));
+    service.seal(&admin).expect("seal");
+    assert!(
+        keyring.upgrade().is_none(),
+        "no reference to the key material survives seal"
+    );
+    assert!(*service.watch_sealed().borrow());
+    assert!(matches!(
+        service
+            .decrypt(&owner, &id, &sealed.ciphertext, &context)
+            .await,
+        Err(Error::Sealed)
+    ));
+    service.unseal(&admin).await.expect("unseal");
+    let opened = service
+        .decrypt(&owner, &id, &sealed.ciphertext, &context)
+        .await
+        .expect("decrypt");
+    assert_eq!(opened.plaintext.expose(), b"x");
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     Encrypt(Vec<u8>, Vec<(String, String)>),
