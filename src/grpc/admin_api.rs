@@ -38,6 +38,24 @@ impl AdminApi {
     }
 }
 
+/// Key id, grantee and operations of a grant request, validated.
+fn grant_parts(
+    req: &GrantRequest,
+) -> Result<
+    (
+        crate::model::KeyId,
+        crate::identity::Identity,
+        crate::model::OperationSet,
+    ),
+    Status,
+> {
+    Ok((
+        convert::key_id(&req.key_id)?,
+        convert::identity("grantee", &req.grantee)?,
+        convert::operations(&req.operations)?,
+    ))
+}
+
 fn key_info(key: &crate::model::KeyMetadata) -> Response<KeyInfo> {
     Response::new(convert::key_info(key))
 }
@@ -151,10 +169,7 @@ impl Admin for AdminApi {
         request: Request<GrantRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
         let identity = caller_identity(&request)?;
-        let req = request.get_ref();
-        let key_id = convert::key_id(&req.key_id)?;
-        let grantee = convert::identity("grantee", &req.grantee)?;
-        let operations = convert::operations(&req.operations)?;
+        let (key_id, grantee, operations) = grant_parts(request.get_ref())?;
         Ok(key_info(
             &self
                 .service
@@ -168,10 +183,7 @@ impl Admin for AdminApi {
         request: Request<GrantRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
         let identity = caller_identity(&request)?;
-        let req = request.get_ref();
-        let key_id = convert::key_id(&req.key_id)?;
-        let grantee = convert::identity("grantee", &req.grantee)?;
-        let operations = convert::operations(&req.operations)?;
+        let (key_id, grantee, operations) = grant_parts(request.get_ref())?;
         Ok(key_info(
             &self
                 .service
