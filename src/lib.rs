@@ -17,6 +17,7 @@
 //! | [`config`]    | `tresor serve` flags validated into `Settings` |
 //! | [`server`]    | wiring, mTLS, health, reflection, graceful shutdown |
 //! | [`pki`]       | certificate authority and certificate issuing (rcgen) |
+//! | [`client`]    | the Rust SDK: an mTLS client with typed errors |
 //! | [`cli`]       | the `tresor` command line (`serve`, `dev`, `certs`, `master-key`) |
 //!
 //! Key hierarchy: master key (outside) → root key (one per keystore) → one
@@ -26,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -235,6 +235,16 @@ async fn a_service_identity_is_denied_every_admin_only_call() {
         denied,
     );
     assert_code(status(&mut billing).await, denied);
+    // Not even ALREADY_EXISTS: a taken id looks like any other.
+    let taken = billing
+        .admin
+        .create_key(proto::CreateKeyRequest {
+            key_id: KEY.into(),
+            owner: BILLING.into(),
+            description: String::new(),
+        })
+        .await;
+    assert_code(into_inner(taken), denied);
 
     // Nothing changed.
     let info = admin.key(KEY).await.expect("get key");
@@ -253,7 +263,14 @@ async fn the_owner_may_rotate_and_read_its_own_key() {
     let info = billing.key(KEY).await.expect("owner may read");
     assert_eq!(info.key_id, KEY);
     assert_eq!(info.owner, BILLING);
+    assert_eq!(info.description, "test");
+    assert_eq!(info.state(), KeyState::Enabled);
     assert_eq!(info.primary_version, 1);
+    assert_eq!(info.min_decryption_version, 1);
+    assert!((now_unix() - info.created_at_unix).abs() < 60, "{info:?}");
+    assert_eq!(info.versions.len(), 1);
+    assert_eq!(info.versions[0].version, 1);
+    assert_eq!(info.versions[0].created_at_unix, info.created_at_unix);
     let rotated = billing.rotate(KEY).await.expect("owner may rotate");
     assert_eq!(rotated.primary_version, 2);
     assert_eq!(billing.key(KEY).await.expect("read").primary_version, 2);
@@ -344,6 +361,17 @@ async fn create_key_with_a_bad_key_id_or_owner_is_invalid_argument() {
             .await;
         let status = assert_code(into_inner(result), Code::InvalidArgument);
         assert!(status.message().contains("owner"), "{status:?}");
+    }
+    let long_description = proto::CreateKeyRequest {
+        key_id: "ok/id".into(),
+        owner: BILLING.into(),
+        description: "d".repeat(1025),
+    };
+    let result = admin.admin.create_key(long_description).await;
+    assert_code(into_inner(result), Code::InvalidArgument);
+    for bad_id in ["", "/abs", "has space"] {
+        assert_code(admin.key(bad_id).await, Code::InvalidArgument);
+        assert_code(admin.rotate(bad_id).await, Code::InvalidArgument);
     }
     // The longest valid id is accepted, and nothing else was created.
     let longest = "k".repeat(128);
@@ -670,6 +698,50 @@ async fn grants_allow_exactly_the_granted_operations_until_revoked() {
 }
 
 #[tokio::test]
+async fn each_single_operation_grant_allows_exactly_that_operation() {
+    let (server, mut admin, mut billing) = server_with_billing_key().await;
+    let mut shipping = server.client(SHIPPING).await;
+    let all = [
+        Operation::Encrypt,
+        Operation::Decrypt,
+        Operation::Reencrypt,
+        Operation::GenerateDataKey,
+    ];
+    for granted in all {
+        let key = format!("billing/only-{}", granted as i32);
+        admin.create_key(&key, BILLING).await;
+        let sealed = billing.encrypt(&key, b"x", &[]).await.expect("encrypt");
+        let info = into_inner(
+            admin
+                .admin
+                .create_grant(grant_req(&key, SHIPPING, &ops(&[granted])))
+                .await,
+        )
+        .expect("grant");
+        assert_eq!(info.grants[0].operations, ops(&[granted]));
+        for tried in all {
+            let outcome = match tried {
+                Operation::Encrypt => shipping.encrypt(&key, b"y", &[]).await.map(drop),
+                Operation::Decrypt => shipping
+                    .decrypt(&key, &sealed.ciphertext, &[])
+                    .await
+                    .map(drop),
+                Operation::Reencrypt => re_encrypt(&mut shipping, &key, &sealed.ciphertext)
+                    .await
+                    .map(drop),
+                Operation::GenerateDataKey => data_key(&mut shipping, &key).await.map(drop),
+                Operation::Unspecified => unreachable!(),
+            };
+            if tried == granted {
+                assert!(outcome.is_ok(), "{granted:?} grant, {tried:?}: {outcome:?}");
+            } else {
+                assert_code(outcome, Code::PermissionDenied);
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn grant_requests_with_unknown_or_no_operations_are_invalid_argument() {
     let (_server, mut admin, _billing) = server_with_billing_key().await;
     let unspecified = Operation::Unspecified as i32;
@@ -754,8 +826,9 @@ async fn a_disabled_key_refuses_the_data_plane_until_enabled() {
     ] {
         assert!(status.message().contains("disabled"), "{status:?}");
     }
-    // Disabling again is idempotent.
+    // Disabling again is idempotent; a disabled key may still rotate.
     assert!(admin.admin.disable_key(key_req(KEY)).await.is_ok());
+    assert_eq!(admin.rotate(KEY).await.expect("rotate").primary_version, 2);
 
     let info = into_inner(admin.admin.enable_key(key_req(KEY)).await).expect("enable");
     assert_eq!(info.state(), KeyState::Enabled);

@@ -1,28 +1,45 @@
-//! The `tresor` command line: `serve`, `dev`, `master-key generate` and
-//! `certs`. Errors say what to do next; exit codes are 0 (success),
-//! 1 (the operation failed), 2 (usage error).
+//! The `tresor` command line.
+//!
+//! Server side: `serve`, `dev`, `master-key generate`, `certs`. Client side
+//! (the control plane and a data plane for scripts): `key`, `grant`, `seal`,
+//! `unseal`, `status`, `encrypt`, `decrypt`, `datakey`; they read
+//! `--addr/--ca/--cert/--key` or `TRESOR_ADDR/TRESOR_CA/TRESOR_CERT/TRESOR_KEY`.
+//!
+//! Exit codes: 0 success; 1 the server refused (or a local operation
+//! failed); 2 usage error; 3 cannot connect or TLS failure.
 
 mod certs;
+mod confirm;
+mod connection;
+mod data;
 mod dev;
+mod failure;
+mod keys;
+mod output;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{ServeArgs, Settings};
 use crate::master_key::FileMasterKey;
 use crate::server::Server;
 
-/// Exit code when an operation fails.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code for usage errors (clap uses it too).
-pub const EXIT_USAGE: u8 = 2;
+pub use failure::{CliError, EXIT_CONNECT, EXIT_REFUSED, EXIT_USAGE};
+pub use output::OutputFormat;
 
 /// tresor: envelope-encryption key management over gRPC with mTLS.
 #[derive(Debug, Parser)]
 #[command(name = "tresor", version, about, long_about = None)]
 pub struct Cli {
+    /// Output style of client commands.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Connection settings of client commands.
+    #[command(flatten)]
+    pub connection: connection::ConnectionArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -31,6 +48,40 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Manage keys: create, rotate, show, list, disable, enable, deletion.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
+    /// Let other identities use a key.
+    #[command(subcommand)]
+    Grant(keys::GrantCommand),
+    /// Emergency switch: drop all key material from the server's memory.
+    ///
+    /// Example: tresor seal --yes
+    Seal {
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Reload the root key from the master key after a seal.
+    ///
+    /// Example: tresor unseal
+    Unseal,
+    /// Show whether the server is sealed, its key count and version.
+    ///
+    /// Example: tresor status
+    Status,
+    /// Encrypt a file or stdin under a key.
+    ///
+    /// Example: tresor encrypt billing/customer-records --context tenant=42 --in card.txt --out card.enc
+    Encrypt(data::DataArgs),
+    /// Decrypt a ciphertext made by `tresor encrypt` (same key and context).
+    ///
+    /// Example: tresor decrypt billing/customer-records --context tenant=42 --in card.enc
+    Decrypt(data::DataArgs),
+    /// Get a fresh data key for local encryption, in clear and wrapped.
+    ///
+    /// Example: tresor datakey billing/customer-records --context file=invoice.pdf
+    Datakey(data::DataKeyArgs),
     /// Run the server.
     ///
     /// Example: tresor serve --data-dir /var/lib/tresor --master-key-file /etc/tresor/master.key --tls-cert server/cert.pem --tls-key server/key.pem --client-ca ca/ca.pem --admin spiffe://example.org/admin
@@ -46,6 +97,13 @@ pub enum Command {
     /// Issue certificates for real deployments.
     #[command(subcommand)]
     Certs(certs::CertsCommand),
+    /// Print a shell completion script.
+    ///
+    /// Example: tresor completions bash > /etc/bash_completion.d/tresor
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `tresor master-key ...`
@@ -67,9 +125,9 @@ pub fn main() -> ExitCode {
     init_logging();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(EXIT_FAILURE)
+        Err(err) => {
+            eprintln!("error: {}", err.message);
+            ExitCode::from(err.exit)
         }
     }
 }
@@ -91,19 +149,59 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
+fn print(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| CliError::refused(format!("cannot write stdout: {e}")))
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let Cli {
+        output: format,
+        connection,
+        command,
+    } = cli;
+    match command {
         Command::Serve(args) => {
-            let settings = Settings::try_from(args).map_err(|e| e.to_string())?;
-            runtime()?.block_on(serve(settings))
+            let settings = Settings::try_from(args).map_err(|e| CliError::usage(e.to_string()))?;
+            Ok(runtime()?.block_on(serve(settings))?)
         }
-        Command::Dev(args) => dev::run(args),
+        Command::Dev(args) => Ok(dev::run(args)?),
         Command::MasterKey(MasterKeyCommand::Generate { out }) => {
-            FileMasterKey::generate(&out).map_err(|e| e.to_string())?;
-            println!("wrote a new master key to {} (mode 0600)", out.display());
-            Ok(())
+            FileMasterKey::generate(&out).map_err(|e| CliError::refused(e.to_string()))?;
+            print(&format!(
+                "wrote a new master key to {} (mode 0600)\n",
+                out.display()
+            ))
         }
-        Command::Certs(command) => certs::run(command),
+        Command::Certs(command) => Ok(certs::run(command)?),
+        Command::Completions { shell } => {
+            let mut buffer = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tresor", &mut buffer);
+            print(&String::from_utf8_lossy(&buffer))
+        }
+        client_command => runtime()?.block_on(async move {
+            let conn = connection.connect().await?;
+            match client_command {
+                Command::Key(command) => print(&keys::run_key(command, &conn, format).await?),
+                Command::Grant(command) => print(&keys::run_grant(command, &conn, format).await?),
+                Command::Seal { yes } => {
+                    print(&keys::run_seal(keys::SealAction::Seal { yes }, &conn, format).await?)
+                }
+                Command::Unseal => {
+                    print(&keys::run_seal(keys::SealAction::Unseal, &conn, format).await?)
+                }
+                Command::Status => {
+                    print(&keys::run_seal(keys::SealAction::Status, &conn, format).await?)
+                }
+                Command::Encrypt(args) => data::encrypt(args, &conn, format).await,
+                Command::Decrypt(args) => data::decrypt(args, &conn, format).await,
+                Command::Datakey(args) => print(&data::datakey(args, &conn, format).await?),
+                _ => Err(CliError::usage("not a client command")),
+            }
+        }),
     }
 }
 
@@ -154,4 +252,41 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_help_with_an_example() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let name = format!("{path} {}", command.get_name());
+            let has_children = command.get_subcommands().next().is_some();
+            if !has_children && command.get_name() != "help" {
+                let help = command
+                    .get_long_about()
+                    .or(command.get_about())
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                if !help.contains("Example: tresor") {
+                    missing.push(name.clone());
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "commands without an example: {missing:?}"
+        );
+    }
 }

@@ -12,9 +12,11 @@ impl From<Error> for Status {
             Error::InvalidCiphertext(_) => Status::invalid_argument(
                 "invalid ciphertext: malformed, tampered with, or made with another key or context",
             ),
-            Error::PermissionDenied => Status::permission_denied("permission denied"),
-            Error::NotFound => Status::not_found("key not found"),
-            Error::AlreadyExists => Status::already_exists("key already exists"),
+            Error::PermissionDenied => Status::permission_denied(
+                "this identity may not do this, or the key does not exist",
+            ),
+            Error::NotFound => Status::not_found("no key with this id"),
+            Error::AlreadyExists => Status::already_exists("a key with this id exists"),
             Error::FailedPrecondition(why) => Status::failed_precondition(why.to_string()),
             Error::Sealed => Status::unavailable("service is sealed"),
             Error::Store(_) | Error::MasterKey(_) | Error::Crypto(_) => {

@@ -1,0 +1,82 @@
+//! Connection settings of the client commands, from flags or environment:
+//! `--addr`/`TRESOR_ADDR`, `--ca`/`TRESOR_CA`, `--cert`/`TRESOR_CERT`,
+//! `--key`/`TRESOR_KEY` (what `tresor dev` prints as `export` lines).
+
+use std::path::{Path, PathBuf};
+
+use super::failure::CliError;
+use crate::client::Client;
+use crate::identity::Identity;
+
+/// Where the server is and how to prove who we are.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConnectionArgs {
+    /// Server address, https://HOST:PORT.
+    #[arg(long, env = "TRESOR_ADDR", global = true, value_name = "URL")]
+    pub addr: Option<String>,
+    /// CA certificate (PEM) that issued the server certificate.
+    #[arg(long, env = "TRESOR_CA", global = true, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM).
+    #[arg(long, env = "TRESOR_CERT", global = true, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[arg(long, env = "TRESOR_KEY", global = true, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+}
+
+fn read(flag: &str, path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("{flag} {}: {e}", path.display())))
+}
+
+/// An open connection and the identity its certificate names.
+#[derive(Debug)]
+pub struct Connection {
+    /// The client.
+    pub client: Client,
+    /// Our identity as the server will see it, if a certificate was given.
+    pub identity: Option<Identity>,
+}
+
+impl ConnectionArgs {
+    /// Connects with these settings.
+    pub async fn connect(&self) -> Result<Connection, CliError> {
+        let addr = self.addr.as_deref().ok_or_else(|| {
+            CliError::usage(
+                "no server address: pass --addr https://HOST:PORT or set TRESOR_ADDR (`tresor dev` prints the export lines)",
+            )
+        })?;
+        let ca = self
+            .ca
+            .as_deref()
+            .ok_or_else(|| CliError::usage("no CA certificate: pass --ca FILE or set TRESOR_CA"))?;
+        let mut builder = Client::builder().endpoint(addr).ca(read("--ca", ca)?);
+        let mut identity = None;
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                let cert_pem = read("--cert", cert)?;
+                identity = identity_of(&cert_pem);
+                builder = builder.identity(cert_pem, read("--key", key)?);
+            }
+            (Some(_), None) => {
+                return Err(CliError::usage(
+                    "--cert given without --key (or TRESOR_KEY)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(CliError::usage(
+                    "--key given without --cert (or TRESOR_CERT)",
+                ));
+            }
+            (None, None) => {}
+        }
+        let client = builder.build().await?;
+        Ok(Connection { client, identity })
+    }
+}
+
+fn identity_of(cert_pem: &str) -> Option<Identity> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).ok()?;
+    Identity::from_certificate_der(&pem.contents).ok()
+}

@@ -1,0 +1,206 @@
+//! `tresor encrypt|decrypt|datakey`: the data plane for scripts and
+//! debugging. Binary-safe: raw bytes by default, base64 with `--base64`.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::connection::Connection;
+use super::failure::CliError;
+use super::output::{self, OutputFormat};
+
+/// Flags shared by encrypt and decrypt.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArgs {
+    /// Key id.
+    pub id: String,
+    /// Encryption context pair (repeatable); decrypt needs the same pairs.
+    #[arg(long = "context", short = 'c', value_name = "K=V", value_parser = parse_pair)]
+    pub context: Vec<(String, String)>,
+    /// Input file, or - for stdin.
+    #[arg(long = "in", short = 'i', default_value = "-", value_name = "FILE")]
+    pub input: String,
+    /// Output file, or - for stdout.
+    #[arg(long = "out", short = 'o', default_value = "-", value_name = "FILE")]
+    pub out_file: String,
+    /// Ciphertext as base64 text (encrypt writes it, decrypt reads it).
+    #[arg(long)]
+    pub base64: bool,
+}
+
+/// Flags of `tresor datakey`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataKeyArgs {
+    /// Key id.
+    pub id: String,
+    /// Encryption context pair (repeatable).
+    #[arg(long = "context", short = 'c', value_name = "K=V", value_parser = parse_pair)]
+    pub context: Vec<(String, String)>,
+}
+
+fn parse_pair(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{raw:?} is not KEY=VALUE"))
+}
+
+fn context(pairs: &[(String, String)]) -> HashMap<String, String> {
+    pairs.iter().cloned().collect()
+}
+
+fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let mut data = Zeroizing::new(Vec::new());
+    if path == "-" {
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .map_err(|e| CliError::refused(format!("cannot read stdin: {e}")))?;
+    } else {
+        let mut file =
+            std::fs::File::open(path).map_err(|e| CliError::usage(format!("--in {path}: {e}")))?;
+        file.read_to_end(&mut data)
+            .map_err(|e| CliError::refused(format!("cannot read {path}: {e}")))?;
+    }
+    Ok(data)
+}
+
+fn write_output(path: &str, bytes: &[u8]) -> Result<(), CliError> {
+    if path == "-" {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(bytes)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| CliError::refused(format!("cannot write stdout: {e}")))
+    } else {
+        std::fs::write(PathBuf::from(path), bytes)
+            .map_err(|e| CliError::refused(format!("cannot write {path}: {e}")))
+    }
+}
+
+fn refuse_binary_to_terminal(args: &DataArgs, what: &str) -> Result<(), CliError> {
+    if args.out_file == "-" && !args.base64 && std::io::stdout().is_terminal() {
+        return Err(CliError::usage(format!(
+            "refusing to write binary {what} to a terminal; pass --base64 or --out FILE"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct EncryptedView<'a> {
+    key_id: &'a str,
+    key_version: u32,
+    ciphertext: String,
+}
+
+#[derive(Serialize)]
+struct DecryptedView<'a> {
+    key_id: &'a str,
+    key_version: u32,
+    plaintext: String,
+}
+
+#[derive(Serialize)]
+struct DataKeyView<'a> {
+    key_id: &'a str,
+    key_version: u32,
+    plaintext_key: String,
+    wrapped_key: String,
+}
+
+/// `tresor encrypt`.
+pub async fn encrypt(
+    args: DataArgs,
+    conn: &Connection,
+    format: OutputFormat,
+) -> Result<(), CliError> {
+    if format == OutputFormat::Human {
+        refuse_binary_to_terminal(&args, "ciphertext")?;
+    }
+    let plaintext = read_input(&args.input)?;
+    let out = conn
+        .client
+        .encrypt(&args.id, &plaintext, &context(&args.context))
+        .await
+        .map_err(|e| CliError::about_key(e, &args.id, conn.identity.as_ref()))?;
+    let bytes = match format {
+        OutputFormat::Json => output::json(&EncryptedView {
+            key_id: &args.id,
+            key_version: out.key_version,
+            ciphertext: BASE64.encode(&out.ciphertext),
+        })
+        .into_bytes(),
+        OutputFormat::Human if args.base64 => {
+            format!("{}\n", BASE64.encode(&out.ciphertext)).into_bytes()
+        }
+        OutputFormat::Human => out.ciphertext,
+    };
+    write_output(&args.out_file, &bytes)
+}
+
+/// `tresor decrypt`.
+pub async fn decrypt(
+    args: DataArgs,
+    conn: &Connection,
+    format: OutputFormat,
+) -> Result<(), CliError> {
+    let raw = read_input(&args.input)?;
+    let ciphertext = if args.base64 {
+        let text: String = String::from_utf8_lossy(&raw).split_whitespace().collect();
+        BASE64
+            .decode(text.as_bytes())
+            .map_err(|e| CliError::usage(format!("input is not base64: {e}")))?
+    } else {
+        raw.to_vec()
+    };
+    let out = conn
+        .client
+        .decrypt(&args.id, &ciphertext, &context(&args.context))
+        .await
+        .map_err(|e| CliError::about_key(e, &args.id, conn.identity.as_ref()))?;
+    let plaintext = Zeroizing::new(out.plaintext);
+    match format {
+        OutputFormat::Json => {
+            let text = Zeroizing::new(output::json(&DecryptedView {
+                key_id: &args.id,
+                key_version: out.key_version,
+                plaintext: BASE64.encode(plaintext.as_slice()),
+            }));
+            write_output(&args.out_file, text.as_bytes())
+        }
+        OutputFormat::Human => write_output(&args.out_file, &plaintext),
+    }
+}
+
+/// `tresor datakey`.
+pub async fn datakey(
+    args: DataKeyArgs,
+    conn: &Connection,
+    format: OutputFormat,
+) -> Result<String, CliError> {
+    let out = conn
+        .client
+        .generate_data_key(&args.id, &context(&args.context))
+        .await
+        .map_err(|e| CliError::about_key(e, &args.id, conn.identity.as_ref()))?;
+    let plaintext_key = Zeroizing::new(out.plaintext_key);
+    let view = DataKeyView {
+        key_id: &args.id,
+        key_version: out.key_version,
+        plaintext_key: BASE64.encode(plaintext_key.as_slice()),
+        wrapped_key: BASE64.encode(&out.wrapped_key),
+    };
+    Ok(match format {
+        OutputFormat::Json => output::json(&view),
+        OutputFormat::Human => output::table(&[
+            vec!["key_id:".into(), view.key_id.to_owned()],
+            vec!["key_version:".into(), view.key_version.to_string()],
+            vec!["plaintext_key:".into(), view.plaintext_key.clone()],
+            vec!["wrapped_key:".into(), view.wrapped_key.clone()],
+        ]),
+    })
+}

@@ -1,0 +1,387 @@
+//! `tresor key ...`, `tresor grant ...`, `tresor seal|unseal|status`: the
+//! control plane.
+
+use clap::Subcommand;
+
+use super::confirm::confirm;
+use super::connection::Connection;
+use super::failure::CliError;
+use super::output::{self, KeyView, OutputFormat, StatusView};
+use crate::client::ClientError;
+use crate::grpc::proto;
+
+/// `tresor key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key owned by a service identity.
+    ///
+    /// Example: tresor key create billing/customer-records --owner spiffe://example.org/billing --description "customer table"
+    Create {
+        /// Key id: 1-128 characters of A-Za-z0-9._/- not starting with '/'.
+        id: String,
+        /// Identity that owns the key (uses it for every data-plane call).
+        #[arg(long, value_name = "IDENTITY")]
+        owner: String,
+        /// Free text for humans.
+        #[arg(long, default_value = "", value_name = "TEXT")]
+        description: String,
+    },
+    /// Add a new version and make it primary (old versions keep decrypting).
+    ///
+    /// Example: tresor key rotate billing/customer-records
+    Rotate {
+        /// Key id.
+        id: String,
+    },
+    /// Show a key: state, owner, versions with dates, grants, deletion date.
+    ///
+    /// Example: tresor key show billing/customer-records
+    Show {
+        /// Key id.
+        id: String,
+    },
+    /// List keys (all pages).
+    ///
+    /// Example: tresor key list --prefix billing/
+    List {
+        /// Only ids starting with this.
+        #[arg(long, default_value = "", value_name = "P")]
+        prefix: String,
+    },
+    /// Disable a key: every data-plane call fails until it is enabled.
+    ///
+    /// Example: tresor key disable billing/customer-records --yes
+    Disable {
+        /// Key id.
+        id: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Enable a disabled key.
+    ///
+    /// Example: tresor key enable billing/customer-records
+    Enable {
+        /// Key id.
+        id: String,
+    },
+    /// Refuse decryption of ciphertexts made with versions below N.
+    ///
+    /// Example: tresor key set-min-version billing/customer-records 3 --yes
+    SetMinVersion {
+        /// Key id.
+        id: String,
+        /// The new minimum decryption version (1 to the primary version).
+        version: u32,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Make the key unusable now and destroy it after a waiting period.
+    ///
+    /// Example: tresor key schedule-deletion billing/old-records --days 7 --yes
+    ScheduleDeletion {
+        /// Key id.
+        id: String,
+        /// Waiting period in days (7 to 30).
+        #[arg(long, default_value_t = 30, value_name = "N")]
+        days: u32,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Cancel a scheduled deletion (the key comes back disabled).
+    ///
+    /// Example: tresor key cancel-deletion billing/old-records
+    CancelDeletion {
+        /// Key id.
+        id: String,
+    },
+}
+
+/// `tresor grant ...`
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Let another identity use a key for some operations.
+    ///
+    /// Example: tresor grant create billing/customer-records --grantee spiffe://example.org/reports --ops decrypt
+    Create {
+        /// Key id.
+        id: String,
+        /// Identity receiving the grant.
+        #[arg(long, value_name = "IDENTITY")]
+        grantee: String,
+        /// Comma-separated: encrypt, decrypt, reencrypt, generate-data-key.
+        #[arg(long, value_name = "OPS", value_delimiter = ',', required = true, value_parser = parse_operation)]
+        ops: Vec<proto::Operation>,
+    },
+    /// Take operations away from a grantee (all of them without --ops).
+    ///
+    /// Example: tresor grant revoke billing/customer-records --grantee spiffe://example.org/reports
+    Revoke {
+        /// Key id.
+        id: String,
+        /// Identity losing the grant.
+        #[arg(long, value_name = "IDENTITY")]
+        grantee: String,
+        /// Comma-separated operations to remove; all when omitted.
+        #[arg(long, value_name = "OPS", value_delimiter = ',', value_parser = parse_operation)]
+        ops: Vec<proto::Operation>,
+    },
+    /// Show the grants of a key.
+    ///
+    /// Example: tresor grant list billing/customer-records
+    List {
+        /// Key id.
+        id: String,
+    },
+}
+
+fn parse_operation(raw: &str) -> Result<proto::Operation, String> {
+    match raw.trim() {
+        "encrypt" => Ok(proto::Operation::Encrypt),
+        "decrypt" => Ok(proto::Operation::Decrypt),
+        "reencrypt" | "re-encrypt" => Ok(proto::Operation::Reencrypt),
+        "generate-data-key" | "datakey" => Ok(proto::Operation::GenerateDataKey),
+        other => Err(format!(
+            "unknown operation {other:?}; use encrypt, decrypt, reencrypt or generate-data-key"
+        )),
+    }
+}
+
+fn about_key(err: ClientError, key_id: &str, conn: &Connection) -> CliError {
+    CliError::about_key(err, key_id, conn.identity.as_ref())
+}
+
+fn print_key(format: OutputFormat, key: &proto::KeyInfo, summary: String) -> String {
+    match format {
+        OutputFormat::Json => output::json(&KeyView::from(key)),
+        OutputFormat::Human => format!("{summary}\n"),
+    }
+}
+
+/// Runs a `tresor key` command; returns what to print.
+pub async fn run_key(
+    command: KeyCommand,
+    conn: &Connection,
+    format: OutputFormat,
+) -> Result<String, CliError> {
+    let client = &conn.client;
+    let key_err = |id: &str| {
+        let id = id.to_owned();
+        move |e| about_key(e, &id, conn)
+    };
+    Ok(match command {
+        KeyCommand::Create {
+            id,
+            owner,
+            description,
+        } => {
+            let key = client
+                .create_key(&id, &owner, &description)
+                .await
+                .map_err(key_err(&id))?;
+            print_key(
+                format,
+                &key,
+                format!("created key {id} (version 1, owner {owner})"),
+            )
+        }
+        KeyCommand::Rotate { id } => {
+            let key = client.rotate_key(&id).await.map_err(key_err(&id))?;
+            let v = key.primary_version;
+            print_key(
+                format,
+                &key,
+                format!("rotated key {id}: primary version is now {v}"),
+            )
+        }
+        KeyCommand::Show { id } => {
+            let key = client.get_key(&id).await.map_err(key_err(&id))?;
+            match format {
+                OutputFormat::Json => output::json(&KeyView::from(&key)),
+                OutputFormat::Human => output::key_block(&KeyView::from(&key)),
+            }
+        }
+        KeyCommand::List { prefix } => {
+            let keys: Vec<KeyView> = client
+                .list_keys(&prefix)
+                .await
+                .map_err(CliError::from)?
+                .iter()
+                .map(KeyView::from)
+                .collect();
+            match format {
+                OutputFormat::Json => output::json(&serde_json::json!({ "keys": keys })),
+                OutputFormat::Human => output::key_table(&keys),
+            }
+        }
+        KeyCommand::Disable { id, yes } => {
+            confirm(
+                &format!("Disable key {id} (every call using it will fail)"),
+                yes,
+            )?;
+            let key = client.disable_key(&id).await.map_err(key_err(&id))?;
+            print_key(format, &key, format!("disabled key {id}"))
+        }
+        KeyCommand::Enable { id } => {
+            let key = client.enable_key(&id).await.map_err(key_err(&id))?;
+            print_key(format, &key, format!("enabled key {id}"))
+        }
+        KeyCommand::SetMinVersion { id, version, yes } => {
+            confirm(
+                &format!("Refuse decryption of {id} ciphertexts older than version {version}"),
+                yes,
+            )?;
+            let key = client
+                .set_min_decryption_version(&id, version)
+                .await
+                .map_err(key_err(&id))?;
+            print_key(
+                format,
+                &key,
+                format!("key {id}: minimum decryption version is now {version}"),
+            )
+        }
+        KeyCommand::ScheduleDeletion { id, days, yes } => {
+            confirm(
+                &format!("Schedule key {id} for destruction in {days} days (unusable from now on)"),
+                yes,
+            )?;
+            let key = client
+                .schedule_key_deletion(&id, days)
+                .await
+                .map_err(key_err(&id))?;
+            let when = output::timestamp(key.deletion_at_unix);
+            print_key(
+                format,
+                &key,
+                format!(
+                    "key {id} is pending deletion; it will be destroyed at {when} unless you run `tresor key cancel-deletion {id}`"
+                ),
+            )
+        }
+        KeyCommand::CancelDeletion { id } => {
+            let key = client
+                .cancel_key_deletion(&id)
+                .await
+                .map_err(key_err(&id))?;
+            print_key(
+                format,
+                &key,
+                format!(
+                    "cancelled the deletion of key {id}; it is disabled: run `tresor key enable {id}` to use it"
+                ),
+            )
+        }
+    })
+}
+
+/// Runs a `tresor grant` command; returns what to print.
+pub async fn run_grant(
+    command: GrantCommand,
+    conn: &Connection,
+    format: OutputFormat,
+) -> Result<String, CliError> {
+    let client = &conn.client;
+    let names = |ops: &[proto::Operation]| {
+        ops.iter()
+            .map(|op| output::operation_name(*op))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    Ok(match command {
+        GrantCommand::Create { id, grantee, ops } => {
+            let key = client
+                .create_grant(&id, &grantee, &ops)
+                .await
+                .map_err(|e| about_key(e, &id, conn))?;
+            print_key(
+                format,
+                &key,
+                format!("granted {} on {id} to {grantee}", names(&ops)),
+            )
+        }
+        GrantCommand::Revoke { id, grantee, ops } => {
+            let key = client
+                .revoke_grant(&id, &grantee, &ops)
+                .await
+                .map_err(|e| about_key(e, &id, conn))?;
+            let what = if ops.is_empty() {
+                "every operation".to_owned()
+            } else {
+                names(&ops)
+            };
+            print_key(
+                format,
+                &key,
+                format!("revoked {what} on {id} from {grantee}"),
+            )
+        }
+        GrantCommand::List { id } => {
+            let key = KeyView::from(
+                &client
+                    .get_key(&id)
+                    .await
+                    .map_err(|e| about_key(e, &id, conn))?,
+            );
+            match format {
+                OutputFormat::Json => {
+                    output::json(&serde_json::json!({ "key_id": key.key_id, "grants": key.grants }))
+                }
+                OutputFormat::Human if key.grants.is_empty() => format!("no grants on {id}\n"),
+                OutputFormat::Human => {
+                    let mut rows = vec![vec!["GRANTEE".to_owned(), "OPERATIONS".to_owned()]];
+                    rows.extend(
+                        key.grants
+                            .iter()
+                            .map(|g| vec![g.grantee.clone(), g.operations.join(",")]),
+                    );
+                    output::table(&rows)
+                }
+            }
+        }
+    })
+}
+
+/// What to do with the seal.
+#[derive(Debug, Clone, Copy)]
+pub enum SealAction {
+    /// Seal (after confirmation).
+    Seal {
+        /// Skip the confirmation.
+        yes: bool,
+    },
+    /// Unseal.
+    Unseal,
+    /// Only report.
+    Status,
+}
+
+/// Runs `tresor seal|unseal|status`.
+pub async fn run_seal(
+    action: SealAction,
+    conn: &Connection,
+    format: OutputFormat,
+) -> Result<String, CliError> {
+    let client = &conn.client;
+    let (status, summary) = match action {
+        SealAction::Seal { yes } => {
+            confirm(
+                "Seal the server (drops all key material; every data-plane call fails until unseal)",
+                yes,
+            )?;
+            (client.seal().await?, Some("server sealed"))
+        }
+        SealAction::Unseal => (client.unseal().await?, Some("server unsealed")),
+        SealAction::Status => (client.status().await?, None),
+    };
+    let view = StatusView::from(&status);
+    Ok(match (format, summary) {
+        (OutputFormat::Json, _) => output::json(&view),
+        (OutputFormat::Human, Some(summary)) => {
+            format!("{summary}\n{}", output::status_block(&view))
+        }
+        (OutputFormat::Human, None) => output::status_block(&view),
+    })
+}

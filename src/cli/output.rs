@@ -1,0 +1,288 @@
+//! What the CLI prints: aligned tables and readable blocks for humans, one
+//! JSON document per command for scripts (`--output json`). The JSON field
+//! names are a stable, documented interface (README, "CLI JSON output").
+
+use serde::Serialize;
+
+use crate::grpc::proto;
+
+/// Output style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Tables and blocks for people.
+    #[default]
+    Human,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// A key version as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionView {
+    /// Version number.
+    pub version: u32,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+}
+
+/// A grant as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantView {
+    /// The identity granted.
+    pub grantee: String,
+    /// Operation names: encrypt, decrypt, reencrypt, generate-data-key.
+    pub operations: Vec<String>,
+}
+
+/// A key as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    /// Key id.
+    pub key_id: String,
+    /// Owner identity.
+    pub owner: String,
+    /// enabled, disabled or pending_deletion.
+    pub state: String,
+    /// Free text.
+    pub description: String,
+    /// Version used by new encryptions.
+    pub primary_version: u32,
+    /// Lowest version that still decrypts.
+    pub min_decryption_version: u32,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: String,
+    /// Deletion time when pending deletion, else null.
+    pub deletion_at: Option<String>,
+    /// Every version, oldest first.
+    pub versions: Vec<VersionView>,
+    /// Grants to other identities.
+    pub grants: Vec<GrantView>,
+}
+
+/// Server status as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    /// Whether the server is sealed.
+    pub sealed: bool,
+    /// Number of keys.
+    pub key_count: u64,
+    /// Server version.
+    pub server_version: String,
+}
+
+/// Formats Unix seconds as RFC 3339 UTC.
+pub fn timestamp(unix: i64) -> String {
+    let seconds = u64::try_from(unix).unwrap_or(0);
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+    )
+    .to_string()
+}
+
+/// Name of an operation as the CLI spells it.
+pub fn operation_name(op: proto::Operation) -> &'static str {
+    match op {
+        proto::Operation::Encrypt => "encrypt",
+        proto::Operation::Decrypt => "decrypt",
+        proto::Operation::Reencrypt => "reencrypt",
+        proto::Operation::GenerateDataKey => "generate-data-key",
+        proto::Operation::Unspecified => "unspecified",
+    }
+}
+
+fn state_name(raw: i32) -> &'static str {
+    match proto::KeyState::try_from(raw) {
+        Ok(proto::KeyState::Enabled) => "enabled",
+        Ok(proto::KeyState::Disabled) => "disabled",
+        Ok(proto::KeyState::PendingDeletion) => "pending_deletion",
+        _ => "unknown",
+    }
+}
+
+impl From<&proto::KeyInfo> for KeyView {
+    fn from(key: &proto::KeyInfo) -> Self {
+        Self {
+            key_id: key.key_id.clone(),
+            owner: key.owner.clone(),
+            state: state_name(key.state).to_owned(),
+            description: key.description.clone(),
+            primary_version: key.primary_version,
+            min_decryption_version: key.min_decryption_version,
+            created_at: timestamp(key.created_at_unix),
+            deletion_at: (key.deletion_at_unix != 0).then(|| timestamp(key.deletion_at_unix)),
+            versions: key
+                .versions
+                .iter()
+                .map(|v| VersionView {
+                    version: v.version,
+                    created_at: timestamp(v.created_at_unix),
+                })
+                .collect(),
+            grants: key
+                .grants
+                .iter()
+                .map(|g| GrantView {
+                    grantee: g.grantee.clone(),
+                    operations: g
+                        .operations
+                        .iter()
+                        .filter_map(|op| proto::Operation::try_from(*op).ok())
+                        .map(|op| operation_name(op).to_owned())
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&proto::SealStatus> for StatusView {
+    fn from(status: &proto::SealStatus) -> Self {
+        Self {
+            sealed: status.sealed,
+            key_count: status.key_count,
+            server_version: status.server_version.clone(),
+        }
+    }
+}
+
+/// Left-aligned columns separated by two spaces; the first row is the
+/// header.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                let pad = widths[c] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `tresor key list` for people.
+pub fn key_table(keys: &[KeyView]) -> String {
+    if keys.is_empty() {
+        return "no keys\n".to_owned();
+    }
+    let mut rows = vec![
+        ["KEY ID", "STATE", "PRIMARY", "MIN", "OWNER", "CREATED"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    rows.extend(keys.iter().map(|k| {
+        vec![
+            k.key_id.clone(),
+            k.state.clone(),
+            k.primary_version.to_string(),
+            k.min_decryption_version.to_string(),
+            k.owner.clone(),
+            k.created_at.clone(),
+        ]
+    }));
+    table(&rows)
+}
+
+/// `tresor key show` for people.
+pub fn key_block(key: &KeyView) -> String {
+    let none = || "-".to_owned();
+    let mut out = table(&[
+        vec!["Key:".into(), key.key_id.clone()],
+        vec!["Owner:".into(), key.owner.clone()],
+        vec!["State:".into(), key.state.clone()],
+        vec![
+            "Description:".into(),
+            if key.description.is_empty() {
+                none()
+            } else {
+                key.description.clone()
+            },
+        ],
+        vec!["Primary version:".into(), key.primary_version.to_string()],
+        vec![
+            "Min decryption version:".into(),
+            key.min_decryption_version.to_string(),
+        ],
+        vec!["Created:".into(), key.created_at.clone()],
+        vec![
+            "Deletion date:".into(),
+            key.deletion_at.clone().unwrap_or_else(none),
+        ],
+    ]);
+    out.push_str("\nVersions:\n");
+    let mut rows = vec![vec!["  VERSION".to_owned(), "CREATED".to_owned()]];
+    rows.extend(
+        key.versions
+            .iter()
+            .map(|v| vec![format!("  {}", v.version), v.created_at.clone()]),
+    );
+    out.push_str(&table(&rows));
+    out.push_str("\nGrants:\n");
+    if key.grants.is_empty() {
+        out.push_str("  none\n");
+    } else {
+        let mut rows = vec![vec!["  GRANTEE".to_owned(), "OPERATIONS".to_owned()]];
+        rows.extend(
+            key.grants
+                .iter()
+                .map(|g| vec![format!("  {}", g.grantee), g.operations.join(",")]),
+        );
+        out.push_str(&table(&rows));
+    }
+    out
+}
+
+/// `tresor status` for people.
+pub fn status_block(status: &StatusView) -> String {
+    table(&[
+        vec!["Sealed:".into(), status.sealed.to_string()],
+        vec!["Keys:".into(), status.key_count.to_string()],
+        vec!["Server version:".into(), status.server_version.clone()],
+    ])
+}
+
+/// Serializes `value` as pretty JSON with a trailing newline.
+pub fn json<T: Serialize>(value: &T) -> String {
+    // Serializing these plain structs cannot fail (no maps with non-string
+    // keys, no custom serializers); fall back to an error document anyway.
+    let mut text = serde_json::to_string_pretty(value)
+        .unwrap_or_else(|e| format!("{{\"error\":\"cannot encode output: {e}\"}}"));
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let text = table(&[
+            vec!["A".into(), "BB".into(), "C".into()],
+            vec!["long".into(), "x".into(), "y".into()],
+        ]);
+        assert_eq!(text, "A     BB  C\nlong  x   y\n");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(1_790_000_000), "2026-09-21T14:13:20Z");
+    }
+}

@@ -1,0 +1,442 @@
+//! The Rust client (SDK): connects to tresor over mTLS and calls every RPC,
+//! with typed errors ([`ClientError`]) that say what happened.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), tresor::client::ClientError> {
+//! use std::collections::HashMap;
+//! let client = tresor::client::Client::builder()
+//!     .endpoint("https://localhost:7443")
+//!     .ca(std::fs::read_to_string(".tresor-dev/ca/ca.pem").unwrap())
+//!     .identity(
+//!         std::fs::read_to_string(".tresor-dev/billing/cert.pem").unwrap(),
+//!         std::fs::read_to_string(".tresor-dev/billing/key.pem").unwrap(),
+//!     )
+//!     .build()
+//!     .await?;
+//! let context = HashMap::from([("tenant".to_owned(), "42".to_owned())]);
+//! let sealed = client.encrypt("billing/customer-records", b"hello", &context).await?;
+//! let opened = client.decrypt("billing/customer-records", &sealed.ciphertext, &context).await?;
+//! assert_eq!(opened.plaintext, b"hello");
+//! # Ok(()) }
+//! ```
+
+mod error;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity as TlsIdentity};
+use zeroize::Zeroizing;
+
+use crate::grpc::proto::{self, admin_client::AdminClient, crypto_client::CryptoClient};
+use error::CallSite;
+
+pub use error::{ClientError, ConnectHint, code_words};
+
+/// Default per-call timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default connection timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Builds a [`Client`].
+#[derive(Default)]
+pub struct ClientBuilder {
+    endpoint: Option<String>,
+    ca_pem: Option<String>,
+    identity: Option<(String, Zeroizing<String>)>,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("identity", &self.identity.as_ref().map(|_| "REDACTED"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Server address: `https://host:port` or `host:port`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// PEM of the CA that issued the server certificate.
+    pub fn ca(mut self, ca_pem: impl Into<String>) -> Self {
+        self.ca_pem = Some(ca_pem.into());
+        self
+    }
+
+    /// The client certificate and its private key (PEM).
+    pub fn identity(mut self, cert_pem: impl Into<String>, key_pem: impl Into<String>) -> Self {
+        self.identity = Some((cert_pem.into(), Zeroizing::new(key_pem.into())));
+        self
+    }
+
+    /// Per-call timeout (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Connection timeout (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Connects (TCP and TLS handshake happen here).
+    pub async fn build(self) -> Result<Client, ClientError> {
+        let raw = self
+            .endpoint
+            .ok_or_else(|| ClientError::Config("no endpoint given".into()))?;
+        let url = if raw.contains("://") {
+            raw.clone()
+        } else {
+            format!("https://{raw}")
+        };
+        let ca_pem = self
+            .ca_pem
+            .ok_or_else(|| ClientError::Config("no CA certificate given".into()))?;
+        let site = CallSite {
+            endpoint: raw.clone(),
+            had_client_cert: self.identity.is_some(),
+        };
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem));
+        if let Some((cert, key)) = &self.identity {
+            tls = tls.identity(TlsIdentity::from_pem(cert, key.as_bytes()));
+        }
+        let endpoint = Endpoint::from_shared(url)
+            .map_err(|e| ClientError::Config(format!("invalid address {raw:?}: {e}")))?
+            .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
+            .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+            .tls_config(tls)
+            .map_err(|e| {
+                ClientError::Config(format!("TLS configuration: {}", error::error_chain(&e)))
+            })?;
+        let channel = endpoint.connect().await.map_err(|e| site.transport(&e))?;
+        Ok(Client::from_channel(channel, site))
+    }
+}
+
+/// A connection to tresor. Cheap to clone; clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    crypto: CryptoClient<Channel>,
+    admin: AdminClient<Channel>,
+    site: CallSite,
+}
+
+fn key_request(key_id: &str) -> proto::KeyRequest {
+    proto::KeyRequest {
+        key_id: key_id.to_owned(),
+    }
+}
+
+impl Client {
+    /// Starts building a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    fn from_channel(channel: Channel, site: CallSite) -> Self {
+        Self {
+            crypto: CryptoClient::new(channel.clone()),
+            admin: AdminClient::new(channel),
+            site,
+        }
+    }
+
+    fn fail(&self, status: tonic::Status) -> ClientError {
+        self.site.status(status)
+    }
+
+    /// Encrypts under the key's primary version.
+    pub async fn encrypt(
+        &self,
+        key_id: &str,
+        plaintext: &[u8],
+        context: &HashMap<String, String>,
+    ) -> Result<proto::EncryptResponse, ClientError> {
+        let request = proto::EncryptRequest {
+            key_id: key_id.to_owned(),
+            plaintext: plaintext.to_vec(),
+            context: context.clone(),
+        };
+        let mut crypto = self.crypto.clone();
+        let outcome = crypto.encrypt(request).await;
+        outcome
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Decrypts a ciphertext (or a wrapped data key).
+    pub async fn decrypt(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        context: &HashMap<String, String>,
+    ) -> Result<proto::DecryptResponse, ClientError> {
+        let request = proto::DecryptRequest {
+            key_id: key_id.to_owned(),
+            ciphertext: ciphertext.to_vec(),
+            context: context.clone(),
+        };
+        let mut crypto = self.crypto.clone();
+        crypto
+            .decrypt(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Re-encrypts under the primary version without revealing plaintext.
+    pub async fn re_encrypt(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        context: &HashMap<String, String>,
+    ) -> Result<proto::EncryptResponse, ClientError> {
+        let request = proto::ReEncryptRequest {
+            key_id: key_id.to_owned(),
+            ciphertext: ciphertext.to_vec(),
+            context: context.clone(),
+        };
+        let mut crypto = self.crypto.clone();
+        crypto
+            .re_encrypt(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// A fresh data key, in clear and wrapped.
+    pub async fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &HashMap<String, String>,
+    ) -> Result<proto::GenerateDataKeyResponse, ClientError> {
+        let request = proto::GenerateDataKeyRequest {
+            key_id: key_id.to_owned(),
+            context: context.clone(),
+        };
+        let mut crypto = self.crypto.clone();
+        crypto
+            .generate_data_key(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Creates a key.
+    pub async fn create_key(
+        &self,
+        key_id: &str,
+        owner: &str,
+        description: &str,
+    ) -> Result<proto::KeyInfo, ClientError> {
+        let request = proto::CreateKeyRequest {
+            key_id: key_id.to_owned(),
+            owner: owner.to_owned(),
+            description: description.to_owned(),
+        };
+        let mut admin = self.admin.clone();
+        admin
+            .create_key(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Runs a control-plane call that takes only a key id.
+    async fn key_call(&self, key_id: &str, call: KeyCall) -> Result<proto::KeyInfo, ClientError> {
+        let mut admin = self.admin.clone();
+        let request = key_request(key_id);
+        let outcome = match call {
+            KeyCall::Rotate => admin.rotate_key(request).await,
+            KeyCall::Get => admin.get_key(request).await,
+            KeyCall::Disable => admin.disable_key(request).await,
+            KeyCall::Enable => admin.enable_key(request).await,
+            KeyCall::CancelDeletion => admin.cancel_key_deletion(request).await,
+        };
+        outcome
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Adds a version and makes it primary.
+    pub async fn rotate_key(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
+        self.key_call(key_id, KeyCall::Rotate).await
+    }
+
+    /// A key's metadata.
+    pub async fn get_key(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
+        self.key_call(key_id, KeyCall::Get).await
+    }
+
+    /// Disables a key.
+    pub async fn disable_key(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
+        self.key_call(key_id, KeyCall::Disable).await
+    }
+
+    /// Enables a key.
+    pub async fn enable_key(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
+        self.key_call(key_id, KeyCall::Enable).await
+    }
+
+    /// Cancels a scheduled deletion (the key comes back disabled).
+    pub async fn cancel_key_deletion(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
+        self.key_call(key_id, KeyCall::CancelDeletion).await
+    }
+
+    /// Sets the minimum decryption version.
+    pub async fn set_min_decryption_version(
+        &self,
+        key_id: &str,
+        version: u32,
+    ) -> Result<proto::KeyInfo, ClientError> {
+        let mut admin = self.admin.clone();
+        admin
+            .set_min_decryption_version(proto::SetMinDecryptionVersionRequest {
+                key_id: key_id.to_owned(),
+                version,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Schedules deletion after `pending_days` (0: the default of 30).
+    pub async fn schedule_key_deletion(
+        &self,
+        key_id: &str,
+        pending_days: u32,
+    ) -> Result<proto::KeyInfo, ClientError> {
+        let mut admin = self.admin.clone();
+        admin
+            .schedule_key_deletion(proto::ScheduleKeyDeletionRequest {
+                key_id: key_id.to_owned(),
+                pending_days,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// One page of keys.
+    pub async fn list_keys_page(
+        &self,
+        prefix: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<proto::ListKeysResponse, ClientError> {
+        let mut admin = self.admin.clone();
+        admin
+            .list_keys(proto::ListKeysRequest {
+                prefix: prefix.to_owned(),
+                page_size,
+                page_token: page_token.to_owned(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Every key with this prefix, following pages.
+    pub async fn list_keys(&self, prefix: &str) -> Result<Vec<proto::KeyInfo>, ClientError> {
+        let mut keys = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self.list_keys_page(prefix, 0, &token).await?;
+            keys.extend(page.keys);
+            if page.next_page_token.is_empty() {
+                return Ok(keys);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// Grants operations on a key to another identity.
+    pub async fn create_grant(
+        &self,
+        key_id: &str,
+        grantee: &str,
+        operations: &[proto::Operation],
+    ) -> Result<proto::KeyInfo, ClientError> {
+        let mut admin = self.admin.clone();
+        admin
+            .create_grant(grant_request(key_id, grantee, operations))
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Revokes operations (all of them when `operations` is empty).
+    pub async fn revoke_grant(
+        &self,
+        key_id: &str,
+        grantee: &str,
+        operations: &[proto::Operation],
+    ) -> Result<proto::KeyInfo, ClientError> {
+        let mut admin = self.admin.clone();
+        admin
+            .revoke_grant(grant_request(key_id, grantee, operations))
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Seals the server.
+    pub async fn seal(&self) -> Result<proto::SealStatus, ClientError> {
+        let mut admin = self.admin.clone();
+        admin
+            .seal(proto::SealRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Unseals the server.
+    pub async fn unseal(&self) -> Result<proto::SealStatus, ClientError> {
+        let mut admin = self.admin.clone();
+        admin
+            .unseal(proto::UnsealRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
+    /// Seal state, key count and server version.
+    pub async fn status(&self) -> Result<proto::SealStatus, ClientError> {
+        let mut admin = self.admin.clone();
+        admin
+            .get_status(proto::StatusRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum KeyCall {
+    Rotate,
+    Get,
+    Disable,
+    Enable,
+    CancelDeletion,
+}
+
+fn grant_request(
+    key_id: &str,
+    grantee: &str,
+    operations: &[proto::Operation],
+) -> proto::GrantRequest {
+    proto::GrantRequest {
+        key_id: key_id.to_owned(),
+        grantee: grantee.to_owned(),
+        operations: operations.iter().map(|op| (*op).into()).collect(),
+    }
+}
