@@ -122,6 +122,9 @@ impl Server {
             tracing::info!(%addr, "tresor listening (mTLS)");
         }
         let outcome = tonic::transport::Server::builder()
+            .layer(tower::util::MapResponseLayer::new(
+                oversized_is_invalid_argument,
+            ))
             .tls_config(tls)?
             .timeout(REQUEST_TIMEOUT)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -143,6 +146,31 @@ impl Server {
         tracing::info!("tresor stopped");
         Ok(outcome?)
     }
+}
+
+/// gRPC status code OUT_OF_RANGE, as it appears in the `grpc-status` header.
+const GRPC_OUT_OF_RANGE: &str = "11";
+/// gRPC status code INVALID_ARGUMENT.
+const GRPC_INVALID_ARGUMENT: &str = "3";
+
+/// tonic refuses a message larger than the decoding limit with OUT_OF_RANGE
+/// before any handler runs; tresor's contract says oversized input is
+/// INVALID_ARGUMENT, whatever its size. tresor's handlers never answer
+/// OUT_OF_RANGE themselves, so every such status is this one.
+fn oversized_is_invalid_argument(
+    mut response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = response.headers_mut();
+    if headers
+        .get("grpc-status")
+        .is_some_and(|status| status == GRPC_OUT_OF_RANGE)
+    {
+        headers.insert(
+            "grpc-status",
+            http::HeaderValue::from_static(GRPC_INVALID_ARGUMENT),
+        );
+    }
+    response
 }
 
 /// Prepares and serves: the whole server in one call.

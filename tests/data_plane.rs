@@ -241,9 +241,12 @@ async fn oversized_and_malformed_requests_get_invalid_argument_and_the_server_ke
             Code::InvalidArgument,
         );
     }
-    // Far beyond the transport limit: refused by the transport, not a crash.
+    // Far beyond the transport's message limit: refused before any handler
+    // runs, still with INVALID_ARGUMENT, and the connection stays usable.
     let huge = billing.encrypt(KEY, &vec![0; 256 * 1024], &[]).await;
-    assert!(huge.is_err());
+    assert_code(huge, Code::InvalidArgument);
+    let huge = billing.decrypt(KEY, &vec![0; 256 * 1024], &[]).await;
+    assert_code(huge, Code::InvalidArgument);
     assert!(billing.encrypt(KEY, b"still serving", &[]).await.is_ok());
     assert_eq!(admin.key(KEY).await.expect("get").key_id, KEY);
     let _ = ADMIN;

@@ -194,7 +194,7 @@ impl Admin for AdminApi {
 
     async fn seal(&self, request: Request<SealRequest>) -> Result<Response<SealStatus>, Status> {
         let identity = caller_identity(&request)?;
-        self.service.seal(&identity)?;
+        self.service.seal(&identity).await?;
         Ok(Response::new(self.seal_status(&identity).await?))
     }
 

@@ -32,9 +32,10 @@ impl Crypto for CryptoApi {
         &self,
         request: Request<EncryptRequest>,
     ) -> Result<Response<EncryptResponse>, Status> {
-        let identity = caller_identity(&request)?;
+        let identity = caller_identity(&request);
         let mut req = request.into_inner();
         let outcome = async {
+            let identity = identity?;
             let key_id = convert::key_id(&req.key_id)?;
             let context = convert::context(std::mem::take(&mut req.context));
             Ok::<_, Status>(

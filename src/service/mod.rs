@@ -113,7 +113,13 @@ impl Service {
             sealed,
         };
         service.initialise_root().await?;
-        service.load_keyring().await?;
+        if service.store.sealed().await? {
+            tracing::warn!(
+                "the keystore was sealed when it last ran: starting sealed; an admin must call Unseal"
+            );
+        } else {
+            service.load_keyring().await?;
+        }
         Ok(service)
     }
 
@@ -220,13 +226,17 @@ impl Service {
         Ok(due)
     }
 
-    /// Drops the root key and every DEK from memory. Idempotent.
-    pub fn seal(&self, identity: &Identity) -> Result<(), Error> {
+    /// Drops the root key and every DEK from memory, then records the seal
+    /// in the keystore so that a restart stays sealed. Idempotent.
+    pub async fn seal(&self, identity: &Identity) -> Result<(), Error> {
         authz::require_admin(self.caller(identity))?;
         let previous = self.write_keyring().take();
         self.sealed.send_replace(true);
         drop(previous);
         tracing::warn!(by = %identity, "service sealed: key material dropped from memory");
+        // Key material is gone whatever happens next; if recording the seal
+        // fails, the caller is told, and a restart would come up unsealed.
+        self.store.set_sealed(true).await?;
         Ok(())
     }
 
@@ -237,6 +247,7 @@ impl Service {
             return Ok(());
         }
         self.load_keyring().await?;
+        self.store.set_sealed(false).await?;
         tracing::warn!(by = %identity, "service unsealed");
         Ok(())
     }

@@ -161,8 +161,11 @@ async fn seal_drops_the_root_key_and_every_cached_dek() {
         .expect("encrypt");
     let keyring = Arc::downgrade(&service.keyring().expect("unsealed"));
     assert_eq!(keyring.upgrade().map(|k| k.cached_count()), Some(1));
-    assert!(matches!(service.seal(&owner), Err(Error::PermissionDenied)));
-    service.seal(&admin).expect("seal");
+    assert!(matches!(
+        service.seal(&owner).await,
+        Err(Error::PermissionDenied)
+    ));
+    service.seal(&admin).await.expect("seal");
     assert!(
         keyring.upgrade().is_none(),
         "no reference to the key material survives seal"
@@ -180,6 +183,24 @@ async fn seal_drops_the_root_key_and_every_cached_dek() {
         .await
         .expect("decrypt");
     assert_eq!(opened.plaintext.expose(), b"x");
+}
+
+#[tokio::test]
+async fn a_sealed_keystore_stays_sealed_across_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = ident(ADMIN);
+    {
+        let (service, _store) = open_service(dir.path(), Arc::new(ManualClock::default())).await;
+        service.seal(&admin).await.expect("seal");
+    }
+    {
+        let (service, _store) = open_service(dir.path(), Arc::new(ManualClock::default())).await;
+        assert!(service.is_sealed(), "a restart must not unseal");
+        assert!(*service.watch_sealed().borrow());
+        service.unseal(&admin).await.expect("unseal");
+    }
+    let (service, _store) = open_service(dir.path(), Arc::new(ManualClock::default())).await;
+    assert!(!service.is_sealed(), "unseal is remembered too");
 }
 
 #[derive(Debug, Clone)]

@@ -39,6 +39,7 @@ fn first_version(tag: u8) -> StoredVersion {
 /// Runs every conformance check against `store`, which must be empty.
 pub async fn run_all(store: &dyn KeyStore) {
     root_is_initialised_once(store).await;
+    seal_state_is_remembered(store).await;
     create_get_and_duplicate(store).await;
     rotation_adds_versions_atomically(store).await;
     rejected_update_changes_nothing(store).await;
@@ -60,6 +61,15 @@ async fn root_is_initialised_once(store: &dyn KeyStore) {
     assert_eq!(store.init_root(first.clone()).await.expect("init"), first);
     assert_eq!(store.init_root(second).await.expect("init again"), first);
     assert_eq!(store.root().await.expect("root"), Some(first));
+}
+
+async fn seal_state_is_remembered(store: &dyn KeyStore) {
+    assert!(!store.sealed().await.expect("sealed"));
+    store.set_sealed(true).await.expect("seal");
+    store.set_sealed(true).await.expect("seal twice");
+    assert!(store.sealed().await.expect("sealed"));
+    store.set_sealed(false).await.expect("unseal");
+    assert!(!store.sealed().await.expect("sealed"));
 }
 
 async fn create_get_and_duplicate(store: &dyn KeyStore) {

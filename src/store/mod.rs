@@ -77,6 +77,13 @@ pub trait KeyStore: Send + Sync + 'static {
     /// is stored afterwards (so two racing initialisations agree).
     async fn init_root(&self, root: StoredRoot) -> Result<StoredRoot, StoreError>;
 
+    /// Whether the keystore was left sealed. Seal survives restarts: a server
+    /// that was sealed starts sealed.
+    async fn sealed(&self) -> Result<bool, StoreError>;
+
+    /// Records the seal state durably.
+    async fn set_sealed(&self, sealed: bool) -> Result<(), StoreError>;
+
     /// Creates a key with its first version. Fails with
     /// [`StoreError::AlreadyExists`] if the id is taken.
     async fn create_key(

@@ -21,6 +21,7 @@ use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
 const ROOT_ENTRY: &[u8] = b"root";
 const KEY_COUNT_ENTRY: &[u8] = b"key_count";
+const SEALED_ENTRY: &[u8] = b"sealed";
 
 /// The sled-backed keystore.
 #[derive(Clone)]
@@ -36,6 +37,14 @@ impl std::fmt::Debug for SledKeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledKeyStore").finish_non_exhaustive()
     }
+}
+
+/// How long [`SledKeyStore::open`] waits for a lock held by a previous
+/// instance.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn is_lock_held(err: &sled::Error) -> bool {
+    matches!(err, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
 fn backend(err: sled::Error) -> StoreError {
@@ -77,12 +86,37 @@ fn write_count(meta: &TransactionalTree, count: u64) -> Result<(), UnabortableTr
 
 impl SledKeyStore {
     /// Opens (or creates) the keystore in `dir`.
+    ///
+    /// sled holds an exclusive file lock while open. A previous instance in
+    /// this process (a restart after seal, a test) releases it from a
+    /// background thread shortly after it is dropped, so a held lock is
+    /// retried for up to [`LOCK_WAIT`] before giving up.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", dir.display())))?;
+        let started = std::time::Instant::now();
+        let db = loop {
+            match sled::Config::new()
+                .path(dir)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(e) if is_lock_held(&e) && started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) if is_lock_held(&e) => {
+                    return Err(StoreError::Backend(format!(
+                        "{} is in use by another tresor process (sled lock held): {e}",
+                        dir.display()
+                    )));
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot open {}: {e}",
+                        dir.display()
+                    )));
+                }
+            }
+        };
         Ok(Self {
             meta: db.open_tree("meta").map_err(backend)?,
             keys: db.open_tree("keys").map_err(backend)?,
@@ -122,6 +156,19 @@ impl KeyStore for SledKeyStore {
                 None => Err(StoreError::Corrupt("root entry vanished".into())),
             },
         }
+    }
+
+    async fn sealed(&self) -> Result<bool, StoreError> {
+        Ok(self.meta.get(SEALED_ENTRY).map_err(backend)?.is_some())
+    }
+
+    async fn set_sealed(&self, sealed: bool) -> Result<(), StoreError> {
+        if sealed {
+            self.meta.insert(SEALED_ENTRY, &[1u8]).map_err(backend)?;
+        } else {
+            self.meta.remove(SEALED_ENTRY).map_err(backend)?;
+        }
+        self.flush().await
     }
 
     async fn create_key(
