@@ -56,6 +56,7 @@ impl ConnectionArgs {
         match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => {
                 let cert_pem = read("--cert", cert)?;
+                check_validity(cert, &cert_pem)?;
                 identity = identity_of(&cert_pem);
                 builder = builder.identity(cert_pem, read("--key", key)?);
             }
@@ -74,6 +75,52 @@ impl ConnectionArgs {
         let client = builder.build().await?;
         Ok(Connection { client, identity })
     }
+}
+
+/// Refuses a client certificate that is expired or not yet valid before
+/// connecting, so the user is told exactly that (exit 3) instead of a
+/// generic handshake failure.
+fn check_validity(path: &Path, cert_pem: &str) -> Result<(), CliError> {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()) else {
+        return Err(CliError::usage(format!(
+            "--cert {}: not a PEM certificate",
+            path.display()
+        )));
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return Err(CliError::usage(format!(
+            "--cert {}: not an X.509 certificate",
+            path.display()
+        )));
+    };
+    let validity = cert.validity();
+    if validity.is_valid() {
+        return Ok(());
+    }
+    let (what, when) =
+        if validity.time_to_expiration().is_none() && validity.not_after.timestamp() < now_unix() {
+            ("expired", validity.not_after.timestamp())
+        } else {
+            (
+                "is not valid yet; valid from",
+                validity.not_before.timestamp(),
+            )
+        };
+    Err(CliError {
+        exit: super::failure::EXIT_CONNECT,
+        message: format!(
+            "client certificate {} {what} {}\nhint: a certificate has expired or is not yet valid: issue a new one with `tresor certs issue`",
+            path.display(),
+            super::output::timestamp(when)
+        ),
+    })
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 fn identity_of(cert_pem: &str) -> Option<Identity> {

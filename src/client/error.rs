@@ -43,7 +43,7 @@ impl ConnectHint {
                 "the server requires a client certificate: set --cert/--key (TRESOR_CERT/TRESOR_KEY)"
             }
             Self::ClientCertRejected => {
-                "the server refused the client certificate: was it issued by the server's client CA (tresor certs issue)?"
+                "the server refused the client certificate: was it issued by the server's client CA (tresor certs issue), and is it still valid?"
             }
             Self::CertificateExpired => {
                 "a certificate has expired or is not yet valid: issue a new one with `tresor certs`"
@@ -78,6 +78,18 @@ impl ConnectHint {
             || has("decrypterror")
         {
             Self::ClientCertRejected
+        } else if has("broken pipe")
+            || has("connection reset")
+            || has("connection closed")
+            || has("unexpected eof")
+        {
+            // The server hung up during or right after the handshake: it
+            // did not accept what we presented.
+            if had_client_cert {
+                Self::ClientCertRejected
+            } else {
+                Self::MissingClientCert
+            }
         } else if has("timed out") || has("deadline") {
             Self::Timeout
         } else if has("failed to lookup") || has("dns error") || has("name or service not known") {
