@@ -93,7 +93,11 @@ fn serve_names_the_fix_for_a_missing_master_key() {
     let flags = fixture.serve_flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let out = tresor(&flags);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a configuration error is a usage error"
+    );
     assert!(
         stderr(&out).contains("tresor master-key generate"),
         "{}",

@@ -266,38 +266,40 @@ impl Service {
         };
         let caller = self.caller(identity);
         let now = self.clock.now();
-        let mut keys = Vec::with_capacity(page_size);
-        loop {
+        let mut keys: Vec<KeyMetadata> = Vec::with_capacity(page_size);
+        let mut more = false;
+        'scan: loop {
+            // One extra entry per batch, so a full last page is known to be
+            // the last and gets no token.
             let batch = self
                 .store
-                .list_keys(prefix, after.as_ref(), page_size)
+                .list_keys(prefix, after.as_ref(), page_size + 1)
                 .await?;
-            let exhausted = batch.len() < page_size;
-            let batch_len = batch.len();
-            for (index, key) in batch.into_iter().enumerate() {
+            let exhausted = batch.len() <= page_size;
+            for key in batch {
                 after = Some(key.id.clone());
                 let visible = caller.is_admin || &key.owner == identity;
                 let live = key.deletion_at().is_none_or(|at| at > now);
                 if visible && live {
+                    if keys.len() == page_size {
+                        more = true;
+                        break 'scan;
+                    }
                     keys.push(key);
-                }
-                if keys.len() == page_size {
-                    let last_of_store = exhausted && index + 1 == batch_len;
-                    return Ok(KeyPage {
-                        keys,
-                        next_page_token: after
-                            .filter(|_| !last_of_store)
-                            .map(|a| encode_page_token(&a)),
-                    });
                 }
             }
             if exhausted {
-                return Ok(KeyPage {
-                    keys,
-                    next_page_token: None,
-                });
+                break;
             }
         }
+        let next_page_token = match keys.last() {
+            Some(last) if more => Some(encode_page_token(&last.id)),
+            _ => None,
+        };
+        Ok(KeyPage {
+            keys,
+            next_page_token,
+        })
     }
 
     /// Seal state, key count and version. Admins only.
