@@ -12,16 +12,40 @@ use crate::identity::Identity;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectionArgs {
     /// Server address, https://HOST:PORT.
-    #[arg(long, env = "TRESOR_ADDR", global = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "TRESOR_ADDR",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub addr: Option<String>,
     /// CA certificate (PEM) that issued the server certificate.
-    #[arg(long, env = "TRESOR_CA", global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        env = "TRESOR_CA",
+        global = true,
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub ca: Option<PathBuf>,
     /// Client certificate (PEM).
-    #[arg(long, env = "TRESOR_CERT", global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        env = "TRESOR_CERT",
+        global = true,
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub cert: Option<PathBuf>,
     /// Client private key (PEM).
-    #[arg(long, env = "TRESOR_KEY", global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        env = "TRESOR_KEY",
+        global = true,
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub key: Option<PathBuf>,
 }
 
