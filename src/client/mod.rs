@@ -154,6 +154,17 @@ impl Client {
         self.site.status(status)
     }
 
+    /// Awaits one RPC and turns its outcome into the message or a typed
+    /// error.
+    async fn call<T>(
+        &self,
+        rpc: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, ClientError> {
+        rpc.await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.fail(s))
+    }
+
     /// Encrypts under the key's primary version.
     pub async fn encrypt(
         &self,
@@ -186,11 +197,7 @@ impl Client {
             context: context.clone(),
         };
         let mut crypto = self.crypto.clone();
-        crypto
-            .decrypt(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.call(crypto.decrypt(request)).await
     }
 
     /// Re-encrypts under the primary version without revealing plaintext.
@@ -206,11 +213,7 @@ impl Client {
             context: context.clone(),
         };
         let mut crypto = self.crypto.clone();
-        crypto
-            .re_encrypt(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.call(crypto.re_encrypt(request)).await
     }
 
     /// A fresh data key, in clear and wrapped.
@@ -224,11 +227,7 @@ impl Client {
             context: context.clone(),
         };
         let mut crypto = self.crypto.clone();
-        crypto
-            .generate_data_key(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.call(crypto.generate_data_key(request)).await
     }
 
     /// Creates a key.
@@ -244,11 +243,7 @@ impl Client {
             description: description.to_owned(),
         };
         let mut admin = self.admin.clone();
-        admin
-            .create_key(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.call(admin.create_key(request)).await
     }
 
     /// Runs a control-plane call that takes only a key id.
@@ -299,14 +294,13 @@ impl Client {
         version: u32,
     ) -> Result<proto::KeyInfo, ClientError> {
         let mut admin = self.admin.clone();
-        admin
-            .set_min_decryption_version(proto::SetMinDecryptionVersionRequest {
+        self.call(
+            admin.set_min_decryption_version(proto::SetMinDecryptionVersionRequest {
                 key_id: key_id.to_owned(),
                 version,
-            })
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+            }),
+        )
+        .await
     }
 
     /// Schedules deletion after `pending_days` (0: the default of 30).
@@ -316,14 +310,13 @@ impl Client {
         pending_days: u32,
     ) -> Result<proto::KeyInfo, ClientError> {
         let mut admin = self.admin.clone();
-        admin
-            .schedule_key_deletion(proto::ScheduleKeyDeletionRequest {
+        self.call(
+            admin.schedule_key_deletion(proto::ScheduleKeyDeletionRequest {
                 key_id: key_id.to_owned(),
                 pending_days,
-            })
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+            }),
+        )
+        .await
     }
 
     /// One page of keys.
@@ -334,15 +327,12 @@ impl Client {
         page_token: &str,
     ) -> Result<proto::ListKeysResponse, ClientError> {
         let mut admin = self.admin.clone();
-        admin
-            .list_keys(proto::ListKeysRequest {
-                prefix: prefix.to_owned(),
-                page_size,
-                page_token: page_token.to_owned(),
-            })
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.call(admin.list_keys(proto::ListKeysRequest {
+            prefix: prefix.to_owned(),
+            page_size,
+            page_token: page_token.to_owned(),
+        }))
+        .await
     }
 
     /// Every key with this prefix, following pages.
@@ -367,11 +357,8 @@ impl Client {
         operations: &[proto::Operation],
     ) -> Result<proto::KeyInfo, ClientError> {
         let mut admin = self.admin.clone();
-        admin
-            .create_grant(grant_request(key_id, grantee, operations))
+        self.call(admin.create_grant(grant_request(key_id, grantee, operations)))
             .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
     }
 
     /// Revokes operations (all of them when `operations` is empty).
@@ -382,41 +369,26 @@ impl Client {
         operations: &[proto::Operation],
     ) -> Result<proto::KeyInfo, ClientError> {
         let mut admin = self.admin.clone();
-        admin
-            .revoke_grant(grant_request(key_id, grantee, operations))
+        self.call(admin.revoke_grant(grant_request(key_id, grantee, operations)))
             .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
     }
 
     /// Seals the server.
     pub async fn seal(&self) -> Result<proto::SealStatus, ClientError> {
         let mut admin = self.admin.clone();
-        admin
-            .seal(proto::SealRequest {})
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.call(admin.seal(proto::SealRequest {})).await
     }
 
     /// Unseals the server.
     pub async fn unseal(&self) -> Result<proto::SealStatus, ClientError> {
         let mut admin = self.admin.clone();
-        admin
-            .unseal(proto::UnsealRequest {})
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.call(admin.unseal(proto::UnsealRequest {})).await
     }
 
     /// Seal state, key count and server version.
     pub async fn status(&self) -> Result<proto::SealStatus, ClientError> {
         let mut admin = self.admin.clone();
-        admin
-            .get_status(proto::StatusRequest {})
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.call(admin.get_status(proto::StatusRequest {})).await
     }
 }
 
