@@ -178,10 +178,7 @@ impl Client {
             context: context.clone(),
         };
         let mut crypto = self.crypto.clone();
-        let outcome = crypto.encrypt(request).await;
-        outcome
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.call(crypto.encrypt(request)).await
     }
 
     /// Decrypts a ciphertext (or a wrapped data key).
