@@ -226,3 +226,72 @@ async fn sled_key_store_survives_reopen() {
     let store = super::SledKeyStore::open(dir.path()).expect("reopen sled");
     assert_eq!(store.key(&meta.id).await.expect("get"), Some(meta));
 }
+
+/// Regression: sled 0.34's process-wide lock deadlocked concurrent
+/// transactions and flushes across keystores in one process. Many
+/// concurrent rotations on several stores must all finish. (The timeout
+/// only detects a hang; it measures nothing.)
+#[test]
+fn concurrent_writes_on_several_sled_stores_do_not_deadlock() {
+    // The work runs on its own thread and runtime, so a deadlock inside sled
+    // (which blocks runtime workers) still lets this thread report it.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(concurrent_rotations_on_several_stores());
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("concurrent writes deadlocked (or panicked)");
+}
+
+async fn concurrent_rotations_on_several_stores() {
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let stores: Vec<std::sync::Arc<super::SledKeyStore>> = dirs
+        .iter()
+        .map(|dir| std::sync::Arc::new(super::SledKeyStore::open(dir.path()).expect("open")))
+        .collect();
+    for store in &stores {
+        store
+            .create_key(&metadata("hot"), &first_version(1))
+            .await
+            .expect("create");
+    }
+    let mut tasks = Vec::new();
+    for store in &stores {
+        for _ in 0..40 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .update_key(&id("hot"), &|current| {
+                        let mut next = current.clone();
+                        let version = next.primary_version.next()?;
+                        next.primary_version = version;
+                        Ok(KeyUpdate {
+                            metadata: next,
+                            new_version: Some(StoredVersion {
+                                version,
+                                wrapped_dek: vec![3; 40],
+                            }),
+                        })
+                    })
+                    .await
+                    .expect("rotate")
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    for store in &stores {
+        let key = store.key(&id("hot")).await.expect("get").expect("key");
+        assert_eq!(key.primary_version.get(), 41);
+    }
+}

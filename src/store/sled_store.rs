@@ -21,6 +21,10 @@ use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
 const ROOT_ENTRY: &[u8] = b"root";
 const KEY_COUNT_ENTRY: &[u8] = b"key_count";
+
+/// Serialises every mutation and flush of every sled keystore in this
+/// process; see [`SledKeyStore::write`].
+static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const SEALED_ENTRY: &[u8] = b"sealed";
 
 /// The sled-backed keystore.
@@ -97,6 +101,8 @@ impl SledKeyStore {
             match sled::Config::new()
                 .path(dir)
                 .mode(sled::Mode::HighThroughput)
+                // Every write is flushed explicitly; see `write`.
+                .flush_every_ms(None)
                 .open()
             {
                 Ok(db) => break db,
@@ -126,9 +132,29 @@ impl SledKeyStore {
         })
     }
 
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await.map_err(backend)?;
-        Ok(())
+    /// Runs one mutation and makes it durable.
+    ///
+    /// sled 0.34 guards every tree with one process-wide reader/writer lock:
+    /// transactions and batches take it for writing, while a flush holds it
+    /// for reading until the log is stable, and the threads that make the
+    /// log stable need it for reading too. A writer queued behind a flush
+    /// therefore deadlocks the process (seen in our tests with concurrent
+    /// rotations). So every mutation and its flush run under one
+    /// process-wide async mutex, in sled's own threads' absence: sled's
+    /// background flusher is disabled in [`SledKeyStore::open`] and the
+    /// flush runs on a blocking thread, not on sled's small thread pool.
+    async fn write<T>(
+        &self,
+        mutation: impl FnOnce(&Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _serial = WRITES.lock().await;
+        let outcome = mutation(self)?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Backend(format!("flush task failed: {e}")))?
+            .map_err(backend)?;
+        Ok(outcome)
     }
 }
 
@@ -145,10 +171,13 @@ impl KeyStore for SledKeyStore {
     async fn init_root(&self, root: StoredRoot) -> Result<StoredRoot, StoreError> {
         let encoded = records::encode_root(&root);
         let outcome = self
-            .meta
-            .compare_and_swap(ROOT_ENTRY, None as Option<&[u8]>, Some(encoded))
-            .map_err(backend)?;
-        self.flush().await?;
+            .write(|store| {
+                store
+                    .meta
+                    .compare_and_swap(ROOT_ENTRY, None as Option<&[u8]>, Some(encoded))
+                    .map_err(backend)
+            })
+            .await?;
         match outcome {
             Ok(()) => Ok(root),
             Err(existing) => match existing.current {
@@ -163,12 +192,15 @@ impl KeyStore for SledKeyStore {
     }
 
     async fn set_sealed(&self, sealed: bool) -> Result<(), StoreError> {
-        if sealed {
-            self.meta.insert(SEALED_ENTRY, &[1u8]).map_err(backend)?;
-        } else {
-            self.meta.remove(SEALED_ENTRY).map_err(backend)?;
-        }
-        self.flush().await
+        self.write(|store| {
+            if sealed {
+                store.meta.insert(SEALED_ENTRY, &[1u8]).map_err(backend)?;
+            } else {
+                store.meta.remove(SEALED_ENTRY).map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn create_key(
@@ -180,19 +212,21 @@ impl KeyStore for SledKeyStore {
         let encoded = records::encode_key(metadata);
         let version_key = records::version_entry_key(&metadata.id, first.version);
         let version = records::encode_version(first);
-        tx_result((&self.meta, &self.keys, &self.versions).transaction(
-            |(meta, keys, versions)| {
-                if keys.get(id_bytes)?.is_some() {
-                    return Err(abort(StoreError::AlreadyExists));
-                }
-                keys.insert(id_bytes, encoded.as_slice())?;
-                versions.insert(version_key.as_slice(), version.as_slice())?;
-                let count = read_count(meta)?;
-                write_count(meta, count + 1)?;
-                Ok(())
-            },
-        ))?;
-        self.flush().await
+        self.write(|store| {
+            tx_result((&store.meta, &store.keys, &store.versions).transaction(
+                |(meta, keys, versions)| {
+                    if keys.get(id_bytes)?.is_some() {
+                        return Err(abort(StoreError::AlreadyExists));
+                    }
+                    keys.insert(id_bytes, encoded.as_slice())?;
+                    versions.insert(version_key.as_slice(), version.as_slice())?;
+                    let count = read_count(meta)?;
+                    write_count(meta, count + 1)?;
+                    Ok(())
+                },
+            ))
+        })
+        .await
     }
 
     async fn key(&self, id: &KeyId) -> Result<Option<KeyMetadata>, StoreError> {
@@ -209,37 +243,41 @@ impl KeyStore for SledKeyStore {
         update: &UpdateFn<'_>,
     ) -> Result<KeyMetadata, StoreError> {
         let id_bytes = id.as_str().as_bytes();
-        let updated = tx_result((&self.keys, &self.versions, &self.deletions).transaction(
-            |(keys, versions, deletions)| {
-                let current = match keys.get(id_bytes)? {
-                    Some(bytes) => records::decode_key(&bytes).map_err(abort)?,
-                    None => return Err(abort(StoreError::NotFound)),
-                };
-                let KeyUpdate {
-                    metadata,
-                    new_version,
-                } = update(&current)
-                    .map_err(|e: Error| abort(StoreError::Rejected(Box::new(e))))?;
-                if let Some(version) = &new_version {
-                    versions.insert(
-                        records::version_entry_key(id, version.version),
-                        records::encode_version(version),
-                    )?;
-                }
-                if current.deletion_at() != metadata.deletion_at() {
-                    if let Some(at) = current.deletion_at() {
-                        deletions.remove(records::deletion_index_key(at, id))?;
-                    }
-                    if let Some(at) = metadata.deletion_at() {
-                        deletions.insert(records::deletion_index_key(at, id), &[] as &[u8])?;
-                    }
-                }
-                keys.insert(id_bytes, records::encode_key(&metadata))?;
-                Ok(metadata)
-            },
-        ))?;
-        self.flush().await?;
-        Ok(updated)
+        self.write(|store| {
+            tx_result(
+                (&store.keys, &store.versions, &store.deletions).transaction(
+                    |(keys, versions, deletions)| {
+                        let current = match keys.get(id_bytes)? {
+                            Some(bytes) => records::decode_key(&bytes).map_err(abort)?,
+                            None => return Err(abort(StoreError::NotFound)),
+                        };
+                        let KeyUpdate {
+                            metadata,
+                            new_version,
+                        } = update(&current)
+                            .map_err(|e: Error| abort(StoreError::Rejected(Box::new(e))))?;
+                        if let Some(version) = &new_version {
+                            versions.insert(
+                                records::version_entry_key(id, version.version),
+                                records::encode_version(version),
+                            )?;
+                        }
+                        if current.deletion_at() != metadata.deletion_at() {
+                            if let Some(at) = current.deletion_at() {
+                                deletions.remove(records::deletion_index_key(at, id))?;
+                            }
+                            if let Some(at) = metadata.deletion_at() {
+                                deletions
+                                    .insert(records::deletion_index_key(at, id), &[] as &[u8])?;
+                            }
+                        }
+                        keys.insert(id_bytes, records::encode_key(&metadata))?;
+                        Ok(metadata)
+                    },
+                ),
+            )
+        })
+        .await
     }
 
     async fn version(
@@ -312,31 +350,33 @@ impl KeyStore for SledKeyStore {
 
     async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError> {
         let id_bytes = id.as_str().as_bytes();
-        let version_keys: Vec<sled::IVec> = self
-            .versions
-            .scan_prefix(records::version_prefix(id))
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(backend)?;
-        tx_result(
-            (&self.meta, &self.keys, &self.versions, &self.deletions).transaction(
-                |(meta, keys, versions, deletions)| {
-                    let Some(bytes) = keys.remove(id_bytes)? else {
-                        return Err(abort(StoreError::NotFound));
-                    };
-                    let current = records::decode_key(&bytes).map_err(abort)?;
-                    if let Some(at) = current.deletion_at() {
-                        deletions.remove(records::deletion_index_key(at, id))?;
-                    }
-                    for key in &version_keys {
-                        versions.remove(key)?;
-                    }
-                    let count = read_count(meta)?;
-                    write_count(meta, count.saturating_sub(1))?;
-                    Ok(())
-                },
-            ),
-        )?;
-        self.flush().await
+        self.write(|store| {
+            let version_keys: Vec<sled::IVec> = store
+                .versions
+                .scan_prefix(records::version_prefix(id))
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
+            tx_result(
+                (&store.meta, &store.keys, &store.versions, &store.deletions).transaction(
+                    |(meta, keys, versions, deletions)| {
+                        let Some(bytes) = keys.remove(id_bytes)? else {
+                            return Err(abort(StoreError::NotFound));
+                        };
+                        let current = records::decode_key(&bytes).map_err(abort)?;
+                        if let Some(at) = current.deletion_at() {
+                            deletions.remove(records::deletion_index_key(at, id))?;
+                        }
+                        for key in &version_keys {
+                            versions.remove(key)?;
+                        }
+                        let count = read_count(meta)?;
+                        write_count(meta, count.saturating_sub(1))?;
+                        Ok(())
+                    },
+                ),
+            )
+        })
+        .await
     }
 }
