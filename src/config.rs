@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::identity::Identity;
+use crate::master_key::MasterKeySpec;
 use crate::service::{DEFAULT_DEK_CACHE_CAPACITY, ServiceOptions};
 
 /// Default limit on plaintext size: 4 MiB.
@@ -29,8 +30,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
     /// Local master key file (32 bytes, mode 0600), from `tresor master-key generate`.
-    #[arg(long, value_name = "FILE")]
-    pub master_key_file: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "master_key",
+        required_unless_present = "master_key"
+    )]
+    pub master_key_file: Option<PathBuf>,
+    /// Master key elsewhere: aws-kms:KEY_ID_OR_ARN_OR_ALIAS (or file:PATH).
+    #[arg(long, value_name = "SPEC")]
+    pub master_key: Option<String>,
+    /// KMS-compatible endpoint for aws-kms master keys (AWS_ENDPOINT_URL
+    /// works too).
+    #[arg(long, value_name = "URL")]
+    pub aws_endpoint: Option<String>,
     /// Server certificate chain (PEM).
     #[arg(long, value_name = "FILE")]
     pub tls_cert: PathBuf,
@@ -78,8 +91,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Keystore directory.
     pub data_dir: PathBuf,
-    /// Master key file.
-    pub master_key_file: PathBuf,
+    /// The master key.
+    pub master_key: MasterKeySpec,
     /// TLS material.
     pub tls: TlsMaterial,
     /// Service-layer settings.
@@ -146,20 +159,33 @@ impl TryFrom<ServeArgs> for Settings {
             key_pem: Zeroizing::new(read_pem("--tls-key", &args.tls_key, "PRIVATE KEY")?),
             client_ca_pem: read_pem("--client-ca", &args.client_ca, "CERTIFICATE")?,
         };
-        if !args.master_key_file.is_file() {
+        let master_key = match (args.master_key_file, args.master_key) {
+            (Some(path), None) => MasterKeySpec::File(path),
+            (None, Some(spec)) => MasterKeySpec::parse(&spec, args.aws_endpoint)
+                .map_err(|e| config_error("--master-key", e.to_string()))?,
+            _ => {
+                return Err(config_error(
+                    "--master-key-file",
+                    "give exactly one of --master-key-file FILE and --master-key aws-kms:KEY",
+                ));
+            }
+        };
+        if let MasterKeySpec::File(path) = &master_key
+            && !path.is_file()
+        {
             return Err(config_error(
                 "--master-key-file",
                 format!(
                     "{} does not exist; create one with: tresor master-key generate --out {}",
-                    args.master_key_file.display(),
-                    args.master_key_file.display()
+                    path.display(),
+                    path.display()
                 ),
             ));
         }
         Ok(Self {
             listen,
             data_dir: args.data_dir,
-            master_key_file: args.master_key_file,
+            master_key,
             tls,
             service: ServiceOptions {
                 admins,

@@ -45,6 +45,9 @@ pub enum StoreError {
     /// The key does not exist.
     #[error("key not found")]
     NotFound,
+    /// A compare-and-swap found the record changed by someone else.
+    #[error("the record changed concurrently; retry")]
+    Conflict,
     /// The keystore has not been initialised with a root key.
     #[error("keystore is not initialised")]
     NotInitialised,
@@ -89,6 +92,28 @@ pub enum MasterKeyError {
     /// A cryptographic failure while wrapping.
     #[error("master key crypto: {0}")]
     Crypto(#[from] CryptoError),
+    /// The root key does not unwrap with the master key given at start-up.
+    #[error(
+        "the root key does not unwrap with {given}; this keystore's root key is wrapped by {wrapped_by}"
+    )]
+    Mismatch {
+        /// The master key that was tried.
+        given: String,
+        /// The master key recorded as wrapping the root key.
+        wrapped_by: String,
+    },
+    /// AWS KMS refused or could not be reached; `reason` names the cause
+    /// and what to check.
+    #[error("AWS KMS key {key}: {reason}")]
+    Kms {
+        /// The KMS key id, ARN or alias.
+        key: String,
+        /// The cause, for a human.
+        reason: String,
+    },
+    /// The master key specification is not one tresor understands.
+    #[error("{0}")]
+    InvalidSpec(String),
 }
 
 /// Which key-state rule refused a request.
@@ -169,6 +194,22 @@ impl From<CryptoError> for Error {
             other => Self::Crypto(other),
         }
     }
+}
+
+/// Every message in an error's source chain, joined with `: ` (repeated
+/// messages once), so causes buried in the chain (a TLS alert, a socket
+/// error) reach the person reading it.
+pub fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(next) = source {
+        let text = next.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        source = next.source();
+    }
+    parts.join(": ")
 }
 
 /// Result alias for the service layer.

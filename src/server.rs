@@ -20,7 +20,6 @@ use crate::error::{Error, MasterKeyError, StoreError};
 use crate::grpc::proto::admin_server::AdminServer;
 use crate::grpc::proto::crypto_server::CryptoServer;
 use crate::grpc::{AdminApi, CryptoApi, proto};
-use crate::master_key::FileMasterKey;
 use crate::service::Service;
 use crate::store::SledKeyStore;
 
@@ -66,7 +65,7 @@ impl Server {
     /// Opens the keystore and master key and unwraps the root key. Fails
     /// before any port is bound if anything is wrong.
     pub async fn prepare(settings: Settings) -> Result<Self, ServerError> {
-        let master = Arc::new(FileMasterKey::open(&settings.master_key_file)?);
+        let master = settings.master_key.open().await?;
         let store = Arc::new(SledKeyStore::open(&settings.data_dir)?);
         let service = Service::open(store, master, settings.service.clone()).await?;
         Ok(Self {

@@ -108,7 +108,7 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
     Ok(Settings {
         listen,
         data_dir: dir.join("data"),
-        master_key_file: dir.join("master.key"),
+        master_key: crate::master_key::MasterKeySpec::File(dir.join("master.key")),
         tls: TlsMaterial {
             cert_pem: read(dir.join("server/cert.pem"))?,
             key_pem: Zeroizing::new(read(dir.join("server/key.pem"))?),

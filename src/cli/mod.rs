@@ -15,16 +15,15 @@ mod data;
 mod dev;
 mod failure;
 mod keys;
+mod master_key;
 mod output;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{ServeArgs, Settings};
-use crate::master_key::FileMasterKey;
 use crate::server::Server;
 
 pub use failure::{CliError, EXIT_CONNECT, EXIT_REFUSED, EXIT_USAGE};
@@ -91,9 +90,9 @@ pub enum Command {
     ///
     /// Example: tresor dev
     Dev(dev::DevArgs),
-    /// Manage the local master key file.
+    /// Create a master key file, or rotate the master key.
     #[command(subcommand)]
-    MasterKey(MasterKeyCommand),
+    MasterKey(master_key::MasterKeyCommand),
     /// Issue certificates for real deployments.
     #[command(subcommand)]
     Certs(certs::CertsCommand),
@@ -103,19 +102,6 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
-    },
-}
-
-/// `tresor master-key ...`
-#[derive(Debug, Subcommand)]
-pub enum MasterKeyCommand {
-    /// Create a new random 32-byte master key file with mode 0600.
-    ///
-    /// Example: tresor master-key generate --out /etc/tresor/master.key
-    Generate {
-        /// Where to write it (must not exist).
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
     },
 }
 
@@ -169,13 +155,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(runtime()?.block_on(serve(settings))?)
         }
         Command::Dev(args) => Ok(dev::run(args)?),
-        Command::MasterKey(MasterKeyCommand::Generate { out }) => {
-            FileMasterKey::generate(&out).map_err(|e| CliError::refused(e.to_string()))?;
-            print(&format!(
-                "wrote a new master key to {} (mode 0600)\n",
-                out.display()
-            ))
-        }
+        Command::MasterKey(command) => print(&master_key::run(command, &connection, format)?),
         Command::Certs(command) => Ok(certs::run(command)?),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();

@@ -68,6 +68,8 @@ pub struct StatusView {
     pub key_count: u64,
     /// Server version.
     pub server_version: String,
+    /// The master key wrapping the root key.
+    pub master_key: String,
 }
 
 /// Formats Unix seconds as RFC 3339 UTC.
@@ -141,6 +143,7 @@ impl From<&proto::SealStatus> for StatusView {
             sealed: status.sealed,
             key_count: status.key_count,
             server_version: status.server_version.clone(),
+            master_key: status.master_key.clone(),
         }
     }
 }
@@ -254,6 +257,7 @@ pub fn status_block(status: &StatusView) -> String {
         vec!["Sealed:".into(), status.sealed.to_string()],
         vec!["Keys:".into(), status.key_count.to_string()],
         vec!["Server version:".into(), status.server_version.clone()],
+        vec!["Master key:".into(), status.master_key.clone()],
     ])
 }
 

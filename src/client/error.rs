@@ -168,16 +168,7 @@ impl ClientError {
 
 /// Every source's text, joined, so TLS alerts buried in the chain are seen.
 pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(next) = source {
-        let text = next.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        source = next.source();
-    }
-    parts.join(": ")
+    crate::error::describe_chain(err)
 }
 
 /// Context needed to turn a status into a [`ClientError`].

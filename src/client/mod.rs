@@ -370,6 +370,21 @@ impl Client {
             .await
     }
 
+    /// Re-wraps the root key under another master key (`aws-kms:KEY` or
+    /// `file:PATH`; empty for the current one).
+    pub async fn rotate_master_key(
+        &self,
+        new_master_key: &str,
+        aws_endpoint: &str,
+    ) -> Result<proto::RotateMasterKeyResponse, ClientError> {
+        let mut admin = self.admin.clone();
+        self.call(admin.rotate_master_key(proto::RotateMasterKeyRequest {
+            new_master_key: new_master_key.to_owned(),
+            aws_endpoint: aws_endpoint.to_owned(),
+        }))
+        .await
+    }
+
     /// Seals the server.
     pub async fn seal(&self) -> Result<proto::SealStatus, ClientError> {
         let mut admin = self.admin.clone();

@@ -7,10 +7,11 @@ use tonic::{Request, Response, Status};
 use super::proto::admin_server::Admin;
 use super::proto::{
     CreateKeyRequest, GrantRequest, KeyInfo, KeyRequest, ListKeysRequest, ListKeysResponse,
-    ScheduleKeyDeletionRequest, SealRequest, SealStatus, SetMinDecryptionVersionRequest,
-    StatusRequest, UnsealRequest,
+    RotateMasterKeyRequest, RotateMasterKeyResponse, ScheduleKeyDeletionRequest, SealRequest,
+    SealStatus, SetMinDecryptionVersionRequest, StatusRequest, UnsealRequest,
 };
 use super::{caller_identity, convert};
+use crate::master_key::MasterKeySpec;
 use crate::service::Service;
 
 /// Handlers of the control plane.
@@ -34,6 +35,7 @@ impl AdminApi {
             sealed: status.sealed,
             key_count: status.key_count,
             server_version: status.server_version.to_owned(),
+            master_key: status.master_key,
         })
     }
 }
@@ -205,6 +207,40 @@ impl Admin for AdminApi {
         let identity = caller_identity(&request)?;
         self.service.unseal(&identity).await?;
         Ok(Response::new(self.seal_status(&identity).await?))
+    }
+
+    async fn rotate_master_key(
+        &self,
+        request: Request<RotateMasterKeyRequest>,
+    ) -> Result<Response<RotateMasterKeyResponse>, Status> {
+        let identity = caller_identity(&request)?;
+        if !self.service.is_admin(&identity) {
+            return Err(crate::error::Error::PermissionDenied.into());
+        }
+        let req = request.into_inner();
+        let master = if req.new_master_key.is_empty() {
+            self.service.master()
+        } else {
+            let endpoint = (!req.aws_endpoint.is_empty()).then_some(req.aws_endpoint);
+            MasterKeySpec::parse(&req.new_master_key, endpoint)
+                .map_err(|e| Status::invalid_argument(format!("new_master_key: {e}")))?
+                .open()
+                .await
+                .map_err(|e| Status::failed_precondition(format!("new master key: {e}")))?
+        };
+        let master_key = self
+            .service
+            .rotate_master_key(&identity, master)
+            .await
+            .map_err(|e| match e {
+                // The admin needs the cause (access denied, wrong key...);
+                // master-key errors never carry key material.
+                crate::error::Error::MasterKey(m) => {
+                    Status::failed_precondition(format!("master key: {m}"))
+                }
+                other => other.into(),
+            })?;
+        Ok(Response::new(RotateMasterKeyResponse { master_key }))
     }
 
     async fn get_status(

@@ -33,6 +33,8 @@ pub struct ServiceStatus {
     pub key_count: u64,
     /// This server's version.
     pub server_version: &'static str,
+    /// The master key in use.
+    pub master_key: String,
 }
 
 fn unwrap_rejected(err: StoreError) -> Error {
@@ -309,6 +311,7 @@ impl Service {
             sealed: self.is_sealed(),
             key_count: self.store.key_count().await?,
             server_version: env!("CARGO_PKG_VERSION"),
+            master_key: self.master().describe(),
         })
     }
 }

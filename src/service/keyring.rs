@@ -50,6 +50,11 @@ impl Keyring {
         }
     }
 
+    /// The root key (for re-wrapping it under another master key).
+    pub fn root(&self) -> &SecretKey {
+        &self.root
+    }
+
     /// Wraps a DEK under the root key, bound to key id and version.
     pub fn wrap_dek(
         &self,

@@ -10,6 +10,7 @@ pub mod authz;
 mod data;
 mod keyring;
 pub mod lifecycle;
+mod root;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
@@ -17,12 +18,11 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
 
-use crate::crypto::SecretKey;
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::master_key::MasterKey;
 use crate::model::{KeyId, KeyMetadata, UnixTime};
-use crate::store::{KeyStore, StoredRoot};
+use crate::store::KeyStore;
 
 pub use admin::{KeyPage, ServiceStatus};
 use authz::Caller;
@@ -68,7 +68,7 @@ pub struct ServiceOptions {
 /// The tresor service.
 pub struct Service {
     store: Arc<dyn KeyStore>,
-    master: Arc<dyn MasterKey>,
+    master: RwLock<Arc<dyn MasterKey>>,
     options: ServiceOptions,
     clock: Arc<dyn Clock>,
     keyring: RwLock<Option<Arc<Keyring>>>,
@@ -78,7 +78,7 @@ pub struct Service {
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
-            .field("master", &self.master.describe())
+            .field("master", &self.master().describe())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -106,7 +106,7 @@ impl Service {
         let (sealed, _) = watch::channel(true);
         let service = Self {
             store,
-            master,
+            master: RwLock::new(master),
             options,
             clock,
             keyring: RwLock::new(None),
@@ -123,39 +123,13 @@ impl Service {
         Ok(service)
     }
 
-    async fn initialise_root(&self) -> Result<(), Error> {
-        if self.store.root().await?.is_some() {
-            return Ok(());
-        }
-        let root = SecretKey::generate()?;
-        let keystore_id = hex::encode(crate::crypto::random_bytes(16)?.expose());
-        let wrapped_root_key = self.master.wrap_root_key(&root, &keystore_id).await?;
-        let stored = self
-            .store
-            .init_root(StoredRoot {
-                keystore_id,
-                provider: self.master.provider().to_owned(),
-                wrapped_root_key,
-            })
-            .await?;
-        tracing::info!(keystore_id = %stored.keystore_id, "initialised a new keystore");
-        Ok(())
-    }
-
-    async fn load_keyring(&self) -> Result<(), Error> {
-        let stored = self
-            .store
-            .root()
-            .await?
-            .ok_or(Error::Store(StoreError::NotInitialised))?;
-        let root = self
-            .master
-            .unwrap_root_key(&stored.wrapped_root_key, &stored.keystore_id)
-            .await?;
-        let keyring = Arc::new(Keyring::new(root, self.options.dek_cache_capacity));
-        *self.write_keyring() = Some(keyring);
-        self.sealed.send_replace(false);
-        Ok(())
+    /// The master key in use.
+    pub fn master(&self) -> Arc<dyn MasterKey> {
+        // A poisoned lock still holds a valid Arc (assignment is atomic).
+        self.master
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Follows seal state changes (`true` while sealed), for health checks.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{KeyStore, KeyUpdate, StoredRoot, StoredVersion};
+use super::{KeyStore, KeyUpdate, RootWrapping, StoredRoot, StoredVersion};
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, VersionInfo};
@@ -51,15 +51,40 @@ async fn root_is_initialised_once(store: &dyn KeyStore) {
     assert_eq!(store.root().await.expect("root"), None);
     let first = StoredRoot {
         keystore_id: "ks-1".into(),
-        provider: "file".into(),
-        wrapped_root_key: vec![1; 60],
+        current: RootWrapping {
+            master_key: "file:/a".into(),
+            wrapped_root_key: vec![1; 60],
+        },
+        pending: None,
     };
     let second = StoredRoot {
         keystore_id: "ks-2".into(),
         ..first.clone()
     };
     assert_eq!(store.init_root(first.clone()).await.expect("init"), first);
-    assert_eq!(store.init_root(second).await.expect("init again"), first);
+    assert_eq!(
+        store.init_root(second.clone()).await.expect("init again"),
+        first
+    );
+    assert_eq!(store.root().await.expect("root"), Some(first.clone()));
+    // Compare and swap: applies against the stored value only.
+    let rotating = StoredRoot {
+        pending: Some(RootWrapping {
+            master_key: "aws-kms:k".into(),
+            wrapped_root_key: vec![2; 80],
+        }),
+        ..first.clone()
+    };
+    assert!(matches!(
+        store.replace_root(&second, &rotating).await,
+        Err(StoreError::Conflict)
+    ));
+    store.replace_root(&first, &rotating).await.expect("swap");
+    assert_eq!(store.root().await.expect("root"), Some(rotating.clone()));
+    store
+        .replace_root(&rotating, &first)
+        .await
+        .expect("swap back");
     assert_eq!(store.root().await.expect("root"), Some(first));
 }
 

@@ -22,15 +22,26 @@ use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
 pub use sled_store::SledKeyStore;
 
+/// The root key wrapped by one master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootWrapping {
+    /// Which master key wrapped it (`file:PATH`, `aws-kms:KEY`).
+    pub master_key: String,
+    /// The root key, wrapped by that master key.
+    pub wrapped_root_key: Vec<u8>,
+}
+
 /// The root key of a keystore, wrapped by the master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRoot {
     /// Random id of this keystore; bound into the root-key wrapping.
     pub keystore_id: String,
-    /// Which master-key provider wrapped it (for example `file`).
-    pub provider: String,
-    /// The root key, wrapped by the master key.
-    pub wrapped_root_key: Vec<u8>,
+    /// The wrapping under the current master key.
+    pub current: RootWrapping,
+    /// During a master-key rotation, the wrapping under the new master key
+    /// (written first, promoted second), so that after a crash at any
+    /// instant the keystore opens with either the old or the new key.
+    pub pending: Option<RootWrapping>,
 }
 
 /// One version of a key: its DEK wrapped by the root key.
@@ -76,6 +87,11 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Stores `root` unless a root is already stored; returns the root that
     /// is stored afterwards (so two racing initialisations agree).
     async fn init_root(&self, root: StoredRoot) -> Result<StoredRoot, StoreError>;
+
+    /// Replaces the root record if it still equals `expected` (compare and
+    /// swap); [`StoreError::Conflict`] otherwise.
+    async fn replace_root(&self, expected: &StoredRoot, new: &StoredRoot)
+    -> Result<(), StoreError>;
 
     /// Whether the keystore was left sealed. Seal survives restarts: a server
     /// that was sealed starts sealed.

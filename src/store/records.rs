@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use prost::Message;
 
-use super::{StoredRoot, StoredVersion};
+use super::{RootWrapping, StoredRoot, StoredVersion};
 use crate::error::StoreError;
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, UnixTime, VersionInfo};
@@ -19,10 +19,16 @@ const STATE_PENDING_DELETION: i32 = 3;
 struct RootRecord {
     #[prost(string, tag = "1")]
     keystore_id: String,
+    /// The current master key (older keystores wrote only the provider name).
     #[prost(string, tag = "2")]
-    provider: String,
+    master_key: String,
     #[prost(bytes = "vec", tag = "3")]
     wrapped_root_key: Vec<u8>,
+    /// Pending wrapping of an interrupted master-key rotation.
+    #[prost(string, tag = "4")]
+    pending_master_key: String,
+    #[prost(bytes = "vec", tag = "5")]
+    pending_wrapped_root_key: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -79,10 +85,16 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
 
 /// Encodes a root record.
 pub fn encode_root(root: &StoredRoot) -> Vec<u8> {
+    let (pending_master_key, pending_wrapped_root_key) = match &root.pending {
+        Some(pending) => (pending.master_key.clone(), pending.wrapped_root_key.clone()),
+        None => (String::new(), Vec::new()),
+    };
     RootRecord {
         keystore_id: root.keystore_id.clone(),
-        provider: root.provider.clone(),
-        wrapped_root_key: root.wrapped_root_key.clone(),
+        master_key: root.current.master_key.clone(),
+        wrapped_root_key: root.current.wrapped_root_key.clone(),
+        pending_master_key,
+        pending_wrapped_root_key,
     }
     .encode_to_vec()
 }
@@ -90,10 +102,21 @@ pub fn encode_root(root: &StoredRoot) -> Vec<u8> {
 /// Decodes a root record.
 pub fn decode_root(bytes: &[u8]) -> Result<StoredRoot, StoreError> {
     let record = RootRecord::decode(bytes).map_err(|e| corrupt("root record", e))?;
+    let pending = if record.pending_wrapped_root_key.is_empty() {
+        None
+    } else {
+        Some(RootWrapping {
+            master_key: record.pending_master_key,
+            wrapped_root_key: record.pending_wrapped_root_key,
+        })
+    };
     Ok(StoredRoot {
         keystore_id: record.keystore_id,
-        provider: record.provider,
-        wrapped_root_key: record.wrapped_root_key,
+        current: RootWrapping {
+            master_key: record.master_key,
+            wrapped_root_key: record.wrapped_root_key,
+        },
+        pending,
     })
 }
 

@@ -187,6 +187,23 @@ impl KeyStore for SledKeyStore {
         }
     }
 
+    async fn replace_root(
+        &self,
+        expected: &StoredRoot,
+        new: &StoredRoot,
+    ) -> Result<(), StoreError> {
+        let old = records::encode_root(expected);
+        let new = records::encode_root(new);
+        self.write(|store| {
+            store
+                .meta
+                .compare_and_swap(ROOT_ENTRY, Some(old), Some(new))
+                .map_err(backend)?
+                .map_err(|_| StoreError::Conflict)
+        })
+        .await
+    }
+
     async fn sealed(&self) -> Result<bool, StoreError> {
         Ok(self.meta.get(SEALED_ENTRY).map_err(backend)?.is_some())
     }

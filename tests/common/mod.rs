@@ -63,10 +63,21 @@ impl Fixture {
     }
 
     pub fn settings(&self, max_plaintext_bytes: usize) -> Settings {
+        self.settings_with(
+            max_plaintext_bytes,
+            tresor::master_key::MasterKeySpec::File(self.master_key_file()),
+        )
+    }
+
+    pub fn settings_with(
+        &self,
+        max_plaintext_bytes: usize,
+        master_key: tresor::master_key::MasterKeySpec,
+    ) -> Settings {
         Settings {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: self.data_dir(),
-            master_key_file: self.master_key_file(),
+            master_key,
             tls: TlsMaterial {
                 cert_pem: self.server_cert.cert_pem.clone(),
                 key_pem: Zeroizing::new(self.server_cert.key_pem.clone()),
@@ -122,12 +133,16 @@ impl TestServer {
     }
 
     pub async fn start_with(fixture: Fixture, max_plaintext_bytes: usize) -> Self {
+        let settings = fixture.settings(max_plaintext_bytes);
+        Self::start_with_settings(fixture, settings).await
+    }
+
+    pub async fn start_with_settings(fixture: Fixture, settings: Settings) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let settings = fixture.settings(max_plaintext_bytes);
         let handle = tokio::spawn(tresor::server::run(listener, settings, async move {
             let _ = rx.await;
         }));

@@ -1,0 +1,185 @@
+//! The root key: initialised once per keystore, unwrapped with the master
+//! key at start-up and unseal, and re-wrapped when the master key rotates.
+//!
+//! Master-key rotation is two compare-and-swap writes, each flushed: first
+//! the new wrapping is added as *pending* beside the current one, then it
+//! is promoted. After a crash at any instant the keystore opens with either
+//! the old master key (before the promotion) or the new one (after the
+//! first write); opening finishes or discards an interrupted rotation.
+
+use std::sync::Arc;
+
+use super::keyring::Keyring;
+use super::{Service, authz};
+use crate::crypto::SecretKey;
+use crate::error::{Error, MasterKeyError, StoreError};
+use crate::identity::Identity;
+use crate::master_key::MasterKey;
+use crate::store::{RootWrapping, StoredRoot};
+
+/// Test-only crash hook: in debug builds, `TRESOR_CRASH_AT=<point>` aborts
+/// the process at that point (like `kill -9`: no destructors, no flush), so
+/// tests can prove crash safety. Release builds compile it away.
+pub(crate) fn crash_point(point: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("TRESOR_CRASH_AT").is_ok_and(|wanted| wanted == point) {
+        eprintln!("TRESOR_CRASH_AT={point}: aborting now");
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
+impl Service {
+    pub(super) async fn initialise_root(&self) -> Result<(), Error> {
+        if self.store.root().await?.is_some() {
+            return Ok(());
+        }
+        let master = self.master();
+        let root = SecretKey::generate()?;
+        let keystore_id = hex::encode(crate::crypto::random_bytes(16)?.expose());
+        let wrapped_root_key = master.wrap_root_key(&root, &keystore_id).await?;
+        let stored = self
+            .store
+            .init_root(StoredRoot {
+                keystore_id,
+                current: RootWrapping {
+                    master_key: master.describe(),
+                    wrapped_root_key,
+                },
+                pending: None,
+            })
+            .await?;
+        tracing::info!(keystore_id = %stored.keystore_id, master_key = %master.describe(), "initialised a new keystore");
+        Ok(())
+    }
+
+    async fn stored_root(&self) -> Result<StoredRoot, Error> {
+        self.store
+            .root()
+            .await?
+            .ok_or(Error::Store(StoreError::NotInitialised))
+    }
+
+    /// Unwraps the root key, finishing or discarding an interrupted
+    /// master-key rotation, and installs the keyring.
+    pub(super) async fn load_keyring(&self) -> Result<(), Error> {
+        let stored = self.stored_root().await?;
+        let master = self.master();
+        let id = &stored.keystore_id;
+        let root = match master
+            .unwrap_root_key(&stored.current.wrapped_root_key, id)
+            .await
+        {
+            Ok(root) => {
+                if let Some(pending) = &stored.pending {
+                    tracing::warn!(
+                        abandoned = %pending.master_key,
+                        "discarding an interrupted master-key rotation: the keystore opened with the previous master key"
+                    );
+                    let clean = StoredRoot {
+                        pending: None,
+                        ..stored.clone()
+                    };
+                    self.store.replace_root(&stored, &clean).await?;
+                }
+                root
+            }
+            Err(MasterKeyError::WrongMasterKey) => {
+                let Some(pending) = &stored.pending else {
+                    return Err(mismatch(&stored, master.as_ref()));
+                };
+                let root = master
+                    .unwrap_root_key(&pending.wrapped_root_key, id)
+                    .await
+                    .map_err(|e| match e {
+                        MasterKeyError::WrongMasterKey => mismatch(&stored, master.as_ref()),
+                        other => other.into(),
+                    })?;
+                tracing::warn!(
+                    master_key = %pending.master_key,
+                    "completing an interrupted master-key rotation"
+                );
+                let done = StoredRoot {
+                    keystore_id: stored.keystore_id.clone(),
+                    current: pending.clone(),
+                    pending: None,
+                };
+                self.store.replace_root(&stored, &done).await?;
+                root
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let keyring = Arc::new(Keyring::new(root, self.options.dek_cache_capacity));
+        *self.write_keyring() = Some(keyring);
+        self.sealed.send_replace(false);
+        Ok(())
+    }
+
+    /// Unwraps the root key even if the keystore is marked sealed, without
+    /// clearing the mark (offline maintenance such as `tresor master-key
+    /// rotate --data-dir`).
+    pub async fn open_root_for_maintenance(&self) -> Result<(), Error> {
+        if self.is_sealed() {
+            self.load_keyring().await?;
+        }
+        Ok(())
+    }
+
+    /// Re-wraps the root key under `new` (admins only; needs the service
+    /// unsealed). Returns the description of the master key now in use.
+    pub async fn rotate_master_key(
+        &self,
+        identity: &Identity,
+        new: Arc<dyn MasterKey>,
+    ) -> Result<String, Error> {
+        authz::require_admin(self.caller(identity))?;
+        self.rewrap_root(new).await
+    }
+
+    /// The rotation itself, without authorization (the offline command calls
+    /// it on a stopped keystore).
+    pub async fn rewrap_root(&self, new: Arc<dyn MasterKey>) -> Result<String, Error> {
+        let keyring = self.keyring()?;
+        let stored = self.stored_root().await?;
+        let id = &stored.keystore_id;
+        let wrapped = new.wrap_root_key(keyring.root(), id).await?;
+        // Prove the new wrapping opens before the keystore depends on it.
+        let check = new.unwrap_root_key(&wrapped, id).await?;
+        if check.expose() != keyring.root().expose() {
+            return Err(MasterKeyError::WrongMasterKey.into());
+        }
+        let wrapping = RootWrapping {
+            master_key: new.describe(),
+            wrapped_root_key: wrapped,
+        };
+        let pending = StoredRoot {
+            pending: Some(wrapping.clone()),
+            ..stored.clone()
+        };
+        self.store.replace_root(&stored, &pending).await?;
+        crash_point("master-key-rotate:after-pending");
+        let promoted = StoredRoot {
+            keystore_id: stored.keystore_id.clone(),
+            current: wrapping,
+            pending: None,
+        };
+        self.store.replace_root(&pending, &promoted).await?;
+        crash_point("master-key-rotate:after-promote");
+        let described = new.describe();
+        *self
+            .master
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
+        tracing::warn!(from = %stored.current.master_key, to = %described, "rotated the master key");
+        Ok(described)
+    }
+}
+
+fn mismatch(stored: &StoredRoot, given: &dyn MasterKey) -> Error {
+    MasterKeyError::Mismatch {
+        given: given.describe(),
+        wrapped_by: stored.current.master_key.clone(),
+    }
+    .into()
+}
