@@ -102,6 +102,19 @@ pub enum MasterKeyError {
         /// The master key recorded as wrapping the root key.
         wrapped_by: String,
     },
+    /// AWS KMS denied the call. Real KMS also says this when the ciphertext
+    /// was made under another key that this identity may not use (moto does
+    /// it for any other key), so the service tells the two apart by the
+    /// master key recorded in the keystore.
+    #[error(
+        "AWS KMS key {key}: access denied: the server's AWS identity needs kms:Encrypt, kms:Decrypt and kms:DescribeKey on this key{detail}"
+    )]
+    KmsAccessDenied {
+        /// The KMS key id, ARN or alias.
+        key: String,
+        /// KMS's own message, prefixed with `: ` (or empty).
+        detail: String,
+    },
     /// AWS KMS refused or could not be reached; `reason` names the cause
     /// and what to check.
     #[error("AWS KMS key {key}: {reason}")]

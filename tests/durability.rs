@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ADMIN, BILLING, Fixture, TestServer};
+use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer};
 
 #[tokio::test]
 async fn restart_keeps_every_key_version_and_state() {
@@ -55,48 +52,6 @@ async fn restart_keeps_every_key_version_and_state() {
             .await
             .expect("decrypt");
         assert_eq!(opened.plaintext, plaintext.as_bytes());
-    }
-}
-
-/// The `tresor serve` binary as a child process.
-struct ServeProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ServeProcess {
-    fn start(fixture: &Fixture) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .args(fixture.serve_flags())
-            .env("TRESOR_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tresor serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line
-                    .split("addr=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .and_then(|addr| addr.parse::<SocketAddr>().ok())
-                {
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("tresor serve did not report its address");
-        Self { child, addr }
-    }
-
-    fn kill_9(mut self) {
-        // Child::kill sends SIGKILL on Unix: no shutdown code runs.
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
     }
 }
 

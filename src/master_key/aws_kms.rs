@@ -92,9 +92,16 @@ impl AwsKmsMasterKey {
                     "NotFoundException" => format!(
                         "key not found (check the key id, ARN or alias and the region): {message}"
                     ),
-                    "AccessDeniedException" => format!(
-                        "access denied: the server's AWS identity needs kms:Encrypt, kms:Decrypt and kms:DescribeKey on this key: {message}"
-                    ),
+                    "AccessDeniedException" => {
+                        return MasterKeyError::KmsAccessDenied {
+                            key: self.key_id.clone(),
+                            detail: if message.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {message}")
+                            },
+                        };
+                    }
                     "DisabledException" | "KMSInvalidStateException" => {
                         format!("the key is disabled or pending deletion in KMS: {message}")
                     }

@@ -67,6 +67,14 @@ impl Service {
         let stored = self.stored_root().await?;
         let master = self.master();
         let id = &stored.keystore_id;
+        let given = master.describe();
+        // "Does not open" from the provider: a wrong key, or (KMS) an access
+        // denial that, for a key other than the recorded one, means the same.
+        let wrong_key = |e: &MasterKeyError, recorded: &str| match e {
+            MasterKeyError::WrongMasterKey => true,
+            MasterKeyError::KmsAccessDenied { .. } => recorded != given,
+            _ => false,
+        };
         let root = match master
             .unwrap_root_key(&stored.current.wrapped_root_key, id)
             .await
@@ -85,16 +93,19 @@ impl Service {
                 }
                 root
             }
-            Err(MasterKeyError::WrongMasterKey) => {
+            Err(e) if wrong_key(&e, &stored.current.master_key) => {
                 let Some(pending) = &stored.pending else {
                     return Err(mismatch(&stored, master.as_ref()));
                 };
                 let root = master
                     .unwrap_root_key(&pending.wrapped_root_key, id)
                     .await
-                    .map_err(|e| match e {
-                        MasterKeyError::WrongMasterKey => mismatch(&stored, master.as_ref()),
-                        other => other.into(),
+                    .map_err(|e| {
+                        if wrong_key(&e, &pending.master_key) {
+                            mismatch(&stored, master.as_ref())
+                        } else {
+                            e.into()
+                        }
                     })?;
                 tracing::warn!(
                     master_key = %pending.master_key,

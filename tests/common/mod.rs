@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -293,5 +295,64 @@ pub fn assert_code<T: std::fmt::Debug>(
             assert_eq!(status.code(), code, "unexpected status: {status:?}");
             status
         }
+    }
+}
+
+/// The `tresor serve` binary as a child process.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl ServeProcess {
+    /// `tresor serve` with the fixture's flags and a local master key.
+    pub fn start(fixture: &Fixture) -> Self {
+        Self::start_with(&fixture.serve_flags(), &[])
+    }
+
+    /// `tresor serve` with these flags and extra environment; waits until it
+    /// reports its listening address.
+    pub fn start_with(flags: &[String], envs: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
+            .args(flags)
+            .env("TRESOR_LOG", "info")
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn tresor serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let addr = line
+                    .split("addr=")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|addr| addr.parse::<SocketAddr>().ok());
+                let _ = tx.send(addr.ok_or(line));
+            }
+        });
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(Ok(addr)) => return Self { child, addr },
+                Ok(Err(line)) => seen.push(line),
+                Err(_) => panic!(
+                    "tresor serve did not report its address:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
     }
 }
