@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::identity::Identity;
 use crate::master_key::MasterKeySpec;
-use crate::service::{DEFAULT_DEK_CACHE_CAPACITY, ServiceOptions};
+use crate::service::{DEFAULT_DEK_CACHE_CAPACITY, DEFAULT_REWRAP_BATCH, ServiceOptions};
 
 /// Default limit on plaintext size: 4 MiB.
 pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// Bound on unwrapped data keys kept in memory.
     #[arg(long, default_value_t = DEFAULT_DEK_CACHE_CAPACITY, value_name = "N")]
     pub dek_cache_capacity: usize,
+    /// DEKs re-wrapped per store write during a root-key rotation.
+    #[arg(long, default_value_t = DEFAULT_REWRAP_BATCH, value_name = "N")]
+    pub rewrap_batch_size: usize,
 }
 
 /// TLS material, read and checked.
@@ -191,6 +194,7 @@ impl TryFrom<ServeArgs> for Settings {
                 admins,
                 max_plaintext_bytes: args.max_plaintext_bytes,
                 dek_cache_capacity,
+                rewrap_batch_size: args.rewrap_batch_size,
             },
         })
     }

@@ -95,6 +95,8 @@ impl Server {
             .client_auth_optional(false)
             .timeout(TLS_HANDSHAKE_TIMEOUT);
 
+        // Resume a root-key rotation a crash or a stop interrupted.
+        service.spawn_root_rewrap();
         let (health, health_service) = tonic_health::server::health_reporter();
         let health_task = tokio::spawn(report_health(service.clone(), health));
         let purge_task = tokio::spawn(purge_periodically(service.clone()));
@@ -138,6 +140,7 @@ impl Server {
             .await;
         health_task.abort();
         purge_task.abort();
+        service.stop_background_tasks();
         // Wait for the tasks so their handles on the service (and the
         // keystore's file lock) are gone when this returns.
         let _ = health_task.await;

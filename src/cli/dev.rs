@@ -119,6 +119,7 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
             max_plaintext_bytes: DEFAULT_MAX_PLAINTEXT_BYTES,
             dek_cache_capacity: NonZeroUsize::new(DEFAULT_DEK_CACHE_CAPACITY)
                 .ok_or("cache capacity must not be zero")?,
+            rewrap_batch_size: crate::service::DEFAULT_REWRAP_BATCH,
         },
     })
 }

@@ -344,6 +344,49 @@ pub async fn run_grant(
     })
 }
 
+/// `tresor root-key ...`
+#[derive(Debug, Subcommand)]
+pub enum RootKeyCommand {
+    /// Make a new root key current and re-wrap every DEK under it in the
+    /// background; encrypt and decrypt keep working.
+    ///
+    /// Example: tresor root-key rotate --wait
+    Rotate {
+        /// Wait until every DEK is re-wrapped, printing progress.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// Runs `tresor root-key ...`.
+pub async fn run_root_key(
+    command: RootKeyCommand,
+    conn: &Connection,
+    format: OutputFormat,
+) -> Result<String, CliError> {
+    let RootKeyCommand::Rotate { wait } = command;
+    let mut status = conn.client.rotate_root_key().await?;
+    let generation = status.root_key_generation;
+    while wait && status.root_rotation_in_progress {
+        if format == OutputFormat::Human {
+            eprintln!(
+                "re-wrapping: {}/{} DEKs",
+                status.root_rotation_rewrapped, status.root_rotation_total
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        status = conn.client.status().await?;
+    }
+    let view = StatusView::from(&status);
+    Ok(match format {
+        OutputFormat::Json => output::json(&view),
+        OutputFormat::Human => format!(
+            "root key rotated to generation {generation}\n{}",
+            output::status_block(&view)
+        ),
+    })
+}
+
 /// What to do with the seal.
 #[derive(Debug, Clone, Copy)]
 pub enum SealAction {

@@ -90,6 +90,9 @@ pub enum Command {
     ///
     /// Example: tresor dev
     Dev(dev::DevArgs),
+    /// Rotate the root key (re-wraps every DEK in the background).
+    #[command(subcommand)]
+    RootKey(keys::RootKeyCommand),
     /// Create a master key file, or rotate the master key.
     #[command(subcommand)]
     MasterKey(master_key::MasterKeyCommand),
@@ -172,6 +175,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 Command::Unseal => {
                     print(&keys::run_seal(keys::SealAction::Unseal, &conn, format).await?)
+                }
+                Command::RootKey(command) => {
+                    print(&keys::run_root_key(command, &conn, format).await?)
                 }
                 Command::Status => {
                     print(&keys::run_seal(keys::SealAction::Status, &conn, format).await?)

@@ -70,6 +70,19 @@ pub struct StatusView {
     pub server_version: String,
     /// The master key wrapping the root key.
     pub master_key: String,
+    /// Generation of the current root key.
+    pub root_key_generation: u32,
+    /// A root-key rotation in progress, else null.
+    pub root_rotation: Option<RootRotationView>,
+}
+
+/// Progress of a root-key rotation as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RootRotationView {
+    /// DEK versions visited in the current pass.
+    pub rewrapped: u64,
+    /// DEK versions in the keystore.
+    pub total: u64,
 }
 
 /// Formats Unix seconds as RFC 3339 UTC.
@@ -144,6 +157,13 @@ impl From<&proto::SealStatus> for StatusView {
             key_count: status.key_count,
             server_version: status.server_version.clone(),
             master_key: status.master_key.clone(),
+            root_key_generation: status.root_key_generation,
+            root_rotation: status
+                .root_rotation_in_progress
+                .then_some(RootRotationView {
+                    rewrapped: status.root_rotation_rewrapped,
+                    total: status.root_rotation_total,
+                }),
         }
     }
 }
@@ -258,6 +278,16 @@ pub fn status_block(status: &StatusView) -> String {
         vec!["Keys:".into(), status.key_count.to_string()],
         vec!["Server version:".into(), status.server_version.clone()],
         vec!["Master key:".into(), status.master_key.clone()],
+        vec![
+            "Root key:".into(),
+            match &status.root_rotation {
+                None => format!("generation {}", status.root_key_generation),
+                Some(r) => format!(
+                    "generation {} (rotation in progress: {}/{} DEKs re-wrapped)",
+                    status.root_key_generation, r.rewrapped, r.total
+                ),
+            },
+        ],
     ])
 }
 

@@ -385,6 +385,13 @@ impl Client {
         .await
     }
 
+    /// Starts a root-key rotation; returns the status with its progress.
+    pub async fn rotate_root_key(&self) -> Result<proto::SealStatus, ClientError> {
+        let mut admin = self.admin.clone();
+        self.call(admin.rotate_root_key(proto::RotateRootKeyRequest {}))
+            .await
+    }
+
     /// Seals the server.
     pub async fn seal(&self) -> Result<proto::SealStatus, ClientError> {
         let mut admin = self.admin.clone();

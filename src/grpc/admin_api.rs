@@ -7,8 +7,9 @@ use tonic::{Request, Response, Status};
 use super::proto::admin_server::Admin;
 use super::proto::{
     CreateKeyRequest, GrantRequest, KeyInfo, KeyRequest, ListKeysRequest, ListKeysResponse,
-    RotateMasterKeyRequest, RotateMasterKeyResponse, ScheduleKeyDeletionRequest, SealRequest,
-    SealStatus, SetMinDecryptionVersionRequest, StatusRequest, UnsealRequest,
+    RotateMasterKeyRequest, RotateMasterKeyResponse, RotateRootKeyRequest,
+    ScheduleKeyDeletionRequest, SealRequest, SealStatus, SetMinDecryptionVersionRequest,
+    StatusRequest, UnsealRequest,
 };
 use super::{caller_identity, convert};
 use crate::master_key::MasterKeySpec;
@@ -36,6 +37,10 @@ impl AdminApi {
             key_count: status.key_count,
             server_version: status.server_version.to_owned(),
             master_key: status.master_key,
+            root_key_generation: status.root_generation,
+            root_rotation_in_progress: status.root_rotation.is_some(),
+            root_rotation_rewrapped: status.root_rotation.map_or(0, |r| r.rewrapped),
+            root_rotation_total: status.root_rotation.map_or(0, |r| r.total),
         })
     }
 }
@@ -241,6 +246,23 @@ impl Admin for AdminApi {
                 other => other.into(),
             })?;
         Ok(Response::new(RotateMasterKeyResponse { master_key }))
+    }
+
+    async fn rotate_root_key(
+        &self,
+        request: Request<RotateRootKeyRequest>,
+    ) -> Result<Response<SealStatus>, Status> {
+        let identity = caller_identity(&request)?;
+        self.service
+            .rotate_root_key(&identity)
+            .await
+            .map_err(|e| match e {
+                crate::error::Error::MasterKey(m) => {
+                    Status::failed_precondition(format!("master key: {m}"))
+                }
+                other => other.into(),
+            })?;
+        Ok(Response::new(self.seal_status(&identity).await?))
     }
 
     async fn get_status(

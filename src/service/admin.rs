@@ -6,7 +6,7 @@ use crate::crypto::SecretKey;
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, VersionInfo};
-use crate::store::{KeyUpdate, StoredVersion};
+use crate::store::KeyUpdate;
 
 /// Longest key description accepted.
 pub const MAX_DESCRIPTION_BYTES: usize = 1024;
@@ -35,6 +35,10 @@ pub struct ServiceStatus {
     pub server_version: &'static str,
     /// The master key in use.
     pub master_key: String,
+    /// Generation of the current root key.
+    pub root_generation: u32,
+    /// A root-key rotation in progress: `Some` even while paused (sealed).
+    pub root_rotation: Option<crate::service::RootRotation>,
 }
 
 fn unwrap_rejected(err: StoreError) -> Error {
@@ -90,10 +94,7 @@ impl Service {
         let keyring = self.keyring()?;
         let now = self.clock.now();
         let dek = SecretKey::generate()?;
-        let first = StoredVersion {
-            version: KeyVersion::FIRST,
-            wrapped_dek: keyring.wrap_dek(key_id, KeyVersion::FIRST, &dek)?,
-        };
+        let first = keyring.wrap_dek(key_id, KeyVersion::FIRST, &dek)?;
         let key = KeyMetadata {
             id: key_id.clone(),
             owner: owner.clone(),
@@ -140,10 +141,7 @@ impl Service {
             .update_key(key_id, &|current| {
                 let (metadata, version) = lifecycle::rotate(current, now)?;
                 Ok(KeyUpdate {
-                    new_version: Some(StoredVersion {
-                        version,
-                        wrapped_dek: keyring.wrap_dek(key_id, version, &dek)?,
-                    }),
+                    new_version: Some(keyring.wrap_dek(key_id, version, &dek)?),
                     metadata,
                 })
             })
@@ -307,7 +305,19 @@ impl Service {
     /// Seal state, key count and version. Admins only.
     pub async fn status(&self, identity: &Identity) -> Result<ServiceStatus, Error> {
         authz::require_admin(self.caller(identity))?;
+        let root = self.store.root().await?;
+        let root_generation = root.as_ref().map_or(0, |r| r.generation);
+        let rotating = root.as_ref().is_some_and(|r| r.retiring.is_some());
+        let root_rotation = rotating.then(|| {
+            self.root_rotation()
+                .unwrap_or(crate::service::RootRotation {
+                    rewrapped: 0,
+                    total: 0,
+                })
+        });
         Ok(ServiceStatus {
+            root_generation,
+            root_rotation,
             sealed: self.is_sealed(),
             key_count: self.store.key_count().await?,
             server_version: env!("CARGO_PKG_VERSION"),

@@ -97,7 +97,7 @@ impl Service {
                 key.id
             )))
         })?;
-        let dek = Arc::new(keyring.unwrap_dek(&key.id, version, &stored.wrapped_dek)?);
+        let dek = Arc::new(keyring.unwrap_dek(&key.id, &stored)?);
         keyring.remember(&key.id, key.created_at, version, Arc::clone(&dek));
         Ok(dek)
     }

@@ -1,15 +1,23 @@
-//! The unsealed key material: the root key and a bounded cache of unwrapped
-//! DEKs. Dropping a [`Keyring`] (seal) drops every key it holds; each one
+//! The unsealed key material: the root key (two during a root-key
+//! rotation) and a bounded cache of unwrapped DEKs. Dropping a [`Keyring`] (seal) drops every key it holds; each one
 //! zeroizes itself.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use lru::LruCache;
 
 use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
-use crate::error::Error;
+use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyVersion, UnixTime};
+use crate::store::StoredVersion;
+
+fn missing_root(generation: u32) -> Error {
+    Error::Store(StoreError::Corrupt(format!(
+        "root key generation {generation} is not loaded"
+    )))
+}
 
 /// Identifies one DEK. The key's creation time is part of it so that a key
 /// deleted and created again under the same id never meets a stale entry.
@@ -20,9 +28,17 @@ struct DekSlot {
     version: KeyVersion,
 }
 
-/// Root key plus cached DEKs.
+/// The root keys in memory: the current one, and during a root-key
+/// rotation the one being retired.
+#[derive(Default)]
+struct Roots {
+    current: u32,
+    by_generation: BTreeMap<u32, Arc<SecretKey>>,
+}
+
+/// Root keys plus cached DEKs.
 pub struct Keyring {
-    root: SecretKey,
+    roots: RwLock<Roots>,
     deks: Mutex<LruCache<DekSlot, Arc<SecretKey>>>,
 }
 
@@ -42,49 +58,109 @@ fn dek_binding<'a>(key_id: &'a KeyId, version: KeyVersion, context: &'a Context)
 }
 
 impl Keyring {
-    /// A keyring around an unwrapped root key, caching up to `capacity` DEKs.
-    pub fn new(root: SecretKey, capacity: NonZeroUsize) -> Self {
+    /// A keyring around the current root key of `generation`, caching up
+    /// to `capacity` DEKs.
+    pub fn new(generation: u32, root: SecretKey, capacity: NonZeroUsize) -> Self {
+        let roots = Roots {
+            current: generation,
+            by_generation: BTreeMap::from([(generation, Arc::new(root))]),
+        };
         Self {
-            root,
+            roots: RwLock::new(roots),
             deks: Mutex::new(LruCache::new(capacity)),
         }
     }
 
-    /// The root key (for re-wrapping it under another master key).
-    pub fn root(&self) -> &SecretKey {
-        &self.root
+    fn read_roots(&self) -> std::sync::RwLockReadGuard<'_, Roots> {
+        // Writers only insert or remove whole entries; a panic cannot leave
+        // the map half-updated, so a poisoned lock is safe to use.
+        self.roots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Wraps a DEK under the root key, bound to key id and version.
+    fn write_roots(&self) -> std::sync::RwLockWriteGuard<'_, Roots> {
+        self.roots
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current root key and its generation.
+    pub fn current_root(&self) -> Result<(u32, Arc<SecretKey>), Error> {
+        let roots = self.read_roots();
+        let root = roots
+            .by_generation
+            .get(&roots.current)
+            .cloned()
+            .ok_or_else(|| missing_root(roots.current))?;
+        Ok((roots.current, root))
+    }
+
+    /// The root key of `generation`, if in memory.
+    pub fn root_of(&self, generation: u32) -> Option<Arc<SecretKey>> {
+        self.read_roots().by_generation.get(&generation).cloned()
+    }
+
+    /// Adds a root key and makes it current (root-key rotation).
+    pub fn install_current_root(&self, generation: u32, root: SecretKey) {
+        let mut roots = self.write_roots();
+        roots.by_generation.insert(generation, Arc::new(root));
+        roots.current = generation;
+    }
+
+    /// Adds a root key that is not current (a retiring one, at unseal).
+    pub fn install_retiring_root(&self, generation: u32, root: SecretKey) {
+        self.write_roots()
+            .by_generation
+            .insert(generation, Arc::new(root));
+    }
+
+    /// Drops a retired root key.
+    pub fn drop_root(&self, generation: u32) {
+        let mut roots = self.write_roots();
+        if roots.current != generation {
+            roots.by_generation.remove(&generation);
+        }
+    }
+
+    /// Wraps a DEK under the current root key, bound to key id and version.
     pub fn wrap_dek(
         &self,
         key_id: &KeyId,
         version: KeyVersion,
         dek: &SecretKey,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<StoredVersion, Error> {
+        let (generation, root) = self.current_root()?;
         let context = Context::new();
-        Ok(crypto::seal(
-            &self.root,
-            &dek_binding(key_id, version, &context),
-            dek.expose(),
-        )?)
+        let wrapped_dek =
+            crypto::seal(&root, &dek_binding(key_id, version, &context), dek.expose())?;
+        Ok(StoredVersion {
+            version,
+            wrapped_dek,
+            root_generation: generation,
+        })
     }
 
-    /// Unwraps a DEK. A wrapped DEK moved to another key or version fails
-    /// here; that is store corruption or tampering, reported as internal.
-    pub fn unwrap_dek(
-        &self,
-        key_id: &KeyId,
-        version: KeyVersion,
-        wrapped: &[u8],
-    ) -> Result<SecretKey, Error> {
+    /// Unwraps a DEK with the root key of its generation. A wrapped DEK
+    /// moved to another key or version fails here; that is store corruption
+    /// or tampering, reported as internal.
+    pub fn unwrap_dek(&self, key_id: &KeyId, stored: &StoredVersion) -> Result<SecretKey, Error> {
+        let version = stored.version;
+        let root = self
+            .root_of(stored.root_generation)
+            .ok_or_else(|| missing_root(stored.root_generation))?;
         let context = Context::new();
-        let dek = crypto::open(&self.root, &dek_binding(key_id, version, &context), wrapped)
-            .map_err(|e| {
-                Error::Store(crate::error::StoreError::Corrupt(format!(
-                    "wrapped DEK {key_id} v{version} does not open under the root key: {e}"
-                )))
-            })?;
+        let dek = crypto::open(
+            &root,
+            &dek_binding(key_id, version, &context),
+            &stored.wrapped_dek,
+        )
+        .map_err(|e| {
+            Error::Store(StoreError::Corrupt(format!(
+                "wrapped DEK {key_id} v{version} does not open under root key generation {}: {e}",
+                stored.root_generation
+            )))
+        })?;
         Ok(SecretKey::from_bytes(dek.expose())?)
     }
 

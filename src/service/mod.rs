@@ -11,6 +11,7 @@ mod data;
 mod keyring;
 pub mod lifecycle;
 mod root;
+mod root_rotation;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
@@ -28,6 +29,7 @@ pub use admin::{KeyPage, ServiceStatus};
 use authz::Caller;
 pub use data::{DataKey, Decrypted, Encrypted};
 use keyring::Keyring;
+pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
 
 /// Default bound on cached unwrapped DEKs.
 pub const DEFAULT_DEK_CACHE_CAPACITY: usize = 10_000;
@@ -63,6 +65,8 @@ pub struct ServiceOptions {
     pub max_plaintext_bytes: usize,
     /// Bound on cached unwrapped DEKs.
     pub dek_cache_capacity: NonZeroUsize,
+    /// DEKs re-wrapped per store write during a root-key rotation.
+    pub rewrap_batch_size: usize,
 }
 
 /// The tresor service.
@@ -73,6 +77,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     keyring: RwLock<Option<Arc<Keyring>>>,
     sealed: watch::Sender<bool>,
+    rewrap: root_rotation::RewrapProgress,
 }
 
 impl std::fmt::Debug for Service {
@@ -111,6 +116,7 @@ impl Service {
             clock,
             keyring: RwLock::new(None),
             sealed,
+            rewrap: Default::default(),
         };
         service.initialise_root().await?;
         if service.store.sealed().await? {

@@ -48,6 +48,8 @@ impl Service {
                     wrapped_root_key,
                 },
                 pending: None,
+                generation: 1,
+                retiring: None,
             })
             .await?;
         tracing::info!(keystore_id = %stored.keystore_id, master_key = %master.describe(), "initialised a new keystore");
@@ -112,16 +114,26 @@ impl Service {
                     "completing an interrupted master-key rotation"
                 );
                 let done = StoredRoot {
-                    keystore_id: stored.keystore_id.clone(),
                     current: pending.clone(),
                     pending: None,
+                    ..stored.clone()
                 };
                 self.store.replace_root(&stored, &done).await?;
                 root
             }
             Err(other) => return Err(other.into()),
         };
-        let keyring = Arc::new(Keyring::new(root, self.options.dek_cache_capacity));
+        let keyring = Arc::new(Keyring::new(
+            stored.generation,
+            root,
+            self.options.dek_cache_capacity,
+        ));
+        if let Some(retiring) = &stored.retiring {
+            let old = master
+                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, id)
+                .await?;
+            keyring.install_retiring_root(retiring.generation, old);
+        }
         *self.write_keyring() = Some(keyring);
         self.sealed.send_replace(false);
         Ok(())
@@ -153,11 +165,20 @@ impl Service {
     pub async fn rewrap_root(&self, new: Arc<dyn MasterKey>) -> Result<String, Error> {
         let keyring = self.keyring()?;
         let stored = self.stored_root().await?;
+        if stored.retiring.is_some() {
+            return Err(Error::FailedPrecondition(
+                crate::error::Precondition::Other(
+                    "a root-key rotation is in progress; rotate the master key after it finishes"
+                        .into(),
+                ),
+            ));
+        }
         let id = &stored.keystore_id;
-        let wrapped = new.wrap_root_key(keyring.root(), id).await?;
+        let (_, root) = keyring.current_root()?;
+        let wrapped = new.wrap_root_key(&root, id).await?;
         // Prove the new wrapping opens before the keystore depends on it.
         let check = new.unwrap_root_key(&wrapped, id).await?;
-        if check.expose() != keyring.root().expose() {
+        if check.expose() != root.expose() {
             return Err(MasterKeyError::WrongMasterKey.into());
         }
         let wrapping = RootWrapping {
@@ -171,9 +192,9 @@ impl Service {
         self.store.replace_root(&stored, &pending).await?;
         crash_point("master-key-rotate:after-pending");
         let promoted = StoredRoot {
-            keystore_id: stored.keystore_id.clone(),
             current: wrapping,
             pending: None,
+            ..stored.clone()
         };
         self.store.replace_root(&pending, &promoted).await?;
         crash_point("master-key-rotate:after-promote");

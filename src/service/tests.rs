@@ -44,6 +44,7 @@ fn options() -> ServiceOptions {
         admins: BTreeSet::from([ident(ADMIN)]),
         max_plaintext_bytes: 1 << 20,
         dek_cache_capacity: NonZeroUsize::new(4).expect("nonzero"),
+        rewrap_batch_size: 3,
     }
 }
 
@@ -409,5 +410,110 @@ mod keystore_fixture {
         }
         lines.push(String::new());
         std::fs::write(root.join("ciphertexts.txt"), lines.join("\n")).expect("write");
+    }
+}
+
+/// Waits (bounded) until no root-key rotation is in progress.
+async fn wait_for_root_rotation(service: &Service, admin: &Identity) -> super::ServiceStatus {
+    for _ in 0..600 {
+        let status = service.status(admin).await.expect("status");
+        if status.root_rotation.is_none() {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("root-key rotation did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_rotation_rewraps_every_dek_while_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (service, store) = open_service(dir.path(), Arc::new(ManualClock::default())).await;
+    let service = Arc::new(service);
+    let (admin, owner) = (ident(ADMIN), ident(OWNER));
+    let context = Context::new();
+    let mut sealed = Vec::new();
+    for k in 0..12 {
+        let id = key_id(&format!("rot/{k:02}"));
+        service
+            .create_key(&admin, &id, &owner, "")
+            .await
+            .expect("create");
+        for v in 0..3 {
+            let out = service
+                .encrypt(&owner, &id, format!("{k}/{v}").as_bytes(), &context)
+                .await
+                .expect("encrypt");
+            sealed.push((id.clone(), format!("{k}/{v}"), out.ciphertext));
+            if v < 2 {
+                service.rotate_key(&owner, &id).await.expect("rotate");
+            }
+        }
+    }
+    assert_eq!(
+        service
+            .status(&admin)
+            .await
+            .expect("status")
+            .root_generation,
+        1
+    );
+    assert!(matches!(
+        service.rotate_root_key(&owner).await,
+        Err(Error::PermissionDenied)
+    ));
+    service.rotate_root_key(&admin).await.expect("rotate root");
+    // Serving goes on during the re-wrap: old ciphertexts decrypt, new keys
+    // and versions work.
+    for (id, plaintext, ciphertext) in &sealed {
+        let opened = service
+            .decrypt(&owner, id, ciphertext, &context)
+            .await
+            .expect("decrypt");
+        assert_eq!(opened.plaintext.expose(), plaintext.as_bytes());
+    }
+    let fresh = key_id("rot/fresh");
+    service
+        .create_key(&admin, &fresh, &owner, "")
+        .await
+        .expect("create during rotation");
+    let status = wait_for_root_rotation(&service, &admin).await;
+    assert_eq!(status.root_generation, 2);
+    let versions = store.versions_after(None, 1000).await.expect("versions");
+    assert_eq!(versions.len(), 12 * 3 + 1);
+    assert!(
+        versions.iter().all(|(_, v)| v.root_generation == 2),
+        "every DEK is under the new root key"
+    );
+    let root = store.root().await.expect("root").expect("root");
+    assert!(root.retiring.is_none(), "the previous root key is gone");
+    assert_eq!(store.rewrap_cursor().await.expect("cursor"), None);
+    for (id, plaintext, ciphertext) in &sealed {
+        let opened = service
+            .decrypt(&owner, id, ciphertext, &context)
+            .await
+            .expect("decrypt");
+        assert_eq!(opened.plaintext.expose(), plaintext.as_bytes());
+    }
+    // Again, after a restart too.
+    service
+        .rotate_root_key(&admin)
+        .await
+        .expect("rotate root again");
+    assert_eq!(
+        wait_for_root_rotation(&service, &admin)
+            .await
+            .root_generation,
+        3
+    );
+    drop(service);
+    drop(store);
+    let (service, _store) = open_service(dir.path(), Arc::new(ManualClock::default())).await;
+    for (id, plaintext, ciphertext) in &sealed {
+        let opened = service
+            .decrypt(&owner, id, ciphertext, &context)
+            .await
+            .expect("decrypt after restart");
+        assert_eq!(opened.plaintext.expose(), plaintext.as_bytes());
     }
 }

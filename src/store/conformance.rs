@@ -33,6 +33,7 @@ fn first_version(tag: u8) -> StoredVersion {
     StoredVersion {
         version: KeyVersion::FIRST,
         wrapped_dek: vec![tag; 40],
+        root_generation: 1,
     }
 }
 
@@ -44,6 +45,7 @@ pub async fn run_all(store: &dyn KeyStore) {
     rotation_adds_versions_atomically(store).await;
     rejected_update_changes_nothing(store).await;
     listing_pages_by_prefix(store).await;
+    rewrapping_walks_versions_in_order_and_skips_changed_ones(store).await;
     deletion_schedule_and_delete(store).await;
 }
 
@@ -56,6 +58,8 @@ async fn root_is_initialised_once(store: &dyn KeyStore) {
             wrapped_root_key: vec![1; 60],
         },
         pending: None,
+        generation: 1,
+        retiring: None,
     };
     let second = StoredRoot {
         keystore_id: "ks-2".into(),
@@ -135,6 +139,7 @@ async fn rotation_adds_versions_atomically(store: &dyn KeyStore) {
                 new_version: Some(StoredVersion {
                     version,
                     wrapped_dek: vec![9; 40],
+                    root_generation: 1,
                 }),
             })
         })
@@ -190,6 +195,61 @@ async fn listing_pages_by_prefix(store: &dyn KeyStore) {
     let all = store.list_keys("", None, 100).await.expect("list all");
     assert_eq!(all.len(), 5);
     assert_eq!(store.key_count().await.expect("count"), 5);
+}
+
+async fn rewrapping_walks_versions_in_order_and_skips_changed_ones(store: &dyn KeyStore) {
+    // Keys so far: conf/a (v1, v2), list/a, list/b, list/c, other/x.
+    let all = store.versions_after(None, 100).await.expect("versions");
+    let order: Vec<(String, u32)> = all
+        .iter()
+        .map(|(id, v)| (id.to_string(), v.version.get()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("conf/a".to_owned(), 1),
+            ("conf/a".to_owned(), 2),
+            ("list/a".to_owned(), 1),
+            ("list/b".to_owned(), 1),
+            ("list/c".to_owned(), 1),
+            ("other/x".to_owned(), 1),
+        ]
+    );
+    let cursor = (all[1].0.clone(), all[1].1.version);
+    let rest = store.versions_after(Some(&cursor), 2).await.expect("page");
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0].0.as_str(), "list/a");
+    assert_eq!(store.rewrap_cursor().await.expect("cursor"), None);
+
+    let rewrapped = |(id, v): &(KeyId, StoredVersion)| {
+        (
+            id.clone(),
+            v.clone(),
+            StoredVersion {
+                wrapped_dek: vec![0xee; 48],
+                root_generation: 2,
+                ..v.clone()
+            },
+        )
+    };
+    let mut batch: Vec<_> = all[..3].iter().map(rewrapped).collect();
+    // One entry changed meanwhile: its expected value no longer matches.
+    batch[2].1.wrapped_dek = vec![0; 1];
+    let cursor = (all[2].0.clone(), all[2].1.version);
+    assert_eq!(
+        store
+            .rewrap_versions(&batch, &cursor)
+            .await
+            .expect("rewrap"),
+        2
+    );
+    assert_eq!(store.rewrap_cursor().await.expect("cursor"), Some(cursor));
+    let after = store.versions_after(None, 100).await.expect("versions");
+    assert_eq!(after[0].1.root_generation, 2);
+    assert_eq!(after[1].1.wrapped_dek, vec![0xee; 48]);
+    assert_eq!(after[2].1, all[2].1, "the changed entry was skipped");
+    store.clear_rewrap_cursor().await.expect("clear");
+    assert_eq!(store.rewrap_cursor().await.expect("cursor"), None);
 }
 
 async fn deletion_schedule_and_delete(store: &dyn KeyStore) {
@@ -304,6 +364,7 @@ async fn concurrent_rotations_on_several_stores() {
                             new_version: Some(StoredVersion {
                                 version,
                                 wrapped_dek: vec![3; 40],
+                                root_generation: 1,
                             }),
                         })
                     })

@@ -42,7 +42,27 @@ pub struct StoredRoot {
     /// (written first, promoted second), so that after a crash at any
     /// instant the keystore opens with either the old or the new key.
     pub pending: Option<RootWrapping>,
+    /// Generation of the current root key (1 for the first).
+    pub generation: u32,
+    /// During a root-key rotation, the previous root key, kept until every
+    /// DEK is re-wrapped under the current one.
+    pub retiring: Option<RetiringRoot>,
 }
+
+/// A previous root key that still wraps some DEKs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiringRoot {
+    /// Its generation.
+    pub generation: u32,
+    /// It, wrapped by the current master key.
+    pub wrapping: RootWrapping,
+}
+
+/// Position of a root-key rotation: the last DEK re-wrapped.
+pub type RewrapCursor = (KeyId, KeyVersion);
+
+/// One DEK to re-wrap: its key, the stored value expected, the new value.
+pub type Rewrap = (KeyId, StoredVersion, StoredVersion);
 
 /// One version of a key: its DEK wrapped by the root key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +71,8 @@ pub struct StoredVersion {
     pub version: KeyVersion,
     /// The DEK, wrapped by the root key and bound to key id and version.
     pub wrapped_dek: Vec<u8>,
+    /// Generation of the root key that wrapped it.
+    pub root_generation: u32,
 }
 
 /// What an update function decided: the new metadata, and possibly a new
@@ -92,6 +114,29 @@ pub trait KeyStore: Send + Sync + 'static {
     /// swap); [`StoreError::Conflict`] otherwise.
     async fn replace_root(&self, expected: &StoredRoot, new: &StoredRoot)
     -> Result<(), StoreError>;
+
+    /// Wrapped DEKs of every key, in (key id, version) order, after
+    /// `after`, at most `limit`.
+    async fn versions_after(
+        &self,
+        after: Option<&RewrapCursor>,
+        limit: usize,
+    ) -> Result<Vec<(KeyId, StoredVersion)>, StoreError>;
+
+    /// Atomically replaces each wrapped DEK that still equals its expected
+    /// value (others changed or vanished concurrently and are skipped) and
+    /// records `cursor`. Returns how many were replaced.
+    async fn rewrap_versions(
+        &self,
+        batch: &[Rewrap],
+        cursor: &RewrapCursor,
+    ) -> Result<usize, StoreError>;
+
+    /// Where an interrupted root-key rotation stopped.
+    async fn rewrap_cursor(&self) -> Result<Option<RewrapCursor>, StoreError>;
+
+    /// Forgets the rotation cursor.
+    async fn clear_rewrap_cursor(&self) -> Result<(), StoreError>;
 
     /// Whether the keystore was left sealed. Seal survives restarts: a server
     /// that was sealed starts sealed.

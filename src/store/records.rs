@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use prost::Message;
 
-use super::{RootWrapping, StoredRoot, StoredVersion};
+use super::{RetiringRoot, RootWrapping, StoredRoot, StoredVersion};
 use crate::error::StoreError;
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, UnixTime, VersionInfo};
@@ -29,6 +29,24 @@ struct RootRecord {
     pending_master_key: String,
     #[prost(bytes = "vec", tag = "5")]
     pending_wrapped_root_key: Vec<u8>,
+    /// Generation of the current root key (0 in old records means 1).
+    #[prost(uint32, tag = "6")]
+    generation: u32,
+    /// A root key being retired by a root-key rotation (0: none).
+    #[prost(uint32, tag = "7")]
+    retiring_generation: u32,
+    #[prost(string, tag = "8")]
+    retiring_master_key: String,
+    #[prost(bytes = "vec", tag = "9")]
+    retiring_wrapped_root_key: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct CursorRecord {
+    #[prost(string, tag = "1")]
+    key_id: String,
+    #[prost(uint32, tag = "2")]
+    version: u32,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -77,6 +95,9 @@ struct WrappedDekRecord {
     version: u32,
     #[prost(bytes = "vec", tag = "2")]
     wrapped_dek: Vec<u8>,
+    /// Root key generation (0 in old records means 1).
+    #[prost(uint32, tag = "3")]
+    root_generation: u32,
 }
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
@@ -89,12 +110,25 @@ pub fn encode_root(root: &StoredRoot) -> Vec<u8> {
         Some(pending) => (pending.master_key.clone(), pending.wrapped_root_key.clone()),
         None => (String::new(), Vec::new()),
     };
+    let (retiring_generation, retiring_master_key, retiring_wrapped_root_key) = match &root.retiring
+    {
+        Some(retiring) => (
+            retiring.generation,
+            retiring.wrapping.master_key.clone(),
+            retiring.wrapping.wrapped_root_key.clone(),
+        ),
+        None => (0, String::new(), Vec::new()),
+    };
     RootRecord {
         keystore_id: root.keystore_id.clone(),
         master_key: root.current.master_key.clone(),
         wrapped_root_key: root.current.wrapped_root_key.clone(),
         pending_master_key,
         pending_wrapped_root_key,
+        generation: root.generation,
+        retiring_generation,
+        retiring_master_key,
+        retiring_wrapped_root_key,
     }
     .encode_to_vec()
 }
@@ -110,6 +144,17 @@ pub fn decode_root(bytes: &[u8]) -> Result<StoredRoot, StoreError> {
             wrapped_root_key: record.pending_wrapped_root_key,
         })
     };
+    let retiring = if record.retiring_generation == 0 {
+        None
+    } else {
+        Some(RetiringRoot {
+            generation: record.retiring_generation,
+            wrapping: RootWrapping {
+                master_key: record.retiring_master_key,
+                wrapped_root_key: record.retiring_wrapped_root_key,
+            },
+        })
+    };
     Ok(StoredRoot {
         keystore_id: record.keystore_id,
         current: RootWrapping {
@@ -117,6 +162,8 @@ pub fn decode_root(bytes: &[u8]) -> Result<StoredRoot, StoreError> {
             wrapped_root_key: record.wrapped_root_key,
         },
         pending,
+        generation: record.generation.max(1),
+        retiring,
     })
 }
 
@@ -125,6 +172,7 @@ pub fn encode_version(version: &StoredVersion) -> Vec<u8> {
     WrappedDekRecord {
         version: version.version.get(),
         wrapped_dek: version.wrapped_dek.clone(),
+        root_generation: version.root_generation,
     }
     .encode_to_vec()
 }
@@ -135,7 +183,41 @@ pub fn decode_version(bytes: &[u8]) -> Result<StoredVersion, StoreError> {
     Ok(StoredVersion {
         version: KeyVersion::new(record.version).map_err(|e| corrupt("version record", e))?,
         wrapped_dek: record.wrapped_dek,
+        root_generation: record.root_generation.max(1),
     })
+}
+
+/// Encodes a root-key rotation cursor.
+pub fn encode_cursor(cursor: &super::RewrapCursor) -> Vec<u8> {
+    CursorRecord {
+        key_id: cursor.0.as_str().to_owned(),
+        version: cursor.1.get(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes a root-key rotation cursor.
+pub fn decode_cursor(bytes: &[u8]) -> Result<super::RewrapCursor, StoreError> {
+    let record = CursorRecord::decode(bytes).map_err(|e| corrupt("cursor record", e))?;
+    Ok((
+        KeyId::parse(&record.key_id).map_err(|e| corrupt("cursor record", e))?,
+        KeyVersion::new(record.version).map_err(|e| corrupt("cursor record", e))?,
+    ))
+}
+
+/// The (key id, version) a version entry key names.
+pub fn parse_version_entry_key(entry: &[u8]) -> Result<super::RewrapCursor, StoreError> {
+    let bad = || StoreError::Corrupt("version entry key is malformed".into());
+    let split = entry.len().checked_sub(5).ok_or_else(bad)?;
+    if entry[split] != 0 {
+        return Err(bad());
+    }
+    let id = std::str::from_utf8(&entry[..split]).map_err(|_| bad())?;
+    let version: [u8; 4] = entry[split + 1..].try_into().map_err(|_| bad())?;
+    Ok((
+        KeyId::parse(id).map_err(|_| bad())?,
+        KeyVersion::new(u32::from_be_bytes(version)).map_err(|_| bad())?,
+    ))
 }
 
 /// Encodes key metadata.

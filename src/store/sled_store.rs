@@ -15,7 +15,7 @@ use sled::transaction::{
 };
 
 use super::records;
-use super::{KeyStore, KeyUpdate, StoredRoot, StoredVersion, UpdateFn};
+use super::{KeyStore, KeyUpdate, Rewrap, RewrapCursor, StoredRoot, StoredVersion, UpdateFn};
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
@@ -26,6 +26,7 @@ const KEY_COUNT_ENTRY: &[u8] = b"key_count";
 /// process; see [`SledKeyStore::write`].
 static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const SEALED_ENTRY: &[u8] = b"sealed";
+const REWRAP_CURSOR_ENTRY: &[u8] = b"rewrap_cursor";
 
 /// The sled-backed keystore.
 #[derive(Clone)]
@@ -200,6 +201,78 @@ impl KeyStore for SledKeyStore {
                 .compare_and_swap(ROOT_ENTRY, Some(old), Some(new))
                 .map_err(backend)?
                 .map_err(|_| StoreError::Conflict)
+        })
+        .await
+    }
+
+    async fn versions_after(
+        &self,
+        after: Option<&RewrapCursor>,
+        limit: usize,
+    ) -> Result<Vec<(KeyId, StoredVersion)>, StoreError> {
+        let iter = match after {
+            Some((id, version)) => {
+                let mut from = records::version_entry_key(id, *version);
+                from.push(0);
+                self.versions.range(from..)
+            }
+            None => self.versions.iter(),
+        };
+        iter.take(limit)
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                let (id, _) = records::parse_version_entry_key(&key)?;
+                Ok((id, records::decode_version(&value)?))
+            })
+            .collect()
+    }
+
+    async fn rewrap_versions(
+        &self,
+        batch: &[Rewrap],
+        cursor: &RewrapCursor,
+    ) -> Result<usize, StoreError> {
+        let cursor = records::encode_cursor(cursor);
+        let entries: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = batch
+            .iter()
+            .map(|(id, expected, new)| {
+                (
+                    records::version_entry_key(id, expected.version),
+                    records::encode_version(expected),
+                    records::encode_version(new),
+                )
+            })
+            .collect();
+        self.write(|store| {
+            tx_result(
+                (&store.meta, &store.versions).transaction(|(meta, versions)| {
+                    let mut replaced = 0;
+                    for (key, expected, new) in &entries {
+                        if versions.get(key)?.as_deref() == Some(expected.as_slice()) {
+                            versions.insert(key.as_slice(), new.as_slice())?;
+                            replaced += 1;
+                        }
+                    }
+                    meta.insert(REWRAP_CURSOR_ENTRY, cursor.as_slice())?;
+                    Ok(replaced)
+                }),
+            )
+        })
+        .await
+    }
+
+    async fn rewrap_cursor(&self) -> Result<Option<RewrapCursor>, StoreError> {
+        self.meta
+            .get(REWRAP_CURSOR_ENTRY)
+            .map_err(backend)?
+            .map(|bytes| records::decode_cursor(&bytes))
+            .transpose()
+    }
+
+    async fn clear_rewrap_cursor(&self) -> Result<(), StoreError> {
+        self.write(|store| {
+            store.meta.remove(REWRAP_CURSOR_ENTRY).map_err(backend)?;
+            Ok(())
         })
         .await
     }

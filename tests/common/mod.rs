@@ -89,6 +89,7 @@ impl Fixture {
                 admins: BTreeSet::from([Identity::parse(ADMIN).expect("admin")]),
                 max_plaintext_bytes,
                 dek_cache_capacity: NonZeroUsize::new(100).expect("nonzero"),
+                rewrap_batch_size: 7,
             },
         }
     }
