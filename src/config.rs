@@ -40,9 +40,8 @@ pub struct ServeArgs {
     /// Master key elsewhere: aws-kms:KEY_ID_OR_ARN_OR_ALIAS (or file:PATH).
     #[arg(long, value_name = "SPEC")]
     pub master_key: Option<String>,
-    /// KMS-compatible endpoint for aws-kms master keys (AWS_ENDPOINT_URL
-    /// works too).
-    #[arg(long, value_name = "URL")]
+    /// KMS-compatible endpoint for aws-kms master keys.
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub aws_endpoint: Option<String>,
     /// Server certificate chain (PEM).
     #[arg(long, value_name = "FILE")]
