@@ -57,7 +57,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if status.root_rotation.is_none() {
             break;
         }
-        service.decrypt(&owner, &probe, &sealed.ciphertext, &context).await?;
+        service
+            .decrypt(&owner, &probe, &sealed.ciphertext, &context)
+            .await?;
         decrypts += 1;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
