@@ -26,9 +26,21 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
     pub listen: String,
-    /// Keystore directory (sled); initialised on first start.
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: PathBuf,
+    /// Keystore directory (sled, one node); initialised on first start.
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub data_dir: Option<PathBuf>,
+    /// Shared keystore for several replicas: postgres://USER:PASSWORD@HOST:PORT/DB.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// This replica's name for its seal mark in a shared keystore (default:
+    /// the host name).
+    #[arg(long, value_name = "NAME")]
+    pub replica_name: Option<String>,
     /// Local master key file (32 bytes, mode 0600), from `tresor master-key generate`.
     #[arg(
         long,
@@ -67,6 +79,38 @@ pub struct ServeArgs {
     pub rewrap_batch_size: usize,
 }
 
+/// Where the keystore lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// The embedded sled store in a directory (one node).
+    Sled(PathBuf),
+    /// PostgreSQL, shared by replicas.
+    Postgres {
+        /// Connection URL (may hold a password: never printed).
+        url: String,
+        /// This replica's name.
+        replica: String,
+    },
+}
+
+impl std::fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sled(dir) => write!(f, "Sled({})", dir.display()),
+            Self::Postgres { replica, .. } => write!(f, "Postgres(replica {replica})"),
+        }
+    }
+}
+
+fn default_replica_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "tresor".to_owned())
+}
+
 /// TLS material, read and checked.
 #[derive(Clone)]
 pub struct TlsMaterial {
@@ -91,8 +135,8 @@ impl std::fmt::Debug for TlsMaterial {
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Keystore directory.
-    pub data_dir: PathBuf,
+    /// Where the keystore is.
+    pub store: StoreSpec,
     /// The master key.
     pub master_key: MasterKeySpec,
     /// TLS material.
@@ -161,6 +205,29 @@ impl TryFrom<ServeArgs> for Settings {
             key_pem: Zeroizing::new(read_pem("--tls-key", &args.tls_key, "PRIVATE KEY")?),
             client_ca_pem: read_pem("--client-ca", &args.client_ca, "CERTIFICATE")?,
         };
+        let store = match (args.data_dir, args.store) {
+            (Some(dir), None) => StoreSpec::Sled(dir),
+            (None, Some(url))
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+            {
+                StoreSpec::Postgres {
+                    url,
+                    replica: args.replica_name.unwrap_or_else(default_replica_name),
+                }
+            }
+            (None, Some(_)) => {
+                return Err(config_error(
+                    "--store",
+                    "must be a postgres:// URL (use --data-dir DIR for the embedded store)",
+                ));
+            }
+            _ => {
+                return Err(config_error(
+                    "--data-dir",
+                    "give exactly one of --data-dir DIR and --store postgres://...",
+                ));
+            }
+        };
         let master_key = match (args.master_key_file, args.master_key) {
             (Some(path), None) => MasterKeySpec::File(path),
             (None, Some(spec)) => MasterKeySpec::parse(&spec, args.aws_endpoint)
@@ -186,7 +253,7 @@ impl TryFrom<ServeArgs> for Settings {
         }
         Ok(Self {
             listen,
-            data_dir: args.data_dir,
+            store,
             master_key,
             tls,
             service: ServiceOptions {

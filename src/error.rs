@@ -45,6 +45,10 @@ pub enum StoreError {
     /// The key does not exist.
     #[error("key not found")]
     NotFound,
+    /// The database is unreachable or refused the call; callers fail
+    /// closed with UNAVAILABLE.
+    #[error("keystore unavailable: {0}")]
+    Unavailable(String),
     /// A compare-and-swap found the record changed by someone else.
     #[error("the record changed concurrently; retry")]
     Conflict,

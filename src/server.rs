@@ -15,13 +15,14 @@ use tonic::transport::{Certificate, Identity as TlsIdentity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::config::Settings;
+use crate::config::StoreSpec;
 use crate::crypto::CIPHERTEXT_OVERHEAD;
 use crate::error::{Error, MasterKeyError, StoreError};
 use crate::grpc::proto::admin_server::AdminServer;
 use crate::grpc::proto::crypto_server::CryptoServer;
 use crate::grpc::{AdminApi, CryptoApi, proto};
 use crate::service::Service;
-use crate::store::SledKeyStore;
+use crate::store::{KeyStore, PostgresKeyStore, SledKeyStore};
 
 /// How often keys whose deletion window ended are destroyed.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
@@ -66,7 +67,12 @@ impl Server {
     /// before any port is bound if anything is wrong.
     pub async fn prepare(settings: Settings) -> Result<Self, ServerError> {
         let master = settings.master_key.open().await?;
-        let store = Arc::new(SledKeyStore::open(&settings.data_dir)?);
+        let store: Arc<dyn KeyStore> = match &settings.store {
+            StoreSpec::Sled(dir) => Arc::new(SledKeyStore::open(dir)?),
+            StoreSpec::Postgres { url, replica } => {
+                Arc::new(PostgresKeyStore::connect(url, replica).await?)
+            }
+        };
         let service = Service::open(store, master, settings.service.clone()).await?;
         Ok(Self {
             service: Arc::new(service),

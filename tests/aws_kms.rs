@@ -263,7 +263,7 @@ async fn the_master_key_moves_from_a_file_to_kms_and_back() {
         1 << 20,
         tresor::master_key::MasterKeySpec::File(back.clone()),
     );
-    settings.data_dir = data_dir.clone();
+    settings.store = tresor::config::StoreSpec::Sled(data_dir.clone());
     let server = TestServer::start_with_settings(fixture, settings).await;
     let mut billing = server.client(BILLING).await;
     assert_eq!(

@@ -71,7 +71,7 @@ async fn opens_and_decrypts(
     ciphertext: &[u8],
 ) -> Result<(), String> {
     let mut settings = fixture.settings_with(1 << 20, MasterKeySpec::File(master.to_owned()));
-    settings.data_dir = data_dir.to_owned();
+    settings.store = tresor::config::StoreSpec::Sled(data_dir.to_owned());
     let server = Server::prepare(settings).await.map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

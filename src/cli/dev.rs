@@ -107,7 +107,7 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
     let admin = Identity::parse(DEV_ADMIN).map_err(|e| e.to_string())?;
     Ok(Settings {
         listen,
-        data_dir: dir.join("data"),
+        store: crate::config::StoreSpec::Sled(dir.join("data")),
         master_key: crate::master_key::MasterKeySpec::File(dir.join("master.key")),
         tls: TlsMaterial {
             cert_pem: read(dir.join("server/cert.pem"))?,

@@ -19,6 +19,10 @@ impl From<Error> for Status {
             Error::AlreadyExists => Status::already_exists("a key with this id exists"),
             Error::FailedPrecondition(why) => Status::failed_precondition(why.to_string()),
             Error::Sealed => Status::unavailable("service is sealed"),
+            Error::Store(crate::error::StoreError::Unavailable(detail)) => {
+                tracing::error!(%detail, "keystore unavailable");
+                Status::unavailable("keystore unavailable; retry later")
+            }
             Error::Store(_) | Error::MasterKey(_) | Error::Crypto(_) => {
                 tracing::error!(error = %err, "internal error");
                 Status::internal("internal error; see the server log")

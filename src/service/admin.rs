@@ -92,6 +92,7 @@ impl Service {
             )));
         }
         let keyring = self.keyring()?;
+        self.refresh_roots(&keyring).await?;
         let now = self.clock.now();
         let dek = SecretKey::generate()?;
         let first = keyring.wrap_dek(key_id, KeyVersion::FIRST, &dek)?;
@@ -132,6 +133,7 @@ impl Service {
         key_id: &KeyId,
     ) -> Result<KeyMetadata, Error> {
         let keyring = self.keyring()?;
+        self.refresh_roots(&keyring).await?;
         self.authorized_key(identity, key_id, Action::Rotate)
             .await?;
         let dek = SecretKey::generate()?;

@@ -97,6 +97,10 @@ impl Service {
                 key.id
             )))
         })?;
+        if keyring.root_of(stored.root_generation).is_none() {
+            // Wrapped under a root key another replica rotated in.
+            self.refresh_roots(keyring).await?;
+        }
         let dek = Arc::new(keyring.unwrap_dek(&key.id, &stored)?);
         keyring.remember(&key.id, key.created_at, version, Arc::clone(&dek));
         Ok(dek)

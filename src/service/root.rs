@@ -139,6 +139,35 @@ impl Service {
         Ok(())
     }
 
+    /// Brings the keyring's root keys in line with the keystore: another
+    /// replica may have rotated the root key. Costs one master-key call per
+    /// root key this replica has not seen yet; none otherwise.
+    pub(super) async fn refresh_roots(&self, keyring: &Keyring) -> Result<(), Error> {
+        let stored = self.stored_root().await?;
+        let master = self.master();
+        let id = &stored.keystore_id;
+        if let Some(retiring) = &stored.retiring
+            && keyring.root_of(retiring.generation).is_none()
+        {
+            let old = master
+                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, id)
+                .await?;
+            keyring.install_retiring_root(retiring.generation, old);
+        }
+        let (current, _) = keyring.current_root()?;
+        if current != stored.generation {
+            let root = master
+                .unwrap_root_key(&stored.current.wrapped_root_key, id)
+                .await?;
+            keyring.install_current_root(stored.generation, root);
+            tracing::info!(
+                generation = stored.generation,
+                "loaded a root key rotated by another replica"
+            );
+        }
+        Ok(())
+    }
+
     /// Unwraps the root key even if the keystore is marked sealed, without
     /// clearing the mark (offline maintenance such as `tresor master-key
     /// rotate --data-dir`).

@@ -1,5 +1,7 @@
 //! The conformance suite every [`KeyStore`] implementation must pass. Each
-//! backend's tests call [`run_all`] with a fresh, empty store.
+//! backend's tests call [`run_all`] with a fresh, empty store (the sled
+//! tests below, `tests/postgres.rs` for PostgreSQL). Public only so that
+//! integration tests can run it; it panics on the first violation.
 
 use std::collections::BTreeMap;
 
@@ -290,94 +292,179 @@ async fn deletion_schedule_and_delete(store: &dyn KeyStore) {
     ));
 }
 
-#[tokio::test]
-async fn sled_key_store_conforms() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = super::SledKeyStore::open(dir.path()).expect("open sled");
-    run_all(&store).await;
-}
-
-#[tokio::test]
-async fn sled_key_store_survives_reopen() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let meta = metadata("durable/a");
-    {
-        let store = super::SledKeyStore::open(dir.path()).expect("open sled");
-        store
-            .create_key(&meta, &first_version(3))
-            .await
-            .expect("create");
-    }
-    let store = super::SledKeyStore::open(dir.path()).expect("reopen sled");
-    assert_eq!(store.key(&meta.id).await.expect("get"), Some(meta));
-}
-
-/// Regression: sled 0.34's process-wide lock deadlocked concurrent
-/// transactions and flushes across keystores in one process. Many
-/// concurrent rotations on several stores must all finish. (The timeout
-/// only detects a hang; it measures nothing.)
-#[test]
-fn concurrent_writes_on_several_sled_stores_do_not_deadlock() {
-    // The work runs on its own thread and runtime, so a deadlock inside sled
-    // (which blocks runtime workers) still lets this thread report it.
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(concurrent_rotations_on_several_stores());
-        let _ = done.send(());
-    });
-    finished
-        .recv_timeout(std::time::Duration::from_secs(120))
-        .expect("concurrent writes deadlocked (or panicked)");
-}
-
-async fn concurrent_rotations_on_several_stores() {
-    let dirs: Vec<_> = (0..3)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let stores: Vec<std::sync::Arc<super::SledKeyStore>> = dirs
-        .iter()
-        .map(|dir| std::sync::Arc::new(super::SledKeyStore::open(dir.path()).expect("open")))
-        .collect();
-    for store in &stores {
-        store
-            .create_key(&metadata("hot"), &first_version(1))
-            .await
-            .expect("create");
-    }
+/// Concurrent rotations of one key through several handles on the same
+/// store (several replicas): every rotation succeeds and the versions are
+/// consecutive, with no gap and no duplicate.
+pub async fn concurrent_rotations_on_one_key(
+    stores: &[std::sync::Arc<dyn KeyStore>],
+    per_store: usize,
+) {
+    let first = stores.first().expect("at least one store");
+    first
+        .create_key(&metadata("race"), &first_version(1))
+        .await
+        .expect("create");
     let mut tasks = Vec::new();
-    for store in &stores {
-        for _ in 0..40 {
+    for store in stores {
+        for _ in 0..per_store {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 store
-                    .update_key(&id("hot"), &|current| {
+                    .update_key(&id("race"), &|current| {
                         let mut next = current.clone();
                         let version = next.primary_version.next()?;
                         next.primary_version = version;
+                        next.versions.push(VersionInfo {
+                            version,
+                            created_at: 1,
+                        });
                         Ok(KeyUpdate {
                             metadata: next,
                             new_version: Some(StoredVersion {
                                 version,
-                                wrapped_dek: vec![3; 40],
+                                wrapped_dek: vec![5; 40],
                                 root_generation: 1,
                             }),
                         })
                     })
                     .await
                     .expect("rotate")
+                    .primary_version
+                    .get()
             }));
         }
     }
+    let mut returned = Vec::new();
     for task in tasks {
-        task.await.expect("task");
+        returned.push(task.await.expect("task"));
     }
-    for store in &stores {
-        let key = store.key(&id("hot")).await.expect("get").expect("key");
-        assert_eq!(key.primary_version.get(), 41);
+    returned.sort_unstable();
+    let expected: Vec<u32> =
+        (2..=u32::try_from(stores.len() * per_store + 1).expect("small")).collect();
+    assert_eq!(
+        returned, expected,
+        "each rotation got its own consecutive version"
+    );
+    let key = first.key(&id("race")).await.expect("get").expect("key");
+    assert_eq!(key.primary_version.get(), *expected.last().expect("some"));
+    let versions: Vec<u32> = first
+        .versions_after(None, 10_000)
+        .await
+        .expect("versions")
+        .into_iter()
+        .filter(|(key, _)| key.as_str() == "race")
+        .map(|(_, v)| v.version.get())
+        .collect();
+    let all: Vec<u32> = (1..=*expected.last().expect("some")).collect();
+    assert_eq!(
+        versions, all,
+        "stored versions have no gap and no duplicate"
+    );
+}
+
+#[cfg(test)]
+mod sled {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sled_concurrent_rotations_are_consecutive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: std::sync::Arc<dyn KeyStore> =
+            std::sync::Arc::new(crate::store::SledKeyStore::open(dir.path()).expect("open"));
+        concurrent_rotations_on_one_key(&[store.clone(), store], 30).await;
+    }
+
+    #[tokio::test]
+    async fn sled_key_store_conforms() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::SledKeyStore::open(dir.path()).expect("open sled");
+        run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn sled_key_store_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = metadata("durable/a");
+        {
+            let store = crate::store::SledKeyStore::open(dir.path()).expect("open sled");
+            store
+                .create_key(&meta, &first_version(3))
+                .await
+                .expect("create");
+        }
+        let store = crate::store::SledKeyStore::open(dir.path()).expect("reopen sled");
+        assert_eq!(store.key(&meta.id).await.expect("get"), Some(meta));
+    }
+
+    /// Regression: sled 0.34's process-wide lock deadlocked concurrent
+    /// transactions and flushes across keystores in one process. Many
+    /// concurrent rotations on several stores must all finish. (The timeout
+    /// only detects a hang; it measures nothing.)
+    #[test]
+    fn concurrent_writes_on_several_sled_stores_do_not_deadlock() {
+        // The work runs on its own thread and runtime, so a deadlock inside sled
+        // (which blocks runtime workers) still lets this thread report it.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(concurrent_rotations_on_several_stores());
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("concurrent writes deadlocked (or panicked)");
+    }
+
+    async fn concurrent_rotations_on_several_stores() {
+        let dirs: Vec<_> = (0..3)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let stores: Vec<std::sync::Arc<crate::store::SledKeyStore>> = dirs
+            .iter()
+            .map(|dir| {
+                std::sync::Arc::new(crate::store::SledKeyStore::open(dir.path()).expect("open"))
+            })
+            .collect();
+        for store in &stores {
+            store
+                .create_key(&metadata("hot"), &first_version(1))
+                .await
+                .expect("create");
+        }
+        let mut tasks = Vec::new();
+        for store in &stores {
+            for _ in 0..40 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    store
+                        .update_key(&id("hot"), &|current| {
+                            let mut next = current.clone();
+                            let version = next.primary_version.next()?;
+                            next.primary_version = version;
+                            Ok(KeyUpdate {
+                                metadata: next,
+                                new_version: Some(StoredVersion {
+                                    version,
+                                    wrapped_dek: vec![3; 40],
+                                    root_generation: 1,
+                                }),
+                            })
+                        })
+                        .await
+                        .expect("rotate")
+                }));
+            }
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        for store in &stores {
+            let key = store.key(&id("hot")).await.expect("get").expect("key");
+            assert_eq!(key.primary_version.get(), 41);
+        }
     }
 }

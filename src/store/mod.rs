@@ -9,17 +9,18 @@
 //! returns `Ok`, the change is on stable storage (a crash right after loses
 //! nothing), and each mutation is atomic.
 
+#[doc(hidden)]
+pub mod conformance;
+mod postgres_store;
 mod records;
 mod sled_store;
-
-#[cfg(test)]
-mod conformance;
 
 use async_trait::async_trait;
 
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
+pub use postgres_store::PostgresKeyStore;
 pub use sled_store::SledKeyStore;
 
 /// The root key wrapped by one master key.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod postgres;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -78,7 +79,7 @@ impl Fixture {
     ) -> Settings {
         Settings {
             listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: self.data_dir(),
+            store: tresor::config::StoreSpec::Sled(self.data_dir()),
             master_key,
             tls: TlsMaterial {
                 cert_pem: self.server_cert.cert_pem.clone(),
@@ -355,5 +356,59 @@ impl ServeProcess {
     pub fn kill_9(mut self) {
         self.child.kill().expect("kill -9");
         self.child.wait().expect("reap");
+    }
+}
+
+/// Another server process-in-process on `settings` (a second replica).
+pub struct Replica {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), tresor::server::ServerError>>>,
+}
+
+impl Replica {
+    pub async fn start(settings: Settings) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(tresor::server::run(listener, settings, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+impl Fixture {
+    /// Settings for a replica on a shared PostgreSQL keystore.
+    pub fn postgres_settings(&self, url: &str, replica: &str) -> Settings {
+        let mut settings = self.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
+        settings.store = tresor::config::StoreSpec::Postgres {
+            url: url.to_owned(),
+            replica: replica.to_owned(),
+        };
+        settings
+    }
+
+    /// Clients for `identity` against the server at `addr`.
+    pub async fn client_at(&self, addr: SocketAddr, identity: &str) -> Clients {
+        let cert = self.ca.issue_client(identity).expect("client cert");
+        connect(addr, &self.ca.cert_pem(), Some(&cert))
+            .await
+            .expect("connect")
     }
 }

@@ -1,0 +1,496 @@
+//! [`PostgresKeyStore`]: the keystore in PostgreSQL (or anything speaking its
+//! protocol), shared by several tresor replicas.
+//!
+//! Tables: `tresor_meta` (root record, rotation cursor, per-replica seal
+//! marks), `tresor_keys` (one row per key: its metadata record and its
+//! deletion time, indexed), `tresor_versions` (one row per key version: the
+//! wrapped DEK). Records use the same encoding as the sled backend. Every
+//! mutation is one transaction; PostgreSQL's commit makes it durable before
+//! tresor answers. Concurrent rotations of one key serialise on the key's
+//! row lock (`SELECT ... FOR UPDATE`), so versions come out consecutive.
+//! The schema is created and migrated at start-up under an advisory lock, so
+//! replicas starting together do not race.
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Pool};
+use tokio_postgres::NoTls;
+
+use super::records;
+use super::{KeyStore, KeyUpdate, Rewrap, RewrapCursor, StoredRoot, StoredVersion, UpdateFn};
+use crate::error::{Error, StoreError};
+use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
+
+/// Advisory lock key taken while migrating ("tresor" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7472_6573_6f72;
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i32 = 1;
+const ROOT: &str = "root";
+const REWRAP_CURSOR: &str = "rewrap_cursor";
+
+const MIGRATIONS: [&str; 1] = [
+    // Version 1.
+    r#"
+    CREATE TABLE tresor_meta (
+        name  TEXT PRIMARY KEY,
+        value BYTEA NOT NULL
+    );
+    CREATE TABLE tresor_keys (
+        key_id      TEXT COLLATE "C" PRIMARY KEY,
+        record      BYTEA NOT NULL,
+        deletion_at BIGINT
+    );
+    CREATE INDEX tresor_keys_deletion ON tresor_keys (deletion_at)
+        WHERE deletion_at IS NOT NULL;
+    CREATE TABLE tresor_versions (
+        key_id  TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL,
+        record  BYTEA NOT NULL,
+        PRIMARY KEY (key_id, version)
+    );
+    "#,
+];
+
+/// The PostgreSQL-backed keystore.
+#[derive(Clone)]
+pub struct PostgresKeyStore {
+    pool: Pool,
+    replica: String,
+}
+
+impl std::fmt::Debug for PostgresKeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresKeyStore")
+            .field("replica", &self.replica)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database failure: the database is unreachable or refused, so the
+/// caller fails closed with UNAVAILABLE.
+fn db(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(err.to_string())
+}
+
+fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Unavailable(format!("database connection: {err}"))
+}
+
+impl PostgresKeyStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`), creates
+    /// or migrates the schema, and returns the store. `replica` names this
+    /// replica for its seal mark (seal is per replica).
+    pub async fn connect(url: &str, replica: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("invalid --store URL: {e}")))?;
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("database pool: {e}")))?;
+        let store = Self {
+            pool,
+            replica: replica.to_owned(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS tresor_schema (version INTEGER NOT NULL)")
+            .await
+            .map_err(db)?;
+        let current: i32 = tx
+            .query_opt("SELECT version FROM tresor_schema", &[])
+            .await
+            .map_err(db)?
+            .map(|row| row.get(0))
+            .unwrap_or(0);
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::Backend(format!(
+                "the database schema is version {current}, newer than this tresor ({SCHEMA_VERSION}); upgrade tresor"
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+            if version > current {
+                tx.batch_execute(migration).await.map_err(db)?;
+                tracing::info!(version, "migrated the database schema");
+            }
+        }
+        tx.execute("DELETE FROM tresor_schema", &[])
+            .await
+            .map_err(db)?;
+        tx.execute(
+            "INSERT INTO tresor_schema (version) VALUES ($1)",
+            &[&SCHEMA_VERSION],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    fn sealed_entry(&self) -> String {
+        format!("sealed:{}", self.replica)
+    }
+
+    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        Ok(client
+            .query_opt("SELECT value FROM tresor_meta WHERE name = $1", &[&name])
+            .await
+            .map_err(db)?
+            .map(|row| row.get(0)))
+    }
+}
+
+fn version_number(version: KeyVersion) -> i32 {
+    i32::try_from(version.get()).unwrap_or(i32::MAX)
+}
+
+fn decode_version_row(row: &tokio_postgres::Row) -> Result<(KeyId, StoredVersion), StoreError> {
+    let id: String = row.get(0);
+    let record: Vec<u8> = row.get(1);
+    let id = KeyId::parse(&id).map_err(|e| StoreError::Corrupt(format!("version row: {e}")))?;
+    Ok((id, records::decode_version(&record)?))
+}
+
+#[async_trait]
+impl KeyStore for PostgresKeyStore {
+    async fn root(&self) -> Result<Option<StoredRoot>, StoreError> {
+        self.meta(ROOT)
+            .await?
+            .map(|bytes| records::decode_root(&bytes))
+            .transpose()
+    }
+
+    async fn init_root(&self, root: StoredRoot) -> Result<StoredRoot, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "INSERT INTO tresor_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&ROOT, &records::encode_root(&root)],
+            )
+            .await
+            .map_err(db)?;
+        drop(client);
+        self.root()
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("root entry vanished".into()))
+    }
+
+    async fn replace_root(
+        &self,
+        expected: &StoredRoot,
+        new: &StoredRoot,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let changed = client
+            .execute(
+                "UPDATE tresor_meta SET value = $3 WHERE name = $1 AND value = $2",
+                &[
+                    &ROOT,
+                    &records::encode_root(expected),
+                    &records::encode_root(new),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn versions_after(
+        &self,
+        after: Option<&RewrapCursor>,
+        limit: usize,
+    ) -> Result<Vec<(KeyId, StoredVersion)>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match after {
+            Some((id, version)) => client
+                .query(
+                    "SELECT key_id, record FROM tresor_versions WHERE (key_id, version) > ($1, $2) ORDER BY key_id, version LIMIT $3",
+                    &[&id.as_str(), &version_number(*version), &limit],
+                )
+                .await,
+            None => client
+                .query(
+                    "SELECT key_id, record FROM tresor_versions ORDER BY key_id, version LIMIT $1",
+                    &[&limit],
+                )
+                .await,
+        }
+        .map_err(db)?;
+        rows.iter().map(decode_version_row).collect()
+    }
+
+    async fn rewrap_versions(
+        &self,
+        batch: &[Rewrap],
+        cursor: &RewrapCursor,
+    ) -> Result<usize, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let mut replaced = 0;
+        for (id, expected, new) in batch {
+            replaced += tx
+                .execute(
+                    "UPDATE tresor_versions SET record = $4 WHERE key_id = $1 AND version = $2 AND record = $3",
+                    &[
+                        &id.as_str(),
+                        &version_number(expected.version),
+                        &records::encode_version(expected),
+                        &records::encode_version(new),
+                    ],
+                )
+                .await
+                .map_err(db)?;
+        }
+        tx.execute(
+            "INSERT INTO tresor_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            &[&REWRAP_CURSOR, &records::encode_cursor(cursor)],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(usize::try_from(replaced).unwrap_or(usize::MAX))
+    }
+
+    async fn rewrap_cursor(&self) -> Result<Option<RewrapCursor>, StoreError> {
+        self.meta(REWRAP_CURSOR)
+            .await?
+            .map(|bytes| records::decode_cursor(&bytes))
+            .transpose()
+    }
+
+    async fn clear_rewrap_cursor(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute("DELETE FROM tresor_meta WHERE name = $1", &[&REWRAP_CURSOR])
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn sealed(&self) -> Result<bool, StoreError> {
+        Ok(self.meta(&self.sealed_entry()).await?.is_some())
+    }
+
+    async fn set_sealed(&self, sealed: bool) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let name = self.sealed_entry();
+        if sealed {
+            client
+                .execute(
+                    "INSERT INTO tresor_meta (name, value) VALUES ($1, '\\x01') ON CONFLICT (name) DO NOTHING",
+                    &[&name],
+                )
+                .await
+                .map_err(db)?;
+        } else {
+            client
+                .execute("DELETE FROM tresor_meta WHERE name = $1", &[&name])
+                .await
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn create_key(
+        &self,
+        metadata: &KeyMetadata,
+        first: &StoredVersion,
+    ) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO tresor_keys (key_id, record, deletion_at) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
+                &[
+                    &metadata.id.as_str(),
+                    &records::encode_key(metadata),
+                    &metadata.deletion_at(),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        if inserted == 0 {
+            return Err(StoreError::AlreadyExists);
+        }
+        tx.execute(
+            "INSERT INTO tresor_versions (key_id, version, record) VALUES ($1, $2, $3)",
+            &[
+                &metadata.id.as_str(),
+                &version_number(first.version),
+                &records::encode_version(first),
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn key(&self, id: &KeyId) -> Result<Option<KeyMetadata>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .query_opt(
+                "SELECT record FROM tresor_keys WHERE key_id = $1",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(db)?
+            .map(|row| records::decode_key(row.get(0)))
+            .transpose()
+    }
+
+    async fn update_key(
+        &self,
+        id: &KeyId,
+        update: &UpdateFn<'_>,
+    ) -> Result<KeyMetadata, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let row = tx
+            .query_opt(
+                "SELECT record FROM tresor_keys WHERE key_id = $1 FOR UPDATE",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)?;
+        let current = records::decode_key(row.get(0))?;
+        let KeyUpdate {
+            metadata,
+            new_version,
+        } = update(&current).map_err(|e: Error| StoreError::Rejected(Box::new(e)))?;
+        if let Some(version) = &new_version {
+            tx.execute(
+                "INSERT INTO tresor_versions (key_id, version, record) VALUES ($1, $2, $3)",
+                &[
+                    &id.as_str(),
+                    &version_number(version.version),
+                    &records::encode_version(version),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.execute(
+            "UPDATE tresor_keys SET record = $2, deletion_at = $3 WHERE key_id = $1",
+            &[
+                &id.as_str(),
+                &records::encode_key(&metadata),
+                &metadata.deletion_at(),
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(metadata)
+    }
+
+    async fn version(
+        &self,
+        id: &KeyId,
+        version: KeyVersion,
+    ) -> Result<Option<StoredVersion>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .query_opt(
+                "SELECT record FROM tresor_versions WHERE key_id = $1 AND version = $2",
+                &[&id.as_str(), &version_number(version)],
+            )
+            .await
+            .map_err(db)?
+            .map(|row| records::decode_version(row.get(0)))
+            .transpose()
+    }
+
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        start_after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyMetadata>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = start_after.map_or("", KeyId::as_str);
+        let rows = client
+            .query(
+                "SELECT record FROM tresor_keys WHERE starts_with(key_id, $1) AND key_id > $2 ORDER BY key_id LIMIT $3",
+                &[&prefix, &after, &limit],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|row| records::decode_key(row.get(0)))
+            .collect()
+    }
+
+    async fn key_count(&self) -> Result<u64, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let count: i64 = client
+            .query_one("SELECT count(*) FROM tresor_keys", &[])
+            .await
+            .map_err(db)?
+            .get(0);
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn due_deletions(&self, now: UnixTime) -> Result<Vec<KeyId>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client
+            .query(
+                "SELECT key_id FROM tresor_keys WHERE deletion_at IS NOT NULL AND deletion_at <= $1 ORDER BY deletion_at, key_id",
+                &[&now],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.get(0);
+                KeyId::parse(&id).map_err(|e| StoreError::Corrupt(format!("key row: {e}")))
+            })
+            .collect()
+    }
+
+    async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute(
+            "DELETE FROM tresor_versions WHERE key_id = $1",
+            &[&id.as_str()],
+        )
+        .await
+        .map_err(db)?;
+        let deleted = tx
+            .execute("DELETE FROM tresor_keys WHERE key_id = $1", &[&id.as_str()])
+            .await
+            .map_err(db)?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! The PostgreSQL keystore against a real PostgreSQL started here: the
+//! shared conformance suite, concurrent rotations, and two tresor replicas
+//! on one database.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::postgres::Postgres;
+use tresor::store::{KeyStore, PostgresKeyStore};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_key_store_conforms() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let store = PostgresKeyStore::connect(&url, "replica-a")
+        .await
+        .expect("connect");
+    tresor::store::conformance::run_all(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_migrate_once() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let connects = (0..6).map(|i| {
+        let url = url.clone();
+        tokio::spawn(async move { PostgresKeyStore::connect(&url, &format!("r{i}")).await })
+    });
+    for task in connects {
+        task.await.expect("join").expect("connect and migrate");
+    }
+    let store = PostgresKeyStore::connect(&url, "again")
+        .await
+        .expect("connect");
+    assert_eq!(store.key_count().await.expect("count"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_on_postgres_run_the_shared_deadlock_check() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let stores: Vec<Arc<dyn KeyStore>> = vec![
+        Arc::new(PostgresKeyStore::connect(&url, "a").await.expect("a")),
+        Arc::new(PostgresKeyStore::connect(&url, "b").await.expect("b")),
+    ];
+    tresor::store::conformance::concurrent_rotations_on_one_key(&stores, 40).await;
+}
+
+use common::{ADMIN, BILLING, Fixture, Replica, assert_code, proto};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_serve_the_same_keys_and_see_each_others_changes() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let fixture = Fixture::new();
+    let a = Replica::start(fixture.postgres_settings(&url, "a")).await;
+    let b = Replica::start(fixture.postgres_settings(&url, "b")).await;
+    let mut admin_a = fixture.client_at(a.addr, ADMIN).await;
+    let mut admin_b = fixture.client_at(b.addr, ADMIN).await;
+    let mut billing_a = fixture.client_at(a.addr, BILLING).await;
+    let mut billing_b = fixture.client_at(b.addr, BILLING).await;
+
+    admin_a.create_key("shared", BILLING).await;
+    let v1 = billing_b
+        .encrypt("shared", b"one", &[])
+        .await
+        .expect("encrypt on b");
+    assert_eq!(v1.key_version, 1);
+    // Rotate on A, encrypt on B: B uses the new version.
+    admin_a.rotate("shared").await.expect("rotate on a");
+    let v2 = billing_b
+        .encrypt("shared", b"two", &[])
+        .await
+        .expect("encrypt on b");
+    assert_eq!(v2.key_version, 2);
+    for client in [&mut billing_a, &mut billing_b] {
+        assert_eq!(
+            client
+                .decrypt("shared", &v1.ciphertext, &[])
+                .await
+                .expect("v1")
+                .plaintext,
+            b"one"
+        );
+        assert_eq!(
+            client
+                .decrypt("shared", &v2.ciphertext, &[])
+                .await
+                .expect("v2")
+                .plaintext,
+            b"two"
+        );
+    }
+    // Disable on A: B refuses.
+    admin_a
+        .admin
+        .disable_key(proto::KeyRequest {
+            key_id: "shared".into(),
+        })
+        .await
+        .expect("disable");
+    assert_code(
+        billing_b.encrypt("shared", b"x", &[]).await,
+        tonic::Code::FailedPrecondition,
+    );
+    admin_b
+        .admin
+        .enable_key(proto::KeyRequest {
+            key_id: "shared".into(),
+        })
+        .await
+        .expect("enable on b");
+    assert!(billing_a.encrypt("shared", b"x", &[]).await.is_ok());
+    // Seal is per replica.
+    admin_a
+        .admin
+        .seal(proto::SealRequest {})
+        .await
+        .expect("seal a");
+    assert_code(
+        billing_a.encrypt("shared", b"x", &[]).await,
+        tonic::Code::Unavailable,
+    );
+    assert!(
+        billing_b.encrypt("shared", b"x", &[]).await.is_ok(),
+        "b stays unsealed"
+    );
+    admin_a
+        .admin
+        .unseal(proto::UnsealRequest {})
+        .await
+        .expect("unseal a");
+
+    // A root-key rotation on A: B keeps decrypting and loads the new root
+    // key when it meets a DEK wrapped under it.
+    admin_a
+        .admin
+        .rotate_root_key(proto::RotateRootKeyRequest {})
+        .await
+        .expect("rotate root on a");
+    admin_a.create_key("after-root-rotation", BILLING).await;
+    let fresh = billing_a
+        .encrypt("after-root-rotation", b"fresh", &[])
+        .await
+        .expect("encrypt on a");
+    assert_eq!(
+        billing_b
+            .decrypt("after-root-rotation", &fresh.ciphertext, &[])
+            .await
+            .expect("decrypt on b")
+            .plaintext,
+        b"fresh"
+    );
+    drop((admin_a, admin_b, billing_a, billing_b));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_clients_hammer_two_replicas_with_rotations_in_between() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let fixture = Arc::new(Fixture::new());
+    let a = Replica::start(fixture.postgres_settings(&url, "a")).await;
+    let b = Replica::start(fixture.postgres_settings(&url, "b")).await;
+    let mut admin = fixture.client_at(a.addr, ADMIN).await;
+    for k in 0..4 {
+        admin.create_key(&format!("hot/{k}"), BILLING).await;
+    }
+    let mut tasks = Vec::new();
+    for client in 0..8 {
+        let fixture = fixture.clone();
+        let addr = if client % 2 == 0 { a.addr } else { b.addr };
+        tasks.push(tokio::spawn(async move {
+            let mut billing = fixture.client_at(addr, BILLING).await;
+            let mut made = Vec::new();
+            for i in 0..25 {
+                let key = format!("hot/{}", (client + i) % 4);
+                let plaintext = format!("{client}/{i}");
+                let out = billing
+                    .encrypt(&key, plaintext.as_bytes(), &[("c", "x")])
+                    .await
+                    .expect("encrypt");
+                made.push((key.clone(), plaintext, out.ciphertext));
+                if i % 6 == 5 {
+                    billing.rotate(&key).await.expect("rotate");
+                }
+            }
+            made
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("client"));
+    }
+    let mut billing_a = fixture.client_at(a.addr, BILLING).await;
+    let mut billing_b = fixture.client_at(b.addr, BILLING).await;
+    for (key, plaintext, ciphertext) in &all {
+        for client in [&mut billing_a, &mut billing_b] {
+            let opened = client
+                .decrypt(key, ciphertext, &[("c", "x")])
+                .await
+                .expect("every ciphertext decrypts on both replicas");
+            assert_eq!(opened.plaintext, plaintext.as_bytes());
+        }
+    }
+    for k in 0..4 {
+        let info = admin.key(&format!("hot/{k}")).await.expect("key");
+        let versions: Vec<u32> = info.versions.iter().map(|v| v.version).collect();
+        let expected: Vec<u32> = (1..=info.primary_version).collect();
+        assert_eq!(versions, expected, "consecutive versions");
+    }
+    drop((admin, billing_a, billing_b));
+    a.stop().await;
+    b.stop().await;
+}
