@@ -123,12 +123,11 @@ impl Fixture {
     }
 }
 
-/// A running in-process server.
+/// A running in-process server with its own fixture.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub fixture: Fixture,
-    shutdown: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<Result<(), tresor::server::ServerError>>>,
+    server: Replica,
 }
 
 impl TestServer {
@@ -142,38 +141,22 @@ impl TestServer {
     }
 
     pub async fn start_with_settings(fixture: Fixture, settings: Settings) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(tresor::server::run(listener, settings, async move {
-            let _ = rx.await;
-        }));
+        let server = Replica::start(settings).await;
         Self {
-            addr,
+            addr: server.addr,
             fixture,
-            shutdown: Some(tx),
-            handle: Some(handle),
+            server,
         }
     }
 
     /// Stops the server (graceful drain) and returns its files.
-    pub async fn stop(mut self) -> Fixture {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            handle.await.expect("server task").expect("server result");
-        }
+    pub async fn stop(self) -> Fixture {
+        self.server.stop().await;
         self.fixture
     }
 
     pub async fn client(&self, identity: &str) -> Clients {
-        let cert = self.fixture.ca.issue_client(identity).expect("client cert");
-        connect(self.addr, &self.fixture.ca.cert_pem(), Some(&cert))
-            .await
-            .expect("connect")
+        self.fixture.client_at(self.addr, identity).await
     }
 
     pub async fn admin(&self) -> Clients {
@@ -359,7 +342,8 @@ impl ServeProcess {
     }
 }
 
-/// Another server process-in-process on `settings` (a second replica).
+/// A server running in this process on `settings` (also a second replica
+/// on a shared keystore).
 pub struct Replica {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
