@@ -215,3 +215,107 @@ async fn eight_clients_hammer_two_replicas_with_rotations_in_between() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_crash_under_load_loses_nothing_and_replicas_fail_closed_then_recover() {
+    let Some(pg) = Postgres::start() else { return };
+    if !pg.is_local() {
+        eprintln!(
+            "skipping: the database is external (TRESOR_TEST_POSTGRES_URL), it cannot be stopped here"
+        );
+        return;
+    }
+    let url = pg.fresh_database().await;
+    let fixture = Arc::new(Fixture::new());
+    let a = Replica::start(fixture.postgres_settings(&url, "a")).await;
+    let b = Replica::start(fixture.postgres_settings(&url, "b")).await;
+    let mut admin = fixture.client_at(a.addr, ADMIN).await;
+    admin.create_key("load", BILLING).await;
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for worker in 0..4 {
+        let fixture = fixture.clone();
+        let stop = stop.clone();
+        let addr = if worker % 2 == 0 { a.addr } else { b.addr };
+        workers.push(tokio::spawn(async move {
+            let mut billing = fixture.client_at(addr, BILLING).await;
+            let mut acknowledged = Vec::new();
+            let mut max_rotation = 0;
+            let mut refusals = Vec::new();
+            let mut i = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                i += 1;
+                let plaintext = format!("{worker}/{i}");
+                match billing.encrypt("load", plaintext.as_bytes(), &[]).await {
+                    Ok(out) => acknowledged.push((plaintext, out.ciphertext)),
+                    Err(status) => refusals.push(status.code()),
+                }
+                if i % 10 == 0 {
+                    match billing.rotate("load").await {
+                        Ok(info) => max_rotation = max_rotation.max(info.primary_version),
+                        Err(status) => refusals.push(status.code()),
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            (acknowledged, max_rotation, refusals)
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    pg.crash();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // While the database is down, the replicas fail closed.
+    let mut probe = fixture.client_at(b.addr, BILLING).await;
+    assert_code(
+        probe.encrypt("load", b"x", &[]).await,
+        tonic::Code::Unavailable,
+    );
+    pg.restart();
+    // And recover by themselves.
+    let started = std::time::Instant::now();
+    while probe.encrypt("load", b"x", &[]).await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no recovery"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let mut acknowledged = Vec::new();
+    let mut max_rotation = 0;
+    for worker in workers {
+        let (acked, rotated, refusals) = worker.await.expect("worker");
+        for code in refusals {
+            assert_eq!(
+                code,
+                tonic::Code::Unavailable,
+                "outage errors are UNAVAILABLE"
+            );
+        }
+        acknowledged.extend(acked);
+        max_rotation = max_rotation.max(rotated);
+    }
+    let info = admin.key("load").await.expect("key after recovery");
+    assert!(
+        info.primary_version >= max_rotation,
+        "an acknowledged rotation was lost: {} < {max_rotation}",
+        info.primary_version
+    );
+    let mut billing_a = fixture.client_at(a.addr, BILLING).await;
+    let mut billing_b = fixture.client_at(b.addr, BILLING).await;
+    for (plaintext, ciphertext) in &acknowledged {
+        for client in [&mut billing_a, &mut billing_b] {
+            let opened = client
+                .decrypt("load", ciphertext, &[])
+                .await
+                .expect("decrypt");
+            assert_eq!(opened.plaintext, plaintext.as_bytes());
+        }
+    }
+    drop((admin, probe, billing_a, billing_b));
+    a.stop().await;
+    b.stop().await;
+}
