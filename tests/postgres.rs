@@ -319,3 +319,72 @@ async fn a_database_crash_under_load_loses_nothing_and_replicas_fail_closed_then
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_seals_every_replica_even_when_one_is_down() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let fixture = Fixture::new();
+    let a = Replica::start(fixture.postgres_settings(&url, "a")).await;
+    let b = Replica::start(fixture.postgres_settings(&url, "b")).await;
+    let mut admin_a = fixture.client_at(a.addr, ADMIN).await;
+    let mut admin_b = fixture.client_at(b.addr, ADMIN).await;
+    let dir = fixture.dir.path();
+    fixture
+        .ca
+        .issue_client(ADMIN)
+        .expect("cert")
+        .save(&dir.join("admin"), true)
+        .expect("save");
+    std::fs::write(dir.join("ca.pem"), fixture.ca.cert_pem()).expect("ca");
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let url_of = |port: u16| format!("https://localhost:{port}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .args([
+            "seal",
+            "--yes",
+            "--replica",
+            &url_of(down),
+            "--replica",
+            &url_of(b.addr.port()),
+        ])
+        .env("TRESOR_ADDR", url_of(a.addr.port()))
+        .env("TRESOR_CA", dir.join("ca.pem"))
+        .env("TRESOR_CERT", dir.join("admin/cert.pem"))
+        .env("TRESOR_KEY", dir.join("admin/key.pem"))
+        .output()
+        .expect("run tresor seal");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one replica was unreachable: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("sealed  {}", url_of(a.addr.port()))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("FAILED  {}", url_of(down))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("sealed  {}", url_of(b.addr.port()))),
+        "{stdout}"
+    );
+    for admin in [&mut admin_a, &mut admin_b] {
+        let status = admin
+            .admin
+            .get_status(proto::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
+        assert!(status.sealed);
+    }
+    drop((admin_a, admin_b));
+    a.stop().await;
+    b.stop().await;
+}

@@ -401,6 +401,62 @@ pub enum SealAction {
     Status,
 }
 
+/// `tresor seal --replica URL...`: seals the server at `--addr` and every
+/// replica, trying all of them even when one fails; exit 1 if any failed.
+pub async fn seal_replicas(
+    connection: &super::connection::ConnectionArgs,
+    replicas: Vec<String>,
+    yes: bool,
+    format: OutputFormat,
+) -> Result<(), CliError> {
+    let mut addresses: Vec<String> = connection.addr.iter().cloned().collect();
+    addresses.extend(replicas);
+    confirm(
+        &format!(
+            "Seal {} replicas (drops all key material; every data-plane call fails until unseal)",
+            addresses.len()
+        ),
+        yes,
+    )?;
+    let mut results = Vec::new();
+    for addr in &addresses {
+        let target = super::connection::ConnectionArgs {
+            addr: Some(addr.clone()),
+            ..connection.clone()
+        };
+        let outcome = match target.connect().await {
+            Ok(conn) => conn.client.seal().await.map_err(CliError::from),
+            Err(e) => Err(e),
+        };
+        results.push((addr.clone(), outcome.map(|_| ()).map_err(|e| e.message)));
+    }
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    let text = match format {
+        OutputFormat::Json => output::json(&serde_json::json!({
+            "replicas": results.iter().map(|(addr, r)| serde_json::json!({
+                "addr": addr,
+                "sealed": r.is_ok(),
+                "error": r.as_ref().err(),
+            })).collect::<Vec<_>>()
+        })),
+        OutputFormat::Human => results
+            .iter()
+            .map(|(addr, r)| match r {
+                Ok(()) => format!("sealed  {addr}\n"),
+                Err(e) => format!("FAILED  {addr}: {e}\n"),
+            })
+            .collect(),
+    };
+    super::print(&text)?;
+    if failed > 0 {
+        return Err(CliError::refused(format!(
+            "{failed} of {} replicas could not be sealed",
+            addresses.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Runs `tresor seal|unseal|status`.
 pub async fn run_seal(
     action: SealAction,

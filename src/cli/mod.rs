@@ -60,6 +60,11 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long, short)]
         yes: bool,
+        /// Also seal this replica (repeatable): seal is per replica, so list
+        /// every replica of a shared keystore. All are tried even if one
+        /// fails.
+        #[arg(long = "replica", value_name = "URL")]
+        replicas: Vec<String>,
     },
     /// Reload the root key from the master key after a seal.
     ///
@@ -165,12 +170,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             clap_complete::generate(shell, &mut Cli::command(), "tresor", &mut buffer);
             print(&String::from_utf8_lossy(&buffer))
         }
+        Command::Seal { yes, replicas } if !replicas.is_empty() => {
+            runtime()?.block_on(keys::seal_replicas(&connection, replicas, yes, format))
+        }
         client_command => runtime()?.block_on(async move {
             let conn = connection.connect().await?;
             match client_command {
                 Command::Key(command) => print(&keys::run_key(command, &conn, format).await?),
                 Command::Grant(command) => print(&keys::run_grant(command, &conn, format).await?),
-                Command::Seal { yes } => {
+                Command::Seal { yes, .. } => {
                     print(&keys::run_seal(keys::SealAction::Seal { yes }, &conn, format).await?)
                 }
                 Command::Unseal => {
