@@ -251,7 +251,7 @@ async fn a_database_crash_under_load_loses_nothing_and_replicas_fail_closed_then
                     Ok(out) => acknowledged.push((plaintext, out.ciphertext)),
                     Err(status) => refusals.push(status.code()),
                 }
-                if i % 10 == 0 {
+                if i.is_multiple_of(10) {
                     match billing.rotate("load").await {
                         Ok(info) => max_rotation = max_rotation.max(info.primary_version),
                         Err(status) => refusals.push(status.code()),
