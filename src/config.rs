@@ -77,6 +77,15 @@ pub struct ServeArgs {
     /// DEKs re-wrapped per store write during a root-key rotation.
     #[arg(long, default_value_t = DEFAULT_REWRAP_BATCH, value_name = "N")]
     pub rewrap_batch_size: usize,
+    /// Write scheduled backups into this directory (off without it).
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Time between scheduled backups, for example 24h or 30m.
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub backup_interval: String,
+    /// Remove scheduled backups older than this many days (never the newest).
+    #[arg(long, default_value_t = crate::backup_schedule::DEFAULT_RETAIN_DAYS, value_name = "DAYS")]
+    pub backup_retain_days: u32,
 }
 
 /// Where the keystore lives.
@@ -143,6 +152,8 @@ pub struct Settings {
     pub tls: TlsMaterial,
     /// Service-layer settings.
     pub service: ServiceOptions,
+    /// Scheduled backups, if any.
+    pub backups: Option<crate::backup_schedule::BackupSchedule>,
 }
 
 /// A configuration error, naming the flag and what to do.
@@ -228,6 +239,22 @@ impl TryFrom<ServeArgs> for Settings {
                 ));
             }
         };
+        let backup_interval = humantime::parse_duration(&args.backup_interval).map_err(|e| {
+            config_error(
+                "--backup-interval",
+                format!("{:?}: {e} (for example 24h)", args.backup_interval),
+            )
+        })?;
+        if backup_interval < std::time::Duration::from_secs(1) {
+            return Err(config_error("--backup-interval", "must be at least 1s"));
+        }
+        let backups = args
+            .backup_dir
+            .map(|dir| crate::backup_schedule::BackupSchedule {
+                dir,
+                interval: backup_interval,
+                retain_days: args.backup_retain_days,
+            });
         let master_key = match (args.master_key_file, args.master_key) {
             (Some(path), None) => MasterKeySpec::File(path),
             (None, Some(spec)) => MasterKeySpec::parse(&spec, args.aws_endpoint)
@@ -262,6 +289,7 @@ impl TryFrom<ServeArgs> for Settings {
                 dek_cache_capacity,
                 rewrap_batch_size: args.rewrap_batch_size,
             },
+            backups,
         })
     }
 }

@@ -49,6 +49,11 @@ pub enum StoreError {
     /// closed with UNAVAILABLE.
     #[error("keystore unavailable: {0}")]
     Unavailable(String),
+    /// A restore target already holds a keystore.
+    #[error(
+        "the target keystore is not empty; restore into an empty one, or pass --force to replace it"
+    )]
+    NotEmpty,
     /// A compare-and-swap found the record changed by someone else.
     #[error("the record changed concurrently; retry")]
     Conflict,

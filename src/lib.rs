@@ -14,6 +14,8 @@
 //! | [`master_key`]| the `MasterKey` trait and the local key-file provider |
 //! | [`service`]   | domain operations, key lifecycle, the single authorization check, seal |
 //! | [`grpc`]      | tonic handlers and proto conversion (the only module naming tonic/prost) |
+//! | [`backup`]    | the backup file format: a versioned, MAC-protected keystore snapshot |
+//! | [`backup_schedule`] | scheduled backups with retention |
 //! | [`config`]    | `tresor serve` flags validated into `Settings` |
 //! | [`server`]    | wiring, mTLS, health, reflection, graceful shutdown |
 //! | [`pki`]       | certificate authority and certificate issuing (rcgen) |
@@ -26,6 +28,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backup;
+pub mod backup_schedule;
 pub mod cli;
 pub mod client;
 pub mod config;

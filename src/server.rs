@@ -106,6 +106,10 @@ impl Server {
         let (health, health_service) = tonic_health::server::health_reporter();
         let health_task = tokio::spawn(report_health(service.clone(), health));
         let purge_task = tokio::spawn(purge_periodically(service.clone()));
+        let backup_task = settings
+            .backups
+            .clone()
+            .map(|schedule| tokio::spawn(crate::backup_schedule::run(service.clone(), schedule)));
 
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -147,6 +151,10 @@ impl Server {
         health_task.abort();
         purge_task.abort();
         service.stop_background_tasks();
+        if let Some(task) = backup_task {
+            task.abort();
+            let _ = task.await;
+        }
         // Wait for the tasks so their handles on the service (and the
         // keystore's file lock) are gone when this returns.
         let _ = health_task.await;

@@ -388,3 +388,106 @@ async fn one_command_seals_every_replica_even_when_one_is_down() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_move_a_keystore_from_sled_to_postgres_and_back() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    // A sled keystore with data.
+    let server = common::TestServer::start().await;
+    let mut admin = server.admin().await;
+    let mut billing = server.client(BILLING).await;
+    let mut sealed = Vec::new();
+    for k in 0..5 {
+        let key = format!("m/{k}");
+        admin.create_key(&key, BILLING).await;
+        billing.rotate(&key).await.expect("rotate");
+        let out = billing
+            .encrypt(&key, key.as_bytes(), &[])
+            .await
+            .expect("encrypt");
+        sealed.push((key, out.ciphertext));
+    }
+    let cert = server.fixture.ca.issue_client(ADMIN).expect("cert");
+    let sdk = tresor::client::Client::builder()
+        .endpoint(format!("https://localhost:{}", server.addr.port()))
+        .ca(server.fixture.ca.cert_pem())
+        .identity(cert.cert_pem, cert.key_pem)
+        .build()
+        .await
+        .expect("client");
+    let from_sled = sdk.create_backup().await.expect("backup from sled");
+    drop((admin, billing, sdk));
+    let fixture = server.stop().await;
+
+    // Restore into PostgreSQL with the binary, serve from it.
+    let file = fixture.dir.path().join("sled.tbk");
+    std::fs::write(&file, &from_sled).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .args([
+            "backup",
+            "restore",
+            file.to_str().expect("utf8"),
+            "--store",
+            &url,
+        ])
+        .arg("--master-key-file")
+        .arg(fixture.master_key_file())
+        .output()
+        .expect("restore");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replica = Replica::start(fixture.postgres_settings(&url, "pg")).await;
+    let mut billing = fixture.client_at(replica.addr, BILLING).await;
+    for (key, ciphertext) in &sealed {
+        assert_eq!(
+            billing
+                .decrypt(key, ciphertext, &[])
+                .await
+                .expect("decrypt on pg")
+                .plaintext,
+            key.as_bytes()
+        );
+    }
+    // And back: a backup from PostgreSQL restored into a new sled keystore.
+    let cert = fixture.ca.issue_client(ADMIN).expect("cert");
+    let sdk = tresor::client::Client::builder()
+        .endpoint(format!("https://localhost:{}", replica.addr.port()))
+        .ca(fixture.ca.cert_pem())
+        .identity(cert.cert_pem, cert.key_pem)
+        .build()
+        .await
+        .expect("client");
+    let from_pg = sdk.create_backup().await.expect("backup from pg");
+    drop((billing, sdk));
+    replica.stop().await;
+    let master = tresor::master_key::MasterKeySpec::File(fixture.master_key_file())
+        .open()
+        .await
+        .expect("master");
+    let sled_dir = fixture.dir.path().join("back-to-sled");
+    let target: Arc<dyn KeyStore> =
+        Arc::new(tresor::store::SledKeyStore::open(&sled_dir).expect("sled"));
+    let summary = tresor::service::restore_backup(&from_pg, master.as_ref(), target, false)
+        .await
+        .expect("restore into sled");
+    assert_eq!(summary.keys, 5);
+    assert_eq!(summary.versions, 10);
+    let mut settings = fixture.settings(1 << 20);
+    settings.store = tresor::config::StoreSpec::Sled(sled_dir);
+    let server = common::TestServer::start_with_settings(fixture, settings).await;
+    let mut billing = server.client(BILLING).await;
+    for (key, ciphertext) in &sealed {
+        assert_eq!(
+            billing
+                .decrypt(key, ciphertext, &[])
+                .await
+                .expect("decrypt on sled")
+                .plaintext,
+            key.as_bytes()
+        );
+    }
+}

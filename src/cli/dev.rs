@@ -121,6 +121,7 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
                 .ok_or("cache capacity must not be zero")?,
             rewrap_batch_size: crate::service::DEFAULT_REWRAP_BATCH,
         },
+        backups: None,
     })
 }
 

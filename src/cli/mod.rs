@@ -8,6 +8,7 @@
 //! Exit codes: 0 success; 1 the server refused (or a local operation
 //! failed); 2 usage error; 3 cannot connect or TLS failure.
 
+mod backup;
 mod certs;
 mod confirm;
 mod connection;
@@ -98,6 +99,9 @@ pub enum Command {
     /// Rotate the root key (re-wraps every DEK in the background).
     #[command(subcommand)]
     RootKey(keys::RootKeyCommand),
+    /// Back up the keystore, verify a backup, restore one.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Create a master key file, or rotate the master key.
     #[command(subcommand)]
     MasterKey(master_key::MasterKeyCommand),
@@ -164,6 +168,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Dev(args) => Ok(dev::run(args)?),
         Command::MasterKey(command) => print(&master_key::run(command, &connection, format)?),
+        Command::Backup(command) => print(&backup::run(command, &connection, format)?),
         Command::Certs(command) => Ok(certs::run(command)?),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();

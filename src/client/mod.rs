@@ -392,6 +392,19 @@ impl Client {
             .await
     }
 
+    /// A backup of the whole keystore (the chunks concatenated).
+    pub async fn create_backup(&self) -> Result<Vec<u8>, ClientError> {
+        let mut admin = self.admin.clone();
+        let mut stream = self
+            .call(admin.create_backup(proto::CreateBackupRequest {}))
+            .await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.message().await.map_err(|s| self.fail(s))? {
+            bytes.extend_from_slice(&chunk.data);
+        }
+        Ok(bytes)
+    }
+
     /// Seals the server.
     pub async fn seal(&self) -> Result<proto::SealStatus, ClientError> {
         let mut admin = self.admin.clone();

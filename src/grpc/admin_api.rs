@@ -6,10 +6,10 @@ use tonic::{Request, Response, Status};
 
 use super::proto::admin_server::Admin;
 use super::proto::{
-    CreateKeyRequest, GrantRequest, KeyInfo, KeyRequest, ListKeysRequest, ListKeysResponse,
-    RotateMasterKeyRequest, RotateMasterKeyResponse, RotateRootKeyRequest,
-    ScheduleKeyDeletionRequest, SealRequest, SealStatus, SetMinDecryptionVersionRequest,
-    StatusRequest, UnsealRequest,
+    BackupChunk, CreateBackupRequest, CreateKeyRequest, GrantRequest, KeyInfo, KeyRequest,
+    ListKeysRequest, ListKeysResponse, RotateMasterKeyRequest, RotateMasterKeyResponse,
+    RotateRootKeyRequest, ScheduleKeyDeletionRequest, SealRequest, SealStatus,
+    SetMinDecryptionVersionRequest, StatusRequest, UnsealRequest,
 };
 use super::{caller_identity, convert};
 use crate::master_key::MasterKeySpec;
@@ -67,8 +67,32 @@ fn key_info(key: &crate::model::KeyMetadata) -> Response<KeyInfo> {
     Response::new(convert::key_info(key))
 }
 
+/// Chunk size of a streamed backup.
+const BACKUP_CHUNK_BYTES: usize = 1024 * 1024;
+
 #[tonic::async_trait]
 impl Admin for AdminApi {
+    type CreateBackupStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<BackupChunk, Status>> + Send + 'static>,
+    >;
+
+    async fn create_backup(
+        &self,
+        request: Request<CreateBackupRequest>,
+    ) -> Result<Response<Self::CreateBackupStream>, Status> {
+        let identity = caller_identity(&request)?;
+        let bytes = self.service.create_backup(&identity).await?;
+        let chunks: Vec<Result<BackupChunk, Status>> = bytes
+            .chunks(BACKUP_CHUNK_BYTES)
+            .map(|chunk| {
+                Ok(BackupChunk {
+                    data: chunk.to_vec(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
     async fn create_key(
         &self,
         request: Request<CreateKeyRequest>,

@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod authz;
+mod backup;
 mod data;
 mod keyring;
 pub mod lifecycle;
@@ -27,6 +28,7 @@ use crate::store::KeyStore;
 
 pub use admin::{KeyPage, ServiceStatus};
 use authz::Caller;
+pub use backup::{BackupSummary, open_backup, restore_backup};
 pub use data::{DataKey, Decrypted, Encrypted};
 use keyring::Keyring;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};

@@ -12,7 +12,7 @@
 #[doc(hidden)]
 pub mod conformance;
 mod postgres_store;
-mod records;
+pub(crate) mod records;
 mod sled_store;
 
 use async_trait::async_trait;
@@ -61,6 +61,19 @@ pub struct RetiringRoot {
 
 /// Position of a root-key rotation: the last DEK re-wrapped.
 pub type RewrapCursor = (KeyId, KeyVersion);
+
+/// A consistent copy of a whole keystore: what a backup holds. Everything
+/// in it is metadata or key material wrapped by the root key, which is
+/// itself wrapped by the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The root record.
+    pub root: StoredRoot,
+    /// Every key's metadata, in id order.
+    pub keys: Vec<KeyMetadata>,
+    /// Every wrapped DEK, in (key id, version) order.
+    pub versions: Vec<(KeyId, StoredVersion)>,
+}
 
 /// One DEK to re-wrap: its key, the stored value expected, the new value.
 pub type Rewrap = (KeyId, StoredVersion, StoredVersion);
@@ -138,6 +151,14 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Forgets the rotation cursor.
     async fn clear_rewrap_cursor(&self) -> Result<(), StoreError>;
+
+    /// A consistent snapshot of the whole keystore, taken while serving.
+    async fn snapshot(&self) -> Result<Snapshot, StoreError>;
+
+    /// Writes `snapshot` into this store in one transaction. Refuses a
+    /// store that holds a root key or any key ([`StoreError::NotEmpty`])
+    /// unless `replace`, which first removes everything.
+    async fn restore(&self, snapshot: &Snapshot, replace: bool) -> Result<(), StoreError>;
 
     /// Whether the keystore was left sealed. Seal survives restarts: a server
     /// that was sealed starts sealed.

@@ -16,7 +16,9 @@ use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::NoTls;
 
 use super::records;
-use super::{KeyStore, KeyUpdate, Rewrap, RewrapCursor, StoredRoot, StoredVersion, UpdateFn};
+use super::{
+    KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion, UpdateFn,
+};
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
@@ -288,6 +290,110 @@ impl KeyStore for PostgresKeyStore {
             .execute("DELETE FROM tresor_meta WHERE name = $1", &[&REWRAP_CURSOR])
             .await
             .map_err(db)?;
+        Ok(())
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        // One REPEATABLE READ transaction sees one consistent state while
+        // other replicas keep writing.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let root = tx
+            .query_opt("SELECT value FROM tresor_meta WHERE name = $1", &[&ROOT])
+            .await
+            .map_err(db)?
+            .map(|row| records::decode_root(row.get(0)))
+            .transpose()?
+            .ok_or(StoreError::NotInitialised)?;
+        let keys = tx
+            .query("SELECT record FROM tresor_keys ORDER BY key_id", &[])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| records::decode_key(row.get(0)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let versions = tx
+            .query(
+                "SELECT key_id, record FROM tresor_versions ORDER BY key_id, version",
+                &[],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(decode_version_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.map_err(db)?;
+        Ok(Snapshot {
+            root,
+            keys,
+            versions,
+        })
+    }
+
+    async fn restore(&self, snapshot: &Snapshot, replace: bool) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let occupied: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM tresor_meta WHERE name = $1) OR EXISTS (SELECT 1 FROM tresor_keys)",
+                &[&ROOT],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        if occupied && !replace {
+            return Err(StoreError::NotEmpty);
+        }
+        tx.batch_execute(
+            "DELETE FROM tresor_versions; DELETE FROM tresor_keys; DELETE FROM tresor_meta WHERE name NOT LIKE 'sealed:%';",
+        )
+        .await
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO tresor_meta (name, value) VALUES ($1, $2)",
+            &[&ROOT, &records::encode_root(&snapshot.root)],
+        )
+        .await
+        .map_err(db)?;
+        let insert_key = tx
+            .prepare("INSERT INTO tresor_keys (key_id, record, deletion_at) VALUES ($1, $2, $3)")
+            .await
+            .map_err(db)?;
+        for key in &snapshot.keys {
+            tx.execute(
+                &insert_key,
+                &[
+                    &key.id.as_str(),
+                    &records::encode_key(key),
+                    &key.deletion_at(),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        let insert_version = tx
+            .prepare("INSERT INTO tresor_versions (key_id, version, record) VALUES ($1, $2, $3)")
+            .await
+            .map_err(db)?;
+        for (id, version) in &snapshot.versions {
+            tx.execute(
+                &insert_version,
+                &[
+                    &id.as_str(),
+                    &version_number(version.version),
+                    &records::encode_version(version),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 

@@ -15,7 +15,9 @@ use sled::transaction::{
 };
 
 use super::records;
-use super::{KeyStore, KeyUpdate, Rewrap, RewrapCursor, StoredRoot, StoredVersion, UpdateFn};
+use super::{
+    KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion, UpdateFn,
+};
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
@@ -273,6 +275,90 @@ impl KeyStore for SledKeyStore {
         self.write(|store| {
             store.meta.remove(REWRAP_CURSOR_ENTRY).map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        // Holding the write lock keeps every mutation out while the trees
+        // are read, so the copy is consistent; reads go on.
+        let _serial = WRITES.lock().await;
+        let root = self.root().await?.ok_or(StoreError::NotInitialised)?;
+        let keys = self
+            .keys
+            .iter()
+            .values()
+            .map(|value| records::decode_key(&value.map_err(backend)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let versions = self
+            .versions
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                let (id, _) = records::parse_version_entry_key(&key)?;
+                Ok((id, records::decode_version(&value)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Snapshot {
+            root,
+            keys,
+            versions,
+        })
+    }
+
+    async fn restore(&self, snapshot: &Snapshot, replace: bool) -> Result<(), StoreError> {
+        let root = records::encode_root(&snapshot.root);
+        let keys: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = snapshot
+            .keys
+            .iter()
+            .map(|key| {
+                (
+                    key.id.as_str().as_bytes().to_vec(),
+                    records::encode_key(key),
+                    key.deletion_at()
+                        .map(|at| records::deletion_index_key(at, &key.id)),
+                )
+            })
+            .collect();
+        let versions: Vec<(Vec<u8>, Vec<u8>)> = snapshot
+            .versions
+            .iter()
+            .map(|(id, v)| {
+                (
+                    records::version_entry_key(id, v.version),
+                    records::encode_version(v),
+                )
+            })
+            .collect();
+        let count = u64::try_from(keys.len()).unwrap_or(u64::MAX);
+        self.write(|store| {
+            let occupied =
+                store.meta.get(ROOT_ENTRY).map_err(backend)?.is_some() || !store.keys.is_empty();
+            if occupied && !replace {
+                return Err(StoreError::NotEmpty);
+            }
+            let trees = [&store.meta, &store.keys, &store.versions, &store.deletions];
+            for tree in trees {
+                tree.clear().map_err(backend)?;
+            }
+            tx_result(
+                (&store.meta, &store.keys, &store.versions, &store.deletions).transaction(
+                    |(meta, keys_tree, versions_tree, deletions)| {
+                        meta.insert(ROOT_ENTRY, root.as_slice())?;
+                        write_count(meta, count)?;
+                        for (id, record, deletion) in &keys {
+                            keys_tree.insert(id.as_slice(), record.as_slice())?;
+                            if let Some(index) = deletion {
+                                deletions.insert(index.as_slice(), &[] as &[u8])?;
+                            }
+                        }
+                        for (key, record) in &versions {
+                            versions_tree.insert(key.as_slice(), record.as_slice())?;
+                        }
+                        Ok(())
+                    },
+                ),
+            )
         })
         .await
     }

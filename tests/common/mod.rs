@@ -92,6 +92,7 @@ impl Fixture {
                 dek_cache_capacity: NonZeroUsize::new(100).expect("nonzero"),
                 rewrap_batch_size: 7,
             },
+            backups: None,
         }
     }
 

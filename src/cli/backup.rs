@@ -1,0 +1,175 @@
+//! `tresor backup create|verify|restore`: take a backup from a running
+//! server, check one offline, restore one into an empty keystore. Offline
+//! commands take the master key exactly as `serve` does.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use super::connection::ConnectionArgs;
+use super::failure::CliError;
+use super::output::{self, OutputFormat};
+use crate::master_key::MasterKeySpec;
+use crate::service::{BackupSummary, open_backup, restore_backup};
+use crate::store::{KeyStore, PostgresKeyStore, SledKeyStore};
+
+/// The master key, as `serve` takes it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MasterKeyArgs {
+    /// Local master key file.
+    #[arg(long, value_name = "FILE", conflicts_with = "master_key")]
+    pub master_key_file: Option<PathBuf>,
+    /// aws-kms:KEY_ID_OR_ARN_OR_ALIAS (or file:PATH).
+    #[arg(long, value_name = "SPEC")]
+    pub master_key: Option<String>,
+    /// KMS-compatible endpoint for aws-kms master keys.
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub aws_endpoint: Option<String>,
+}
+
+impl MasterKeyArgs {
+    fn spec(&self) -> Result<MasterKeySpec, CliError> {
+        match (&self.master_key_file, &self.master_key) {
+            (Some(path), None) => Ok(MasterKeySpec::File(path.clone())),
+            (None, Some(spec)) => MasterKeySpec::parse(spec, self.aws_endpoint.clone())
+                .map_err(|e| CliError::usage(format!("--master-key: {e}"))),
+            _ => Err(CliError::usage(
+                "give the master key: --master-key-file FILE or --master-key aws-kms:KEY",
+            )),
+        }
+    }
+}
+
+/// `tresor backup ...`
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a consistent backup from the running server (admin) into FILE
+    /// (mode 0600; must not exist).
+    ///
+    /// Example: tresor backup create --out /backups/tresor-2026-11-26.tbk
+    Create {
+        /// Where to write the backup.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Check a backup offline: its integrity tag, and that every key
+    /// version in it unwraps with the master key.
+    ///
+    /// Example: tresor backup verify /backups/tresor-2026-11-26.tbk --master-key-file /etc/tresor/master.key
+    Verify {
+        /// The backup file.
+        file: PathBuf,
+        /// The master key.
+        #[command(flatten)]
+        master: MasterKeyArgs,
+    },
+    /// Restore a backup into an empty keystore (server stopped).
+    ///
+    /// Example: tresor backup restore /backups/tresor-2026-11-26.tbk --data-dir /var/lib/tresor --master-key-file /etc/tresor/master.key
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Target sled keystore directory.
+        #[arg(
+            long,
+            value_name = "DIR",
+            conflicts_with = "store",
+            required_unless_present = "store"
+        )]
+        data_dir: Option<PathBuf>,
+        /// Target PostgreSQL keystore: postgres://...
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+        /// Replace a keystore that is not empty.
+        #[arg(long)]
+        force: bool,
+        /// The master key.
+        #[command(flatten)]
+        master: MasterKeyArgs,
+    },
+}
+
+fn summary_text(verb: &str, summary: &BackupSummary, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Json => output::json(&serde_json::json!({
+            "keystore_id": summary.keystore_id,
+            "created_at": output::timestamp(summary.created_at),
+            "keys": summary.keys,
+            "versions": summary.versions,
+        })),
+        OutputFormat::Human => format!(
+            "{verb}: keystore {}, made {}, {} keys, {} key versions (every one unwrapped)\n",
+            summary.keystore_id,
+            output::timestamp(summary.created_at),
+            summary.keys,
+            summary.versions
+        ),
+    }
+}
+
+fn read(file: &PathBuf) -> Result<Vec<u8>, CliError> {
+    std::fs::read(file).map_err(|e| CliError::usage(format!("{}: {e}", file.display())))
+}
+
+/// Runs a `tresor backup` command; returns what to print.
+pub fn run(
+    command: BackupCommand,
+    connection: &ConnectionArgs,
+    format: OutputFormat,
+) -> Result<String, CliError> {
+    let runtime = super::runtime()?;
+    let refuse = |e: &dyn std::fmt::Display| CliError::refused(e.to_string());
+    match command {
+        BackupCommand::Create { out } => runtime.block_on(async {
+            let conn = connection.connect().await?;
+            let bytes = conn.client.create_backup().await?;
+            crate::pki::write_private_file(&out, &bytes, false)
+                .map_err(|e| CliError::refused(format!("{}: {e}", out.display())))?;
+            Ok(match format {
+                OutputFormat::Json => output::json(&serde_json::json!({
+                    "file": out.display().to_string(),
+                    "bytes": bytes.len(),
+                })),
+                OutputFormat::Human => {
+                    format!(
+                        "wrote a backup of {} bytes to {}\n",
+                        bytes.len(),
+                        out.display()
+                    )
+                }
+            })
+        }),
+        BackupCommand::Verify { file, master } => runtime.block_on(async {
+            let bytes = read(&file)?;
+            let master = master.spec()?.open().await.map_err(|e| refuse(&e))?;
+            let (_, summary) = open_backup(&bytes, master.as_ref())
+                .await
+                .map_err(|e| refuse(&e))?;
+            Ok(summary_text("backup is intact", &summary, format))
+        }),
+        BackupCommand::Restore {
+            file,
+            data_dir,
+            store,
+            force,
+            master,
+        } => runtime.block_on(async {
+            let bytes = read(&file)?;
+            let master = master.spec()?.open().await.map_err(|e| refuse(&e))?;
+            let target: Arc<dyn KeyStore> = match (data_dir, store) {
+                (Some(dir), None) => Arc::new(SledKeyStore::open(&dir).map_err(|e| refuse(&e))?),
+                (None, Some(url)) => Arc::new(
+                    PostgresKeyStore::connect(&url, "restore")
+                        .await
+                        .map_err(|e| refuse(&e))?,
+                ),
+                _ => return Err(CliError::usage("give --data-dir DIR or --store URL")),
+            };
+            let summary = restore_backup(&bytes, master.as_ref(), target, force)
+                .await
+                .map_err(|e| refuse(&e))?;
+            Ok(summary_text("restored", &summary, format))
+        }),
+    }
+}

@@ -1,0 +1,150 @@
+//! Backups: a consistent snapshot of the keystore taken while serving,
+//! written in the [`crate::backup`] format, and opened offline with the
+//! master key (tag checked, every DEK unwrapped) before a restore.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use super::keyring::Keyring;
+use super::{Service, authz};
+use crate::backup::{self, BackupError};
+use crate::crypto::SecretKey;
+use crate::error::{Error, MasterKeyError, StoreError};
+use crate::identity::Identity;
+use crate::master_key::MasterKey;
+use crate::store::{Snapshot, StoredRoot};
+
+/// What an opened backup holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSummary {
+    /// The keystore it came from.
+    pub keystore_id: String,
+    /// When it was made (Unix seconds).
+    pub created_at: i64,
+    /// Keys in it.
+    pub keys: usize,
+    /// Key versions (wrapped DEKs) in it; every one unwrapped during the
+    /// check.
+    pub versions: usize,
+}
+
+fn backup_error(err: BackupError) -> Error {
+    match err {
+        BackupError::Record(e) => Error::Store(e),
+        other => Error::InvalidArgument(other.to_string()),
+    }
+}
+
+impl Service {
+    /// A backup of the whole keystore. Admins only; needs the service
+    /// unsealed (the tag is keyed by the root key).
+    pub async fn create_backup(&self, identity: &Identity) -> Result<Vec<u8>, Error> {
+        authz::require_admin(self.caller(identity))?;
+        self.backup_now().await
+    }
+
+    /// Checks a backup's integrity tag with the root key in memory (the
+    /// scheduled backups read back what they wrote).
+    pub fn check_backup(&self, bytes: &[u8]) -> Result<(), Error> {
+        let keyring = self.keyring()?;
+        let unchecked = backup::parse(bytes).map_err(backup_error)?;
+        let generation = unchecked.snapshot.root.generation;
+        let root = keyring.root_of(generation).ok_or_else(|| {
+            Error::Store(StoreError::Corrupt(format!(
+                "root key generation {generation} is not loaded"
+            )))
+        })?;
+        unchecked.verify(&root).map_err(backup_error)?;
+        Ok(())
+    }
+
+    /// A backup, without authorization (the scheduled backups).
+    pub async fn backup_now(&self) -> Result<Vec<u8>, Error> {
+        let keyring = self.keyring()?;
+        let snapshot = self.store.snapshot().await?;
+        let generation = snapshot.root.generation;
+        if keyring.root_of(generation).is_none() {
+            self.refresh_roots(&keyring).await?;
+        }
+        let root = keyring.root_of(generation).ok_or_else(|| {
+            Error::Store(StoreError::Corrupt(format!(
+                "root key generation {generation} is not loaded"
+            )))
+        })?;
+        Ok(backup::encode(&snapshot, &root, self.clock.now())?)
+    }
+}
+
+async fn unwrap_current(root: &StoredRoot, master: &dyn MasterKey) -> Result<SecretKey, Error> {
+    match master
+        .unwrap_root_key(&root.current.wrapped_root_key, &root.keystore_id)
+        .await
+    {
+        Ok(key) => Ok(key),
+        Err(first) => match &root.pending {
+            Some(pending) => Ok(master
+                .unwrap_root_key(&pending.wrapped_root_key, &root.keystore_id)
+                .await?),
+            None => Err(match first {
+                MasterKeyError::WrongMasterKey | MasterKeyError::KmsAccessDenied { .. } => {
+                    MasterKeyError::Mismatch {
+                        given: master.describe(),
+                        wrapped_by: root.current.master_key.clone(),
+                    }
+                    .into()
+                }
+                other => other.into(),
+            }),
+        },
+    }
+}
+
+/// Opens a backup with the master key: checks its integrity tag and
+/// unwraps every DEK in it, so a backup that opens here restores to a
+/// keystore that decrypts everything it held.
+pub async fn open_backup(
+    bytes: &[u8],
+    master: &dyn MasterKey,
+) -> Result<(Snapshot, BackupSummary), Error> {
+    let unchecked = backup::parse(bytes).map_err(backup_error)?;
+    let root = unchecked.snapshot.root.clone();
+    let current = unwrap_current(&root, master).await?;
+    let retiring = match &root.retiring {
+        Some(retiring) => Some((
+            retiring.generation,
+            master
+                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, &root.keystore_id)
+                .await?,
+        )),
+        None => None,
+    };
+    let created_at = unchecked.created_at;
+    let snapshot = unchecked.verify(&current).map_err(backup_error)?;
+    let keyring = Keyring::new(root.generation, current, NonZeroUsize::MIN);
+    if let Some((generation, key)) = retiring {
+        keyring.install_retiring_root(generation, key);
+    }
+    for (id, version) in &snapshot.versions {
+        keyring.unwrap_dek(id, version)?;
+    }
+    let summary = BackupSummary {
+        keystore_id: root.keystore_id.clone(),
+        created_at,
+        keys: snapshot.keys.len(),
+        versions: snapshot.versions.len(),
+    };
+    Ok((snapshot, summary))
+}
+
+/// Opens `bytes` with `master` and writes it into `store` (empty, unless
+/// `replace`).
+pub async fn restore_backup(
+    bytes: &[u8],
+    master: &dyn MasterKey,
+    store: Arc<dyn crate::store::KeyStore>,
+    replace: bool,
+) -> Result<BackupSummary, Error> {
+    let (snapshot, summary) = open_backup(bytes, master).await?;
+    store.restore(&snapshot, replace).await?;
+    Ok(summary)
+}
