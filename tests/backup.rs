@@ -22,14 +22,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 async fn sdk_client(server: &TestServer, identity: &str) -> Client {
-    let cert = server.fixture.ca.issue_client(identity).expect("cert");
-    Client::builder()
-        .endpoint(format!("https://localhost:{}", server.addr.port()))
-        .ca(server.fixture.ca.cert_pem())
-        .identity(cert.cert_pem, cert.key_pem)
-        .build()
-        .await
-        .expect("client")
+    server.fixture.sdk_at(server.addr, identity).await
 }
 
 /// Starts a server on a restored keystore and checks every ciphertext.

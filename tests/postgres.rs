@@ -408,14 +408,7 @@ async fn backups_move_a_keystore_from_sled_to_postgres_and_back() {
             .expect("encrypt");
         sealed.push((key, out.ciphertext));
     }
-    let cert = server.fixture.ca.issue_client(ADMIN).expect("cert");
-    let sdk = tresor::client::Client::builder()
-        .endpoint(format!("https://localhost:{}", server.addr.port()))
-        .ca(server.fixture.ca.cert_pem())
-        .identity(cert.cert_pem, cert.key_pem)
-        .build()
-        .await
-        .expect("client");
+    let sdk = server.fixture.sdk_at(server.addr, ADMIN).await;
     let from_sled = sdk.create_backup().await.expect("backup from sled");
     drop((admin, billing, sdk));
     let fixture = server.stop().await;
@@ -453,14 +446,7 @@ async fn backups_move_a_keystore_from_sled_to_postgres_and_back() {
         );
     }
     // And back: a backup from PostgreSQL restored into a new sled keystore.
-    let cert = fixture.ca.issue_client(ADMIN).expect("cert");
-    let sdk = tresor::client::Client::builder()
-        .endpoint(format!("https://localhost:{}", replica.addr.port()))
-        .ca(fixture.ca.cert_pem())
-        .identity(cert.cert_pem, cert.key_pem)
-        .build()
-        .await
-        .expect("client");
+    let sdk = fixture.sdk_at(replica.addr, ADMIN).await;
     let from_pg = sdk.create_backup().await.expect("backup from pg");
     drop((billing, sdk));
     replica.stop().await;

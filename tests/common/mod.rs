@@ -389,6 +389,18 @@ impl Fixture {
         settings
     }
 
+    /// The SDK client for `identity` against the server at `addr`.
+    pub async fn sdk_at(&self, addr: SocketAddr, identity: &str) -> tresor::client::Client {
+        let cert = self.ca.issue_client(identity).expect("client cert");
+        tresor::client::Client::builder()
+            .endpoint(format!("https://localhost:{}", addr.port()))
+            .ca(self.ca.cert_pem())
+            .identity(cert.cert_pem, cert.key_pem)
+            .build()
+            .await
+            .expect("sdk client")
+    }
+
     /// Clients for `identity` against the server at `addr`.
     pub async fn client_at(&self, addr: SocketAddr, identity: &str) -> Clients {
         let cert = self.ca.issue_client(identity).expect("client cert");
