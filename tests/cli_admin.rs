@@ -732,3 +732,44 @@ async fn a_terminal_user_confirms_a_destructive_command() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_tool_reports_throughput_and_latency() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = Tresor::new(&server, ADMIN, dir.path());
+    let billing = Tresor::new(&server, BILLING, dir.path());
+    admin.ok(&["key", "create", "billing/bench", "--owner", BILLING]);
+    let report = billing.json(&[
+        "bench",
+        "--key-id",
+        "billing/bench",
+        "--concurrency",
+        "4",
+        "--payload",
+        "256",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+    ]);
+    assert!(
+        report["requests"].as_u64().is_some_and(|n| n > 0),
+        "{report}"
+    );
+    assert_eq!(report["errors"], 0);
+    assert_eq!(report["payload_bytes"], 256);
+    let p50 = report["latency_us"]["p50"].as_u64().expect("p50");
+    let max = report["latency_us"]["max"].as_u64().expect("max");
+    assert!(p50 > 0 && p50 <= max, "{report}");
+    let human = billing.ok(&[
+        "bench",
+        "--key-id",
+        "billing/bench",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0s",
+    ]);
+    assert!(human.contains("req/s") && human.contains("p99"), "{human}");
+}

@@ -9,6 +9,7 @@
 //! failed); 2 usage error; 3 cannot connect or TLS failure.
 
 mod backup;
+mod bench;
 mod certs;
 mod confirm;
 mod connection;
@@ -99,6 +100,10 @@ pub enum Command {
     /// Rotate the root key (re-wraps every DEK in the background).
     #[command(subcommand)]
     RootKey(keys::RootKeyCommand),
+    /// Load-test running servers with Encrypt calls.
+    ///
+    /// Example: tresor bench --key-id billing/customer-records --concurrency 64 --duration 10s
+    Bench(bench::BenchArgs),
     /// Back up the keystore, verify a backup, restore one.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
@@ -198,6 +203,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Encrypt(args) => data::encrypt(args, &conn, format).await,
                 Command::Decrypt(args) => data::decrypt(args, &conn, format).await,
                 Command::Datakey(args) => print(&data::datakey(args, &conn, format).await?),
+                Command::Bench(args) => print(&bench::run(args, &connection, format).await?),
                 _ => Err(CliError::usage("not a client command")),
             }
         }),
