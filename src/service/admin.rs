@@ -71,10 +71,13 @@ impl Service {
         change: impl Fn(&KeyMetadata) -> Result<KeyMetadata, Error> + Send + Sync,
     ) -> Result<KeyMetadata, Error> {
         self.authorized_key(identity, key_id, action).await?;
-        self.store
+        let key = self
+            .store
             .update_key(key_id, &|current| change(current).map(KeyUpdate::metadata))
             .await
-            .map_err(unwrap_rejected)
+            .map_err(unwrap_rejected)?;
+        self.remember(&key);
+        Ok(key)
     }
 
     /// Creates a key with a first version. Admins only.
@@ -122,6 +125,7 @@ impl Service {
             Err(StoreError::AlreadyExists) => return Err(Error::AlreadyExists),
             Err(e) => return Err(e.into()),
         }
+        self.remember(&key);
         tracing::info!(key_id = %key_id, owner = %owner, by = %identity, "created key");
         Ok(key)
     }
@@ -149,6 +153,7 @@ impl Service {
             })
             .await
             .map_err(unwrap_rejected)?;
+        self.remember(&rotated);
         tracing::info!(key_id = %key_id, version = %rotated.primary_version, by = %identity, "rotated key");
         Ok(rotated)
     }

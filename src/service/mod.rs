@@ -11,6 +11,7 @@ mod backup;
 mod data;
 mod keyring;
 pub mod lifecycle;
+mod metadata_cache;
 mod root;
 mod root_rotation;
 
@@ -31,6 +32,7 @@ use authz::Caller;
 pub use backup::{BackupSummary, open_backup, restore_backup};
 pub use data::{DataKey, Decrypted, Encrypted};
 use keyring::Keyring;
+pub use metadata_cache::METADATA_TTL;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
 
 /// Default bound on cached unwrapped DEKs.
@@ -80,6 +82,7 @@ pub struct Service {
     keyring: RwLock<Option<Arc<Keyring>>>,
     sealed: watch::Sender<bool>,
     rewrap: root_rotation::RewrapProgress,
+    metadata: metadata_cache::SharedMetadataCache,
 }
 
 impl std::fmt::Debug for Service {
@@ -119,7 +122,11 @@ impl Service {
             keyring: RwLock::new(None),
             sealed,
             rewrap: Default::default(),
+            metadata: Default::default(),
         };
+        if let Some(changes) = service.store.key_changes() {
+            metadata_cache::MetadataCache::follow(Arc::downgrade(&service.metadata), changes);
+        }
         service.initialise_root().await?;
         if service.store.sealed().await? {
             tracing::warn!(
@@ -185,11 +192,22 @@ impl Service {
     /// already gone.
     async fn live_key(&self, id: &KeyId) -> Result<Option<KeyMetadata>, Error> {
         let now = self.clock.now();
-        Ok(self
-            .store
-            .key(id)
-            .await?
-            .filter(|key| key.deletion_at().is_none_or(|at| at > now)))
+        let key = match self.metadata.get(id) {
+            Some(key) => Some(key),
+            None => {
+                let key = self.store.key(id).await?;
+                if let Some(key) = &key {
+                    self.metadata.put(key.clone());
+                }
+                key
+            }
+        };
+        Ok(key.filter(|key| key.deletion_at().is_none_or(|at| at > now)))
+    }
+
+    /// Records metadata this replica just wrote.
+    fn remember(&self, key: &KeyMetadata) {
+        self.metadata.put(key.clone());
     }
 
     /// Destroys every key whose deletion window has ended. Returns their ids.
@@ -200,6 +218,7 @@ impl Service {
                 Ok(()) | Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
+            self.metadata.evict(id);
             if let Some(keyring) = self.read_keyring().clone() {
                 keyring.forget_key(id);
             }

@@ -75,6 +75,16 @@ pub struct Snapshot {
     pub versions: Vec<(KeyId, StoredVersion)>,
 }
 
+/// A change to key metadata made by another process sharing the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChange {
+    /// This key changed (or was created or destroyed).
+    Key(KeyId),
+    /// Anything may have changed (a reconnect missed notifications, a
+    /// restore replaced the keystore).
+    All,
+}
+
 /// One DEK to re-wrap: its key, the stored value expected, the new value.
 pub type Rewrap = (KeyId, StoredVersion, StoredVersion);
 
@@ -151,6 +161,12 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Forgets the rotation cursor.
     async fn clear_rewrap_cursor(&self) -> Result<(), StoreError>;
+
+    /// Notifications of key changes made by other processes sharing this
+    /// store (other replicas). `None` for a store only this process writes.
+    fn key_changes(&self) -> Option<tokio::sync::broadcast::Receiver<KeyChange>> {
+        None
+    }
 
     /// A consistent snapshot of the whole keystore, taken while serving.
     async fn snapshot(&self) -> Result<Snapshot, StoreError>;

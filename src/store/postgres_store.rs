@@ -11,13 +11,17 @@
 //! The schema is created and migrated at start-up under an advisory lock, so
 //! replicas starting together do not race.
 
+use std::sync::{Arc, Weak};
+
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
+use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
 use super::records;
 use super::{
-    KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion, UpdateFn,
+    KeyChange, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion,
+    UpdateFn,
 };
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
@@ -57,6 +61,76 @@ const MIGRATIONS: [&str; 1] = [
 pub struct PostgresKeyStore {
     pool: Pool,
     replica: String,
+    changes: Arc<broadcast::Sender<KeyChange>>,
+}
+
+/// The channel replicas notify on commit of a key change.
+const CHANGES_CHANNEL: &str = "tresor_key_changed";
+/// Payload meaning "anything may have changed".
+const EVERYTHING: &str = "*";
+
+/// Notifies other replicas, on commit, that `payload` (a key id) changed.
+async fn notify(tx: &deadpool_postgres::Transaction<'_>, payload: &str) -> Result<(), StoreError> {
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &payload])
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Listens for change notifications on a dedicated connection and
+/// forwards them, reconnecting after failures (announcing `All`, since
+/// notifications may have been missed), until the store is dropped.
+fn spawn_listener(config: tokio_postgres::Config, changes: Weak<broadcast::Sender<KeyChange>>) {
+    tokio::spawn(async move {
+        loop {
+            if changes.upgrade().is_none() {
+                return;
+            }
+            if let Ok((client, mut connection)) = config.connect(NoTls).await {
+                let (payloads, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let driver = tokio::spawn(async move {
+                    while let Some(Ok(message)) =
+                        std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                    {
+                        if let tokio_postgres::AsyncMessage::Notification(note) = message
+                            && payloads.send(note.payload().to_owned()).is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+                if client
+                    .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
+                    let Some(sender) = changes.upgrade() else {
+                        driver.abort();
+                        return;
+                    };
+                    let _ = sender.send(KeyChange::All);
+                    drop(sender);
+                    while let Some(payload) = received.recv().await {
+                        let Some(sender) = changes.upgrade() else {
+                            driver.abort();
+                            return;
+                        };
+                        let change = if payload == EVERYTHING {
+                            KeyChange::All
+                        } else {
+                            KeyId::parse(&payload).map_or(KeyChange::All, KeyChange::Key)
+                        };
+                        let _ = sender.send(change);
+                    }
+                }
+                driver.abort();
+            }
+            if let Some(sender) = changes.upgrade() {
+                let _ = sender.send(KeyChange::All);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
 }
 
 impl std::fmt::Debug for PostgresKeyStore {
@@ -85,6 +159,9 @@ impl PostgresKeyStore {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid --store URL: {e}")))?;
+        let (changes, _) = broadcast::channel(4096);
+        let changes = Arc::new(changes);
+        spawn_listener(config.clone(), Arc::downgrade(&changes));
         let manager = deadpool_postgres::Manager::from_config(
             config,
             NoTls,
@@ -102,6 +179,7 @@ impl PostgresKeyStore {
         let store = Self {
             pool,
             replica: replica.to_owned(),
+            changes,
         };
         store.migrate().await?;
         Ok(store)
@@ -293,6 +371,10 @@ impl KeyStore for PostgresKeyStore {
         Ok(())
     }
 
+    fn key_changes(&self) -> Option<broadcast::Receiver<KeyChange>> {
+        Some(self.changes.subscribe())
+    }
+
     async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         // One REPEATABLE READ transaction sees one consistent state while
@@ -393,6 +475,7 @@ impl KeyStore for PostgresKeyStore {
             .await
             .map_err(db)?;
         }
+        notify(&tx, EVERYTHING).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     }
@@ -452,6 +535,7 @@ impl KeyStore for PostgresKeyStore {
         )
         .await
         .map_err(db)?;
+        notify(&tx, metadata.id.as_str()).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     }
@@ -511,6 +595,7 @@ impl KeyStore for PostgresKeyStore {
         )
         .await
         .map_err(db)?;
+        notify(&tx, id.as_str()).await?;
         tx.commit().await.map_err(db)?;
         Ok(metadata)
     }
@@ -596,6 +681,7 @@ impl KeyStore for PostgresKeyStore {
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
+        notify(&tx, id.as_str()).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     }
