@@ -49,5 +49,7 @@ $B serve --listen 127.0.0.1:17502 --store "$URL" --replica-name a "${COMMON[@]}"
 $B serve --listen 127.0.0.1:17503 --store "$URL" --replica-name b "${COMMON[@]}" & PIDS+=($!)
 wait_up 17502; wait_up 17503
 as_admin --addr https://localhost:17502 key create bench/k --owner spiffe://bench/billing >/dev/null
+echo "== one of the two replicas, PostgreSQL (the other idle)"
+as_billing --addr https://localhost:17502 --output json bench --key-id bench/k --duration "$DURATION"
 echo "== two replicas, PostgreSQL"
 as_billing --addr https://localhost:17502 --output json bench --key-id bench/k --target https://localhost:17503 --duration "$DURATION"

@@ -146,7 +146,7 @@ impl Server {
             .add_service(reflection_alpha)
             .add_service(crypto)
             .add_service(admin)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(accept_without_nagle(listener), shutdown)
             .await;
         health_task.abort();
         purge_task.abort();
@@ -187,6 +187,20 @@ fn oversized_is_invalid_argument(
         );
     }
     response
+}
+
+/// Accepted connections with Nagle's algorithm off. tonic sets TCP_NODELAY
+/// only on sockets it accepts itself, not on an incoming stream; without it
+/// small responses wait for the peer's delayed ACK (about 40 ms).
+fn accept_without_nagle(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 /// Prepares and serves: the whole server in one call.
