@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Shared keystore for several replicas: postgres://USER:PASSWORD@HOST:PORT/DB.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// CA certificate(s) (PEM) to verify PostgreSQL's TLS certificate; use
+    /// with `?sslmode=require` in the --store URL.
+    #[arg(long, value_name = "FILE", requires = "store")]
+    pub store_ca: Option<PathBuf>,
     /// This replica's name for its seal mark in a shared keystore (default:
     /// the host name).
     #[arg(long, value_name = "NAME")]
@@ -99,6 +103,8 @@ pub enum StoreSpec {
         url: String,
         /// This replica's name.
         replica: String,
+        /// CA certificates (PEM) for TLS to the database, if any.
+        ca_pem: Option<String>,
     },
 }
 
@@ -221,9 +227,21 @@ impl TryFrom<ServeArgs> for Settings {
             (None, Some(url))
                 if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
             {
+                let ca_pem = args
+                    .store_ca
+                    .as_deref()
+                    .map(|path| read_pem("--store-ca", path, "CERTIFICATE"))
+                    .transpose()?;
+                if ca_pem.is_none() && url.contains("sslmode=require") {
+                    return Err(config_error(
+                        "--store-ca",
+                        "the --store URL asks for TLS (sslmode=require): give the CA that issued the database's certificate",
+                    ));
+                }
                 StoreSpec::Postgres {
                     url,
                     replica: args.replica_name.unwrap_or_else(default_replica_name),
+                    ca_pem,
                 }
             }
             (None, Some(_)) => {

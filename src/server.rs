@@ -22,7 +22,7 @@ use crate::grpc::proto::admin_server::AdminServer;
 use crate::grpc::proto::crypto_server::CryptoServer;
 use crate::grpc::{AdminApi, CryptoApi, proto};
 use crate::service::Service;
-use crate::store::{KeyStore, PostgresKeyStore, SledKeyStore};
+use crate::store::{DbTls, KeyStore, PostgresKeyStore, SledKeyStore};
 
 /// How often keys whose deletion window ended are destroyed.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
@@ -69,8 +69,16 @@ impl Server {
         let master = settings.master_key.open().await?;
         let store: Arc<dyn KeyStore> = match &settings.store {
             StoreSpec::Sled(dir) => Arc::new(SledKeyStore::open(dir)?),
-            StoreSpec::Postgres { url, replica } => {
-                Arc::new(PostgresKeyStore::connect(url, replica).await?)
+            StoreSpec::Postgres {
+                url,
+                replica,
+                ca_pem,
+            } => {
+                let tls = match ca_pem {
+                    Some(pem) => DbTls::from_ca_pem(pem)?,
+                    None => DbTls::Off,
+                };
+                Arc::new(PostgresKeyStore::connect_with_tls(url, replica, tls).await?)
             }
         };
         let service = Service::open(store, master, settings.service.clone()).await?;

@@ -516,3 +516,48 @@ async fn backups_move_a_keystore_from_sled_to_postgres_and_back() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_reach_a_tls_only_database_and_verify_its_certificate() {
+    let db_ca = tresor::pki::CertificateAuthority::generate("database CA").expect("ca");
+    let Some(pg) = Postgres::start_tls_only(&db_ca) else {
+        return;
+    };
+    let url = format!("{}?sslmode=require", pg.fresh_database_via_socket().await);
+    let fixture = Fixture::new();
+    let mut settings = fixture.postgres_settings(&url, "tls");
+    settings.store = tresor::config::StoreSpec::Postgres {
+        url: url.clone(),
+        replica: "tls".into(),
+        ca_pem: Some(db_ca.cert_pem()),
+    };
+    let replica = Replica::start(settings).await;
+    let mut admin = fixture.client_at(replica.addr, ADMIN).await;
+    admin.create_key("over-tls", BILLING).await;
+    let mut billing = fixture.client_at(replica.addr, BILLING).await;
+    let sealed = billing
+        .encrypt("over-tls", b"x", &[])
+        .await
+        .expect("encrypt");
+    assert_eq!(
+        billing
+            .decrypt("over-tls", &sealed.ciphertext, &[])
+            .await
+            .expect("decrypt")
+            .plaintext,
+        b"x"
+    );
+    drop((admin, billing));
+    replica.stop().await;
+
+    // Without TLS the database refuses us; with another CA we refuse it.
+    let plain = url.replace("sslmode=require", "sslmode=disable");
+    assert!(PostgresKeyStore::connect(&plain, "plain").await.is_err());
+    let stranger = tresor::pki::CertificateAuthority::generate("other CA").expect("ca");
+    let wrong = tresor::store::DbTls::from_ca_pem(&stranger.cert_pem()).expect("tls");
+    assert!(
+        PostgresKeyStore::connect_with_tls(&url, "wrong-ca", wrong)
+            .await
+            .is_err()
+    );
+}

@@ -91,7 +91,7 @@ pub enum Command {
     /// Run the server.
     ///
     /// Example: tresor serve --data-dir /var/lib/tresor --master-key-file /etc/tresor/master.key --tls-cert server/cert.pem --tls-key server/key.pem --client-ca ca/ca.pem --admin spiffe://example.org/admin
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run a ready-to-call development server with generated certificates,
     /// master key and keystore.
     ///
@@ -168,7 +168,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     } = cli;
     match command {
         Command::Serve(args) => {
-            let settings = Settings::try_from(args).map_err(|e| CliError::usage(e.to_string()))?;
+            let settings = Settings::try_from(*args).map_err(|e| CliError::usage(e.to_string()))?;
             Ok(runtime()?.block_on(serve(settings))?)
         }
         Command::Dev(args) => Ok(dev::run(args)?),

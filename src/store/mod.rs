@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
-pub use postgres_store::PostgresKeyStore;
+pub use postgres_store::{DbTls, PostgresKeyStore};
 pub use sled_store::SledKeyStore;
 
 /// The root key wrapped by one master key.

@@ -77,28 +77,100 @@ async fn notify(tx: &deadpool_postgres::Transaction<'_>, payload: &str) -> Resul
     Ok(())
 }
 
+/// Drives a listening connection, forwarding notification payloads.
+fn forward<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    payloads: tokio::sync::mpsc::UnboundedSender<String>,
+) -> tokio::task::JoinHandle<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notification(note) = message
+                && payloads.send(note.payload().to_owned()).is_err()
+            {
+                return;
+            }
+        }
+    })
+}
+
+/// How tresor talks to PostgreSQL: in clear, or over TLS (rustls with ring)
+/// verified against the given CA certificates.
+#[derive(Clone)]
+pub enum DbTls {
+    /// No TLS (a private network, or a local socket).
+    Off,
+    /// TLS, trusting these CA certificates.
+    Verified(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl std::fmt::Debug for DbTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "DbTls::Off",
+            Self::Verified(_) => "DbTls::Verified",
+        })
+    }
+}
+
+impl DbTls {
+    /// TLS that trusts the CA certificates in `ca_pem`.
+    pub fn from_ca_pem(ca_pem: &str) -> Result<Self, StoreError> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            let cert = cert.map_err(|e| StoreError::Backend(format!("--store-ca: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| StoreError::Backend(format!("--store-ca: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(StoreError::Backend(
+                "--store-ca holds no certificate".into(),
+            ));
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Backend(format!("database TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Self::Verified(
+            tokio_postgres_rustls::MakeRustlsConnect::new(config),
+        ))
+    }
+}
+
 /// Listens for change notifications on a dedicated connection and
 /// forwards them, reconnecting after failures (announcing `All`, since
 /// notifications may have been missed), until the store is dropped.
-fn spawn_listener(config: tokio_postgres::Config, changes: Weak<broadcast::Sender<KeyChange>>) {
+fn spawn_listener(
+    config: tokio_postgres::Config,
+    tls: DbTls,
+    changes: Weak<broadcast::Sender<KeyChange>>,
+) {
     tokio::spawn(async move {
         loop {
             if changes.upgrade().is_none() {
                 return;
             }
-            if let Ok((client, mut connection)) = config.connect(NoTls).await {
-                let (payloads, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
-                let driver = tokio::spawn(async move {
-                    while let Some(Ok(message)) =
-                        std::future::poll_fn(|cx| connection.poll_message(cx)).await
-                    {
-                        if let tokio_postgres::AsyncMessage::Notification(note) = message
-                            && payloads.send(note.payload().to_owned()).is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
+            let (payloads, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let connected = match &tls {
+                DbTls::Off => config
+                    .connect(NoTls)
+                    .await
+                    .map(|(client, connection)| (client, forward(connection, payloads))),
+                DbTls::Verified(tls) => config
+                    .connect(tls.clone())
+                    .await
+                    .map(|(client, connection)| (client, forward(connection, payloads))),
+            };
+            if let Ok((client, driver)) = connected {
                 if client
                     .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
                     .await
@@ -156,19 +228,30 @@ impl PostgresKeyStore {
     /// or migrates the schema, and returns the store. `replica` names this
     /// replica for its seal mark (seal is per replica).
     pub async fn connect(url: &str, replica: &str) -> Result<Self, StoreError> {
+        Self::connect_with_tls(url, replica, DbTls::Off).await
+    }
+
+    /// [`PostgresKeyStore::connect`] over TLS when `tls` says so.
+    pub async fn connect_with_tls(
+        url: &str,
+        replica: &str,
+        tls: DbTls,
+    ) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid --store URL: {e}")))?;
         let (changes, _) = broadcast::channel(4096);
         let changes = Arc::new(changes);
-        spawn_listener(config.clone(), Arc::downgrade(&changes));
-        let manager = deadpool_postgres::Manager::from_config(
-            config,
-            NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
-        );
+        spawn_listener(config.clone(), tls.clone(), Arc::downgrade(&changes));
+        let manager_config = deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            DbTls::Off => deadpool_postgres::Manager::from_config(config, NoTls, manager_config),
+            DbTls::Verified(tls) => {
+                deadpool_postgres::Manager::from_config(config, tls, manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(16)
             .runtime(deadpool_postgres::Runtime::Tokio1)

@@ -385,6 +385,7 @@ impl Fixture {
         settings.store = tresor::config::StoreSpec::Postgres {
             url: url.to_owned(),
             replica: replica.to_owned(),
+            ca_pem: None,
         };
         settings
     }

@@ -20,6 +20,7 @@ struct Cluster {
     root: tempfile::TempDir,
     port: u16,
     as_postgres_user: bool,
+    tls_only: bool,
 }
 
 fn unavailable(reason: &str) -> Option<Postgres> {
@@ -79,11 +80,17 @@ impl Cluster {
     }
 
     fn start(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on",
             self.port,
             self.root.path().display()
         );
+        if self.tls_only {
+            let root = self.root.path().display();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={root}/server.crt -c ssl_key_file={root}/server.key -c hba_file={root}/pg_hba.conf"
+            ));
+        }
         let log = self.root.path().join("postgres.log").display().to_string();
         let out = self.pg_ctl(&["-w", "-t", "60", "-l", &log, "-o", &options, "start"]);
         assert!(
@@ -98,7 +105,22 @@ impl Cluster {
 impl Postgres {
     /// A server for this test, or `None` (skip) without PostgreSQL outside CI.
     pub fn start() -> Option<Self> {
-        if let Ok(url) = std::env::var("TRESOR_TEST_POSTGRES_URL") {
+        Self::start_inner(None)
+    }
+
+    /// A server that accepts TCP connections only over TLS, with a server
+    /// certificate issued by `ca` (no external server: this needs control of
+    /// the configuration).
+    pub fn start_tls_only(ca: &tresor::pki::CertificateAuthority) -> Option<Self> {
+        if std::env::var("TRESOR_TEST_POSTGRES_URL").is_ok() && std::env::var_os("CI").is_none() {
+            eprintln!("skipping: TLS-only PostgreSQL needs a cluster started by the test");
+            return None;
+        }
+        Self::start_inner(Some(ca))
+    }
+
+    fn start_inner(tls: Option<&tresor::pki::CertificateAuthority>) -> Option<Self> {
+        if let (Ok(url), None) = (std::env::var("TRESOR_TEST_POSTGRES_URL"), tls) {
             let base_url = url
                 .rsplit_once('/')
                 .map_or(url.clone(), |(base, _)| base.to_owned());
@@ -131,7 +153,32 @@ impl Postgres {
             root,
             port,
             as_postgres_user,
+            tls_only: tls.is_some(),
         };
+        if let Some(ca) = tls {
+            let cert = ca
+                .issue_server(
+                    &["localhost".to_owned()],
+                    &["127.0.0.1".parse().expect("ip")],
+                )
+                .expect("database certificate");
+            let dir = cluster.root.path();
+            std::fs::write(dir.join("server.crt"), &cert.cert_pem).expect("cert");
+            tresor::pki::write_private_file(&dir.join("server.key"), cert.key_pem.as_bytes(), true)
+                .expect("key");
+            std::fs::write(
+                dir.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .expect("hba");
+            if as_postgres_user {
+                let status = Command::new("chown")
+                    .args(["-R", "postgres:postgres", &dir.display().to_string()])
+                    .status()
+                    .expect("chown");
+                assert!(status.success());
+            }
+        }
         let data = cluster.data();
         let out = cluster.run(
             "initdb",
@@ -157,6 +204,29 @@ impl Postgres {
             base_url: format!("postgres://tresor@127.0.0.1:{port}"),
             cluster: Some(cluster),
         })
+    }
+
+    /// Creates an empty database through the local socket (works for a
+    /// TLS-only cluster too) and returns its TCP URL.
+    pub async fn fresh_database_via_socket(&self) -> String {
+        let cluster = self
+            .cluster
+            .as_ref()
+            .expect("a cluster started by the test");
+        let name = format!("t{}", hex::encode(rand_bytes()));
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(cluster.root.path())
+            .port(cluster.port)
+            .user("tresor")
+            .dbname("postgres");
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.expect("socket");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        format!("{}/{name}", self.base_url)
     }
 
     /// Creates an empty database and returns its URL.
