@@ -120,10 +120,18 @@ impl Service {
                 self.purge_due_deletions().await?;
             }
         }
-        match self.store.create_key(&key, &first).await {
-            Ok(()) => {}
-            Err(StoreError::AlreadyExists) => return Err(Error::AlreadyExists),
-            Err(e) => return Err(e.into()),
+        let mut first = first;
+        for attempt in 0..2 {
+            match self.store.create_key(&key, &first).await {
+                Ok(()) => break,
+                Err(StoreError::AlreadyExists) => return Err(Error::AlreadyExists),
+                Err(StoreError::Conflict) if attempt == 0 => {
+                    // A root-key rotation switched root keys meanwhile.
+                    self.refresh_roots(&keyring).await?;
+                    first = keyring.wrap_dek(key_id, KeyVersion::FIRST, &dek)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         self.remember(&key);
         tracing::info!(key_id = %key_id, owner = %owner, by = %identity, "created key");
@@ -142,17 +150,23 @@ impl Service {
             .await?;
         let dek = SecretKey::generate()?;
         let now = self.clock.now();
-        let rotated = self
-            .store
-            .update_key(key_id, &|current| {
-                let (metadata, version) = lifecycle::rotate(current, now)?;
-                Ok(KeyUpdate {
-                    new_version: Some(keyring.wrap_dek(key_id, version, &dek)?),
-                    metadata,
-                })
+        let rotate = |current: &KeyMetadata| {
+            let (metadata, version) = lifecycle::rotate(current, now)?;
+            Ok(KeyUpdate {
+                new_version: Some(keyring.wrap_dek(key_id, version, &dek)?),
+                metadata,
             })
-            .await
-            .map_err(unwrap_rejected)?;
+        };
+        let rotated = match self.store.update_key(key_id, &rotate).await {
+            // A root-key rotation switched root keys meanwhile: load the new
+            // one and wrap under it.
+            Err(StoreError::Conflict) => {
+                self.refresh_roots(&keyring).await?;
+                self.store.update_key(key_id, &rotate).await
+            }
+            other => other,
+        }
+        .map_err(unwrap_rejected)?;
         self.remember(&rotated);
         tracing::info!(key_id = %key_id, version = %rotated.primary_version, by = %identity, "rotated key");
         Ok(rotated)

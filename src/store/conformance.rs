@@ -31,6 +31,26 @@ fn metadata(raw: &str) -> KeyMetadata {
     }
 }
 
+/// Initialises a root record (generation 1) if the store has none, as the
+/// service does before creating keys.
+pub async fn ensure_root(store: &dyn KeyStore) {
+    if store.root().await.expect("root").is_none() {
+        store
+            .init_root(StoredRoot {
+                keystore_id: "conformance".into(),
+                current: RootWrapping {
+                    master_key: "file:/test".into(),
+                    wrapped_root_key: vec![1; 60],
+                },
+                pending: None,
+                generation: 1,
+                retiring: None,
+            })
+            .await
+            .expect("init root");
+    }
+}
+
 fn first_version(tag: u8) -> StoredVersion {
     StoredVersion {
         version: KeyVersion::FIRST,
@@ -43,6 +63,7 @@ fn first_version(tag: u8) -> StoredVersion {
 pub async fn run_all(store: &dyn KeyStore) {
     root_is_initialised_once(store).await;
     seal_state_is_remembered(store).await;
+    dek_under_a_stale_root_generation_is_refused(store).await;
     create_get_and_duplicate(store).await;
     rotation_adds_versions_atomically(store).await;
     rejected_update_changes_nothing(store).await;
@@ -92,6 +113,18 @@ async fn root_is_initialised_once(store: &dyn KeyStore) {
         .await
         .expect("swap back");
     assert_eq!(store.root().await.expect("root"), Some(first));
+}
+
+async fn dek_under_a_stale_root_generation_is_refused(store: &dyn KeyStore) {
+    let stale = StoredVersion {
+        root_generation: 7,
+        ..first_version(1)
+    };
+    assert!(matches!(
+        store.create_key(&metadata("stale/gen"), &stale).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.key(&id("stale/gen")).await.expect("get"), None);
 }
 
 async fn seal_state_is_remembered(store: &dyn KeyStore) {
@@ -300,6 +333,7 @@ pub async fn concurrent_rotations_on_one_key(
     per_store: usize,
 ) {
     let first = stores.first().expect("at least one store");
+    ensure_root(first.as_ref()).await;
     first
         .create_key(&metadata("race"), &first_version(1))
         .await
@@ -387,6 +421,7 @@ mod sled {
         let meta = metadata("durable/a");
         {
             let store = crate::store::SledKeyStore::open(dir.path()).expect("open sled");
+            ensure_root(&store).await;
             store
                 .create_key(&meta, &first_version(3))
                 .await
@@ -429,6 +464,9 @@ mod sled {
                 std::sync::Arc::new(crate::store::SledKeyStore::open(dir.path()).expect("open"))
             })
             .collect();
+        for store in &stores {
+            ensure_root(store.as_ref()).await;
+        }
         for store in &stores {
             store
                 .create_key(&metadata("hot"), &first_version(1))

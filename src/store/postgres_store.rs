@@ -146,6 +146,29 @@ impl DbTls {
     }
 }
 
+/// Refuses a DEK wrapped under a root key that is no longer current. The
+/// share lock on the root row makes a root-key switch wait for this
+/// transaction, and this transaction see a switch that committed first.
+async fn check_root_generation(
+    tx: &deadpool_postgres::Transaction<'_>,
+    generation: u32,
+) -> Result<(), StoreError> {
+    let row = tx
+        .query_opt(
+            "SELECT value FROM tresor_meta WHERE name = $1 FOR SHARE",
+            &[&ROOT],
+        )
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotInitialised)?;
+    let root = records::decode_root(row.get(0))?;
+    if root.generation == generation {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
+}
+
 /// Listens for change notifications on a dedicated connection and
 /// forwards them, reconnecting after failures (announcing `All`, since
 /// notifications may have been missed), until the store is dropped.
@@ -594,6 +617,7 @@ impl KeyStore for PostgresKeyStore {
     ) -> Result<(), StoreError> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let tx = client.transaction().await.map_err(db)?;
+        check_root_generation(&tx, first.root_generation).await?;
         let inserted = tx
             .execute(
                 "INSERT INTO tresor_keys (key_id, record, deletion_at) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
@@ -657,6 +681,7 @@ impl KeyStore for PostgresKeyStore {
             new_version,
         } = update(&current).map_err(|e: Error| StoreError::Rejected(Box::new(e)))?;
         if let Some(version) = &new_version {
+            check_root_generation(&tx, version.root_generation).await?;
             tx.execute(
                 "INSERT INTO tresor_versions (key_id, version, record) VALUES ($1, $2, $3)",
                 &[

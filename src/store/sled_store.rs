@@ -86,6 +86,20 @@ fn read_count(meta: &TransactionalTree) -> Result<u64, TxError> {
     })
 }
 
+/// Refuses a DEK wrapped under a root key that is no longer current (a
+/// root-key rotation switched in between): the caller re-wraps and retries.
+fn check_root_generation(meta: &TransactionalTree, generation: u32) -> Result<(), TxError> {
+    let Some(bytes) = meta.get(ROOT_ENTRY)? else {
+        return Err(abort(StoreError::NotInitialised));
+    };
+    let root = records::decode_root(&bytes).map_err(abort)?;
+    if root.generation == generation {
+        Ok(())
+    } else {
+        Err(abort(StoreError::Conflict))
+    }
+}
+
 fn write_count(meta: &TransactionalTree, count: u64) -> Result<(), UnabortableTransactionError> {
     meta.insert(KEY_COUNT_ENTRY, &count.to_be_bytes())?;
     Ok(())
@@ -391,6 +405,7 @@ impl KeyStore for SledKeyStore {
         self.write(|store| {
             tx_result((&store.meta, &store.keys, &store.versions).transaction(
                 |(meta, keys, versions)| {
+                    check_root_generation(meta, first.root_generation)?;
                     if keys.get(id_bytes)?.is_some() {
                         return Err(abort(StoreError::AlreadyExists));
                     }
@@ -421,8 +436,8 @@ impl KeyStore for SledKeyStore {
         let id_bytes = id.as_str().as_bytes();
         self.write(|store| {
             tx_result(
-                (&store.keys, &store.versions, &store.deletions).transaction(
-                    |(keys, versions, deletions)| {
+                (&store.meta, &store.keys, &store.versions, &store.deletions).transaction(
+                    |(meta, keys, versions, deletions)| {
                         let current = match keys.get(id_bytes)? {
                             Some(bytes) => records::decode_key(&bytes).map_err(abort)?,
                             None => return Err(abort(StoreError::NotFound)),
@@ -433,6 +448,7 @@ impl KeyStore for SledKeyStore {
                         } = update(&current)
                             .map_err(|e: Error| abort(StoreError::Rejected(Box::new(e))))?;
                         if let Some(version) = &new_version {
+                            check_root_generation(meta, version.root_generation)?;
                             versions.insert(
                                 records::version_entry_key(id, version.version),
                                 records::encode_version(version),
