@@ -169,6 +169,20 @@ fn certs_commands_issue_a_working_chain() {
             .as_str(),
         "spiffe://example.org/billing"
     );
+    let json = tresor(&["--output", "json", "certs", "ca", "--out", &d("ca2")]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(doc["files"][1], d("ca2/ca.key"));
+    let json = tresor(&[
+        "--output",
+        "json",
+        "master-key",
+        "generate",
+        "--out",
+        &d("mk"),
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(doc["file"], d("mk"));
     let again = tresor(&["certs", "ca", "--out", &d("ca")]);
     assert_eq!(again.status.code(), Some(1));
     assert!(

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use super::output::{self, OutputFormat};
 use crate::identity::Identity;
 use crate::pki::CertificateAuthority;
 
@@ -56,13 +57,14 @@ pub enum CertsCommand {
     },
 }
 
-/// Runs a `tresor certs` command.
-pub fn run(command: CertsCommand) -> Result<(), String> {
-    match command {
+/// Runs a `tresor certs` command; returns what to print (one JSON document
+/// `{"files": [...]}` with `--output json`).
+pub fn run(command: CertsCommand, format: OutputFormat) -> Result<String, String> {
+    let (files, summary) = match command {
         CertsCommand::Ca { out, name } => {
             let ca = CertificateAuthority::generate(&name).map_err(|e| e.to_string())?;
             ca.save(&out).map_err(|e| e.to_string())?;
-            println!("wrote {0}/ca.pem and {0}/ca.key", out.display());
+            (vec![out.join("ca.pem"), out.join("ca.key")], String::new())
         }
         CertsCommand::Issue { ca, identity, out } => {
             Identity::parse(&identity).map_err(|e| format!("--identity: {e}"))?;
@@ -70,10 +72,10 @@ pub fn run(command: CertsCommand) -> Result<(), String> {
             ca.issue_client(&identity)
                 .and_then(|cert| cert.save(&out, false))
                 .map_err(|e| e.to_string())?;
-            println!(
-                "wrote {0}/cert.pem and {0}/key.pem for {identity}",
-                out.display()
-            );
+            (
+                vec![out.join("cert.pem"), out.join("key.pem")],
+                format!(" for {identity}"),
+            )
         }
         CertsCommand::Server { ca, dns, ip, out } => {
             if dns.is_empty() && ip.is_empty() {
@@ -83,8 +85,15 @@ pub fn run(command: CertsCommand) -> Result<(), String> {
             ca.issue_server(&dns, &ip)
                 .and_then(|cert| cert.save(&out, false))
                 .map_err(|e| e.to_string())?;
-            println!("wrote {0}/cert.pem and {0}/key.pem", out.display());
+            (
+                vec![out.join("cert.pem"), out.join("key.pem")],
+                String::new(),
+            )
         }
-    }
-    Ok(())
+    };
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    Ok(match format {
+        OutputFormat::Json => output::json(&serde_json::json!({ "files": names })),
+        OutputFormat::Human => format!("wrote {}{summary}\n", names.join(" and ")),
+    })
 }

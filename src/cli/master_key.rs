@@ -87,10 +87,14 @@ pub fn run(
     match command {
         MasterKeyCommand::Generate { out } => {
             FileMasterKey::generate(&out).map_err(|e| CliError::refused(e.to_string()))?;
-            Ok(format!(
-                "wrote a new master key to {} (mode 0600)\n",
-                out.display()
-            ))
+            Ok(match format {
+                OutputFormat::Json => {
+                    output::json(&serde_json::json!({ "file": out.display().to_string() }))
+                }
+                OutputFormat::Human => {
+                    format!("wrote a new master key to {} (mode 0600)\n", out.display())
+                }
+            })
         }
         MasterKeyCommand::Rotate {
             data_dir,

@@ -174,7 +174,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(args) => Ok(dev::run(args)?),
         Command::MasterKey(command) => print(&master_key::run(command, &connection, format)?),
         Command::Backup(command) => print(&backup::run(command, &connection, format)?),
-        Command::Certs(command) => Ok(certs::run(command)?),
+        Command::Certs(command) => print(&certs::run(command, format)?),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "tresor", &mut buffer);
