@@ -67,6 +67,18 @@ fn key_info(key: &crate::model::KeyMetadata) -> Response<KeyInfo> {
     Response::new(convert::key_info(key))
 }
 
+/// For calls an admin makes to change key material: a master-key failure
+/// (access denied, wrong key, unreachable KMS...) is shown with its cause,
+/// which never carries key material, instead of the fixed internal message.
+fn showing_master_key_errors(err: crate::error::Error) -> Status {
+    match err {
+        crate::error::Error::MasterKey(m) => {
+            Status::failed_precondition(format!("master key: {m}"))
+        }
+        other => other.into(),
+    }
+}
+
 /// Chunk size of a streamed backup.
 const BACKUP_CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -261,14 +273,7 @@ impl Admin for AdminApi {
             .service
             .rotate_master_key(&identity, master)
             .await
-            .map_err(|e| match e {
-                // The admin needs the cause (access denied, wrong key...);
-                // master-key errors never carry key material.
-                crate::error::Error::MasterKey(m) => {
-                    Status::failed_precondition(format!("master key: {m}"))
-                }
-                other => other.into(),
-            })?;
+            .map_err(showing_master_key_errors)?;
         Ok(Response::new(RotateMasterKeyResponse { master_key }))
     }
 
@@ -280,12 +285,7 @@ impl Admin for AdminApi {
         self.service
             .rotate_root_key(&identity)
             .await
-            .map_err(|e| match e {
-                crate::error::Error::MasterKey(m) => {
-                    Status::failed_precondition(format!("master key: {m}"))
-                }
-                other => other.into(),
-            })?;
+            .map_err(showing_master_key_errors)?;
         Ok(Response::new(self.seal_status(&identity).await?))
     }
 
