@@ -22,14 +22,22 @@ pub const METADATA_TTL: Duration = Duration::from_millis(500);
 /// Bounded number of cached keys.
 const MAX_ENTRIES: usize = 100_000;
 
+/// An entry: the metadata (or `None` after an eviction, so that a read that
+/// started before the eviction cannot put stale metadata back), and when it
+/// was read, written or evicted.
+type Entry = (Option<KeyMetadata>, Instant);
+
 /// The cache.
 #[derive(Debug, Default)]
 pub struct MetadataCache {
-    entries: Mutex<HashMap<KeyId, (KeyMetadata, Instant)>>,
+    entries: Mutex<HashMap<KeyId, Entry>>,
+    /// When the whole cache was last cleared; reads that started earlier
+    /// are not cached.
+    cleared_at: Mutex<Option<Instant>>,
 }
 
 impl MetadataCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<KeyId, (KeyMetadata, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<KeyId, Entry>> {
         // Every operation is a single map call; a panic cannot leave the map
         // inconsistent, so a poisoned lock is safe to use.
         self.entries
@@ -41,11 +49,44 @@ impl MetadataCache {
     pub fn get(&self, id: &KeyId) -> Option<KeyMetadata> {
         let entries = self.lock();
         let (key, read_at) = entries.get(id)?;
-        (read_at.elapsed() < METADATA_TTL).then(|| key.clone())
+        if read_at.elapsed() < METADATA_TTL {
+            key.clone()
+        } else {
+            None
+        }
     }
 
-    /// Remembers metadata just read or written.
-    pub fn put(&self, key: KeyMetadata) {
+    /// Remembers metadata read from the keystore by a read that started at
+    /// `read_started`, unless this replica wrote the key after that (a slow
+    /// read must not put back what a write just replaced).
+    pub fn put_read(&self, key: KeyMetadata, read_started: Instant) {
+        let cleared_after = self
+            .cleared_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|at| at > read_started);
+        let newer = self
+            .lock()
+            .get(&key.id)
+            .is_some_and(|(_, at)| *at > read_started);
+        if !newer && !cleared_after {
+            self.insert(Some(key), read_started);
+        }
+    }
+
+    /// Remembers metadata this replica just wrote.
+    pub fn put_written(&self, key: KeyMetadata) {
+        self.insert(Some(key), Instant::now());
+    }
+
+    fn insert(&self, key: Option<KeyMetadata>, at: Instant) {
+        let Some(id) = key.as_ref().map(|k| k.id.clone()) else {
+            return;
+        };
+        self.insert_entry(id, key, at);
+    }
+
+    fn insert_entry(&self, id: KeyId, key: Option<KeyMetadata>, at: Instant) {
         let mut entries = self.lock();
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, (_, read_at)| read_at.elapsed() < METADATA_TTL);
@@ -53,16 +94,20 @@ impl MetadataCache {
                 entries.clear();
             }
         }
-        entries.insert(key.id.clone(), (key, Instant::now()));
+        entries.insert(id, (key, at));
     }
 
-    /// Forgets one key.
+    /// Forgets one key (and refuses reads that started before now).
     pub fn evict(&self, id: &KeyId) {
-        self.lock().remove(id);
+        self.insert_entry(id.clone(), None, Instant::now());
     }
 
-    /// Forgets everything.
+    /// Forgets everything (and refuses reads that started before now).
     pub fn clear(&self) {
+        *self
+            .cleared_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
         self.lock().clear();
     }
 
@@ -91,3 +136,54 @@ impl MetadataCache {
 
 /// A cache shared with its notification task.
 pub type SharedMetadataCache = Arc<MetadataCache>;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::identity::Identity;
+    use crate::model::{KeyState, KeyVersion};
+
+    fn key(state: KeyState) -> KeyMetadata {
+        KeyMetadata {
+            id: KeyId::parse("k").expect("id"),
+            owner: Identity::parse("o").expect("identity"),
+            description: String::new(),
+            state,
+            primary_version: KeyVersion::FIRST,
+            min_decryption_version: KeyVersion::FIRST,
+            versions: vec![],
+            created_at: 0,
+            grants: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_slow_read_cannot_put_back_what_a_write_replaced() {
+        let cache = MetadataCache::default();
+        let id = KeyId::parse("k").expect("id");
+        let read_started = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        cache.put_written(key(KeyState::Disabled));
+        cache.put_read(key(KeyState::Enabled), read_started);
+        assert_eq!(cache.get(&id).map(|k| k.state), Some(KeyState::Disabled));
+        // A read that started after the write may refresh the entry.
+        cache.put_read(key(KeyState::Disabled), Instant::now());
+        assert_eq!(cache.get(&id).map(|k| k.state), Some(KeyState::Disabled));
+        // An eviction (another replica changed the key) also wins over a
+        // read that started before it, and so does clearing everything.
+        let read_started = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        cache.evict(&id);
+        cache.put_read(key(KeyState::Enabled), read_started);
+        assert!(cache.get(&id).is_none());
+        let read_started = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        cache.clear();
+        cache.put_read(key(KeyState::Enabled), read_started);
+        assert!(cache.get(&id).is_none());
+        cache.put_read(key(KeyState::Enabled), Instant::now());
+        assert_eq!(cache.get(&id).map(|k| k.state), Some(KeyState::Enabled));
+    }
+}

@@ -195,9 +195,10 @@ impl Service {
         let key = match self.metadata.get(id) {
             Some(key) => Some(key),
             None => {
+                let read_started = std::time::Instant::now();
                 let key = self.store.key(id).await?;
                 if let Some(key) = &key {
-                    self.metadata.put(key.clone());
+                    self.metadata.put_read(key.clone(), read_started);
                 }
                 key
             }
@@ -207,7 +208,7 @@ impl Service {
 
     /// Records metadata this replica just wrote.
     fn remember(&self, key: &KeyMetadata) {
-        self.metadata.put(key.clone());
+        self.metadata.put_written(key.clone());
     }
 
     /// Destroys every key whose deletion window has ended. Returns their ids.
