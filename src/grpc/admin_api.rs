@@ -255,9 +255,8 @@ impl Admin for AdminApi {
         request: Request<RotateMasterKeyRequest>,
     ) -> Result<Response<RotateMasterKeyResponse>, Status> {
         let identity = caller_identity(&request)?;
-        if !self.service.is_admin(&identity) {
-            return Err(crate::error::Error::PermissionDenied.into());
-        }
+        // Refuse non-admins before opening the new master key (a KMS call).
+        self.service.require_admin(&identity)?;
         let req = request.into_inner();
         let master = if req.new_master_key.is_empty() {
             self.service.master()

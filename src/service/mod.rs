@@ -162,6 +162,12 @@ impl Service {
         self.options.admins.contains(identity)
     }
 
+    /// The admin check of control-plane calls, for callers that must refuse
+    /// a non-admin before doing expensive preparation (opening a KMS key).
+    pub fn require_admin(&self, identity: &Identity) -> Result<(), Error> {
+        authz::require_admin(self.caller(identity))
+    }
+
     fn caller<'a>(&self, identity: &'a Identity) -> Caller<'a> {
         Caller {
             identity,
