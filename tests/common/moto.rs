@@ -22,12 +22,14 @@ pub const AWS_ENV: [(&str, &str); 5] = [
 pub struct Moto {
     child: Child,
     port: u16,
+    recording: std::path::PathBuf,
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.recording);
     }
 }
 
@@ -59,7 +61,11 @@ impl Moto {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             listener.local_addr().expect("addr").port()
         };
+        // moto writes its request recording to a file; keep it out of the
+        // source tree.
+        let recording = std::env::temp_dir().join(format!("tresor-moto-{port}.jsonl"));
         let child = Command::new("python3")
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .args([
                 "-m",
                 "moto.server",
@@ -72,7 +78,11 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn moto");
-        let moto = Self { child, port };
+        let moto = Self {
+            child,
+            port,
+            recording,
+        };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
