@@ -171,6 +171,19 @@ impl fmt::Display for Precondition {
     }
 }
 
+/// The audit log could not take a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// Writing, syncing or rotating the audit file failed (disk full,
+    /// permissions...); the message names the file and the cause.
+    #[error("audit log: {0}")]
+    Write(String),
+    /// The audit writer has stopped (the server is shutting down).
+    #[error("audit log is closed")]
+    Closed,
+}
+
 /// Errors of the service layer: what a caller of tresor can be told.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -206,6 +219,13 @@ pub enum Error {
     /// A cryptographic primitive failed outside decryption (RNG, ...).
     #[error("crypto error: {0}")]
     Crypto(CryptoError),
+    /// The request's audit record could not be written, so the request is
+    /// refused (fail closed); details are logged.
+    #[error("{0}")]
+    Audit(#[from] AuditError),
+    /// A caller exceeded its request rate.
+    #[error("rate limit exceeded: {0}")]
+    RateLimited(String),
 }
 
 impl From<CryptoError> for Error {

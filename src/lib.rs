@@ -14,6 +14,7 @@
 //! | [`master_key`]| the `MasterKey` trait and the local key-file provider |
 //! | [`service`]   | domain operations, key lifecycle, the single authorization check, seal |
 //! | [`grpc`]      | tonic handlers and proto conversion (the only module naming tonic/prost) |
+//! | [`audit`]     | the tamper-evident audit log: record format, group-commit writer, offline verification |
 //! | [`backup`]    | the backup file format: a versioned, MAC-protected keystore snapshot |
 //! | [`backup_schedule`] | scheduled backups with retention |
 //! | [`config`]    | `tresor serve` flags validated into `Settings` |
@@ -28,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod backup;
 pub mod backup_schedule;
 pub mod cli;

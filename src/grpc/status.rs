@@ -23,6 +23,11 @@ impl From<Error> for Status {
                 tracing::error!(%detail, "keystore unavailable");
                 Status::unavailable("keystore unavailable; retry later")
             }
+            Error::Audit(detail) => {
+                tracing::error!(%detail, "request refused: its audit record cannot be written");
+                Status::unavailable("audit log unavailable; request refused")
+            }
+            Error::RateLimited(why) => Status::resource_exhausted(why),
             Error::Store(_) | Error::MasterKey(_) | Error::Crypto(_) => {
                 tracing::error!(error = %err, "internal error");
                 Status::internal("internal error; see the server log")

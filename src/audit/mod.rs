@@ -1,0 +1,27 @@
+//! The tamper-evident audit log.
+//!
+//! Every gRPC call and every key lifecycle event that happens without a
+//! request leaves one record: a JSON line that names the caller, the
+//! operation, the key and the outcome, never plaintext, key material or raw
+//! context values. Records form a hash chain (each holds the SHA-256 of the
+//! line before it) and each carries an HMAC under the audit key, which is
+//! kept in the keystore wrapped by the root key. Without that key nobody can
+//! edit, insert, remove or reorder a record unnoticed; a checkpoint the
+//! keystore remembers catches a file cut short.
+//!
+//! - [`record`]: the record and its line format.
+//! - [`writer`]: the writer thread with group commit and size rotation.
+//! - [`files`]: file names, rotation order, where a log resumes.
+//! - [`verify`]: offline verification (`tresor audit verify`).
+
+pub mod files;
+pub mod record;
+pub mod verify;
+pub mod writer;
+
+pub use record::{Entry, Record, RecordKind};
+pub use verify::{Expectations, Tampering, Verified, VerifyError, verify_files};
+pub use writer::{AuditLog, AuditOptions, Checkpoint, DEFAULT_MAX_FILE_BYTES};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+//! One audit record and its line format.
+//!
+//! A record is one JSON object on one line. The writer fills in `seq`,
+//! `time` and `prev` (the SHA-256 of the previous line), serialises the
+//! object, and appends `"mac"`, an HMAC-SHA256 of everything before it under
+//! the audit key:
+//!
+//! ```text
+//! {"seq":7,"time":"…","prev":"<64 hex>",…other fields…,"mac":"<64 hex>"}
+//! └──────────────────── body (MAC input, with "}" appended) ──┘
+//! ```
+//!
+//! The MAC is computed over the exact bytes written, so verification needs
+//! no canonical JSON. The chain hash of a record is the SHA-256 of its whole
+//! line (MAC included, newline excluded).
+
+use std::collections::BTreeMap;
+
+use ring::digest;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{self, SecretKey};
+use crate::error::CryptoError;
+
+/// HMAC label of record MACs.
+const RECORD_LABEL: &[u8] = b"audit-record";
+/// HMAC label of context value digests.
+const CONTEXT_LABEL: &[u8] = b"audit-context";
+/// What a record's MAC is appended with.
+const MAC_PREFIX: &str = ",\"mac\":\"";
+/// Bytes of the MAC suffix: prefix, 64 hex digits, `"}`.
+const MAC_SUFFIX_LEN: usize = MAC_PREFIX.len() + 64 + 2;
+/// Prefix of a context value digest.
+pub const CONTEXT_DIGEST_PREFIX: &str = "hmac-sha256:";
+
+/// The SHA-256 of a line: what the next record's `prev` holds.
+pub type LineHash = [u8; 32];
+
+/// The `prev` of the first record of a log.
+pub const GENESIS: LineHash = [0u8; 32];
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A gRPC call, allowed or refused.
+    Request,
+    /// Something that happened without a request: a key destroyed when its
+    /// deletion window ended, a seal on signal, an anomaly alert, a start or
+    /// stop of the server.
+    Event,
+    /// An authenticated marker written at least every minute and at
+    /// shutdown; the keystore remembers the latest, so a file cut short is
+    /// detected.
+    Checkpoint,
+    /// The first record of a file after rotation (or of a new log): its
+    /// `prev` names the last record of the previous file.
+    FileStart,
+}
+
+/// What a caller asks the log to record. The writer adds the sequence
+/// number, the time and the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// What the record is about.
+    pub kind: RecordKind,
+    /// The gRPC method or event name (`Encrypt`, `key_destroyed`...).
+    pub operation: String,
+    /// Request id (sent by the client as `x-request-id`, or generated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The caller's identity, when its certificate names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// The caller's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// The key concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The key version used, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u32>,
+    /// Encryption context: keys in clear, values as
+    /// `hmac-sha256:<hex>` under the audit key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<BTreeMap<String, String>>,
+    /// gRPC status code name (`OK`, `PERMISSION_DENIED`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Time spent handling the call, in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
+    /// Free text for events (never secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Entry {
+    /// An event record with nothing but its name and detail.
+    pub fn event(operation: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            kind: RecordKind::Event,
+            operation: operation.into(),
+            request_id: None,
+            identity: None,
+            peer: None,
+            key_id: None,
+            key_version: None,
+            context: None,
+            status: None,
+            latency_us: None,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+/// A whole record as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Position in the log, from 1, across files.
+    pub seq: u64,
+    /// When it was written (RFC 3339, UTC, milliseconds).
+    pub time: String,
+    /// Hex SHA-256 of the previous line (zeros for the first record).
+    pub prev: String,
+    /// The content.
+    #[serde(flatten)]
+    pub entry: Entry,
+}
+
+/// A line read back and authenticated.
+#[derive(Debug, Clone)]
+pub struct VerifiedLine {
+    /// The record.
+    pub record: Record,
+    /// Its `prev`, decoded.
+    pub prev: LineHash,
+    /// The chain hash of this line.
+    pub hash: LineHash,
+}
+
+/// Why a line is not a genuine record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// Not in the record format at all.
+    #[error("not an audit record ({0})")]
+    Malformed(&'static str),
+    /// Well-formed, but its MAC does not match: edited, forged or inserted.
+    #[error("its MAC does not match: edited, forged or inserted")]
+    Unauthentic,
+}
+
+/// The chain hash of a line (without its newline).
+pub fn line_hash(line: &[u8]) -> LineHash {
+    let digest = digest::digest(&digest::SHA256, line);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Serialises `record` and appends its MAC under `key`: one line, without
+/// the newline.
+pub fn encode_line(key: &SecretKey, record: &Record) -> Result<Vec<u8>, CryptoError> {
+    let mut body = serde_json::to_vec(record).map_err(|_| CryptoError::Malformed)?;
+    let tag = crypto::mac(key, RECORD_LABEL, &body)?;
+    body.pop(); // the closing brace; the MAC field closes the object
+    body.extend_from_slice(MAC_PREFIX.as_bytes());
+    body.extend_from_slice(hex::encode(tag).as_bytes());
+    body.extend_from_slice(b"\"}");
+    Ok(body)
+}
+
+/// Authenticates one line (without its newline) and parses it.
+pub fn decode_line(key: &SecretKey, line: &[u8]) -> Result<VerifiedLine, LineError> {
+    if line.len() < MAC_SUFFIX_LEN + 2 || !line.ends_with(b"\"}") {
+        return Err(LineError::Malformed("no MAC at the end"));
+    }
+    let split = line.len() - MAC_SUFFIX_LEN;
+    let (head, suffix) = line.split_at(split);
+    if !suffix.starts_with(MAC_PREFIX.as_bytes()) {
+        return Err(LineError::Malformed("no MAC at the end"));
+    }
+    let tag = hex::decode(&suffix[MAC_PREFIX.len()..suffix.len() - 2])
+        .map_err(|_| LineError::Malformed("the MAC is not hex"))?;
+    let mut body = Vec::with_capacity(head.len() + 1);
+    body.extend_from_slice(head);
+    body.push(b'}');
+    crypto::verify_mac(key, RECORD_LABEL, &body, &tag).map_err(|_| LineError::Unauthentic)?;
+    let record: Record =
+        serde_json::from_slice(&body).map_err(|_| LineError::Malformed("not the record JSON"))?;
+    let prev = parse_hash(&record.prev).ok_or(LineError::Malformed("prev is not a hash"))?;
+    Ok(VerifiedLine {
+        record,
+        prev,
+        hash: line_hash(line),
+    })
+}
+
+/// Reads `seq` and the chain hash of a line without authenticating it (to
+/// resume a log at start-up; `tresor audit verify` authenticates).
+pub fn peek_line(line: &[u8]) -> Option<(u64, LineHash)> {
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: u64,
+    }
+    let seq: Seq = serde_json::from_slice(line).ok()?;
+    Some((seq.seq, line_hash(line)))
+}
+
+/// Decodes a hex chain hash.
+pub fn parse_hash(text: &str) -> Option<LineHash> {
+    let bytes = hex::decode(text).ok()?;
+    bytes.try_into().ok()
+}
+
+/// The digest of one context value: `hmac-sha256:<hex>` under the audit
+/// key, so equal values can be correlated without being readable.
+pub fn context_value_digest(key: &SecretKey, value: &str) -> Result<String, CryptoError> {
+    let tag = crypto::mac(key, CONTEXT_LABEL, value.as_bytes())?;
+    Ok(format!("{CONTEXT_DIGEST_PREFIX}{}", hex::encode(tag)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64) -> Record {
+        Record {
+            seq,
+            time: "2026-11-26T19:00:00.000Z".into(),
+            prev: hex::encode(GENESIS),
+            entry: Entry {
+                key_id: Some("orders".into()),
+                key_version: Some(3),
+                status: Some("OK".into()),
+                ..Entry::event("Encrypt", "x")
+            },
+        }
+    }
+
+    #[test]
+    fn lines_round_trip_and_any_edit_is_detected() {
+        let key = SecretKey::generate().expect("key");
+        let line = encode_line(&key, &record(7)).expect("encode");
+        let back = decode_line(&key, &line).expect("decode");
+        assert_eq!(back.record, record(7));
+        assert_eq!(back.hash, line_hash(&line));
+        assert_eq!(peek_line(&line), Some((7, line_hash(&line))));
+        for i in 0..line.len() {
+            let mut edited = line.clone();
+            edited[i] ^= 0x01;
+            assert!(decode_line(&key, &edited).is_err(), "edit at byte {i}");
+        }
+        let other = SecretKey::generate().expect("key");
+        assert_eq!(
+            decode_line(&other, &line).unwrap_err(),
+            LineError::Unauthentic
+        );
+    }
+
+    #[test]
+    fn context_digests_hide_values_but_correlate() {
+        let key = SecretKey::generate().expect("key");
+        let a = context_value_digest(&key, "tenant-42").expect("digest");
+        assert_eq!(a, context_value_digest(&key, "tenant-42").expect("digest"));
+        assert_ne!(a, context_value_digest(&key, "tenant-43").expect("digest"));
+        assert!(a.starts_with(CONTEXT_DIGEST_PREFIX) && !a.contains("tenant"));
+    }
+}

@@ -1,0 +1,196 @@
+//! The writer and the verifier together: a log written by the writer
+//! verifies, and every kind of tampering is found at the right record.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::*;
+use crate::crypto::SecretKey;
+
+fn entry(n: u64) -> Entry {
+    Entry {
+        kind: RecordKind::Request,
+        key_id: Some(format!("key-{n}")),
+        status: Some("OK".into()),
+        ..Entry::event("Encrypt", "")
+    }
+}
+
+/// Writes `count` request records plus the final checkpoint; returns the
+/// log's files and the checkpoint.
+async fn write_log(
+    key: &Arc<SecretKey>,
+    options: AuditOptions,
+    count: u64,
+) -> (Vec<PathBuf>, Checkpoint) {
+    let log = AuditLog::open(key.clone(), options.clone()).expect("open");
+    for n in 0..count {
+        log.append(entry(n)).await.expect("append");
+    }
+    let checkpoint = log.close().await.expect("close");
+    (files::log_files(&options.path).expect("list"), checkpoint)
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("read")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).expect("write");
+}
+
+fn expect_all(checkpoint: Checkpoint) -> Expectations {
+    Expectations {
+        from_genesis: true,
+        checkpoint: Some(checkpoint),
+    }
+}
+
+fn tampered_record(result: Result<Verified, VerifyError>) -> u64 {
+    match result {
+        Err(VerifyError::Tampered(t)) => t.record,
+        other => panic!("expected tampering to be found, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_written_log_verifies_and_resumes_its_chain_after_reopening() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions::at(dir.path().join("audit.jsonl"));
+    write_log(&key, options.clone(), 5).await;
+    let (files, checkpoint) = write_log(&key, options, 3).await;
+    let verified = verify_files(&key, &files, expect_all(checkpoint)).expect("verify");
+    // file start + 5 + checkpoint + 3 + checkpoint
+    assert_eq!(verified.records, 11);
+    assert_eq!(checkpoint.seq, 11);
+    assert!(verified.checkpoint_matched);
+}
+
+#[tokio::test]
+async fn rotation_keeps_one_chain_across_files() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions {
+        max_file_bytes: 2_000,
+        ..AuditOptions::at(dir.path().join("audit.jsonl"))
+    };
+    let (files, checkpoint) = write_log(&key, options, 60).await;
+    assert!(files.len() > 3, "expected rotation, got {files:?}");
+    for file in &files {
+        let first = lines(file).remove(0);
+        assert!(first.contains("\"kind\":\"file_start\""), "{first}");
+    }
+    let verified = verify_files(&key, &files, expect_all(checkpoint)).expect("verify");
+    assert_eq!(verified.last_seq, checkpoint.seq);
+    // Removing a whole rotated file breaks the chain at the next one.
+    let mut without_second = files.clone();
+    let removed = without_second.remove(1);
+    let first_of_removed = lines(&removed).len() as u64;
+    let record = tampered_record(verify_files(&key, &without_second, expect_all(checkpoint)));
+    assert!(record > 1 && record <= lines(&files[0]).len() as u64 + first_of_removed);
+}
+
+#[tokio::test]
+async fn every_kind_of_tampering_is_found_at_the_right_record() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let path = dir.path().join("audit.jsonl");
+    let (files, checkpoint) = write_log(&key, AuditOptions::at(&path), 10).await;
+    assert_eq!(files, [path.clone()]);
+    let original = lines(&path);
+    let check = |edited: Vec<String>| {
+        write_lines(&path, &edited);
+        tampered_record(verify_files(
+            &key,
+            std::slice::from_ref(&path),
+            expect_all(checkpoint),
+        ))
+    };
+    // Line i holds record i + 1.
+    let mut edited = original.clone();
+    edited[4] = edited[4].replace("key-3", "key-9");
+    assert_eq!(check(edited), 5, "edited byte");
+
+    let mut removed = original.clone();
+    removed.remove(6);
+    assert_eq!(check(removed), 7, "removed line");
+
+    let mut swapped = original.clone();
+    swapped.swap(3, 4);
+    assert_eq!(check(swapped), 4, "swapped lines");
+
+    let mut inserted = original.clone();
+    let mut forged = original[2].clone();
+    forged = forged.replace("key-1", "key-7");
+    inserted.insert(3, forged);
+    assert_eq!(check(inserted), 4, "inserted forged line");
+
+    let mut replayed = original.clone();
+    replayed.insert(5, original[2].clone());
+    assert_eq!(check(replayed), 6, "replayed line");
+
+    let truncated = original[..8].to_vec();
+    assert_eq!(check(truncated), 9, "truncated tail");
+
+    write_lines(&path, &original);
+    assert!(verify_files(&key, std::slice::from_ref(&path), expect_all(checkpoint)).is_ok());
+    let other = SecretKey::generate().expect("key");
+    assert_eq!(
+        tampered_record(verify_files(&other, &[path], expect_all(checkpoint))),
+        1,
+        "another key"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_write_is_refused_and_leaves_no_trace() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let fail = Arc::new(AtomicBool::new(false));
+    let options = AuditOptions {
+        fail_writes: Some(fail.clone()),
+        ..AuditOptions::at(dir.path().join("audit.jsonl"))
+    };
+    let log = AuditLog::open(key.clone(), options.clone()).expect("open");
+    log.append(entry(1)).await.expect("append");
+    fail.store(true, Ordering::SeqCst);
+    let refused = log.append(entry(2)).await.expect_err("disk full");
+    assert!(refused.to_string().contains("no space left"), "{refused}");
+    fail.store(false, Ordering::SeqCst);
+    log.append(entry(3)).await.expect("append after recovery");
+    let checkpoint = log.close().await.expect("close");
+    let files = files::log_files(&options.path).expect("list");
+    verify_files(&key, &files, expect_all(checkpoint)).expect("verify");
+    let text = std::fs::read_to_string(&options.path).expect("read");
+    assert!(text.contains("key-1") && text.contains("key-3") && !text.contains("key-2"));
+}
+
+#[tokio::test]
+async fn concurrent_appends_are_grouped_and_all_chained() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions::at(dir.path().join("audit.jsonl"));
+    let log = AuditLog::open(key.clone(), options.clone()).expect("open");
+    let tasks: Vec<_> = (0..400)
+        .map(|n| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(entry(n)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join").expect("append");
+    }
+    let checkpoint = log.close().await.expect("close");
+    let files = files::log_files(&options.path).expect("list");
+    let verified = verify_files(&key, &files, expect_all(checkpoint)).expect("verify");
+    assert_eq!(verified.records, 402);
+    assert!(log.append(entry(0)).await.is_err(), "closed log refuses");
+}
