@@ -104,7 +104,7 @@ async fn every_kind_of_tampering_is_found_at_the_right_record() {
     let key = Arc::new(SecretKey::generate().expect("key"));
     let path = dir.path().join("audit.jsonl");
     let (files, checkpoint) = write_log(&key, AuditOptions::at(&path), 10).await;
-    assert_eq!(files, [path.clone()]);
+    assert_eq!(files, std::slice::from_ref(&path));
     let original = lines(&path);
     let check = |edited: Vec<String>| {
         write_lines(&path, &edited);

@@ -67,7 +67,7 @@ pub struct Checkpoint {
 type Ack<T> = oneshot::Sender<Result<T, AuditError>>;
 
 enum Command {
-    Append(Entry, Ack<()>),
+    Append(Box<Entry>, Ack<()>),
     Checkpoint(Ack<Checkpoint>),
     Close(Ack<Checkpoint>),
 }
@@ -167,7 +167,7 @@ impl AuditLog {
     /// Appends `entry`; returns once its record reached the operating
     /// system (and fails if it could not be written).
     pub async fn append(&self, entry: Entry) -> Result<(), AuditError> {
-        let answer = self.send(|ack| Command::Append(entry, ack));
+        let answer = self.send(|ack| Command::Append(Box::new(entry), ack));
         answer.await.unwrap_or(Err(AuditError::Closed))
     }
 
@@ -247,7 +247,7 @@ impl Writer {
             let mut appends = Vec::new();
             for command in group {
                 match command {
-                    Command::Append(entry, ack) => appends.push((entry, ack)),
+                    Command::Append(entry, ack) => appends.push((*entry, ack)),
                     Command::Checkpoint(ack) => {
                         self.commit(&mut appends);
                         let _ = ack.send(self.checkpoint());
