@@ -34,6 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_plaintext_bytes: 1024,
         dek_cache_capacity: NonZeroUsize::new(10_000).ok_or("capacity")?,
         rewrap_batch_size: DEFAULT_REWRAP_BATCH,
+        audit: None,
     };
     let service = Arc::new(Service::open(store.clone(), master, options).await?);
 

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::audit::AuditOptions;
 use crate::identity::Identity;
 use crate::master_key::MasterKeySpec;
-use crate::service::{DEFAULT_DEK_CACHE_CAPACITY, DEFAULT_REWRAP_BATCH, ServiceOptions};
+use crate::service::{
+    AuditSettings, DEFAULT_DEK_CACHE_CAPACITY, DEFAULT_REWRAP_BATCH, ServiceOptions,
+};
 
 /// Default limit on plaintext size: 4 MiB.
 pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
@@ -87,6 +90,17 @@ pub struct ServeArgs {
     /// Time between scheduled backups, for example 24h or 30m.
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     pub backup_interval: String,
+    /// Audit log file (default: DATA_DIR/audit/audit.jsonl; required with
+    /// --store). Rotated files sit beside it.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_audit")]
+    pub audit_file: Option<PathBuf>,
+    /// Rotate the audit file once it reaches this many MiB.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub audit_max_file_mib: u64,
+    /// Turn the audit log off (benchmarks only: every call then goes
+    /// unrecorded).
+    #[arg(long)]
+    pub no_audit: bool,
     /// Remove scheduled backups older than this many days (never the newest).
     #[arg(long, default_value_t = crate::backup_schedule::DEFAULT_RETAIN_DAYS, value_name = "DAYS")]
     pub backup_retain_days: u32,
@@ -222,6 +236,23 @@ impl TryFrom<ServeArgs> for Settings {
             key_pem: Zeroizing::new(read_pem("--tls-key", &args.tls_key, "PRIVATE KEY")?),
             client_ca_pem: read_pem("--client-ca", &args.client_ca, "CERTIFICATE")?,
         };
+        if args.audit_max_file_mib == 0 {
+            return Err(config_error("--audit-max-file-mib", "must be at least 1"));
+        }
+        let audit_file = match (&args.audit_file, &args.data_dir) {
+            _ if args.no_audit => None,
+            (Some(file), _) => Some(file.clone()),
+            (None, Some(dir)) => Some(crate::service::default_audit_file(dir)),
+            (None, None) => {
+                return Err(config_error(
+                    "--audit-file",
+                    "with --store, give each replica its own audit file (--audit-file /var/lib/tresor/audit.jsonl)",
+                ));
+            }
+        };
+        if args.no_audit {
+            tracing::warn!("--no-audit: calls are not recorded in an audit log");
+        }
         let store = match (args.data_dir, args.store) {
             (Some(dir), None) => StoreSpec::Sled(dir),
             (None, Some(url))
@@ -296,6 +327,10 @@ impl TryFrom<ServeArgs> for Settings {
                 ),
             ));
         }
+        let log_name = match &store {
+            StoreSpec::Sled(_) => crate::service::LOCAL_LOG.to_owned(),
+            StoreSpec::Postgres { replica, .. } => replica.clone(),
+        };
         Ok(Self {
             listen,
             store,
@@ -306,6 +341,13 @@ impl TryFrom<ServeArgs> for Settings {
                 max_plaintext_bytes: args.max_plaintext_bytes,
                 dek_cache_capacity,
                 rewrap_batch_size: args.rewrap_batch_size,
+                audit: audit_file.map(|path| AuditSettings {
+                    options: AuditOptions {
+                        max_file_bytes: args.audit_max_file_mib.saturating_mul(1024 * 1024),
+                        ..AuditOptions::at(path)
+                    },
+                    log_name,
+                }),
             },
             backups,
         })

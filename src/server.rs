@@ -24,6 +24,8 @@ use crate::grpc::{AdminApi, CryptoApi, proto};
 use crate::service::Service;
 use crate::store::{DbTls, KeyStore, PostgresKeyStore, SledKeyStore};
 
+/// How often the audit log writes a checkpoint the keystore remembers.
+const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 /// How often keys whose deletion window ended are destroyed.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 /// A TLS handshake that takes longer is dropped.
@@ -114,6 +116,7 @@ impl Server {
         let (health, health_service) = tonic_health::server::health_reporter();
         let health_task = tokio::spawn(report_health(service.clone(), health));
         let purge_task = tokio::spawn(purge_periodically(service.clone()));
+        let checkpoint_task = tokio::spawn(checkpoint_periodically(service.clone()));
         let backup_task = settings
             .backups
             .clone()
@@ -158,6 +161,7 @@ impl Server {
             .await;
         health_task.abort();
         purge_task.abort();
+        checkpoint_task.abort();
         service.stop_background_tasks();
         if let Some(task) = backup_task {
             task.abort();
@@ -167,6 +171,10 @@ impl Server {
         // keystore's file lock) are gone when this returns.
         let _ = health_task.await;
         let _ = purge_task.await;
+        let _ = checkpoint_task.await;
+        if let Err(e) = service.close_audit_log().await {
+            tracing::error!(error = %e, "the final audit checkpoint was not written");
+        }
         tracing::info!("tresor stopped");
         Ok(outcome?)
     }
@@ -238,6 +246,17 @@ async fn report_health(service: Arc<Service>, health: tonic_health::server::Heal
         health.set_serving::<AdminServer<AdminApi>>().await;
         if sealed.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+async fn checkpoint_periodically(service: Arc<Service>) {
+    let mut tick = tokio::time::interval(AUDIT_CHECKPOINT_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = service.audit_checkpoint().await {
+            tracing::error!(error = %e, "audit checkpoint failed");
         }
     }
 }

@@ -29,7 +29,7 @@ pub struct MasterKeyArgs {
 }
 
 impl MasterKeyArgs {
-    fn spec(&self) -> Result<MasterKeySpec, CliError> {
+    pub(super) fn spec(&self) -> Result<MasterKeySpec, CliError> {
         match (&self.master_key_file, &self.master_key) {
             (Some(path), None) => Ok(MasterKeySpec::File(path.clone())),
             (None, Some(spec)) => MasterKeySpec::parse(spec, self.aws_endpoint.clone())

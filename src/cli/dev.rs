@@ -120,6 +120,9 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
             dek_cache_capacity: NonZeroUsize::new(DEFAULT_DEK_CACHE_CAPACITY)
                 .ok_or("cache capacity must not be zero")?,
             rewrap_batch_size: crate::service::DEFAULT_REWRAP_BATCH,
+            audit: Some(crate::service::AuditSettings::in_data_dir(
+                &dir.join("data"),
+            )),
         },
         backups: None,
     })

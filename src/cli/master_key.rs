@@ -166,6 +166,7 @@ async fn rotate_offline(
         dek_cache_capacity: NonZeroUsize::new(DEFAULT_DEK_CACHE_CAPACITY)
             .ok_or_else(|| CliError::refused("cache capacity must not be zero"))?,
         rewrap_batch_size: crate::service::DEFAULT_REWRAP_BATCH,
+        audit: None,
     };
     let service = Service::open(store, from, options)
         .await

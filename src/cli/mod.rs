@@ -8,6 +8,7 @@
 //! Exit codes: 0 success; 1 the server refused (or a local operation
 //! failed); 2 usage error; 3 cannot connect or TLS failure.
 
+mod audit;
 mod backup;
 mod bench;
 mod certs;
@@ -107,6 +108,9 @@ pub enum Command {
     /// Back up the keystore, verify a backup, restore one.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Verify the tamper-evident audit log offline.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Create a master key file, or rotate the master key.
     #[command(subcommand)]
     MasterKey(master_key::MasterKeyCommand),
@@ -174,6 +178,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(args) => Ok(dev::run(args)?),
         Command::MasterKey(command) => print(&master_key::run(command, &connection, format)?),
         Command::Backup(command) => print(&backup::run(command, &connection, format)?),
+        Command::Audit(command) => print(&audit::run(command, format)?),
         Command::Certs(command) => print(&certs::run(command, format)?),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::audited::{Subject, audited, unversioned};
+use super::convert;
 use super::proto::admin_server::Admin;
 use super::proto::{
     BackupChunk, CreateBackupRequest, CreateKeyRequest, GrantRequest, KeyInfo, KeyRequest,
@@ -11,7 +13,6 @@ use super::proto::{
     RotateRootKeyRequest, ScheduleKeyDeletionRequest, SealRequest, SealStatus,
     SetMinDecryptionVersionRequest, StatusRequest, UnsealRequest,
 };
-use super::{caller_identity, convert};
 use crate::master_key::MasterKeySpec;
 use crate::service::Service;
 
@@ -63,8 +64,13 @@ fn grant_parts(
     ))
 }
 
-fn key_info(key: &crate::model::KeyMetadata) -> Response<KeyInfo> {
-    Response::new(convert::key_info(key))
+/// A key's info as a response, with its primary version for the record.
+fn key_info(key: &crate::model::KeyMetadata) -> (KeyInfo, Option<u32>) {
+    (convert::key_info(key), Some(key.primary_version.get()))
+}
+
+fn grant_subject(req: &GrantRequest) -> Subject {
+    Subject::key(&req.key_id)
 }
 
 /// For calls an admin makes to change key material: a master-key failure
@@ -92,207 +98,340 @@ impl Admin for AdminApi {
         &self,
         request: Request<CreateBackupRequest>,
     ) -> Result<Response<Self::CreateBackupStream>, Status> {
-        let identity = caller_identity(&request)?;
-        let bytes = self.service.create_backup(&identity).await?;
-        let chunks: Vec<Result<BackupChunk, Status>> = bytes
-            .chunks(BACKUP_CHUNK_BYTES)
-            .map(|chunk| {
-                Ok(BackupChunk {
-                    data: chunk.to_vec(),
-                })
-            })
-            .collect();
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+        let service = &self.service;
+        audited(
+            service,
+            "CreateBackup",
+            request,
+            |_| Subject::default(),
+            |identity, _| async move {
+                let bytes = service.create_backup(&identity).await?;
+                let chunks: Vec<Result<BackupChunk, Status>> = bytes
+                    .chunks(BACKUP_CHUNK_BYTES)
+                    .map(|chunk| {
+                        Ok(BackupChunk {
+                            data: chunk.to_vec(),
+                        })
+                    })
+                    .collect();
+                let stream: Self::CreateBackupStream = Box::pin(tokio_stream::iter(chunks));
+                Ok((stream, None))
+            },
+        )
+        .await
     }
 
     async fn create_key(
         &self,
         request: Request<CreateKeyRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let req = request.into_inner();
-        let key_id = convert::key_id(&req.key_id)?;
-        let owner = convert::identity("owner", &req.owner)?;
-        let key = self
-            .service
-            .create_key(&identity, &key_id, &owner, &req.description)
-            .await?;
-        Ok(key_info(&key))
+        let service = &self.service;
+        audited(
+            service,
+            "CreateKey",
+            request,
+            |req| Subject::key(&req.key_id),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                let owner = convert::identity("owner", &req.owner)?;
+                let key = service
+                    .create_key(&identity, &key_id, &owner, &req.description)
+                    .await?;
+                Ok(key_info(&key))
+            },
+        )
+        .await
     }
 
     async fn rotate_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let key_id = convert::key_id(&request.get_ref().key_id)?;
-        Ok(key_info(
-            &self.service.rotate_key(&identity, &key_id).await?,
-        ))
+        let service = &self.service;
+        audited(
+            service,
+            "RotateKey",
+            request,
+            |req| Subject::key(&req.key_id),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                Ok(key_info(&service.rotate_key(&identity, &key_id).await?))
+            },
+        )
+        .await
     }
 
     async fn get_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let key_id = convert::key_id(&request.get_ref().key_id)?;
-        Ok(key_info(&self.service.get_key(&identity, &key_id).await?))
+        let service = &self.service;
+        audited(
+            service,
+            "GetKey",
+            request,
+            |req| Subject::key(&req.key_id),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                Ok(key_info(&service.get_key(&identity, &key_id).await?))
+            },
+        )
+        .await
     }
 
     async fn disable_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let key_id = convert::key_id(&request.get_ref().key_id)?;
-        Ok(key_info(
-            &self.service.disable_key(&identity, &key_id).await?,
-        ))
+        let service = &self.service;
+        audited(
+            service,
+            "DisableKey",
+            request,
+            |req| Subject::key(&req.key_id),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                Ok(key_info(&service.disable_key(&identity, &key_id).await?))
+            },
+        )
+        .await
     }
 
     async fn enable_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let key_id = convert::key_id(&request.get_ref().key_id)?;
-        Ok(key_info(
-            &self.service.enable_key(&identity, &key_id).await?,
-        ))
+        let service = &self.service;
+        audited(
+            service,
+            "EnableKey",
+            request,
+            |req| Subject::key(&req.key_id),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                Ok(key_info(&service.enable_key(&identity, &key_id).await?))
+            },
+        )
+        .await
     }
 
     async fn set_min_decryption_version(
         &self,
         request: Request<SetMinDecryptionVersionRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let req = request.get_ref();
-        let key_id = convert::key_id(&req.key_id)?;
-        Ok(key_info(
-            &self
-                .service
-                .set_min_decryption_version(&identity, &key_id, req.version)
-                .await?,
-        ))
+        let service = &self.service;
+        audited(
+            service,
+            "SetMinDecryptionVersion",
+            request,
+            |req| Subject::key(&req.key_id),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                Ok(key_info(
+                    &service
+                        .set_min_decryption_version(&identity, &key_id, req.version)
+                        .await?,
+                ))
+            },
+        )
+        .await
     }
 
     async fn list_keys(
         &self,
         request: Request<ListKeysRequest>,
     ) -> Result<Response<ListKeysResponse>, Status> {
-        let identity = caller_identity(&request)?;
-        let req = request.get_ref();
-        let page = self
-            .service
-            .list_keys(&identity, &req.prefix, req.page_size, &req.page_token)
-            .await?;
-        Ok(Response::new(ListKeysResponse {
-            keys: page.keys.iter().map(convert::key_info).collect(),
-            next_page_token: page.next_page_token.unwrap_or_default(),
-        }))
+        let service = &self.service;
+        audited(
+            service,
+            "ListKeys",
+            request,
+            |_| Subject::default(),
+            |identity, req| async move {
+                let page = service
+                    .list_keys(&identity, &req.prefix, req.page_size, &req.page_token)
+                    .await?;
+                Ok((
+                    ListKeysResponse {
+                        keys: page.keys.iter().map(convert::key_info).collect(),
+                        next_page_token: page.next_page_token.unwrap_or_default(),
+                    },
+                    None,
+                ))
+            },
+        )
+        .await
     }
 
     async fn schedule_key_deletion(
         &self,
         request: Request<ScheduleKeyDeletionRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let req = request.get_ref();
-        let key_id = convert::key_id(&req.key_id)?;
-        Ok(key_info(
-            &self
-                .service
-                .schedule_key_deletion(&identity, &key_id, req.pending_days)
-                .await?,
-        ))
+        let service = &self.service;
+        audited(
+            service,
+            "ScheduleKeyDeletion",
+            request,
+            |req| Subject::key(&req.key_id),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                Ok(key_info(
+                    &service
+                        .schedule_key_deletion(&identity, &key_id, req.pending_days)
+                        .await?,
+                ))
+            },
+        )
+        .await
     }
 
     async fn cancel_key_deletion(
         &self,
         request: Request<KeyRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let key_id = convert::key_id(&request.get_ref().key_id)?;
-        Ok(key_info(
-            &self.service.cancel_key_deletion(&identity, &key_id).await?,
-        ))
+        let service = &self.service;
+        audited(
+            service,
+            "CancelKeyDeletion",
+            request,
+            |req| Subject::key(&req.key_id),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                Ok(key_info(
+                    &service.cancel_key_deletion(&identity, &key_id).await?,
+                ))
+            },
+        )
+        .await
     }
 
     async fn create_grant(
         &self,
         request: Request<GrantRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let (key_id, grantee, operations) = grant_parts(request.get_ref())?;
-        Ok(key_info(
-            &self
-                .service
-                .create_grant(&identity, &key_id, &grantee, operations)
-                .await?,
-        ))
+        let service = &self.service;
+        audited(
+            service,
+            "CreateGrant",
+            request,
+            grant_subject,
+            |identity, req| async move {
+                let (key_id, grantee, operations) = grant_parts(&req)?;
+                Ok(key_info(
+                    &service
+                        .create_grant(&identity, &key_id, &grantee, operations)
+                        .await?,
+                ))
+            },
+        )
+        .await
     }
 
     async fn revoke_grant(
         &self,
         request: Request<GrantRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
-        let identity = caller_identity(&request)?;
-        let (key_id, grantee, operations) = grant_parts(request.get_ref())?;
-        Ok(key_info(
-            &self
-                .service
-                .revoke_grant(&identity, &key_id, &grantee, operations)
-                .await?,
-        ))
+        let service = &self.service;
+        audited(
+            service,
+            "RevokeGrant",
+            request,
+            grant_subject,
+            |identity, req| async move {
+                let (key_id, grantee, operations) = grant_parts(&req)?;
+                Ok(key_info(
+                    &service
+                        .revoke_grant(&identity, &key_id, &grantee, operations)
+                        .await?,
+                ))
+            },
+        )
+        .await
     }
 
     async fn seal(&self, request: Request<SealRequest>) -> Result<Response<SealStatus>, Status> {
-        let identity = caller_identity(&request)?;
-        self.service.seal(&identity).await?;
-        Ok(Response::new(self.seal_status(&identity).await?))
+        audited(
+            &self.service,
+            "Seal",
+            request,
+            |_| Subject::default(),
+            |identity, _| async move {
+                self.service.seal(&identity).await?;
+                unversioned(self.seal_status(&identity).await)
+            },
+        )
+        .await
     }
 
     async fn unseal(
         &self,
         request: Request<UnsealRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        let identity = caller_identity(&request)?;
-        self.service.unseal(&identity).await?;
-        Ok(Response::new(self.seal_status(&identity).await?))
+        audited(
+            &self.service,
+            "Unseal",
+            request,
+            |_| Subject::default(),
+            |identity, _| async move {
+                self.service.unseal(&identity).await?;
+                unversioned(self.seal_status(&identity).await)
+            },
+        )
+        .await
     }
 
     async fn rotate_master_key(
         &self,
         request: Request<RotateMasterKeyRequest>,
     ) -> Result<Response<RotateMasterKeyResponse>, Status> {
-        let identity = caller_identity(&request)?;
-        // Refuse non-admins before opening the new master key (a KMS call).
-        self.service.require_admin(&identity)?;
-        let req = request.into_inner();
-        let master = if req.new_master_key.is_empty() {
-            self.service.master()
-        } else {
-            let endpoint = (!req.aws_endpoint.is_empty()).then_some(req.aws_endpoint);
-            MasterKeySpec::parse(&req.new_master_key, endpoint)
-                .map_err(|e| Status::invalid_argument(format!("new_master_key: {e}")))?
-                .open()
-                .await
-                .map_err(|e| Status::failed_precondition(format!("new master key: {e}")))?
-        };
-        let master_key = self
-            .service
-            .rotate_master_key(&identity, master)
-            .await
-            .map_err(showing_master_key_errors)?;
-        Ok(Response::new(RotateMasterKeyResponse { master_key }))
+        let service = &self.service;
+        audited(
+            service,
+            "RotateMasterKey",
+            request,
+            |_| Subject::default(),
+            |identity, req| async move {
+                // Refuse non-admins before opening the new master key (a KMS call).
+                service.require_admin(&identity)?;
+                let master = if req.new_master_key.is_empty() {
+                    service.master()
+                } else {
+                    let endpoint = (!req.aws_endpoint.is_empty()).then_some(req.aws_endpoint);
+                    MasterKeySpec::parse(&req.new_master_key, endpoint)
+                        .map_err(|e| Status::invalid_argument(format!("new_master_key: {e}")))?
+                        .open()
+                        .await
+                        .map_err(|e| Status::failed_precondition(format!("new master key: {e}")))?
+                };
+                let master_key = service
+                    .rotate_master_key(&identity, master)
+                    .await
+                    .map_err(showing_master_key_errors)?;
+                Ok((RotateMasterKeyResponse { master_key }, None))
+            },
+        )
+        .await
     }
 
     async fn rotate_root_key(
         &self,
         request: Request<RotateRootKeyRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        let identity = caller_identity(&request)?;
-        self.service
-            .rotate_root_key(&identity)
-            .await
-            .map_err(showing_master_key_errors)?;
-        Ok(Response::new(self.seal_status(&identity).await?))
+        audited(
+            &self.service,
+            "RotateRootKey",
+            request,
+            |_| Subject::default(),
+            |identity, _| async move {
+                self.service
+                    .rotate_root_key(&identity)
+                    .await
+                    .map_err(showing_master_key_errors)?;
+                unversioned(self.seal_status(&identity).await)
+            },
+        )
+        .await
     }
 
     async fn get_status(
         &self,
         request: Request<StatusRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        let identity = caller_identity(&request)?;
-        Ok(Response::new(self.seal_status(&identity).await?))
+        audited(
+            &self.service,
+            "GetStatus",
+            request,
+            |_| Subject::default(),
+            |identity, _| async move { unversioned(self.seal_status(&identity).await) },
+        )
+        .await
     }
 }

@@ -3,11 +3,13 @@
 //! types (validating them), call the service, convert back.
 
 mod admin_api;
+mod audited;
 mod convert;
 mod crypto_api;
 mod status;
 
 pub use admin_api::AdminApi;
+pub use audited::REQUEST_ID_HEADER;
 pub use crypto_api::CryptoApi;
 
 /// Generated protobuf and tonic code for `tresor.v1`.

@@ -75,7 +75,10 @@ impl Service {
     }
 }
 
-async fn unwrap_current(root: &StoredRoot, master: &dyn MasterKey) -> Result<SecretKey, Error> {
+pub(super) async fn unwrap_current(
+    root: &StoredRoot,
+    master: &dyn MasterKey,
+) -> Result<SecretKey, Error> {
     match master
         .unwrap_root_key(&root.current.wrapped_root_key, &root.keystore_id)
         .await

@@ -50,6 +50,7 @@ impl Service {
                 pending: None,
                 generation: 1,
                 retiring: None,
+                audit_key: None,
             })
             .await?;
         tracing::info!(keystore_id = %stored.keystore_id, master_key = %master.describe(), "initialised a new keystore");

@@ -58,6 +58,14 @@ impl Service {
         let new_root = SecretKey::generate()?;
         let wrapped_root_key = master.wrap_root_key(&new_root, &stored.keystore_id).await?;
         let generation = stored.generation + 1;
+        let audit_key = match &stored.audit_key {
+            Some(sealed) => {
+                let (_, current) = keyring.current_root()?;
+                let key = super::open_audit_key(&current, sealed)?;
+                Some(super::audit::seal_audit_key(&new_root, &key)?)
+            }
+            None => None,
+        };
         self.store.clear_rewrap_cursor().await?;
         let next = StoredRoot {
             current: RootWrapping {
@@ -71,6 +79,7 @@ impl Service {
                 wrapping: stored.current.clone(),
             }),
             keystore_id: stored.keystore_id.clone(),
+            audit_key,
         };
         self.store.replace_root(&stored, &next).await?;
         keyring.install_current_root(generation, new_root);
@@ -209,6 +218,15 @@ impl Service {
                     current = stored.generation,
                     "root-key rotation finished; the previous root key is gone"
                 );
+                self.audit_event(
+                    "root_rotation_finished",
+                    None,
+                    &format!(
+                        "every DEK is wrapped by root key generation {}",
+                        stored.generation
+                    ),
+                )
+                .await;
                 return Ok(());
             }
         }

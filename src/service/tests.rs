@@ -45,6 +45,7 @@ fn options() -> ServiceOptions {
         max_plaintext_bytes: 1 << 20,
         dek_cache_capacity: NonZeroUsize::new(4).expect("nonzero"),
         rewrap_batch_size: 3,
+        audit: None,
     }
 }
 

@@ -45,6 +45,7 @@ pub async fn ensure_root(store: &dyn KeyStore) {
                 pending: None,
                 generation: 1,
                 retiring: None,
+                audit_key: None,
             })
             .await
             .expect("init root");
@@ -63,6 +64,7 @@ fn first_version(tag: u8) -> StoredVersion {
 pub async fn run_all(store: &dyn KeyStore) {
     root_is_initialised_once(store).await;
     seal_state_is_remembered(store).await;
+    audit_marks_are_kept_per_log(store).await;
     dek_under_a_stale_root_generation_is_refused(store).await;
     create_get_and_duplicate(store).await;
     rotation_adds_versions_atomically(store).await;
@@ -70,6 +72,42 @@ pub async fn run_all(store: &dyn KeyStore) {
     listing_pages_by_prefix(store).await;
     rewrapping_walks_versions_in_order_and_skips_changed_ones(store).await;
     deletion_schedule_and_delete(store).await;
+}
+
+async fn audit_marks_are_kept_per_log(store: &dyn KeyStore) {
+    assert_eq!(store.audit_mark("replica-a").await.expect("mark"), None);
+    let first = super::AuditMark {
+        sequence: 41,
+        record_hash: vec![7; 32],
+    };
+    let later = super::AuditMark {
+        sequence: 97,
+        record_hash: vec![9; 32],
+    };
+    store
+        .set_audit_mark("replica-a", &first)
+        .await
+        .expect("set");
+    store
+        .set_audit_mark("replica-b", &later)
+        .await
+        .expect("set");
+    assert_eq!(
+        store.audit_mark("replica-a").await.expect("mark"),
+        Some(first)
+    );
+    store
+        .set_audit_mark("replica-a", &later)
+        .await
+        .expect("set");
+    assert_eq!(
+        store.audit_mark("replica-a").await.expect("mark"),
+        Some(later.clone())
+    );
+    assert_eq!(
+        store.audit_mark("replica-b").await.expect("mark"),
+        Some(later)
+    );
 }
 
 async fn root_is_initialised_once(store: &dyn KeyStore) {
@@ -83,6 +121,7 @@ async fn root_is_initialised_once(store: &dyn KeyStore) {
         pending: None,
         generation: 1,
         retiring: None,
+        audit_key: Some(vec![3; 70]),
     };
     let second = StoredRoot {
         keystore_id: "ks-2".into(),

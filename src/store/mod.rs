@@ -48,6 +48,20 @@ pub struct StoredRoot {
     /// During a root-key rotation, the previous root key, kept until every
     /// DEK is re-wrapped under the current one.
     pub retiring: Option<RetiringRoot>,
+    /// The audit log's MAC key, sealed under the current root key (`None`
+    /// in keystores made before the audit log existed, until first start).
+    /// A root-key rotation re-seals it in the same write.
+    pub audit_key: Option<Vec<u8>>,
+}
+
+/// The latest checkpoint of one audit log, kept in the keystore so that a
+/// log file cut short is detected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditMark {
+    /// Sequence number of the checkpoint record.
+    pub sequence: u64,
+    /// SHA-256 of its line.
+    pub record_hash: Vec<u8>,
 }
 
 /// A previous root key that still wraps some DEKs.
@@ -182,6 +196,13 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Records the seal state durably.
     async fn set_sealed(&self, sealed: bool) -> Result<(), StoreError>;
+
+    /// The latest checkpoint recorded for the audit log named `log` (one
+    /// per replica).
+    async fn audit_mark(&self, log: &str) -> Result<Option<AuditMark>, StoreError>;
+
+    /// Records the latest checkpoint of the audit log `log` durably.
+    async fn set_audit_mark(&self, log: &str, mark: &AuditMark) -> Result<(), StoreError>;
 
     /// Creates a key with its first version. Fails with
     /// [`StoreError::AlreadyExists`] if the id is taken.

@@ -20,8 +20,8 @@ use tokio_postgres::NoTls;
 
 use super::records;
 use super::{
-    KeyChange, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion,
-    UpdateFn,
+    AuditMark, KeyChange, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot,
+    StoredVersion, UpdateFn,
 };
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
@@ -607,6 +607,25 @@ impl KeyStore for PostgresKeyStore {
                 .await
                 .map_err(db)?;
         }
+        Ok(())
+    }
+
+    async fn audit_mark(&self, log: &str) -> Result<Option<AuditMark>, StoreError> {
+        self.meta(&format!("audit_checkpoint:{log}"))
+            .await?
+            .map(|bytes| records::decode_audit_mark(&bytes))
+            .transpose()
+    }
+
+    async fn set_audit_mark(&self, log: &str, mark: &AuditMark) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        client
+            .execute(
+                "INSERT INTO tresor_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                &[&format!("audit_checkpoint:{log}"), &records::encode_audit_mark(mark)],
+            )
+            .await
+            .map_err(db)?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use prost::Message;
 
-use super::{RetiringRoot, RootWrapping, StoredRoot, StoredVersion};
+use super::{AuditMark, RetiringRoot, RootWrapping, StoredRoot, StoredVersion};
 use crate::error::StoreError;
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, UnixTime, VersionInfo};
@@ -39,6 +39,35 @@ struct RootRecord {
     retiring_master_key: String,
     #[prost(bytes = "vec", tag = "9")]
     retiring_wrapped_root_key: Vec<u8>,
+    /// The audit key sealed under the current root key (empty: none yet).
+    #[prost(bytes = "vec", tag = "10")]
+    audit_key: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct AuditMarkRecord {
+    #[prost(uint64, tag = "1")]
+    sequence: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    record_hash: Vec<u8>,
+}
+
+/// Encodes an audit checkpoint mark.
+pub fn encode_audit_mark(mark: &AuditMark) -> Vec<u8> {
+    AuditMarkRecord {
+        sequence: mark.sequence,
+        record_hash: mark.record_hash.clone(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes an audit checkpoint mark.
+pub fn decode_audit_mark(bytes: &[u8]) -> Result<AuditMark, StoreError> {
+    let record = AuditMarkRecord::decode(bytes).map_err(|e| corrupt("audit mark", e))?;
+    Ok(AuditMark {
+        sequence: record.sequence,
+        record_hash: record.record_hash,
+    })
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -129,6 +158,7 @@ pub fn encode_root(root: &StoredRoot) -> Vec<u8> {
         retiring_generation,
         retiring_master_key,
         retiring_wrapped_root_key,
+        audit_key: root.audit_key.clone().unwrap_or_default(),
     }
     .encode_to_vec()
 }
@@ -164,6 +194,7 @@ pub fn decode_root(bytes: &[u8]) -> Result<StoredRoot, StoreError> {
         pending,
         generation: record.generation.max(1),
         retiring,
+        audit_key: (!record.audit_key.is_empty()).then_some(record.audit_key),
     })
 }
 

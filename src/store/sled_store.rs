@@ -16,7 +16,8 @@ use sled::transaction::{
 
 use super::records;
 use super::{
-    KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion, UpdateFn,
+    AuditMark, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion,
+    UpdateFn,
 };
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
@@ -28,6 +29,11 @@ const KEY_COUNT_ENTRY: &[u8] = b"key_count";
 /// process; see [`SledKeyStore::write`].
 static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const SEALED_ENTRY: &[u8] = b"sealed";
+
+/// The meta entry holding an audit log's latest checkpoint.
+fn audit_mark_entry(log: &str) -> String {
+    format!("audit_checkpoint:{log}")
+}
 const REWRAP_CURSOR_ENTRY: &[u8] = b"rewrap_cursor";
 
 /// The sled-backed keystore.
@@ -388,6 +394,27 @@ impl KeyStore for SledKeyStore {
             } else {
                 store.meta.remove(SEALED_ENTRY).map_err(backend)?;
             }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_mark(&self, log: &str) -> Result<Option<AuditMark>, StoreError> {
+        self.meta
+            .get(audit_mark_entry(log))
+            .map_err(backend)?
+            .map(|bytes| records::decode_audit_mark(&bytes))
+            .transpose()
+    }
+
+    async fn set_audit_mark(&self, log: &str, mark: &AuditMark) -> Result<(), StoreError> {
+        let entry = audit_mark_entry(log);
+        let encoded = records::encode_audit_mark(mark);
+        self.write(move |store| {
+            store
+                .meta
+                .insert(entry.as_bytes(), encoded.as_slice())
+                .map_err(backend)?;
             Ok(())
         })
         .await

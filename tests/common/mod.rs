@@ -91,6 +91,9 @@ impl Fixture {
                 max_plaintext_bytes,
                 dek_cache_capacity: NonZeroUsize::new(100).expect("nonzero"),
                 rewrap_batch_size: 7,
+                audit: Some(tresor::service::AuditSettings::in_data_dir(
+                    &self.data_dir(),
+                )),
             },
             backups: None,
         }

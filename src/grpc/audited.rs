@@ -1,0 +1,184 @@
+//! Every call goes through [`audited`]: it names the caller, gives the call
+//! a request id, runs the handler, and writes the audit record before the
+//! response leaves. A call whose record cannot be written is refused with
+//! UNAVAILABLE (fail closed).
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Request, Response, Status};
+use tracing::Instrument;
+
+use super::caller_identity;
+use crate::identity::Identity;
+use crate::service::{RequestRecord, Service};
+
+/// The metadata key carrying the request id, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest request id accepted from a client.
+const MAX_REQUEST_ID: usize = 128;
+
+/// What a call is about, taken from its request before the handler runs.
+#[derive(Debug, Default)]
+pub(crate) struct Subject {
+    pub key_id: Option<String>,
+    pub context: Option<BTreeMap<String, String>>,
+}
+
+impl Subject {
+    /// A call on `key_id` with no context.
+    pub fn key(key_id: &str) -> Self {
+        Self {
+            key_id: Some(key_id.to_owned()),
+            context: None,
+        }
+    }
+
+    /// A call on `key_id` with an encryption context (digested).
+    pub fn key_with_context(
+        service: &Service,
+        key_id: &str,
+        context: &HashMap<String, String>,
+    ) -> Self {
+        Self {
+            key_id: Some(key_id.to_owned()),
+            context: service.audit_context(context),
+        }
+    }
+}
+
+/// What a handler produced: the response and the key version it used.
+pub(crate) type Handled<T> = Result<(T, Option<u32>), Status>;
+
+/// A handler result without a key version.
+pub(crate) fn unversioned<T>(result: Result<T, Status>) -> Handled<T> {
+    result.map(|response| (response, None))
+}
+
+/// The client's request id if it sent a sensible one, else a new one.
+fn request_id(metadata: &MetadataMap) -> String {
+    let given = metadata
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    match given {
+        Some(id) => id.to_owned(),
+        None => new_request_id(),
+    }
+}
+
+/// A random per-process prefix and a counter: unique without a system
+/// call per request.
+fn new_request_id() -> String {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        crate::crypto::random_bytes(6)
+            .map(|bytes| hex::encode(bytes.expose()))
+            .unwrap_or_else(|_| format!("{:012x}", std::process::id()))
+    });
+    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The gRPC name of a status code, as written in audit records.
+pub(crate) fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+fn tag_request_id(metadata: &mut MetadataMap, request_id: &str) {
+    if let Ok(value) = MetadataValue::try_from(request_id) {
+        metadata.insert(REQUEST_ID_HEADER, value);
+    }
+}
+
+/// Runs `handle` for the caller of `request` and records the call.
+pub(crate) async fn audited<Req, Resp, Fut>(
+    service: &Service,
+    operation: &'static str,
+    request: Request<Req>,
+    subject: impl FnOnce(&Req) -> Subject,
+    handle: impl FnOnce(Identity, Req) -> Fut,
+) -> Result<Response<Resp>, Status>
+where
+    Fut: Future<Output = Handled<Resp>>,
+{
+    let started = Instant::now();
+    let request_id = request_id(request.metadata());
+    let span = tracing::info_span!("call", request_id = %request_id, operation);
+    let peer = request.remote_addr();
+    let identity = caller_identity(&request);
+    let req = request.into_inner();
+    let subject = subject(&req);
+    let outcome = match &identity {
+        Ok(identity) => match service.admit(identity, operation, subject.key_id.as_deref()) {
+            Ok(()) => handle(identity.clone(), req).instrument(span.clone()).await,
+            Err(refused) => Err(refused.into()),
+        },
+        Err(status) => Err(status.clone()),
+    };
+    let (status, key_version) = match &outcome {
+        Ok((_, version)) => (Code::Ok, *version),
+        Err(status) => (status.code(), None),
+    };
+    let record = RequestRecord {
+        operation,
+        request_id: request_id.clone(),
+        identity: identity.ok(),
+        peer,
+        key_id: subject.key_id,
+        key_version,
+        context: subject.context,
+        status: code_name(status),
+        latency: started.elapsed(),
+    };
+    let _entered = span.enter();
+    tracing::debug!(
+        status = record.status,
+        latency_us = record.latency.as_micros() as u64,
+        "call handled"
+    );
+    drop(_entered);
+    let recorded = service.record_request(record).await;
+    let result = match recorded {
+        Ok(()) => outcome.map(|(response, _)| Response::new(response)),
+        Err(e) => Err(Status::from(e)),
+    };
+    match result {
+        Ok(mut response) => {
+            tag_request_id(response.metadata_mut(), &request_id);
+            Ok(response)
+        }
+        Err(mut status) => {
+            tag_request_id(status.metadata_mut(), &request_id);
+            Err(status)
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The service's side of the audit log: the audit key (created once, sealed
+//! under the root key), recording requests and lifecycle events, and
+//! checkpoints remembered in the keystore.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Service;
+use super::keyring::Keyring;
+use crate::audit::{AuditLog, AuditOptions, Entry, RecordKind};
+use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
+use crate::error::{Error, StoreError};
+use crate::identity::Identity;
+use crate::store::{AuditMark, KeyStore, StoredRoot};
+
+/// The audit key is sealed like a DEK, under a key id no customer key can
+/// have (customer ids may not contain `:`).
+const AUDIT_KEY_ID: &str = "tresor:audit-key";
+const AUDIT_KEY_VERSION: u32 = 1;
+/// Longest key id copied into a record as given (a refused, malformed id
+/// is recorded, cut to this length).
+const MAX_RECORDED_KEY_ID: usize = 256;
+
+/// Where the service writes its audit log.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// File, rotation and test switches.
+    pub options: AuditOptions,
+    /// This log's name in the keystore, for its checkpoint (the replica
+    /// name with a shared keystore).
+    pub log_name: String,
+}
+
+impl AuditSettings {
+    /// The default log of a sled keystore in `data_dir`.
+    pub fn in_data_dir(data_dir: &std::path::Path) -> Self {
+        Self {
+            options: AuditOptions::at(default_audit_file(data_dir)),
+            log_name: LOCAL_LOG.into(),
+        }
+    }
+}
+
+/// The log name of a single-node (sled) keystore.
+pub const LOCAL_LOG: &str = "local";
+
+/// The default audit file of a data directory.
+pub fn default_audit_file(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("audit").join("audit.jsonl")
+}
+
+fn audit_key_binding(context: &Context) -> Binding<'_> {
+    Binding {
+        purpose: Purpose::WrapDataKey,
+        key_id: AUDIT_KEY_ID,
+        key_version: AUDIT_KEY_VERSION,
+        context,
+    }
+}
+
+/// Seals the audit key under a root key.
+pub(crate) fn seal_audit_key(root: &SecretKey, audit_key: &SecretKey) -> Result<Vec<u8>, Error> {
+    let context = Context::new();
+    Ok(crypto::seal(
+        root,
+        &audit_key_binding(&context),
+        audit_key.expose(),
+    )?)
+}
+
+/// Opens the audit key with the root key it is sealed under.
+pub(crate) fn open_audit_key(root: &SecretKey, sealed: &[u8]) -> Result<SecretKey, Error> {
+    let context = Context::new();
+    let bytes = crypto::open(root, &audit_key_binding(&context), sealed).map_err(|e| {
+        Error::Store(StoreError::Corrupt(format!(
+            "the audit key does not open under the root key: {e}"
+        )))
+    })?;
+    Ok(SecretKey::from_bytes(bytes.expose())?)
+}
+
+/// The keystore's audit key, creating it on first use. `root` is the
+/// current root key of `stored`.
+pub(crate) async fn load_or_create_audit_key(
+    store: &dyn KeyStore,
+    root: &SecretKey,
+) -> Result<SecretKey, Error> {
+    loop {
+        let stored = store
+            .root()
+            .await?
+            .ok_or(Error::Store(StoreError::NotInitialised))?;
+        if let Some(sealed) = &stored.audit_key {
+            return open_audit_key(root, sealed);
+        }
+        let key = SecretKey::generate()?;
+        let with_key = StoredRoot {
+            audit_key: Some(seal_audit_key(root, &key)?),
+            ..stored.clone()
+        };
+        match store.replace_root(&stored, &with_key).await {
+            Ok(()) => {
+                tracing::info!("created the audit key");
+                return Ok(key);
+            }
+            // Another replica changed the root record meanwhile: read again.
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The audit key of a keystore, for offline verification: unwraps the
+/// root key with the master key (as `serve` does) and opens the audit key.
+pub async fn offline_audit_key(
+    store: &dyn KeyStore,
+    master: &dyn crate::master_key::MasterKey,
+) -> Result<SecretKey, Error> {
+    let stored = store
+        .root()
+        .await?
+        .ok_or(Error::Store(StoreError::NotInitialised))?;
+    let sealed = stored.audit_key.as_ref().ok_or_else(|| {
+        Error::FailedPrecondition(crate::error::Precondition::Other(
+            "this keystore has no audit key: no server with auditing on has used it".into(),
+        ))
+    })?;
+    let root = super::backup::unwrap_current(&stored, master).await?;
+    open_audit_key(&root, sealed)
+}
+
+/// One handled call, as the gRPC edge saw it.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    /// The gRPC method (`Encrypt`, `CreateKey`...).
+    pub operation: &'static str,
+    /// Request id.
+    pub request_id: String,
+    /// The caller, when its certificate names one.
+    pub identity: Option<Identity>,
+    /// The caller's address.
+    pub peer: Option<SocketAddr>,
+    /// The key id as given.
+    pub key_id: Option<String>,
+    /// The key version used, when known.
+    pub key_version: Option<u32>,
+    /// The context digest from [`Service::audit_context`].
+    pub context: Option<BTreeMap<String, String>>,
+    /// The gRPC status code name (`OK`, `PERMISSION_DENIED`...).
+    pub status: &'static str,
+    /// Time spent.
+    pub latency: Duration,
+}
+
+impl Service {
+    /// Opens the audit log with the keystore's audit key (created on first
+    /// use). Called once at start with the keyring unsealed.
+    pub(super) async fn open_audit_log(&self, keyring: &Keyring) -> Result<(), Error> {
+        let Some(settings) = &self.options.audit else {
+            return Ok(());
+        };
+        let (_, root) = keyring.current_root()?;
+        let key = load_or_create_audit_key(self.store.as_ref(), &root).await?;
+        let log = AuditLog::open(Arc::new(key), settings.options.clone())?;
+        tracing::info!(file = %log.path().display(), "audit log open");
+        let _ = self.audit.set(log);
+        self.audit_event("server_started", None, env!("CARGO_PKG_VERSION"))
+            .await;
+        Ok(())
+    }
+
+    /// The audit log, when auditing is on.
+    pub fn audit_log(&self) -> Option<&AuditLog> {
+        self.audit.get()
+    }
+
+    /// The digest of an encryption context for a record: keys in clear,
+    /// values as keyed digests. `None` when auditing is off or the context
+    /// is empty.
+    pub fn audit_context(
+        &self,
+        context: &HashMap<String, String>,
+    ) -> Option<BTreeMap<String, String>> {
+        let log = self.audit.get()?;
+        if context.is_empty() {
+            return None;
+        }
+        context
+            .iter()
+            .map(|(key, value)| Ok((key.clone(), log.context_digest(value)?)))
+            .collect::<Result<_, crate::error::AuditError>>()
+            .ok()
+    }
+
+    /// Writes the record of a handled call. An error means the record is
+    /// not written and the call must be refused.
+    pub async fn record_request(&self, record: RequestRecord) -> Result<(), Error> {
+        let Some(log) = self.audit.get() else {
+            return Ok(());
+        };
+        let mut key_id = record.key_id.filter(|id| !id.is_empty());
+        if let Some(id) = &mut key_id
+            && id.len() > MAX_RECORDED_KEY_ID
+        {
+            let mut cut = MAX_RECORDED_KEY_ID;
+            while !id.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            id.truncate(cut);
+        }
+        log.append(Entry {
+            kind: RecordKind::Request,
+            operation: record.operation.to_owned(),
+            request_id: Some(record.request_id),
+            identity: record.identity.map(|i| i.to_string()),
+            peer: record.peer.map(|p| p.to_string()),
+            key_id,
+            key_version: record.key_version,
+            context: record.context,
+            status: Some(record.status.to_owned()),
+            latency_us: Some(u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX)),
+            detail: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Records something that happened without a request. The event has
+    /// happened already, so a failure to record it is logged, not returned.
+    pub async fn audit_event(&self, operation: &str, key_id: Option<&str>, detail: &str) {
+        let Some(log) = self.audit.get() else {
+            return;
+        };
+        let entry = Entry {
+            key_id: key_id.map(str::to_owned),
+            ..Entry::event(operation, detail)
+        };
+        if let Err(e) = log.append(entry).await {
+            tracing::error!(error = %e, event = operation, "audit event not recorded");
+        }
+    }
+
+    /// Writes a checkpoint record and remembers it in the keystore, so that
+    /// `tresor audit verify` detects a log cut short before it.
+    pub async fn audit_checkpoint(&self) -> Result<(), Error> {
+        let Some(log) = self.audit.get() else {
+            return Ok(());
+        };
+        let checkpoint = log.checkpoint().await?;
+        self.remember_checkpoint(checkpoint).await
+    }
+
+    /// Writes the final checkpoint and stops the audit writer (shutdown).
+    pub async fn close_audit_log(&self) -> Result<(), Error> {
+        let Some(log) = self.audit.get() else {
+            return Ok(());
+        };
+        self.audit_event("server_stopping", None, "").await;
+        let checkpoint = log.close().await?;
+        self.remember_checkpoint(checkpoint).await
+    }
+
+    async fn remember_checkpoint(&self, checkpoint: crate::audit::Checkpoint) -> Result<(), Error> {
+        let Some(settings) = &self.options.audit else {
+            return Ok(());
+        };
+        let mark = AuditMark {
+            sequence: checkpoint.seq,
+            record_hash: checkpoint.hash.to_vec(),
+        };
+        self.store.set_audit_mark(&settings.log_name, &mark).await?;
+        Ok(())
+    }
+}
