@@ -82,6 +82,7 @@ impl ConnectHint {
             || has("connection reset")
             || has("connection closed")
             || has("unexpected eof")
+            || has("connection was not ready")
         {
             // The server hung up during or right after the handshake: it
             // did not accept what we presented.

@@ -88,7 +88,8 @@ pub(crate) async fn load_or_create_audit_key(
     store: &dyn KeyStore,
     root: &SecretKey,
 ) -> Result<SecretKey, Error> {
-    loop {
+    const ATTEMPTS: usize = 10;
+    for _ in 0..ATTEMPTS {
         let stored = store
             .root()
             .await?
@@ -111,6 +112,7 @@ pub(crate) async fn load_or_create_audit_key(
             Err(e) => return Err(e.into()),
         }
     }
+    Err(Error::Store(StoreError::Conflict))
 }
 
 /// The audit key of a keystore, for offline verification: unwraps the

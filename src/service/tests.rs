@@ -56,7 +56,11 @@ async fn open_service(dir: &Path, clock: Arc<ManualClock>) -> (Service, Arc<Sled
     }
     let master = Arc::new(FileMasterKey::open(&master_path).expect("open master"));
     let store = Arc::new(SledKeyStore::open(&dir.join("data")).expect("sled"));
-    let service = Service::open_with_clock(store.clone(), master, options(), clock)
+    let options = ServiceOptions {
+        audit: Some(super::AuditSettings::in_data_dir(&dir.join("data"))),
+        ..options()
+    };
+    let service = Service::open_with_clock(store.clone(), master, options, clock)
         .await
         .expect("open service");
     (service, store)
@@ -108,6 +112,15 @@ async fn keys_are_destroyed_when_their_deletion_window_ends() {
         vec![id.clone()]
     );
     assert_eq!(store.key(&id).await.expect("get"), None);
+    service.audit_checkpoint().await.expect("checkpoint");
+    let audit = std::fs::read_to_string(super::default_audit_file(&dir.path().join("data")))
+        .expect("audit file");
+    let destroyed = audit
+        .lines()
+        .find(|line| line.contains("\"operation\":\"key_destroyed\""))
+        .expect("the destruction is audited");
+    assert!(destroyed.contains("\"key_id\":\"doomed\""), "{destroyed}");
+    assert!(destroyed.contains("\"kind\":\"event\""), "{destroyed}");
     for version in 1..=2 {
         let version = KeyVersion::new(version).expect("version");
         assert_eq!(store.version(&id, version).await.expect("version"), None);

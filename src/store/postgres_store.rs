@@ -385,23 +385,30 @@ impl KeyStore for PostgresKeyStore {
         expected: &StoredRoot,
         new: &StoredRoot,
     ) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let changed = client
-            .execute(
-                "UPDATE tresor_meta SET value = $3 WHERE name = $1 AND value = $2",
-                &[
-                    &ROOT,
-                    &records::encode_root(expected),
-                    &records::encode_root(new),
-                ],
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let current: Vec<u8> = tx
+            .query_opt(
+                "SELECT value FROM tresor_meta WHERE name = $1 FOR UPDATE",
+                &[&ROOT],
             )
             .await
-            .map_err(db)?;
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict)
+            .map_err(db)?
+            .ok_or(StoreError::Conflict)?
+            .get(0);
+        // Compare decoded values: a record an older version wrote may
+        // encode the same root differently.
+        if &records::decode_root(&current)? != expected {
+            return Err(StoreError::Conflict);
         }
+        tx.execute(
+            "UPDATE tresor_meta SET value = $2 WHERE name = $1",
+            &[&ROOT, &records::encode_root(new)],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
     }
 
     async fn versions_after(

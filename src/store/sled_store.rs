@@ -215,12 +215,21 @@ impl KeyStore for SledKeyStore {
         expected: &StoredRoot,
         new: &StoredRoot,
     ) -> Result<(), StoreError> {
-        let old = records::encode_root(expected);
         let new = records::encode_root(new);
         self.write(|store| {
+            // Compare decoded values: a record an older version wrote may
+            // encode the same root differently.
+            let current = store
+                .meta
+                .get(ROOT_ENTRY)
+                .map_err(backend)?
+                .ok_or(StoreError::Conflict)?;
+            if &records::decode_root(&current)? != expected {
+                return Err(StoreError::Conflict);
+            }
             store
                 .meta
-                .compare_and_swap(ROOT_ENTRY, Some(old), Some(new))
+                .compare_and_swap(ROOT_ENTRY, Some(current), Some(new))
                 .map_err(backend)?
                 .map_err(|_| StoreError::Conflict)
         })

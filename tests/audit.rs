@@ -1,0 +1,295 @@
+//! The audit log end to end: the real server over mTLS writes a record for
+//! every call, allowed or refused; `tresor audit verify` (the real binary)
+//! passes an intact log and finds each kind of tampering at the right
+//! record; a log that cannot be written refuses requests.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{ADMIN, BILLING, Fixture, SHIPPING, TestServer, assert_code, proto};
+use tonic::Code;
+
+const KEY: &str = "billing/records";
+const MARKER: &[u8] = b"PLAINTEXT-MARKER-7f3a";
+const CONTEXT_SECRET: &str = "tenant-secret-4471";
+
+fn audit_file(fixture: &Fixture) -> PathBuf {
+    tresor::service::default_audit_file(&fixture.data_dir())
+}
+
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("read audit file")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect()
+}
+
+fn find<'a>(
+    records: &'a [serde_json::Value],
+    operation: &str,
+    status: &str,
+) -> &'a serde_json::Value {
+    records
+        .iter()
+        .find(|r| r["operation"] == operation && r["status"] == status)
+        .unwrap_or_else(|| panic!("no {operation} record with {status} in {records:#?}"))
+}
+
+/// Runs `tresor audit verify` on the fixture; returns (exit code, output).
+fn verify(fixture: &Fixture, files: &[PathBuf]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .arg("audit")
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(fixture.data_dir())
+        .arg("--master-key-file")
+        .arg(fixture.master_key_file())
+        .args(files)
+        .output()
+        .expect("run tresor");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test]
+async fn allowed_and_refused_calls_are_recorded_without_secrets() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+    let mut billing = server.client(BILLING).await;
+    let mut request = tonic::Request::new(proto::EncryptRequest {
+        key_id: KEY.into(),
+        plaintext: MARKER.to_vec(),
+        context: common::ctx(&[("tenant", CONTEXT_SECRET)]),
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-from-client-1".parse().expect("value"));
+    let response = billing.crypto.encrypt(request).await.expect("encrypt");
+    assert_eq!(
+        response.metadata().get("x-request-id").expect("request id"),
+        "req-from-client-1"
+    );
+    let ciphertext = response.into_inner().ciphertext;
+    let mut shipping = server.client(SHIPPING).await;
+    let denied = assert_code(
+        shipping
+            .decrypt(KEY, &ciphertext, &[("tenant", CONTEXT_SECRET)])
+            .await,
+        Code::PermissionDenied,
+    );
+    assert!(denied.metadata().get("x-request-id").is_some());
+    assert_code(
+        billing.encrypt("Not A Key!", b"x", &[]).await,
+        Code::InvalidArgument,
+    );
+    let file = audit_file(&server.fixture);
+    let fixture = server.stop().await;
+
+    let all = records(&file);
+    let encrypt = find(&all, "Encrypt", "OK");
+    assert_eq!(encrypt["identity"], BILLING);
+    assert_eq!(encrypt["key_id"], KEY);
+    assert_eq!(encrypt["key_version"], 1);
+    assert_eq!(encrypt["request_id"], "req-from-client-1");
+    assert_eq!(encrypt["kind"], "request");
+    assert!(
+        encrypt["peer"]
+            .as_str()
+            .expect("peer")
+            .starts_with("127.0.0.1:")
+    );
+    assert!(encrypt["latency_us"].as_u64().is_some());
+    let digest = encrypt["context"]["tenant"]
+        .as_str()
+        .expect("context digest");
+    assert!(digest.starts_with("hmac-sha256:"), "{digest}");
+    let refused = find(&all, "Decrypt", "PERMISSION_DENIED");
+    assert_eq!(refused["identity"], SHIPPING);
+    assert_eq!(
+        refused["context"]["tenant"], digest,
+        "same value, same digest"
+    );
+    let invalid = find(&all, "Encrypt", "INVALID_ARGUMENT");
+    assert_eq!(invalid["key_id"], "Not A Key!");
+    let create = find(&all, "CreateKey", "OK");
+    assert_eq!(create["identity"], ADMIN);
+    assert!(
+        all.iter().any(|r| r["kind"] == "checkpoint"),
+        "final checkpoint"
+    );
+
+    let raw = std::fs::read(&file).expect("read");
+    for secret in [MARKER, CONTEXT_SECRET.as_bytes()] {
+        assert!(
+            !raw.windows(secret.len()).any(|w| w == secret),
+            "a secret reached the audit log"
+        );
+    }
+    let (code, out) = verify(&fixture, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("audit log intact"), "{out}");
+}
+
+/// Serves, makes a few calls, stops (final checkpoint): an audit log of
+/// about a dozen records to tamper with.
+async fn audited_history() -> Fixture {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+    let mut billing = server.client(BILLING).await;
+    for n in 0..6 {
+        billing
+            .encrypt(KEY, format!("m{n}").as_bytes(), &[])
+            .await
+            .expect("encrypt");
+    }
+    server.stop().await
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("read")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    std::fs::write(path, lines.join("\n") + "\n").expect("write");
+}
+
+#[tokio::test]
+async fn audit_verify_finds_every_kind_of_tampering() {
+    let fixture = audited_history().await;
+    let file = audit_file(&fixture);
+    let original = lines(&file);
+    assert!(original.len() >= 10, "{original:#?}");
+    let (code, out) = verify(&fixture, &[]);
+    assert_eq!(code, 0, "{out}");
+
+    // Line i holds record i + 1.
+    let cases: Vec<(&str, Vec<String>, u64)> = vec![
+        (
+            "edited byte",
+            {
+                let mut l = original.clone();
+                l[5] = l[5].replacen("Encrypt", "Encrypu", 1);
+                l
+            },
+            6,
+        ),
+        (
+            "removed line",
+            {
+                let mut l = original.clone();
+                l.remove(4);
+                l
+            },
+            5,
+        ),
+        (
+            "swapped lines",
+            {
+                let mut l = original.clone();
+                l.swap(6, 7);
+                l
+            },
+            7,
+        ),
+        (
+            "inserted forged line",
+            {
+                let mut l = original.clone();
+                let forged = l[3].replacen("\"OK\"", "\"PERMISSION_DENIED\"", 1);
+                l.insert(3, forged);
+                l
+            },
+            4,
+        ),
+        (
+            "truncated tail",
+            original[..original.len() - 3].to_vec(),
+            original.len() as u64 - 2,
+        ),
+    ];
+    for (what, edited, record) in cases {
+        write_lines(&file, &edited);
+        let (code, out) = verify(&fixture, &[]);
+        assert_eq!(code, 1, "{what}: {out}");
+        assert!(out.contains("NOT intact"), "{what}: {out}");
+        assert!(
+            out.contains(&format!(": record {record}: ")),
+            "{what}: expected record {record}: {out}"
+        );
+    }
+    write_lines(&file, &original);
+    let (code, out) = verify(&fixture, std::slice::from_ref(&file));
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_written_refuses_the_request() {
+    let fixture = Fixture::new();
+    let disk_full = Arc::new(AtomicBool::new(false));
+    let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
+    if let Some(audit) = &mut settings.service.audit {
+        audit.options.fail_writes = Some(disk_full.clone());
+    }
+    let server = TestServer::start_with_settings(fixture, settings).await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+    let mut billing = server.client(BILLING).await;
+    billing.encrypt(KEY, b"before", &[]).await.expect("encrypt");
+
+    disk_full.store(true, Ordering::SeqCst);
+    let refused = assert_code(
+        billing.encrypt(KEY, b"during", &[]).await,
+        Code::Unavailable,
+    );
+    assert!(refused.message().contains("audit"), "{refused:?}");
+    assert_code(admin.key(KEY).await, Code::Unavailable);
+
+    disk_full.store(false, Ordering::SeqCst);
+    billing
+        .encrypt(KEY, b"after", &[])
+        .await
+        .expect("encrypt again");
+    let fixture = server.stop().await;
+    let (code, out) = verify(&fixture, &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test]
+async fn a_server_started_sealed_still_records_calls() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    admin.admin.seal(proto::SealRequest {}).await.expect("seal");
+    let fixture = server.stop().await;
+    let server = TestServer::start_with(fixture, tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES).await;
+    let mut billing = server.client(BILLING).await;
+    assert_code(billing.encrypt(KEY, b"x", &[]).await, Code::Unavailable);
+    let mut admin = server.admin().await;
+    admin
+        .admin
+        .unseal(proto::UnsealRequest {})
+        .await
+        .expect("unseal");
+    let file = audit_file(&server.fixture);
+    let fixture = server.stop().await;
+    let all = records(&file);
+    find(&all, "Encrypt", "UNAVAILABLE");
+    find(&all, "Unseal", "OK");
+    find(&all, "Seal", "OK");
+    let (code, out) = verify(&fixture, &[]);
+    assert_eq!(code, 0, "{out}");
+}
