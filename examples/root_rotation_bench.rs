@@ -35,6 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dek_cache_capacity: NonZeroUsize::new(10_000).ok_or("capacity")?,
         rewrap_batch_size: DEFAULT_REWRAP_BATCH,
         audit: None,
+        guard: Default::default(),
     };
     let service = Arc::new(Service::open(store.clone(), master, options).await?);
 

@@ -101,6 +101,41 @@ pub struct ServeArgs {
     /// unrecorded).
     #[arg(long)]
     pub no_audit: bool,
+    /// Limit one identity's data-plane calls: IDENTITY=N/s (repeatable).
+    #[arg(long = "rate-limit", value_name = "IDENTITY=N/s")]
+    pub rate_limits: Vec<String>,
+    /// Limit of identities without their own --rate-limit (default: none).
+    #[arg(long, value_name = "N/s")]
+    pub rate_limit_default: Option<String>,
+    /// Time bucket of anomaly detection (baselines average 60 of them).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub anomaly_bucket: String,
+    /// Alert when an identity's decrypts in a bucket exceed this many times
+    /// its baseline...
+    #[arg(long, default_value_t = 10.0, value_name = "FACTOR")]
+    pub anomaly_decrypt_factor: f64,
+    /// ...and this many.
+    #[arg(long, default_value_t = 600, value_name = "N")]
+    pub anomaly_decrypt_floor: u64,
+    /// Alert when an identity uses more than this many keys new to it in a
+    /// bucket.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub anomaly_new_keys: u32,
+    /// Alert when an identity gets more than this many permission denials
+    /// in a bucket.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub anomaly_denials: u32,
+    /// Seal at once on this kind of alert: decrypt_spike, new_keys,
+    /// denial_spike (repeatable).
+    #[arg(long = "seal-on-anomaly", value_name = "KIND")]
+    pub seal_on_anomaly: Vec<String>,
+    /// POST each anomaly alert as JSON to this URL (http://HOST:PORT/PATH).
+    #[arg(long, value_name = "URL")]
+    pub alert_webhook: Option<String>,
+    /// Serve Prometheus metrics over plain HTTP on this address (off
+    /// without it; bind it to a private interface).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
     /// Remove scheduled backups older than this many days (never the newest).
     #[arg(long, default_value_t = crate::backup_schedule::DEFAULT_RETAIN_DAYS, value_name = "DAYS")]
     pub backup_retain_days: u32,
@@ -174,6 +209,44 @@ pub struct Settings {
     pub service: ServiceOptions,
     /// Scheduled backups, if any.
     pub backups: Option<crate::backup_schedule::BackupSchedule>,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Where to POST anomaly alerts, if anywhere.
+    pub alert_webhook: Option<WebhookUrl>,
+}
+
+/// An `http://HOST:PORT/PATH` alert webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl {
+    /// `HOST:PORT` to connect to.
+    pub authority: String,
+    /// The request path (with query).
+    pub path: String,
+}
+
+impl std::str::FromStr for WebhookUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let uri: http::Uri = text
+            .parse()
+            .map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!(
+                "{text:?}: only http:// webhooks are supported (send them to a local relay such as Alertmanager)"
+            ));
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("{text:?} names no host"))?;
+        let port = authority.port_u16().unwrap_or(80);
+        Ok(Self {
+            authority: format!("{}:{port}", authority.host()),
+            path: uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+        })
+    }
 }
 
 /// A configuration error, naming the flag and what to do.
@@ -327,6 +400,69 @@ impl TryFrom<ServeArgs> for Settings {
                 ),
             ));
         }
+        let mut rate_limits = crate::anomaly::RateLimits::default();
+        for spec in &args.rate_limits {
+            rate_limits
+                .add(spec)
+                .map_err(|e| config_error("--rate-limit", e))?;
+        }
+        rate_limits.default = args
+            .rate_limit_default
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: String| config_error("--rate-limit-default", e))?;
+        let bucket = humantime::parse_duration(&args.anomaly_bucket).map_err(|e| {
+            config_error(
+                "--anomaly-bucket",
+                format!("{:?}: {e}", args.anomaly_bucket),
+            )
+        })?;
+        if bucket < std::time::Duration::from_millis(100) {
+            return Err(config_error("--anomaly-bucket", "must be at least 100ms"));
+        }
+        if args.anomaly_decrypt_factor.is_nan() || args.anomaly_decrypt_factor < 1.0 {
+            return Err(config_error(
+                "--anomaly-decrypt-factor",
+                "must be at least 1",
+            ));
+        }
+        let seal_on = args
+            .seal_on_anomaly
+            .iter()
+            .map(|kind| kind.parse())
+            .collect::<Result<BTreeSet<_>, String>>()
+            .map_err(|e| config_error("--seal-on-anomaly", e))?;
+        let guard = crate::service::GuardOptions {
+            rate_limits,
+            anomaly: crate::anomaly::DetectorOptions {
+                bucket,
+                decrypt_factor: args.anomaly_decrypt_factor,
+                decrypt_floor: args.anomaly_decrypt_floor,
+                new_keys: args.anomaly_new_keys,
+                denials: args.anomaly_denials,
+                ..Default::default()
+            },
+            seal_on,
+        };
+        let metrics_listen = args
+            .metrics_listen
+            .as_deref()
+            .map(|addr| {
+                addr.parse().map_err(|_| {
+                    config_error(
+                        "--metrics-listen",
+                        format!("{addr:?} is not an IP:PORT address"),
+                    )
+                })
+            })
+            .transpose()?;
+        let alert_webhook = args
+            .alert_webhook
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: String| config_error("--alert-webhook", e))?;
         let log_name = match &store {
             StoreSpec::Sled(_) => crate::service::LOCAL_LOG.to_owned(),
             StoreSpec::Postgres { replica, .. } => replica.clone(),
@@ -348,8 +484,11 @@ impl TryFrom<ServeArgs> for Settings {
                     },
                     log_name,
                 }),
+                guard,
             },
             backups,
+            metrics_listen,
+            alert_webhook,
         })
     }
 }

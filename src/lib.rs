@@ -12,12 +12,15 @@
 //! | [`model`]     | domain values: key ids, versions, states, operations, key metadata |
 //! | [`store`]     | the `KeyStore` trait and the sled backend |
 //! | [`master_key`]| the `MasterKey` trait and the local key-file provider |
+//! | [`metrics`]   | Prometheus metrics of one server (prometheus-client) |
 //! | [`service`]   | domain operations, key lifecycle, the single authorization check, seal |
 //! | [`grpc`]      | tonic handlers and proto conversion (the only module naming tonic/prost) |
+//! | [`anomaly`]   | per-identity rate limits and anomaly alerts (pure counting) |
 //! | [`audit`]     | the tamper-evident audit log: record format, group-commit writer, offline verification |
 //! | [`backup`]    | the backup file format: a versioned, MAC-protected keystore snapshot |
 //! | [`backup_schedule`] | scheduled backups with retention |
 //! | [`config`]    | `tresor serve` flags validated into `Settings` |
+//! | [`ops_http`]  | plain-HTTP side channels: Prometheus endpoint, alert webhook |
 //! | [`server`]    | wiring, mTLS, health, reflection, graceful shutdown |
 //! | [`pki`]       | certificate authority and certificate issuing (rcgen) |
 //! | [`client`]    | the Rust SDK: an mTLS client with typed errors |
@@ -29,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod anomaly;
 pub mod audit;
 pub mod backup;
 pub mod backup_schedule;
@@ -40,7 +44,9 @@ pub mod error;
 pub mod grpc;
 pub mod identity;
 pub mod master_key;
+pub mod metrics;
 pub mod model;
+pub mod ops_http;
 pub mod pki;
 pub mod server;
 pub mod service;

@@ -55,6 +55,9 @@ pub enum ServerError {
     /// Reflection service could not be built.
     #[error("reflection: {0}")]
     Reflection(String),
+    /// The metrics listener could not be started.
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 /// A prepared server: keystore open, root key unwrapped, not yet listening.
@@ -117,6 +120,29 @@ impl Server {
         let health_task = tokio::spawn(report_health(service.clone(), health));
         let purge_task = tokio::spawn(purge_periodically(service.clone()));
         let checkpoint_task = tokio::spawn(checkpoint_periodically(service.clone()));
+        let mut side_tasks = Vec::new();
+        if let Some(addr) = settings.metrics_listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| ServerError::Metrics(format!("cannot listen on {addr}: {e}")))?;
+            side_tasks.push(tokio::spawn(crate::ops_http::serve_metrics(
+                listener,
+                service.clone(),
+            )));
+        }
+        if let Some(target) = settings.alert_webhook.clone() {
+            let server_name = match &settings.store {
+                StoreSpec::Postgres { replica, .. } => replica.clone(),
+                StoreSpec::Sled(_) => listener
+                    .local_addr()
+                    .map_or_else(|_| "tresor".to_owned(), |addr| addr.to_string()),
+            };
+            side_tasks.push(tokio::spawn(crate::ops_http::forward_alerts(
+                service.clone(),
+                target,
+                server_name,
+            )));
+        }
         let backup_task = settings
             .backups
             .clone()
@@ -162,6 +188,9 @@ impl Server {
         health_task.abort();
         purge_task.abort();
         checkpoint_task.abort();
+        for task in &side_tasks {
+            task.abort();
+        }
         service.stop_background_tasks();
         if let Some(task) = backup_task {
             task.abort();
@@ -172,6 +201,9 @@ impl Server {
         let _ = health_task.await;
         let _ = purge_task.await;
         let _ = checkpoint_task.await;
+        for task in side_tasks {
+            let _ = task.await;
+        }
         if let Err(e) = service.close_audit_log().await {
             tracing::error!(error = %e, "the final audit checkpoint was not written");
         }
@@ -231,21 +263,47 @@ pub async fn run(
         .await
 }
 
-/// Health mirrors reality: the data plane is NOT_SERVING while sealed.
+/// How often health probes the keystore.
+const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Health mirrors reality: the data plane is NOT_SERVING while sealed or
+/// while the keystore does not answer (probed every two seconds); the
+/// control plane while the keystore does not answer.
 async fn report_health(service: Arc<Service>, health: tonic_health::server::HealthReporter) {
     let mut sealed = service.watch_sealed();
-    drop(service);
+    let mut probe = tokio::time::interval(STORE_PROBE_INTERVAL);
+    let mut reported = None;
     loop {
-        let status = if *sealed.borrow_and_update() {
-            ServingStatus::NotServing
-        } else {
-            ServingStatus::Serving
-        };
-        health.set_service_status("tresor.v1.Crypto", status).await;
-        health.set_service_status("", status).await;
-        health.set_serving::<AdminServer<AdminApi>>().await;
-        if sealed.changed().await.is_err() {
-            return;
+        let store_up = service.store_answers().await;
+        let is_sealed = *sealed.borrow_and_update();
+        if reported != Some((is_sealed, store_up)) {
+            if reported.is_some_and(|(_, was_up)| was_up != store_up) {
+                if store_up {
+                    tracing::info!("keystore answers again: serving");
+                } else {
+                    tracing::error!("keystore does not answer: health is NOT_SERVING");
+                }
+            }
+            let serving = |ok: bool| {
+                if ok {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                }
+            };
+            let data_plane = serving(!is_sealed && store_up);
+            health
+                .set_service_status("tresor.v1.Crypto", data_plane)
+                .await;
+            health.set_service_status("", data_plane).await;
+            health
+                .set_service_status("tresor.v1.Admin", serving(store_up))
+                .await;
+            reported = Some((is_sealed, store_up));
+        }
+        tokio::select! {
+            changed = sealed.changed() => if changed.is_err() { return },
+            _ = probe.tick() => {}
         }
     }
 }

@@ -7,6 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use common::postgres::Postgres;
+use tonic_health::ServingStatus;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 use tresor::store::{KeyStore, PostgresKeyStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,6 +256,31 @@ async fn eight_clients_hammer_two_replicas_with_rotations_in_between() {
     b.stop().await;
 }
 
+/// Polls the data plane's health (up to 15 s: the probe runs every 2 s and
+/// waits at most 2 s) until it reports `want`.
+async fn wait_for_health(clients: &common::Clients, want: ServingStatus) {
+    let mut health = HealthClient::new(clients.channel.clone());
+    let started = std::time::Instant::now();
+    loop {
+        let status = health
+            .check(HealthCheckRequest {
+                service: "tresor.v1.Crypto".into(),
+            })
+            .await
+            .expect("health check")
+            .into_inner()
+            .status;
+        if status == want as i32 {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "health stayed {status}, wanted {want:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_crash_under_load_loses_nothing_and_replicas_fail_closed_then_recover() {
     let Some(pg) = Postgres::start() else { return };
@@ -302,13 +330,16 @@ async fn a_database_crash_under_load_loses_nothing_and_replicas_fail_closed_then
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     pg.crash();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    // While the database is down, the replicas fail closed.
+    // While the database is down, the replicas fail closed, and their
+    // health says so.
     let mut probe = fixture.client_at(b.addr, BILLING).await;
     assert_code(
         probe.encrypt("load", b"x", &[]).await,
         tonic::Code::Unavailable,
     );
+    wait_for_health(&probe, ServingStatus::NotServing).await;
     pg.restart();
+    wait_for_health(&probe, ServingStatus::Serving).await;
     // And recover by themselves.
     let started = std::time::Instant::now();
     while probe.encrypt("load", b"x", &[]).await.is_err() {

@@ -123,8 +123,11 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
             audit: Some(crate::service::AuditSettings::in_data_dir(
                 &dir.join("data"),
             )),
+            guard: Default::default(),
         },
         backups: None,
+        metrics_listen: None,
+        alert_webhook: None,
     })
 }
 

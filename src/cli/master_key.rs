@@ -167,6 +167,7 @@ async fn rotate_offline(
             .ok_or_else(|| CliError::refused("cache capacity must not be zero"))?,
         rewrap_batch_size: crate::service::DEFAULT_REWRAP_BATCH,
         audit: None,
+        guard: Default::default(),
     };
     let service = Service::open(store, from, options)
         .await

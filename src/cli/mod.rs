@@ -39,6 +39,10 @@ pub struct Cli {
     /// Output style of client commands.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// Log lines on stderr: pretty for people, json (one object per line)
+    /// for log pipelines. TRESOR_LOG sets the level (default info).
+    #[arg(long, global = true, value_enum, env = "TRESOR_LOG_FORMAT", default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
     /// Connection settings of client commands.
     #[command(flatten)]
     pub connection: connection::ConnectionArgs,
@@ -129,7 +133,7 @@ pub enum Command {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -139,9 +143,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, with the request's span (request id,
+    /// operation) as fields.
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRESOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if format == LogFormat::Json {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -169,6 +193,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         output: format,
         connection,
         command,
+        ..
     } = cli;
     match command {
         Command::Serve(args) => {

@@ -199,7 +199,30 @@ impl Service {
 
     /// Writes the record of a handled call. An error means the record is
     /// not written and the call must be refused.
+    /// Also counts the call in the metrics and feeds the anomaly detector.
     pub async fn record_request(&self, record: RequestRecord) -> Result<(), Error> {
+        if let Some(identity) = &record.identity {
+            self.watch_call(
+                identity,
+                record.operation,
+                record.key_id.as_deref(),
+                record.status,
+            )
+            .await;
+        }
+        let operation = record.operation;
+        let (status, latency) = (record.status, record.latency);
+        let written = self.write_request_record(record).await;
+        let status = if written.is_ok() {
+            status
+        } else {
+            "UNAVAILABLE"
+        };
+        self.metrics.request(operation, status, latency);
+        written
+    }
+
+    async fn write_request_record(&self, record: RequestRecord) -> Result<(), Error> {
         let Some(log) = self.audit.get() else {
             return Ok(());
         };

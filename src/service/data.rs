@@ -89,8 +89,10 @@ impl Service {
         version: KeyVersion,
     ) -> Result<Arc<SecretKey>, Error> {
         if let Some(dek) = keyring.cached(&key.id, key.created_at, version) {
+            self.metrics.dek_lookup(true);
             return Ok(dek);
         }
+        self.metrics.dek_lookup(false);
         let stored = self.store.version(&key.id, version).await?.ok_or_else(|| {
             Error::Store(crate::error::StoreError::Corrupt(format!(
                 "key {} has no stored version {version}",

@@ -10,6 +10,7 @@ mod audit;
 pub mod authz;
 mod backup;
 mod data;
+mod guard;
 mod keyring;
 pub mod lifecycle;
 mod metadata_cache;
@@ -34,6 +35,7 @@ pub use audit::{AuditSettings, LOCAL_LOG, RequestRecord, default_audit_file, off
 use authz::Caller;
 pub use backup::{BackupSummary, open_backup, restore_backup};
 pub use data::{DataKey, Decrypted, Encrypted};
+pub use guard::GuardOptions;
 use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
@@ -76,6 +78,8 @@ pub struct ServiceOptions {
     pub rewrap_batch_size: usize,
     /// The audit log (`None`: auditing off, for tests and benchmarks).
     pub audit: Option<AuditSettings>,
+    /// Rate limits and anomaly alerts.
+    pub guard: GuardOptions,
 }
 
 /// The tresor service.
@@ -89,6 +93,10 @@ pub struct Service {
     rewrap: root_rotation::RewrapProgress,
     metadata: metadata_cache::SharedMetadataCache,
     audit: std::sync::OnceLock<crate::audit::AuditLog>,
+    limiter: crate::anomaly::RateLimiter,
+    detector: crate::anomaly::Detector,
+    alerts: tokio::sync::broadcast::Sender<crate::anomaly::Alert>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Service {
@@ -123,13 +131,17 @@ impl Service {
         let service = Self {
             store,
             master: RwLock::new(master),
-            options,
             clock,
             keyring: RwLock::new(None),
             sealed,
             rewrap: Default::default(),
             metadata: Default::default(),
             audit: Default::default(),
+            limiter: crate::anomaly::RateLimiter::new(options.guard.rate_limits.clone()),
+            detector: crate::anomaly::Detector::new(options.guard.anomaly.clone()),
+            alerts: tokio::sync::broadcast::channel(256).0,
+            metrics: crate::metrics::Metrics::new(),
+            options,
         };
         if let Some(changes) = service.store.key_changes() {
             metadata_cache::MetadataCache::follow(Arc::downgrade(&service.metadata), changes);
@@ -170,18 +182,6 @@ impl Service {
     /// Whether the service is sealed.
     pub fn is_sealed(&self) -> bool {
         self.read_keyring().is_none()
-    }
-
-    /// Lets a call through, or refuses it because its caller exceeded a
-    /// rate limit.
-    pub fn admit(
-        &self,
-        identity: &Identity,
-        operation: &'static str,
-        key_id: Option<&str>,
-    ) -> Result<(), Error> {
-        let _ = (identity, operation, key_id);
-        Ok(())
     }
 
     /// Whether `identity` is an admin.
@@ -271,14 +271,56 @@ impl Service {
     /// in the keystore so that a restart stays sealed. Idempotent.
     pub async fn seal(&self, identity: &Identity) -> Result<(), Error> {
         authz::require_admin(self.caller(identity))?;
-        let previous = self.write_keyring().take();
-        self.sealed.send_replace(true);
-        drop(previous);
+        self.drop_key_material();
         tracing::warn!(by = %identity, "service sealed: key material dropped from memory");
         // Key material is gone whatever happens next; if recording the seal
         // fails, the caller is told, and a restart would come up unsealed.
         self.store.set_sealed(true).await?;
         Ok(())
+    }
+
+    fn drop_key_material(&self) {
+        let previous = self.write_keyring().take();
+        self.sealed.send_replace(true);
+        drop(previous);
+    }
+
+    /// Seals without a caller (a signal, a severe anomaly): audited as an
+    /// event; a failure to persist the seal is logged.
+    pub async fn seal_for(&self, reason: &str) {
+        self.drop_key_material();
+        tracing::warn!(reason, "service sealed: key material dropped from memory");
+        self.audit_event("sealed", None, reason).await;
+        if let Err(e) = self.store.set_sealed(true).await {
+            tracing::error!(error = %e, "the seal is not recorded in the keystore: a restart would come up unsealed");
+        }
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Whether the keystore answers a read within two seconds.
+    pub async fn store_answers(&self) -> bool {
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), self.store.sealed()).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// The metrics in Prometheus text format, with current gauges.
+    pub async fn render_metrics(&self) -> String {
+        let keys = tokio::time::timeout(std::time::Duration::from_secs(2), self.store.key_count())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        self.metrics.render(crate::metrics::Snapshot {
+            keys,
+            sealed: self.is_sealed(),
+            store_up: keys.is_some() || self.store_answers().await,
+            audit_queue_depth: self.audit.get().map_or(0, |log| log.queue_depth() as u64),
+        })
     }
 
     /// Unwraps the root key again with the master key. Idempotent.

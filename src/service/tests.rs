@@ -46,6 +46,7 @@ fn options() -> ServiceOptions {
         dek_cache_capacity: NonZeroUsize::new(4).expect("nonzero"),
         rewrap_batch_size: 3,
         audit: None,
+        guard: Default::default(),
     }
 }
 

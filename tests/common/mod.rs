@@ -94,8 +94,11 @@ impl Fixture {
                 audit: Some(tresor::service::AuditSettings::in_data_dir(
                     &self.data_dir(),
                 )),
+                guard: Default::default(),
             },
             backups: None,
+            metrics_listen: None,
+            alert_webhook: None,
         }
     }
 
@@ -291,6 +294,20 @@ pub fn assert_code<T: std::fmt::Debug>(
 pub struct ServeProcess {
     pub child: std::process::Child,
     pub addr: SocketAddr,
+    /// Every line it wrote to stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// The listening address in a log line, pretty (`addr=IP:PORT`) or JSON
+/// (`"addr":"IP:PORT"`).
+pub fn logged_addr(line: &str, field: &str) -> Option<SocketAddr> {
+    let pretty = format!(" {field}=");
+    let json = format!("\"{field}\":\"");
+    line.split(pretty.as_str())
+        .nth(1)
+        .or_else(|| line.split(json.as_str()).nth(1))
+        .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == '"').next())
+        .and_then(|addr| addr.parse::<SocketAddr>().ok())
 }
 
 impl ServeProcess {
@@ -313,23 +330,22 @@ impl ServeProcess {
             .expect("spawn tresor serve");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
                 .lines()
                 .map_while(Result::ok)
             {
-                let addr = line
-                    .split("addr=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .and_then(|addr| addr.parse::<SocketAddr>().ok());
+                kept.lock().expect("log").push(line.clone());
+                let addr = logged_addr(&line, "addr");
                 let _ = tx.send(addr.ok_or(line));
             }
         });
         let mut seen = Vec::new();
         loop {
             match rx.recv_timeout(std::time::Duration::from_secs(60)) {
-                Ok(Ok(addr)) => return Self { child, addr },
+                Ok(Ok(addr)) => return Self { child, addr, log },
                 Ok(Err(line)) => seen.push(line),
                 Err(_) => panic!(
                     "tresor serve did not report its address:\n{}",
@@ -337,6 +353,21 @@ impl ServeProcess {
                 ),
             }
         }
+    }
+
+    /// The log lines so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// SIGTERM, then waits for a graceful exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        self.child.wait().expect("wait")
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -390,6 +421,16 @@ impl Fixture {
             replica: replica.to_owned(),
             ca_pem: None,
         };
+        // Each replica writes its own audit log.
+        settings.service.audit = Some(tresor::service::AuditSettings {
+            options: tresor::audit::AuditOptions::at(
+                self.dir
+                    .path()
+                    .join(format!("audit-{replica}"))
+                    .join("audit.jsonl"),
+            ),
+            log_name: replica.to_owned(),
+        });
         settings
     }
 

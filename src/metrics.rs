@@ -1,0 +1,237 @@
+//! Prometheus metrics (prometheus-client): requests by operation and
+//! status, latency histograms, key count, seal state, audit queue depth,
+//! anomaly alerts, DEK cache hits. One [`Metrics`] per server (no global
+//! registry), rendered in the text exposition format by [`Metrics::render`].
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: &'static str,
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs to about 1.6 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// Point-in-time values read when scraped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    /// Keys in the keystore, if the store answered.
+    pub keys: Option<u64>,
+    /// Sealed.
+    pub sealed: bool,
+    /// The store answered its health probe.
+    pub store_up: bool,
+    /// Audit records queued, not yet written.
+    pub audit_queue_depth: u64,
+}
+
+/// The metrics of one server.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    anomalies: Family<KindLabels, Counter>,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    cache_hit_ratio: Gauge<f64, AtomicU64>,
+    keys: Gauge,
+    sealed: Gauge,
+    store_up: Gauge,
+    audit_queue_depth: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tresor");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<OperationLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let anomalies = Family::<KindLabels, Counter>::default();
+        let metrics = Self {
+            requests: requests.clone(),
+            latency: latency.clone(),
+            anomalies: anomalies.clone(),
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            cache_hit_ratio: Gauge::default(),
+            keys: Gauge::default(),
+            sealed: Gauge::default(),
+            store_up: Gauge::default(),
+            audit_queue_depth: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "requests",
+            "gRPC calls by operation and status code",
+            requests,
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to handle a gRPC call, audit record included",
+            latency,
+        );
+        registry.register(
+            "anomaly_alerts",
+            "Anomaly alerts raised, by kind",
+            anomalies,
+        );
+        registry.register(
+            "dek_cache_hits",
+            "Data keys found unwrapped in memory",
+            metrics.cache_hits.clone(),
+        );
+        registry.register(
+            "dek_cache_misses",
+            "Data keys that had to be read and unwrapped",
+            metrics.cache_misses.clone(),
+        );
+        registry.register(
+            "dek_cache_hit_ratio",
+            "Share of data-key lookups served from memory since start",
+            metrics.cache_hit_ratio.clone(),
+        );
+        registry.register("keys", "Keys in the keystore", metrics.keys.clone());
+        registry.register(
+            "sealed",
+            "1 while sealed (key material dropped), else 0",
+            metrics.sealed.clone(),
+        );
+        registry.register(
+            "store_up",
+            "1 while the keystore answers, else 0",
+            metrics.store_up.clone(),
+        );
+        registry.register(
+            "audit_queue_depth",
+            "Audit records waiting for the writer",
+            metrics.audit_queue_depth.clone(),
+        );
+        for kind in crate::anomaly::AlertKind::ALL {
+            // Present from the start, so a rate() over them works at zero.
+            let _ = metrics
+                .anomalies
+                .get_or_create(&KindLabels { kind: kind.name() });
+        }
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Counts one handled call.
+    pub fn request(&self, operation: &'static str, status: &'static str, latency: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels { operation, status })
+            .inc();
+        self.latency
+            .get_or_create(&OperationLabels { operation })
+            .observe(latency.as_secs_f64());
+    }
+
+    /// Counts an anomaly alert.
+    pub fn anomaly(&self, kind: &'static str) {
+        self.anomalies.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Counts a data-key lookup.
+    pub fn dek_lookup(&self, hit: bool) {
+        if hit {
+            self.cache_hits.inc();
+        } else {
+            self.cache_misses.inc();
+        }
+    }
+
+    /// The exposition text, with the point-in-time values of `snapshot`.
+    pub fn render(&self, snapshot: Snapshot) -> String {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        if let Some(keys) = snapshot.keys {
+            self.keys.set(gauge(keys));
+        }
+        self.sealed.set(i64::from(snapshot.sealed));
+        self.store_up.set(i64::from(snapshot.store_up));
+        self.audit_queue_depth
+            .set(gauge(snapshot.audit_queue_depth));
+        let (hits, misses) = (self.cache_hits.get(), self.cache_misses.get());
+        if hits + misses > 0 {
+            self.cache_hit_ratio
+                .set(hits as f64 / (hits + misses) as f64);
+        }
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_gauges() {
+        let metrics = Metrics::new();
+        metrics.request("Encrypt", "OK", Duration::from_micros(300));
+        metrics.request("Encrypt", "OK", Duration::from_micros(300));
+        metrics.request("Decrypt", "PERMISSION_DENIED", Duration::from_micros(80));
+        metrics.anomaly("decrypt_spike");
+        metrics.dek_lookup(true);
+        metrics.dek_lookup(false);
+        let text = metrics.render(Snapshot {
+            keys: Some(7),
+            sealed: true,
+            store_up: true,
+            audit_queue_depth: 3,
+        });
+        for expected in [
+            "tresor_requests_total{operation=\"Encrypt\",status=\"OK\"} 2",
+            "tresor_requests_total{operation=\"Decrypt\",status=\"PERMISSION_DENIED\"} 1",
+            "tresor_request_duration_seconds_count{operation=\"Encrypt\"} 2",
+            "tresor_anomaly_alerts_total{kind=\"decrypt_spike\"} 1",
+            "tresor_anomaly_alerts_total{kind=\"new_keys\"} 0",
+            "tresor_keys 7",
+            "tresor_sealed 1",
+            "tresor_audit_queue_depth 3",
+            "tresor_dek_cache_hit_ratio 0.5",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
+    }
+}
