@@ -28,6 +28,32 @@ impl AdminApi {
         Self { service }
     }
 
+    /// A call on one key that returns the key's info: validated, run and
+    /// recorded.
+    async fn on_key<Act, Fut>(
+        &self,
+        operation: &'static str,
+        request: Request<KeyRequest>,
+        act: Act,
+    ) -> Result<Response<KeyInfo>, Status>
+    where
+        Act: FnOnce(Arc<Service>, crate::identity::Identity, crate::model::KeyId) -> Fut,
+        Fut: std::future::Future<Output = Result<crate::model::KeyMetadata, crate::error::Error>>,
+    {
+        let service = &self.service;
+        audited(
+            service,
+            operation,
+            request,
+            |req| Subject::key(&req.key_id),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                Ok(key_info(&act(service.clone(), identity, key_id).await?))
+            },
+        )
+        .await
+    }
+
     async fn seal_status(
         &self,
         identity: &crate::identity::Identity,
@@ -144,61 +170,33 @@ impl Admin for AdminApi {
     }
 
     async fn rotate_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        let service = &self.service;
-        audited(
-            service,
+        self.on_key(
             "RotateKey",
             request,
-            |req| Subject::key(&req.key_id),
-            |identity, req| async move {
-                let key_id = convert::key_id(&req.key_id)?;
-                Ok(key_info(&service.rotate_key(&identity, &key_id).await?))
-            },
+            |service, identity, key_id| async move { service.rotate_key(&identity, &key_id).await },
         )
         .await
     }
 
     async fn get_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        let service = &self.service;
-        audited(
-            service,
-            "GetKey",
-            request,
-            |req| Subject::key(&req.key_id),
-            |identity, req| async move {
-                let key_id = convert::key_id(&req.key_id)?;
-                Ok(key_info(&service.get_key(&identity, &key_id).await?))
-            },
-        )
+        self.on_key("GetKey", request, |service, identity, key_id| async move {
+            service.get_key(&identity, &key_id).await
+        })
         .await
     }
 
     async fn disable_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        let service = &self.service;
-        audited(
-            service,
-            "DisableKey",
-            request,
-            |req| Subject::key(&req.key_id),
-            |identity, req| async move {
-                let key_id = convert::key_id(&req.key_id)?;
-                Ok(key_info(&service.disable_key(&identity, &key_id).await?))
-            },
-        )
+        self.on_key("DisableKey", request, |service, identity, key_id| async move {
+            service.disable_key(&identity, &key_id).await
+        })
         .await
     }
 
     async fn enable_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        let service = &self.service;
-        audited(
-            service,
+        self.on_key(
             "EnableKey",
             request,
-            |req| Subject::key(&req.key_id),
-            |identity, req| async move {
-                let key_id = convert::key_id(&req.key_id)?;
-                Ok(key_info(&service.enable_key(&identity, &key_id).await?))
-            },
+            |service, identity, key_id| async move { service.enable_key(&identity, &key_id).await },
         )
         .await
     }
@@ -277,17 +275,11 @@ impl Admin for AdminApi {
         &self,
         request: Request<KeyRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
-        let service = &self.service;
-        audited(
-            service,
+        self.on_key(
             "CancelKeyDeletion",
             request,
-            |req| Subject::key(&req.key_id),
-            |identity, req| async move {
-                let key_id = convert::key_id(&req.key_id)?;
-                Ok(key_info(
-                    &service.cancel_key_deletion(&identity, &key_id).await?,
-                ))
+            |service, identity, key_id| async move {
+                service.cancel_key_deletion(&identity, &key_id).await
             },
         )
         .await
