@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, SecretKey};
+use crate::crypto::{MacKey, SecretKey};
 use crate::error::CryptoError;
 
 /// HMAC label of record MACs.
@@ -151,6 +151,24 @@ pub enum LineError {
     Unauthentic,
 }
 
+/// The MAC keys derived from the audit key: one for records, one for
+/// context digests.
+#[derive(Debug)]
+pub struct AuditKeys {
+    record: MacKey,
+    context: MacKey,
+}
+
+impl AuditKeys {
+    /// Derives both from the audit key.
+    pub fn derive(audit_key: &SecretKey) -> Result<Self, CryptoError> {
+        Ok(Self {
+            record: MacKey::derive(audit_key, RECORD_LABEL)?,
+            context: MacKey::derive(audit_key, CONTEXT_LABEL)?,
+        })
+    }
+}
+
 /// The chain hash of a line (without its newline).
 pub fn line_hash(line: &[u8]) -> LineHash {
     let digest = digest::digest(&digest::SHA256, line);
@@ -161,9 +179,9 @@ pub fn line_hash(line: &[u8]) -> LineHash {
 
 /// Serialises `record` and appends its MAC under `key`: one line, without
 /// the newline.
-pub fn encode_line(key: &SecretKey, record: &Record) -> Result<Vec<u8>, CryptoError> {
+pub fn encode_line(keys: &AuditKeys, record: &Record) -> Result<Vec<u8>, CryptoError> {
     let mut body = serde_json::to_vec(record).map_err(|_| CryptoError::Malformed)?;
-    let tag = crypto::mac(key, RECORD_LABEL, &body)?;
+    let tag = keys.record.sign(&body);
     body.pop(); // the closing brace; the MAC field closes the object
     body.extend_from_slice(MAC_PREFIX.as_bytes());
     body.extend_from_slice(hex::encode(tag).as_bytes());
@@ -172,7 +190,7 @@ pub fn encode_line(key: &SecretKey, record: &Record) -> Result<Vec<u8>, CryptoEr
 }
 
 /// Authenticates one line (without its newline) and parses it.
-pub fn decode_line(key: &SecretKey, line: &[u8]) -> Result<VerifiedLine, LineError> {
+pub fn decode_line(keys: &AuditKeys, line: &[u8]) -> Result<VerifiedLine, LineError> {
     if line.len() < MAC_SUFFIX_LEN + 2 || !line.ends_with(b"\"}") {
         return Err(LineError::Malformed("no MAC at the end"));
     }
@@ -186,7 +204,9 @@ pub fn decode_line(key: &SecretKey, line: &[u8]) -> Result<VerifiedLine, LineErr
     let mut body = Vec::with_capacity(head.len() + 1);
     body.extend_from_slice(head);
     body.push(b'}');
-    crypto::verify_mac(key, RECORD_LABEL, &body, &tag).map_err(|_| LineError::Unauthentic)?;
+    keys.record
+        .verify(&body, &tag)
+        .map_err(|_| LineError::Unauthentic)?;
     let record: Record =
         serde_json::from_slice(&body).map_err(|_| LineError::Malformed("not the record JSON"))?;
     let prev = parse_hash(&record.prev).ok_or(LineError::Malformed("prev is not a hash"))?;
@@ -216,9 +236,9 @@ pub fn parse_hash(text: &str) -> Option<LineHash> {
 
 /// The digest of one context value: `hmac-sha256:<hex>` under the audit
 /// key, so equal values can be correlated without being readable.
-pub fn context_value_digest(key: &SecretKey, value: &str) -> Result<String, CryptoError> {
-    let tag = crypto::mac(key, CONTEXT_LABEL, value.as_bytes())?;
-    Ok(format!("{CONTEXT_DIGEST_PREFIX}{}", hex::encode(tag)))
+pub fn context_value_digest(keys: &AuditKeys, value: &str) -> String {
+    let tag = keys.context.sign(value.as_bytes());
+    format!("{CONTEXT_DIGEST_PREFIX}{}", hex::encode(tag))
 }
 
 #[cfg(test)]
@@ -241,7 +261,7 @@ mod tests {
 
     #[test]
     fn lines_round_trip_and_any_edit_is_detected() {
-        let key = SecretKey::generate().expect("key");
+        let key = AuditKeys::derive(&SecretKey::generate().expect("key")).expect("keys");
         let line = encode_line(&key, &record(7)).expect("encode");
         let back = decode_line(&key, &line).expect("decode");
         assert_eq!(back.record, record(7));
@@ -252,7 +272,7 @@ mod tests {
             edited[i] ^= 0x01;
             assert!(decode_line(&key, &edited).is_err(), "edit at byte {i}");
         }
-        let other = SecretKey::generate().expect("key");
+        let other = AuditKeys::derive(&SecretKey::generate().expect("key")).expect("keys");
         assert_eq!(
             decode_line(&other, &line).unwrap_err(),
             LineError::Unauthentic
@@ -261,10 +281,10 @@ mod tests {
 
     #[test]
     fn context_digests_hide_values_but_correlate() {
-        let key = SecretKey::generate().expect("key");
-        let a = context_value_digest(&key, "tenant-42").expect("digest");
-        assert_eq!(a, context_value_digest(&key, "tenant-42").expect("digest"));
-        assert_ne!(a, context_value_digest(&key, "tenant-43").expect("digest"));
+        let key = AuditKeys::derive(&SecretKey::generate().expect("key")).expect("keys");
+        let a = context_value_digest(&key, "tenant-42");
+        assert_eq!(a, context_value_digest(&key, "tenant-42"));
+        assert_ne!(a, context_value_digest(&key, "tenant-43"));
         assert!(a.starts_with(CONTEXT_DIGEST_PREFIX) && !a.contains("tenant"));
     }
 }

@@ -79,6 +79,10 @@ pub fn verify_files(
     files: &[PathBuf],
     expect: Expectations,
 ) -> Result<Verified, VerifyError> {
+    let keys = record::AuditKeys::derive(key).map_err(|e| VerifyError::Read {
+        path: PathBuf::new(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let mut position = expect.from_genesis.then_some(Position {
         next_seq: 1,
         prev: GENESIS,
@@ -108,7 +112,7 @@ pub fn verify_files(
                     problem,
                 })
             };
-            let line = record::decode_line(key, &line).map_err(|e| tampered(e.to_string()))?;
+            let line = record::decode_line(&keys, &line).map_err(|e| tampered(e.to_string()))?;
             let seq = line.record.seq;
             if let Some(expected) = &position {
                 if seq > expected.next_seq {

@@ -10,21 +10,66 @@ use crate::error::CryptoError;
 /// Length of a tag.
 pub const MAC_LEN: usize = 32;
 
-fn mac_key(key: &SecretKey, label: &[u8]) -> Result<hmac::Key, CryptoError> {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tresor/v1 mac").extract(key.expose());
-    let info = [label];
-    let okm = prk
-        .expand(&info, hmac::HMAC_SHA256)
-        .map_err(|_| CryptoError::InvalidKeyLength)?;
-    Ok(hmac::Key::from(okm))
+/// The HMAC key of one purpose, derived once from a tresor key so that
+/// many tags (one per audit record) cost one HMAC each, not a key
+/// derivation each. The derived key is zeroized on drop like any
+/// [`SecretKey`]; ring's per-call key schedule lives only for one tag.
+pub struct MacKey {
+    derived: SecretKey,
+}
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey(REDACTED)")
+    }
+}
+
+/// HKDF output length for a 32-byte HMAC-SHA256 key.
+struct MacKeyLen;
+
+impl hkdf::KeyType for MacKeyLen {
+    fn len(&self) -> usize {
+        MAC_LEN
+    }
+}
+
+impl MacKey {
+    /// Derives the key of purpose `label` from `key` (HKDF-SHA256).
+    pub fn derive(key: &SecretKey, label: &[u8]) -> Result<Self, CryptoError> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tresor/v1 mac").extract(key.expose());
+        let info = [label];
+        let okm = prk
+            .expand(&info, MacKeyLen)
+            .map_err(|_| CryptoError::InvalidKeyLength)?;
+        let mut bytes = zeroize::Zeroizing::new([0u8; MAC_LEN]);
+        okm.fill(bytes.as_mut())
+            .map_err(|_| CryptoError::InvalidKeyLength)?;
+        Ok(Self {
+            derived: SecretKey::from_bytes(bytes.as_ref())?,
+        })
+    }
+
+    fn ring_key(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, self.derived.expose())
+    }
+
+    /// The tag of `data`.
+    pub fn sign(&self, data: &[u8]) -> [u8; MAC_LEN] {
+        let tag = hmac::sign(&self.ring_key(), data);
+        let mut out = [0u8; MAC_LEN];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Checks a tag in constant time.
+    pub fn verify(&self, data: &[u8], tag: &[u8]) -> Result<(), CryptoError> {
+        hmac::verify(&self.ring_key(), data, tag).map_err(|_| CryptoError::Unauthentic)
+    }
 }
 
 /// The tag of `data` under `key` for the purpose `label`.
 pub fn mac(key: &SecretKey, label: &[u8], data: &[u8]) -> Result<[u8; MAC_LEN], CryptoError> {
-    let tag = hmac::sign(&mac_key(key, label)?, data);
-    let mut out = [0u8; MAC_LEN];
-    out.copy_from_slice(tag.as_ref());
-    Ok(out)
+    Ok(MacKey::derive(key, label)?.sign(data))
 }
 
 /// Checks a tag in constant time.
@@ -34,7 +79,7 @@ pub fn verify_mac(
     data: &[u8],
     tag: &[u8],
 ) -> Result<(), CryptoError> {
-    hmac::verify(&mac_key(key, label)?, data, tag).map_err(|_| CryptoError::Unauthentic)
+    MacKey::derive(key, label)?.verify(data, tag)
 }
 
 #[cfg(test)]

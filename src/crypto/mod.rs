@@ -38,6 +38,6 @@ mod tests;
 pub use binding::{Binding, Purpose};
 pub use context::Context;
 pub use format::{CIPHERTEXT_OVERHEAD, Envelope};
-pub use mac::{MAC_LEN, mac, verify_mac};
+pub use mac::{MAC_LEN, MacKey, mac, verify_mac};
 pub use sealing::{open, seal};
 pub use secret::{SecretBytes, SecretKey, random_bytes};

@@ -190,11 +190,12 @@ impl Service {
         if context.is_empty() {
             return None;
         }
-        context
-            .iter()
-            .map(|(key, value)| Ok((key.clone(), log.context_digest(value)?)))
-            .collect::<Result<_, crate::error::AuditError>>()
-            .ok()
+        Some(
+            context
+                .iter()
+                .map(|(key, value)| (key.clone(), log.context_digest(value)))
+                .collect(),
+        )
     }
 
     /// Writes the record of a handled call. An error means the record is
