@@ -111,6 +111,11 @@ impl Identity {
         &self.0
     }
 
+    /// The identity as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     /// Derives the identity from a DER-encoded (already verified) certificate.
     ///
     /// The identity is the first URI SAN (e.g. a SPIFFE id

@@ -14,6 +14,7 @@
 //! no canonical JSON. The chain hash of a record is the SHA-256 of its whole
 //! line (MAC included, newline excluded).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use ring::digest;
@@ -65,7 +66,7 @@ pub struct Entry {
     /// What the record is about.
     pub kind: RecordKind,
     /// The gRPC method or event name (`Encrypt`, `key_destroyed`...).
-    pub operation: String,
+    pub operation: Cow<'static, str>,
     /// Request id (sent by the client as `x-request-id`, or generated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -87,7 +88,7 @@ pub struct Entry {
     pub context: Option<BTreeMap<String, String>>,
     /// gRPC status code name (`OK`, `PERMISSION_DENIED`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<Cow<'static, str>>,
     /// Time spent handling the call, in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<u64>,
@@ -98,7 +99,7 @@ pub struct Entry {
 
 impl Entry {
     /// An event record with nothing but its name and detail.
-    pub fn event(operation: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn event(operation: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
         Self {
             kind: RecordKind::Event,
             operation: operation.into(),
@@ -180,13 +181,92 @@ pub fn line_hash(line: &[u8]) -> LineHash {
 /// Serialises `record` and appends its MAC under `key`: one line, without
 /// the newline.
 pub fn encode_line(keys: &AuditKeys, record: &Record) -> Result<Vec<u8>, CryptoError> {
-    let mut body = serde_json::to_vec(record).map_err(|_| CryptoError::Malformed)?;
-    let tag = keys.record.sign(&body);
-    body.pop(); // the closing brace; the MAC field closes the object
-    body.extend_from_slice(MAC_PREFIX.as_bytes());
-    body.extend_from_slice(hex::encode(tag).as_bytes());
-    body.extend_from_slice(b"\"}");
-    Ok(body)
+    let prev = parse_hash(&record.prev).ok_or(CryptoError::Malformed)?;
+    let mut line = Vec::with_capacity(384);
+    append_line(
+        keys,
+        &mut line,
+        record.seq,
+        &record.time,
+        &prev,
+        &record.entry,
+    )?;
+    Ok(line)
+}
+
+/// The fields of a record in their written order, borrowed: what the
+/// writer serialises straight into its group buffer.
+struct Fields<'a> {
+    seq: u64,
+    time: &'a str,
+    prev: &'a str,
+    entry: &'a Entry,
+}
+
+impl Serialize for Fields<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = self.entry;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("seq", &self.seq)?;
+        map.serialize_entry("time", self.time)?;
+        map.serialize_entry("prev", self.prev)?;
+        map.serialize_entry("kind", &e.kind)?;
+        map.serialize_entry("operation", &e.operation)?;
+        macro_rules! optional {
+            ($($name:ident),*) => {$(
+                if let Some(value) = &e.$name {
+                    map.serialize_entry(stringify!($name), value)?;
+                }
+            )*};
+        }
+        optional!(
+            request_id,
+            identity,
+            peer,
+            key_id,
+            key_version,
+            context,
+            status,
+            latency_us,
+            detail
+        );
+        map.end()
+    }
+}
+
+/// Appends one record line (without newline) to `out`: the JSON object,
+/// then its MAC field. Writes nothing on error.
+pub fn append_line(
+    keys: &AuditKeys,
+    out: &mut Vec<u8>,
+    seq: u64,
+    time: &str,
+    prev: &LineHash,
+    entry: &Entry,
+) -> Result<(), CryptoError> {
+    let start = out.len();
+    let mut prev_hex = [0u8; 64];
+    hex::encode_to_slice(prev, &mut prev_hex).map_err(|_| CryptoError::Malformed)?;
+    let prev_hex = std::str::from_utf8(&prev_hex).map_err(|_| CryptoError::Malformed)?;
+    let fields = Fields {
+        seq,
+        time,
+        prev: prev_hex,
+        entry,
+    };
+    if serde_json::to_writer(&mut *out, &fields).is_err() {
+        out.truncate(start);
+        return Err(CryptoError::Malformed);
+    }
+    let tag = keys.record.sign(&out[start..]);
+    out.pop(); // the closing brace; the MAC field closes the object
+    out.extend_from_slice(MAC_PREFIX.as_bytes());
+    let mut tag_hex = [0u8; 64];
+    hex::encode_to_slice(tag, &mut tag_hex).map_err(|_| CryptoError::Malformed)?;
+    out.extend_from_slice(&tag_hex);
+    out.extend_from_slice(b"\"}");
+    Ok(())
 }
 
 /// Authenticates one line (without its newline) and parses it.

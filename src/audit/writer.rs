@@ -20,10 +20,10 @@
 //! 15% of throughput, a writer task 18%, mostly in thread and task
 //! switches; this design avoids both (BENCHMARKS.md).
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 use super::files::{self, Tail};
-use super::record::{self, AuditKeys, Entry, LineHash, Record, RecordKind};
+use super::record::{self, AuditKeys, Entry, LineHash, RecordKind};
 use crate::crypto::SecretKey;
 use crate::error::AuditError;
 
@@ -183,10 +183,10 @@ impl AuditLog {
             .metadata()
             .map_err(|e| io_error("cannot read", &path, &e))?
             .len();
-        let keys = Arc::new(
-            AuditKeys::derive(&key)
-                .map_err(|e| AuditError::Write(format!("cannot derive the audit MAC keys: {e}")))?,
-        );
+        let keys =
+            Arc::new(AuditKeys::derive(&key).map_err(|e| {
+                AuditError::Write(format!("cannot derive the audit MAC keys: {e}"))
+            })?);
         drop(key);
         let sync = Arc::new(SyncShared {
             file: Mutex::new(
@@ -210,6 +210,7 @@ impl AuditLog {
             tail,
             sync: sync.clone(),
             written: 0,
+            buffer: Vec::with_capacity(64 * 1024),
         };
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
@@ -358,6 +359,8 @@ struct Writer {
     tail: Tail,
     sync: Arc<SyncShared>,
     written: u64,
+    /// Reused for every group.
+    buffer: Vec<u8>,
 }
 
 impl Writer {
@@ -397,24 +400,21 @@ impl Writer {
         }
         let count = entries.len();
         let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        let mut buffer = Vec::with_capacity(count * 320);
+        self.buffer.clear();
         let mut seq = self.tail.next_seq;
         let mut prev = self.tail.prev;
-        for entry in entries {
-            let record = Record {
-                seq,
-                time: time.clone(),
-                prev: hex::encode(prev),
-                entry,
-            };
-            let line = record::encode_line(&self.keys, &record)
+        for entry in &entries {
+            let start = self.buffer.len();
+            record::append_line(&self.keys, &mut self.buffer, seq, &time, &prev, entry)
                 .map_err(|e| AuditError::Write(format!("cannot encode a record: {e}")))?;
-            prev = record::line_hash(&line);
-            buffer.extend_from_slice(&line);
-            buffer.push(b'\n');
+            prev = record::line_hash(&self.buffer[start..]);
+            self.buffer.push(b'\n');
             seq += 1;
         }
-        self.write(&buffer)?;
+        let buffer = std::mem::take(&mut self.buffer);
+        let written = self.write(&buffer);
+        self.buffer = buffer;
+        written?;
         if self.tail.current_first_seq.is_none() {
             self.tail.current_first_seq = Some(self.tail.next_seq);
         }

@@ -239,14 +239,14 @@ impl Service {
         }
         log.append(Entry {
             kind: RecordKind::Request,
-            operation: record.operation.to_owned(),
+            operation: record.operation.into(),
             request_id: Some(record.request_id),
-            identity: record.identity.map(|i| i.to_string()),
+            identity: record.identity.map(Identity::into_string),
             peer: record.peer.map(|p| p.to_string()),
             key_id,
             key_version: record.key_version,
             context: record.context,
-            status: Some(record.status.to_owned()),
+            status: Some(record.status.into()),
             latency_us: Some(u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX)),
             detail: None,
         })
@@ -256,7 +256,7 @@ impl Service {
 
     /// Records something that happened without a request. The event has
     /// happened already, so a failure to record it is logged, not returned.
-    pub async fn audit_event(&self, operation: &str, key_id: Option<&str>, detail: &str) {
+    pub async fn audit_event(&self, operation: &'static str, key_id: Option<&str>, detail: &str) {
         let Some(log) = self.audit.get() else {
             return;
         };
