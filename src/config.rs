@@ -492,3 +492,131 @@ impl TryFrom<ServeArgs> for Settings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    /// Settings from `tresor serve` flags, with placeholder TLS files and
+    /// master key in a temporary directory.
+    fn settings(extra: &[&str]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path.display().to_string()
+        };
+        let cert = file("cert.pem", "-----BEGIN CERTIFICATE-----");
+        let key = file("key.pem", "-----BEGIN PRIVATE KEY-----");
+        let master = file("master.key", "0123456789abcdef0123456789abcdef");
+        let data = dir.path().join("data").display().to_string();
+        let mut argv = vec![
+            "serve",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--client-ca",
+            &cert,
+            "--master-key-file",
+            &master,
+        ];
+        if !extra.contains(&"--store") {
+            argv.extend(["--data-dir", &data]);
+        }
+        argv.extend(extra);
+        Settings::try_from(Serve::try_parse_from(argv).expect("flags parse").args)
+    }
+
+    fn rejected(extra: &[&str]) -> ConfigError {
+        settings(extra).expect_err("configuration must be refused")
+    }
+
+    #[test]
+    fn audit_defaults_to_the_data_dir_and_is_required_per_replica() {
+        let defaults = settings(&[]).expect("settings");
+        let audit = defaults.service.audit.expect("audit on by default");
+        assert!(audit.options.path.ends_with("data/audit/audit.jsonl"));
+        assert_eq!(audit.log_name, crate::service::LOCAL_LOG);
+        assert!(defaults.metrics_listen.is_none() && defaults.alert_webhook.is_none());
+        assert!(
+            settings(&["--no-audit"])
+                .expect("settings")
+                .service
+                .audit
+                .is_none()
+        );
+
+        let store = ["--store", "postgres://db/tresor", "--replica-name", "a"];
+        assert_eq!(rejected(&store).flag, "--audit-file");
+        let mut with_file = store.to_vec();
+        with_file.extend(["--audit-file", "/var/lib/tresor/a.jsonl"]);
+        let replica = settings(&with_file)
+            .expect("settings")
+            .service
+            .audit
+            .expect("audit");
+        assert_eq!(replica.log_name, "a");
+    }
+
+    #[test]
+    fn limits_alerts_and_metrics_flags_are_validated() {
+        let s = settings(&[
+            "--rate-limit",
+            "spiffe://x/billing=500/s",
+            "--rate-limit-default",
+            "50/s",
+            "--seal-on-anomaly",
+            "decrypt_spike",
+            "--anomaly-bucket",
+            "10s",
+            "--alert-webhook",
+            "http://127.0.0.1:9093/alerts?team=kms",
+            "--metrics-listen",
+            "127.0.0.1:9464",
+        ])
+        .expect("settings");
+        let guard = &s.service.guard;
+        assert_eq!(guard.rate_limits.default, Some(crate::anomaly::Rate(50)));
+        assert!(
+            guard
+                .seal_on
+                .contains(&crate::anomaly::AlertKind::DecryptSpike)
+        );
+        assert_eq!(guard.anomaly.bucket, std::time::Duration::from_secs(10));
+        let webhook = s.alert_webhook.expect("webhook");
+        assert_eq!(webhook.authority, "127.0.0.1:9093");
+        assert_eq!(webhook.path, "/alerts?team=kms");
+        assert_eq!(
+            s.metrics_listen,
+            Some("127.0.0.1:9464".parse().expect("addr"))
+        );
+
+        for (flags, flag) in [
+            (&["--rate-limit", "spiffe://x/billing"][..], "--rate-limit"),
+            (&["--rate-limit-default", "0/s"][..], "--rate-limit-default"),
+            (&["--seal-on-anomaly", "panic"][..], "--seal-on-anomaly"),
+            (&["--anomaly-bucket", "1ms"][..], "--anomaly-bucket"),
+            (
+                &["--anomaly-decrypt-factor", "0.5"][..],
+                "--anomaly-decrypt-factor",
+            ),
+            (
+                &["--alert-webhook", "https://alerts.example/x"][..],
+                "--alert-webhook",
+            ),
+            (&["--metrics-listen", "localhost"][..], "--metrics-listen"),
+            (&["--audit-max-file-mib", "0"][..], "--audit-max-file-mib"),
+        ] {
+            assert_eq!(rejected(flags).flag, flag, "{flags:?}");
+        }
+    }
+}
