@@ -293,3 +293,52 @@ async fn a_server_started_sealed_still_records_calls() {
     let (code, out) = verify(&fixture, &[]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seal_on_signal_is_audited() {
+    let fixture = Fixture::new();
+    let server = common::ServeProcess::start(&fixture);
+    let mut admin = fixture.client_at(server.addr, ADMIN).await;
+    admin.create_key(KEY, BILLING).await;
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-USR1", &pid])
+        .status()
+        .expect("kill -USR1");
+    assert!(sent.success());
+    let mut sealed = false;
+    for _ in 0..100 {
+        let status = admin
+            .admin
+            .get_status(proto::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
+        if status.sealed {
+            sealed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sealed, "SIGUSR1 did not seal the server");
+    let mut billing = fixture.client_at(server.addr, BILLING).await;
+    assert_code(billing.encrypt(KEY, b"x", &[]).await, Code::Unavailable);
+    // Waiting for the process blocks this thread; the clients' connections
+    // close on the runtime's other worker.
+    assert!(server.terminate().success());
+    let all = records(&audit_file(&fixture));
+    let event = all
+        .iter()
+        .find(|r| r["operation"] == "sealed")
+        .expect("seal event recorded");
+    assert_eq!(event["kind"], "event");
+    assert!(
+        event["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("SIGUSR1")
+    );
+    find(&all, "Encrypt", "UNAVAILABLE");
+    let (code, out) = verify(&fixture, &[]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -261,10 +261,31 @@ pub(crate) async fn bind_and_serve(
         .map_err(|e| format!("cannot listen on {listen}: {e} (is another server running?)"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     on_ready(addr);
-    server
+    let seal_task = tokio::spawn(seal_on_signal(server.service().clone()));
+    let served = server
         .serve(listener, shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    seal_task.abort();
+    served
+}
+
+/// The host's emergency switch: `kill -USR1 <pid>` seals the server (no
+/// certificate needed, only the right to signal the process). Audited.
+async fn seal_on_signal(service: std::sync::Arc<crate::service::Service>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        else {
+            return;
+        };
+        while signal.recv().await.is_some() {
+            service.seal_for("SIGUSR1 from the host").await;
+        }
+    }
+    #[cfg(not(unix))]
+    drop(service);
 }
 
 async fn shutdown_signal() {
