@@ -24,11 +24,11 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use super::files::{self, Tail};
 use super::record::{self, AuditKeys, Entry, LineHash, RecordKind};
@@ -93,7 +93,11 @@ struct Shared {
     queue: Mutex<Queue>,
     writer: Mutex<Writer>,
     /// The last group written (or failed).
-    done: watch::Sender<u64>,
+    done: AtomicU64,
+    /// Wakes the requests of a group once it is written, by the group's
+    /// parity: only the group being written and the one collecting can
+    /// have waiters, so waking one never wakes the other.
+    written: [Notify; 2],
     sync: Arc<SyncShared>,
     closed: AtomicBool,
 }
@@ -134,7 +138,8 @@ impl Shared {
                 }
                 queue.failed.push_back((group, error));
             }
-            self.done.send_replace(group);
+            self.done.store(group, Ordering::SeqCst);
+            self.written[(group % 2) as usize].notify_waiters();
         }
         // Still busy: a fresh task carries on, so this request can answer.
         let next = Arc::clone(self);
@@ -218,7 +223,8 @@ impl AuditLog {
                 ..Queue::default()
             }),
             writer: Mutex::new(writer),
-            done: watch::channel(0).0,
+            done: AtomicU64::new(0),
+            written: [Notify::new(), Notify::new()],
             sync,
             closed: AtomicBool::new(false),
         });
@@ -246,7 +252,6 @@ impl AuditLog {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(AuditError::Closed);
         }
-        let mut done = self.shared.done.subscribe();
         let (group, lead) = {
             let mut queue = locked(&self.shared.queue);
             queue.entries.push(entry);
@@ -259,8 +264,15 @@ impl AuditLog {
             tokio::task::yield_now().await;
             self.shared.lead();
         }
-        if done.wait_for(|written| *written >= group).await.is_err() {
-            return Err(AuditError::Closed);
+        let written = &self.shared.written[(group % 2) as usize];
+        loop {
+            let notified = written.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.done.load(Ordering::SeqCst) >= group {
+                break;
+            }
+            notified.await;
         }
         self.shared.outcome(group)
     }
