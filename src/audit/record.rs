@@ -111,7 +111,7 @@ impl Entry {
             context: None,
             status: None,
             latency_us: None,
-            detail: Some(detail.into()),
+            detail: Some(detail.into()).filter(|d: &String| !d.is_empty()),
         }
     }
 }

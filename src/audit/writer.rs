@@ -380,7 +380,6 @@ impl Writer {
     fn checkpoint(&mut self) -> Result<Checkpoint, AuditError> {
         let entry = Entry {
             kind: RecordKind::Checkpoint,
-            detail: None,
             ..Entry::event("checkpoint", "")
         };
         self.write_entries(vec![entry])?;
