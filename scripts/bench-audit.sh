@@ -4,32 +4,10 @@
 # (A B A B ...) in one run so machine drift cancels out.
 # Usage: scripts/bench-audit.sh [DURATION] [ROUNDS] [CONCURRENCY]
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION=${1:-5s}
 ROUNDS=${2:-4}
 CONCURRENCY=${3:-64}
-cargo build --release --locked --quiet
-T=$(mktemp -d /tmp/tresor-bench.XXXXXX)
-B=$PWD/target/release/tresor
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-$B certs ca --out "$T/ca" >/dev/null
-$B certs server --ca "$T/ca" --dns localhost --ip 127.0.0.1 --out "$T/server" >/dev/null
-$B certs issue --ca "$T/ca" --identity spiffe://bench/admin --out "$T/admin" >/dev/null
-$B certs issue --ca "$T/ca" --identity spiffe://bench/billing --out "$T/billing" >/dev/null
-$B master-key generate --out "$T/master.key" >/dev/null
-COMMON=(--tls-cert "$T/server/cert.pem" --tls-key "$T/server/key.pem" --client-ca "$T/ca/ca.pem"
-        --master-key-file "$T/master.key" --admin spiffe://bench/admin)
-export TRESOR_CA=$T/ca/ca.pem TRESOR_LOG=warn
-
-wait_up() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
-as_admin() { TRESOR_CERT=$T/admin/cert.pem TRESOR_KEY=$T/admin/key.pem $B "$@"; }
-as_billing() { TRESOR_CERT=$T/billing/cert.pem TRESOR_KEY=$T/billing/key.pem $B "$@"; }
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 
 $B serve --listen 127.0.0.1:17511 --data-dir "$T/on" "${COMMON[@]}" & PIDS+=($!)
 $B serve --listen 127.0.0.1:17512 --data-dir "$T/off" --no-audit "${COMMON[@]}" & PIDS+=($!)
