@@ -342,3 +342,58 @@ async fn a_seal_on_signal_is_audited() {
     let (code, out) = verify(&fixture, &[]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[tokio::test]
+async fn the_running_server_checks_its_own_log_and_finds_an_edit() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+    let mut billing = server.client(BILLING).await;
+    for n in 0..5 {
+        billing
+            .encrypt(KEY, format!("m{n}").as_bytes(), &[])
+            .await
+            .expect("encrypt");
+    }
+    let report = admin
+        .admin
+        .verify_audit_log(proto::VerifyAuditLogRequest {})
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.first_record, 1);
+    assert!(report.records >= 9, "{report:?}");
+    assert_eq!(report.records, report.last_record);
+    assert_code(
+        billing
+            .admin
+            .verify_audit_log(proto::VerifyAuditLogRequest {})
+            .await,
+        Code::PermissionDenied,
+    );
+
+    // Edit one earlier record in place (same length) while serving.
+    let file = audit_file(&server.fixture);
+    let mut lines = lines(&file);
+    let target = lines
+        .iter()
+        .position(|l| l.contains("\"operation\":\"Encrypt\""))
+        .expect("an Encrypt record");
+    lines[target] = lines[target].replacen("\"OK\"", "\"NO\"", 1);
+    write_lines(&file, &lines);
+    let report = admin
+        .admin
+        .verify_audit_log(proto::VerifyAuditLogRequest {})
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(!report.intact);
+    assert!(
+        report
+            .problem
+            .contains(&format!(": record {}: ", target + 1)),
+        "{}",
+        report.problem
+    );
+}

@@ -498,6 +498,14 @@ async fn seal_unseal_and_status_from_the_cli() {
     assert!(works.status.success());
     let denied = billing.fails(&["status"], 1);
     assert!(denied.starts_with("error: permission denied:"), "{denied}");
+
+    // The audit log of all this, checked by the running server.
+    let check = admin.ok(&["audit", "check"]);
+    assert!(check.starts_with("audit log intact: "), "{check}");
+    let json = admin.json(&["audit", "check"]);
+    assert_eq!(json["intact"], true);
+    assert_eq!(json["first_record"], 1);
+    billing.fails(&["audit", "check"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

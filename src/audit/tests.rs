@@ -50,6 +50,7 @@ fn expect_all(checkpoint: Checkpoint) -> Expectations {
     Expectations {
         from_genesis: true,
         checkpoint: Some(checkpoint),
+        stop_at_checkpoint: false,
     }
 }
 

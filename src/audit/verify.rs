@@ -18,6 +18,9 @@ pub struct Expectations {
     pub from_genesis: bool,
     /// The latest checkpoint the keystore holds.
     pub checkpoint: Option<Checkpoint>,
+    /// Stop after the checkpoint record (a live log grows past it, and its
+    /// last line may be half written).
+    pub stop_at_checkpoint: bool,
 }
 
 /// A clean pass.
@@ -83,6 +86,15 @@ pub fn verify_files(
         path: PathBuf::new(),
         source: std::io::Error::other(e.to_string()),
     })?;
+    verify_with_keys(&keys, files, expect)
+}
+
+/// [`verify_files`] with the derived keys (the running server's).
+pub fn verify_with_keys(
+    keys: &record::AuditKeys,
+    files: &[PathBuf],
+    expect: Expectations,
+) -> Result<Verified, VerifyError> {
     let mut position = expect.from_genesis.then_some(Position {
         next_seq: 1,
         prev: GENESIS,
@@ -112,7 +124,7 @@ pub fn verify_files(
                     problem,
                 })
             };
-            let line = record::decode_line(&keys, &line).map_err(|e| tampered(e.to_string()))?;
+            let line = record::decode_line(keys, &line).map_err(|e| tampered(e.to_string()))?;
             let seq = line.record.seq;
             if let Some(expected) = &position {
                 if seq > expected.next_seq {
@@ -141,6 +153,7 @@ pub fn verify_files(
                 }
                 verified.checkpoint_matched = true;
             }
+            let at_checkpoint = expect.checkpoint.is_some_and(|c| c.seq == seq);
             if verified.records == 0 {
                 verified.first_seq = seq;
             }
@@ -150,6 +163,9 @@ pub fn verify_files(
                 next_seq: seq + 1,
                 prev: line.hash,
             });
+            if at_checkpoint && expect.stop_at_checkpoint {
+                return Ok(verified);
+            }
         }
         last_place = (path.clone(), line_no);
     }

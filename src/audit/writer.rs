@@ -231,6 +231,11 @@ impl AuditLog {
         Ok(Self { keys, shared, path })
     }
 
+    /// The MAC keys (for the server's own verification).
+    pub fn keys(&self) -> Arc<AuditKeys> {
+        self.keys.clone()
+    }
+
     /// The current audit file.
     pub fn path(&self) -> &Path {
         &self.path

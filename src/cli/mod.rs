@@ -203,7 +203,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(args) => Ok(dev::run(args)?),
         Command::MasterKey(command) => print(&master_key::run(command, &connection, format)?),
         Command::Backup(command) => print(&backup::run(command, &connection, format)?),
-        Command::Audit(command) => print(&audit::run(command, format)?),
+        Command::Audit(command) => print(&audit::run(command, &connection, format)?),
         Command::Certs(command) => print(&certs::run(command, format)?),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();

@@ -405,6 +405,13 @@ impl Client {
         Ok(bytes)
     }
 
+    /// Has the server check its own audit log (admin).
+    pub async fn verify_audit_log(&self) -> Result<proto::AuditLogReport, ClientError> {
+        let mut admin = self.admin.clone();
+        self.call(admin.verify_audit_log(proto::VerifyAuditLogRequest {}))
+            .await
+    }
+
     /// Seals the server.
     pub async fn seal(&self) -> Result<proto::SealStatus, ClientError> {
         let mut admin = self.admin.clone();

@@ -8,10 +8,10 @@ use super::audited::{Subject, audited, unversioned};
 use super::convert;
 use super::proto::admin_server::Admin;
 use super::proto::{
-    BackupChunk, CreateBackupRequest, CreateKeyRequest, GrantRequest, KeyInfo, KeyRequest,
-    ListKeysRequest, ListKeysResponse, RotateMasterKeyRequest, RotateMasterKeyResponse,
+    AuditLogReport, BackupChunk, CreateBackupRequest, CreateKeyRequest, GrantRequest, KeyInfo,
+    KeyRequest, ListKeysRequest, ListKeysResponse, RotateMasterKeyRequest, RotateMasterKeyResponse,
     RotateRootKeyRequest, ScheduleKeyDeletionRequest, SealRequest, SealStatus,
-    SetMinDecryptionVersionRequest, StatusRequest, UnsealRequest,
+    SetMinDecryptionVersionRequest, StatusRequest, UnsealRequest, VerifyAuditLogRequest,
 };
 use crate::master_key::MasterKeySpec;
 use crate::service::Service;
@@ -408,6 +408,34 @@ impl Admin for AdminApi {
                     .await
                     .map_err(showing_master_key_errors)?;
                 unversioned(self.seal_status(&identity).await)
+            },
+        )
+        .await
+    }
+
+    async fn verify_audit_log(
+        &self,
+        request: Request<VerifyAuditLogRequest>,
+    ) -> Result<Response<AuditLogReport>, Status> {
+        let service = &self.service;
+        audited(
+            service,
+            "VerifyAuditLog",
+            request,
+            |_| Subject::default(),
+            |identity, _| async move {
+                let report = service.verify_audit_log(&identity).await?;
+                Ok((
+                    AuditLogReport {
+                        intact: report.problem.is_none(),
+                        files: u32::try_from(report.files).unwrap_or(u32::MAX),
+                        records: report.records,
+                        first_record: report.first_record,
+                        last_record: report.last_record,
+                        problem: report.problem.unwrap_or_default(),
+                    },
+                    None,
+                ))
             },
         )
         .await

@@ -31,7 +31,9 @@ use crate::store::KeyStore;
 
 pub use admin::{KeyPage, ServiceStatus};
 use audit::open_audit_key;
-pub use audit::{AuditSettings, LOCAL_LOG, RequestRecord, default_audit_file, offline_audit_key};
+pub use audit::{
+    AuditReport, AuditSettings, LOCAL_LOG, RequestRecord, default_audit_file, offline_audit_key,
+};
 use authz::Caller;
 pub use backup::{BackupSummary, open_backup, restore_backup};
 pub use data::{DataKey, Decrypted, Encrypted};
