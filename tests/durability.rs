@@ -112,4 +112,26 @@ async fn kill_9_right_after_rotate_loses_nothing_acknowledged() {
         expected_primary
     );
     process.kill_9();
+
+    // Every acknowledged call is in the audit log, and the log, resumed
+    // after each kill, still verifies as one chain.
+    let audit = std::fs::read_to_string(tresor::service::default_audit_file(&fixture.data_dir()))
+        .expect("audit file");
+    let rotations = audit
+        .lines()
+        .filter(|l| l.contains("\"operation\":\"RotateKey\"") && l.contains("\"status\":\"OK\""))
+        .count();
+    assert_eq!(rotations, 16, "4 rounds of 4 acknowledged rotations");
+    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(fixture.data_dir())
+        .arg("--master-key-file")
+        .arg(fixture.master_key_file())
+        .output()
+        .expect("run tresor audit verify");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }
