@@ -18,7 +18,8 @@
 //!
 //! Measured on the 2-core machine: an OS writer thread fed by a channel cost
 //! 15% of throughput, a writer task 18%, mostly in thread and task
-//! switches; this design avoids both (BENCHMARKS.md).
+//! switches; this design, with waiting requests yielding a few scheduler
+//! turns before they park, costs about 6% (BENCHMARKS.md).
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -39,6 +40,8 @@ use crate::error::AuditError;
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(20);
 /// Default size after which the current file is rotated: 64 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Scheduler turns a waiting request yields before it parks.
+const SPINS: usize = 4;
 /// Groups a leader writes before handing the job to a fresh task.
 const LEADER_ROUNDS: usize = 4;
 /// Failed groups remembered so that their waiting requests learn it.
@@ -268,6 +271,15 @@ impl AuditLog {
             // them all.
             tokio::task::yield_now().await;
             self.shared.lead();
+        }
+        // Under load the group is usually written within a few scheduler
+        // turns: re-queue behind the other ready tasks instead of parking
+        // (a park and a wake-up cost a futex call each on a busy machine).
+        for _ in 0..SPINS {
+            if self.shared.done.load(Ordering::SeqCst) >= group {
+                return self.shared.outcome(group);
+            }
+            tokio::task::yield_now().await;
         }
         let written = &self.shared.written[(group % 2) as usize];
         loop {
