@@ -130,6 +130,23 @@ pub(crate) async fn audited<Req, Resp, Fut>(
 where
     Fut: Future<Output = Handled<Resp>>,
 {
+    audited_scrubbing(service, operation, request, subject, drop, handle).await
+}
+
+/// [`audited`] for a request holding a secret: `scrub` gets the request
+/// when the call is refused before `handle` runs (no identity, rate
+/// limit), so the secret is wiped there too.
+pub(crate) async fn audited_scrubbing<Req, Resp, Fut>(
+    service: &Service,
+    operation: &'static str,
+    request: Request<Req>,
+    subject: impl FnOnce(&Req) -> Subject,
+    scrub: impl FnOnce(Req),
+    handle: impl FnOnce(Identity, Req) -> Fut,
+) -> Result<Response<Resp>, Status>
+where
+    Fut: Future<Output = Handled<Resp>>,
+{
     let started = Instant::now();
     let request_id = request_id(request.metadata());
     let span = tracing::info_span!("call", request_id = %request_id, operation);
@@ -137,12 +154,18 @@ where
     let identity = caller_identity(&request);
     let req = request.into_inner();
     let subject = subject(&req);
-    let outcome = match &identity {
-        Ok(identity) => match service.admit(identity, operation, subject.key_id.as_deref()) {
-            Ok(()) => handle(identity.clone(), req).instrument(span.clone()).await,
-            Err(refused) => Err(refused.into()),
-        },
-        Err(status) => Err(status.clone()),
+    let admitted = identity.clone().and_then(|identity| {
+        service
+            .admit(&identity, operation, subject.key_id.as_deref())
+            .map(|()| identity)
+            .map_err(Status::from)
+    });
+    let outcome = match admitted {
+        Ok(identity) => handle(identity, req).instrument(span.clone()).await,
+        Err(refused) => {
+            scrub(req);
+            Err(refused)
+        }
     };
     let (status, key_version) = match &outcome {
         Ok((_, version)) => (Code::Ok, *version),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use zeroize::Zeroize;
 
-use super::audited::{Subject, audited};
+use super::audited::{Subject, audited, audited_scrubbing};
 use super::convert;
 use super::proto::crypto_server::Crypto;
 use super::proto::{
@@ -34,11 +34,12 @@ impl Crypto for CryptoApi {
         request: Request<EncryptRequest>,
     ) -> Result<Response<EncryptResponse>, Status> {
         let service = &self.service;
-        audited(
+        audited_scrubbing(
             service,
             "Encrypt",
             request,
             |req| Subject::key_with_context(service, &req.key_id, &req.context),
+            |mut req| req.plaintext.zeroize(),
             |identity, mut req| async move {
                 let outcome = async {
                     let key_id = convert::key_id(&req.key_id)?;
