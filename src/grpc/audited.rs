@@ -156,7 +156,7 @@ where
     let subject = subject(&req);
     let admitted = identity.clone().and_then(|identity| {
         service
-            .admit(&identity, operation, subject.key_id.as_deref())
+            .admit(&identity, operation)
             .map(|()| identity)
             .map_err(Status::from)
     });

@@ -29,13 +29,7 @@ impl Service {
     /// Lets a call through, or refuses it because its caller exceeded its
     /// data-plane rate limit. The control plane is never limited, so an
     /// admin can always seal.
-    pub fn admit(
-        &self,
-        identity: &Identity,
-        operation: &'static str,
-        key_id: Option<&str>,
-    ) -> Result<(), Error> {
-        let _ = key_id;
+    pub fn admit(&self, identity: &Identity, operation: &'static str) -> Result<(), Error> {
         if !DATA_PLANE.contains(&operation) {
             return Ok(());
         }
