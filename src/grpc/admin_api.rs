@@ -54,6 +54,31 @@ impl AdminApi {
         .await
     }
 
+    /// A call that acts on the whole service, then answers with its status:
+    /// validated, run and recorded.
+    async fn then_status<Req, Act, Fut>(
+        &self,
+        operation: &'static str,
+        request: Request<Req>,
+        act: Act,
+    ) -> Result<Response<SealStatus>, Status>
+    where
+        Act: FnOnce(Arc<Service>, crate::identity::Identity) -> Fut,
+        Fut: std::future::Future<Output = Result<(), Status>>,
+    {
+        audited(
+            &self.service,
+            operation,
+            request,
+            |_| Subject::default(),
+            |identity, _| async move {
+                act(self.service.clone(), identity.clone()).await?;
+                unversioned(self.seal_status(&identity).await)
+            },
+        )
+        .await
+    }
+
     async fn seal_status(
         &self,
         identity: &crate::identity::Identity,
@@ -330,16 +355,9 @@ impl Admin for AdminApi {
     }
 
     async fn seal(&self, request: Request<SealRequest>) -> Result<Response<SealStatus>, Status> {
-        audited(
-            &self.service,
-            "Seal",
-            request,
-            |_| Subject::default(),
-            |identity, _| async move {
-                self.service.seal(&identity).await?;
-                unversioned(self.seal_status(&identity).await)
-            },
-        )
+        self.then_status("Seal", request, |service, identity| async move {
+            Ok(service.seal(&identity).await?)
+        })
         .await
     }
 
@@ -347,16 +365,9 @@ impl Admin for AdminApi {
         &self,
         request: Request<UnsealRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        audited(
-            &self.service,
-            "Unseal",
-            request,
-            |_| Subject::default(),
-            |identity, _| async move {
-                self.service.unseal(&identity).await?;
-                unversioned(self.seal_status(&identity).await)
-            },
-        )
+        self.then_status("Unseal", request, |service, identity| async move {
+            Ok(service.unseal(&identity).await?)
+        })
         .await
     }
 
@@ -397,19 +408,12 @@ impl Admin for AdminApi {
         &self,
         request: Request<RotateRootKeyRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        audited(
-            &self.service,
-            "RotateRootKey",
-            request,
-            |_| Subject::default(),
-            |identity, _| async move {
-                self.service
-                    .rotate_root_key(&identity)
-                    .await
-                    .map_err(showing_master_key_errors)?;
-                unversioned(self.seal_status(&identity).await)
-            },
-        )
+        self.then_status("RotateRootKey", request, |service, identity| async move {
+            service
+                .rotate_root_key(&identity)
+                .await
+                .map_err(showing_master_key_errors)
+        })
         .await
     }
 
@@ -445,13 +449,7 @@ impl Admin for AdminApi {
         &self,
         request: Request<StatusRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        audited(
-            &self.service,
-            "GetStatus",
-            request,
-            |_| Subject::default(),
-            |identity, _| async move { unversioned(self.seal_status(&identity).await) },
-        )
-        .await
+        self.then_status("GetStatus", request, |_, _| async { Ok(()) })
+            .await
     }
 }
