@@ -90,6 +90,18 @@ fn complete_lines(path: &Path) -> io::Result<(Vec<Vec<u8>>, u64)> {
     Ok((lines, covered))
 }
 
+/// The sequence number of a file's first record, reading only that line.
+pub fn first_seq(path: &Path) -> Option<u64> {
+    let mut line = Vec::new();
+    BufReader::new(File::open(path).ok()?)
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    peek_line(&line).map(|(seq, _)| seq)
+}
+
 fn last_line_of(path: &Path) -> io::Result<Option<Vec<u8>>> {
     // Rotated files end with a complete line; read backwards in one block
     // large enough for any record.

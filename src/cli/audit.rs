@@ -153,16 +153,7 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 /// Sorts files by the sequence number of their first record (a shell glob
 /// would put the current file before the rotated ones).
 fn in_chain_order(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    let first_seq = |path: &PathBuf| {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| {
-                let line = bytes.split(|b| *b == b'\n').next()?.to_vec();
-                crate::audit::record::peek_line(&line)
-            })
-            .map_or(u64::MAX, |(seq, _)| seq)
-    };
-    paths.sort_by_cached_key(first_seq);
+    paths.sort_by_cached_key(|path| files::first_seq(path).unwrap_or(u64::MAX));
     paths
 }
 
