@@ -140,19 +140,26 @@ async fn allowed_and_refused_calls_are_recorded_without_secrets() {
     assert!(out.contains("audit log intact"), "{out}");
 }
 
-/// Serves, makes a few calls, stops (final checkpoint): an audit log of
-/// about a dozen records to tamper with.
-async fn audited_history() -> Fixture {
+/// A server where the admin created KEY for billing and billing made
+/// `encrypts` encryptions; with the admin's and billing's clients.
+async fn serving_with_history(encrypts: usize) -> (TestServer, common::Clients, common::Clients) {
     let server = TestServer::start().await;
     let mut admin = server.admin().await;
     admin.create_key(KEY, BILLING).await;
     let mut billing = server.client(BILLING).await;
-    for n in 0..6 {
+    for n in 0..encrypts {
         billing
             .encrypt(KEY, format!("m{n}").as_bytes(), &[])
             .await
             .expect("encrypt");
     }
+    (server, admin, billing)
+}
+
+/// Serves, makes a few calls, stops (final checkpoint): an audit log of
+/// about a dozen records to tamper with.
+async fn audited_history() -> Fixture {
+    let (server, _, _) = serving_with_history(6).await;
     server.stop().await
 }
 
@@ -345,16 +352,7 @@ async fn a_seal_on_signal_is_audited() {
 
 #[tokio::test]
 async fn the_running_server_checks_its_own_log_and_finds_an_edit() {
-    let server = TestServer::start().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
-    for n in 0..5 {
-        billing
-            .encrypt(KEY, format!("m{n}").as_bytes(), &[])
-            .await
-            .expect("encrypt");
-    }
+    let (server, mut admin, mut billing) = serving_with_history(5).await;
     let report = admin
         .admin
         .verify_audit_log(proto::VerifyAuditLogRequest {})
