@@ -1,36 +1,39 @@
-//! Fixed test vectors for ciphertext format v1.
+//! Fixed test vectors for every ciphertext format version.
 //!
-//! `keystore-fixtures/crypto-v1.txt` holds ciphertexts made once by
-//! [`generate_crypto_fixtures`]. They must open forever: a failure of
-//! [`crypto_v1_fixtures_decrypt_forever`] means a change broke every
-//! ciphertext already stored by users. Never regenerate the file to make it
-//! pass; fix the code (or introduce format v2 and keep reading v1).
+//! `keystore-fixtures/crypto-v<N>.txt` holds ciphertexts of format version N
+//! made once by [`generate_crypto_fixtures`] (v1 before format v2 existed).
+//! They must open forever: a failure of [`crypto_v1_fixtures_decrypt_forever`]
+//! or [`crypto_v2_fixtures_decrypt_forever`] means a change broke every
+//! ciphertext already stored by users. Never regenerate a file to make it
+//! pass; fix the code (or introduce a new format and keep reading the old).
 //!
-//! The generator exists only to document how the file was made:
-//! `cargo test -- --ignored generate_crypto_fixtures` writes it, and refuses
-//! to overwrite a file that already holds vectors.
+//! The generator exists only to document how the files were made:
+//! `cargo test -- --ignored generate_crypto_fixtures` writes the file of the
+//! format `seal` currently writes, and refuses to overwrite a file that
+//! already holds vectors.
 
 use ring::digest;
 
+use super::format::{CURRENT_FORMAT_VERSION, FORMAT_VERSION_V1, FORMAT_VERSION_V2};
 use super::{Binding, Context, Envelope, Purpose, SecretKey, open, seal};
 
-const FIXTURE_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/keystore-fixtures/crypto-v1.txt"
-);
-const FIXTURES: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/keystore-fixtures/crypto-v1.txt"
-));
+/// Where the vectors of one format version live.
+fn fixture_path(format_version: u8) -> String {
+    format!(
+        "{}/keystore-fixtures/crypto-v{format_version}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
 
-/// The number of vectors the file must hold; catches a truncated file.
+/// The number of vectors a file must hold; catches a truncated file.
 const EXPECTED_VECTORS: usize = 7;
 
+/// The comment block opening a fixture file; `{N}` is the format version.
 const FILE_HEADER: &str = "\
-# tresor ciphertext format v1: fixed test vectors (docs/FORMAT.md).
+# tresor ciphertext format v{N}: fixed test vectors (docs/FORMAT.md).
 #
 # These ciphertexts must decrypt forever. Never edit or regenerate this file:
-# if the test crypto_v1_fixtures_decrypt_forever fails, the code broke
+# if the test crypto_v{N}_fixtures_decrypt_forever fails, the code broke
 # compatibility with ciphertexts already stored. It was written once by
 #   cargo test -- --ignored generate_crypto_fixtures
 # which refuses to overwrite a file that already holds vectors.
@@ -133,12 +136,19 @@ fn parse_vectors(text: &str) -> Vec<Vector> {
 
 #[test]
 fn crypto_v1_fixtures_decrypt_forever() {
-    let vectors = parse_vectors(FIXTURES);
-    assert_eq!(
-        vectors.len(),
-        EXPECTED_VECTORS,
-        "{FIXTURE_PATH} lost vectors"
-    );
+    check_fixtures(FORMAT_VERSION_V1);
+}
+
+#[test]
+fn crypto_v2_fixtures_decrypt_forever() {
+    check_fixtures(FORMAT_VERSION_V2);
+}
+
+fn check_fixtures(format_version: u8) {
+    let path = fixture_path(format_version);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let vectors = parse_vectors(&text);
+    assert_eq!(vectors.len(), EXPECTED_VECTORS, "{path} lost vectors");
     for v in &vectors {
         let key = SecretKey::from_bytes(&v.key).expect("32-byte key");
         let context: Context = v.context.iter().cloned().collect();
@@ -155,7 +165,7 @@ fn crypto_v1_fixtures_decrypt_forever() {
             context: &context,
         };
         let envelope = Envelope::parse(&v.ciphertext).expect("fixture parses");
-        assert_eq!(envelope.format_version(), 1, "{}", v.name);
+        assert_eq!(envelope.format_version(), format_version, "{}", v.name);
         assert_eq!(envelope.key_version(), v.key_version, "{}", v.name);
         let opened = open(&key, &binding, &v.ciphertext)
             .unwrap_or_else(|e| panic!("fixture {:?} no longer opens: {e}", v.name));
@@ -191,17 +201,18 @@ type Case = (
     Vec<u8>,
 );
 
-/// Writes `keystore-fixtures/crypto-v1.txt`. See the module docs: run once,
-/// never again.
+/// Writes `keystore-fixtures/crypto-v<N>.txt` for the format `seal` writes
+/// now. See the module docs: run once per format version, never again.
 #[test]
 #[ignore = "writes the fixture file; the vectors must stay fixed forever"]
 fn generate_crypto_fixtures() {
     use std::fmt::Write as _;
 
-    let existing = std::fs::read_to_string(FIXTURE_PATH).unwrap_or_default();
+    let path = fixture_path(CURRENT_FORMAT_VERSION);
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         parse_vectors(&existing).is_empty(),
-        "{FIXTURE_PATH} already holds vectors; they must stay fixed forever. \
+        "{path} already holds vectors; they must stay fixed forever. \
          Delete the file by hand only if you are certain no ciphertext in the \
          wild depends on them."
     );
@@ -281,7 +292,7 @@ fn generate_crypto_fixtures() {
     ];
     assert_eq!(cases.len(), EXPECTED_VECTORS);
 
-    let mut out = String::from(FILE_HEADER);
+    let mut out = FILE_HEADER.replace("{N}", &CURRENT_FORMAT_VERSION.to_string());
     for (name, key_n, purpose, key_id, key_version, pairs, plaintext) in cases {
         let raw_key = fixture_key(key_n);
         let key = SecretKey::from_bytes(&raw_key).expect("32 bytes");
@@ -307,5 +318,5 @@ fn generate_crypto_fixtures() {
         writeln!(out, "ciphertext: {}", hex::encode(&ciphertext)).expect("string");
     }
     let out = out.replace(": \n", ":\n"); // no trailing spaces for empty values
-    std::fs::write(FIXTURE_PATH, out).expect("write fixture file");
+    std::fs::write(&path, out).expect("write fixture file");
 }

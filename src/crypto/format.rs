@@ -1,11 +1,12 @@
-//! Ciphertext format v1: the only module that knows the wire layout.
+//! Ciphertext formats v1 and v2: the only module that knows the wire layout.
 //!
-//! `docs/FORMAT.md` documents every byte. In short:
+//! `docs/FORMAT.md` documents every byte. Both versions share one layout and
+//! differ only in the key schedule (`sealing.rs`):
 //!
 //! ```text
 //! offset len  field
 //! 0      3    magic "TRS"
-//! 3      1    format version, 0x01
+//! 3      1    format version, 0x01 or 0x02 (written: 0x02)
 //! 4      4    key version, u32 big-endian
 //! 8      32   salt, random per message
 //! 40     32   key commitment
@@ -24,8 +25,12 @@ use crate::error::CryptoError;
 
 /// The magic bytes every tresor ciphertext starts with.
 const MAGIC: [u8; 3] = *b"TRS";
-/// The format version this module writes and reads.
+/// Format version 1: HKDF-SHA256 key schedule (read only since v2).
 pub(crate) const FORMAT_VERSION_V1: u8 = 0x01;
+/// Format version 2: HMAC-SHA256 keyed by the long-term key (written).
+pub(crate) const FORMAT_VERSION_V2: u8 = 0x02;
+/// The format version [`seal`](super::seal) writes.
+pub(crate) const CURRENT_FORMAT_VERSION: u8 = FORMAT_VERSION_V2;
 /// Length of the header prefix (magic, format version, key version) that is
 /// also fed to the key derivation.
 pub(crate) const PREFIX_LEN: usize = 8;
@@ -45,7 +50,12 @@ pub(crate) const OKM_LEN: usize = MESSAGE_KEY_LEN + COMMITMENT_LEN;
 /// message (see `docs/FORMAT.md`).
 pub(crate) const NONCE: [u8; 12] = [0u8; 12];
 /// The label that opens the HKDF `info` string of format v1.
-pub(crate) const KDF_LABEL: &[u8] = b"tresor/v1 message keys";
+pub(crate) const KDF_LABEL_V1: &[u8] = b"tresor/v1 message keys";
+/// The label that opens the HMAC input deriving a v2 message key.
+pub(crate) const KDF_LABEL_V2: &[u8] = b"tresor/v2 message key";
+/// The label hashed in front of a v2 message key to make its commitment.
+/// With the 32-byte key and SHA-256 padding it fits one 64-byte block.
+pub(crate) const COMMIT_LABEL_V2: &[u8] = b"tresor/v2 commitment";
 /// The largest plaintext AES-GCM can encrypt under one key and nonce:
 /// 2^32 - 2 blocks of 16 bytes (NIST SP 800-38D).
 pub(crate) const MAX_PLAINTEXT_LEN: u64 = ((1 << 32) - 2) * 16;
@@ -56,6 +66,7 @@ pub const CIPHERTEXT_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 const _: () = assert!(TAG_LEN == ring::aead::MAX_TAG_LEN);
 const _: () = assert!(NONCE.len() == ring::aead::NONCE_LEN);
 const _: () = assert!(CIPHERTEXT_OVERHEAD == 88);
+const _: () = assert!(COMMIT_LABEL_V2.len() + MESSAGE_KEY_LEN + 9 <= 64);
 
 /// The one-byte wire code of a purpose, fed to the key derivation.
 pub(crate) const fn purpose_code(purpose: Purpose) -> u8 {
@@ -76,16 +87,16 @@ pub(crate) const fn key_version_allowed(purpose: Purpose, key_version: u32) -> b
     }
 }
 
-/// The first [`PREFIX_LEN`] header bytes for a v1 ciphertext.
-pub(crate) fn header_prefix(key_version: u32) -> [u8; PREFIX_LEN] {
+/// The first [`PREFIX_LEN`] header bytes of a ciphertext.
+pub(crate) fn header_prefix(format_version: u8, key_version: u32) -> [u8; PREFIX_LEN] {
     let mut prefix = [0u8; PREFIX_LEN];
     prefix[..3].copy_from_slice(&MAGIC);
-    prefix[3] = FORMAT_VERSION_V1;
+    prefix[3] = format_version;
     prefix[4..].copy_from_slice(&key_version.to_be_bytes());
     prefix
 }
 
-/// A parsed, borrowed view of a v1 ciphertext.
+/// A parsed, borrowed view of a v1 or v2 ciphertext.
 ///
 /// Parsing checks only the structure (magic, format version, lengths); it
 /// says nothing about authenticity, which only [`open`](super::open) decides.
@@ -108,7 +119,7 @@ impl<'a> Envelope<'a> {
     ///
     /// [`CryptoError::Malformed`] if `bytes` is shorter than
     /// [`CIPHERTEXT_OVERHEAD`], does not start with the magic, or carries a
-    /// format version other than 1.
+    /// format version other than 1 or 2.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, CryptoError> {
         const M: CryptoError = CryptoError::Malformed;
         let (header, rest) = bytes.split_first_chunk::<HEADER_LEN>().ok_or(M)?;
@@ -121,7 +132,7 @@ impl<'a> Envelope<'a> {
         let (magic, rest) = prefix.split_first_chunk::<3>().ok_or(M)?;
         let (version, key_version) = rest.split_first().ok_or(M)?;
         let key_version: [u8; 4] = key_version.try_into().map_err(|_| M)?;
-        if *magic != MAGIC || *version != FORMAT_VERSION_V1 {
+        if *magic != MAGIC || !matches!(*version, FORMAT_VERSION_V1 | FORMAT_VERSION_V2) {
             return Err(M);
         }
 
@@ -143,7 +154,7 @@ impl<'a> Envelope<'a> {
         self.key_version
     }
 
-    /// The format version (always 1 for now: parsing rejects others).
+    /// The format version: 1 or 2 (parsing rejects others).
     #[must_use]
     pub fn format_version(&self) -> u8 {
         self.prefix[3]
@@ -190,7 +201,7 @@ impl fmt::Debug for Envelope<'_> {
     }
 }
 
-/// Builds a v1 ciphertext in a single, exactly sized allocation: the
+/// Builds a ciphertext in a single, exactly sized allocation: the
 /// encoding counterpart of [`Envelope::parse`].
 ///
 /// [`EnvelopeWriter::new`] writes the header followed by the *plaintext*;
@@ -258,8 +269,12 @@ mod tests {
     #[test]
     fn prefix_layout() {
         assert_eq!(
-            header_prefix(0x0102_0304),
+            header_prefix(FORMAT_VERSION_V1, 0x0102_0304),
             [0x54, 0x52, 0x53, 0x01, 0x01, 0x02, 0x03, 0x04]
+        );
+        assert_eq!(
+            header_prefix(FORMAT_VERSION_V2, 9),
+            [0x54, 0x52, 0x53, 0x02, 0, 0, 0, 9]
         );
         assert_eq!(HEADER_LEN, 72);
         assert_eq!(OKM_LEN, 64);
@@ -268,7 +283,7 @@ mod tests {
 
     #[test]
     fn parse_splits_fields() {
-        let mut bytes = header_prefix(7).to_vec();
+        let mut bytes = header_prefix(FORMAT_VERSION_V1, 7).to_vec();
         bytes.extend_from_slice(&[0x11; SALT_LEN]);
         bytes.extend_from_slice(&[0x22; COMMITMENT_LEN]);
         bytes.extend_from_slice(b"body");
@@ -281,22 +296,25 @@ mod tests {
         assert_eq!(env.ciphertext(), b"body");
         assert_eq!(env.tag(), &[0x33; TAG_LEN]);
         assert_eq!(&env.header()[..], &bytes[..HEADER_LEN]);
-        assert_eq!(env.prefix(), &header_prefix(7));
+        assert_eq!(env.prefix(), &header_prefix(FORMAT_VERSION_V1, 7));
         assert!(!format!("{env:?}").contains("17, 17"));
     }
 
     #[test]
     fn parse_rejects_bad_structure() {
-        let mut good = header_prefix(1).to_vec();
+        let mut good = header_prefix(FORMAT_VERSION_V2, 1).to_vec();
         good.resize(CIPHERTEXT_OVERHEAD, 0);
         assert!(Envelope::parse(&good).is_ok(), "empty body is fine");
+        let mut v1 = good.clone();
+        v1[3] = FORMAT_VERSION_V1;
+        assert!(Envelope::parse(&v1).is_ok(), "v1 still parses");
         for len in 0..CIPHERTEXT_OVERHEAD {
             assert_eq!(
                 Envelope::parse(&good[..len]).err(),
                 Some(CryptoError::Malformed)
             );
         }
-        for (i, bad) in [(0, b'X'), (1, b'X'), (2, b'X'), (3, 0x00), (3, 0x02)] {
+        for (i, bad) in [(0, b'X'), (1, b'X'), (2, b'X'), (3, 0x00), (3, 0x03)] {
             let mut b = good.clone();
             b[i] = bad;
             assert_eq!(Envelope::parse(&b).err(), Some(CryptoError::Malformed));

@@ -27,6 +27,7 @@ mod binding;
 mod context;
 mod format;
 mod mac;
+mod salt;
 mod sealing;
 mod secret;
 

@@ -1,19 +1,24 @@
-//! Sealing and opening messages (format v1).
+//! Sealing (format v2) and opening (formats v1 and v2) messages.
 //!
-//! Per message: a random 256-bit salt; HKDF-SHA256 over the key, salt and
-//! binding yields a one-time AES-256-GCM key and a key commitment; the whole
-//! header is the GCM additional data. See `docs/FORMAT.md`.
+//! Per message: a random 256-bit salt; a PRF over the key, salt and binding
+//! yields a one-time AES-256-GCM key and a key commitment; the whole header
+//! is the GCM additional data. v1 derives with HKDF-SHA256 (extract with
+//! the salt, then expand); v2 with one HMAC-SHA256 keyed by the long-term
+//! key, whose keyed state [`SecretKey`] keeps ready, and hashes the message
+//! key into the commitment. See `docs/FORMAT.md`.
 
+use hmac::Mac;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use ring::hkdf;
-use ring::rand::{SecureRandom, SystemRandom};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::format::{
-    self, COMMITMENT_LEN, EnvelopeWriter, KDF_LABEL, MESSAGE_KEY_LEN, NONCE, OKM_LEN, PREFIX_LEN,
-    SALT_LEN,
+    self, COMMIT_LABEL_V2, COMMITMENT_LEN, CURRENT_FORMAT_VERSION, EnvelopeWriter,
+    FORMAT_VERSION_V1, FORMAT_VERSION_V2, KDF_LABEL_V1, KDF_LABEL_V2, MESSAGE_KEY_LEN, NONCE,
+    OKM_LEN, PREFIX_LEN, SALT_LEN,
 };
-use super::{Binding, Envelope, Purpose, SecretBytes, SecretKey};
+use super::{Binding, Context, Envelope, Purpose, SecretBytes, SecretKey, salt};
 use crate::error::CryptoError;
 
 /// Encrypts `plaintext` under `key`, bound to `binding`.
@@ -38,12 +43,8 @@ pub fn seal(
     if !format::key_version_allowed(binding.purpose, binding.key_version) {
         return Err(CryptoError::Malformed);
     }
-    let context_digest = binding.context.digest()?;
-    let prefix = format::header_prefix(binding.key_version);
-    let mut salt = [0u8; SALT_LEN];
-    SystemRandom::new()
-        .fill(&mut salt)
-        .map_err(|_| CryptoError::Rng)?;
+    let prefix = format::header_prefix(CURRENT_FORMAT_VERSION, binding.key_version);
+    let salt = salt::fresh_salt()?;
 
     let keys = MessageKeys::derive(
         key,
@@ -51,7 +52,7 @@ pub fn seal(
         &prefix,
         &salt,
         binding.key_id,
-        &context_digest,
+        binding.context,
     )?;
     let mut writer = EnvelopeWriter::new(&prefix, &salt, &keys.commitment, plaintext)?;
     let (header, body) = writer.header_and_body();
@@ -90,14 +91,13 @@ pub fn open(
         return Err(U);
     }
     // A context or key id too large to encode cannot have been sealed.
-    let context_digest = binding.context.digest().map_err(|_| U)?;
     let keys = MessageKeys::derive(
         key,
         binding.purpose,
         envelope.prefix(),
         envelope.salt(),
         binding.key_id,
-        &context_digest,
+        binding.context,
     )
     .map_err(|_| U)?;
 
@@ -128,7 +128,9 @@ pub(crate) struct MessageKeys {
 }
 
 impl MessageKeys {
-    /// The v1 key schedule:
+    /// The key schedule of the format version in `prefix` (byte 3).
+    ///
+    /// v1:
     ///
     /// ```text
     /// PRK  = HKDF-Extract(salt, key)
@@ -140,43 +142,85 @@ impl MessageKeys {
     /// message key = OKM[0..32], commitment = OKM[32..64]
     /// ```
     ///
+    /// v2: one HMAC keyed by the long-term key, whose keyed state
+    /// [`SecretKey`] keeps, over about two SHA-256 blocks; the context goes
+    /// in as its canonical bytes (self-delimiting, and last), which for
+    /// typical contexts is shorter than a digest and saves hashing it apart:
+    ///
+    /// ```text
+    /// message key = HMAC-SHA256(key, u32be(len(label)) || label
+    ///                 || purpose code || header prefix || salt
+    ///                 || u32be(len(key_id)) || key_id
+    ///                 || canonical context bytes)
+    /// commitment  = SHA-256("tresor/v2 commitment" || message key)
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`CryptoError::TooLarge`] if the key id is longer than `u32::MAX`
-    /// bytes.
+    /// [`CryptoError::TooLarge`] if the key id or context cannot be encoded
+    /// (a field longer than `u32::MAX` bytes); [`CryptoError::Malformed`]
+    /// for an unknown format version.
     pub(crate) fn derive(
         key: &SecretKey,
         purpose: Purpose,
         prefix: &[u8; PREFIX_LEN],
         salt: &[u8; SALT_LEN],
         key_id: &str,
-        context_digest: &[u8; 32],
+        context: &Context,
     ) -> Result<Self, CryptoError> {
-        // `KDF_LABEL` is a short constant: its length always fits in a u32.
-        let label_len = u32::try_from(KDF_LABEL.len())
+        let label = match prefix[3] {
+            FORMAT_VERSION_V1 => KDF_LABEL_V1,
+            FORMAT_VERSION_V2 => KDF_LABEL_V2,
+            _ => return Err(CryptoError::Malformed),
+        };
+        // The labels are short constants: their lengths always fit in a u32.
+        let label_len = u32::try_from(label.len())
             .map_err(|_| CryptoError::TooLarge)?
             .to_be_bytes();
         let key_id_len = u32::try_from(key_id.len())
             .map_err(|_| CryptoError::TooLarge)?
             .to_be_bytes();
         let purpose_code = [format::purpose_code(purpose)];
-        let info: [&[u8]; 7] = [
-            &label_len,
-            KDF_LABEL,
-            &purpose_code,
-            prefix,
-            &key_id_len,
-            key_id.as_bytes(),
-            context_digest,
-        ];
-
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(key.expose());
         let mut okm = Zeroizing::new([0u8; OKM_LEN]);
-        // Expanding fails only if the requested length exceeds 255 * 32
-        // bytes; OKM_LEN is 64. Map it anyway rather than panic.
-        prk.expand(&info, OkmLen)
-            .and_then(|expanded| expanded.fill(&mut okm[..]))
-            .map_err(|_| CryptoError::TooLarge)?;
+        if prefix[3] == FORMAT_VERSION_V1 {
+            let context_digest = context.digest()?;
+            let info: [&[u8]; 7] = [
+                &label_len,
+                label,
+                &purpose_code,
+                prefix,
+                &key_id_len,
+                key_id.as_bytes(),
+                &context_digest,
+            ];
+            let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(key.expose());
+            // Expanding fails only if the requested length exceeds 255 * 32
+            // bytes; OKM_LEN is 64. Map it anyway rather than panic.
+            prk.expand(&info, OkmLen)
+                .and_then(|expanded| expanded.fill(&mut okm[..]))
+                .map_err(|_| CryptoError::TooLarge)?;
+        } else {
+            let mut prf = key.prf().clone();
+            for part in [
+                &label_len[..],
+                label,
+                &purpose_code,
+                prefix,
+                salt,
+                &key_id_len,
+                key_id.as_bytes(),
+            ] {
+                prf.update(part);
+            }
+            context.encode(|chunk| prf.update(chunk))?;
+            let (message_key, commitment) = okm.split_at_mut(MESSAGE_KEY_LEN);
+            message_key.copy_from_slice(&prf.finalize().into_bytes());
+            let committed = Sha256::new()
+                .chain_update(COMMIT_LABEL_V2)
+                .chain_update(&*message_key)
+                .finalize();
+            commitment.copy_from_slice(&committed);
+        }
 
         let (message_key, commitment) = okm.split_at(MESSAGE_KEY_LEN);
         let aead = UnboundKey::new(&AES_256_GCM, message_key)

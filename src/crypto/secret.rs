@@ -8,7 +8,9 @@
 
 use std::fmt;
 
+use hmac::{Hmac, KeyInit};
 use ring::rand::{SecureRandom, SystemRandom};
+use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::CryptoError;
@@ -20,8 +22,15 @@ const KEY_LEN: usize = 32;
 ///
 /// The bytes live on the heap so that moving a `SecretKey` never leaves a
 /// copy behind on the stack, and they are overwritten with zeros on drop.
+/// Beside them sits the key's HMAC-SHA256 state with the key already
+/// absorbed, which the v2 key schedule starts from on every message (saving
+/// two SHA-256 blocks per message); it is key-equivalent and zeroized on
+/// drop too (the `zeroize` features of `hmac` and `sha2`).
 /// `Debug` prints `SecretKey(REDACTED)`.
-pub struct SecretKey(Box<[u8; KEY_LEN]>);
+pub struct SecretKey {
+    bytes: Box<[u8; KEY_LEN]>,
+    prf: Box<Hmac<Sha256>>,
+}
 
 impl SecretKey {
     /// Generates a fresh key from the operating system's CSPRNG.
@@ -30,11 +39,21 @@ impl SecretKey {
     ///
     /// [`CryptoError::Rng`] if the system random number generator fails.
     pub fn generate() -> Result<Self, CryptoError> {
-        let mut key = Self(Box::new([0u8; KEY_LEN]));
+        let mut bytes = Box::new([0u8; KEY_LEN]);
         SystemRandom::new()
-            .fill(&mut key.0[..])
+            .fill(&mut bytes[..])
             .map_err(|_| CryptoError::Rng)?;
-        Ok(key)
+        Self::from_boxed(bytes)
+    }
+
+    fn from_boxed(bytes: Box<[u8; KEY_LEN]>) -> Result<Self, CryptoError> {
+        // HMAC takes keys of any length; this never fails for 32 bytes.
+        let prf = Hmac::<Sha256>::new_from_slice(&bytes[..])
+            .map_err(|_| CryptoError::InvalidKeyLength)?;
+        Ok(Self {
+            bytes,
+            prf: Box::new(prf),
+        })
     }
 
     /// Copies key material into a new key.
@@ -48,9 +67,9 @@ impl SecretKey {
         let array: &[u8; KEY_LEN] = bytes
             .try_into()
             .map_err(|_| CryptoError::InvalidKeyLength)?;
-        let mut key = Self(Box::new([0u8; KEY_LEN]));
-        key.0.copy_from_slice(array);
-        Ok(key)
+        let mut bytes = Box::new([0u8; KEY_LEN]);
+        bytes.copy_from_slice(array);
+        Self::from_boxed(bytes)
     }
 
     /// The raw key bytes.
@@ -59,13 +78,19 @@ impl SecretKey {
     /// key file. Never log, compare with `==`, or keep copies of the result.
     #[must_use]
     pub fn expose(&self) -> &[u8; KEY_LEN] {
-        &self.0
+        &self.bytes
+    }
+
+    /// HMAC-SHA256 keyed with this key, ready for input: clone it per use.
+    pub(crate) fn prf(&self) -> &Hmac<Sha256> {
+        &self.prf
     }
 }
 
 impl Drop for SecretKey {
     fn drop(&mut self) {
-        self.0.zeroize();
+        // `prf` zeroizes itself when it drops.
+        self.bytes.zeroize();
     }
 }
 

@@ -37,8 +37,8 @@ fn round_trip() {
     assert_eq!(open(&k, &b, &ct).expect("open").expose(), b"attack at dawn");
     let env = Envelope::parse(&ct).expect("parse");
     assert_eq!(env.key_version(), 3);
-    assert_eq!(env.format_version(), 1);
-    assert_eq!(&ct[..8], &[0x54, 0x52, 0x53, 0x01, 0, 0, 0, 3]);
+    assert_eq!(env.format_version(), 2);
+    assert_eq!(&ct[..8], &[0x54, 0x52, 0x53, 0x02, 0, 0, 0, 3]);
 }
 
 #[test]
@@ -241,9 +241,14 @@ fn malformed_versus_unauthentic() {
     let mut bad_magic = ct.clone();
     bad_magic[0] ^= 1;
     assert_eq!(open(&k, &b, &bad_magic).err(), Some(CryptoError::Malformed));
-    let mut v2 = ct.clone();
-    v2[3] = 2;
-    assert_eq!(open(&k, &b, &v2).err(), Some(CryptoError::Malformed));
+    let mut v3 = ct.clone();
+    v3[3] = 3;
+    assert_eq!(open(&k, &b, &v3).err(), Some(CryptoError::Malformed));
+    // A v2 ciphertext relabelled v1 parses, but the v1 key schedule derives
+    // another commitment.
+    let mut as_v1 = ct.clone();
+    as_v1[3] = 1;
+    assert_eq!(open(&k, &b, &as_v1).err(), Some(CryptoError::Unauthentic));
     assert_eq!(
         open(&k, &b, &ct[..CIPHERTEXT_OVERHEAD - 1]).err(),
         Some(CryptoError::Malformed)
@@ -284,17 +289,9 @@ fn commitment_is_checked_independently_of_gcm() {
     let k = key(12);
     let c = ctx(&[("tenant", "acme")]);
     let b = binding(&c);
-    let prefix = format::header_prefix(b.key_version);
+    let prefix = format::header_prefix(format::CURRENT_FORMAT_VERSION, b.key_version);
     let salt = [0x5A; SALT_LEN];
-    let keys = MessageKeys::derive(
-        &k,
-        b.purpose,
-        &prefix,
-        &salt,
-        b.key_id,
-        &c.digest().expect("small"),
-    )
-    .expect("derive");
+    let keys = MessageKeys::derive(&k, b.purpose, &prefix, &salt, b.key_id, &c).expect("derive");
 
     let forge = |commitment: &[u8; COMMITMENT_LEN]| {
         let mut writer =
@@ -325,11 +322,11 @@ fn commitment_is_checked_independently_of_gcm() {
 #[test]
 fn commitment_depends_on_key_and_binding() {
     let c = Context::new();
-    let prefix = format::header_prefix(1);
+    let prefix = format::header_prefix(format::CURRENT_FORMAT_VERSION, 1);
     let salt = [1u8; SALT_LEN];
-    let digest = c.digest().expect("small");
+
     let commit = |k: &SecretKey, purpose, key_id| {
-        MessageKeys::derive(k, purpose, &prefix, &salt, key_id, &digest)
+        MessageKeys::derive(k, purpose, &prefix, &salt, key_id, &c)
             .expect("derive")
             .commitment
     };
@@ -434,17 +431,18 @@ proptest! {
     fn prop_arbitrary_bytes_never_panic(
         bytes in proptest::collection::vec(any::<u8>(), 0..512),
         with_magic in any::<bool>(),
+        format_version in 1u8..=2,
         raw_key in any::<[u8; 32]>(),
     ) {
         let mut bytes = bytes;
         if with_magic {
             // Get past the magic check to exercise the deeper paths.
-            bytes.splice(0..bytes.len().min(4), *b"TRS\x01");
+            bytes.splice(0..bytes.len().min(4), [b'T', b'R', b'S', format_version]);
         }
         let parsed = Envelope::parse(&bytes);
         if let Ok(env) = &parsed {
             prop_assert!(bytes.len() >= CIPHERTEXT_OVERHEAD);
-            prop_assert_eq!(env.format_version(), 1);
+            prop_assert_eq!(env.format_version(), format_version);
         }
         let k = SecretKey::from_bytes(&raw_key).expect("32 bytes");
         let c = Context::new();
