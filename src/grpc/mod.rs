@@ -22,6 +22,8 @@ pub mod proto {
         include_bytes!(concat!(env!("OUT_DIR"), "/tresor_descriptor.bin"));
 }
 
+mod peer_identity;
+
 use tonic::{Request, Status};
 
 use crate::identity::Identity;
@@ -29,15 +31,13 @@ use crate::identity::Identity;
 /// The caller's identity from its verified client certificate.
 ///
 /// TLS already rejected clients without a certificate from the client CA;
-/// this only fails if the certificate names no usable identity.
+/// this only fails if the certificate names no usable identity. The
+/// certificate is parsed once per connection (see [`peer_identity`]).
 pub(crate) fn caller_identity<T>(request: &Request<T>) -> Result<Identity, Status> {
     let certs = request
         .peer_certs()
         .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    let leaf = certs
-        .first()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    Identity::from_certificate_der(leaf.as_ref()).map_err(|e| {
+    peer_identity::of_connection(&certs).map_err(|e| {
         tracing::debug!(error = %e, "client certificate names no identity");
         Status::unauthenticated(
             "the client certificate names no identity (no URI SAN, DNS SAN or CN)",

@@ -58,8 +58,9 @@ impl Service {
         action: Action,
     ) -> Result<KeyMetadata, Error> {
         let key = self.live_key(key_id).await?;
-        authz::authorize(self.caller(identity), action, key.as_ref())?;
-        key.ok_or(Error::NotFound)
+        authz::authorize(self.caller(identity), action, key.as_deref())?;
+        key.map(std::sync::Arc::unwrap_or_clone)
+            .ok_or(Error::NotFound)
     }
 
     /// Authorizes, then applies a pure transition atomically.

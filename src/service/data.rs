@@ -71,11 +71,15 @@ impl Service {
         key_id: &KeyId,
         operation: Operation,
         context: &Context,
-    ) -> Result<(Arc<Keyring>, KeyMetadata), Error> {
+    ) -> Result<(Arc<Keyring>, Arc<KeyMetadata>), Error> {
         let keyring = self.keyring()?;
         Self::check_context(context)?;
         let key = self.live_key(key_id).await?;
-        authz::authorize(self.caller(identity), Action::Use(operation), key.as_ref())?;
+        authz::authorize(
+            self.caller(identity),
+            Action::Use(operation),
+            key.as_deref(),
+        )?;
         let key = key.ok_or(Error::PermissionDenied)?;
         lifecycle::ensure_usable(&key)?;
         Ok((keyring, key))

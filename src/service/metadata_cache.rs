@@ -24,8 +24,9 @@ const MAX_ENTRIES: usize = 100_000;
 
 /// An entry: the metadata (or `None` after an eviction, so that a read that
 /// started before the eviction cannot put stale metadata back), and when it
-/// was read, written or evicted.
-type Entry = (Option<KeyMetadata>, Instant);
+/// was read, written or evicted. Shared, so a hit costs a reference count,
+/// not a copy of the key's versions and grants.
+type Entry = (Option<Arc<KeyMetadata>>, Instant);
 
 /// The cache.
 #[derive(Debug, Default)]
@@ -46,7 +47,7 @@ impl MetadataCache {
     }
 
     /// A fresh entry, if any.
-    pub fn get(&self, id: &KeyId) -> Option<KeyMetadata> {
+    pub fn get(&self, id: &KeyId) -> Option<Arc<KeyMetadata>> {
         let entries = self.lock();
         let (key, read_at) = entries.get(id)?;
         if read_at.elapsed() < METADATA_TTL {
@@ -59,7 +60,7 @@ impl MetadataCache {
     /// Remembers metadata read from the keystore by a read that started at
     /// `read_started`, unless this replica wrote the key after that (a slow
     /// read must not put back what a write just replaced).
-    pub fn put_read(&self, key: KeyMetadata, read_started: Instant) {
+    pub fn put_read(&self, key: Arc<KeyMetadata>, read_started: Instant) {
         let cleared_after = self
             .cleared_at
             .lock()
@@ -76,17 +77,17 @@ impl MetadataCache {
 
     /// Remembers metadata this replica just wrote.
     pub fn put_written(&self, key: KeyMetadata) {
-        self.insert(Some(key), Instant::now());
+        self.insert(Some(Arc::new(key)), Instant::now());
     }
 
-    fn insert(&self, key: Option<KeyMetadata>, at: Instant) {
+    fn insert(&self, key: Option<Arc<KeyMetadata>>, at: Instant) {
         let Some(id) = key.as_ref().map(|k| k.id.clone()) else {
             return;
         };
         self.insert_entry(id, key, at);
     }
 
-    fn insert_entry(&self, id: KeyId, key: Option<KeyMetadata>, at: Instant) {
+    fn insert_entry(&self, id: KeyId, key: Option<Arc<KeyMetadata>>, at: Instant) {
         let mut entries = self.lock();
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, (_, read_at)| read_at.elapsed() < METADATA_TTL);
@@ -166,24 +167,24 @@ mod tests {
         let read_started = Instant::now();
         std::thread::sleep(Duration::from_millis(2));
         cache.put_written(key(KeyState::Disabled));
-        cache.put_read(key(KeyState::Enabled), read_started);
+        cache.put_read(Arc::new(key(KeyState::Enabled)), read_started);
         assert_eq!(cache.get(&id).map(|k| k.state), Some(KeyState::Disabled));
         // A read that started after the write may refresh the entry.
-        cache.put_read(key(KeyState::Disabled), Instant::now());
+        cache.put_read(Arc::new(key(KeyState::Disabled)), Instant::now());
         assert_eq!(cache.get(&id).map(|k| k.state), Some(KeyState::Disabled));
         // An eviction (another replica changed the key) also wins over a
         // read that started before it, and so does clearing everything.
         let read_started = Instant::now();
         std::thread::sleep(Duration::from_millis(2));
         cache.evict(&id);
-        cache.put_read(key(KeyState::Enabled), read_started);
+        cache.put_read(Arc::new(key(KeyState::Enabled)), read_started);
         assert!(cache.get(&id).is_none());
         let read_started = Instant::now();
         std::thread::sleep(Duration::from_millis(2));
         cache.clear();
-        cache.put_read(key(KeyState::Enabled), read_started);
+        cache.put_read(Arc::new(key(KeyState::Enabled)), read_started);
         assert!(cache.get(&id).is_none());
-        cache.put_read(key(KeyState::Enabled), Instant::now());
+        cache.put_read(Arc::new(key(KeyState::Enabled)), Instant::now());
         assert_eq!(cache.get(&id).map(|k| k.state), Some(KeyState::Enabled));
     }
 }

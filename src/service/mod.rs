@@ -225,15 +225,15 @@ impl Service {
 
     /// A key's metadata, treating a key whose deletion time has passed as
     /// already gone.
-    async fn live_key(&self, id: &KeyId) -> Result<Option<KeyMetadata>, Error> {
+    async fn live_key(&self, id: &KeyId) -> Result<Option<Arc<KeyMetadata>>, Error> {
         let now = self.clock.now();
         let key = match self.metadata.get(id) {
             Some(key) => Some(key),
             None => {
                 let read_started = std::time::Instant::now();
-                let key = self.store.key(id).await?;
+                let key = self.store.key(id).await?.map(Arc::new);
                 if let Some(key) = &key {
-                    self.metadata.put_read(key.clone(), read_started);
+                    self.metadata.put_read(Arc::clone(key), read_started);
                 }
                 key
             }
