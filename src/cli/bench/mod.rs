@@ -123,6 +123,9 @@ fn key_ids(args: &BenchArgs) -> Result<Vec<String>, CliError> {
         return Err(CliError::usage("--keys must be at least 1"));
     }
     match (&args.key_id, &args.key_prefix) {
+        (Some(_), _) if args.keys != 1 => Err(CliError::usage(
+            "--keys counts keys named by --key-prefix; with --key-id there is one key",
+        )),
         (Some(id), _) => Ok(vec![id.clone()]),
         (None, Some(prefix)) => Ok((0..args.keys).map(|i| format!("{prefix}-{i}")).collect()),
         (None, None) => Err(CliError::usage(
@@ -382,4 +385,64 @@ async fn set_up(
         concurrency: args.concurrency,
         context,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_echo_is_reached_by_tresors_host_name() {
+        let echo: SocketAddr = "127.0.0.1:4242".parse().expect("addr");
+        assert_eq!(
+            echo_url("https://localhost:7443", echo).expect("url"),
+            "https://localhost:4242"
+        );
+        assert_eq!(
+            echo_url("127.0.0.1:7443", echo).expect("url"),
+            "https://127.0.0.1:4242"
+        );
+        assert_eq!(
+            echo_url("https://[::1]:7443", echo).expect("url"),
+            "https://[::1]:4242"
+        );
+        assert!(echo_url("https://", echo).is_err());
+    }
+
+    #[test]
+    fn keys_come_from_an_id_or_a_prefix_and_a_count() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        let parse = |args: &[&str]| {
+            let bench =
+                Wrapper::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+                    .map(|w| w.bench);
+            bench.map_err(|e| e.to_string())
+        };
+        let args = parse(&["--key-prefix", "load/k", "--keys", "3"]).expect("args");
+        assert_eq!(
+            key_ids(&args).expect("keys"),
+            ["load/k-0", "load/k-1", "load/k-2"]
+        );
+        let args = parse(&["--key-id", "a/b"]).expect("args");
+        assert_eq!(key_ids(&args).expect("keys"), ["a/b"]);
+        let none = parse(&[]).expect("args");
+        assert!(key_ids(&none).is_err_and(|e| e.exit == crate::cli::EXIT_USAGE));
+        let zero = parse(&["--key-prefix", "p", "--keys", "0"]).expect("args");
+        assert!(key_ids(&zero).is_err_and(|e| e.message.contains("--keys must be at least 1")));
+        assert!(parse(&["--key-id", "a", "--key-prefix", "p"]).is_err());
+        let both = parse(&["--key-id", "a", "--keys", "2"]).expect("args");
+        assert!(
+            key_ids(&both).is_err_and(|e| e.message.contains("with --key-id there is one key"))
+        );
+        assert!(parse(&["--key-id", "a", "--rounds", "2"]).is_err());
+        assert!(
+            parse(&["--key-id", "a", "--mix", "encrypt=1,batch=1"])
+                .is_err_and(|e| e.contains("not available yet"))
+        );
+    }
 }
