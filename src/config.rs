@@ -62,15 +62,9 @@ pub struct ServeArgs {
     /// KMS-compatible endpoint for aws-kms master keys.
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub aws_endpoint: Option<String>,
-    /// Server certificate chain (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub tls_cert: PathBuf,
-    /// Server private key (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: PathBuf,
-    /// CA certificate(s) (PEM) that client certificates must chain to.
-    #[arg(long, value_name = "FILE")]
-    pub client_ca: PathBuf,
+    /// Server certificate, key and client CA.
+    #[command(flatten)]
+    pub tls: TlsFiles,
     /// Identity allowed to use the control plane (repeatable), for example
     /// spiffe://example.org/admin.
     #[arg(long = "admin", value_name = "IDENTITY")]
@@ -184,6 +178,48 @@ pub struct TlsMaterial {
     pub key_pem: Zeroizing<String>,
     /// Client CA bundle, PEM.
     pub client_ca_pem: String,
+}
+
+/// The TLS files of a gRPC listener (`tresor serve`, and the bench echo
+/// server that must serve exactly as tresor does).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsFiles {
+    /// Server certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: PathBuf,
+    /// CA certificate(s) (PEM) that client certificates must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: PathBuf,
+}
+
+impl TlsFiles {
+    /// Reads the three files.
+    pub fn read(&self) -> Result<TlsMaterial, ConfigError> {
+        TlsMaterial::read(
+            ("--tls-cert", &self.tls_cert),
+            ("--tls-key", &self.tls_key),
+            ("--client-ca", &self.client_ca),
+        )
+    }
+}
+
+impl TlsMaterial {
+    /// Reads the server certificate, its key and the client CA, each given
+    /// as the flag that named it and its path (the flag is named in errors).
+    pub fn read(
+        cert: (&'static str, &Path),
+        key: (&'static str, &Path),
+        client_ca: (&'static str, &Path),
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            cert_pem: read_pem(cert.0, cert.1, "CERTIFICATE")?,
+            key_pem: Zeroizing::new(read_pem(key.0, key.1, "PRIVATE KEY")?),
+            client_ca_pem: read_pem(client_ca.0, client_ca.1, "CERTIFICATE")?,
+        })
+    }
 }
 
 impl std::fmt::Debug for TlsMaterial {
@@ -304,11 +340,7 @@ impl TryFrom<ServeArgs> for Settings {
         }
         let dek_cache_capacity = NonZeroUsize::new(args.dek_cache_capacity)
             .ok_or_else(|| config_error("--dek-cache-capacity", "must be at least 1"))?;
-        let tls = TlsMaterial {
-            cert_pem: read_pem("--tls-cert", &args.tls_cert, "CERTIFICATE")?,
-            key_pem: Zeroizing::new(read_pem("--tls-key", &args.tls_key, "PRIVATE KEY")?),
-            client_ca_pem: read_pem("--client-ca", &args.client_ca, "CERTIFICATE")?,
-        };
+        let tls = args.tls.read()?;
         if args.audit_max_file_mib == 0 {
             return Err(config_error("--audit-max-file-mib", "must be at least 1"));
         }

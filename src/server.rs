@@ -4,6 +4,9 @@
 //! [`run`] takes an already bound listener and a shutdown future, so tests
 //! bind `127.0.0.1:0` and stop the server themselves; the binary passes
 //! SIGTERM/Ctrl-C. Shutdown drains in-flight requests.
+//!
+//! [`transport`] is the one place the TLS and HTTP/2 settings are chosen;
+//! [`echo`] serves the bench baseline with it too.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,8 +17,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity as TlsIdentity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-use crate::config::Settings;
-use crate::config::StoreSpec;
+use crate::config::{Settings, StoreSpec, TlsMaterial};
 use crate::crypto::CIPHERTEXT_OVERHEAD;
 use crate::error::{Error, MasterKeyError, StoreError};
 use crate::grpc::proto::admin_server::AdminServer;
@@ -23,6 +25,8 @@ use crate::grpc::proto::crypto_server::CryptoServer;
 use crate::grpc::{AdminApi, CryptoApi, proto};
 use crate::service::Service;
 use crate::store::{DbTls, KeyStore, PostgresKeyStore, SledKeyStore};
+
+pub mod echo;
 
 /// How often the audit log writes a checkpoint the keystore remembers.
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
@@ -105,14 +109,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let Self { service, settings } = self;
-        let tls = ServerTlsConfig::new()
-            .identity(TlsIdentity::from_pem(
-                &settings.tls.cert_pem,
-                settings.tls.key_pem.as_bytes(),
-            ))
-            .client_ca_root(Certificate::from_pem(&settings.tls.client_ca_pem))
-            .client_auth_optional(false)
-            .timeout(TLS_HANDSHAKE_TIMEOUT);
+        let mut transport = transport(&settings.tls)?;
 
         // Resume a root-key rotation a crash or a stop interrupted.
         service.spawn_root_rewrap();
@@ -159,8 +156,7 @@ impl Server {
             .build_v1alpha()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
-        let max_message =
-            settings.service.max_plaintext_bytes + CIPHERTEXT_OVERHEAD + MESSAGE_SLACK_BYTES;
+        let max_message = max_message_bytes(settings.service.max_plaintext_bytes);
         let crypto = CryptoServer::new(CryptoApi::new(service.clone()))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
@@ -169,15 +165,7 @@ impl Server {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "tresor listening (mTLS)");
         }
-        let outcome = tonic::transport::Server::builder()
-            .layer(tower::util::MapResponseLayer::new(
-                oversized_is_invalid_argument,
-            ))
-            .tls_config(tls)?
-            .timeout(REQUEST_TIMEOUT)
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .tcp_nodelay(true)
+        let outcome = transport
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_alpha)
@@ -212,6 +200,46 @@ impl Server {
     }
 }
 
+/// The largest gRPC message accepted or sent when plaintexts may be
+/// `max_plaintext_bytes` long.
+fn max_message_bytes(max_plaintext_bytes: usize) -> usize {
+    max_plaintext_bytes + CIPHERTEXT_OVERHEAD + MESSAGE_SLACK_BYTES
+}
+
+/// A response mapper, as a plain function pointer so the layered server
+/// type can be named.
+type ResponseMap = fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body>;
+
+/// The tonic server builder [`transport`] returns.
+pub type Transport = tonic::transport::Server<
+    tower::layer::util::Stack<
+        tower::util::MapResponseLayer<ResponseMap>,
+        tower::layer::util::Identity,
+    >,
+>;
+
+/// The transport every gRPC listener of this crate uses: mutual TLS with
+/// `tls` (a client certificate from the client CA is required), the TLS
+/// handshake and request timeouts, HTTP/2 keep-alive, TCP_NODELAY, and the
+/// OUT_OF_RANGE to INVALID_ARGUMENT mapping. tresor and the bench echo
+/// service ([`echo`]) both start from it, so they differ only in the
+/// services they add. Serve with [`accept_without_nagle`].
+pub fn transport(tls: &TlsMaterial) -> Result<Transport, ServerError> {
+    let tls = ServerTlsConfig::new()
+        .identity(TlsIdentity::from_pem(&tls.cert_pem, tls.key_pem.as_bytes()))
+        .client_ca_root(Certificate::from_pem(&tls.client_ca_pem))
+        .client_auth_optional(false)
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
+    let map: ResponseMap = oversized_is_invalid_argument;
+    Ok(tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(map))
+        .tls_config(tls)?
+        .timeout(REQUEST_TIMEOUT)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_nodelay(true))
+}
+
 /// gRPC status code OUT_OF_RANGE, as it appears in the `grpc-status` header.
 const GRPC_OUT_OF_RANGE: &str = "11";
 /// gRPC status code INVALID_ARGUMENT.
@@ -240,7 +268,7 @@ fn oversized_is_invalid_argument(
 /// Accepted connections with Nagle's algorithm off. tonic sets TCP_NODELAY
 /// only on sockets it accepts itself, not on an incoming stream; without it
 /// small responses wait for the peer's delayed ACK (about 40 ms).
-fn accept_without_nagle(
+pub fn accept_without_nagle(
     listener: TcpListener,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     use tokio_stream::StreamExt;

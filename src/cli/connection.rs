@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::failure::CliError;
-use crate::client::Client;
+use crate::client::{Client, ClientBuilder, EchoClient};
 use crate::identity::Identity;
 
 /// Where the server is and how to prove who we are.
@@ -66,6 +66,22 @@ pub struct Connection {
 impl ConnectionArgs {
     /// Connects with these settings.
     pub async fn connect(&self) -> Result<Connection, CliError> {
+        let (builder, identity) = self.builder()?;
+        let client = builder.build().await?;
+        Ok(Connection { client, identity })
+    }
+
+    /// Connects to the bench echo server with these settings (`tresor bench
+    /// --compare-echo`), exactly as [`ConnectionArgs::connect`] connects to
+    /// tresor.
+    pub async fn echo_client(&self) -> Result<EchoClient, CliError> {
+        let (builder, _) = self.builder()?;
+        Ok(builder.build_echo().await?)
+    }
+
+    /// A client builder from these settings, and the identity its
+    /// certificate names.
+    fn builder(&self) -> Result<(ClientBuilder, Option<Identity>), CliError> {
         let addr = self.addr.as_deref().ok_or_else(|| {
             CliError::usage(
                 "no server address: pass --addr https://HOST:PORT or set TRESOR_ADDR (`tresor dev` prints the export lines)",
@@ -96,8 +112,7 @@ impl ConnectionArgs {
             }
             (None, None) => {}
         }
-        let client = builder.build().await?;
-        Ok(Connection { client, identity })
+        Ok((builder, identity))
     }
 }
 

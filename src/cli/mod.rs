@@ -105,10 +105,16 @@ pub enum Command {
     /// Rotate the root key (re-wraps every DEK in the background).
     #[command(subcommand)]
     RootKey(keys::RootKeyCommand),
-    /// Load-test running servers with Encrypt calls.
+    /// Load-test running servers, optionally beside a bare gRPC echo.
     ///
-    /// Example: tresor bench --key-id billing/customer-records --concurrency 64 --duration 10s
+    /// Example: tresor bench --key-id billing/customer-records --concurrency 64 --duration 10s --compare-echo
     Bench(bench::BenchArgs),
+    /// Serve the bench echo service (started by `tresor bench
+    /// --compare-echo`).
+    ///
+    /// Example: tresor echo-serve --tls-cert server/cert.pem --tls-key server/key.pem --client-ca ca/ca.pem
+    #[command(hide = true)]
+    EchoServe(bench::EchoServeArgs),
     /// Back up the keystore, verify a backup, restore one.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
@@ -201,6 +207,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(runtime()?.block_on(serve(settings))?)
         }
         Command::Dev(args) => Ok(dev::run(args)?),
+        Command::Bench(args) => {
+            print(&runtime()?.block_on(bench::run(args, &connection, format))?)
+        }
+        Command::EchoServe(args) => bench::echo_serve(args),
         Command::MasterKey(command) => print(&master_key::run(command, &connection, format)?),
         Command::Backup(command) => print(&backup::run(command, &connection, format)?),
         Command::Audit(command) => print(&audit::run(command, &connection, format)?),
@@ -233,7 +243,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Encrypt(args) => data::encrypt(args, &conn, format).await,
                 Command::Decrypt(args) => data::decrypt(args, &conn, format).await,
                 Command::Datakey(args) => print(&data::datakey(args, &conn, format).await?),
-                Command::Bench(args) => print(&bench::run(args, &connection, format).await?),
                 _ => Err(CliError::usage("not a client command")),
             }
         }),

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod echo;
 mod error;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use zeroize::Zeroizing;
 use crate::grpc::proto::{self, admin_client::AdminClient, crypto_client::CryptoClient};
 use error::CallSite;
 
+pub use echo::EchoClient;
 pub use error::{ClientError, ConnectHint, code_words};
 
 /// Default per-call timeout.
@@ -90,6 +92,19 @@ impl ClientBuilder {
 
     /// Connects (TCP and TLS handshake happen here).
     pub async fn build(self) -> Result<Client, ClientError> {
+        let (channel, site) = self.connect().await?;
+        Ok(Client::from_channel(channel, site))
+    }
+
+    /// Connects to the bench echo service instead of tresor, with exactly
+    /// the same channel settings (`tresor bench --compare-echo`).
+    pub async fn build_echo(self) -> Result<EchoClient, ClientError> {
+        let (channel, site) = self.connect().await?;
+        Ok(EchoClient::from_channel(channel, site))
+    }
+
+    /// Opens the channel every client type is built on.
+    async fn connect(self) -> Result<(Channel, CallSite), ClientError> {
         let raw = self
             .endpoint
             .ok_or_else(|| ClientError::Config("no endpoint given".into()))?;
@@ -118,7 +133,7 @@ impl ClientBuilder {
                 ClientError::Config(format!("TLS configuration: {}", error::error_chain(&e)))
             })?;
         let channel = endpoint.connect().await.map_err(|e| site.transport(&e))?;
-        Ok(Client::from_channel(channel, site))
+        Ok((channel, site))
     }
 }
 

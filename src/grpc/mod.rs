@@ -6,11 +6,14 @@ mod admin_api;
 mod audited;
 mod convert;
 mod crypto_api;
+mod echo;
+mod peer_identity;
 mod status;
 
 pub use admin_api::AdminApi;
 pub use audited::REQUEST_ID_HEADER;
 pub use crypto_api::CryptoApi;
+pub use echo::EchoApi;
 
 /// Generated protobuf and tonic code for `tresor.v1`.
 pub mod proto {
@@ -22,7 +25,12 @@ pub mod proto {
         include_bytes!(concat!(env!("OUT_DIR"), "/tresor_descriptor.bin"));
 }
 
-mod peer_identity;
+/// Generated protobuf and tonic code for `tresor.bench.v1`, the bench echo
+/// service (not served by tresor, not in its reflection).
+pub mod echo_proto {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("tresor.bench.v1");
+}
 
 use tonic::{Request, Status};
 

@@ -1,0 +1,51 @@
+//! A client of the bench echo service (`tresor.bench.v1.Echo`), the
+//! baseline of `tresor bench --compare-echo`. Not part of tresor's API.
+
+use std::collections::HashMap;
+
+use tonic::transport::Channel;
+
+#[cfg(doc)]
+use super::Client;
+use super::ClientError;
+use super::error::CallSite;
+use crate::grpc::echo_proto::{EchoRequest, echo_client::EchoClient as RawEchoClient};
+
+/// A connection to an echo server; built by
+/// [`ClientBuilder::build_echo`](super::ClientBuilder::build_echo). Cheap to
+/// clone; clones share the connection.
+#[derive(Debug, Clone)]
+pub struct EchoClient {
+    echo: RawEchoClient<Channel>,
+    site: CallSite,
+}
+
+impl EchoClient {
+    pub(super) fn from_channel(channel: Channel, site: CallSite) -> Self {
+        Self {
+            echo: RawEchoClient::new(channel),
+            site,
+        }
+    }
+
+    /// Sends a request shaped like an Encrypt request and returns the
+    /// echoed payload. Copies its arguments into the request as
+    /// [`Client::encrypt`] does, so the client-side cost matches too.
+    pub async fn echo(
+        &self,
+        key_id: &str,
+        payload: &[u8],
+        context: &HashMap<String, String>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let request = EchoRequest {
+            key_id: key_id.to_owned(),
+            payload: payload.to_vec(),
+            context: context.clone(),
+        };
+        let mut echo = self.echo.clone();
+        echo.echo(request)
+            .await
+            .map(|response| response.into_inner().payload)
+            .map_err(|status| self.site.status(status))
+    }
+}

@@ -1,0 +1,33 @@
+//! The bench echo server: `tresor.bench.v1.Echo` alone, on exactly the
+//! transport tresor serves with ([`super::transport`]: same tonic, same
+//! rustls mutual TLS requiring a client certificate from the client CA,
+//! same timeouts, keep-alive, TCP_NODELAY and message limits). `tresor
+//! echo-serve` runs it in its own process for `tresor bench --compare-echo`.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+use super::{ServerError, accept_without_nagle, max_message_bytes, transport};
+use crate::config::{DEFAULT_MAX_PLAINTEXT_BYTES, TlsMaterial};
+use crate::grpc::EchoApi;
+use crate::grpc::echo_proto::echo_server::EchoServer;
+
+/// Serves the echo service on `listener` with `tls` until `shutdown`
+/// completes, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    tls: &TlsMaterial,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let max_message = max_message_bytes(DEFAULT_MAX_PLAINTEXT_BYTES);
+    let echo = EchoServer::new(EchoApi)
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let mut transport = transport(tls)?;
+    transport
+        .add_service(echo)
+        .serve_with_incoming_shutdown(accept_without_nagle(listener), shutdown)
+        .await?;
+    Ok(())
+}
