@@ -57,6 +57,10 @@ pub enum RecordKind {
     /// The first record of a file after rotation (or of a new log): its
     /// `prev` names the last record of the previous file.
     FileStart,
+    /// One item of a batch call (EncryptBatch, DecryptBatch): written right
+    /// after its call's `request` record, in the same write, with the same
+    /// request id and its position in the batch as `item`.
+    Item,
 }
 
 /// What a caller asks the log to record. The writer adds the sequence
@@ -82,6 +86,12 @@ pub struct Entry {
     /// The key version used, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_version: Option<u32>,
+    /// A batch call's number of items (on its `request` record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u32>,
+    /// An `item` record's position in its batch, from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
     /// Encryption context: keys in clear, values as
     /// `hmac-sha256:<hex>` under the audit key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,6 +118,8 @@ impl Entry {
             peer: None,
             key_id: None,
             key_version: None,
+            items: None,
+            item: None,
             context: None,
             status: None,
             latency_us: None,
@@ -226,6 +238,8 @@ impl Serialize for Fields<'_> {
             peer,
             key_id,
             key_version,
+            items,
+            item,
             context,
             status,
             latency_us,

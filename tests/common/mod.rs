@@ -89,6 +89,7 @@ impl Fixture {
             service: ServiceOptions {
                 admins: BTreeSet::from([Identity::parse(ADMIN).expect("admin")]),
                 max_plaintext_bytes,
+                max_batch_items: tresor::service::DEFAULT_MAX_BATCH_ITEMS,
                 dek_cache_capacity: NonZeroUsize::new(100).expect("nonzero"),
                 rewrap_batch_size: 7,
                 audit: Some(tresor::service::AuditSettings::in_data_dir(
