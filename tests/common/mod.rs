@@ -291,6 +291,36 @@ pub fn assert_code<T: std::fmt::Debug>(
     }
 }
 
+/// The records of an audit file, as JSON.
+pub fn audit_records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("read audit file")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect()
+}
+
+/// Runs `tresor audit verify` (the real binary) on the fixture's keystore
+/// and `files` (none: the whole log); returns (exit code, output).
+pub fn audit_verify(fixture: &Fixture, files: &[PathBuf]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .arg("audit")
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(fixture.data_dir())
+        .arg("--master-key-file")
+        .arg(fixture.master_key_file())
+        .args(files)
+        .output()
+        .expect("run tresor");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// The `tresor serve` binary as a child process.
 pub struct ServeProcess {
     pub child: std::process::Child,
