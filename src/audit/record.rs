@@ -57,10 +57,6 @@ pub enum RecordKind {
     /// The first record of a file after rotation (or of a new log): its
     /// `prev` names the last record of the previous file.
     FileStart,
-    /// One item of a batch call (EncryptBatch, DecryptBatch): written right
-    /// after its call's `request` record, in the same write, with the same
-    /// request id and its position in the batch as `item`.
-    Item,
 }
 
 /// What a caller asks the log to record. The writer adds the sequence
@@ -86,12 +82,13 @@ pub struct Entry {
     /// The key version used, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_version: Option<u32>,
-    /// A batch call's number of items (on its `request` record).
+    /// A batch call's number of items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<u32>,
-    /// An `item` record's position in its batch, from 0.
+    /// A batch call's per-item outcomes, in item order, when its items
+    /// were processed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item: Option<u32>,
+    pub results: Option<Vec<ItemEntry>>,
     /// Encryption context: keys in clear, values as
     /// `hmac-sha256:<hex>` under the audit key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,13 +116,29 @@ impl Entry {
             key_id: None,
             key_version: None,
             items: None,
-            item: None,
+            results: None,
             context: None,
             status: None,
             latency_us: None,
             detail: Some(detail.into()).filter(|d: &String| !d.is_empty()),
         }
     }
+}
+
+/// One item of a batch call, in its call's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemEntry {
+    /// The key the item named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The key version used, when the item succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u32>,
+    /// The item's context, digested as [`Entry::context`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<BTreeMap<String, String>>,
+    /// The item's gRPC status code name.
+    pub status: Cow<'static, str>,
 }
 
 /// A whole record as written.
@@ -239,7 +252,7 @@ impl Serialize for Fields<'_> {
             key_id,
             key_version,
             items,
-            item,
+            results,
             context,
             status,
             latency_us,
@@ -347,6 +360,21 @@ mod tests {
             entry: Entry {
                 key_id: Some("orders".into()),
                 key_version: Some(3),
+                items: Some(2),
+                results: Some(vec![
+                    ItemEntry {
+                        key_id: Some("orders".into()),
+                        key_version: Some(3),
+                        context: Some(BTreeMap::from([("t".into(), "hmac-sha256:00".into())])),
+                        status: "OK".into(),
+                    },
+                    ItemEntry {
+                        key_id: Some("other".into()),
+                        key_version: None,
+                        context: None,
+                        status: "PERMISSION_DENIED".into(),
+                    },
+                ]),
                 status: Some("OK".into()),
                 ..Entry::event("Encrypt", "x")
             },

@@ -257,22 +257,12 @@ impl AuditLog {
     /// Appends `entry`; returns once its record reached the operating
     /// system (and fails if it could not be written).
     pub async fn append(&self, entry: Entry) -> Result<(), AuditError> {
-        self.append_all(std::iter::once(entry)).await
-    }
-
-    /// Appends `entries` as consecutive records of one write: all of them
-    /// reach the operating system, or none (a batch call and its items).
-    /// Pass a built collection: it is drained under the queue lock.
-    pub async fn append_all(
-        &self,
-        entries: impl IntoIterator<Item = Entry>,
-    ) -> Result<(), AuditError> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(AuditError::Closed);
         }
         let (group, lead) = {
             let mut queue = locked(&self.shared.queue);
-            queue.entries.extend(entries);
+            queue.entries.push(entry);
             (queue.group, !std::mem::replace(&mut queue.leading, true))
         };
         if lead {

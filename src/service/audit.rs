@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::Service;
 use super::keyring::Keyring;
-use crate::audit::{AuditLog, AuditOptions, Entry, RecordKind};
+use crate::audit::{AuditLog, AuditOptions, Entry, ItemEntry, RecordKind};
 use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
@@ -242,10 +242,10 @@ impl Service {
         )
     }
 
-    /// Writes the record of a handled call and, for a batch call whose
-    /// items were processed, one record per item, all together (all or
-    /// none). An error means the records are not written and the call must
-    /// be refused. Also counts the call (and items) in the metrics and feeds
+    /// Writes the record of a handled call; for a batch call whose items
+    /// were processed, with each item's key, version, context digest and
+    /// status in it. An error means the record is not written and the call
+    /// must be refused. Also counts the call (and items) in the metrics and feeds
     /// the anomaly detector: each item as a call on its own key, the call
     /// itself only when it processed no items.
     pub async fn record_request(
@@ -291,35 +291,33 @@ impl Service {
         let Some(log) = self.audit.get() else {
             return Ok(());
         };
-        let mut entries = Vec::with_capacity(1 + items.len());
-        entries.push(Entry {
+        let results = (!items.is_empty()).then(|| {
+            items
+                .into_iter()
+                .map(|item| ItemEntry {
+                    key_id: recorded_key_id(Some(item.key_id)),
+                    key_version: item.key_version,
+                    context: item.context,
+                    status: item.status.into(),
+                })
+                .collect()
+        });
+        log.append(Entry {
             kind: RecordKind::Request,
             operation: record.operation.into(),
-            request_id: Some(record.request_id.clone()),
+            request_id: Some(record.request_id),
             identity: record.identity.map(Identity::into_string),
             peer: record.peer.map(|p| p.to_string()),
             key_id: recorded_key_id(record.key_id),
             key_version: record.key_version,
             items: record.items,
-            item: None,
+            results,
             context: record.context,
             status: Some(record.status.into()),
             latency_us: Some(u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX)),
             detail: None,
-        });
-        for (index, item) in items.into_iter().enumerate() {
-            entries.push(Entry {
-                kind: RecordKind::Item,
-                request_id: Some(record.request_id.clone()),
-                key_id: recorded_key_id(Some(item.key_id)),
-                key_version: item.key_version,
-                item: Some(u32::try_from(index).unwrap_or(u32::MAX)),
-                context: item.context,
-                status: Some(item.status.into()),
-                ..Entry::event(record.operation, "")
-            });
-        }
-        log.append_all(entries).await?;
+        })
+        .await?;
         Ok(())
     }
 
