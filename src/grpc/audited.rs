@@ -190,8 +190,8 @@ pub(crate) trait BatchRequest {
 }
 
 /// [`audited_scrubbing`] for a batch call: admits it as its number of
-/// items, then records the call and, when `handle` processed the items,
-/// one record per item with its own outcome.
+/// items, then records the call with, when `handle` processed the items,
+/// each item's key, context digest and outcome.
 pub(crate) async fn audited_batch<Req, Resp, Fut>(
     service: &Service,
     operation: &'static str,
