@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_plaintext_bytes: 1024,
         dek_cache_capacity: NonZeroUsize::new(16).ok_or("capacity")?,
         rewrap_batch_size: DEFAULT_REWRAP_BATCH,
+        max_batch_items: tresor::service::DEFAULT_MAX_BATCH_ITEMS,
         audit: None,
         guard: Default::default(),
     };

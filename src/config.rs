@@ -13,13 +13,16 @@ use crate::audit::AuditOptions;
 use crate::identity::Identity;
 use crate::master_key::MasterKeySpec;
 use crate::service::{
-    AuditSettings, DEFAULT_DEK_CACHE_CAPACITY, DEFAULT_REWRAP_BATCH, ServiceOptions,
+    AuditSettings, DEFAULT_DEK_CACHE_CAPACITY, DEFAULT_MAX_BATCH_ITEMS, DEFAULT_REWRAP_BATCH,
+    ServiceOptions,
 };
 
 /// Default limit on plaintext size: 4 MiB.
 pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
 /// Hard ceiling on `--max-plaintext-bytes`: 64 MiB.
 pub const MAX_PLAINTEXT_CEILING: usize = 64 * 1024 * 1024;
+/// Hard ceiling on `--max-batch-items`.
+pub const MAX_BATCH_ITEMS_CEILING: usize = 100_000;
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
 
@@ -72,6 +75,11 @@ pub struct ServeArgs {
     /// Largest plaintext accepted; larger requests get INVALID_ARGUMENT.
     #[arg(long, default_value_t = DEFAULT_MAX_PLAINTEXT_BYTES, value_name = "N")]
     pub max_plaintext_bytes: usize,
+    /// Most items in one EncryptBatch or DecryptBatch call; more get
+    /// INVALID_ARGUMENT. The whole batch must also fit the message limit
+    /// (about --max-plaintext-bytes).
+    #[arg(long, default_value_t = DEFAULT_MAX_BATCH_ITEMS, value_name = "N")]
+    pub max_batch_items: usize,
     /// Bound on unwrapped data keys kept in memory.
     #[arg(long, default_value_t = DEFAULT_DEK_CACHE_CAPACITY, value_name = "N")]
     pub dek_cache_capacity: usize,
@@ -338,6 +346,12 @@ impl TryFrom<ServeArgs> for Settings {
                 format!("must be between 1 and {MAX_PLAINTEXT_CEILING}"),
             ));
         }
+        if args.max_batch_items == 0 || args.max_batch_items > MAX_BATCH_ITEMS_CEILING {
+            return Err(config_error(
+                "--max-batch-items",
+                format!("must be between 1 and {MAX_BATCH_ITEMS_CEILING}"),
+            ));
+        }
         let dek_cache_capacity = NonZeroUsize::new(args.dek_cache_capacity)
             .ok_or_else(|| config_error("--dek-cache-capacity", "must be at least 1"))?;
         let tls = args.tls.read()?;
@@ -507,6 +521,7 @@ impl TryFrom<ServeArgs> for Settings {
             service: ServiceOptions {
                 admins,
                 max_plaintext_bytes: args.max_plaintext_bytes,
+                max_batch_items: args.max_batch_items,
                 dek_cache_capacity,
                 rewrap_batch_size: args.rewrap_batch_size,
                 audit: audit_file.map(|path| AuditSettings {
@@ -616,6 +631,7 @@ mod tests {
             "127.0.0.1:9464",
         ])
         .expect("settings");
+        assert_eq!(s.service.max_batch_items, DEFAULT_MAX_BATCH_ITEMS);
         let guard = &s.service.guard;
         assert_eq!(guard.rate_limits.default, Some(crate::anomaly::Rate(50)));
         assert!(
@@ -647,6 +663,8 @@ mod tests {
             ),
             (&["--metrics-listen", "localhost"][..], "--metrics-listen"),
             (&["--audit-max-file-mib", "0"][..], "--audit-max-file-mib"),
+            (&["--max-batch-items", "0"][..], "--max-batch-items"),
+            (&["--max-batch-items", "100001"][..], "--max-batch-items"),
         ] {
             assert_eq!(rejected(flags).flag, flag, "{flags:?}");
         }

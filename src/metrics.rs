@@ -51,6 +51,7 @@ pub struct Snapshot {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    batch_items: Family<RequestLabels, Counter>,
     latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
     anomalies: Family<KindLabels, Counter>,
     cache_hits: Counter,
@@ -79,12 +80,14 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("tresor");
         let requests = Family::<RequestLabels, Counter>::default();
+        let batch_items = Family::<RequestLabels, Counter>::default();
         let latency = Family::<OperationLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             latency_histogram,
         );
         let anomalies = Family::<KindLabels, Counter>::default();
         let metrics = Self {
             requests: requests.clone(),
+            batch_items: batch_items.clone(),
             latency: latency.clone(),
             anomalies: anomalies.clone(),
             cache_hits: Counter::default(),
@@ -100,6 +103,11 @@ impl Metrics {
             "requests",
             "gRPC calls by operation and status code",
             requests,
+        );
+        registry.register(
+            "batch_items",
+            "Items of batch calls (EncryptBatch, DecryptBatch) by operation and item status code",
+            batch_items,
         );
         registry.register(
             "request_duration_seconds",
@@ -164,6 +172,13 @@ impl Metrics {
             .observe(latency.as_secs_f64());
     }
 
+    /// Counts one processed item of a batch call.
+    pub fn batch_item(&self, operation: &'static str, status: &'static str) {
+        self.batch_items
+            .get_or_create(&RequestLabels { operation, status })
+            .inc();
+    }
+
     /// Counts an anomaly alert.
     pub fn anomaly(&self, kind: &'static str) {
         self.anomalies.get_or_create(&KindLabels { kind }).inc();
@@ -211,6 +226,10 @@ mod tests {
         metrics.request("Encrypt", "OK", Duration::from_micros(300));
         metrics.request("Encrypt", "OK", Duration::from_micros(300));
         metrics.request("Decrypt", "PERMISSION_DENIED", Duration::from_micros(80));
+        metrics.request("DecryptBatch", "OK", Duration::from_micros(900));
+        metrics.batch_item("DecryptBatch", "OK");
+        metrics.batch_item("DecryptBatch", "OK");
+        metrics.batch_item("DecryptBatch", "INVALID_ARGUMENT");
         metrics.anomaly("decrypt_spike");
         metrics.dek_lookup(true);
         metrics.dek_lookup(false);
@@ -224,6 +243,9 @@ mod tests {
             "tresor_requests_total{operation=\"Encrypt\",status=\"OK\"} 2",
             "tresor_requests_total{operation=\"Decrypt\",status=\"PERMISSION_DENIED\"} 1",
             "tresor_request_duration_seconds_count{operation=\"Encrypt\"} 2",
+            "tresor_requests_total{operation=\"DecryptBatch\",status=\"OK\"} 1",
+            "tresor_batch_items_total{operation=\"DecryptBatch\",status=\"OK\"} 2",
+            "tresor_batch_items_total{operation=\"DecryptBatch\",status=\"INVALID_ARGUMENT\"} 1",
             "tresor_anomaly_alerts_total{kind=\"decrypt_spike\"} 1",
             "tresor_anomaly_alerts_total{kind=\"new_keys\"} 0",
             "tresor_keys 7",

@@ -38,6 +38,8 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Room for protobuf framing and the context beside the payload.
 const MESSAGE_SLACK_BYTES: usize = 64 * 1024;
+/// Room per batch item in an answer for framing and an item status.
+const BATCH_ITEM_SLACK_BYTES: usize = 256;
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -157,9 +159,13 @@ impl Server {
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
         let max_message = max_message_bytes(settings.service.max_plaintext_bytes);
+        // A batch answer can outgrow its request: each item gains the
+        // ciphertext overhead, or a status message.
+        let max_answer = max_message
+            + settings.service.max_batch_items * (CIPHERTEXT_OVERHEAD + BATCH_ITEM_SLACK_BYTES);
         let crypto = CryptoServer::new(CryptoApi::new(service.clone()))
             .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message);
+            .max_encoding_message_size(max_answer);
         let admin = AdminServer::new(AdminApi::new(service.clone()));
 
         if let Ok(addr) = listener.local_addr() {

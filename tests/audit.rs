@@ -10,7 +10,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{ADMIN, BILLING, Fixture, SHIPPING, TestServer, assert_code, proto};
+use common::{
+    ADMIN, BILLING, Fixture, SHIPPING, TestServer, assert_code, audit_records as records,
+    audit_verify as verify, proto,
+};
 use tonic::Code;
 
 const KEY: &str = "billing/records";
@@ -19,14 +22,6 @@ const CONTEXT_SECRET: &str = "tenant-secret-4471";
 
 fn audit_file(fixture: &Fixture) -> PathBuf {
     tresor::service::default_audit_file(&fixture.data_dir())
-}
-
-fn records(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .expect("read audit file")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("json line"))
-        .collect()
 }
 
 fn find<'a>(
@@ -38,26 +33,6 @@ fn find<'a>(
         .iter()
         .find(|r| r["operation"] == operation && r["status"] == status)
         .unwrap_or_else(|| panic!("no {operation} record with {status} in {records:#?}"))
-}
-
-/// Runs `tresor audit verify` on the fixture; returns (exit code, output).
-fn verify(fixture: &Fixture, files: &[PathBuf]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .arg("audit")
-        .arg("verify")
-        .arg("--data-dir")
-        .arg(fixture.data_dir())
-        .arg("--master-key-file")
-        .arg(fixture.master_key_file())
-        .args(files)
-        .output()
-        .expect("run tresor");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
 }
 
 #[tokio::test]

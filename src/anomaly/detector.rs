@@ -149,34 +149,40 @@ impl Detector {
             .identities
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let state = identities
-            .entry(seen.identity.clone())
-            .or_insert_with(|| IdentityState::new(bucket));
+        // Look up before inserting: the identity is cloned only the first
+        // time it is seen, not on every call (or batch item).
+        if !identities.contains_key(seen.identity) {
+            identities.insert(seen.identity.clone(), IdentityState::new(bucket));
+        }
+        let Some(state) = identities.get_mut(seen.identity) else {
+            return Vec::new();
+        };
         state.advance(bucket, options.history_buckets);
         let mut alerts = Vec::new();
-        let mut raise = |state: &mut IdentityState, kind: AlertKind, detail: String| {
-            if state.alerted.insert(kind) {
-                alerts.push(Alert {
-                    kind,
-                    identity: seen.identity.clone(),
-                    detail,
-                });
-            }
-        };
+        // The detail is written only for an alert not yet raised in this
+        // bucket: past a threshold, every further call would format it.
+        let mut raise =
+            |state: &mut IdentityState, kind: AlertKind, detail: &dyn Fn() -> String| {
+                if state.alerted.insert(kind) {
+                    alerts.push(Alert {
+                        kind,
+                        identity: seen.identity.clone(),
+                        detail: detail(),
+                    });
+                }
+            };
         if seen.decrypt {
             state.decrypts += 1;
             let baseline = state.baseline();
             let threshold = (baseline * options.decrypt_factor).max(options.decrypt_floor as f64);
             if state.decrypts as f64 > threshold {
-                let detail = format!(
-                    "{} decrypts in the current {:?} bucket; baseline {:.1} per bucket (alerts above {:.0}x and above {})",
-                    state.decrypts,
-                    options.bucket,
-                    baseline,
-                    options.decrypt_factor,
-                    options.decrypt_floor
-                );
-                raise(state, AlertKind::DecryptSpike, detail);
+                let decrypts = state.decrypts;
+                raise(state, AlertKind::DecryptSpike, &|| {
+                    format!(
+                        "{decrypts} decrypts in the current {:?} bucket; baseline {baseline:.1} per bucket (alerts above {:.0}x and above {})",
+                        options.bucket, options.decrypt_factor, options.decrypt_floor
+                    )
+                });
             }
         }
         if let Some(key_id) = seen.key_id
@@ -189,22 +195,26 @@ impl Detector {
             if state.bucket > state.first_bucket {
                 state.new_keys += 1;
                 if state.new_keys > options.new_keys {
-                    let detail = format!(
-                        "{} keys used for the first time in the current {:?} bucket (alerts above {})",
-                        state.new_keys, options.bucket, options.new_keys
-                    );
-                    raise(state, AlertKind::NewKeys, detail);
+                    let new_keys = state.new_keys;
+                    raise(state, AlertKind::NewKeys, &|| {
+                        format!(
+                            "{new_keys} keys used for the first time in the current {:?} bucket (alerts above {})",
+                            options.bucket, options.new_keys
+                        )
+                    });
                 }
             }
         }
         if seen.denied {
             state.denials += 1;
             if state.denials > options.denials {
-                let detail = format!(
-                    "{} permission denials in the current {:?} bucket (alerts above {})",
-                    state.denials, options.bucket, options.denials
-                );
-                raise(state, AlertKind::DenialSpike, detail);
+                let denials = state.denials;
+                raise(state, AlertKind::DenialSpike, &|| {
+                    format!(
+                        "{denials} permission denials in the current {:?} bucket (alerts above {})",
+                        options.bucket, options.denials
+                    )
+                });
             }
         }
         alerts

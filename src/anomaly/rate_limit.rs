@@ -86,6 +86,13 @@ impl RateLimiter {
     /// Counts one request of `identity` at `now`; `Err` with the limit when
     /// it is beyond it (a refused request is not counted).
     pub fn check(&self, identity: &Identity, now: Instant) -> Result<(), Rate> {
+        self.check_n(identity, now, 1)
+    }
+
+    /// Counts `cost` requests at once (the items of a batch call): all of
+    /// them fit under the limit, or none is counted. A cost above the
+    /// limit never fits.
+    pub fn check_n(&self, identity: &Identity, now: Instant, cost: u32) -> Result<(), Rate> {
         let Some(limit) = self.limits.limit_of(identity) else {
             return Ok(());
         };
@@ -117,10 +124,10 @@ impl RateLimiter {
         let into_window = now.saturating_duration_since(window.start).as_secs_f64();
         let overlap = 1.0 - into_window / WINDOW.as_secs_f64();
         let estimate = f64::from(window.previous) * overlap.max(0.0) + f64::from(window.current);
-        if estimate + 1.0 > f64::from(limit.0) {
+        if estimate + f64::from(cost) > f64::from(limit.0) {
             return Err(limit);
         }
-        window.current += 1;
+        window.current = window.current.saturating_add(cost);
         Ok(())
     }
 }
@@ -182,5 +189,11 @@ mod tests {
                 .count(),
             10
         );
+        // A batch counts as its items: the whole rate in one go fits, one
+        // more does not, and a refused batch is not counted.
+        let quiet = start + Duration::from_secs(10);
+        assert_eq!(limiter.check_n(&busy, quiet, 11), Err(Rate(10)));
+        assert_eq!(limiter.check_n(&busy, quiet, 10), Ok(()));
+        assert_eq!(limiter.check_n(&busy, quiet, 1), Err(Rate(10)));
     }
 }

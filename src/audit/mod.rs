@@ -19,7 +19,7 @@ pub mod record;
 pub mod verify;
 pub mod writer;
 
-pub use record::{Entry, Record, RecordKind};
+pub use record::{Entry, ItemEntry, Record, RecordKind};
 pub use verify::{Expectations, Tampering, Verified, VerifyError, verify_files, verify_with_keys};
 pub use writer::{AuditLog, AuditOptions, Checkpoint, DEFAULT_MAX_FILE_BYTES};
 

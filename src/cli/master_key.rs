@@ -163,6 +163,7 @@ async fn rotate_offline(
     let options = ServiceOptions {
         admins: BTreeSet::new(),
         max_plaintext_bytes: 1,
+        max_batch_items: crate::service::DEFAULT_MAX_BATCH_ITEMS,
         dek_cache_capacity: NonZeroUsize::new(DEFAULT_DEK_CACHE_CAPACITY)
             .ok_or_else(|| CliError::refused("cache capacity must not be zero"))?,
         rewrap_batch_size: crate::service::DEFAULT_REWRAP_BATCH,

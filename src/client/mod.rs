@@ -212,6 +212,78 @@ impl Client {
         self.call(crypto.decrypt(request)).await
     }
 
+    /// Encrypts many items in one call (at most the server's
+    /// `--max-batch-items`, default 1000). The outer error is the whole
+    /// call's (sealed, rate limited, too many items...); each item has its
+    /// own result, in order, with the error the single call would give.
+    pub async fn encrypt_batch(
+        &self,
+        items: Vec<proto::EncryptRequest>,
+    ) -> Result<Vec<Result<proto::EncryptResponse, ClientError>>, ClientError> {
+        let count = items.len();
+        let mut crypto = self.crypto.clone();
+        let response = self
+            .call(crypto.encrypt_batch(proto::EncryptBatchRequest { items }))
+            .await?;
+        self.item_results(count, response.results, |result| match result.result {
+            Some(proto::encrypt_item_result::Result::Encrypted(done)) => Some(Ok(done)),
+            Some(proto::encrypt_item_result::Result::Error(status)) => Some(Err(status)),
+            None => None,
+        })
+    }
+
+    /// Decrypts many items in one call; as [`Client::encrypt_batch`].
+    pub async fn decrypt_batch(
+        &self,
+        items: Vec<proto::DecryptRequest>,
+    ) -> Result<Vec<Result<proto::DecryptResponse, ClientError>>, ClientError> {
+        let count = items.len();
+        let mut crypto = self.crypto.clone();
+        let response = self
+            .call(crypto.decrypt_batch(proto::DecryptBatchRequest { items }))
+            .await?;
+        self.item_results(count, response.results, |result| match result.result {
+            Some(proto::decrypt_item_result::Result::Decrypted(done)) => Some(Ok(done)),
+            Some(proto::decrypt_item_result::Result::Error(status)) => Some(Err(status)),
+            None => None,
+        })
+    }
+
+    /// Per-item results as typed errors; a server that answers another
+    /// number of results, or a result with neither payload nor status,
+    /// breaks the contract.
+    fn item_results<R, T>(
+        &self,
+        count: usize,
+        results: Vec<R>,
+        split: impl Fn(R) -> Option<Result<T, proto::ItemStatus>>,
+    ) -> Result<Vec<Result<T, ClientError>>, ClientError> {
+        let broken = |why: String| ClientError::Other {
+            code: "protocol error".into(),
+            message: why,
+        };
+        if results.len() != count {
+            return Err(broken(format!(
+                "the server answered {} results for {count} items",
+                results.len()
+            )));
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(index, result)| match split(result) {
+                Some(Ok(done)) => Ok(Ok(done)),
+                Some(Err(status)) => Ok(Err(self.fail(tonic::Status::new(
+                    tonic::Code::from_i32(status.code),
+                    status.message,
+                )))),
+                None => Err(broken(format!(
+                    "the server answered nothing for item {index}"
+                ))),
+            })
+            .collect()
+    }
+
     /// Re-encrypts under the primary version without revealing plaintext.
     pub async fn re_encrypt(
         &self,

@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use super::caller_identity;
 use crate::identity::Identity;
-use crate::service::{RequestRecord, Service};
+use crate::service::{BatchInput, ItemRecord, RequestRecord, Service};
 
 /// The metadata key carrying the request id, both ways.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -147,61 +147,191 @@ pub(crate) async fn audited_scrubbing<Req, Resp, Fut>(
 where
     Fut: Future<Output = Handled<Resp>>,
 {
-    let started = Instant::now();
-    let request_id = request_id(request.metadata());
-    let span = tracing::info_span!("call", request_id = %request_id, operation);
-    let peer = request.remote_addr();
-    let identity = caller_identity(&request);
+    let call = Call::begin(operation, &request);
     let req = request.into_inner();
     let subject = subject(&req);
-    let admitted = identity.clone().and_then(|identity| {
-        service
-            .admit(&identity, operation)
-            .map(|()| identity)
-            .map_err(Status::from)
-    });
-    let outcome = match admitted {
-        Ok(identity) => handle(identity, req).instrument(span.clone()).await,
+    let outcome = match call.admit(service, 1) {
+        Ok(identity) => handle(identity, req).instrument(call.span.clone()).await,
         Err(refused) => {
             scrub(req);
             Err(refused)
         }
     };
-    let (status, key_version) = match &outcome {
-        Ok((_, version)) => (Code::Ok, *version),
-        Err(status) => (status.code(), None),
+    let (outcome, key_version) = match outcome {
+        Ok((response, version)) => (Ok(response), version),
+        Err(status) => (Err(status), None),
     };
-    let record = RequestRecord {
-        operation,
-        request_id: request_id.clone(),
-        identity: identity.ok(),
-        peer,
-        key_id: subject.key_id,
-        key_version,
-        context: subject.context,
-        status: code_name(status),
-        latency: started.elapsed(),
-    };
-    let _entered = span.enter();
-    tracing::debug!(
-        status = record.status,
-        latency_us = record.latency.as_micros() as u64,
-        "call handled"
-    );
-    drop(_entered);
-    let recorded = service.record_request(record).await;
-    let result = match recorded {
-        Ok(()) => outcome.map(|(response, _)| Response::new(response)),
-        Err(e) => Err(Status::from(e)),
-    };
-    match result {
-        Ok(mut response) => {
-            tag_request_id(response.metadata_mut(), &request_id);
-            Ok(response)
+    let record = call.record(subject, key_version, None, &outcome);
+    call.finish(service, record, Vec::new(), outcome).await
+}
+
+/// One item's outcome in a batch: the key version used, or its status.
+pub(crate) type ItemOutcome = Result<u32, Code>;
+
+/// One item of a batch request.
+pub(crate) trait BatchItemRequest {
+    /// The key id as given.
+    fn key_id(&self) -> &str;
+    /// The encryption context as given.
+    fn context(&self) -> &HashMap<String, String>;
+    /// The item as the service takes it (its context moved out), or why
+    /// its key id is invalid.
+    fn input(&mut self) -> BatchInput<'_>;
+    /// Wipes its data (a plaintext is secret).
+    fn scrub(&mut self);
+}
+
+/// A batch request: its items, in order.
+pub(crate) trait BatchRequest {
+    /// The kind of item.
+    type Item: BatchItemRequest;
+    /// The items.
+    fn items(&mut self) -> &mut [Self::Item];
+}
+
+/// [`audited_scrubbing`] for a batch call: admits it as its number of
+/// items, then records the call with, when `handle` processed the items,
+/// each item's key, context digest and outcome.
+pub(crate) async fn audited_batch<Req, Resp, Fut>(
+    service: &Service,
+    operation: &'static str,
+    request: Request<Req>,
+    handle: impl FnOnce(Identity, Req) -> Fut,
+) -> Result<Response<Resp>, Status>
+where
+    Req: BatchRequest,
+    Fut: Future<Output = Result<(Resp, Vec<ItemOutcome>), Status>>,
+{
+    let call = Call::begin(operation, &request);
+    let mut req = request.into_inner();
+    let count = req.items().len();
+    let (outcome, items) = match call.admit(service, count) {
+        Ok(identity) => {
+            let subjects: Vec<Subject> = req
+                .items()
+                .iter()
+                .map(|item| Subject::key_with_context(service, item.key_id(), item.context()))
+                .collect();
+            match handle(identity, req).instrument(call.span.clone()).await {
+                Ok((response, outcomes)) => (Ok(response), item_records(subjects, outcomes)),
+                Err(status) => (Err(status), Vec::new()),
+            }
         }
-        Err(mut status) => {
-            tag_request_id(status.metadata_mut(), &request_id);
-            Err(status)
+        Err(refused) => {
+            req.items().iter_mut().for_each(BatchItemRequest::scrub);
+            (Err(refused), Vec::new())
+        }
+    };
+    let items_count = Some(u32::try_from(count).unwrap_or(u32::MAX));
+    let record = call.record(Subject::default(), None, items_count, &outcome);
+    call.finish(service, record, items, outcome).await
+}
+
+fn item_records(subjects: Vec<Subject>, outcomes: Vec<ItemOutcome>) -> Vec<ItemRecord> {
+    subjects
+        .into_iter()
+        .zip(outcomes)
+        .map(|(subject, outcome)| {
+            let (key_version, status) = match outcome {
+                Ok(version) => (Some(version), Code::Ok),
+                Err(code) => (None, code),
+            };
+            ItemRecord {
+                key_id: subject.key_id.unwrap_or_default(),
+                key_version,
+                context: subject.context,
+                status: code_name(status),
+            }
+        })
+        .collect()
+}
+
+/// A call from its arrival to its answer.
+struct Call {
+    operation: &'static str,
+    started: Instant,
+    request_id: String,
+    span: tracing::Span,
+    peer: Option<std::net::SocketAddr>,
+    identity: Result<Identity, Status>,
+}
+
+impl Call {
+    fn begin<Req>(operation: &'static str, request: &Request<Req>) -> Self {
+        let request_id = request_id(request.metadata());
+        Self {
+            operation,
+            started: Instant::now(),
+            span: tracing::info_span!("call", request_id = %request_id, operation),
+            request_id,
+            peer: request.remote_addr(),
+            identity: caller_identity(request),
+        }
+    }
+
+    /// The caller, if it has an identity and the service admits a call of
+    /// `items` items from it.
+    fn admit(&self, service: &Service, items: usize) -> Result<Identity, Status> {
+        let identity = self.identity.clone()?;
+        service.admit(&identity, self.operation, items)?;
+        Ok(identity)
+    }
+
+    fn record<T>(
+        &self,
+        subject: Subject,
+        key_version: Option<u32>,
+        items: Option<u32>,
+        outcome: &Result<T, Status>,
+    ) -> RequestRecord {
+        let status = match outcome {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        };
+        RequestRecord {
+            operation: self.operation,
+            request_id: self.request_id.clone(),
+            identity: self.identity.as_ref().ok().cloned(),
+            peer: self.peer,
+            key_id: subject.key_id,
+            key_version,
+            items,
+            context: subject.context,
+            status: code_name(status),
+            latency: self.started.elapsed(),
+        }
+    }
+
+    /// Writes the records, then answers: the response, or the refusal when
+    /// a record cannot be written; tagged with the request id either way.
+    async fn finish<Resp>(
+        self,
+        service: &Service,
+        record: RequestRecord,
+        items: Vec<ItemRecord>,
+        outcome: Result<Resp, Status>,
+    ) -> Result<Response<Resp>, Status> {
+        let _entered = self.span.enter();
+        tracing::debug!(
+            status = record.status,
+            latency_us = record.latency.as_micros() as u64,
+            "call handled"
+        );
+        drop(_entered);
+        let recorded = service.record_request(record, items).await;
+        let result = match recorded {
+            Ok(()) => outcome.map(Response::new),
+            Err(e) => Err(Status::from(e)),
+        };
+        match result {
+            Ok(mut response) => {
+                tag_request_id(response.metadata_mut(), &self.request_id);
+                Ok(response)
+            }
+            Err(mut status) => {
+                tag_request_id(status.metadata_mut(), &self.request_id);
+                Err(status)
+            }
         }
     }
 }

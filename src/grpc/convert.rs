@@ -9,6 +9,7 @@ use super::proto;
 use crate::crypto::Context;
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyState, Operation, OperationSet};
+use crate::service::{BatchInput, BatchItem};
 
 /// A validated key id.
 pub fn key_id(raw: &str) -> Result<KeyId, Status> {
@@ -23,6 +24,28 @@ pub fn identity(field: &str, raw: &str) -> Result<Identity, Status> {
 /// The encryption context.
 pub fn context(map: HashMap<String, String>) -> Context {
     Context::from(map)
+}
+
+/// One batch item (its context taken out of the request), or why its key
+/// id is invalid: that item's answer, not the whole call's.
+pub fn batch_item<'a>(
+    key_id: &str,
+    data: &'a [u8],
+    context: &mut HashMap<String, String>,
+) -> BatchInput<'a> {
+    Ok(BatchItem {
+        key_id: KeyId::parse(key_id)?,
+        data,
+        context: Context::from(std::mem::take(context)),
+    })
+}
+
+/// A failed batch item's status, as the single call would have answered.
+pub fn item_status(status: &Status) -> proto::ItemStatus {
+    proto::ItemStatus {
+        code: status.code().into(),
+        message: status.message().to_owned(),
+    }
 }
 
 fn operation(raw: i32) -> Result<Operation, Status> {

@@ -1,18 +1,24 @@
 //! The `tresor.v1.Crypto` service: data-plane handlers.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use zeroize::Zeroize;
 
-use super::audited::{Subject, audited, audited_scrubbing};
+use super::audited::{
+    BatchItemRequest, BatchRequest, ItemOutcome, Subject, audited, audited_batch, audited_scrubbing,
+};
 use super::convert;
 use super::proto::crypto_server::Crypto;
 use super::proto::{
-    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GenerateDataKeyRequest,
-    GenerateDataKeyResponse, ReEncryptRequest,
+    DecryptBatchRequest, DecryptBatchResponse, DecryptItemResult, DecryptRequest, DecryptResponse,
+    EncryptBatchRequest, EncryptBatchResponse, EncryptItemResult, EncryptRequest, EncryptResponse,
+    GenerateDataKeyRequest, GenerateDataKeyResponse, ItemStatus, ReEncryptRequest,
+    decrypt_item_result, encrypt_item_result,
 };
-use crate::service::Service;
+use crate::error::Error;
+use crate::service::{BatchInput, Service};
 
 /// Handlers of the data plane.
 #[derive(Debug, Clone)]
@@ -25,6 +31,64 @@ impl CryptoApi {
     pub fn new(service: Arc<Service>) -> Self {
         Self { service }
     }
+}
+
+/// The items of the two batch requests, which differ only in whether
+/// their data is a plaintext or a ciphertext.
+macro_rules! batch_request {
+    ($request:ty, $item:ty, $data:ident) => {
+        impl BatchItemRequest for $item {
+            fn key_id(&self) -> &str {
+                &self.key_id
+            }
+
+            fn context(&self) -> &HashMap<String, String> {
+                &self.context
+            }
+
+            fn input(&mut self) -> BatchInput<'_> {
+                convert::batch_item(&self.key_id, &self.$data, &mut self.context)
+            }
+
+            fn scrub(&mut self) {
+                self.$data.zeroize();
+            }
+        }
+
+        impl BatchRequest for $request {
+            type Item = $item;
+
+            fn items(&mut self) -> &mut [$item] {
+                &mut self.items
+            }
+        }
+    };
+}
+
+batch_request!(EncryptBatchRequest, EncryptRequest, plaintext);
+batch_request!(DecryptBatchRequest, DecryptRequest, ciphertext);
+
+/// Per-item service results as proto results, with each item's outcome
+/// for its audit record.
+fn item_results<T, R>(
+    results: Vec<Result<T, Error>>,
+    version: impl Fn(&T) -> u32,
+    success: impl Fn(T) -> R,
+    failure: impl Fn(ItemStatus) -> R,
+) -> (Vec<R>, Vec<ItemOutcome>) {
+    results
+        .into_iter()
+        .map(|result| match result {
+            Ok(done) => {
+                let outcome = Ok(version(&done));
+                (success(done), outcome)
+            }
+            Err(e) => {
+                let status = tonic::Status::from(e);
+                (failure(convert::item_status(&status)), Err(status.code()))
+            }
+        })
+        .unzip()
 }
 
 #[tonic::async_trait]
@@ -149,6 +213,68 @@ impl Crypto for CryptoApi {
                     },
                     Some(version),
                 ))
+            },
+        )
+        .await
+    }
+
+    async fn encrypt_batch(
+        &self,
+        request: Request<EncryptBatchRequest>,
+    ) -> Result<Response<EncryptBatchResponse>, Status> {
+        let service = &self.service;
+        audited_batch(
+            service,
+            "EncryptBatch",
+            request,
+            |identity, mut req| async move {
+                let items = req.items.iter_mut().map(BatchItemRequest::input);
+                let outcome = service.encrypt_batch(&identity, items).await;
+                req.items.iter_mut().for_each(BatchItemRequest::scrub);
+                let (results, outcomes) = item_results(
+                    outcome?,
+                    |encrypted| encrypted.key_version.get(),
+                    |encrypted| EncryptItemResult {
+                        result: Some(encrypt_item_result::Result::Encrypted(EncryptResponse {
+                            key_version: encrypted.key_version.get(),
+                            ciphertext: encrypted.ciphertext,
+                        })),
+                    },
+                    |error| EncryptItemResult {
+                        result: Some(encrypt_item_result::Result::Error(error)),
+                    },
+                );
+                Ok((EncryptBatchResponse { results }, outcomes))
+            },
+        )
+        .await
+    }
+
+    async fn decrypt_batch(
+        &self,
+        request: Request<DecryptBatchRequest>,
+    ) -> Result<Response<DecryptBatchResponse>, Status> {
+        let service = &self.service;
+        audited_batch(
+            service,
+            "DecryptBatch",
+            request,
+            |identity, mut req| async move {
+                let items = req.items.iter_mut().map(BatchItemRequest::input);
+                let (results, outcomes) = item_results(
+                    service.decrypt_batch(&identity, items).await?,
+                    |decrypted| decrypted.key_version.get(),
+                    |decrypted| DecryptItemResult {
+                        result: Some(decrypt_item_result::Result::Decrypted(DecryptResponse {
+                            key_version: decrypted.key_version.get(),
+                            plaintext: decrypted.plaintext.into_vec(),
+                        })),
+                    },
+                    |error| DecryptItemResult {
+                        result: Some(decrypt_item_result::Result::Error(error)),
+                    },
+                );
+                Ok((DecryptBatchResponse { results }, outcomes))
             },
         )
         .await

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::Service;
 use super::keyring::Keyring;
-use crate::audit::{AuditLog, AuditOptions, Entry, RecordKind};
+use crate::audit::{AuditLog, AuditOptions, Entry, ItemEntry, RecordKind};
 use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
@@ -23,6 +23,20 @@ const AUDIT_KEY_VERSION: u32 = 1;
 /// Longest key id copied into a record as given (a refused, malformed id
 /// is recorded, cut to this length).
 const MAX_RECORDED_KEY_ID: usize = 256;
+
+/// A key id as a record holds it: none when empty, cut to
+/// [`MAX_RECORDED_KEY_ID`] bytes (a refused, malformed id is recorded too).
+fn recorded_key_id(key_id: Option<String>) -> Option<String> {
+    let mut key_id = key_id.filter(|id| !id.is_empty())?;
+    if key_id.len() > MAX_RECORDED_KEY_ID {
+        let mut cut = MAX_RECORDED_KEY_ID;
+        while !key_id.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        key_id.truncate(cut);
+    }
+    Some(key_id)
+}
 
 /// Where the service writes its audit log.
 #[derive(Debug, Clone)]
@@ -164,12 +178,27 @@ pub struct RequestRecord {
     pub key_id: Option<String>,
     /// The key version used, when known.
     pub key_version: Option<u32>,
+    /// A batch call's number of items (`None` for a single call).
+    pub items: Option<u32>,
     /// The context digest from [`Service::audit_context`].
     pub context: Option<BTreeMap<String, String>>,
     /// The gRPC status code name (`OK`, `PERMISSION_DENIED`...).
     pub status: &'static str,
     /// Time spent.
     pub latency: Duration,
+}
+
+/// One processed item of a batch call.
+#[derive(Debug, Clone)]
+pub struct ItemRecord {
+    /// The key id as given.
+    pub key_id: String,
+    /// The key version used, when the item succeeded.
+    pub key_version: Option<u32>,
+    /// The context digest from [`Service::audit_context`].
+    pub context: Option<BTreeMap<String, String>>,
+    /// The item's gRPC status code name.
+    pub status: &'static str,
 }
 
 impl Service {
@@ -213,22 +242,38 @@ impl Service {
         )
     }
 
-    /// Writes the record of a handled call. An error means the record is
-    /// not written and the call must be refused.
-    /// Also counts the call in the metrics and feeds the anomaly detector.
-    pub async fn record_request(&self, record: RequestRecord) -> Result<(), Error> {
+    /// Writes the record of a handled call; for a batch call whose items
+    /// were processed, with each item's key, version, context digest and
+    /// status in it. An error means the record is not written and the call
+    /// must be refused. Also counts the call (and items) in the metrics and feeds
+    /// the anomaly detector: each item as a call on its own key, the call
+    /// itself only when it processed no items.
+    pub async fn record_request(
+        &self,
+        record: RequestRecord,
+        items: Vec<ItemRecord>,
+    ) -> Result<(), Error> {
         if let Some(identity) = &record.identity {
-            self.watch_call(
-                identity,
-                record.operation,
-                record.key_id.as_deref(),
-                record.status,
-            )
-            .await;
+            if items.is_empty() {
+                self.watch_call(
+                    identity,
+                    record.operation,
+                    record.key_id.as_deref(),
+                    record.status,
+                )
+                .await;
+            }
+            for item in &items {
+                self.watch_call(identity, record.operation, Some(&item.key_id), item.status)
+                    .await;
+            }
         }
         let operation = record.operation;
         let (status, latency) = (record.status, record.latency);
-        let written = self.write_request_record(record).await;
+        for item in &items {
+            self.metrics.batch_item(operation, item.status);
+        }
+        let written = self.write_request_records(record, items).await;
         let status = if written.is_ok() {
             status
         } else {
@@ -238,28 +283,35 @@ impl Service {
         written
     }
 
-    async fn write_request_record(&self, record: RequestRecord) -> Result<(), Error> {
+    async fn write_request_records(
+        &self,
+        record: RequestRecord,
+        items: Vec<ItemRecord>,
+    ) -> Result<(), Error> {
         let Some(log) = self.audit.get() else {
             return Ok(());
         };
-        let mut key_id = record.key_id.filter(|id| !id.is_empty());
-        if let Some(id) = &mut key_id
-            && id.len() > MAX_RECORDED_KEY_ID
-        {
-            let mut cut = MAX_RECORDED_KEY_ID;
-            while !id.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            id.truncate(cut);
-        }
+        let results = (!items.is_empty()).then(|| {
+            items
+                .into_iter()
+                .map(|item| ItemEntry {
+                    key_id: recorded_key_id(Some(item.key_id)),
+                    key_version: item.key_version,
+                    context: item.context,
+                    status: item.status.into(),
+                })
+                .collect()
+        });
         log.append(Entry {
             kind: RecordKind::Request,
             operation: record.operation.into(),
             request_id: Some(record.request_id),
             identity: record.identity.map(Identity::into_string),
             peer: record.peer.map(|p| p.to_string()),
-            key_id,
+            key_id: recorded_key_id(record.key_id),
             key_version: record.key_version,
+            items: record.items,
+            results,
             context: record.context,
             status: Some(record.status.into()),
             latency_us: Some(u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX)),

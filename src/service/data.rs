@@ -1,5 +1,6 @@
 //! Data-plane operations: what microservices call.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::authz::{self, Action};
@@ -42,12 +43,167 @@ pub struct DataKey {
     pub key_version: KeyVersion,
 }
 
+/// One item of a batch call, validated at the edge.
+pub struct BatchItem<'a> {
+    /// The key to use.
+    pub key_id: KeyId,
+    /// The plaintext (EncryptBatch) or the ciphertext (DecryptBatch).
+    pub data: &'a [u8],
+    /// The encryption context.
+    pub context: Context,
+}
+
+impl std::fmt::Debug for BatchItem<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchItem")
+            .field("key_id", &self.key_id)
+            .field("data_bytes", &self.data.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A batch item as the edge passes it on: validated, or the reason it is
+/// not (answered as that item's result).
+pub type BatchInput<'a> = Result<BatchItem<'a>, Error>;
+
 fn data_binding<'a>(key_id: &'a KeyId, version: KeyVersion, context: &'a Context) -> Binding<'a> {
     Binding {
         purpose: Purpose::Data,
         key_id: key_id.as_str(),
         key_version: version.get(),
         context,
+    }
+}
+
+/// The keys and data keys of one data-plane call on one keyring: each
+/// distinct key id is looked up once and each DEK version fetched once,
+/// however many items of a batch name them. Authorization and key state are
+/// checked for every item (pure checks on the remembered metadata). A single
+/// call is a scope used once.
+struct KeyScope<'s> {
+    service: &'s Service,
+    identity: &'s Identity,
+    operation: Operation,
+    keyring: Arc<Keyring>,
+    /// Metadata looked up so far (`None`: no such live key). Lookups that
+    /// failed are not remembered: the next item tries again.
+    keys: HashMap<KeyId, Option<Arc<KeyMetadata>>>,
+    /// DEKs fetched so far, by key id and version.
+    deks: HashMap<(KeyId, KeyVersion), Arc<SecretKey>>,
+}
+
+impl KeyScope<'_> {
+    /// Context size, authorization and key state for one item, in that
+    /// order (so a caller without access learns nothing about state).
+    async fn usable(
+        &mut self,
+        key_id: &KeyId,
+        context: &Context,
+    ) -> Result<Arc<KeyMetadata>, Error> {
+        Service::check_context(context)?;
+        let key = match self.keys.get(key_id) {
+            Some(known) => known.clone(),
+            None => {
+                let found = self.service.live_key(key_id).await?;
+                self.keys.insert(key_id.clone(), found.clone());
+                found
+            }
+        };
+        authz::authorize(
+            self.service.caller(self.identity),
+            Action::Use(self.operation),
+            key.as_deref(),
+        )?;
+        let key = key.ok_or(Error::PermissionDenied)?;
+        lifecycle::ensure_usable(&key)?;
+        Ok(key)
+    }
+
+    /// The unwrapped DEK of one version.
+    async fn dek(
+        &mut self,
+        key: &KeyMetadata,
+        version: KeyVersion,
+    ) -> Result<Arc<SecretKey>, Error> {
+        let slot = (key.id.clone(), version);
+        if let Some(dek) = self.deks.get(&slot) {
+            return Ok(Arc::clone(dek));
+        }
+        let dek = self.service.dek(&self.keyring, key, version).await?;
+        self.deks.insert(slot, Arc::clone(&dek));
+        Ok(dek)
+    }
+
+    async fn seal_under_primary(
+        &mut self,
+        key: &KeyMetadata,
+        plaintext: &[u8],
+        context: &Context,
+    ) -> Result<Encrypted, Error> {
+        let version = key.primary_version;
+        let dek = self.dek(key, version).await?;
+        let ciphertext = crypto::seal(&dek, &data_binding(&key.id, version, context), plaintext)?;
+        Ok(Encrypted {
+            ciphertext,
+            key_version: version,
+        })
+    }
+
+    async fn open_ciphertext(
+        &mut self,
+        key: &KeyMetadata,
+        ciphertext: &[u8],
+        context: &Context,
+    ) -> Result<Decrypted, Error> {
+        let max_plaintext = self.service.options.max_plaintext_bytes;
+        if ciphertext.len() > max_plaintext + crypto::CIPHERTEXT_OVERHEAD {
+            return Err(Error::InvalidArgument(
+                "ciphertext is larger than any this server produces".into(),
+            ));
+        }
+        let envelope = Envelope::parse(ciphertext)?;
+        let version = KeyVersion::new(envelope.key_version())
+            .map_err(|_| Error::InvalidCiphertext(CryptoError::Malformed))?;
+        if !key.has_version(version) {
+            return Err(Error::InvalidCiphertext(CryptoError::Unauthentic));
+        }
+        if version < key.min_decryption_version {
+            return Err(Error::FailedPrecondition(
+                Precondition::BelowMinDecryptionVersion {
+                    version: version.get(),
+                    min: key.min_decryption_version.get(),
+                },
+            ));
+        }
+        let dek = self.dek(key, version).await?;
+        let plaintext = crypto::open(&dek, &data_binding(&key.id, version, context), ciphertext)?;
+        Ok(Decrypted {
+            plaintext,
+            key_version: version,
+        })
+    }
+
+    /// Encrypts one plaintext under its key's primary version.
+    async fn encrypt(
+        &mut self,
+        key_id: &KeyId,
+        plaintext: &[u8],
+        context: &Context,
+    ) -> Result<Encrypted, Error> {
+        let key = self.usable(key_id, context).await?;
+        self.service.check_plaintext(plaintext)?;
+        self.seal_under_primary(&key, plaintext, context).await
+    }
+
+    /// Opens one ciphertext.
+    async fn decrypt(
+        &mut self,
+        key_id: &KeyId,
+        ciphertext: &[u8],
+        context: &Context,
+    ) -> Result<Decrypted, Error> {
+        let key = self.usable(key_id, context).await?;
+        self.open_ciphertext(&key, ciphertext, context).await
     }
 }
 
@@ -63,26 +219,20 @@ impl Service {
         Ok(())
     }
 
-    /// Seal state, authorization and key state for a data-plane call, in
-    /// that order (so a caller without access learns nothing about state).
-    async fn usable_key(
-        &self,
-        identity: &Identity,
-        key_id: &KeyId,
+    /// A scope for `operation` by `identity`, or `Sealed`.
+    fn key_scope<'s>(
+        &'s self,
+        identity: &'s Identity,
         operation: Operation,
-        context: &Context,
-    ) -> Result<(Arc<Keyring>, Arc<KeyMetadata>), Error> {
-        let keyring = self.keyring()?;
-        Self::check_context(context)?;
-        let key = self.live_key(key_id).await?;
-        authz::authorize(
-            self.caller(identity),
-            Action::Use(operation),
-            key.as_deref(),
-        )?;
-        let key = key.ok_or(Error::PermissionDenied)?;
-        lifecycle::ensure_usable(&key)?;
-        Ok((keyring, key))
+    ) -> Result<KeyScope<'s>, Error> {
+        Ok(KeyScope {
+            service: self,
+            identity,
+            operation,
+            keyring: self.keyring()?,
+            keys: HashMap::new(),
+            deks: HashMap::new(),
+        })
     }
 
     /// The unwrapped DEK of one version, from the cache or the store.
@@ -122,54 +272,15 @@ impl Service {
         Ok(())
     }
 
-    async fn seal_under_primary(
-        &self,
-        keyring: &Keyring,
-        key: &KeyMetadata,
-        plaintext: &[u8],
-        context: &Context,
-    ) -> Result<Encrypted, Error> {
-        let version = key.primary_version;
-        let dek = self.dek(keyring, key, version).await?;
-        let ciphertext = crypto::seal(&dek, &data_binding(&key.id, version, context), plaintext)?;
-        Ok(Encrypted {
-            ciphertext,
-            key_version: version,
-        })
-    }
-
-    async fn open_ciphertext(
-        &self,
-        keyring: &Keyring,
-        key: &KeyMetadata,
-        ciphertext: &[u8],
-        context: &Context,
-    ) -> Result<Decrypted, Error> {
-        if ciphertext.len() > self.options.max_plaintext_bytes + crypto::CIPHERTEXT_OVERHEAD {
-            return Err(Error::InvalidArgument(
-                "ciphertext is larger than any this server produces".into(),
-            ));
+    /// Refuses a batch of more than `--max-batch-items` items.
+    pub(super) fn check_batch_size(&self, items: usize) -> Result<(), Error> {
+        let max = self.options.max_batch_items;
+        if items > max {
+            return Err(Error::InvalidArgument(format!(
+                "the batch has {items} items; this server takes at most {max} per call"
+            )));
         }
-        let envelope = Envelope::parse(ciphertext)?;
-        let version = KeyVersion::new(envelope.key_version())
-            .map_err(|_| Error::InvalidCiphertext(CryptoError::Malformed))?;
-        if !key.has_version(version) {
-            return Err(Error::InvalidCiphertext(CryptoError::Unauthentic));
-        }
-        if version < key.min_decryption_version {
-            return Err(Error::FailedPrecondition(
-                Precondition::BelowMinDecryptionVersion {
-                    version: version.get(),
-                    min: key.min_decryption_version.get(),
-                },
-            ));
-        }
-        let dek = self.dek(keyring, key, version).await?;
-        let plaintext = crypto::open(&dek, &data_binding(&key.id, version, context), ciphertext)?;
-        Ok(Decrypted {
-            plaintext,
-            key_version: version,
-        })
+        Ok(())
     }
 
     /// Encrypts `plaintext` under the key's primary version.
@@ -180,11 +291,8 @@ impl Service {
         plaintext: &[u8],
         context: &Context,
     ) -> Result<Encrypted, Error> {
-        let (keyring, key) = self
-            .usable_key(identity, key_id, Operation::Encrypt, context)
-            .await?;
-        self.check_plaintext(plaintext)?;
-        self.seal_under_primary(&keyring, &key, plaintext, context)
+        self.key_scope(identity, Operation::Encrypt)?
+            .encrypt(key_id, plaintext, context)
             .await
     }
 
@@ -197,11 +305,58 @@ impl Service {
         ciphertext: &[u8],
         context: &Context,
     ) -> Result<Decrypted, Error> {
-        let (keyring, key) = self
-            .usable_key(identity, key_id, Operation::Decrypt, context)
-            .await?;
-        self.open_ciphertext(&keyring, &key, ciphertext, context)
+        self.key_scope(identity, Operation::Decrypt)?
+            .decrypt(key_id, ciphertext, context)
             .await
+    }
+
+    /// Encrypts every item as [`Service::encrypt`] would, each with its own
+    /// result, in order (an item refused at the edge keeps its error); each
+    /// distinct key is resolved once. Fails as a whole only when sealed or
+    /// given more than `--max-batch-items` items.
+    pub async fn encrypt_batch<'a>(
+        &self,
+        identity: &Identity,
+        items: impl ExactSizeIterator<Item = BatchInput<'a>>,
+    ) -> Result<Vec<Result<Encrypted, Error>>, Error> {
+        let mut scope = self.batch_scope(identity, Operation::Encrypt, items.len())?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(match item {
+                Ok(item) => scope.encrypt(&item.key_id, item.data, &item.context).await,
+                Err(refused) => Err(refused),
+            });
+        }
+        Ok(results)
+    }
+
+    /// Decrypts every item as [`Service::decrypt`] would; otherwise as
+    /// [`Service::encrypt_batch`].
+    pub async fn decrypt_batch<'a>(
+        &self,
+        identity: &Identity,
+        items: impl ExactSizeIterator<Item = BatchInput<'a>>,
+    ) -> Result<Vec<Result<Decrypted, Error>>, Error> {
+        let mut scope = self.batch_scope(identity, Operation::Decrypt, items.len())?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(match item {
+                Ok(item) => scope.decrypt(&item.key_id, item.data, &item.context).await,
+                Err(refused) => Err(refused),
+            });
+        }
+        Ok(results)
+    }
+
+    /// The scope of a batch of `items` items, or why the whole call fails.
+    fn batch_scope<'s>(
+        &'s self,
+        identity: &'s Identity,
+        operation: Operation,
+        items: usize,
+    ) -> Result<KeyScope<'s>, Error> {
+        self.check_batch_size(items)?;
+        self.key_scope(identity, operation)
     }
 
     /// Re-encrypts under the primary version without revealing the
@@ -213,13 +368,11 @@ impl Service {
         ciphertext: &[u8],
         context: &Context,
     ) -> Result<Encrypted, Error> {
-        let (keyring, key) = self
-            .usable_key(identity, key_id, Operation::ReEncrypt, context)
-            .await?;
-        let opened = self
-            .open_ciphertext(&keyring, &key, ciphertext, context)
-            .await?;
-        self.seal_under_primary(&keyring, &key, opened.plaintext.expose(), context)
+        let mut scope = self.key_scope(identity, Operation::ReEncrypt)?;
+        let key = scope.usable(key_id, context).await?;
+        let opened = scope.open_ciphertext(&key, ciphertext, context).await?;
+        scope
+            .seal_under_primary(&key, opened.plaintext.expose(), context)
             .await
     }
 
@@ -230,12 +383,11 @@ impl Service {
         key_id: &KeyId,
         context: &Context,
     ) -> Result<DataKey, Error> {
-        let (keyring, key) = self
-            .usable_key(identity, key_id, Operation::GenerateDataKey, context)
-            .await?;
+        let mut scope = self.key_scope(identity, Operation::GenerateDataKey)?;
+        let key = scope.usable(key_id, context).await?;
         let plaintext_key = crypto::random_bytes(DATA_KEY_BYTES)?;
-        let wrapped = self
-            .seal_under_primary(&keyring, &key, plaintext_key.expose(), context)
+        let wrapped = scope
+            .seal_under_primary(&key, plaintext_key.expose(), context)
             .await?;
         Ok(DataKey {
             plaintext_key,

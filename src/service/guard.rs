@@ -12,7 +12,18 @@ use crate::error::Error;
 use crate::identity::Identity;
 
 /// Data-plane operations: the ones rate limits apply to.
-const DATA_PLANE: [&str; 4] = ["Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey"];
+const DATA_PLANE: [&str; 6] = [
+    "Encrypt",
+    "Decrypt",
+    "ReEncrypt",
+    "GenerateDataKey",
+    "EncryptBatch",
+    "DecryptBatch",
+];
+
+/// Operations the anomaly detector counts as decrypts (each item of a
+/// DecryptBatch is observed on its own).
+const DECRYPTS: [&str; 3] = ["Decrypt", "ReEncrypt", "DecryptBatch"];
 
 /// Rate limits, anomaly thresholds and what to do on an alert.
 #[derive(Debug, Clone, Default)]
@@ -26,20 +37,37 @@ pub struct GuardOptions {
 }
 
 impl Service {
-    /// Lets a call through, or refuses it because its caller exceeded its
-    /// data-plane rate limit. The control plane is never limited, so an
-    /// admin can always seal.
-    pub fn admit(&self, identity: &Identity, operation: &'static str) -> Result<(), Error> {
+    /// Lets a call of `items` items through (1 for a single call), or
+    /// refuses it: a batch above `--max-batch-items` (INVALID_ARGUMENT, so
+    /// it costs no rate), or a caller beyond its data-plane rate limit, a
+    /// batch counting as its items (at least one). The control plane is
+    /// never limited, so an admin can always seal.
+    pub fn admit(
+        &self,
+        identity: &Identity,
+        operation: &'static str,
+        items: usize,
+    ) -> Result<(), Error> {
         if !DATA_PLANE.contains(&operation) {
             return Ok(());
         }
+        self.check_batch_size(items)?;
+        // Within --max-batch-items, which config keeps far below u32::MAX.
+        let cost = u32::try_from(items.max(1)).unwrap_or(u32::MAX);
         self.limiter
-            .check(identity, Instant::now())
+            .check_n(identity, Instant::now(), cost)
             .map_err(|rate| {
-                Error::RateLimited(format!(
-                    "more than {}/s data-plane calls from this identity; retry with backoff",
-                    rate.0
-                ))
+                if cost > rate.0 {
+                    Error::RateLimited(format!(
+                        "a batch of {cost} items is more than this identity's limit of {}/s; send smaller batches",
+                        rate.0
+                    ))
+                } else {
+                    Error::RateLimited(format!(
+                        "more than {}/s data-plane calls from this identity; retry with backoff",
+                        rate.0
+                    ))
+                }
             })
     }
 
@@ -58,7 +86,7 @@ impl Service {
     ) {
         let seen = Observation {
             identity,
-            decrypt: operation == "Decrypt" || operation == "ReEncrypt",
+            decrypt: DECRYPTS.contains(&operation),
             key_id,
             denied: status == "PERMISSION_DENIED",
         };

@@ -32,11 +32,12 @@ use crate::store::KeyStore;
 pub use admin::{KeyPage, ServiceStatus};
 use audit::open_audit_key;
 pub use audit::{
-    AuditReport, AuditSettings, LOCAL_LOG, RequestRecord, default_audit_file, offline_audit_key,
+    AuditReport, AuditSettings, ItemRecord, LOCAL_LOG, RequestRecord, default_audit_file,
+    offline_audit_key,
 };
 use authz::Caller;
 pub use backup::{BackupSummary, open_backup, restore_backup};
-pub use data::{DataKey, Decrypted, Encrypted};
+pub use data::{BatchInput, BatchItem, DataKey, Decrypted, Encrypted};
 pub use guard::GuardOptions;
 use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
@@ -44,6 +45,9 @@ pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
 
 /// Default bound on cached unwrapped DEKs.
 pub const DEFAULT_DEK_CACHE_CAPACITY: usize = 10_000;
+
+/// Default bound on the items of one batch call (`--max-batch-items`).
+pub const DEFAULT_MAX_BATCH_ITEMS: usize = 1000;
 
 /// Largest encryption context accepted, in bytes of keys plus values.
 pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
@@ -74,6 +78,8 @@ pub struct ServiceOptions {
     pub admins: BTreeSet<Identity>,
     /// Largest plaintext accepted by Encrypt.
     pub max_plaintext_bytes: usize,
+    /// Most items in one EncryptBatch or DecryptBatch call.
+    pub max_batch_items: usize,
     /// Bound on cached unwrapped DEKs.
     pub dek_cache_capacity: NonZeroUsize,
     /// DEKs re-wrapped per store write during a root-key rotation.

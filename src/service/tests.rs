@@ -43,6 +43,7 @@ fn options() -> ServiceOptions {
     ServiceOptions {
         admins: BTreeSet::from([ident(ADMIN)]),
         max_plaintext_bytes: 1 << 20,
+        max_batch_items: crate::service::DEFAULT_MAX_BATCH_ITEMS,
         dek_cache_capacity: NonZeroUsize::new(4).expect("nonzero"),
         rewrap_batch_size: 3,
         audit: None,
@@ -530,5 +531,213 @@ async fn root_rotation_rewraps_every_dek_while_serving() {
             .await
             .expect("decrypt after restart");
         assert_eq!(opened.plaintext.expose(), plaintext.as_bytes());
+    }
+}
+
+/// Data-key lookups (cache hits plus misses) so far.
+async fn dek_lookups(service: &Service) -> u64 {
+    service
+        .render_metrics()
+        .await
+        .lines()
+        .filter(|line| {
+            line.starts_with("tresor_dek_cache_hits_total ")
+                || line.starts_with("tresor_dek_cache_misses_total ")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn item<'a>(id: &KeyId, data: &'a [u8], context: &Context) -> super::BatchInput<'a> {
+    Ok(super::BatchItem {
+        key_id: id.clone(),
+        data,
+        context: context.clone(),
+    })
+}
+
+#[tokio::test]
+async fn a_batch_resolves_each_key_once_and_answers_each_item_on_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (service, _store) = open_service(dir.path(), Arc::new(ManualClock::default())).await;
+    let (admin, owner, other) = (ident(ADMIN), ident(OWNER), ident("spiffe://unit/other"));
+    let (mine, theirs, off) = (key_id("mine"), key_id("theirs"), key_id("off"));
+    for (id, by) in [(&mine, &owner), (&theirs, &other), (&off, &owner)] {
+        service
+            .create_key(&admin, id, by, "")
+            .await
+            .expect("create");
+    }
+    service.disable_key(&admin, &off).await.expect("disable");
+    let context: Context = [("tenant", "7")].into_iter().collect();
+    let huge: Context = [("big", "x".repeat(super::MAX_CONTEXT_BYTES))]
+        .into_iter()
+        .collect();
+    let plaintexts: Vec<Vec<u8>> = (0..40u8).map(|n| vec![n; 64]).collect();
+
+    let before = dek_lookups(&service).await;
+    let mut items: Vec<super::BatchInput<'_>> = plaintexts
+        .iter()
+        .map(|p| item(&mine, p, &context))
+        .collect();
+    items.push(item(&theirs, b"no", &context));
+    items.push(item(&off, b"off", &context));
+    items.push(item(&mine, b"big", &huge));
+    items.push(Err(Error::InvalidArgument("key_id is empty".into())));
+    let results = service
+        .encrypt_batch(&owner, items.into_iter())
+        .await
+        .expect("batch");
+    assert_eq!(
+        dek_lookups(&service).await - before,
+        1,
+        "40 items under one key: one DEK lookup"
+    );
+    assert_eq!(results.len(), 44);
+    let sealed: Vec<_> = results[..40]
+        .iter()
+        .map(|r| r.as_ref().expect("sealed").ciphertext.clone())
+        .collect();
+    assert!(matches!(results[40], Err(Error::PermissionDenied)));
+    assert!(matches!(results[41], Err(Error::FailedPrecondition(_))));
+    assert!(matches!(results[42], Err(Error::InvalidArgument(_))));
+    assert!(matches!(results[43], Err(Error::InvalidArgument(_))));
+
+    // Rotate: the batch now spans two versions of one key.
+    service.rotate_key(&owner, &mine).await.expect("rotate");
+    let newer = service
+        .encrypt(&owner, &mine, b"v2", &context)
+        .await
+        .expect("encrypt v2");
+    let mut tampered = sealed[0].clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let wrong_context = Context::new();
+    let before = dek_lookups(&service).await;
+    let mut items: Vec<super::BatchInput<'_>> =
+        sealed.iter().map(|c| item(&mine, c, &context)).collect();
+    items.push(item(&mine, &newer.ciphertext, &context));
+    items.push(item(&mine, &tampered, &context));
+    items.push(item(&mine, &sealed[1], &wrong_context));
+    let opened = service
+        .decrypt_batch(&owner, items.into_iter())
+        .await
+        .expect("batch");
+    assert_eq!(dek_lookups(&service).await - before, 2, "one per version");
+    for (n, result) in opened[..40].iter().enumerate() {
+        let result = result.as_ref().expect("opens");
+        assert_eq!(result.plaintext.expose(), plaintexts[n].as_slice());
+        assert_eq!(result.key_version, KeyVersion::FIRST);
+    }
+    assert_eq!(opened[40].as_ref().expect("v2").key_version.get(), 2);
+    assert!(matches!(opened[41], Err(Error::InvalidCiphertext(_))));
+    assert!(matches!(opened[42], Err(Error::InvalidCiphertext(_))));
+
+    // Another identity gets the same per-item answers as single calls.
+    let single = service
+        .decrypt(&other, &mine, &sealed[0], &context)
+        .await
+        .map(|_| ());
+    let batched = service
+        .decrypt_batch(&other, std::iter::once(item(&mine, &sealed[0], &context)))
+        .await
+        .expect("batch");
+    assert!(matches!(single, Err(Error::PermissionDenied)));
+    assert!(matches!(batched[..], [Err(Error::PermissionDenied)]));
+}
+
+#[tokio::test]
+async fn a_batch_fails_whole_only_when_sealed_or_too_large() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (service, _store) = open_service(dir.path(), Arc::new(ManualClock::default())).await;
+    let (admin, owner, id) = (ident(ADMIN), ident(OWNER), key_id("k"));
+    service
+        .create_key(&admin, &id, &owner, "")
+        .await
+        .expect("create");
+    let context = Context::new();
+    let empty = service
+        .encrypt_batch(&owner, std::iter::empty())
+        .await
+        .expect("an empty batch is fine");
+    assert!(empty.is_empty());
+    let max = crate::service::DEFAULT_MAX_BATCH_ITEMS;
+    let too_many = (0..max + 1).map(|_| item(&id, b"x", &context));
+    assert!(matches!(
+        service.encrypt_batch(&owner, too_many).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        service.admit(&owner, "DecryptBatch", max + 1),
+        Err(Error::InvalidArgument(_))
+    ));
+    service
+        .admit(&owner, "DecryptBatch", max)
+        .expect("at the cap");
+    service.seal(&admin).await.expect("seal");
+    assert!(matches!(
+        service
+            .encrypt_batch(&owner, std::iter::once(item(&id, b"x", &context)))
+            .await,
+        Err(Error::Sealed)
+    ));
+}
+
+#[tokio::test]
+async fn each_decrypt_item_counts_for_the_detector_and_the_metrics() {
+    let dir = tempfile::tempdir().expect("dir");
+    let master_path = dir.path().join("master.key");
+    FileMasterKey::generate(&master_path).expect("master key");
+    let master = Arc::new(FileMasterKey::open(&master_path).expect("open master"));
+    let store = Arc::new(SledKeyStore::open(&dir.path().join("data")).expect("sled"));
+    let mut options = options();
+    options.guard.anomaly.decrypt_floor = 5;
+    let service = Service::open(store, master, options)
+        .await
+        .expect("open service");
+    let mut alerts = service.subscribe_alerts();
+    let caller = ident(OWNER);
+    let call = |operation: &'static str, items: usize| {
+        let record = super::RequestRecord {
+            operation,
+            request_id: "r".into(),
+            identity: Some(caller.clone()),
+            peer: None,
+            key_id: None,
+            key_version: None,
+            items: Some(items as u32),
+            context: None,
+            status: "OK",
+            latency: std::time::Duration::from_micros(50),
+        };
+        let items = (0..items)
+            .map(|_| super::ItemRecord {
+                key_id: "k".into(),
+                key_version: Some(1),
+                context: None,
+                status: "OK",
+            })
+            .collect();
+        (record, items)
+    };
+    let (record, items) = call("EncryptBatch", 6);
+    service.record_request(record, items).await.expect("record");
+    assert!(alerts.try_recv().is_err(), "encrypt items are no decrypts");
+    let (record, items) = call("DecryptBatch", 6);
+    service.record_request(record, items).await.expect("record");
+    let alert = alerts
+        .try_recv()
+        .expect("6 decrypt items pass a floor of 5");
+    assert_eq!(alert.kind, crate::anomaly::AlertKind::DecryptSpike);
+    let metrics = service.render_metrics().await;
+    for expected in [
+        "tresor_requests_total{operation=\"DecryptBatch\",status=\"OK\"} 1",
+        "tresor_batch_items_total{operation=\"DecryptBatch\",status=\"OK\"} 6",
+        "tresor_batch_items_total{operation=\"EncryptBatch\",status=\"OK\"} 6",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
     }
 }

@@ -89,6 +89,7 @@ impl Fixture {
             service: ServiceOptions {
                 admins: BTreeSet::from([Identity::parse(ADMIN).expect("admin")]),
                 max_plaintext_bytes,
+                max_batch_items: tresor::service::DEFAULT_MAX_BATCH_ITEMS,
                 dek_cache_capacity: NonZeroUsize::new(100).expect("nonzero"),
                 rewrap_batch_size: 7,
                 audit: Some(tresor::service::AuditSettings::in_data_dir(
@@ -288,6 +289,36 @@ pub fn assert_code<T: std::fmt::Debug>(
             status
         }
     }
+}
+
+/// The records of an audit file, as JSON.
+pub fn audit_records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("read audit file")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect()
+}
+
+/// Runs `tresor audit verify` (the real binary) on the fixture's keystore
+/// and `files` (none: the whole log); returns (exit code, output).
+pub fn audit_verify(fixture: &Fixture, files: &[PathBuf]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .arg("audit")
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(fixture.data_dir())
+        .arg("--master-key-file")
+        .arg(fixture.master_key_file())
+        .args(files)
+        .output()
+        .expect("run tresor");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }
 
 /// The `tresor serve` binary as a child process.
