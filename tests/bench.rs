@@ -108,11 +108,18 @@ fn number(value: &Value, path: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number at {path} in {value:#}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compare_echo_measures_both_sides_in_alternating_rounds() {
+/// A server with the key `bench/k` owned by billing, and the bench as
+/// billing.
+async fn billing_with_a_key() -> (TestServer, Bench) {
     let server = TestServer::start().await;
     server.admin().await.create_key("bench/k", BILLING).await;
     let bench = Bench::new(&server, BILLING);
+    (server, bench)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_echo_measures_both_sides_in_alternating_rounds() {
+    let (server, bench) = billing_with_a_key().await;
     let report = bench
         .json(&[
             "--key-id",
@@ -225,6 +232,101 @@ async fn a_mix_over_created_keys_sends_every_operation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_count_requests_and_items() {
+    let (_server, bench) = billing_with_a_key().await;
+    let report = bench
+        .json(&[
+            "--key-id",
+            "bench/k",
+            "--mix",
+            "encrypt-batch=1,decrypt-batch=1",
+            "--batch-size",
+            "10",
+            "--payload",
+            "64",
+            "--concurrency",
+            "4",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "100ms",
+            "--json",
+        ])
+        .await;
+    let requests = number(&report, "/requests");
+    assert!(requests > 0.0, "{report:#}");
+    assert_eq!(number(&report, "/errors"), 0.0, "{report:#}");
+    assert_eq!(report["batch_size"], 10, "{report:#}");
+    assert_eq!(report["mix"], "encrypt-batch=1,decrypt-batch=1");
+    // Every request is a batch of 10 items, each of 64 plaintext bytes.
+    assert_eq!(number(&report, "/items"), 10.0 * requests, "{report:#}");
+    let rps = number(&report, "/requests_per_second");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
+    assert!(
+        close(number(&report, "/items_per_second"), 10.0 * rps),
+        "{report:#}"
+    );
+    assert!(
+        close(number(&report, "/bytes_per_second"), 640.0 * rps),
+        "{report:#}"
+    );
+    let ops = &report["operations"];
+    let (encrypts, decrypts) = (number(ops, "/encrypt-batch"), number(ops, "/decrypt-batch"));
+    assert!(encrypts > 0.0 && decrypts > 0.0, "{report:#}");
+    assert_eq!(encrypts + decrypts, requests);
+
+    // Single calls: one item per request, and no batch size in the report.
+    let single = bench
+        .json(&[
+            "--key-id",
+            "bench/k",
+            "--mix",
+            "encrypt",
+            "--batch-size",
+            "10",
+            "--duration",
+            "100ms",
+            "--warmup",
+            "10ms",
+            "--json",
+        ])
+        .await;
+    assert_eq!(single["errors"], 0, "{single:#}");
+    assert_eq!(single["items"], single["requests"], "{single:#}");
+    assert!(single["batch_size"].is_null(), "{single:#}");
+
+    // Beside the echo, which gets each batch's bytes as one payload: both
+    // sides count the batch's items.
+    let compared = bench
+        .json(&[
+            "--key-id",
+            "bench/k",
+            "--mix",
+            "decrypt-batch",
+            "--batch-size",
+            "10",
+            "--compare-echo",
+            "--rounds",
+            "1",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "50ms",
+            "--json",
+        ])
+        .await;
+    for side in ["tresor", "echo"] {
+        let requests = number(&compared, &format!("/{side}/requests"));
+        assert!(requests > 0.0, "{compared:#}");
+        assert_eq!(number(&compared, &format!("/{side}/errors")), 0.0);
+        assert_eq!(
+            number(&compared, &format!("/{side}/items")),
+            10.0 * requests
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_and_missing_keys_are_explained() {
     let server = TestServer::start().await;
     let billing = Bench::new(&server, BILLING);
@@ -236,6 +338,11 @@ async fn bad_input_and_missing_keys_are_explained() {
 
     let out = billing.run(&["--mix", "encrypt"]).await;
     assert_fails(&out, 2, "--key-prefix PREFIX with --keys N");
+
+    let out = billing
+        .run(&["--key-id", "bench/k", "--batch-size", "0"])
+        .await;
+    assert_fails(&out, 2, "not a whole number from 1 to 100000");
 
     let out = billing
         .run(&["--key-id", "bench/k", "--duration", "soon"])
@@ -263,9 +370,30 @@ async fn bad_input_and_missing_keys_are_explained() {
         .await;
     assert_fails(&out, 1, "needs an admin certificate");
 
+    // A batch over the server's --max-batch-items (default 1000) is refused
+    // in set-up, with the way out.
+    server.admin().await.create_key("bench/k", BILLING).await;
+    let out = billing
+        .run(&[
+            "--key-id",
+            "bench/k",
+            "--mix",
+            "encrypt-batch",
+            "--batch-size",
+            "1001",
+            "--duration",
+            "100ms",
+        ])
+        .await;
+    assert_fails(&out, 1, "takes at most 1000 per call");
+    assert!(
+        stderr(&out).contains("smaller --batch-size"),
+        "{}",
+        stderr(&out)
+    );
+
     // The echo's certificate files must exist (the running server has its
     // key in memory already).
-    server.admin().await.create_key("bench/k", BILLING).await;
     let key_file = billing.dir.join("server/key.pem");
     std::fs::remove_file(&key_file).expect("remove the server key");
     let out = billing

@@ -12,11 +12,12 @@ use hdrhistogram::Histogram;
 use super::mix::{Draw, Mix, Op};
 use crate::cli::failure::CliError;
 use crate::client::{Client, ClientError, EchoClient};
+use crate::proto;
 
 /// Highest latency the histograms hold, in microseconds (one minute).
 const MAX_LATENCY_US: u64 = 60_000_000;
 
-/// A ciphertext made during set-up, for Decrypt.
+/// A ciphertext made during set-up, for Decrypt and DecryptBatch.
 #[derive(Debug, Clone)]
 pub struct Sealed {
     /// Index of its key in [`Workload::keys`].
@@ -32,14 +33,71 @@ pub struct Workload {
     pub keys: Vec<String>,
     /// Plaintext of Encrypt.
     pub payload: Vec<u8>,
-    /// Ciphertexts for Decrypt (empty when the mix has no decrypt).
+    /// Ciphertexts for Decrypt and DecryptBatch (empty when the mix has
+    /// neither).
     pub pool: Vec<Sealed>,
     /// Operations and their weights.
     pub mix: Mix,
+    /// Items of one EncryptBatch or DecryptBatch.
+    pub batch_size: usize,
     /// Requests in flight.
     pub concurrency: usize,
     /// Encryption context of every request.
     pub context: HashMap<String, String>,
+}
+
+/// One item of a request: its key id and its bytes (the plaintext to
+/// encrypt, the ciphertext to decrypt, or none for a data key). A single
+/// call has one item, a batch `batch_size`.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    /// The key id.
+    pub key: &'a str,
+    /// The bytes.
+    pub data: &'a [u8],
+}
+
+impl Workload {
+    fn key(&self, index: usize) -> &str {
+        self.keys.get(index).map_or("", String::as_str)
+    }
+
+    /// The items of the next request of kind `op`: each encrypt item under
+    /// a key drawn at random; decrypt items from consecutive pool entries
+    /// after a random one (wrapping around, so a batch larger than the pool
+    /// repeats ciphertexts).
+    fn items(&self, op: Op, draw: &mut Draw) -> Result<Vec<Item<'_>>, ClientError> {
+        let count = op.items(self.batch_size);
+        let mut items = Vec::with_capacity(count);
+        match op {
+            Op::Encrypt | Op::EncryptBatch => {
+                for _ in 0..count {
+                    let key = self.key(draw.below(self.keys.len()));
+                    items.push(Item {
+                        key,
+                        data: &self.payload,
+                    });
+                }
+            }
+            Op::GenerateDataKey => items.push(Item {
+                key: self.key(draw.below(self.keys.len())),
+                data: &[],
+            }),
+            Op::Decrypt | Op::DecryptBatch => {
+                if self.pool.is_empty() {
+                    return Err(ClientError::Config("no ciphertexts to decrypt".into()));
+                }
+                let start = draw.below(self.pool.len());
+                for sealed in self.pool.iter().cycle().skip(start).take(count) {
+                    items.push(Item {
+                        key: self.key(sealed.key),
+                        data: &sealed.ciphertext,
+                    });
+                }
+            }
+        }
+        Ok(items)
+    }
 }
 
 /// The connections of one side of a comparison.
@@ -93,6 +151,9 @@ pub struct Stats {
     pub seconds: f64,
     /// Successful requests.
     pub requests: u64,
+    /// Items of successful requests: the batch size for a batch, 1 for a
+    /// single call.
+    pub items: u64,
     /// Failed requests.
     pub errors: u64,
     /// Plaintext bytes handled by successful requests.
@@ -111,6 +172,7 @@ impl Stats {
         Ok(Self {
             seconds: 0.0,
             requests: 0,
+            items: 0,
             errors: 0,
             bytes: 0,
             operations: BTreeMap::new(),
@@ -124,6 +186,7 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) -> Result<(), CliError> {
         self.seconds += other.seconds;
         self.requests += other.requests;
+        self.items += other.items;
         self.errors += other.errors;
         self.bytes += other.bytes;
         for (op, n) in &other.operations {
@@ -138,9 +201,10 @@ impl Stats {
         Ok(())
     }
 
-    fn record(&mut self, op: Op, payload: usize, started: Instant) {
+    fn record(&mut self, op: Op, workload: &Workload, started: Instant) {
         self.requests += 1;
-        self.bytes += op.plaintext_bytes(payload) as u64;
+        self.items += op.items(workload.batch_size) as u64;
+        self.bytes += op.plaintext_bytes(workload.payload.len(), workload.batch_size) as u64;
         *self.operations.entry(op).or_default() += 1;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.latency
@@ -178,7 +242,7 @@ pub async fn run(
                 let outcome = call(&connection, &workload, op, &mut draw).await;
                 if measuring.load(Ordering::Relaxed) {
                     match outcome {
-                        Ok(()) => stats.record(op, workload.payload.len(), started),
+                        Ok(()) => stats.record(op, &workload, started),
                         Err(error) => stats.fail(error),
                     }
                 }
@@ -211,47 +275,172 @@ async fn call(
     op: Op,
     draw: &mut Draw,
 ) -> Result<(), ClientError> {
-    let (key, data): (usize, &[u8]) = match op {
-        Op::Encrypt => (draw.below(workload.keys.len()), &workload.payload),
-        Op::GenerateDataKey => (draw.below(workload.keys.len()), &[]),
-        Op::Decrypt => match workload.pool.get(draw.below(workload.pool.len())) {
-            Some(sealed) => (sealed.key, &sealed.ciphertext),
-            None => return Err(ClientError::Config("no ciphertexts to decrypt".into())),
-        },
-    };
-    let key_id = workload.keys.get(key).map_or("", String::as_str);
+    let items = workload.items(op, draw)?;
     match connection {
-        Connection::Tresor(client) => {
-            call_tresor(client, op, key_id, data, &workload.context).await
-        }
-        Connection::Echo(client) => call_echo(client, key_id, data, &workload.context).await,
+        Connection::Tresor(client) => call_tresor(client, op, &items, &workload.context).await,
+        Connection::Echo(client) => call_echo(client, &items, &workload.context).await,
     }
 }
 
-/// One tresor request: `data` is the plaintext (Encrypt), the ciphertext
-/// (Decrypt) or empty (GenerateDataKey).
+/// One tresor request of kind `op` with `items` (one for a single call).
+/// A batch counts as failed when any of its items failed: the first item
+/// error is returned.
 pub async fn call_tresor(
     client: &Client,
     op: Op,
-    key_id: &str,
-    data: &[u8],
+    items: &[Item<'_>],
     context: &HashMap<String, String>,
 ) -> Result<(), ClientError> {
+    let one = || {
+        items
+            .first()
+            .ok_or_else(|| ClientError::Config("a request without an item".into()))
+    };
     match op {
-        Op::Encrypt => client.encrypt(key_id, data, context).await.map(drop),
-        Op::Decrypt => client.decrypt(key_id, data, context).await.map(drop),
-        Op::GenerateDataKey => client.generate_data_key(key_id, context).await.map(drop),
+        Op::Encrypt => {
+            let item = one()?;
+            client.encrypt(item.key, item.data, context).await.map(drop)
+        }
+        Op::Decrypt => {
+            let item = one()?;
+            client.decrypt(item.key, item.data, context).await.map(drop)
+        }
+        Op::GenerateDataKey => client
+            .generate_data_key(one()?.key, context)
+            .await
+            .map(drop),
+        Op::EncryptBatch => {
+            let requests = items
+                .iter()
+                .map(|item| proto::EncryptRequest {
+                    key_id: item.key.to_owned(),
+                    plaintext: item.data.to_vec(),
+                    context: context.clone(),
+                })
+                .collect();
+            first_item_error(client.encrypt_batch(requests).await?)
+        }
+        Op::DecryptBatch => {
+            let requests = items
+                .iter()
+                .map(|item| proto::DecryptRequest {
+                    key_id: item.key.to_owned(),
+                    ciphertext: item.data.to_vec(),
+                    context: context.clone(),
+                })
+                .collect();
+            first_item_error(client.decrypt_batch(requests).await?)
+        }
     }
+}
+
+/// `Ok` when every item succeeded, else the first item's error.
+fn first_item_error<T>(results: Vec<Result<T, ClientError>>) -> Result<(), ClientError> {
+    results
+        .into_iter()
+        .find_map(Result::err)
+        .map_or(Ok(()), Err)
 }
 
 /// The echo's counterpart of a tresor request: the same key id, bytes and
 /// context in a message of the same shape, so the request is as large on
-/// the wire; the reply carries the bytes back.
+/// the wire; the reply carries the bytes back. A batch's items go as one
+/// payload, their bytes joined, under the first item's key id.
 async fn call_echo(
     client: &EchoClient,
-    key_id: &str,
-    data: &[u8],
+    items: &[Item<'_>],
     context: &HashMap<String, String>,
 ) -> Result<(), ClientError> {
-    client.echo(key_id, data, context).await.map(drop)
+    let key = items.first().map_or("", |item| item.key);
+    match items {
+        [item] => client.echo(key, item.data, context).await.map(drop),
+        _ => {
+            let joined = items
+                .iter()
+                .map(|item| item.data)
+                .collect::<Vec<_>>()
+                .concat();
+            client.echo(key, &joined, context).await.map(drop)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(mix: &str, pool: usize) -> Workload {
+        Workload {
+            keys: vec!["k-0".into(), "k-1".into()],
+            payload: vec![7; 4],
+            pool: (0..pool)
+                .map(|i| Sealed {
+                    key: i % 2,
+                    ciphertext: vec![i as u8],
+                })
+                .collect(),
+            mix: Mix::parse(mix).expect("mix"),
+            batch_size: 5,
+            concurrency: 1,
+            context: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_batch_has_batch_size_items_and_a_single_call_one() {
+        let w = workload("encrypt,encrypt-batch,decrypt,decrypt-batch", 3);
+        let mut draw = Draw::new(3);
+        let encrypt = w.items(Op::EncryptBatch, &mut draw).expect("items");
+        assert_eq!(encrypt.len(), 5);
+        assert!(encrypt.iter().all(|item| item.data == [7; 4]));
+        assert!(
+            encrypt
+                .iter()
+                .all(|item| w.keys.iter().any(|k| k == item.key))
+        );
+        assert_eq!(w.items(Op::Encrypt, &mut draw).expect("items").len(), 1);
+        let data_key = w.items(Op::GenerateDataKey, &mut draw).expect("items");
+        assert!(data_key.len() == 1 && data_key[0].data.is_empty());
+
+        // Decrypt items are consecutive pool entries, wrapping around, each
+        // with the key it was sealed under.
+        let decrypt = w.items(Op::DecryptBatch, &mut draw).expect("items");
+        assert_eq!(decrypt.len(), 5);
+        let first = usize::from(decrypt[0].data[0]);
+        for (i, item) in decrypt.iter().enumerate() {
+            let entry = (first + i) % 3;
+            assert_eq!(item.data, [entry as u8]);
+            assert_eq!(item.key, w.keys[entry % 2]);
+        }
+        assert_eq!(w.items(Op::Decrypt, &mut draw).expect("items").len(), 1);
+
+        let empty = workload("decrypt-batch", 0);
+        assert!(empty.items(Op::DecryptBatch, &mut draw).is_err());
+    }
+
+    #[test]
+    fn a_batch_with_an_item_error_fails_with_it() {
+        let ok: Vec<Result<(), ClientError>> = vec![Ok(()), Ok(())];
+        assert!(first_item_error(ok).is_ok());
+        let bad = vec![
+            Ok(()),
+            Err(ClientError::InvalidArgument("first".into())),
+            Err(ClientError::InvalidArgument("second".into())),
+        ];
+        let error = first_item_error(bad).expect_err("an item failed");
+        assert!(error.to_string().contains("first"), "{error}");
+    }
+
+    #[test]
+    fn items_count_the_batch_and_bytes_every_item() {
+        let w = workload("encrypt-batch,encrypt", 0);
+        let mut stats = Stats::new().expect("stats");
+        stats.record(Op::EncryptBatch, &w, Instant::now());
+        stats.record(Op::Encrypt, &w, Instant::now());
+        assert_eq!((stats.requests, stats.items, stats.bytes), (2, 6, 24));
+        let mut total = Stats::new().expect("stats");
+        total.merge(&stats).expect("merge");
+        total.merge(&stats).expect("merge");
+        assert_eq!((total.requests, total.items), (4, 12));
+    }
 }

@@ -8,11 +8,6 @@ use std::fmt;
 const MAX_WEIGHT: u32 = 100;
 
 /// One kind of request the load generator sends.
-///
-/// Extension point: the batch RPCs (EncryptBatch/DecryptBatch) become new
-/// variants here, with their name in [`Op::ALL`] and [`Op::name`], their
-/// call in `load::call_tresor`, their echo-shaped request in
-/// `load::call_echo` and their plaintext bytes in [`Op::plaintext_bytes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Op {
     /// Encrypt `--payload` bytes.
@@ -21,6 +16,10 @@ pub enum Op {
     Decrypt,
     /// Generate a data key (32 bytes, returned in clear and wrapped).
     GenerateDataKey,
+    /// One EncryptBatch of `--batch-size` items of `--payload` bytes.
+    EncryptBatch,
+    /// One DecryptBatch of `--batch-size` ciphertexts made during set-up.
+    DecryptBatch,
 }
 
 /// Size of a data key from GenerateDataKey.
@@ -28,7 +27,13 @@ const DATA_KEY_BYTES: usize = 32;
 
 impl Op {
     /// Every operation, in the order the CLI lists them.
-    pub const ALL: [Op; 3] = [Op::Encrypt, Op::Decrypt, Op::GenerateDataKey];
+    pub const ALL: [Op; 5] = [
+        Op::Encrypt,
+        Op::Decrypt,
+        Op::GenerateDataKey,
+        Op::EncryptBatch,
+        Op::DecryptBatch,
+    ];
 
     /// The name used in `--mix` and in reports.
     pub fn name(self) -> &'static str {
@@ -36,27 +41,36 @@ impl Op {
             Op::Encrypt => "encrypt",
             Op::Decrypt => "decrypt",
             Op::GenerateDataKey => "generate-data-key",
+            Op::EncryptBatch => "encrypt-batch",
+            Op::DecryptBatch => "decrypt-batch",
         }
+    }
+
+    /// Whether one request of this kind carries `--batch-size` items.
+    pub fn is_batch(self) -> bool {
+        matches!(self, Op::EncryptBatch | Op::DecryptBatch)
+    }
+
+    /// Items one request of this kind handles (what items/s counts): the
+    /// batch size for a batch, 1 for a single call.
+    pub fn items(self, batch_size: usize) -> usize {
+        if self.is_batch() { batch_size } else { 1 }
     }
 
     /// Plaintext bytes one request of this kind handles (what bytes/s
     /// counts): the payload for encrypt and decrypt, the data key for
-    /// generate-data-key.
-    pub fn plaintext_bytes(self, payload: usize) -> usize {
+    /// generate-data-key, payload × batch size for a batch.
+    pub fn plaintext_bytes(self, payload: usize, batch_size: usize) -> usize {
         match self {
             Op::Encrypt | Op::Decrypt => payload,
             Op::GenerateDataKey => DATA_KEY_BYTES,
+            Op::EncryptBatch | Op::DecryptBatch => payload.saturating_mul(batch_size),
         }
     }
 
     fn parse(name: &str) -> Result<Self, String> {
         if let Some(op) = Op::ALL.into_iter().find(|op| op.name() == name) {
             return Ok(op);
-        }
-        if name == "batch" {
-            return Err(
-                "batch is not available yet: it needs the EncryptBatch/DecryptBatch RPCs".into(),
-            );
         }
         Err(format!(
             "unknown operation {name:?}: expected {}",
@@ -215,6 +229,25 @@ mod tests {
     }
 
     #[test]
+    fn batch_operations_count_items_and_bytes_per_item() {
+        let mix = Mix::parse("encrypt-batch=3,decrypt-batch=1,encrypt").expect("mix");
+        assert_eq!(mix.to_string(), "encrypt-batch=3,decrypt-batch=1,encrypt=1");
+        assert!(mix.contains(Op::EncryptBatch) && mix.contains(Op::DecryptBatch));
+        for op in [Op::EncryptBatch, Op::DecryptBatch] {
+            assert!(op.is_batch());
+            assert_eq!(op.items(100), 100);
+            assert_eq!(op.plaintext_bytes(64, 100), 6400);
+        }
+        for op in [Op::Encrypt, Op::Decrypt, Op::GenerateDataKey] {
+            assert!(!op.is_batch());
+            assert_eq!(op.items(100), 1);
+        }
+        assert_eq!(Op::Encrypt.plaintext_bytes(64, 100), 64);
+        assert_eq!(Op::GenerateDataKey.plaintext_bytes(64, 100), 32);
+        assert_eq!(Op::EncryptBatch.plaintext_bytes(usize::MAX, 2), usize::MAX);
+    }
+
+    #[test]
     fn zero_weights_drop_the_operation() {
         let mix = Mix::parse("encrypt=0,decrypt=1").expect("mix");
         assert!(!mix.contains(Op::Encrypt));
@@ -228,13 +261,16 @@ mod tests {
         assert!(error("").contains("empty item"));
         assert!(error("encrypt=1,").contains("empty item"));
         assert!(error("sign=1").contains("unknown operation \"sign\""));
-        assert!(error("sign=1").contains("encrypt, decrypt, generate-data-key"));
+        assert!(
+            error("sign=1")
+                .contains("encrypt, decrypt, generate-data-key, encrypt-batch, decrypt-batch")
+        );
         assert!(error("encrypt=x").contains("not a whole number from 0 to 100"));
         assert!(error("encrypt=-1").contains("not a whole number"));
         assert!(error("encrypt=101").contains("not a whole number"));
         assert!(error("encrypt=1,encrypt=2").contains("encrypt appears twice"));
         assert!(error("encrypt=0").contains("every weight is 0"));
-        assert!(error("batch=1").contains("not available yet"));
+        assert!(error("batch=1").contains("unknown operation \"batch\""));
     }
 
     #[test]

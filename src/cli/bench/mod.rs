@@ -2,9 +2,10 @@
 //!
 //! `--concurrency` workers keep one request each in flight, spread over
 //! `--connections` connections to each server, for `--duration` after a
-//! `--warmup`; requests follow `--mix` over `--keys` keys. It prints
-//! requests/s, bytes/s and latency percentiles (HdrHistogram), or one JSON
-//! document with `--json`.
+//! `--warmup`; requests follow `--mix` over `--keys` keys, a batch
+//! operation carrying `--batch-size` items. It prints requests/s, items/s,
+//! bytes/s and latency percentiles (HdrHistogram), or one JSON document
+//! with `--json`.
 //!
 //! With `--compare-echo` it also starts a bare echo server in its own
 //! process (`tresor echo-serve`, same transport and certificates as
@@ -28,16 +29,20 @@ use std::time::Duration;
 pub use echo::{EchoServeArgs, serve as echo_serve};
 
 use self::echo::{EchoProcess, EchoTls};
-use self::load::{Phase, Sealed, Stats, Target, Workload};
+use self::load::{Item, Phase, Sealed, Stats, Target, Workload};
 use self::mix::{Mix, Op};
 use self::report::{Comparison, Round, Setup, Side, Single};
 use super::connection::{Connection, ConnectionArgs};
 use super::failure::CliError;
 use super::output::{self, OutputFormat};
 use crate::client::ClientError;
+use crate::config::MAX_BATCH_ITEMS_CEILING;
 
-/// Ciphertexts encrypted during set-up for Decrypt, at least.
+/// Ciphertexts encrypted during set-up for Decrypt and DecryptBatch, at
+/// least (a larger batch repeats them).
 const MIN_POOL: usize = 16;
+/// Default of `--batch-size`.
+const DEFAULT_BATCH_SIZE: usize = 100;
 
 /// Flags of `tresor bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -69,9 +74,14 @@ pub struct BenchArgs {
     /// Plaintext size in bytes (encrypt and decrypt).
     #[arg(long, default_value_t = 1024, value_name = "BYTES")]
     pub payload: usize,
-    /// Operations and their weights: encrypt, decrypt, generate-data-key.
+    /// Operations and their weights: encrypt, decrypt, generate-data-key,
+    /// encrypt-batch, decrypt-batch.
     #[arg(long, default_value = "encrypt=1", value_name = "OP=WEIGHT,...", value_parser = Mix::parse)]
     pub mix: Mix,
+    /// Items of one encrypt-batch or decrypt-batch request (at most the
+    /// server's --max-batch-items, default 1000).
+    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE, value_name = "N", value_parser = batch_size)]
+    pub batch_size: usize,
     /// Measured time (per side and round with --compare-echo), for example
     /// 10s.
     #[arg(long, default_value = "10s", value_name = "DURATION")]
@@ -111,6 +121,20 @@ pub struct BenchArgs {
     /// Print one JSON document (same as --output json).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Parses `--batch-size`: a whole number from 1 to the largest
+/// `--max-batch-items` a server accepts.
+fn batch_size(raw: &str) -> Result<usize, String> {
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_BATCH_ITEMS_CEILING).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "{raw:?} is not a whole number from 1 to {MAX_BATCH_ITEMS_CEILING} (items per batch call; a server takes at most its --max-batch-items, default 1000)"
+            )
+        })
 }
 
 fn duration(flag: &str, raw: &str) -> Result<Duration, CliError> {
@@ -195,6 +219,7 @@ pub async fn run(
         concurrency: args.concurrency,
         payload_bytes: args.payload,
         mix: args.mix.to_string(),
+        batch_size: args.mix.ops().any(Op::is_batch).then_some(args.batch_size),
         keys: workload.keys.len(),
     };
     let tresor = Target::Tresor(clients);
@@ -329,32 +354,41 @@ async fn create_keys(connection: &Connection, keys: &[String]) -> Result<(), Cli
     Ok(())
 }
 
-/// Encrypts the ciphertexts Decrypt needs and tries every operation of the
-/// mix once on every key, so that a missing key or grant fails here with a
-/// clear message instead of as errors in the figures.
+/// Encrypts the ciphertexts Decrypt and DecryptBatch need and tries every
+/// operation of the mix once on every key (a batch with `--batch-size`
+/// items of that key), so that a missing key or grant, or a batch the
+/// server refuses, fails here with a clear message instead of as errors in
+/// the figures.
 async fn set_up(
     connection: &Connection,
     keys: Vec<String>,
     args: &BenchArgs,
 ) -> Result<Workload, CliError> {
     let client = &connection.client;
-    let fail = |e: ClientError, key: &str| {
+    let fail = |e: ClientError, key: &str, op: Op| {
+        let whole_batch_refused = op.is_batch()
+            && matches!(
+                e,
+                ClientError::InvalidArgument(_) | ClientError::ResourceExhausted(_)
+            );
         let mut error = CliError::about_key(e, key, connection.identity.as_ref());
-        error.message.push_str(
-            "\nhint: the keys must exist and the caller must own them or hold a grant (create them with `tresor key create`, or pass --create-keys as an admin)",
-        );
+        error.message.push_str(if whole_batch_refused {
+            "\nhint: try a smaller --batch-size: a server takes at most its --max-batch-items (default 1000) per call, and a batch counts as its items against the caller's --rate-limit"
+        } else {
+            "\nhint: the keys must exist and the caller must own them or hold a grant (create them with `tresor key create`, or pass --create-keys as an admin)"
+        });
         error
     };
     let payload = vec![0x5a_u8; args.payload];
     let context = HashMap::new();
     let mut pool = Vec::new();
-    if args.mix.contains(Op::Decrypt) {
+    if args.mix.contains(Op::Decrypt) || args.mix.contains(Op::DecryptBatch) {
         for i in 0..keys.len().max(MIN_POOL) {
             let key = i % keys.len();
             let sealed = client
                 .encrypt(&keys[key], &payload, &context)
                 .await
-                .map_err(|e| fail(e, &keys[key]))?;
+                .map_err(|e| fail(e, &keys[key], Op::Encrypt))?;
             pool.push(Sealed {
                 key,
                 ciphertext: sealed.ciphertext,
@@ -364,17 +398,18 @@ async fn set_up(
     for (index, key) in keys.iter().enumerate() {
         for op in args.mix.ops() {
             let data: &[u8] = match op {
-                Op::Encrypt => &payload,
+                Op::Encrypt | Op::EncryptBatch => &payload,
                 // Invariant: the pool holds a ciphertext of every key.
-                Op::Decrypt => pool
+                Op::Decrypt | Op::DecryptBatch => pool
                     .iter()
                     .find(|sealed| sealed.key == index)
                     .map_or(&[], |sealed| &sealed.ciphertext),
                 Op::GenerateDataKey => &[],
             };
-            load::call_tresor(client, op, key, data, &context)
+            let items = vec![Item { key, data }; op.items(args.batch_size)];
+            load::call_tresor(client, op, &items, &context)
                 .await
-                .map_err(|e| fail(e, key))?;
+                .map_err(|e| fail(e, key, op))?;
         }
     }
     Ok(Workload {
@@ -382,6 +417,7 @@ async fn set_up(
         payload,
         pool,
         mix: args.mix.clone(),
+        batch_size: args.batch_size,
         concurrency: args.concurrency,
         context,
     })
@@ -390,6 +426,19 @@ async fn set_up(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `tresor bench ARGS` as clap parses it, or clap's message.
+    fn parse(args: &[&str]) -> Result<BenchArgs, String> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        Wrapper::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map(|w| w.bench)
+            .map_err(|e| e.to_string())
+    }
 
     #[test]
     fn the_echo_is_reached_by_tresors_host_name() {
@@ -411,18 +460,6 @@ mod tests {
 
     #[test]
     fn keys_come_from_an_id_or_a_prefix_and_a_count() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            bench: BenchArgs,
-        }
-        let parse = |args: &[&str]| {
-            let bench =
-                Wrapper::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
-                    .map(|w| w.bench);
-            bench.map_err(|e| e.to_string())
-        };
         let args = parse(&["--key-prefix", "load/k", "--keys", "3"]).expect("args");
         assert_eq!(
             key_ids(&args).expect("keys"),
@@ -442,7 +479,31 @@ mod tests {
         assert!(parse(&["--key-id", "a", "--rounds", "2"]).is_err());
         assert!(
             parse(&["--key-id", "a", "--mix", "encrypt=1,batch=1"])
-                .is_err_and(|e| e.contains("not available yet"))
+                .is_err_and(|e| e.contains("unknown operation \"batch\""))
         );
+    }
+
+    #[test]
+    fn batch_size_defaults_to_100_and_is_bounded() {
+        let args =
+            parse(&["--key-id", "a", "--mix", "encrypt-batch=1,decrypt-batch=1"]).expect("args");
+        assert_eq!(args.batch_size, 100);
+        assert!(args.mix.contains(Op::EncryptBatch) && args.mix.contains(Op::DecryptBatch));
+        let size = |raw: &str| parse(&["--key-id", "a", &format!("--batch-size={raw}")]);
+        assert_eq!(size("1").expect("args").batch_size, 1);
+        let most = MAX_BATCH_ITEMS_CEILING.to_string();
+        assert_eq!(
+            size(&most).expect("args").batch_size,
+            MAX_BATCH_ITEMS_CEILING
+        );
+        let too_many = (MAX_BATCH_ITEMS_CEILING + 1).to_string();
+        for bad in ["0", "-3", "ten", "", too_many.as_str()] {
+            let error = size(bad).expect_err(bad);
+            assert!(
+                error.contains("--batch-size")
+                    && error.contains("not a whole number from 1 to 100000"),
+                "{bad}: {error}"
+            );
+        }
     }
 }

@@ -21,6 +21,9 @@ pub struct Setup {
     pub payload_bytes: usize,
     /// Operations and weights, `encrypt=1,decrypt=1`.
     pub mix: String,
+    /// Items of one batch request; `None` when the mix has no batch
+    /// operation.
+    pub batch_size: Option<usize>,
     /// Number of keys the requests are spread over.
     pub keys: usize,
 }
@@ -43,12 +46,17 @@ pub struct Latency {
 pub struct Side {
     /// Measured seconds.
     pub seconds: f64,
-    /// Successful requests.
+    /// Successful requests (RPCs: a batch counts once).
     pub requests: u64,
+    /// Items of successful requests: the batch size for a batch, 1 for a
+    /// single call.
+    pub items: u64,
     /// Failed requests.
     pub errors: u64,
     /// Successful requests per second.
     pub requests_per_second: f64,
+    /// Items of successful requests per second.
+    pub items_per_second: f64,
     /// Plaintext bytes per second.
     pub bytes_per_second: f64,
     /// Latency of successful requests.
@@ -72,8 +80,10 @@ impl From<&Stats> for Side {
         Self {
             seconds: stats.seconds,
             requests: stats.requests,
+            items: stats.items,
             errors: stats.errors,
             requests_per_second: per_second(stats.requests),
+            items_per_second: per_second(stats.items),
             bytes_per_second: per_second(stats.bytes),
             latency_us: Latency {
                 p50: h.value_at_quantile(0.50),
@@ -207,8 +217,11 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 fn describe(setup: &Setup) -> String {
+    let batches = setup
+        .batch_size
+        .map_or_else(String::new, |n| format!(" (batches of {n})"));
     format!(
-        "{} with {} B payload, {} in flight over {} connection(s) to each of {} server(s), {} key(s)",
+        "{}{batches} with {} B payload, {} in flight over {} connection(s) to each of {} server(s), {} key(s)",
         setup.mix,
         setup.payload_bytes,
         setup.concurrency,
@@ -234,10 +247,11 @@ impl Single {
     pub fn human(&self) -> String {
         let s = &self.side;
         format!(
-            "{}, {:.1} s: {:.0} req/s, {:.1} MB/s, {}\nlatency p50 {} us, p90 {} us, p99 {} us, max {} us\n",
+            "{}, {:.1} s: {:.0} req/s, {:.0} items/s, {:.1} MB/s, {}\nlatency p50 {} us, p90 {} us, p99 {} us, max {} us\n",
             describe(&self.setup),
             s.seconds,
             s.requests_per_second,
+            s.items_per_second,
             s.bytes_per_second / 1e6,
             errors_line(s),
             s.latency_us.p50,
@@ -280,6 +294,7 @@ impl Comparison {
                 .map(str::to_owned)
                 .to_vec(),
             row("req/s", t.requests_per_second, e.requests_per_second, 0),
+            row("items/s", t.items_per_second, e.items_per_second, 0),
             row(
                 "MB/s",
                 t.bytes_per_second / 1e6,
