@@ -290,12 +290,7 @@ async fn a_seal_on_signal_is_audited() {
     assert!(sent.success());
     let mut sealed = false;
     for _ in 0..100 {
-        let status = admin
-            .admin
-            .get_status(proto::StatusRequest {})
-            .await
-            .expect("status")
-            .into_inner();
+        let status = admin.status().await;
         if status.sealed {
             sealed = true;
             break;

@@ -312,12 +312,7 @@ async fn a_severe_alert_seals_the_service_when_configured() {
     }
     let refused = assert_code(billing.decrypt(KEY, &sealed, &[]).await, Code::Unavailable);
     assert!(refused.message().contains("sealed"), "{refused:?}");
-    let status = admin
-        .admin
-        .get_status(proto::StatusRequest {})
-        .await
-        .expect("status")
-        .into_inner();
+    let status = admin.status().await;
     assert!(status.sealed);
     admin
         .admin

@@ -446,12 +446,7 @@ async fn one_command_seals_every_replica_even_when_one_is_down() {
         "{stdout}"
     );
     for admin in [&mut admin_a, &mut admin_b] {
-        let status = admin
-            .admin
-            .get_status(proto::StatusRequest {})
-            .await
-            .expect("status")
-            .into_inner();
+        let status = admin.status().await;
         assert!(status.sealed);
     }
     drop((admin_a, admin_b));

@@ -8,15 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::{ADMIN, BILLING, Fixture, ServeProcess, proto};
 
-async fn status(admin: &mut common::Clients) -> proto::SealStatus {
-    admin
-        .admin
-        .get_status(proto::StatusRequest {})
-        .await
-        .expect("status")
-        .into_inner()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_during_the_rewrap_resumes_at_the_next_start() {
     let fixture = Fixture::new();
@@ -45,7 +36,7 @@ async fn a_crash_during_the_rewrap_resumes_at_the_next_start() {
             .expect("encrypt");
         sealed.push((id, out.ciphertext));
     }
-    assert_eq!(status(&mut admin).await.root_key_generation, 1);
+    assert_eq!(admin.status().await.root_key_generation, 1);
     // The RPC may or may not answer before the background task aborts the
     // process after its first batch.
     let _ = admin
@@ -77,7 +68,7 @@ async fn a_crash_during_the_rewrap_resumes_at_the_next_start() {
         .expect("billing");
     let started = Instant::now();
     let done = loop {
-        let now = status(&mut admin).await;
+        let now = admin.status().await;
         if !now.root_rotation_in_progress {
             break now;
         }

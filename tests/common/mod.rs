@@ -266,6 +266,15 @@ impl Clients {
             .map(tonic::Response::into_inner)
     }
 
+    /// GetStatus as this client; panics if the call fails.
+    pub async fn status(&mut self) -> proto::SealStatus {
+        self.admin
+            .get_status(proto::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner()
+    }
+
     pub async fn key(&mut self, key_id: &str) -> Result<proto::KeyInfo, tonic::Status> {
         self.admin
             .get_key(proto::KeyRequest {
