@@ -77,7 +77,8 @@ impl Context {
     }
 
     /// SHA-256 of [`Context::canonical_bytes`], computed without building the
-    /// encoding in memory. This is what the key schedule binds to.
+    /// encoding in memory. This is what the v1 key schedule binds to (v2
+    /// feeds the encoding itself to its HMAC).
     ///
     /// # Errors
     ///
@@ -85,7 +86,8 @@ impl Context {
     /// [`Context::canonical_bytes`]).
     pub(crate) fn digest(&self) -> Result<[u8; 32], CryptoError> {
         // The `sha2` crate: ring's digest costs about twice as much for
-        // inputs this small (one or two blocks), and this runs per message.
+        // inputs this small (one or two blocks), and this runs for every v1
+        // ciphertext opened.
         let mut hasher = Sha256::new();
         self.encode(|chunk| hasher.update(chunk))?;
         Ok(hasher.finalize().into())
