@@ -22,23 +22,56 @@ pub const METADATA_TTL: Duration = Duration::from_millis(500);
 /// Bounded number of cached keys.
 const MAX_ENTRIES: usize = 100_000;
 
+/// Size below which the cache never sweeps out stale entries.
+const SWEEP_FLOOR: usize = 1024;
+
 /// An entry: the metadata (or `None` after an eviction, so that a read that
 /// started before the eviction cannot put stale metadata back), and when it
 /// was read, written or evicted. Shared, so a hit costs a reference count,
 /// not a copy of the key's versions and grants.
 type Entry = (Option<Arc<KeyMetadata>>, Instant);
 
+/// The entries, swept of stale ones whenever they have doubled since the
+/// last sweep: callers drawing from a million keys would otherwise fill the
+/// cache to [`MAX_ENTRIES`] with entries nobody may use any more. Memory
+/// stays within about twice what was read in the last [`METADATA_TTL`],
+/// at an amortised constant cost per insert.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<KeyId, Entry>,
+    /// The size at which the next sweep runs.
+    sweep_at_len: usize,
+}
+
+impl Entries {
+    fn insert(&mut self, id: KeyId, entry: Entry) {
+        if self.map.len() >= self.sweep_at_len.max(SWEEP_FLOOR) {
+            self.map
+                .retain(|_, (_, read_at)| read_at.elapsed() < METADATA_TTL);
+            if self.map.len() >= MAX_ENTRIES {
+                self.map.clear();
+            }
+            let keep = (2 * self.map.len()).max(SWEEP_FLOOR);
+            if self.map.capacity() > 2 * keep {
+                self.map.shrink_to(keep);
+            }
+            self.sweep_at_len = keep;
+        }
+        self.map.insert(id, entry);
+    }
+}
+
 /// The cache.
 #[derive(Debug, Default)]
 pub struct MetadataCache {
-    entries: Mutex<HashMap<KeyId, Entry>>,
+    entries: Mutex<Entries>,
     /// When the whole cache was last cleared; reads that started earlier
     /// are not cached.
     cleared_at: Mutex<Option<Instant>>,
 }
 
 impl MetadataCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<KeyId, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // Every operation is a single map call; a panic cannot leave the map
         // inconsistent, so a poisoned lock is safe to use.
         self.entries
@@ -49,7 +82,7 @@ impl MetadataCache {
     /// A fresh entry, if any.
     pub fn get(&self, id: &KeyId) -> Option<Arc<KeyMetadata>> {
         let entries = self.lock();
-        let (key, read_at) = entries.get(id)?;
+        let (key, read_at) = entries.map.get(id)?;
         if read_at.elapsed() < METADATA_TTL {
             key.clone()
         } else {
@@ -68,6 +101,7 @@ impl MetadataCache {
             .is_some_and(|at| at > read_started);
         let newer = self
             .lock()
+            .map
             .get(&key.id)
             .is_some_and(|(_, at)| *at > read_started);
         if !newer && !cleared_after {
@@ -88,14 +122,7 @@ impl MetadataCache {
     }
 
     fn insert_entry(&self, id: KeyId, key: Option<Arc<KeyMetadata>>, at: Instant) {
-        let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (_, read_at)| read_at.elapsed() < METADATA_TTL);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(id, (key, at));
+        self.lock().insert(id, (key, at));
     }
 
     /// Forgets one key (and refuses reads that started before now).
@@ -109,7 +136,7 @@ impl MetadataCache {
             .cleared_at
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
-        self.lock().clear();
+        self.lock().map.clear();
     }
 
     /// Applies keystore change notifications until the cache or the
@@ -158,6 +185,25 @@ mod tests {
             created_at: 0,
             grants: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn stale_entries_are_swept_so_memory_follows_the_recent_reads() {
+        let cache = MetadataCache::default();
+        let stale = Instant::now() - 2 * METADATA_TTL;
+        for i in 0..10 * SWEEP_FLOOR {
+            let id = KeyId::parse(&format!("k{i}")).expect("id");
+            cache.insert_entry(id, Some(Arc::new(key(KeyState::Enabled))), stale);
+        }
+        assert!(cache.lock().map.len() <= SWEEP_FLOOR);
+        // Fresh entries are kept, however many.
+        for i in 0..3 * SWEEP_FLOOR {
+            let id = KeyId::parse(&format!("f{i}")).expect("id");
+            cache.insert_entry(id, Some(Arc::new(key(KeyState::Enabled))), Instant::now());
+        }
+        assert!(cache.lock().map.len() >= 3 * SWEEP_FLOOR);
+        let fresh = KeyId::parse("f0").expect("id");
+        assert!(cache.get(&fresh).is_some());
     }
 
     #[test]
