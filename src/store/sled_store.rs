@@ -112,10 +112,13 @@ fn write_count(meta: &TransactionalTree, count: u64) -> Result<(), UnabortableTr
 }
 
 /// sled's page cache. Its default, 1 GiB, let a server whose callers touch
-/// a million keys grow past 700 MiB of RSS; hot keys live in tresor's own
-/// caches (metadata for 500 ms, unwrapped DEKs in a bounded LRU), so sled
-/// needs far less.
-const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// a million keys grow past 700 MiB of RSS, and 64 MiB still to 290 MiB
+/// (sled's accounting counts serialised bytes, well below what its nodes
+/// take in memory). Hot keys live in tresor's own caches (metadata for
+/// 500 ms, unwrapped DEKs in a bounded LRU), and sled needs only to keep
+/// the pages those caches refresh from; random reads over a million keys
+/// were no slower with 16 MiB than with 64 (BENCHMARKS.md, "Scale").
+const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl SledKeyStore {
     /// Opens (or creates) the keystore in `dir`.
