@@ -1,38 +1,43 @@
-//! Per-message salts, drawn from the operating system's CSPRNG in blocks.
+//! Per-message salts from a per-thread ChaCha12 generator seeded by the
+//! operating system.
 //!
 //! A salt is public (it is written into the ciphertext header) and only has
 //! to be unique: two messages under one key with the same salt and binding
 //! would share a message key and, with the constant nonce, break GCM. 256
-//! random bits make a repeat practically impossible. Asking the kernel for
-//! 32 bytes costs a system call (about half a microsecond here, a quarter of
-//! a 1 KiB seal), so each thread fetches [`POOL_LEN`] bytes at once and hands
-//! them out in order; every byte is used once.
+//! bits from a cryptographic generator make a repeat practically
+//! impossible. Asking the kernel for every salt costs a system call (about
+//! half a microsecond here, a quarter of a 1 KiB seal), and even in blocks
+//! its generator cost about 150 ns per salt, a fifth of a 1 KiB seal
+//! (BENCHMARKS.md); rand's `StdRng` (ChaCha12, the generator behind
+//! `rand::rng()`) seeded from the kernel and reseeded every [`RESEED_AFTER`]
+//! salts costs a few nanoseconds. Unlike `rand::rng()`, a seeding failure
+//! here is an error, not a panic.
 //!
-//! Invariant: tresor never forks without exec. A plain `fork` would copy a
-//! half-used pool into the child, and parent and child would hand out the
-//! same salts. (`std::process::Command` execs, so the child never runs this
+//! Invariant: tresor never forks without exec. A plain `fork` would copy the
+//! generator into the child, and parent and child would hand out the same
+//! salts. (`std::process::Command` execs, so the child never runs this
 //! code.)
 
 use std::cell::RefCell;
 
-use ring::rand::{SecureRandom, SystemRandom};
+use rand::rngs::{StdRng, SysRng};
+use rand::{Rng, SeedableRng};
 
 use super::format::SALT_LEN;
 use crate::error::CryptoError;
 
-/// Bytes fetched from the kernel at once: 128 salts.
-const POOL_LEN: usize = 128 * SALT_LEN;
+/// Salts drawn before the generator is reseeded from the kernel (64 KiB of
+/// output, as `rand::rng()` does).
+const RESEED_AFTER: u32 = 2048;
 
-/// One thread's unused random bytes: `bytes[next..]`.
-struct Pool {
-    bytes: [u8; POOL_LEN],
-    next: usize,
+/// One thread's generator and how many salts it has left before a reseed.
+struct Generator {
+    rng: StdRng,
+    left: u32,
 }
 
 thread_local! {
-    static POOL: RefCell<Pool> = const {
-        RefCell::new(Pool { bytes: [0u8; POOL_LEN], next: POOL_LEN })
-    };
+    static GENERATOR: RefCell<Option<Generator>> = const { RefCell::new(None) };
 }
 
 /// A fresh salt.
@@ -41,18 +46,17 @@ thread_local! {
 ///
 /// [`CryptoError::Rng`] if the system random number generator fails.
 pub(crate) fn fresh_salt() -> Result<[u8; SALT_LEN], CryptoError> {
-    POOL.with_borrow_mut(|pool| {
-        if pool.next + SALT_LEN > POOL_LEN {
-            SystemRandom::new()
-                .fill(&mut pool.bytes)
-                .map_err(|_| CryptoError::Rng)?;
-            pool.next = 0;
-        }
+    GENERATOR.with_borrow_mut(|slot| {
+        let generator = match slot {
+            Some(generator) if generator.left > 0 => generator,
+            _ => slot.insert(Generator {
+                rng: StdRng::try_from_rng(&mut SysRng).map_err(|_| CryptoError::Rng)?,
+                left: RESEED_AFTER,
+            }),
+        };
+        generator.left -= 1;
         let mut salt = [0u8; SALT_LEN];
-        salt.copy_from_slice(&pool.bytes[pool.next..pool.next + SALT_LEN]);
-        // Never hand the same bytes out twice, even if `next` were reset.
-        pool.bytes[pool.next..pool.next + SALT_LEN].fill(0);
-        pool.next += SALT_LEN;
+        generator.rng.fill_bytes(&mut salt);
         Ok(salt)
     })
 }
@@ -64,9 +68,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn salts_never_repeat_across_refills_and_threads() {
+    fn salts_never_repeat_across_reseeds_and_threads() {
         let draw = || {
-            (0..3 * POOL_LEN / SALT_LEN)
+            (0..3 * RESEED_AFTER)
                 .map(|_| fresh_salt().expect("rng"))
                 .collect::<Vec<_>>()
         };
