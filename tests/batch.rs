@@ -92,8 +92,18 @@ async fn one_bad_item_fails_alone_with_the_single_calls_status() {
         billing.encrypt(OFF, b"item 2", &[]).await,
         Code::FailedPrecondition,
     );
+    // The single call's status carries the reason in metadata; the item
+    // carries code and message, and the SDK gives both the same type.
+    assert_eq!(single_off.message(), "key is disabled");
+    assert_eq!(
+        single_off
+            .metadata()
+            .get(tresor::grpc::REASON_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        Some("KEY_DISABLED")
+    );
     assert!(
-        matches!(&sealed[2], Err(ClientError::FailedPrecondition(m)) if m == single_off.message()),
+        matches!(&sealed[2], Err(ClientError::KeyDisabled)),
         "{:?}",
         sealed[2]
     );
@@ -132,8 +142,8 @@ async fn one_bad_item_fails_alone_with_the_single_calls_status() {
         .iter()
         .map(|result| match result {
             Ok(_) => None,
-            Err(ClientError::InvalidArgument(_)) => Some("invalid"),
-            Err(ClientError::FailedPrecondition(_)) => Some("precondition"),
+            Err(ClientError::InvalidCiphertext) => Some("invalid"),
+            Err(ClientError::KeyDisabled) => Some("precondition"),
             Err(ClientError::PermissionDenied(_)) => Some("denied"),
             Err(other) => panic!("unexpected {other:?}"),
         })
@@ -201,7 +211,7 @@ async fn a_batch_round_trips_with_a_context_per_item() {
     assert!(
         swapped
             .iter()
-            .all(|r| matches!(r, Err(ClientError::InvalidArgument(_)))),
+            .all(|r| matches!(r, Err(ClientError::InvalidCiphertext))),
         "another item's context opens nothing"
     );
     // A single Encrypt's ciphertext opens in a batch too.
@@ -266,7 +276,7 @@ async fn only_whole_call_problems_fail_the_whole_call() {
     let shipping = server.fixture.sdk_at(server.addr, SHIPPING).await;
     let over_limit = shipping.encrypt_batch(items(FOREIGN, 5)).await;
     assert!(
-        matches!(&over_limit, Err(ClientError::ResourceExhausted(m)) if m.contains("smaller batches")),
+        matches!(&over_limit, Err(ClientError::RateLimited(m)) if m.contains("smaller batches")),
         "{over_limit:?}"
     );
     let within = shipping.encrypt_batch(items(FOREIGN, 4)).await.expect("4");

@@ -5,6 +5,8 @@ use std::fmt;
 
 use tonic::Code;
 
+use crate::grpc::Reason;
+
 /// Why a connection could not be made, as far as the client can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -134,13 +136,35 @@ pub enum ClientError {
     /// context, too large).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// The key's state forbids this (disabled, pending deletion, version
-    /// below the minimum).
+    /// The key is disabled: an admin must enable it (`tresor key enable`).
+    #[error("key is disabled; an admin can enable it (`tresor key enable KEY`)")]
+    KeyDisabled,
+    /// The key is scheduled for deletion: an admin may cancel the deletion
+    /// while its window lasts.
+    #[error("key is pending deletion; an admin can cancel it (`tresor key cancel-deletion KEY`)")]
+    KeyPendingDeletion,
+    /// The ciphertext was made with a key version below the key's minimum
+    /// decryption version.
+    #[error("{0}")]
+    KeyVersionBelowMinimum(String),
+    /// The ciphertext is malformed, tampered with, or was made with another
+    /// key or encryption context (the server does not say which).
+    #[error("invalid ciphertext: malformed, tampered with, or made with another key or context")]
+    InvalidCiphertext,
+    /// Another rule on the key's state forbids this.
     #[error("{0}")]
     FailedPrecondition(String),
     /// The server is sealed.
     #[error("server is sealed: an admin must run `tresor unseal`")]
     Sealed,
+    /// The server is up but cannot serve the call now (its keystore is
+    /// unreachable, or the call's audit record could not be written).
+    /// Whether a change was made before the refusal is unknown.
+    #[error("server unavailable: {0}")]
+    Unavailable(String),
+    /// The caller exceeded its rate limit.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
     /// The server could not identify the caller.
     #[error("unauthenticated: {0}")]
     Unauthenticated(String),
@@ -165,6 +189,76 @@ impl ClientError {
     pub fn is_connect(&self) -> bool {
         matches!(self, Self::Connect { .. })
     }
+
+    /// Whether the server certainly did nothing, so that even a call that
+    /// is not idempotent may be sent again: the server was sealed (it
+    /// refuses before acting), or no connection could be made.
+    pub(crate) fn nothing_done(&self) -> bool {
+        match self {
+            Self::Sealed => true,
+            Self::Connect { hint, .. } => matches!(
+                hint,
+                ConnectHint::ServerNotRunning | ConnectHint::BadAddress
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the failure may pass: the server is sealed, unavailable, or
+    /// unreachable (gRPC UNAVAILABLE, and connection failures).
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Self::Sealed | Self::Unavailable(_) => true,
+            Self::Connect { hint, .. } => !matches!(
+                hint,
+                ConnectHint::WrongCa
+                    | ConnectHint::MissingClientCert
+                    | ConnectHint::ClientCertRejected
+                    | ConnectHint::CertificateExpired
+                    | ConnectHint::NameMismatch
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// The typed error for a server's [`Reason`].
+fn from_reason(reason: Reason, message: &str) -> ClientError {
+    match reason {
+        Reason::KeyDisabled => ClientError::KeyDisabled,
+        Reason::KeyPendingDeletion => ClientError::KeyPendingDeletion,
+        Reason::KeyVersionBelowMinimum => ClientError::KeyVersionBelowMinimum(message.to_owned()),
+        Reason::InvalidCiphertext => ClientError::InvalidCiphertext,
+        Reason::Sealed => ClientError::Sealed,
+        Reason::KeystoreUnavailable | Reason::AuditUnavailable => {
+            ClientError::Unavailable(message.to_owned())
+        }
+        Reason::RateLimited => ClientError::RateLimited(message.to_owned()),
+    }
+}
+
+/// The reason behind a status without reason metadata (batch items carry
+/// only code and message; older servers send none), from the server's
+/// fixed messages.
+fn reason_from_message(code: Code, message: &str) -> Option<Reason> {
+    Some(match (code, message) {
+        (Code::FailedPrecondition, "key is disabled") => Reason::KeyDisabled,
+        (Code::FailedPrecondition, "key is pending deletion") => Reason::KeyPendingDeletion,
+        (Code::FailedPrecondition, m) if m.contains("below the minimum decryption version") => {
+            Reason::KeyVersionBelowMinimum
+        }
+        (Code::InvalidArgument, m) if m.starts_with("invalid ciphertext") => {
+            Reason::InvalidCiphertext
+        }
+        (Code::Unavailable, "service is sealed") => Reason::Sealed,
+        (Code::Unavailable, m) if m.starts_with("keystore unavailable") => {
+            Reason::KeystoreUnavailable
+        }
+        (Code::Unavailable, m) if m.starts_with("audit log unavailable") => {
+            Reason::AuditUnavailable
+        }
+        _ => return None,
+    })
 }
 
 /// Every source's text, joined, so TLS alerts buried in the chain are seen.
@@ -182,13 +276,16 @@ pub(crate) struct CallSite {
 impl CallSite {
     pub fn status(&self, status: tonic::Status) -> ClientError {
         let message = status.message().to_owned();
+        let reason = Reason::of(&status).or_else(|| reason_from_message(status.code(), &message));
+        if let Some(reason) = reason {
+            return from_reason(reason, &message);
+        }
         match status.code() {
             Code::PermissionDenied => ClientError::PermissionDenied(message),
             Code::NotFound => ClientError::NotFound(message),
             Code::AlreadyExists => ClientError::AlreadyExists(message),
             Code::InvalidArgument | Code::OutOfRange => ClientError::InvalidArgument(message),
             Code::FailedPrecondition => ClientError::FailedPrecondition(message),
-            Code::Unavailable if message == "service is sealed" => ClientError::Sealed,
             Code::Unauthenticated => ClientError::Unauthenticated(message),
             Code::ResourceExhausted => ClientError::ResourceExhausted(message),
             Code::Internal => ClientError::Internal(message),

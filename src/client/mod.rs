@@ -20,20 +20,29 @@
 //! # Ok(()) }
 //! ```
 
+mod data_key_cache;
 mod echo;
 mod error;
+mod retry;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity as TlsIdentity};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::crypto::{Context, SecretKey};
 
 use crate::grpc::proto::{self, admin_client::AdminClient, crypto_client::CryptoClient};
 use error::CallSite;
 
+pub use data_key_cache::{DataKey, DataKeyCache, DataKeyCacheLimits};
 pub use echo::EchoClient;
 pub use error::{ClientError, ConnectHint, code_words};
+use retry::Idempotency;
+pub use retry::RetryPolicy;
 
 /// Default per-call timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,6 +57,8 @@ pub struct ClientBuilder {
     identity: Option<(String, Zeroizing<String>)>,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+    data_key_cache: Option<DataKeyCacheLimits>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -90,10 +101,32 @@ impl ClientBuilder {
         self
     }
 
+    /// How calls the server could not serve for a moment are retried
+    /// (default [`RetryPolicy::default`]: four attempts with jittered
+    /// backoff; [`RetryPolicy::none`] turns retries off). See
+    /// [`RetryPolicy`] for which calls are retried when.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Caches data keys for local envelope encryption within `limits`
+    /// (off by default; read [`DataKeyCache`] for the trade-off).
+    pub fn data_key_cache(mut self, limits: DataKeyCacheLimits) -> Self {
+        self.data_key_cache = Some(limits);
+        self
+    }
+
     /// Connects (TCP and TLS handshake happen here).
     pub async fn build(self) -> Result<Client, ClientError> {
+        let retry = self.retry.unwrap_or_default();
+        let cache = self
+            .data_key_cache
+            .map(|limits| Arc::new(DataKeyCache::new(limits)));
         let (channel, site) = self.connect().await?;
-        Ok(Client::from_channel(channel, site))
+        let mut client = Client::from_channel(channel, site, retry);
+        client.data_keys = cache;
+        Ok(client)
     }
 
     /// Connects to the bench echo service instead of tresor, with exactly
@@ -143,6 +176,9 @@ pub struct Client {
     crypto: CryptoClient<Channel>,
     admin: AdminClient<Channel>,
     site: CallSite,
+    retry: RetryPolicy,
+    /// Shared by clones.
+    data_keys: Option<Arc<DataKeyCache>>,
 }
 
 fn key_request(key_id: &str) -> proto::KeyRequest {
@@ -157,23 +193,137 @@ impl Client {
         ClientBuilder::default()
     }
 
-    fn from_channel(channel: Channel, site: CallSite) -> Self {
+    /// The same connection with another retry policy.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    fn from_channel(channel: Channel, site: CallSite, retry: RetryPolicy) -> Self {
         Self {
             crypto: CryptoClient::new(channel.clone()),
             admin: AdminClient::new(channel),
             site,
+            retry,
+            data_keys: None,
         }
+    }
+
+    /// A data key for encrypting one message of `bytes` bytes locally:
+    /// from the cache when one is configured and a cached key may take the
+    /// message, else a fresh one from GenerateDataKey (cached for the next
+    /// messages when the cache is on).
+    #[allow(dead_code)] // used by the envelope helpers, merged next
+    pub(crate) async fn data_key_for_encryption(
+        &self,
+        key_id: &str,
+        context: &HashMap<String, String>,
+        bytes: u64,
+    ) -> Result<Arc<DataKey>, ClientError> {
+        let canonical: Context = context.iter().collect();
+        if let Some(cached) = self
+            .data_keys
+            .as_ref()
+            .and_then(|cache| cache.take_sealing(key_id, &canonical, bytes))
+        {
+            return Ok(cached);
+        }
+        let mut generated = self.generate_data_key(key_id, context).await?;
+        let key = SecretKey::from_bytes(&generated.plaintext_key);
+        generated.plaintext_key.zeroize();
+        let fresh = DataKey {
+            key: key.map_err(|_| protocol_error("the data key is not 32 bytes"))?,
+            wrapped: generated.wrapped_key,
+            key_version: generated.key_version,
+        };
+        Ok(match &self.data_keys {
+            Some(cache) => cache.put_sealing(key_id, &canonical, bytes, fresh),
+            None => Arc::new(fresh),
+        })
+    }
+
+    /// The data key inside `wrapped`, unwrapped by the server with Decrypt
+    /// (or from the cache when one is configured).
+    #[allow(dead_code)] // used by the envelope helpers, merged next
+    pub(crate) async fn unwrap_data_key(
+        &self,
+        key_id: &str,
+        context: &HashMap<String, String>,
+        wrapped: &[u8],
+    ) -> Result<Arc<SecretKey>, ClientError> {
+        let canonical: Context = context.iter().collect();
+        if let Some(cached) = self
+            .data_keys
+            .as_ref()
+            .and_then(|cache| cache.get_opening(key_id, &canonical, wrapped))
+        {
+            return Ok(cached);
+        }
+        let mut opened = self.decrypt(key_id, wrapped, context).await?;
+        let key = SecretKey::from_bytes(&opened.plaintext);
+        opened.plaintext.zeroize();
+        let key = key.map_err(|_| protocol_error("the data key is not 32 bytes"))?;
+        Ok(match &self.data_keys {
+            Some(cache) => cache.put_opening(key_id, &canonical, wrapped, key),
+            None => Arc::new(key),
+        })
     }
 
     fn fail(&self, status: tonic::Status) -> ClientError {
         self.site.status(status)
     }
 
-    /// Awaits one RPC and turns its outcome into the message or a typed
-    /// error.
-    async fn call<T>(
+    /// Runs one RPC on `service` (the data- or control-plane handle) under
+    /// the retry policy and turns its outcome into the message or a typed
+    /// error. `rpc` gets a fresh handle on the connection and a copy of the
+    /// request for each attempt.
+    async fn rpc<S: Clone, Req: Clone, T, Fut>(
         &self,
-        rpc: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+        idempotency: Idempotency,
+        service: &S,
+        request: Req,
+        rpc: impl Fn(S, Req) -> Fut,
+    ) -> Result<T, ClientError>
+    where
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.retry
+            .run(idempotency, || {
+                self.attempt(rpc(service.clone(), request.clone()))
+            })
+            .await
+    }
+
+    /// [`Client::rpc`] on the data plane.
+    async fn crypto_rpc<Req: Clone, T, Fut>(
+        &self,
+        idempotency: Idempotency,
+        request: Req,
+        rpc: impl Fn(CryptoClient<Channel>, Req) -> Fut,
+    ) -> Result<T, ClientError>
+    where
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.rpc(idempotency, &self.crypto, request, rpc).await
+    }
+
+    /// [`Client::rpc`] on the control plane.
+    async fn admin_rpc<Req: Clone, T, Fut>(
+        &self,
+        idempotency: Idempotency,
+        request: Req,
+        rpc: impl Fn(AdminClient<Channel>, Req) -> Fut,
+    ) -> Result<T, ClientError>
+    where
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.rpc(idempotency, &self.admin, request, rpc).await
+    }
+
+    /// One attempt's outcome: the message or a typed error.
+    async fn attempt<T>(
+        &self,
+        rpc: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, ClientError> {
         rpc.await
             .map(tonic::Response::into_inner)
@@ -192,8 +342,10 @@ impl Client {
             plaintext: plaintext.to_vec(),
             context: context.clone(),
         };
-        let mut crypto = self.crypto.clone();
-        self.call(crypto.encrypt(request)).await
+        self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
+            c.encrypt(r).await
+        })
+        .await
     }
 
     /// Decrypts a ciphertext (or a wrapped data key).
@@ -208,8 +360,10 @@ impl Client {
             ciphertext: ciphertext.to_vec(),
             context: context.clone(),
         };
-        let mut crypto = self.crypto.clone();
-        self.call(crypto.decrypt(request)).await
+        self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
+            c.decrypt(r).await
+        })
+        .await
     }
 
     /// Encrypts many items in one call (at most the server's
@@ -221,9 +375,11 @@ impl Client {
         items: Vec<proto::EncryptRequest>,
     ) -> Result<Vec<Result<proto::EncryptResponse, ClientError>>, ClientError> {
         let count = items.len();
-        let mut crypto = self.crypto.clone();
+        let request = proto::EncryptBatchRequest { items };
         let response = self
-            .call(crypto.encrypt_batch(proto::EncryptBatchRequest { items }))
+            .crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
+                c.encrypt_batch(r).await
+            })
             .await?;
         self.item_results(count, response.results, |result| match result.result {
             Some(proto::encrypt_item_result::Result::Encrypted(done)) => Some(Ok(done)),
@@ -238,9 +394,11 @@ impl Client {
         items: Vec<proto::DecryptRequest>,
     ) -> Result<Vec<Result<proto::DecryptResponse, ClientError>>, ClientError> {
         let count = items.len();
-        let mut crypto = self.crypto.clone();
+        let request = proto::DecryptBatchRequest { items };
         let response = self
-            .call(crypto.decrypt_batch(proto::DecryptBatchRequest { items }))
+            .crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
+                c.decrypt_batch(r).await
+            })
             .await?;
         self.item_results(count, response.results, |result| match result.result {
             Some(proto::decrypt_item_result::Result::Decrypted(done)) => Some(Ok(done)),
@@ -258,10 +416,7 @@ impl Client {
         results: Vec<R>,
         split: impl Fn(R) -> Option<Result<T, proto::ItemStatus>>,
     ) -> Result<Vec<Result<T, ClientError>>, ClientError> {
-        let broken = |why: String| ClientError::Other {
-            code: "protocol error".into(),
-            message: why,
-        };
+        let broken = protocol_error;
         if results.len() != count {
             return Err(broken(format!(
                 "the server answered {} results for {count} items",
@@ -296,8 +451,10 @@ impl Client {
             ciphertext: ciphertext.to_vec(),
             context: context.clone(),
         };
-        let mut crypto = self.crypto.clone();
-        self.call(crypto.re_encrypt(request)).await
+        self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
+            c.re_encrypt(r).await
+        })
+        .await
     }
 
     /// A fresh data key, in clear and wrapped.
@@ -310,8 +467,10 @@ impl Client {
             key_id: key_id.to_owned(),
             context: context.clone(),
         };
-        let mut crypto = self.crypto.clone();
-        self.call(crypto.generate_data_key(request)).await
+        self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
+            c.generate_data_key(r).await
+        })
+        .await
     }
 
     /// Creates a key.
@@ -326,24 +485,35 @@ impl Client {
             owner: owner.to_owned(),
             description: description.to_owned(),
         };
-        let mut admin = self.admin.clone();
-        self.call(admin.create_key(request)).await
+        // Not idempotent: a second run after a lost answer says the key
+        // already exists.
+        self.admin_rpc(Idempotency::Unsafe, request, |mut a, r| async move {
+            a.create_key(r).await
+        })
+        .await
     }
 
     /// Runs a control-plane call that takes only a key id.
     async fn key_call(&self, key_id: &str, call: KeyCall) -> Result<proto::KeyInfo, ClientError> {
-        let mut admin = self.admin.clone();
-        let request = key_request(key_id);
-        let outcome = match call {
-            KeyCall::Rotate => admin.rotate_key(request).await,
-            KeyCall::Get => admin.get_key(request).await,
-            KeyCall::Disable => admin.disable_key(request).await,
-            KeyCall::Enable => admin.enable_key(request).await,
-            KeyCall::CancelDeletion => admin.cancel_key_deletion(request).await,
+        // Rotating twice adds two versions; the others set a state.
+        let idempotency = match call {
+            KeyCall::Rotate => Idempotency::Unsafe,
+            _ => Idempotency::Safe,
         };
-        outcome
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.fail(s))
+        self.admin_rpc(
+            idempotency,
+            key_request(key_id),
+            |mut admin, request| async move {
+                match call {
+                    KeyCall::Rotate => admin.rotate_key(request).await,
+                    KeyCall::Get => admin.get_key(request).await,
+                    KeyCall::Disable => admin.disable_key(request).await,
+                    KeyCall::Enable => admin.enable_key(request).await,
+                    KeyCall::CancelDeletion => admin.cancel_key_deletion(request).await,
+                }
+            },
+        )
+        .await
     }
 
     /// Adds a version and makes it primary.
@@ -377,13 +547,13 @@ impl Client {
         key_id: &str,
         version: u32,
     ) -> Result<proto::KeyInfo, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(
-            admin.set_min_decryption_version(proto::SetMinDecryptionVersionRequest {
-                key_id: key_id.to_owned(),
-                version,
-            }),
-        )
+        let request = proto::SetMinDecryptionVersionRequest {
+            key_id: key_id.to_owned(),
+            version,
+        };
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.set_min_decryption_version(r).await
+        })
         .await
     }
 
@@ -393,13 +563,13 @@ impl Client {
         key_id: &str,
         pending_days: u32,
     ) -> Result<proto::KeyInfo, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(
-            admin.schedule_key_deletion(proto::ScheduleKeyDeletionRequest {
-                key_id: key_id.to_owned(),
-                pending_days,
-            }),
-        )
+        let request = proto::ScheduleKeyDeletionRequest {
+            key_id: key_id.to_owned(),
+            pending_days,
+        };
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.schedule_key_deletion(r).await
+        })
         .await
     }
 
@@ -410,12 +580,14 @@ impl Client {
         page_size: u32,
         page_token: &str,
     ) -> Result<proto::ListKeysResponse, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(admin.list_keys(proto::ListKeysRequest {
+        let request = proto::ListKeysRequest {
             prefix: prefix.to_owned(),
             page_size,
             page_token: page_token.to_owned(),
-        }))
+        };
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.list_keys(r).await
+        })
         .await
     }
 
@@ -440,9 +612,11 @@ impl Client {
         grantee: &str,
         operations: &[proto::Operation],
     ) -> Result<proto::KeyInfo, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(admin.create_grant(grant_request(key_id, grantee, operations)))
-            .await
+        let request = grant_request(key_id, grantee, operations);
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.create_grant(r).await
+        })
+        .await
     }
 
     /// Revokes operations (all of them when `operations` is empty).
@@ -452,9 +626,11 @@ impl Client {
         grantee: &str,
         operations: &[proto::Operation],
     ) -> Result<proto::KeyInfo, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(admin.revoke_grant(grant_request(key_id, grantee, operations)))
-            .await
+        let request = grant_request(key_id, grantee, operations);
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.revoke_grant(r).await
+        })
+        .await
     }
 
     /// Re-wraps the root key under another master key (`aws-kms:KEY` or
@@ -464,26 +640,35 @@ impl Client {
         new_master_key: &str,
         aws_endpoint: &str,
     ) -> Result<proto::RotateMasterKeyResponse, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(admin.rotate_master_key(proto::RotateMasterKeyRequest {
+        let request = proto::RotateMasterKeyRequest {
             new_master_key: new_master_key.to_owned(),
             aws_endpoint: aws_endpoint.to_owned(),
-        }))
+        };
+        self.admin_rpc(Idempotency::Unsafe, request, |mut a, r| async move {
+            a.rotate_master_key(r).await
+        })
         .await
     }
 
     /// Starts a root-key rotation; returns the status with its progress.
     pub async fn rotate_root_key(&self) -> Result<proto::SealStatus, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(admin.rotate_root_key(proto::RotateRootKeyRequest {}))
-            .await
+        self.admin_rpc(
+            Idempotency::Unsafe,
+            proto::RotateRootKeyRequest {},
+            |mut a, r| async move { a.rotate_root_key(r).await },
+        )
+        .await
     }
 
     /// A backup of the whole keystore (the chunks concatenated).
     pub async fn create_backup(&self) -> Result<Vec<u8>, ClientError> {
-        let mut admin = self.admin.clone();
+        // Only the call is retried, not a stream broken midway.
         let mut stream = self
-            .call(admin.create_backup(proto::CreateBackupRequest {}))
+            .admin_rpc(
+                Idempotency::Safe,
+                proto::CreateBackupRequest {},
+                |mut a, r| async move { a.create_backup(r).await },
+            )
             .await?;
         let mut bytes = Vec::new();
         while let Some(chunk) = stream.message().await.map_err(|s| self.fail(s))? {
@@ -494,27 +679,42 @@ impl Client {
 
     /// Has the server check its own audit log (admin).
     pub async fn verify_audit_log(&self) -> Result<proto::AuditLogReport, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(admin.verify_audit_log(proto::VerifyAuditLogRequest {}))
-            .await
+        self.admin_rpc(
+            Idempotency::Safe,
+            proto::VerifyAuditLogRequest {},
+            |mut a, r| async move { a.verify_audit_log(r).await },
+        )
+        .await
     }
 
     /// Seals the server.
     pub async fn seal(&self) -> Result<proto::SealStatus, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(admin.seal(proto::SealRequest {})).await
+        self.admin_rpc(
+            Idempotency::Safe,
+            proto::SealRequest {},
+            |mut a, r| async move { a.seal(r).await },
+        )
+        .await
     }
 
     /// Unseals the server.
     pub async fn unseal(&self) -> Result<proto::SealStatus, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(admin.unseal(proto::UnsealRequest {})).await
+        self.admin_rpc(
+            Idempotency::Safe,
+            proto::UnsealRequest {},
+            |mut a, r| async move { a.unseal(r).await },
+        )
+        .await
     }
 
     /// Seal state, key count and server version.
     pub async fn status(&self) -> Result<proto::SealStatus, ClientError> {
-        let mut admin = self.admin.clone();
-        self.call(admin.get_status(proto::StatusRequest {})).await
+        self.admin_rpc(
+            Idempotency::Safe,
+            proto::StatusRequest {},
+            |mut a, r| async move { a.get_status(r).await },
+        )
+        .await
     }
 }
 
@@ -536,5 +736,13 @@ fn grant_request(
         key_id: key_id.to_owned(),
         grantee: grantee.to_owned(),
         operations: operations.iter().map(|op| (*op).into()).collect(),
+    }
+}
+
+/// The server broke the protocol's contract.
+fn protocol_error(why: impl Into<String>) -> ClientError {
+    ClientError::Other {
+        code: "protocol error".into(),
+        message: why.into(),
     }
 }

@@ -8,12 +8,14 @@ mod convert;
 mod crypto_api;
 mod echo;
 mod peer_identity;
+mod reason;
 mod status;
 
 pub use admin_api::AdminApi;
 pub use audited::REQUEST_ID_HEADER;
 pub use crypto_api::CryptoApi;
 pub use echo::EchoApi;
+pub use reason::{REASON_HEADER, Reason};
 
 /// Generated protobuf and tonic code for `tresor.v1`.
 pub mod proto {

@@ -124,14 +124,14 @@ impl Target {
             return None;
         }
         Some(match self {
-            Target::Tresor(clients) => Connection::Tresor(clients[worker % n].clone()),
+            Target::Tresor(clients) => Connection::Tresor(Box::new(clients[worker % n].clone())),
             Target::Echo(clients) => Connection::Echo(clients[worker % n].clone()),
         })
     }
 }
 
 enum Connection {
-    Tresor(Client),
+    Tresor(Box<Client>),
     Echo(EchoClient),
 }
 

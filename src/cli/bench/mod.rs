@@ -35,7 +35,7 @@ use self::report::{Comparison, Round, Setup, Side, Single};
 use super::connection::{Connection, ConnectionArgs};
 use super::failure::CliError;
 use super::output::{self, OutputFormat};
-use crate::client::ClientError;
+use crate::client::{ClientError, RetryPolicy};
 use crate::config::MAX_BATCH_ITEMS_CEILING;
 
 /// Ciphertexts encrypted during set-up for Decrypt and DecryptBatch, at
@@ -210,7 +210,8 @@ pub async fn run(
     for addr in &targets {
         for _ in 0..args.connections {
             let opened = with_addr(connection, addr).connect().await?;
-            clients.push(opened.client.clone());
+            // A load test counts failures; it must not hide them by retrying.
+            clients.push(opened.client.clone().with_retry_policy(RetryPolicy::none()));
             first.get_or_insert(opened);
         }
     }
