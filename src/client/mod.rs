@@ -21,6 +21,7 @@
 //! ```
 
 mod echo;
+mod envelope;
 mod error;
 
 use std::collections::HashMap;
@@ -32,7 +33,9 @@ use zeroize::Zeroizing;
 use crate::grpc::proto::{self, admin_client::AdminClient, crypto_client::CryptoClient};
 use error::CallSite;
 
+pub use crate::crypto::ChunkSize;
 pub use echo::EchoClient;
+pub use envelope::{StreamError, StreamSummary};
 pub use error::{ClientError, ConnectHint, code_words};
 
 /// Default per-call timeout.
