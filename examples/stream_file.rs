@@ -34,7 +34,14 @@ const USAGE: &str = "usage: stream_file seal|open IN OUT (env: TRESOR_ADDR, TRES
 
 // One thread is plenty: the work is one sequential stream.
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), BoxError> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("stream_file: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, input, output] = args.as_slice() else {
         return Err(USAGE.into());
