@@ -90,8 +90,8 @@ impl ChunkSize {
     pub const MIN: Self = Self(1 << 10);
     /// The largest chunk size, 16 MiB.
     pub const MAX: Self = Self(1 << 24);
-    /// The default chunk size, 64 KiB: the tag costs 0.02 %, and two
-    /// buffers of it keep a stream's memory small.
+    /// The default chunk size, 64 KiB: the tag costs 0.02 %, and the SDK's
+    /// one chunk buffer stays small.
     pub const DEFAULT: Self = Self(1 << 16);
 
     /// A chunk size of `bytes`.
