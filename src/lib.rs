@@ -6,7 +6,7 @@
 //!
 //! | module        | responsibility |
 //! |---------------|----------------|
-//! | [`crypto`]    | secret types, the ciphertext format, seal/open, context canonicalisation (pure, no I/O) |
+//! | [`crypto`]    | secret types, the ciphertext format, seal/open, the chunked stream envelope, context canonicalisation (pure, no I/O) |
 //! | [`error`]     | one error enum per concern |
 //! | [`identity`]  | the caller identity derived from an mTLS client certificate |
 //! | [`model`]     | domain values: key ids, versions, states, operations, key metadata |
@@ -23,7 +23,7 @@
 //! | [`ops_http`]  | plain-HTTP side channels: Prometheus endpoint, alert webhook |
 //! | [`server`]    | wiring, mTLS, health, reflection, graceful shutdown |
 //! | [`pki`]       | certificate authority and certificate issuing (rcgen) |
-//! | [`client`]    | the Rust SDK: an mTLS client with typed errors |
+//! | [`client`]    | the Rust SDK: an mTLS client with typed errors, streaming envelope encryption of payloads of any size |
 //! | [`cli`]       | the `tresor` command line (`serve`, `dev`, `certs`, `master-key`) |
 //!
 //! Key hierarchy: master key (outside) → root key (one per keystore) → one

@@ -77,9 +77,11 @@ struct Sealing {
     bytes: u64,
 }
 
-/// A cached unwrapped key for opening.
+/// A cached unwrapped key for opening, with the key version that wrapped
+/// it.
 struct Opening {
     key: Arc<SecretKey>,
+    key_version: u32,
     born: Instant,
 }
 
@@ -178,18 +180,19 @@ impl DataKeyCache {
         key
     }
 
-    /// A cached unwrapped key for `wrapped` under `key_id` and `context`.
+    /// A cached unwrapped key for `wrapped` under `key_id` and `context`,
+    /// and its key version.
     pub fn get_opening(
         &self,
         key_id: &str,
         context: &Context,
         wrapped: &[u8],
-    ) -> Option<Arc<SecretKey>> {
+    ) -> Option<(Arc<SecretKey>, u32)> {
         let slot = (scope(key_id, context), wrapped.to_vec());
         let mut map = locked(&self.opening);
         let entry = map.get(&slot)?;
         if entry.born.elapsed() < self.limits.max_age {
-            Some(Arc::clone(&entry.key))
+            Some((Arc::clone(&entry.key), entry.key_version))
         } else {
             map.pop(&slot);
             None
@@ -203,12 +206,14 @@ impl DataKeyCache {
         context: &Context,
         wrapped: &[u8],
         key: SecretKey,
+        key_version: u32,
     ) -> Arc<SecretKey> {
         let key = Arc::new(key);
         locked(&self.opening).put(
             (scope(key_id, context), wrapped.to_vec()),
             Opening {
                 key: Arc::clone(&key),
+                key_version,
                 born: Instant::now(),
             },
         );
@@ -305,6 +310,7 @@ mod tests {
                 &context(tenant),
                 b"w",
                 SecretKey::generate().expect("key"),
+                1,
             );
         }
         assert_eq!(cache.len(), (2, 2));

@@ -22,6 +22,7 @@
 
 mod data_key_cache;
 mod echo;
+mod envelope;
 mod error;
 mod retry;
 
@@ -38,8 +39,10 @@ use crate::crypto::{Context, SecretKey};
 use crate::grpc::proto::{self, admin_client::AdminClient, crypto_client::CryptoClient};
 use error::CallSite;
 
+pub use crate::crypto::ChunkSize;
 pub use data_key_cache::{DataKey, DataKeyCache, DataKeyCacheLimits};
 pub use echo::EchoClient;
+pub use envelope::{StreamError, StreamSummary};
 pub use error::{ClientError, ConnectHint, code_words};
 use retry::Idempotency;
 pub use retry::RetryPolicy;
@@ -209,22 +212,23 @@ impl Client {
         }
     }
 
-    /// A data key for encrypting one message of `bytes` bytes locally:
-    /// from the cache when one is configured and a cached key may take the
-    /// message, else a fresh one from GenerateDataKey (cached for the next
-    /// messages when the cache is on).
-    #[allow(dead_code)] // used by the envelope helpers, merged next
+    /// A data key for encrypting one message locally. Every envelope gets
+    /// its data key here and nowhere else: from the cache when one is
+    /// configured, the message's length `known_len` is known, and a cached
+    /// key may take it; else a fresh one from GenerateDataKey (cached for
+    /// the next messages when the cache is on and the length known). The
+    /// envelope formats stay safe when a data key is reused: each message
+    /// draws its own salt and so its own key.
     pub(crate) async fn data_key_for_encryption(
         &self,
         key_id: &str,
         context: &HashMap<String, String>,
-        bytes: u64,
+        known_len: Option<u64>,
     ) -> Result<Arc<DataKey>, ClientError> {
         let canonical: Context = context.iter().collect();
-        if let Some(cached) = self
-            .data_keys
-            .as_ref()
-            .and_then(|cache| cache.take_sealing(key_id, &canonical, bytes))
+        let cache = self.data_keys.as_ref().zip(known_len);
+        if let Some(cached) =
+            cache.and_then(|(cache, bytes)| cache.take_sealing(key_id, &canonical, bytes))
         {
             return Ok(cached);
         }
@@ -236,21 +240,23 @@ impl Client {
             wrapped: generated.wrapped_key,
             key_version: generated.key_version,
         };
-        Ok(match &self.data_keys {
-            Some(cache) => cache.put_sealing(key_id, &canonical, bytes, fresh),
+        Ok(match cache {
+            Some((cache, bytes)) => cache.put_sealing(key_id, &canonical, bytes, fresh),
             None => Arc::new(fresh),
         })
     }
 
-    /// The data key inside `wrapped`, unwrapped by the server with Decrypt
-    /// (or from the cache when one is configured).
-    #[allow(dead_code)] // used by the envelope helpers, merged next
+    /// The data key inside `wrapped` and the key version that wrapped it,
+    /// unwrapped by the server with Decrypt (or from the cache when one is
+    /// configured). Anything but a 32-byte key inside is
+    /// [`ClientError::InvalidCiphertext`]: another ciphertext of the same
+    /// key and context put in the wrapped key's place.
     pub(crate) async fn unwrap_data_key(
         &self,
         key_id: &str,
         context: &HashMap<String, String>,
         wrapped: &[u8],
-    ) -> Result<Arc<SecretKey>, ClientError> {
+    ) -> Result<(Arc<SecretKey>, u32), ClientError> {
         let canonical: Context = context.iter().collect();
         if let Some(cached) = self
             .data_keys
@@ -262,10 +268,14 @@ impl Client {
         let mut opened = self.decrypt(key_id, wrapped, context).await?;
         let key = SecretKey::from_bytes(&opened.plaintext);
         opened.plaintext.zeroize();
-        let key = key.map_err(|_| protocol_error("the data key is not 32 bytes"))?;
+        let key = key.map_err(|_| ClientError::InvalidCiphertext)?;
+        let version = opened.key_version;
         Ok(match &self.data_keys {
-            Some(cache) => cache.put_opening(key_id, &canonical, wrapped, key),
-            None => Arc::new(key),
+            Some(cache) => (
+                cache.put_opening(key_id, &canonical, wrapped, key, version),
+                version,
+            ),
+            None => (Arc::new(key), version),
         })
     }
 

@@ -11,6 +11,9 @@
 //!   the key itself (domain separation, key id, key version, context).
 //! - [`seal`] and [`open`]: authenticated, key-committing encryption with a
 //!   fresh derived key per message (HKDF-SHA256 + AES-256-GCM).
+//! - [`StreamSealer`] and [`StreamOpener`]: the stream envelope, payloads of
+//!   any size in authenticated chunks under one data key (STREAM over
+//!   AES-256-GCM, key-committing, context-bound).
 //! - [`Envelope`]: the parsed view of a ciphertext. The wire layout is known
 //!   only to the private `format` module; `docs/FORMAT.md` describes it byte
 //!   by byte.
@@ -30,6 +33,7 @@ mod mac;
 mod salt;
 mod sealing;
 mod secret;
+mod stream;
 
 #[cfg(test)]
 mod fixtures;
@@ -42,3 +46,8 @@ pub use format::{CIPHERTEXT_OVERHEAD, Envelope};
 pub use mac::{MAC_LEN, MacKey, mac, verify_mac};
 pub use sealing::{open, seal};
 pub use secret::{SecretBytes, SecretKey, random_bytes};
+pub use stream::{
+    ChunkSize, MAX_STREAM_CHUNKS, MAX_STREAM_HEADER_LEN, MAX_STREAM_KEY_ID_LEN,
+    MAX_WRAPPED_KEY_LEN, STREAM_CHUNK_OVERHEAD, STREAM_FIXED_HEADER_LEN, StreamHeader,
+    StreamOpener, StreamParams, StreamSealer,
+};
