@@ -28,7 +28,9 @@ use std::time::Instant;
 use tokio::fs::File;
 use tresor::client::{Client, StreamSummary};
 
-type BoxError = Box<dyn std::error::Error>;
+mod common;
+
+use common::BoxError;
 
 const USAGE: &str = "usage: stream_file seal|open IN OUT (env: TRESOR_ADDR, TRESOR_CA, TRESOR_CERT, TRESOR_KEY, optional TRESOR_KEY_ID, TRESOR_CONTEXT)";
 
@@ -46,7 +48,7 @@ async fn run() -> Result<(), BoxError> {
     let [mode, input, output] = args.as_slice() else {
         return Err(USAGE.into());
     };
-    let client = connect().await?;
+    let client = common::connect(USAGE, |builder| builder).await?;
     let context = context_from_env()?;
     let key_id =
         std::env::var("TRESOR_KEY_ID").unwrap_or_else(|_| "billing/customer-records".into());
@@ -103,21 +105,6 @@ async fn open(
             Err(e.into())
         }
     }
-}
-
-/// A client from `TRESOR_ADDR`, `TRESOR_CA`, `TRESOR_CERT`, `TRESOR_KEY`.
-async fn connect() -> Result<Client, BoxError> {
-    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set; {USAGE}"));
-    let read = |name: &str| -> Result<String, BoxError> {
-        let path = var(name)?;
-        std::fs::read_to_string(&path).map_err(|e| format!("{name}={path}: {e}").into())
-    };
-    Ok(Client::builder()
-        .endpoint(var("TRESOR_ADDR")?)
-        .ca(read("TRESOR_CA")?)
-        .identity(read("TRESOR_CERT")?, read("TRESOR_KEY")?)
-        .build()
-        .await?)
 }
 
 /// `TRESOR_CONTEXT=k=v,k2=v2` as a map (unset or empty: no pairs).
