@@ -23,7 +23,7 @@
 //! | [`ops_http`]  | plain-HTTP side channels: Prometheus endpoint, alert webhook |
 //! | [`server`]    | wiring, mTLS, health, reflection, graceful shutdown |
 //! | [`pki`]       | certificate authority and certificate issuing (rcgen) |
-//! | [`client`]    | the Rust SDK: an mTLS client with typed errors, streaming envelope encryption of payloads of any size |
+//! | [`client`]    | the Rust SDK: an mTLS client with typed errors and retries, streaming envelope encryption of payloads of any size, a bounded data-key cache |
 //! | [`cli`]       | the `tresor` command line (`serve`, `dev`, `certs`, `master-key`) |
 //!
 //! Key hierarchy: master key (outside) → root key (one per keystore) → one
