@@ -1,5 +1,9 @@
 //! The Rust client (SDK): connects to tresor over mTLS and calls every RPC,
-//! with typed errors ([`ClientError`]) that say what happened.
+//! with typed errors ([`ClientError`]) that say what happened, and retries
+//! what may pass ([`RetryPolicy`]). [`Client::seal_stream`] and
+//! [`Client::seal_bytes`] encrypt locally under a data key from
+//! GenerateDataKey (the stream envelope of `docs/FORMAT.md` section 10),
+//! optionally reusing data keys within a [`DataKeyCache`]'s limits.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), tresor::client::ClientError> {
