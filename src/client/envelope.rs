@@ -187,7 +187,8 @@ impl Client {
     ///
     /// **Writes as it goes**: on error the writer has received a prefix of
     /// the plaintext (authentic chunks, but maybe not all of them), which
-    /// must be discarded. See the [module documentation](self).
+    /// must be discarded: write to a temporary file and rename it on
+    /// success (as `examples/stream_file.rs` does).
     ///
     /// # Errors
     ///
