@@ -21,6 +21,7 @@
 //! | [`backup_schedule`] | scheduled backups with retention |
 //! | [`config`]    | `tresor serve` flags validated into `Settings` |
 //! | [`ops_http`]  | plain-HTTP side channels: Prometheus endpoint, alert webhook |
+//! | [`hardening`] | process hardening at start: no core dumps, not dumpable, memory locked where permitted |
 //! | [`server`]    | wiring, mTLS, health, reflection, graceful shutdown |
 //! | [`pki`]       | certificate authority and certificate issuing (rcgen) |
 //! | [`client`]    | the Rust SDK: an mTLS client with typed errors and retries, streaming envelope encryption of payloads of any size, a bounded data-key cache |
@@ -42,6 +43,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod grpc;
+pub mod hardening;
 pub mod identity;
 pub mod master_key;
 pub mod metrics;

@@ -251,6 +251,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
 
 /// Prepares the server, then [`bind_and_serve`].
 async fn serve(settings: Settings) -> Result<(), String> {
+    // Before any key is unwrapped (Server::prepare unwraps the root key).
+    crate::hardening::harden_process(true);
     let listen = settings.listen;
     let server = Server::prepare(settings)
         .await
@@ -269,10 +271,11 @@ pub(crate) async fn bind_and_serve(
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e} (is another server running?)"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    on_ready(addr);
+    let shutdown = shutdown_signal();
     let seal_task = tokio::spawn(seal_on_signal(server.service().clone()));
+    on_ready(addr);
     let served = server
-        .serve(listener, shutdown_signal())
+        .serve(listener, shutdown)
         .await
         .map_err(|e| e.to_string());
     seal_task.abort();
@@ -281,42 +284,56 @@ pub(crate) async fn bind_and_serve(
 
 /// The host's emergency switch: `kill -USR1 <pid>` seals the server (no
 /// certificate needed, only the right to signal the process). Audited.
-async fn seal_on_signal(service: std::sync::Arc<crate::service::Service>) {
+/// The handler is registered before this returns the future (so before
+/// the server reports ready), like [`shutdown_signal`].
+fn seal_on_signal(
+    service: std::sync::Arc<crate::service::Service>,
+) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
-        else {
-            return;
-        };
-        while signal.recv().await.is_some() {
-            service.seal_for("SIGUSR1 from the host").await;
+    let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1());
+    async move {
+        #[cfg(unix)]
+        {
+            let Ok(mut signal) = signal else {
+                return;
+            };
+            while signal.recv().await.is_some() {
+                service.seal_for("SIGUSR1 from the host").await;
+            }
         }
+        #[cfg(not(unix))]
+        drop(service);
     }
-    #[cfg(not(unix))]
-    drop(service);
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the shutdown signals (SIGTERM, Ctrl-C) at once and returns a
+/// future that resolves on the first. Registering before the server
+/// reports ready matters: a SIGTERM that arrived in between used to kill
+/// the process outright instead of draining it (found by
+/// tests/hardening.rs).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        match signals {
+            Ok((mut terminate, mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {},
+                    _ = interrupt.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested; draining in-flight requests");
     }
-    tracing::info!("shutdown requested; draining in-flight requests");
 }
 
 #[cfg(test)]
