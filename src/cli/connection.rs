@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use zeroize::Zeroizing;
+
 use super::failure::CliError;
 use crate::client::{Client, ClientBuilder, EchoClient};
 use crate::identity::Identity;
@@ -82,7 +84,21 @@ impl ConnectionArgs {
     /// A client builder from these settings, and the identity its
     /// certificate names.
     fn builder(&self) -> Result<(ClientBuilder, Option<Identity>), CliError> {
-        let addr = self.addr.as_deref().ok_or_else(|| {
+        let files = self.read_files()?;
+        let mut builder = Client::builder().endpoint(files.addr).ca(files.ca_pem);
+        let mut identity = None;
+        if let Some((cert_pem, mut key_pem)) = files.client {
+            identity = identity_of(&cert_pem);
+            builder = builder.identity(cert_pem, std::mem::take(&mut *key_pem));
+        }
+        Ok((builder, identity))
+    }
+
+    /// The address and the PEM files these settings name, read and checked
+    /// exactly as every client command does (a client certificate that is
+    /// expired or not yet valid is refused here, with exit 3).
+    pub(super) fn read_files(&self) -> Result<ConnectionFiles, CliError> {
+        let addr = self.addr.clone().ok_or_else(|| {
             CliError::usage(
                 "no server address: pass --addr https://HOST:PORT or set TRESOR_ADDR (`tresor dev` prints the export lines)",
             )
@@ -91,14 +107,12 @@ impl ConnectionArgs {
             .ca
             .as_deref()
             .ok_or_else(|| CliError::usage("no CA certificate: pass --ca FILE or set TRESOR_CA"))?;
-        let mut builder = Client::builder().endpoint(addr).ca(read("--ca", ca)?);
-        let mut identity = None;
-        match (&self.cert, &self.key) {
+        let ca_pem = read("--ca", ca)?;
+        let client = match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => {
                 let cert_pem = read("--cert", cert)?;
                 check_validity(cert, &cert_pem)?;
-                identity = identity_of(&cert_pem);
-                builder = builder.identity(cert_pem, read("--key", key)?);
+                Some((cert_pem, Zeroizing::new(read("--key", key)?)))
             }
             (Some(_), None) => {
                 return Err(CliError::usage(
@@ -110,10 +124,26 @@ impl ConnectionArgs {
                     "--key given without --cert (or TRESOR_CERT)",
                 ));
             }
-            (None, None) => {}
-        }
-        Ok((builder, identity))
+            (None, None) => None,
+        };
+        Ok(ConnectionFiles {
+            addr,
+            ca_pem,
+            client,
+        })
     }
+}
+
+/// What [`ConnectionArgs::read_files`] read: for a command that opens its
+/// own channel (`tresor health` talks to `grpc.health.v1.Health`, which the
+/// SDK does not wrap).
+pub(super) struct ConnectionFiles {
+    /// The server address as given.
+    pub addr: String,
+    /// PEM of the CA that issued the server certificate.
+    pub ca_pem: String,
+    /// The client certificate and its private key (PEM), if given.
+    pub client: Option<(String, Zeroizing<String>)>,
 }
 
 /// Refuses a client certificate that is expired or not yet valid before

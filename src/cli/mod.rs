@@ -2,7 +2,7 @@
 //!
 //! Server side: `serve`, `dev`, `master-key generate`, `certs`. Client side
 //! (the control plane and a data plane for scripts): `key`, `grant`, `seal`,
-//! `unseal`, `status`, `encrypt`, `decrypt`, `datakey`; they read
+//! `unseal`, `status`, `health`, `encrypt`, `decrypt`, `datakey`; they read
 //! `--addr/--ca/--cert/--key` or `TRESOR_ADDR/TRESOR_CA/TRESOR_CERT/TRESOR_KEY`.
 //!
 //! Exit codes: 0 success; 1 the server refused (or a local operation
@@ -17,6 +17,7 @@ mod connection;
 mod data;
 mod dev;
 mod failure;
+mod health;
 mod keys;
 mod master_key;
 mod output;
@@ -81,6 +82,16 @@ pub enum Command {
     ///
     /// Example: tresor status
     Status,
+    /// Ask the gRPC health service; exit 0 only when SERVING (the
+    /// container's HEALTHCHECK).
+    ///
+    /// The whole server (the default) is NOT_SERVING while sealed or while
+    /// its keystore does not answer; `--service tresor.v1.Admin` stays
+    /// SERVING while sealed. Any client certificate from the server's
+    /// client CA will do; it needs no grants.
+    ///
+    /// Example: tresor health --timeout 3s
+    Health(health::HealthArgs),
     /// Encrypt a file or stdin under a key.
     ///
     /// Example: tresor encrypt billing/customer-records --context tenant=42 --in card.txt --out card.enc
@@ -220,6 +231,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             clap_complete::generate(shell, &mut Cli::command(), "tresor", &mut buffer);
             print(&String::from_utf8_lossy(&buffer))
         }
+        Command::Health(args) => runtime()?.block_on(health::run(args, &connection, format)),
         Command::Seal { yes, replicas } if !replicas.is_empty() => {
             runtime()?.block_on(keys::seal_replicas(&connection, replicas, yes, format))
         }
