@@ -83,16 +83,37 @@ fn parse_purpose(s: &str) -> Purpose {
 
 /// Parses the fixture file strictly: any deviation from the grammar in
 /// `FILE_HEADER` panics.
-fn parse_vectors(text: &str) -> Vec<Vector> {
-    let mut vectors = Vec::new();
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l))
-        .filter(|(_, l)| !l.starts_with('#'))
-        .peekable();
-    let field = |lines: &mut std::iter::Peekable<_>, want: &str| -> String {
-        let (n, line): (usize, &str) = lines
+/// The vectors of a fixture file, each as a cursor over its `field: value`
+/// lines: `#` lines are comments, blank lines separate vectors. The stream
+/// envelope's fixtures (`stream-v1.txt`) use the same syntax.
+pub(super) fn fixture_records(text: &str) -> Vec<Fields<'_>> {
+    let mut records: Vec<Vec<(usize, &str)>> = vec![Vec::new()];
+    for (n, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            records.push(Vec::new());
+        } else if !line.starts_with('#') {
+            records.last_mut().expect("never empty").push((n + 1, line));
+        }
+    }
+    records
+        .into_iter()
+        .filter(|record| !record.is_empty())
+        .map(|record| Fields {
+            lines: record.into_iter().peekable(),
+        })
+        .collect()
+}
+
+/// The `field: value` lines of one fixture vector, read in order.
+pub(super) struct Fields<'a> {
+    lines: std::iter::Peekable<std::vec::IntoIter<(usize, &'a str)>>,
+}
+
+impl Fields<'_> {
+    /// The value of the next line, which must be field `want`.
+    pub(super) fn next(&mut self, want: &str) -> String {
+        let (n, line) = self
+            .lines
             .next()
             .unwrap_or_else(|| panic!("missing field {want}"));
         let (name, value) = line
@@ -100,38 +121,50 @@ fn parse_vectors(text: &str) -> Vec<Vector> {
             .unwrap_or_else(|| panic!("line {n}: expected `{want}: ...`"));
         assert_eq!(name, want, "line {n}: fields out of order");
         value.strip_prefix(' ').unwrap_or(value).to_owned()
-    };
-    loop {
-        while lines.next_if(|(_, l)| l.is_empty()).is_some() {}
-        if lines.peek().is_none() {
-            return vectors;
-        }
-        let l = &mut lines;
-        let name = field(l, "name");
-        let key = hex::decode(field(l, "key")).expect("key hex");
-        let purpose = parse_purpose(&field(l, "purpose"));
-        let key_id = field(l, "key_id");
-        let key_version = field(l, "key_version").parse().expect("key_version u32");
-        let mut context = Vec::new();
-        while l
-            .peek()
-            .is_some_and(|(_, line)| line.starts_with("ctx_key:"))
-        {
-            context.push((field(l, "ctx_key"), field(l, "ctx_value")));
-        }
-        let plaintext = hex::decode(field(l, "plaintext")).expect("plaintext hex");
-        let ciphertext = hex::decode(field(l, "ciphertext")).expect("ciphertext hex");
-        vectors.push(Vector {
-            name,
-            key,
-            purpose,
-            key_id,
-            key_version,
-            context,
-            plaintext,
-            ciphertext,
-        });
     }
+
+    /// Whether the next line is field `name`.
+    pub(super) fn next_is(&mut self, name: &str) -> bool {
+        self.lines
+            .peek()
+            .is_some_and(|(_, line)| line.split_once(':').is_some_and(|(n, _)| n == name))
+    }
+
+    /// The context pairs at this point (`ctx_key:` / `ctx_value:` lines).
+    pub(super) fn context_pairs(&mut self) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        while self.next_is("ctx_key") {
+            pairs.push((self.next("ctx_key"), self.next("ctx_value")));
+        }
+        pairs
+    }
+
+    /// Asserts that every line was read.
+    pub(super) fn end(mut self) {
+        if let Some((n, line)) = self.lines.next() {
+            panic!("line {n}: unexpected {line:?}");
+        }
+    }
+}
+
+fn parse_vectors(text: &str) -> Vec<Vector> {
+    fixture_records(text)
+        .into_iter()
+        .map(|mut f| {
+            let vector = Vector {
+                name: f.next("name"),
+                key: hex::decode(f.next("key")).expect("key hex"),
+                purpose: parse_purpose(&f.next("purpose")),
+                key_id: f.next("key_id"),
+                key_version: f.next("key_version").parse().expect("key_version u32"),
+                context: f.context_pairs(),
+                plaintext: hex::decode(f.next("plaintext")).expect("plaintext hex"),
+                ciphertext: hex::decode(f.next("ciphertext")).expect("ciphertext hex"),
+            };
+            f.end();
+            vector
+        })
+        .collect()
 }
 
 #[test]

@@ -1061,50 +1061,23 @@ mod tests {
         }
 
         fn parse(text: &str) -> Vec<Vector> {
-            let mut vectors = Vec::new();
-            for block in text
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .collect::<Vec<_>>()
-                .split(|l| l.is_empty())
-                .filter(|b| !b.is_empty())
-            {
-                let mut fields = block.iter().map(|line| {
-                    let (name, value) = line.split_once(':').expect("`field: value`");
-                    (name, value.strip_prefix(' ').unwrap_or(value))
-                });
-                let mut next = |want: &str| {
-                    let (name, value) = fields.next().expect("field missing");
-                    assert_eq!(name, want, "fields out of order");
-                    value.to_owned()
-                };
-                let name = next("name");
-                let data_key = hex::decode(next("data_key")).expect("hex");
-                let key_id = next("key_id");
-                let wrapped_key = hex::decode(next("wrapped_key")).expect("hex");
-                let chunk_size = next("chunk_size").parse().expect("u32");
-                let rest: Vec<(&str, &str)> = fields.collect();
-                let (pairs, tail) = rest.split_at(rest.len() - 2);
-                let context = pairs
-                    .chunks(2)
-                    .map(|p| {
-                        assert_eq!((p[0].0, p[1].0), ("ctx_key", "ctx_value"));
-                        (p[0].1, p[1].1)
-                    })
-                    .collect();
-                assert_eq!((tail[0].0, tail[1].0), ("plaintext", "stream"));
-                vectors.push(Vector {
-                    name,
-                    data_key,
-                    key_id,
-                    wrapped_key,
-                    chunk_size,
-                    context,
-                    plaintext: hex::decode(tail[0].1).expect("hex"),
-                    stream: hex::decode(tail[1].1).expect("hex"),
-                });
-            }
-            vectors
+            crate::crypto::fixtures::fixture_records(text)
+                .into_iter()
+                .map(|mut f| {
+                    let vector = Vector {
+                        name: f.next("name"),
+                        data_key: hex::decode(f.next("data_key")).expect("hex"),
+                        key_id: f.next("key_id"),
+                        wrapped_key: hex::decode(f.next("wrapped_key")).expect("hex"),
+                        chunk_size: f.next("chunk_size").parse().expect("u32"),
+                        context: f.context_pairs().into_iter().collect(),
+                        plaintext: hex::decode(f.next("plaintext")).expect("hex"),
+                        stream: hex::decode(f.next("stream")).expect("hex"),
+                    };
+                    f.end();
+                    vector
+                })
+                .collect()
         }
 
         #[test]
