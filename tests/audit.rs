@@ -7,8 +7,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+
+use std::sync::atomic::Ordering;
 
 use common::{
     ADMIN, BILLING, Fixture, SHIPPING, TestServer, assert_code, audit_records as records,
@@ -221,13 +221,7 @@ async fn audit_verify_finds_every_kind_of_tampering() {
 
 #[tokio::test]
 async fn a_record_that_cannot_be_written_refuses_the_request() {
-    let fixture = Fixture::new();
-    let disk_full = Arc::new(AtomicBool::new(false));
-    let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
-    if let Some(audit) = &mut settings.service.audit {
-        audit.options.fail_writes = Some(disk_full.clone());
-    }
-    let server = TestServer::start_with_settings(fixture, settings).await;
+    let (server, disk_full) = TestServer::start_with_failing_audit().await;
     let mut admin = server.admin().await;
     admin.create_key(KEY, BILLING).await;
     let mut billing = server.client(BILLING).await;

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{ADMIN, BILLING, Fixture, TestServer, ctx};
-use tresor::client::{ClientError, RetryPolicy};
+use common::{ADMIN, BILLING, TestServer, ctx};
+use tresor::client::{Client, ClientError, RetryPolicy};
 
 const KEY: &str = "billing/records";
 
@@ -23,6 +22,19 @@ fn patient() -> RetryPolicy {
     }
 }
 
+/// The admin's SDK client, and the owning service's with [`patient`]
+/// retries, after the admin created [`KEY`] for it.
+async fn admin_and_patient_owner(server: &TestServer) -> (Client, Client) {
+    let admin = server.fixture.sdk_at(server.addr, ADMIN).await;
+    let billing = server
+        .fixture
+        .sdk_at(server.addr, BILLING)
+        .await
+        .with_retry_policy(patient());
+    admin.create_key(KEY, BILLING, "").await.expect("create");
+    (admin, billing)
+}
+
 fn records_of<'a>(
     records: &'a [serde_json::Value],
     operation: &'a str,
@@ -33,13 +45,7 @@ fn records_of<'a>(
 #[tokio::test]
 async fn calls_made_while_sealed_succeed_once_unsealed() {
     let server = TestServer::start().await;
-    let admin = server.fixture.sdk_at(server.addr, ADMIN).await;
-    let billing = server
-        .fixture
-        .sdk_at(server.addr, BILLING)
-        .await
-        .with_retry_policy(patient());
-    admin.create_key(KEY, BILLING, "").await.expect("create");
+    let (admin, billing) = admin_and_patient_owner(&server).await;
     admin.seal().await.expect("seal");
 
     // Without retries the refusal comes back at once, typed.
@@ -105,20 +111,8 @@ async fn calls_made_while_sealed_succeed_once_unsealed() {
 
 #[tokio::test]
 async fn a_change_refused_after_it_was_made_is_not_repeated() {
-    let fixture = Fixture::new();
-    let disk_full = Arc::new(AtomicBool::new(false));
-    let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
-    if let Some(audit) = &mut settings.service.audit {
-        audit.options.fail_writes = Some(disk_full.clone());
-    }
-    let server = TestServer::start_with_settings(fixture, settings).await;
-    let admin = server.fixture.sdk_at(server.addr, ADMIN).await;
-    let billing = server
-        .fixture
-        .sdk_at(server.addr, BILLING)
-        .await
-        .with_retry_policy(patient());
-    admin.create_key(KEY, BILLING, "").await.expect("create");
+    let (server, disk_full) = TestServer::start_with_failing_audit().await;
+    let (_admin, billing) = admin_and_patient_owner(&server).await;
 
     // The audit log cannot take records: RotateKey runs, then is refused
     // because its record cannot be written (tresor fails closed). The SDK

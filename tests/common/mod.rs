@@ -157,6 +157,22 @@ impl TestServer {
         }
     }
 
+    /// A server whose audit log fails every write, as on a full disk,
+    /// while the returned switch is on (it starts off).
+    pub async fn start_with_failing_audit() -> (Self, std::sync::Arc<std::sync::atomic::AtomicBool>)
+    {
+        let fixture = Fixture::new();
+        let disk_full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
+        if let Some(audit) = &mut settings.service.audit {
+            audit.options.fail_writes = Some(disk_full.clone());
+        }
+        (
+            Self::start_with_settings(fixture, settings).await,
+            disk_full,
+        )
+    }
+
     /// Stops the server (graceful drain) and returns its files.
     pub async fn stop(self) -> Fixture {
         self.server.stop().await;
