@@ -7,7 +7,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
 use std::sync::atomic::Ordering;
 
 use common::{
