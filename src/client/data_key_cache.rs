@@ -21,6 +21,7 @@
 //! - each message still gets its own salt and message key, so reusing a
 //!   data key does not weaken the encryption of one message.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -109,8 +110,10 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn scope(key_id: &str, context: &Context) -> Scope {
-    (key_id.to_owned(), context.canonical_bytes())
+/// Canonical, so that equal contexts in any order share a scope.
+fn scope(key_id: &str, context: &HashMap<String, String>) -> Scope {
+    let canonical: Context = context.iter().collect();
+    (key_id.to_owned(), canonical.canonical_bytes())
 }
 
 impl DataKeyCache {
@@ -135,7 +138,7 @@ impl DataKeyCache {
     pub fn take_sealing(
         &self,
         key_id: &str,
-        context: &Context,
+        context: &HashMap<String, String>,
         bytes: u64,
     ) -> Option<Arc<DataKey>> {
         let scope = scope(key_id, context);
@@ -161,7 +164,7 @@ impl DataKeyCache {
     pub fn put_sealing(
         &self,
         key_id: &str,
-        context: &Context,
+        context: &HashMap<String, String>,
         bytes: u64,
         key: DataKey,
     ) -> Arc<DataKey> {
@@ -185,7 +188,7 @@ impl DataKeyCache {
     pub fn get_opening(
         &self,
         key_id: &str,
-        context: &Context,
+        context: &HashMap<String, String>,
         wrapped: &[u8],
     ) -> Option<(Arc<SecretKey>, u32)> {
         let slot = (scope(key_id, context), wrapped.to_vec());
@@ -203,7 +206,7 @@ impl DataKeyCache {
     pub fn put_opening(
         &self,
         key_id: &str,
-        context: &Context,
+        context: &HashMap<String, String>,
         wrapped: &[u8],
         key: SecretKey,
         key_version: u32,
@@ -243,8 +246,8 @@ mod tests {
         }
     }
 
-    fn context(tenant: &str) -> Context {
-        [("tenant", tenant)].into_iter().collect()
+    fn context(tenant: &str) -> HashMap<String, String> {
+        HashMap::from([("tenant".to_owned(), tenant.to_owned())])
     }
 
     fn limits(messages: u64, bytes: u64, entries: usize, age: Duration) -> DataKeyCacheLimits {

@@ -38,7 +38,7 @@ use std::time::Duration;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity as TlsIdentity};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::crypto::{Context, SecretKey};
+use crate::crypto::SecretKey;
 
 use crate::grpc::proto::{self, admin_client::AdminClient, crypto_client::CryptoClient};
 use error::CallSite;
@@ -229,10 +229,9 @@ impl Client {
         context: &HashMap<String, String>,
         known_len: Option<u64>,
     ) -> Result<Arc<DataKey>, ClientError> {
-        let canonical: Context = context.iter().collect();
         let cache = self.data_keys.as_ref().zip(known_len);
         if let Some(cached) =
-            cache.and_then(|(cache, bytes)| cache.take_sealing(key_id, &canonical, bytes))
+            cache.and_then(|(cache, bytes)| cache.take_sealing(key_id, context, bytes))
         {
             return Ok(cached);
         }
@@ -245,7 +244,7 @@ impl Client {
             key_version: generated.key_version,
         };
         Ok(match cache {
-            Some((cache, bytes)) => cache.put_sealing(key_id, &canonical, bytes, fresh),
+            Some((cache, bytes)) => cache.put_sealing(key_id, context, bytes, fresh),
             None => Arc::new(fresh),
         })
     }
@@ -261,11 +260,10 @@ impl Client {
         context: &HashMap<String, String>,
         wrapped: &[u8],
     ) -> Result<(Arc<SecretKey>, u32), ClientError> {
-        let canonical: Context = context.iter().collect();
         if let Some(cached) = self
             .data_keys
             .as_ref()
-            .and_then(|cache| cache.get_opening(key_id, &canonical, wrapped))
+            .and_then(|cache| cache.get_opening(key_id, context, wrapped))
         {
             return Ok(cached);
         }
@@ -276,7 +274,7 @@ impl Client {
         let version = opened.key_version;
         Ok(match &self.data_keys {
             Some(cache) => (
-                cache.put_opening(key_id, &canonical, wrapped, key, version),
+                cache.put_opening(key_id, context, wrapped, key, version),
                 version,
             ),
             None => (Arc::new(key), version),
