@@ -44,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_batch_items: tresor::service::DEFAULT_MAX_BATCH_ITEMS,
         audit: None,
         guard: Default::default(),
+        lifecycle: Default::default(),
     };
     let service = Arc::new(Service::open(store, master, options).await?);
     let next = Arc::new(AtomicUsize::new(0));

@@ -37,6 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rewrap_batch_size: DEFAULT_REWRAP_BATCH,
         audit: None,
         guard: Default::default(),
+        lifecycle: Default::default(),
     };
     let service = Arc::new(Service::open(store.clone(), master, options).await?);
 

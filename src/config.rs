@@ -14,7 +14,7 @@ use crate::identity::Identity;
 use crate::master_key::MasterKeySpec;
 use crate::service::{
     AuditSettings, DEFAULT_DEK_CACHE_CAPACITY, DEFAULT_MAX_BATCH_ITEMS, DEFAULT_REWRAP_BATCH,
-    ServiceOptions,
+    LifecycleOptions, ServiceOptions,
 };
 
 /// Default limit on plaintext size: 4 MiB.
@@ -92,6 +92,11 @@ pub struct ServeArgs {
     /// Time between scheduled backups, for example 24h or 30m.
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     pub backup_interval: String,
+    /// How often to look for keys due for automatic rotation or for
+    /// destruction (their deletion window ended): they are handled at most
+    /// this late. For example 1m.
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub lifecycle_check_interval: String,
     /// Audit log file (default: DATA_DIR/audit/audit.jsonl; required with
     /// --store). Rotated files sit beside it.
     #[arg(long, value_name = "FILE", conflicts_with = "no_audit")]
@@ -322,6 +327,20 @@ fn read_pem(flag: &'static str, path: &Path, marker: &str) -> Result<String, Con
     Ok(text)
 }
 
+/// Parses a `humantime` interval flag that must be at least one second.
+fn interval_of_at_least_1s(
+    flag: &'static str,
+    text: &str,
+    example: &str,
+) -> Result<std::time::Duration, ConfigError> {
+    let interval = humantime::parse_duration(text)
+        .map_err(|e| config_error(flag, format!("{text:?}: {e} (for example {example})")))?;
+    if interval < std::time::Duration::from_secs(1) {
+        return Err(config_error(flag, "must be at least 1s"));
+    }
+    Ok(interval)
+}
+
 impl TryFrom<ServeArgs> for Settings {
     type Error = ConfigError;
 
@@ -407,15 +426,13 @@ impl TryFrom<ServeArgs> for Settings {
                 ));
             }
         };
-        let backup_interval = humantime::parse_duration(&args.backup_interval).map_err(|e| {
-            config_error(
-                "--backup-interval",
-                format!("{:?}: {e} (for example 24h)", args.backup_interval),
-            )
-        })?;
-        if backup_interval < std::time::Duration::from_secs(1) {
-            return Err(config_error("--backup-interval", "must be at least 1s"));
-        }
+        let backup_interval =
+            interval_of_at_least_1s("--backup-interval", &args.backup_interval, "24h")?;
+        let lifecycle_check_interval = interval_of_at_least_1s(
+            "--lifecycle-check-interval",
+            &args.lifecycle_check_interval,
+            "1m",
+        )?;
         let backups = args
             .backup_dir
             .map(|dir| crate::backup_schedule::BackupSchedule {
@@ -532,6 +549,10 @@ impl TryFrom<ServeArgs> for Settings {
                     log_name,
                 }),
                 guard,
+                lifecycle: LifecycleOptions {
+                    lifecycle_check_interval,
+                    ..Default::default()
+                },
             },
             backups,
             metrics_listen,

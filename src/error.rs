@@ -153,6 +153,15 @@ pub enum Precondition {
         /// The key's minimum decryption version.
         min: u32,
     },
+    /// The ciphertext's key version was destroyed (DestroyKeyVersion).
+    VersionDestroyed {
+        /// The ciphertext's version.
+        version: u32,
+    },
+    /// An automatic rotation found the key no longer due (another replica
+    /// rotated it first, or its period or state changed). Never sent to
+    /// callers.
+    RotationNotDue,
     /// Any other state rule, explained.
     Other(String),
 }
@@ -166,6 +175,8 @@ impl fmt::Display for Precondition {
                 f,
                 "key version {version} is below the minimum decryption version {min}"
             ),
+            Self::VersionDestroyed { version } => write!(f, "key version {version} was destroyed"),
+            Self::RotationNotDue => f.write_str("automatic rotation is not due"),
             Self::Other(why) => f.write_str(why),
         }
     }

@@ -208,13 +208,63 @@ impl FromIterator<Operation> for OperationSet {
     }
 }
 
-/// When a key version was created.
+/// When a key version was created, and destroyed if it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VersionInfo {
     /// The version.
     pub version: KeyVersion,
     /// Its creation time.
     pub created_at: UnixTime,
+    /// When its DEK was erased (DestroyKeyVersion); `None` while it exists.
+    pub destroyed_at: Option<UnixTime>,
+}
+
+impl VersionInfo {
+    /// A version made at `created_at`, not destroyed.
+    pub fn new(version: KeyVersion, created_at: UnixTime) -> Self {
+        Self {
+            version,
+            created_at,
+            destroyed_at: None,
+        }
+    }
+}
+
+/// Shortest automatic rotation period, as in Vault: one hour.
+pub const MIN_ROTATION_PERIOD_SECS: u32 = 3600;
+/// Longest automatic rotation period: ten years.
+pub const MAX_ROTATION_PERIOD_SECS: u32 = 10 * 365 * 86_400;
+
+/// How often the server rotates a key by itself: one hour to ten years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RotationPeriod(u32);
+
+impl RotationPeriod {
+    /// Validates a period in seconds.
+    pub fn from_secs(secs: u64) -> Result<Self, Error> {
+        u32::try_from(secs)
+            .ok()
+            .filter(|secs| (MIN_ROTATION_PERIOD_SECS..=MAX_ROTATION_PERIOD_SECS).contains(secs))
+            .map(Self)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "rotation period must be between {MIN_ROTATION_PERIOD_SECS} seconds (1 hour) and {MAX_ROTATION_PERIOD_SECS} seconds (10 years)"
+                ))
+            })
+    }
+
+    /// A period as the API sends it: 0 means none.
+    pub fn optional(secs: u64) -> Result<Option<Self>, Error> {
+        match secs {
+            0 => Ok(None),
+            secs => Self::from_secs(secs).map(Some),
+        }
+    }
+
+    /// The period in seconds.
+    pub fn secs(self) -> u32 {
+        self.0
+    }
 }
 
 /// Everything tresor knows about a key except its key material.
@@ -238,6 +288,9 @@ pub struct KeyMetadata {
     pub created_at: UnixTime,
     /// Who else may use the key, and for what.
     pub grants: BTreeMap<Identity, OperationSet>,
+    /// Automatic rotation: a new version this long after the primary
+    /// version was made. `None`: rotated only on request.
+    pub rotation_period: Option<RotationPeriod>,
 }
 
 impl KeyMetadata {
@@ -249,9 +302,44 @@ impl KeyMetadata {
         }
     }
 
-    /// Whether `version` exists for this key.
+    /// Whether `version` exists for this key (destroyed versions included).
     pub fn has_version(&self, version: KeyVersion) -> bool {
         version >= KeyVersion::FIRST && version <= self.primary_version
+    }
+
+    /// The version's record, if it exists.
+    pub fn version_info(&self, version: KeyVersion) -> Option<&VersionInfo> {
+        self.versions.iter().find(|info| info.version == version)
+    }
+
+    /// Whether `version`'s DEK was destroyed.
+    pub fn is_destroyed(&self, version: KeyVersion) -> bool {
+        self.version_info(version)
+            .is_some_and(|info| info.destroyed_at.is_some())
+    }
+
+    /// The highest destroyed version, if any.
+    pub fn highest_destroyed(&self) -> Option<KeyVersion> {
+        self.versions
+            .iter()
+            .filter(|info| info.destroyed_at.is_some())
+            .map(|info| info.version)
+            .max()
+    }
+
+    /// When the server rotates this key next by itself: the primary
+    /// version's creation plus the rotation period, for enabled keys with a
+    /// period. Disabled keys wait until enabled (then rotate at once if
+    /// due); keys pending deletion never rotate.
+    pub fn next_rotation_at(&self) -> Option<UnixTime> {
+        let period = self.rotation_period?;
+        if self.state != KeyState::Enabled {
+            return None;
+        }
+        let primary_created = self
+            .version_info(self.primary_version)
+            .map_or(self.created_at, |info| info.created_at);
+        Some(primary_created.saturating_add(i64::from(period.secs())))
     }
 }
 

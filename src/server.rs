@@ -30,8 +30,6 @@ pub mod echo;
 
 /// How often the audit log writes a checkpoint the keystore remembers.
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
-/// How often keys whose deletion window ended are destroyed.
-const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 /// A TLS handshake that takes longer is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request that takes longer is cancelled.
@@ -119,7 +117,7 @@ impl Server {
         let health_task = tokio::spawn(report_health(service.clone(), health));
         let purge_task = tokio::spawn(purge_periodically(service.clone()));
         let checkpoint_task = tokio::spawn(checkpoint_periodically(service.clone()));
-        let mut side_tasks = Vec::new();
+        let mut side_tasks = vec![tokio::spawn(rotate_periodically(service.clone()))];
         if let Some(addr) = settings.metrics_listen {
             let listener = TcpListener::bind(addr)
                 .await
@@ -353,8 +351,24 @@ async fn checkpoint_periodically(service: Arc<Service>) {
     }
 }
 
+/// Rotates keys whose rotation period has passed, every
+/// `--lifecycle-check-interval`. Skipped while sealed; the first pass after
+/// unseal catches up.
+async fn rotate_periodically(service: Arc<Service>) {
+    let mut tick = tokio::time::interval(service.lifecycle().lifecycle_check_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match service.rotate_due_keys().await {
+            Ok(_) | Err(crate::error::Error::Sealed) => {}
+            Err(e) => tracing::error!(error = %e, "looking for keys due for rotation failed"),
+        }
+    }
+}
+
 async fn purge_periodically(service: Arc<Service>) {
-    let mut tick = tokio::time::interval(PURGE_INTERVAL);
+    let mut tick = tokio::time::interval(service.lifecycle().lifecycle_check_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if let Err(e) = service.purge_due_deletions().await {

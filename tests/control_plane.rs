@@ -199,6 +199,7 @@ async fn a_service_identity_is_denied_every_admin_only_call() {
                     key_id: "billing/new".into(),
                     owner: BILLING.into(),
                     description: String::new(),
+                    ..Default::default()
                 })
                 .await,
         ),
@@ -242,6 +243,7 @@ async fn a_service_identity_is_denied_every_admin_only_call() {
             key_id: KEY.into(),
             owner: BILLING.into(),
             description: String::new(),
+            ..Default::default()
         })
         .await;
     assert_code(into_inner(taken), denied);
@@ -292,6 +294,7 @@ async fn create_key_with_a_taken_id_is_already_exists() {
                     key_id: KEY.into(),
                     owner: SHIPPING.into(),
                     description: "hijack".into(),
+                    ..Default::default()
                 })
                 .await,
         ),
@@ -337,6 +340,7 @@ async fn create_key_with_a_bad_key_id_or_owner_is_invalid_argument() {
         key_id,
         owner,
         description: String::new(),
+        ..Default::default()
     };
     let long_id = "k".repeat(129);
     for bad_id in [
@@ -366,6 +370,7 @@ async fn create_key_with_a_bad_key_id_or_owner_is_invalid_argument() {
         key_id: "ok/id".into(),
         owner: BILLING.into(),
         description: "d".repeat(1025),
+        ..Default::default()
     };
     let result = admin.admin.create_key(long_description).await;
     assert_code(into_inner(result), Code::InvalidArgument);
@@ -1084,6 +1089,7 @@ async fn a_sealed_service_refuses_key_material_and_reports_not_serving() {
                         key_id: "billing/while-sealed".into(),
                         owner: BILLING.into(),
                         description: String::new(),
+                        ..Default::default()
                     })
                     .await,
             ),

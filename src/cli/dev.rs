@@ -125,6 +125,7 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
                 &dir.join("data"),
             )),
             guard: Default::default(),
+            lifecycle: Default::default(),
         },
         backups: None,
         metrics_listen: None,

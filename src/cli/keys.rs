@@ -25,6 +25,10 @@ pub enum KeyCommand {
         /// Free text for humans.
         #[arg(long, default_value = "", value_name = "TEXT")]
         description: String,
+        /// Let the server rotate the key this often, for example 90d or
+        /// 12h (at least 1h). Without it the key rotates only on request.
+        #[arg(long, value_name = "DURATION", value_parser = parse_period)]
+        rotation_period: Option<std::time::Duration>,
     },
     /// Add a new version and make it primary (old versions keep decrypting).
     ///
@@ -72,6 +76,33 @@ pub enum KeyCommand {
         /// Key id.
         id: String,
         /// The new minimum decryption version (1 to the primary version).
+        version: u32,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Set how often the server rotates the key by itself, or `off`.
+    ///
+    /// Example: tresor key set-rotation-period billing/customer-records 90d
+    SetRotationPeriod {
+        /// Key id.
+        id: String,
+        /// For example 90d or 12h (at least 1h), or `off`.
+        #[arg(value_name = "DURATION|off", value_parser = parse_period_or_off)]
+        period: PeriodOrOff,
+    },
+    /// Erase one old version's key material for ever.
+    ///
+    /// Its ciphertexts can never be decrypted again. Only versions below
+    /// the minimum decryption version can be destroyed (`tresor key
+    /// set-min-version` first). The wrapped key stays in the keystore's
+    /// files until `tresor keystore compact`.
+    ///
+    /// Example: tresor key destroy-version billing/customer-records 1 --yes
+    DestroyVersion {
+        /// Key id.
+        id: String,
+        /// The version to destroy.
         version: u32,
         /// Do not ask for confirmation.
         #[arg(long, short)]
@@ -137,6 +168,21 @@ pub enum GrantCommand {
     },
 }
 
+/// A rotation period given on the command line, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct PeriodOrOff(Option<std::time::Duration>);
+
+fn parse_period(raw: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(raw).map_err(|e| format!("{raw:?}: {e} (for example 90d or 12h)"))
+}
+
+fn parse_period_or_off(raw: &str) -> Result<PeriodOrOff, String> {
+    match raw {
+        "off" | "none" | "0" => Ok(PeriodOrOff(None)),
+        other => parse_period(other).map(|period| PeriodOrOff(Some(period))),
+    }
+}
+
 fn parse_operation(raw: &str) -> Result<proto::Operation, String> {
     match raw.trim() {
         "encrypt" => Ok(proto::Operation::Encrypt),
@@ -176,9 +222,10 @@ pub async fn run_key(
             id,
             owner,
             description,
+            rotation_period,
         } => {
             let key = client
-                .create_key(&id, &owner, &description)
+                .create_key_with_rotation(&id, &owner, &description, rotation_period)
                 .await
                 .map_err(key_err(&id))?;
             print_key(
@@ -241,6 +288,38 @@ pub async fn run_key(
                 format,
                 &key,
                 format!("key {id}: minimum decryption version is now {version}"),
+            )
+        }
+        KeyCommand::SetRotationPeriod { id, period } => {
+            let key = client
+                .set_rotation_period(&id, period.0)
+                .await
+                .map_err(key_err(&id))?;
+            let summary = match period.0 {
+                Some(period) => format!(
+                    "key {id} rotates every {}; next rotation at {}",
+                    humantime::format_duration(period),
+                    output::timestamp(key.next_rotation_at_unix)
+                ),
+                None => format!("key {id} rotates only on request now"),
+            };
+            print_key(format, &key, summary)
+        }
+        KeyCommand::DestroyVersion { id, version, yes } => {
+            confirm(
+                &format!(
+                    "Destroy version {version} of key {id} (its ciphertexts can never be decrypted again)"
+                ),
+                yes,
+            )?;
+            let key = client
+                .destroy_key_version(&id, version)
+                .await
+                .map_err(key_err(&id))?;
+            print_key(
+                format,
+                &key,
+                format!("destroyed version {version} of key {id}"),
             )
         }
         KeyCommand::ScheduleDeletion { id, days, yes } => {

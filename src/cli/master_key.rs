@@ -169,6 +169,7 @@ async fn rotate_offline(
         rewrap_batch_size: crate::service::DEFAULT_REWRAP_BATCH,
         audit: None,
         guard: Default::default(),
+        lifecycle: Default::default(),
     };
     let service = Service::open(store, from, options)
         .await

@@ -19,6 +19,7 @@ mod dev;
 mod failure;
 mod health;
 mod keys;
+mod keystore;
 mod master_key;
 mod output;
 
@@ -132,6 +133,9 @@ pub enum Command {
     /// Verify the tamper-evident audit log offline.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Erase removed key material from the keystore's files.
+    #[command(subcommand)]
+    Keystore(keystore::KeystoreCommand),
     /// Create a master key file, or rotate the master key.
     #[command(subcommand)]
     MasterKey(master_key::MasterKeyCommand),
@@ -225,6 +229,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::MasterKey(command) => print(&master_key::run(command, &connection, format)?),
         Command::Backup(command) => print(&backup::run(command, &connection, format)?),
         Command::Audit(command) => print(&audit::run(command, &connection, format)?),
+        Command::Keystore(command) => print(&keystore::run(command, format)?),
         Command::Certs(command) => print(&certs::run(command, format)?),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();

@@ -23,6 +23,8 @@ pub struct VersionView {
     pub version: u32,
     /// Creation time, RFC 3339 UTC.
     pub created_at: String,
+    /// When its key material was destroyed, else null.
+    pub destroyed_at: Option<String>,
 }
 
 /// A grant as printed.
@@ -53,6 +55,10 @@ pub struct KeyView {
     pub created_at: String,
     /// Deletion time when pending deletion, else null.
     pub deletion_at: Option<String>,
+    /// Automatic rotation period in seconds, else null.
+    pub rotation_period_seconds: Option<u64>,
+    /// When the server rotates the key next, else null.
+    pub next_rotation_at: Option<String>,
     /// Every version, oldest first.
     pub versions: Vec<VersionView>,
     /// Grants to other identities.
@@ -125,12 +131,18 @@ impl From<&proto::KeyInfo> for KeyView {
             min_decryption_version: key.min_decryption_version,
             created_at: timestamp(key.created_at_unix),
             deletion_at: (key.deletion_at_unix != 0).then(|| timestamp(key.deletion_at_unix)),
+            rotation_period_seconds: (key.rotation_period_seconds != 0)
+                .then_some(key.rotation_period_seconds),
+            next_rotation_at: (key.next_rotation_at_unix != 0)
+                .then(|| timestamp(key.next_rotation_at_unix)),
             versions: key
                 .versions
                 .iter()
                 .map(|v| VersionView {
                     version: v.version,
                     created_at: timestamp(v.created_at_unix),
+                    destroyed_at: (v.destroyed_at_unix != 0)
+                        .then(|| timestamp(v.destroyed_at_unix)),
                 })
                 .collect(),
             grants: key
@@ -247,14 +259,30 @@ pub fn key_block(key: &KeyView) -> String {
             "Deletion date:".into(),
             key.deletion_at.clone().unwrap_or_else(none),
         ],
+        vec![
+            "Rotation period:".into(),
+            key.rotation_period_seconds.map_or_else(none, |secs| {
+                humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+            }),
+        ],
+        vec![
+            "Next rotation:".into(),
+            key.next_rotation_at.clone().unwrap_or_else(none),
+        ],
     ]);
     out.push_str("\nVersions:\n");
-    let mut rows = vec![vec!["  VERSION".to_owned(), "CREATED".to_owned()]];
-    rows.extend(
-        key.versions
-            .iter()
-            .map(|v| vec![format!("  {}", v.version), v.created_at.clone()]),
-    );
+    let mut rows = vec![vec![
+        "  VERSION".to_owned(),
+        "CREATED".to_owned(),
+        "DESTROYED".to_owned(),
+    ]];
+    rows.extend(key.versions.iter().map(|v| {
+        vec![
+            format!("  {}", v.version),
+            v.created_at.clone(),
+            v.destroyed_at.clone().unwrap_or_else(none),
+        ]
+    }));
     out.push_str(&table(&rows));
     out.push_str("\nGrants:\n");
     if key.grants.is_empty() {

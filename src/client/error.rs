@@ -147,6 +147,10 @@ pub enum ClientError {
     /// decryption version.
     #[error("{0}")]
     KeyVersionBelowMinimum(String),
+    /// The ciphertext was made with a key version that an admin destroyed:
+    /// it can never be decrypted again.
+    #[error("{0}")]
+    KeyVersionDestroyed(String),
     /// The ciphertext is malformed, tampered with, or was made with another
     /// key or encryption context (the server does not say which).
     #[error("invalid ciphertext: malformed, tampered with, or made with another key or context")]
@@ -228,6 +232,7 @@ fn from_reason(reason: Reason, message: &str) -> ClientError {
         Reason::KeyDisabled => ClientError::KeyDisabled,
         Reason::KeyPendingDeletion => ClientError::KeyPendingDeletion,
         Reason::KeyVersionBelowMinimum => ClientError::KeyVersionBelowMinimum(message.to_owned()),
+        Reason::KeyVersionDestroyed => ClientError::KeyVersionDestroyed(message.to_owned()),
         Reason::InvalidCiphertext => ClientError::InvalidCiphertext,
         Reason::Sealed => ClientError::Sealed,
         Reason::KeystoreUnavailable | Reason::AuditUnavailable => {
@@ -246,6 +251,11 @@ fn reason_from_message(code: Code, message: &str) -> Option<Reason> {
         (Code::FailedPrecondition, "key is pending deletion") => Reason::KeyPendingDeletion,
         (Code::FailedPrecondition, m) if m.contains("below the minimum decryption version") => {
             Reason::KeyVersionBelowMinimum
+        }
+        (Code::FailedPrecondition, m)
+            if m.starts_with("key version") && m.ends_with("was destroyed") =>
+        {
+            Reason::KeyVersionDestroyed
         }
         (Code::InvalidArgument, m) if m.starts_with("invalid ciphertext") => {
             Reason::InvalidCiphertext

@@ -485,17 +485,31 @@ impl Client {
         .await
     }
 
-    /// Creates a key.
+    /// Creates a key, rotated only on request.
     pub async fn create_key(
         &self,
         key_id: &str,
         owner: &str,
         description: &str,
     ) -> Result<proto::KeyInfo, ClientError> {
+        self.create_key_with_rotation(key_id, owner, description, None)
+            .await
+    }
+
+    /// Creates a key that the server rotates every `rotation_period` (at
+    /// least an hour) if given.
+    pub async fn create_key_with_rotation(
+        &self,
+        key_id: &str,
+        owner: &str,
+        description: &str,
+        rotation_period: Option<std::time::Duration>,
+    ) -> Result<proto::KeyInfo, ClientError> {
         let request = proto::CreateKeyRequest {
             key_id: key_id.to_owned(),
             owner: owner.to_owned(),
             description: description.to_owned(),
+            rotation_period_seconds: rotation_period.map_or(0, |p| p.as_secs()),
         };
         // Not idempotent: a second run after a lost answer says the key
         // already exists.
@@ -565,6 +579,41 @@ impl Client {
         };
         self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
             a.set_min_decryption_version(r).await
+        })
+        .await
+    }
+
+    /// Sets how often the server rotates the key by itself (at least an
+    /// hour), or with `None` stops automatic rotation.
+    pub async fn set_rotation_period(
+        &self,
+        key_id: &str,
+        rotation_period: Option<std::time::Duration>,
+    ) -> Result<proto::KeyInfo, ClientError> {
+        let request = proto::SetRotationPeriodRequest {
+            key_id: key_id.to_owned(),
+            rotation_period_seconds: rotation_period.map_or(0, |p| p.as_secs()),
+        };
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.set_rotation_period(r).await
+        })
+        .await
+    }
+
+    /// Destroys one version below the minimum decryption version: its DEK
+    /// is erased and its ciphertexts can never be decrypted again.
+    pub async fn destroy_key_version(
+        &self,
+        key_id: &str,
+        version: u32,
+    ) -> Result<proto::KeyInfo, ClientError> {
+        let request = proto::DestroyKeyVersionRequest {
+            key_id: key_id.to_owned(),
+            version,
+        };
+        // A second run after a lost answer says "already destroyed".
+        self.admin_rpc(Idempotency::Unsafe, request, |mut a, r| async move {
+            a.destroy_key_version(r).await
         })
         .await
     }

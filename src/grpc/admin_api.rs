@@ -8,12 +8,14 @@ use super::audited::{Subject, audited, unversioned};
 use super::convert;
 use super::proto::admin_server::Admin;
 use super::proto::{
-    AuditLogReport, BackupChunk, CreateBackupRequest, CreateKeyRequest, GrantRequest, KeyInfo,
-    KeyRequest, ListKeysRequest, ListKeysResponse, RotateMasterKeyRequest, RotateMasterKeyResponse,
-    RotateRootKeyRequest, ScheduleKeyDeletionRequest, SealRequest, SealStatus,
-    SetMinDecryptionVersionRequest, StatusRequest, UnsealRequest, VerifyAuditLogRequest,
+    AuditLogReport, BackupChunk, CreateBackupRequest, CreateKeyRequest, DestroyKeyVersionRequest,
+    GrantRequest, KeyInfo, KeyRequest, ListKeysRequest, ListKeysResponse, RotateMasterKeyRequest,
+    RotateMasterKeyResponse, RotateRootKeyRequest, ScheduleKeyDeletionRequest, SealRequest,
+    SealStatus, SetMinDecryptionVersionRequest, SetRotationPeriodRequest, StatusRequest,
+    UnsealRequest, VerifyAuditLogRequest,
 };
 use crate::master_key::MasterKeySpec;
+use crate::model::RotationPeriod;
 use crate::service::Service;
 
 /// Handlers of the control plane.
@@ -29,15 +31,16 @@ impl AdminApi {
     }
 
     /// A call on one key that returns the key's info: validated, run and
-    /// recorded.
-    async fn on_key<Act, Fut>(
+    /// recorded. `act` gets the validated key id and the rest of the request.
+    async fn on_key<Req, Act, Fut>(
         &self,
         operation: &'static str,
-        request: Request<KeyRequest>,
+        request: Request<Req>,
         act: Act,
     ) -> Result<Response<KeyInfo>, Status>
     where
-        Act: FnOnce(Arc<Service>, crate::identity::Identity, crate::model::KeyId) -> Fut,
+        Req: NamesKey,
+        Act: FnOnce(Arc<Service>, crate::identity::Identity, crate::model::KeyId, Req) -> Fut,
         Fut: std::future::Future<Output = Result<crate::model::KeyMetadata, crate::error::Error>>,
     {
         let service = &self.service;
@@ -45,10 +48,12 @@ impl AdminApi {
             service,
             operation,
             request,
-            |req| Subject::key(&req.key_id),
+            |req| Subject::key(req.key_id()),
             |identity, req| async move {
-                let key_id = convert::key_id(&req.key_id)?;
-                Ok(key_info(&act(service.clone(), identity, key_id).await?))
+                let key_id = convert::key_id(req.key_id())?;
+                Ok(key_info(
+                    &act(service.clone(), identity, key_id, req).await?,
+                ))
             },
         )
         .await
@@ -139,6 +144,29 @@ fn showing_master_key_errors(err: crate::error::Error) -> Status {
 /// Chunk size of a streamed backup.
 const BACKUP_CHUNK_BYTES: usize = 1024 * 1024;
 
+/// A request that names one key.
+trait NamesKey: Send + 'static {
+    /// The key id as sent.
+    fn key_id(&self) -> &str;
+}
+
+macro_rules! names_key {
+    ($($request:ty),+) => {$(
+        impl NamesKey for $request {
+            fn key_id(&self) -> &str {
+                &self.key_id
+            }
+        }
+    )+};
+}
+
+names_key!(
+    KeyRequest,
+    SetMinDecryptionVersionRequest,
+    SetRotationPeriodRequest,
+    DestroyKeyVersionRequest
+);
+
 #[tonic::async_trait]
 impl Admin for AdminApi {
     type CreateBackupStream = std::pin::Pin<
@@ -185,8 +213,9 @@ impl Admin for AdminApi {
             |identity, req| async move {
                 let key_id = convert::key_id(&req.key_id)?;
                 let owner = convert::identity("owner", &req.owner)?;
+                let period = RotationPeriod::optional(req.rotation_period_seconds)?;
                 let key = service
-                    .create_key(&identity, &key_id, &owner, &req.description)
+                    .create_key_with_period(&identity, &key_id, &owner, &req.description, period)
                     .await?;
                 Ok(key_info(&key))
             },
@@ -198,20 +227,22 @@ impl Admin for AdminApi {
         self.on_key(
             "RotateKey",
             request,
-            |service, identity, key_id| async move { service.rotate_key(&identity, &key_id).await },
+            |service, identity, key_id, _| async move { service.rotate_key(&identity, &key_id).await },
         )
         .await
     }
 
     async fn get_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        self.on_key("GetKey", request, |service, identity, key_id| async move {
-            service.get_key(&identity, &key_id).await
-        })
+        self.on_key(
+            "GetKey",
+            request,
+            |service, identity, key_id, _| async move { service.get_key(&identity, &key_id).await },
+        )
         .await
     }
 
     async fn disable_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        self.on_key("DisableKey", request, |service, identity, key_id| async move {
+        self.on_key("DisableKey", request, |service, identity, key_id, _| async move {
             service.disable_key(&identity, &key_id).await
         })
         .await
@@ -221,7 +252,7 @@ impl Admin for AdminApi {
         self.on_key(
             "EnableKey",
             request,
-            |service, identity, key_id| async move { service.enable_key(&identity, &key_id).await },
+            |service, identity, key_id, _| async move { service.enable_key(&identity, &key_id).await },
         )
         .await
     }
@@ -230,19 +261,46 @@ impl Admin for AdminApi {
         &self,
         request: Request<SetMinDecryptionVersionRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
-        let service = &self.service;
-        audited(
-            service,
+        self.on_key(
             "SetMinDecryptionVersion",
             request,
-            |req| Subject::key(&req.key_id),
-            |identity, req| async move {
-                let key_id = convert::key_id(&req.key_id)?;
-                Ok(key_info(
-                    &service
-                        .set_min_decryption_version(&identity, &key_id, req.version)
-                        .await?,
-                ))
+            |service, identity, key_id, req| async move {
+                service
+                    .set_min_decryption_version(&identity, &key_id, req.version)
+                    .await
+            },
+        )
+        .await
+    }
+
+    async fn set_rotation_period(
+        &self,
+        request: Request<SetRotationPeriodRequest>,
+    ) -> Result<Response<KeyInfo>, Status> {
+        self.on_key(
+            "SetRotationPeriod",
+            request,
+            |service, identity, key_id, req| async move {
+                let period = RotationPeriod::optional(req.rotation_period_seconds)?;
+                service
+                    .set_rotation_period(&identity, &key_id, period)
+                    .await
+            },
+        )
+        .await
+    }
+
+    async fn destroy_key_version(
+        &self,
+        request: Request<DestroyKeyVersionRequest>,
+    ) -> Result<Response<KeyInfo>, Status> {
+        self.on_key(
+            "DestroyKeyVersion",
+            request,
+            |service, identity, key_id, req| async move {
+                service
+                    .destroy_key_version(&identity, &key_id, req.version)
+                    .await
             },
         )
         .await
@@ -303,7 +361,7 @@ impl Admin for AdminApi {
         self.on_key(
             "CancelKeyDeletion",
             request,
-            |service, identity, key_id| async move {
+            |service, identity, key_id, _| async move {
                 service.cancel_key_deletion(&identity, &key_id).await
             },
         )

@@ -93,6 +93,7 @@ pub fn key_info(key: &KeyMetadata) -> proto::KeyInfo {
             .map(|v| proto::KeyVersion {
                 version: v.version.get(),
                 created_at_unix: v.created_at,
+                destroyed_at_unix: v.destroyed_at.unwrap_or(0),
             })
             .collect(),
         created_at_unix: key.created_at,
@@ -106,5 +107,9 @@ pub fn key_info(key: &KeyMetadata) -> proto::KeyInfo {
                 operations: ops.iter().map(|op| proto_operation(op).into()).collect(),
             })
             .collect(),
+        rotation_period_seconds: key
+            .rotation_period
+            .map_or(0, |period| u64::from(period.secs())),
+        next_rotation_at_unix: key.next_rotation_at().unwrap_or(0),
     }
 }

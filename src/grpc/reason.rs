@@ -22,6 +22,8 @@ pub enum Reason {
     /// The ciphertext's key version is below the key's minimum decryption
     /// version (FAILED_PRECONDITION).
     KeyVersionBelowMinimum,
+    /// The ciphertext's key version was destroyed (FAILED_PRECONDITION).
+    KeyVersionDestroyed,
     /// The ciphertext is malformed, tampered with, or was made with another
     /// key or context (INVALID_ARGUMENT).
     InvalidCiphertext,
@@ -38,10 +40,11 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for parsing.
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 9] = [
         Self::KeyDisabled,
         Self::KeyPendingDeletion,
         Self::KeyVersionBelowMinimum,
+        Self::KeyVersionDestroyed,
         Self::InvalidCiphertext,
         Self::Sealed,
         Self::KeystoreUnavailable,
@@ -55,6 +58,7 @@ impl Reason {
             Self::KeyDisabled => "KEY_DISABLED",
             Self::KeyPendingDeletion => "KEY_PENDING_DELETION",
             Self::KeyVersionBelowMinimum => "KEY_VERSION_BELOW_MINIMUM",
+            Self::KeyVersionDestroyed => "KEY_VERSION_DESTROYED",
             Self::InvalidCiphertext => "INVALID_CIPHERTEXT",
             Self::Sealed => "SEALED",
             Self::KeystoreUnavailable => "KEYSTORE_UNAVAILABLE",
@@ -78,6 +82,9 @@ impl Reason {
             Error::FailedPrecondition(Precondition::PendingDeletion) => Self::KeyPendingDeletion,
             Error::FailedPrecondition(Precondition::BelowMinDecryptionVersion { .. }) => {
                 Self::KeyVersionBelowMinimum
+            }
+            Error::FailedPrecondition(Precondition::VersionDestroyed { .. }) => {
+                Self::KeyVersionDestroyed
             }
             Error::InvalidCiphertext(_) => Self::InvalidCiphertext,
             Error::Sealed => Self::Sealed,

@@ -5,7 +5,9 @@ use super::{Service, lifecycle};
 use crate::crypto::SecretKey;
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
-use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, VersionInfo};
+use crate::model::{
+    KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, RotationPeriod, VersionInfo,
+};
 use crate::store::KeyUpdate;
 
 /// Longest key description accepted.
@@ -41,7 +43,8 @@ pub struct ServiceStatus {
     pub root_rotation: Option<crate::service::RootRotation>,
 }
 
-fn unwrap_rejected(err: StoreError) -> Error {
+/// The domain error an update function refused with, or the store's.
+pub(super) fn unwrap_rejected(err: StoreError) -> Error {
     match err {
         StoreError::Rejected(inner) => *inner,
         StoreError::NotFound => Error::NotFound,
@@ -81,13 +84,28 @@ impl Service {
         Ok(key)
     }
 
-    /// Creates a key with a first version. Admins only.
+    /// Creates a key with a first version and no rotation period. Admins
+    /// only.
     pub async fn create_key(
         &self,
         identity: &Identity,
         key_id: &KeyId,
         owner: &Identity,
         description: &str,
+    ) -> Result<KeyMetadata, Error> {
+        self.create_key_with_period(identity, key_id, owner, description, None)
+            .await
+    }
+
+    /// Creates a key with a first version, rotated by the server every
+    /// `rotation_period` if given. Admins only.
+    pub async fn create_key_with_period(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        owner: &Identity,
+        description: &str,
+        rotation_period: Option<RotationPeriod>,
     ) -> Result<KeyMetadata, Error> {
         authz::require_admin(self.caller(identity))?;
         if description.len() > MAX_DESCRIPTION_BYTES {
@@ -107,12 +125,10 @@ impl Service {
             state: KeyState::Enabled,
             primary_version: KeyVersion::FIRST,
             min_decryption_version: KeyVersion::FIRST,
-            versions: vec![VersionInfo {
-                version: KeyVersion::FIRST,
-                created_at: now,
-            }],
+            versions: vec![VersionInfo::new(KeyVersion::FIRST, now)],
             created_at: now,
             grants: Default::default(),
+            rotation_period,
         };
         if let Some(stale) = self.store.key(key_id).await? {
             // A key past its deletion window that the purge has not reached
@@ -146,29 +162,12 @@ impl Service {
         key_id: &KeyId,
     ) -> Result<KeyMetadata, Error> {
         let keyring = self.keyring()?;
-        self.refresh_roots(&keyring).await?;
         self.authorized_key(identity, key_id, Action::Rotate)
             .await?;
-        let dek = SecretKey::generate()?;
         let now = self.clock.now();
-        let rotate = |current: &KeyMetadata| {
-            let (metadata, version) = lifecycle::rotate(current, now)?;
-            Ok(KeyUpdate {
-                new_version: Some(keyring.wrap_dek(key_id, version, &dek)?),
-                metadata,
-            })
-        };
-        let rotated = match self.store.update_key(key_id, &rotate).await {
-            // A root-key rotation switched root keys meanwhile: load the new
-            // one and wrap under it.
-            Err(StoreError::Conflict) => {
-                self.refresh_roots(&keyring).await?;
-                self.store.update_key(key_id, &rotate).await
-            }
-            other => other,
-        }
-        .map_err(unwrap_rejected)?;
-        self.remember(&rotated);
+        let rotated = self
+            .rotate_with(&keyring, key_id, |current| lifecycle::rotate(current, now))
+            .await?;
         tracing::info!(key_id = %key_id, version = %rotated.primary_version, by = %identity, "rotated key");
         Ok(rotated)
     }
@@ -209,6 +208,58 @@ impl Service {
             lifecycle::set_min_decryption_version(key, version)
         })
         .await
+    }
+
+    /// Sets or clears the automatic rotation period. Admins only.
+    pub async fn set_rotation_period(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        period: Option<RotationPeriod>,
+    ) -> Result<KeyMetadata, Error> {
+        let key = self
+            .transition(identity, key_id, Action::Manage, |key| {
+                lifecycle::set_rotation_period(key, period)
+            })
+            .await?;
+        tracing::info!(key_id = %key_id, period_secs = ?period.map(RotationPeriod::secs), by = %identity, "set rotation period");
+        Ok(key)
+    }
+
+    /// Destroys one old version: marks it destroyed and erases its wrapped
+    /// DEK from the store in one atomic step, then drops any cached copy.
+    /// Ciphertexts of that version can never be decrypted again. Admins
+    /// only.
+    pub async fn destroy_key_version(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        version: u32,
+    ) -> Result<KeyMetadata, Error> {
+        self.authorized_key(identity, key_id, Action::Manage)
+            .await?;
+        let now = self.clock.now();
+        let destroy = |current: &KeyMetadata| {
+            let (metadata, version) = lifecycle::destroy_version(current, version, now)?;
+            Ok(KeyUpdate {
+                metadata,
+                new_version: None,
+                destroy_version: Some(version),
+            })
+        };
+        let key = self
+            .store
+            .update_key(key_id, &destroy)
+            .await
+            .map_err(unwrap_rejected)?;
+        self.remember(&key);
+        if let (Some(keyring), Ok(version)) =
+            (self.read_keyring().clone(), KeyVersion::new(version))
+        {
+            keyring.forget_version(key_id, key.created_at, version);
+        }
+        tracing::warn!(key_id = %key_id, version, by = %identity, "destroyed key version");
+        Ok(key)
     }
 
     /// Schedules deletion. Admins only.

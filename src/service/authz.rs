@@ -98,6 +98,7 @@ mod tests {
                 .iter()
                 .map(|(who, ops)| (ident(who), ops.iter().copied().collect::<OperationSet>()))
                 .collect::<BTreeMap<_, _>>(),
+            rotation_period: None,
         }
     }
 

@@ -167,6 +167,11 @@ impl KeyScope<'_> {
         if !key.has_version(version) {
             return Err(Error::InvalidCiphertext(CryptoError::Unauthentic));
         }
+        if key.is_destroyed(version) {
+            return Err(Error::FailedPrecondition(Precondition::VersionDestroyed {
+                version: version.get(),
+            }));
+        }
         if version < key.min_decryption_version {
             return Err(Error::FailedPrecondition(
                 Precondition::BelowMinDecryptionVersion {

@@ -196,6 +196,11 @@ impl Keyring {
             .put(Self::slot(key_id, created_at, version), dek);
     }
 
+    /// Forgets the cached DEK of one version (after it is destroyed).
+    pub fn forget_version(&self, key_id: &KeyId, created_at: UnixTime, version: KeyVersion) {
+        self.lock().pop(&Self::slot(key_id, created_at, version));
+    }
+
     /// Forgets every cached DEK of a key (after it is destroyed).
     pub fn forget_key(&self, key_id: &KeyId) {
         let mut cache = self.lock();

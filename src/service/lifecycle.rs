@@ -4,7 +4,9 @@
 
 use crate::error::{Error, Precondition};
 use crate::identity::Identity;
-use crate::model::{KeyMetadata, KeyState, KeyVersion, OperationSet, UnixTime, VersionInfo};
+use crate::model::{
+    KeyMetadata, KeyState, KeyVersion, OperationSet, RotationPeriod, UnixTime, VersionInfo,
+};
 
 /// Shortest deletion window, in days.
 pub const MIN_PENDING_DAYS: u32 = 7;
@@ -41,10 +43,89 @@ pub fn rotate(key: &KeyMetadata, now: UnixTime) -> Result<(KeyMetadata, KeyVersi
     let version = key.primary_version.next()?;
     let mut next = key.clone();
     next.primary_version = version;
-    next.versions.push(VersionInfo {
-        version,
-        created_at: now,
-    });
+    next.versions.push(VersionInfo::new(version, now));
+    Ok((next, version))
+}
+
+/// What makes the server rotate a key by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoRotation {
+    /// The key's rotation period has passed since its primary version was
+    /// made.
+    Schedule,
+    /// `version` reached the encryption limit; rotate if it is still primary.
+    Usage {
+        /// The version that reached the limit.
+        version: KeyVersion,
+    },
+}
+
+/// Rotates the key if `trigger` still holds at `now`. Run inside the
+/// store's atomic update, so when several replicas see the same due key,
+/// the first rotates and the others find it no longer due
+/// ([`Precondition::RotationNotDue`]).
+pub fn rotate_automatically(
+    key: &KeyMetadata,
+    trigger: AutoRotation,
+    now: UnixTime,
+) -> Result<(KeyMetadata, KeyVersion), Error> {
+    let due = match trigger {
+        AutoRotation::Schedule => key.next_rotation_at().is_some_and(|at| at <= now),
+        AutoRotation::Usage { version } => {
+            key.primary_version == version && key.deletion_at().is_none()
+        }
+    };
+    if !due {
+        return Err(Error::FailedPrecondition(Precondition::RotationNotDue));
+    }
+    rotate(key, now)
+}
+
+/// Sets (or with `None` clears) the automatic rotation period.
+pub fn set_rotation_period(
+    key: &KeyMetadata,
+    period: Option<RotationPeriod>,
+) -> Result<KeyMetadata, Error> {
+    refuse_if_pending(key)?;
+    Ok(KeyMetadata {
+        rotation_period: period,
+        ..key.clone()
+    })
+}
+
+/// Marks `version` destroyed; the store erases its DEK in the same step.
+/// Only versions below the minimum decryption version may go, so nothing
+/// still decryptable is lost by accident, and never twice.
+pub fn destroy_version(
+    key: &KeyMetadata,
+    version: u32,
+    now: UnixTime,
+) -> Result<(KeyMetadata, KeyVersion), Error> {
+    refuse_if_pending(key)?;
+    let version = KeyVersion::new(version)?;
+    if !key.has_version(version) {
+        return Err(Error::InvalidArgument(format!(
+            "version {version} does not exist; the primary version is {}",
+            key.primary_version
+        )));
+    }
+    if version >= key.min_decryption_version {
+        return Err(Error::FailedPrecondition(Precondition::Other(format!(
+            "only versions below the minimum decryption version ({}) can be destroyed; raise it first",
+            key.min_decryption_version
+        ))));
+    }
+    if key.is_destroyed(version) {
+        return Err(Error::FailedPrecondition(Precondition::Other(format!(
+            "version {version} is already destroyed"
+        ))));
+    }
+    let mut next = key.clone();
+    for info in &mut next.versions {
+        if info.version == version {
+            info.destroyed_at = Some(now);
+        }
+    }
     Ok((next, version))
 }
 
@@ -80,6 +161,11 @@ pub fn set_min_decryption_version(key: &KeyMetadata, version: u32) -> Result<Key
             "version {version} does not exist; the primary version is {}",
             key.primary_version
         )));
+    }
+    if let Some(destroyed) = key.highest_destroyed().filter(|d| version <= *d) {
+        return Err(Error::FailedPrecondition(Precondition::Other(format!(
+            "version {destroyed} is destroyed; the minimum decryption version must stay above it"
+        ))));
     }
     Ok(KeyMetadata {
         min_decryption_version: version,
@@ -186,12 +272,10 @@ mod tests {
             state: KeyState::Enabled,
             primary_version: KeyVersion::FIRST,
             min_decryption_version: KeyVersion::FIRST,
-            versions: vec![VersionInfo {
-                version: KeyVersion::FIRST,
-                created_at: 10,
-            }],
+            versions: vec![VersionInfo::new(KeyVersion::FIRST, 10)],
             created_at: 10,
             grants: BTreeMap::new(),
+            rotation_period: None,
         }
     }
 
@@ -246,5 +330,84 @@ mod tests {
         assert_eq!(less.grants[&friend], two);
         let none = revoke(&less, &friend, OperationSet::EMPTY).expect("revoke all");
         assert!(none.grants.is_empty());
+    }
+
+    #[test]
+    fn automatic_rotation_happens_once_per_period_and_only_for_enabled_keys() {
+        let hour = RotationPeriod::from_secs(3600).expect("period");
+        let key = set_rotation_period(&key(), Some(hour)).expect("set");
+        assert_eq!(key.next_rotation_at(), Some(10 + 3600));
+        let not_due = rotate_automatically(&key, AutoRotation::Schedule, 10 + 3599);
+        assert!(matches!(
+            not_due,
+            Err(Error::FailedPrecondition(Precondition::RotationNotDue))
+        ));
+        let (rotated, version) =
+            rotate_automatically(&key, AutoRotation::Schedule, 10 + 3600).expect("due");
+        assert_eq!(version.get(), 2);
+        assert_eq!(rotated.next_rotation_at(), Some(10 + 7200));
+        // A second replica deciding on the rotated key finds nothing due.
+        assert!(rotate_automatically(&rotated, AutoRotation::Schedule, 10 + 3600).is_err());
+        let disabled = disable(&key).expect("disable");
+        assert_eq!(disabled.next_rotation_at(), None);
+        assert!(rotate_automatically(&disabled, AutoRotation::Schedule, i64::MAX).is_err());
+        assert_eq!(
+            set_rotation_period(&key, None)
+                .expect("clear")
+                .next_rotation_at(),
+            None
+        );
+        let pending = schedule_deletion(&key, 7, 0).expect("schedule");
+        assert!(set_rotation_period(&pending, Some(hour)).is_err());
+        assert!(RotationPeriod::from_secs(3599).is_err());
+        assert!(RotationPeriod::from_secs(u64::from(u32::MAX) + 1).is_err());
+    }
+
+    #[test]
+    fn usage_rotation_applies_only_while_the_version_is_primary() {
+        let trigger = AutoRotation::Usage {
+            version: KeyVersion::FIRST,
+        };
+        let (rotated, _) = rotate_automatically(&key(), trigger, 20).expect("rotate");
+        assert!(matches!(
+            rotate_automatically(&rotated, trigger, 21),
+            Err(Error::FailedPrecondition(Precondition::RotationNotDue))
+        ));
+    }
+
+    #[test]
+    fn only_versions_below_the_minimum_can_be_destroyed_once() {
+        let (two, _) = rotate(&key(), 20).expect("rotate");
+        assert!(
+            matches!(
+                destroy_version(&two, 1, 30),
+                Err(Error::FailedPrecondition(_))
+            ),
+            "version 1 is still decryptable"
+        );
+        let raised = set_min_decryption_version(&two, 2).expect("raise");
+        assert!(matches!(
+            destroy_version(&raised, 3, 30),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            destroy_version(&raised, 0, 30),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(
+            destroy_version(&raised, 2, 30).is_err(),
+            "the primary stays"
+        );
+        let (destroyed, version) = destroy_version(&raised, 1, 30).expect("destroy");
+        assert_eq!(version, KeyVersion::FIRST);
+        assert!(destroyed.is_destroyed(KeyVersion::FIRST));
+        assert_eq!(destroyed.versions[0].destroyed_at, Some(30));
+        assert!(!destroyed.is_destroyed(KeyVersion::new(2).expect("v2")));
+        assert!(destroy_version(&destroyed, 1, 31).is_err(), "only once");
+        assert!(
+            set_min_decryption_version(&destroyed, 1).is_err(),
+            "a destroyed version cannot become decryptable again"
+        );
+        assert!(set_min_decryption_version(&destroyed, 2).is_ok());
     }
 }

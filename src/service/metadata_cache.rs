@@ -184,6 +184,7 @@ mod tests {
             versions: vec![],
             created_at: 0,
             grants: BTreeMap::new(),
+            rotation_period: None,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod lifecycle;
 mod metadata_cache;
 mod root;
 mod root_rotation;
+mod rotation;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
@@ -42,6 +43,7 @@ pub use guard::GuardOptions;
 use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
+pub use rotation::{DEFAULT_LIFECYCLE_CHECK_INTERVAL, LifecycleOptions, SharedClock};
 
 /// Default bound on cached unwrapped DEKs.
 pub const DEFAULT_DEK_CACHE_CAPACITY: usize = 10_000;
@@ -53,7 +55,7 @@ pub const DEFAULT_MAX_BATCH_ITEMS: usize = 1000;
 pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 
 /// Tells the time; replaceable in tests.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: std::fmt::Debug + Send + Sync + 'static {
     /// Seconds since the Unix epoch.
     fn now(&self) -> UnixTime;
 }
@@ -88,6 +90,8 @@ pub struct ServiceOptions {
     pub audit: Option<AuditSettings>,
     /// Rate limits and anomaly alerts.
     pub guard: GuardOptions,
+    /// Automatic rotation, and the clock.
+    pub lifecycle: LifecycleOptions,
 }
 
 /// The tresor service.
@@ -125,7 +129,8 @@ impl Service {
         master: Arc<dyn MasterKey>,
         options: ServiceOptions,
     ) -> Result<Self, Error> {
-        Self::open_with_clock(store, master, options, Arc::new(SystemClock)).await
+        let clock = options.lifecycle.clock.0.clone();
+        Self::open_with_clock(store, master, options, clock).await
     }
 
     /// [`Service::open`] with another clock (tests).

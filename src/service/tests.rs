@@ -48,6 +48,7 @@ fn options() -> ServiceOptions {
         rewrap_batch_size: 3,
         audit: None,
         guard: Default::default(),
+        lifecycle: Default::default(),
     }
 }
 

@@ -22,12 +22,10 @@ fn metadata(raw: &str) -> KeyMetadata {
         state: KeyState::Enabled,
         primary_version: KeyVersion::FIRST,
         min_decryption_version: KeyVersion::FIRST,
-        versions: vec![VersionInfo {
-            version: KeyVersion::FIRST,
-            created_at: 1_700_000_000,
-        }],
+        versions: vec![VersionInfo::new(KeyVersion::FIRST, 1_700_000_000)],
         created_at: 1_700_000_000,
         grants: BTreeMap::new(),
+        rotation_period: None,
     }
 }
 
@@ -72,6 +70,8 @@ pub async fn run_all(store: &dyn KeyStore) {
     listing_pages_by_prefix(store).await;
     rewrapping_walks_versions_in_order_and_skips_changed_ones(store).await;
     deletion_schedule_and_delete(store).await;
+    destroying_a_version_erases_its_dek(store).await;
+    rotation_schedule_follows_the_metadata(store).await;
 }
 
 async fn audit_marks_are_kept_per_log(store: &dyn KeyStore) {
@@ -204,12 +204,10 @@ async fn rotation_adds_versions_atomically(store: &dyn KeyStore) {
             let mut next = current.clone();
             let version = next.primary_version.next()?;
             next.primary_version = version;
-            next.versions.push(VersionInfo {
-                version,
-                created_at: 1_700_000_100,
-            });
+            next.versions.push(VersionInfo::new(version, 1_700_000_100));
             Ok(KeyUpdate {
                 metadata: next,
+                destroy_version: None,
                 new_version: Some(StoredVersion {
                     version,
                     wrapped_dek: vec![9; 40],
@@ -364,6 +362,174 @@ async fn deletion_schedule_and_delete(store: &dyn KeyStore) {
     ));
 }
 
+async fn destroying_a_version_erases_its_dek(store: &dyn KeyStore) {
+    let key = id("destroy/a");
+    store
+        .create_key(&metadata("destroy/a"), &first_version(1))
+        .await
+        .expect("create");
+    let second = KeyVersion::new(2).expect("version");
+    store
+        .update_key(&key, &|current| {
+            let mut next = current.clone();
+            next.primary_version = second;
+            next.versions.push(VersionInfo::new(second, 1_700_000_100));
+            Ok(KeyUpdate {
+                metadata: next,
+                new_version: Some(StoredVersion {
+                    version: second,
+                    wrapped_dek: vec![2; 40],
+                    root_generation: 1,
+                }),
+                destroy_version: None,
+            })
+        })
+        .await
+        .expect("rotate");
+    let destroyed = store
+        .update_key(&key, &|current| {
+            let mut next = current.clone();
+            next.min_decryption_version = second;
+            next.versions[0].destroyed_at = Some(1_700_000_200);
+            Ok(KeyUpdate {
+                metadata: next,
+                new_version: None,
+                destroy_version: Some(KeyVersion::FIRST),
+            })
+        })
+        .await
+        .expect("destroy");
+    assert!(destroyed.is_destroyed(KeyVersion::FIRST));
+    let stored = store.key(&key).await.expect("get").expect("key");
+    assert_eq!(stored.versions[0].destroyed_at, Some(1_700_000_200));
+    assert_eq!(
+        store.version(&key, KeyVersion::FIRST).await.expect("v1"),
+        None,
+        "the destroyed DEK is gone"
+    );
+    assert!(store.version(&key, second).await.expect("v2").is_some());
+    let everywhere = store.versions_after(None, usize::MAX).await.expect("all");
+    assert!(
+        !everywhere
+            .iter()
+            .any(|(k, v)| k == &key && v.version == KeyVersion::FIRST)
+    );
+    let snapshot = store.snapshot().await.expect("snapshot");
+    assert!(
+        !snapshot
+            .versions
+            .iter()
+            .any(|(k, v)| k == &key && v.version == KeyVersion::FIRST),
+        "a backup taken after destruction does not hold the DEK"
+    );
+}
+
+async fn rotation_schedule_follows_the_metadata(store: &dyn KeyStore) {
+    let hour = crate::model::RotationPeriod::from_secs(3600).expect("period");
+    let created = 1_700_000_000;
+    for name in ["sched/a", "sched/b", "sched/c"] {
+        let mut meta = metadata(name);
+        meta.rotation_period = Some(hour);
+        if name == "sched/c" {
+            meta.versions[0].created_at = created + 10;
+        }
+        store
+            .create_key(&meta, &first_version(1))
+            .await
+            .expect("create");
+    }
+    let due_at = created + 3600;
+    assert!(
+        store
+            .due_rotations(due_at - 1, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    assert_eq!(
+        store.due_rotations(due_at + 10, 10).await.expect("due"),
+        vec![id("sched/a"), id("sched/b"), id("sched/c")],
+        "soonest first"
+    );
+    assert_eq!(
+        store
+            .due_rotations(due_at + 10, 2)
+            .await
+            .expect("due")
+            .len(),
+        2,
+        "the limit holds"
+    );
+    // Disabling takes a key off the schedule; enabling puts it back.
+    let set_state = |state: KeyState| {
+        move |current: &KeyMetadata| {
+            let mut next = current.clone();
+            next.state = state;
+            Ok(KeyUpdate::metadata(next))
+        }
+    };
+    store
+        .update_key(&id("sched/a"), &set_state(KeyState::Disabled))
+        .await
+        .expect("disable");
+    assert_eq!(
+        store.due_rotations(due_at, 10).await.expect("due"),
+        vec![id("sched/b")]
+    );
+    store
+        .update_key(&id("sched/a"), &set_state(KeyState::Enabled))
+        .await
+        .expect("enable");
+    // A new primary version moves the next rotation one period on.
+    store
+        .update_key(&id("sched/b"), &|current| {
+            let mut next = current.clone();
+            let version = next.primary_version.next()?;
+            next.primary_version = version;
+            next.versions.push(VersionInfo::new(version, due_at));
+            Ok(KeyUpdate {
+                metadata: next,
+                new_version: Some(StoredVersion {
+                    version,
+                    wrapped_dek: vec![4; 40],
+                    root_generation: 1,
+                }),
+                destroy_version: None,
+            })
+        })
+        .await
+        .expect("rotate");
+    assert_eq!(
+        store.due_rotations(due_at, 10).await.expect("due"),
+        vec![id("sched/a")]
+    );
+    assert_eq!(
+        store.due_rotations(due_at + 3600, 10).await.expect("due"),
+        vec![id("sched/a"), id("sched/c"), id("sched/b")]
+    );
+    // Clearing the period and deleting the key take it off the schedule.
+    store
+        .update_key(&id("sched/a"), &|current| {
+            let mut next = current.clone();
+            next.rotation_period = None;
+            Ok(KeyUpdate::metadata(next))
+        })
+        .await
+        .expect("clear");
+    store.delete_key(&id("sched/c")).await.expect("delete");
+    assert_eq!(
+        store.due_rotations(i64::MAX - 1, 10).await.expect("due"),
+        vec![id("sched/b")]
+    );
+    // A restore rebuilds the schedule from the keys.
+    let snapshot = store.snapshot().await.expect("snapshot");
+    store.restore(&snapshot, true).await.expect("restore");
+    assert_eq!(
+        store.due_rotations(i64::MAX - 1, 10).await.expect("due"),
+        vec![id("sched/b")]
+    );
+}
+
 /// Concurrent rotations of one key through several handles on the same
 /// store (several replicas): every rotation succeeds and the versions are
 /// consecutive, with no gap and no duplicate.
@@ -387,12 +553,10 @@ pub async fn concurrent_rotations_on_one_key(
                         let mut next = current.clone();
                         let version = next.primary_version.next()?;
                         next.primary_version = version;
-                        next.versions.push(VersionInfo {
-                            version,
-                            created_at: 1,
-                        });
+                        next.versions.push(VersionInfo::new(version, 1));
                         Ok(KeyUpdate {
                             metadata: next,
+                            destroy_version: None,
                             new_version: Some(StoredVersion {
                                 version,
                                 wrapped_dek: vec![5; 40],
@@ -524,6 +688,7 @@ mod sled {
                             next.primary_version = version;
                             Ok(KeyUpdate {
                                 metadata: next,
+                                destroy_version: None,
                                 new_version: Some(StoredVersion {
                                     version,
                                     wrapped_dek: vec![3; 40],

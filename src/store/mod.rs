@@ -13,6 +13,7 @@
 pub mod conformance;
 mod postgres_store;
 pub(crate) mod records;
+mod sled_compaction;
 mod sled_store;
 
 use async_trait::async_trait;
@@ -21,6 +22,7 @@ use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
 pub use postgres_store::{DbTls, PostgresKeyStore};
+pub use sled_compaction::CompactionReport;
 pub use sled_store::SledKeyStore;
 
 /// The root key wrapped by one master key.
@@ -114,13 +116,15 @@ pub struct StoredVersion {
 }
 
 /// What an update function decided: the new metadata, and possibly a new
-/// version to add in the same atomic step.
+/// version to add or an old version's DEK to erase, in the same atomic step.
 #[derive(Debug)]
 pub struct KeyUpdate {
     /// The metadata to store.
     pub metadata: KeyMetadata,
     /// A version to add (rotation).
     pub new_version: Option<StoredVersion>,
+    /// A version whose wrapped DEK to remove (DestroyKeyVersion).
+    pub destroy_version: Option<KeyVersion>,
 }
 
 impl KeyUpdate {
@@ -129,6 +133,7 @@ impl KeyUpdate {
         Self {
             metadata,
             new_version: None,
+            destroy_version: None,
         }
     }
 }
@@ -250,4 +255,14 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Destroys a key: its metadata and every wrapped DEK.
     async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError>;
+
+    /// Ids of keys whose automatic rotation is due at or before `now`
+    /// ([`KeyMetadata::next_rotation_at`]), soonest first, at most `limit`.
+    async fn due_rotations(&self, now: UnixTime, limit: usize) -> Result<Vec<KeyId>, StoreError>;
+
+    /// Rewrites the store's files so that nothing removed from it (the
+    /// wrapped DEKs of destroyed versions and deleted keys) remains in them.
+    /// What this covers, and what stays on disk regardless (write-ahead
+    /// logs, the file system's freed blocks), is each backend's to document.
+    async fn compact(&self) -> Result<(), StoreError>;
 }

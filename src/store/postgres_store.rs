@@ -29,11 +29,11 @@ use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 /// Advisory lock key taken while migrating ("tresor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7472_6573_6f72;
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 const ROOT: &str = "root";
 const REWRAP_CURSOR: &str = "rewrap_cursor";
 
-const MIGRATIONS: [&str; 1] = [
+const MIGRATIONS: [&str; 2] = [
     // Version 1.
     r#"
     CREATE TABLE tresor_meta (
@@ -53,6 +53,12 @@ const MIGRATIONS: [&str; 1] = [
         record  BYTEA NOT NULL,
         PRIMARY KEY (key_id, version)
     );
+    "#,
+    // Version 2: automatic rotation. Keys made before have no period.
+    r#"
+    ALTER TABLE tresor_keys ADD COLUMN next_rotation_at BIGINT;
+    CREATE INDEX tresor_keys_rotation ON tresor_keys (next_rotation_at)
+        WHERE next_rotation_at IS NOT NULL;
     "#,
 ];
 
@@ -331,6 +337,24 @@ impl PostgresKeyStore {
         Ok(())
     }
 
+    /// Key ids a query selects, given a time bound (`$1`) and a limit (`$2`).
+    async fn key_ids(
+        &self,
+        query: &str,
+        now: UnixTime,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client.query(query, &[&now, &limit]).await.map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.get(0);
+                KeyId::parse(&id).map_err(|e| StoreError::Corrupt(format!("key row: {e}")))
+            })
+            .collect()
+    }
+
     fn sealed_entry(&self) -> String {
         format!("sealed:{}", self.replica)
     }
@@ -557,7 +581,7 @@ impl KeyStore for PostgresKeyStore {
         .await
         .map_err(db)?;
         let insert_key = tx
-            .prepare("INSERT INTO tresor_keys (key_id, record, deletion_at) VALUES ($1, $2, $3)")
+            .prepare("INSERT INTO tresor_keys (key_id, record, deletion_at, next_rotation_at) VALUES ($1, $2, $3, $4)")
             .await
             .map_err(db)?;
         for key in &snapshot.keys {
@@ -567,6 +591,7 @@ impl KeyStore for PostgresKeyStore {
                     &key.id.as_str(),
                     &records::encode_key(key),
                     &key.deletion_at(),
+                    &key.next_rotation_at(),
                 ],
             )
             .await
@@ -646,11 +671,12 @@ impl KeyStore for PostgresKeyStore {
         check_root_generation(&tx, first.root_generation).await?;
         let inserted = tx
             .execute(
-                "INSERT INTO tresor_keys (key_id, record, deletion_at) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
+                "INSERT INTO tresor_keys (key_id, record, deletion_at, next_rotation_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key_id) DO NOTHING",
                 &[
                     &metadata.id.as_str(),
                     &records::encode_key(metadata),
                     &metadata.deletion_at(),
+                    &metadata.next_rotation_at(),
                 ],
             )
             .await
@@ -705,7 +731,16 @@ impl KeyStore for PostgresKeyStore {
         let KeyUpdate {
             metadata,
             new_version,
+            destroy_version,
         } = update(&current).map_err(|e: Error| StoreError::Rejected(Box::new(e)))?;
+        if let Some(version) = destroy_version {
+            tx.execute(
+                "DELETE FROM tresor_versions WHERE key_id = $1 AND version = $2",
+                &[&id.as_str(), &version_number(version)],
+            )
+            .await
+            .map_err(db)?;
+        }
         if let Some(version) = &new_version {
             check_root_generation(&tx, version.root_generation).await?;
             tx.execute(
@@ -720,11 +755,12 @@ impl KeyStore for PostgresKeyStore {
             .map_err(db)?;
         }
         tx.execute(
-            "UPDATE tresor_keys SET record = $2, deletion_at = $3 WHERE key_id = $1",
+            "UPDATE tresor_keys SET record = $2, deletion_at = $3, next_rotation_at = $4 WHERE key_id = $1",
             &[
                 &id.as_str(),
                 &records::encode_key(&metadata),
                 &metadata.deletion_at(),
+                &metadata.next_rotation_at(),
             ],
         )
         .await
@@ -783,20 +819,35 @@ impl KeyStore for PostgresKeyStore {
     }
 
     async fn due_deletions(&self, now: UnixTime) -> Result<Vec<KeyId>, StoreError> {
+        self.key_ids(
+            "SELECT key_id FROM tresor_keys WHERE deletion_at IS NOT NULL AND deletion_at <= $1 ORDER BY deletion_at, key_id LIMIT $2",
+            now,
+            usize::MAX,
+        )
+        .await
+    }
+
+    async fn due_rotations(&self, now: UnixTime, limit: usize) -> Result<Vec<KeyId>, StoreError> {
+        self.key_ids(
+            "SELECT key_id FROM tresor_keys WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= $1 ORDER BY next_rotation_at, key_id LIMIT $2",
+            now,
+            limit,
+        )
+        .await
+    }
+
+    /// `VACUUM FULL` rewrites both tables into new files and truncates the
+    /// old ones at commit, so removed rows leave the table files. It holds
+    /// an exclusive lock on each table while it runs (reads of uncached
+    /// keys wait). The write-ahead log still holds the removed rows until
+    /// PostgreSQL recycles its segments, as do WAL archives and base
+    /// backups made before (SECURITY.md, "Deletion").
+    async fn compact(&self) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                "SELECT key_id FROM tresor_keys WHERE deletion_at IS NOT NULL AND deletion_at <= $1 ORDER BY deletion_at, key_id",
-                &[&now],
-            )
+        client
+            .batch_execute("VACUUM FULL tresor_versions; VACUUM FULL tresor_keys;")
             .await
-            .map_err(db)?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.get(0);
-                KeyId::parse(&id).map_err(|e| StoreError::Corrupt(format!("key row: {e}")))
-            })
-            .collect()
+            .map_err(db)
     }
 
     async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError> {

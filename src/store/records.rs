@@ -9,7 +9,9 @@ use prost::Message;
 use super::{AuditMark, RetiringRoot, RootWrapping, StoredRoot, StoredVersion};
 use crate::error::StoreError;
 use crate::identity::Identity;
-use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, UnixTime, VersionInfo};
+use crate::model::{
+    KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, RotationPeriod, UnixTime, VersionInfo,
+};
 
 const STATE_ENABLED: i32 = 1;
 const STATE_DISABLED: i32 = 2;
@@ -84,6 +86,9 @@ struct VersionRecord {
     version: u32,
     #[prost(int64, tag = "2")]
     created_at: i64,
+    /// When the DEK was destroyed (0: it exists).
+    #[prost(int64, tag = "3")]
+    destroyed_at: i64,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -116,6 +121,9 @@ struct KeyRecord {
     created_at: i64,
     #[prost(message, repeated, tag = "10")]
     grants: Vec<GrantRecord>,
+    /// Automatic rotation period in seconds (0: none).
+    #[prost(uint32, tag = "11")]
+    rotation_period: u32,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -272,6 +280,7 @@ pub fn encode_key(meta: &KeyMetadata) -> Vec<u8> {
             .map(|v| VersionRecord {
                 version: v.version.get(),
                 created_at: v.created_at,
+                destroyed_at: v.destroyed_at.unwrap_or(0),
             })
             .collect(),
         created_at: meta.created_at,
@@ -283,6 +292,7 @@ pub fn encode_key(meta: &KeyMetadata) -> Vec<u8> {
                 operations: u32::from(ops.bits()),
             })
             .collect(),
+        rotation_period: meta.rotation_period.map_or(0, RotationPeriod::secs),
     }
     .encode_to_vec()
 }
@@ -306,6 +316,7 @@ pub fn decode_key(bytes: &[u8]) -> Result<KeyMetadata, StoreError> {
             Ok(VersionInfo {
                 version: KeyVersion::new(v.version).map_err(|e| bad(&e))?,
                 created_at: v.created_at,
+                destroyed_at: (v.destroyed_at != 0).then_some(v.destroyed_at),
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -329,16 +340,27 @@ pub fn decode_key(bytes: &[u8]) -> Result<KeyMetadata, StoreError> {
         versions,
         created_at: record.created_at,
         grants,
+        rotation_period: match record.rotation_period {
+            0 => None,
+            secs => Some(RotationPeriod::from_secs(u64::from(secs)).map_err(|e| bad(&e))?),
+        },
     })
 }
 
-/// Index key for the deletion schedule: big-endian time then the key id, so
-/// a range scan up to `now` finds every due key.
-pub fn deletion_index_key(deletion_at: UnixTime, id: &KeyId) -> Vec<u8> {
+/// Index key for a schedule (deletions, automatic rotations): big-endian
+/// time then the key id, so a range scan up to `now` finds every due key.
+pub fn schedule_index_key(at: UnixTime, id: &KeyId) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + id.as_str().len());
-    key.extend_from_slice(&deletion_at.to_be_bytes());
+    key.extend_from_slice(&at.to_be_bytes());
     key.extend_from_slice(id.as_str().as_bytes());
     key
+}
+
+/// The key id a schedule index key names.
+pub fn parse_schedule_index_key(entry: &[u8]) -> Result<KeyId, StoreError> {
+    let id = std::str::from_utf8(entry.get(8..).unwrap_or_default())
+        .map_err(|e| StoreError::Corrupt(format!("schedule index: {e}")))?;
+    KeyId::parse(id).map_err(|e| StoreError::Corrupt(format!("schedule index: {e}")))
 }
 
 /// Store key of a version entry: the key id, a NUL separator (never part of

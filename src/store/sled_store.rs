@@ -2,7 +2,8 @@
 //!
 //! Trees: `meta` (root record, key count), `keys` (key id -> metadata),
 //! `versions` (key id NUL version -> wrapped DEK), `deletions` (deletion time
-//! ++ key id -> empty, the schedule of pending deletions). Every mutation is
+//! ++ key id -> empty, the schedule of pending deletions), `rotations` (the
+//! same for automatic rotations, by next rotation time). Every mutation is
 //! one sled transaction over the trees it touches, followed by a flush
 //! (fsync of sled's log) before the method returns.
 
@@ -39,11 +40,12 @@ const REWRAP_CURSOR_ENTRY: &[u8] = b"rewrap_cursor";
 /// The sled-backed keystore.
 #[derive(Clone)]
 pub struct SledKeyStore {
-    db: sled::Db,
-    meta: sled::Tree,
+    pub(super) db: sled::Db,
+    pub(super) meta: sled::Tree,
     keys: sled::Tree,
     versions: sled::Tree,
     deletions: sled::Tree,
+    rotations: sled::Tree,
 }
 
 impl std::fmt::Debug for SledKeyStore {
@@ -111,6 +113,35 @@ fn write_count(meta: &TransactionalTree, count: u64) -> Result<(), UnabortableTr
     Ok(())
 }
 
+/// Moves a key's entry in a schedule index (`deletions`, `rotations`) from
+/// `old` to `new` time; `None` means not scheduled.
+fn reschedule(
+    schedule: &TransactionalTree,
+    id: &KeyId,
+    old: Option<UnixTime>,
+    new: Option<UnixTime>,
+) -> Result<(), UnabortableTransactionError> {
+    if old != new {
+        if let Some(at) = old {
+            schedule.remove(records::schedule_index_key(at, id))?;
+        }
+        if let Some(at) = new {
+            schedule.insert(records::schedule_index_key(at, id), &[] as &[u8])?;
+        }
+    }
+    Ok(())
+}
+
+/// Ids in a schedule index due at or before `now`, soonest first.
+fn due_in(schedule: &sled::Tree, now: UnixTime, limit: usize) -> Result<Vec<KeyId>, StoreError> {
+    let end = now.saturating_add(1).to_be_bytes();
+    schedule
+        .range(..end.to_vec())
+        .take(limit)
+        .map(|entry| records::parse_schedule_index_key(&entry.map_err(backend)?.0))
+        .collect()
+}
+
 /// sled's page cache. Its default, 1 GiB, let a server whose callers touch
 /// a million keys grow past 700 MiB of RSS, and 64 MiB still to 290 MiB
 /// (sled's accounting counts serialised bytes, well below what its nodes
@@ -128,6 +159,9 @@ impl SledKeyStore {
     /// background thread shortly after it is dropped, so a held lock is
     /// retried for up to [`LOCK_WAIT`] before giving up.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        if dir.is_dir() {
+            super::sled_compaction::finish_interrupted(dir)?;
+        }
         let started = std::time::Instant::now();
         let db = loop {
             match sled::Config::new()
@@ -161,8 +195,36 @@ impl SledKeyStore {
             keys: db.open_tree("keys").map_err(backend)?,
             versions: db.open_tree("versions").map_err(backend)?,
             deletions: db.open_tree("deletions").map_err(backend)?,
+            rotations: db.open_tree("rotations").map_err(backend)?,
             db,
         })
+    }
+
+    /// Rewrites the keystore in `dir` so that nothing it removed (destroyed
+    /// versions, deleted keys) stays in its files; the server must be
+    /// stopped. Crash-safe: an interrupted compaction is finished by the
+    /// next open. See [`sled_compaction`](super::sled_compaction).
+    pub fn compact_offline(dir: &Path) -> Result<super::CompactionReport, StoreError> {
+        super::sled_compaction::compact(dir)
+    }
+
+    /// Every tree a key mutation may touch, for one transaction.
+    fn key_trees(
+        &self,
+    ) -> (
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+    ) {
+        (
+            &self.meta,
+            &self.keys,
+            &self.versions,
+            &self.deletions,
+            &self.rotations,
+        )
     }
 
     /// Runs one mutation and makes it durable.
@@ -347,17 +409,10 @@ impl KeyStore for SledKeyStore {
 
     async fn restore(&self, snapshot: &Snapshot, replace: bool) -> Result<(), StoreError> {
         let root = records::encode_root(&snapshot.root);
-        let keys: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = snapshot
+        let keys: Vec<(&KeyMetadata, Vec<u8>)> = snapshot
             .keys
             .iter()
-            .map(|key| {
-                (
-                    key.id.as_str().as_bytes().to_vec(),
-                    records::encode_key(key),
-                    key.deletion_at()
-                        .map(|at| records::deletion_index_key(at, &key.id)),
-                )
-            })
+            .map(|key| (key, records::encode_key(key)))
             .collect();
         let versions: Vec<(Vec<u8>, Vec<u8>)> = snapshot
             .versions
@@ -376,28 +431,30 @@ impl KeyStore for SledKeyStore {
             if occupied && !replace {
                 return Err(StoreError::NotEmpty);
             }
-            let trees = [&store.meta, &store.keys, &store.versions, &store.deletions];
-            for tree in trees {
+            for tree in [
+                &store.meta,
+                &store.keys,
+                &store.versions,
+                &store.deletions,
+                &store.rotations,
+            ] {
                 tree.clear().map_err(backend)?;
             }
-            tx_result(
-                (&store.meta, &store.keys, &store.versions, &store.deletions).transaction(
-                    |(meta, keys_tree, versions_tree, deletions)| {
-                        meta.insert(ROOT_ENTRY, root.as_slice())?;
-                        write_count(meta, count)?;
-                        for (id, record, deletion) in &keys {
-                            keys_tree.insert(id.as_slice(), record.as_slice())?;
-                            if let Some(index) = deletion {
-                                deletions.insert(index.as_slice(), &[] as &[u8])?;
-                            }
-                        }
-                        for (key, record) in &versions {
-                            versions_tree.insert(key.as_slice(), record.as_slice())?;
-                        }
-                        Ok(())
-                    },
-                ),
-            )
+            tx_result(store.key_trees().transaction(
+                |(meta, keys_tree, versions_tree, deletions, rotations)| {
+                    meta.insert(ROOT_ENTRY, root.as_slice())?;
+                    write_count(meta, count)?;
+                    for (key, record) in &keys {
+                        keys_tree.insert(key.id.as_str().as_bytes(), record.as_slice())?;
+                        reschedule(deletions, &key.id, None, key.deletion_at())?;
+                        reschedule(rotations, &key.id, None, key.next_rotation_at())?;
+                    }
+                    for (key, record) in &versions {
+                        versions_tree.insert(key.as_slice(), record.as_slice())?;
+                    }
+                    Ok(())
+                },
+            ))
         })
         .await
     }
@@ -449,19 +506,22 @@ impl KeyStore for SledKeyStore {
         let version_key = records::version_entry_key(&metadata.id, first.version);
         let version = records::encode_version(first);
         self.write(|store| {
-            tx_result((&store.meta, &store.keys, &store.versions).transaction(
-                |(meta, keys, versions)| {
-                    check_root_generation(meta, first.root_generation)?;
-                    if keys.get(id_bytes)?.is_some() {
-                        return Err(abort(StoreError::AlreadyExists));
-                    }
-                    keys.insert(id_bytes, encoded.as_slice())?;
-                    versions.insert(version_key.as_slice(), version.as_slice())?;
-                    let count = read_count(meta)?;
-                    write_count(meta, count + 1)?;
-                    Ok(())
-                },
-            ))
+            tx_result(
+                store
+                    .key_trees()
+                    .transaction(|(meta, keys, versions, _, rotations)| {
+                        check_root_generation(meta, first.root_generation)?;
+                        if keys.get(id_bytes)?.is_some() {
+                            return Err(abort(StoreError::AlreadyExists));
+                        }
+                        keys.insert(id_bytes, encoded.as_slice())?;
+                        versions.insert(version_key.as_slice(), version.as_slice())?;
+                        reschedule(rotations, &metadata.id, None, metadata.next_rotation_at())?;
+                        let count = read_count(meta)?;
+                        write_count(meta, count + 1)?;
+                        Ok(())
+                    }),
+            )
         })
         .await
     }
@@ -481,39 +541,39 @@ impl KeyStore for SledKeyStore {
     ) -> Result<KeyMetadata, StoreError> {
         let id_bytes = id.as_str().as_bytes();
         self.write(|store| {
-            tx_result(
-                (&store.meta, &store.keys, &store.versions, &store.deletions).transaction(
-                    |(meta, keys, versions, deletions)| {
-                        let current = match keys.get(id_bytes)? {
-                            Some(bytes) => records::decode_key(&bytes).map_err(abort)?,
-                            None => return Err(abort(StoreError::NotFound)),
-                        };
-                        let KeyUpdate {
-                            metadata,
-                            new_version,
-                        } = update(&current)
-                            .map_err(|e: Error| abort(StoreError::Rejected(Box::new(e))))?;
-                        if let Some(version) = &new_version {
-                            check_root_generation(meta, version.root_generation)?;
-                            versions.insert(
-                                records::version_entry_key(id, version.version),
-                                records::encode_version(version),
-                            )?;
-                        }
-                        if current.deletion_at() != metadata.deletion_at() {
-                            if let Some(at) = current.deletion_at() {
-                                deletions.remove(records::deletion_index_key(at, id))?;
-                            }
-                            if let Some(at) = metadata.deletion_at() {
-                                deletions
-                                    .insert(records::deletion_index_key(at, id), &[] as &[u8])?;
-                            }
-                        }
-                        keys.insert(id_bytes, records::encode_key(&metadata))?;
-                        Ok(metadata)
-                    },
-                ),
-            )
+            tx_result(store.key_trees().transaction(
+                |(meta, keys, versions, deletions, rotations)| {
+                    let current = match keys.get(id_bytes)? {
+                        Some(bytes) => records::decode_key(&bytes).map_err(abort)?,
+                        None => return Err(abort(StoreError::NotFound)),
+                    };
+                    let KeyUpdate {
+                        metadata,
+                        new_version,
+                        destroy_version,
+                    } = update(&current)
+                        .map_err(|e: Error| abort(StoreError::Rejected(Box::new(e))))?;
+                    if let Some(version) = &new_version {
+                        check_root_generation(meta, version.root_generation)?;
+                        versions.insert(
+                            records::version_entry_key(id, version.version),
+                            records::encode_version(version),
+                        )?;
+                    }
+                    if let Some(version) = destroy_version {
+                        versions.remove(records::version_entry_key(id, version))?;
+                    }
+                    reschedule(deletions, id, current.deletion_at(), metadata.deletion_at())?;
+                    reschedule(
+                        rotations,
+                        id,
+                        current.next_rotation_at(),
+                        metadata.next_rotation_at(),
+                    )?;
+                    keys.insert(id_bytes, records::encode_key(&metadata))?;
+                    Ok(metadata)
+                },
+            ))
         })
         .await
     }
@@ -574,16 +634,17 @@ impl KeyStore for SledKeyStore {
     }
 
     async fn due_deletions(&self, now: UnixTime) -> Result<Vec<KeyId>, StoreError> {
-        let end = (now.saturating_add(1)).to_be_bytes();
-        self.deletions
-            .range(..end.to_vec())
-            .map(|entry| {
-                let (key, _) = entry.map_err(backend)?;
-                let id = std::str::from_utf8(key.get(8..).unwrap_or_default())
-                    .map_err(|e| StoreError::Corrupt(format!("deletion index: {e}")))?;
-                KeyId::parse(id).map_err(|e| StoreError::Corrupt(format!("deletion index: {e}")))
-            })
-            .collect()
+        due_in(&self.deletions, now, usize::MAX)
+    }
+
+    async fn due_rotations(&self, now: UnixTime, limit: usize) -> Result<Vec<KeyId>, StoreError> {
+        due_in(&self.rotations, now, limit)
+    }
+
+    async fn compact(&self) -> Result<(), StoreError> {
+        Err(StoreError::Backend(
+            "sled is compacted offline: stop the server, then run `tresor keystore compact --data-dir DIR`".into(),
+        ))
     }
 
     async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError> {
@@ -595,25 +656,22 @@ impl KeyStore for SledKeyStore {
                 .keys()
                 .collect::<Result<_, _>>()
                 .map_err(backend)?;
-            tx_result(
-                (&store.meta, &store.keys, &store.versions, &store.deletions).transaction(
-                    |(meta, keys, versions, deletions)| {
-                        let Some(bytes) = keys.remove(id_bytes)? else {
-                            return Err(abort(StoreError::NotFound));
-                        };
-                        let current = records::decode_key(&bytes).map_err(abort)?;
-                        if let Some(at) = current.deletion_at() {
-                            deletions.remove(records::deletion_index_key(at, id))?;
-                        }
-                        for key in &version_keys {
-                            versions.remove(key)?;
-                        }
-                        let count = read_count(meta)?;
-                        write_count(meta, count.saturating_sub(1))?;
-                        Ok(())
-                    },
-                ),
-            )
+            tx_result(store.key_trees().transaction(
+                |(meta, keys, versions, deletions, rotations)| {
+                    let Some(bytes) = keys.remove(id_bytes)? else {
+                        return Err(abort(StoreError::NotFound));
+                    };
+                    let current = records::decode_key(&bytes).map_err(abort)?;
+                    reschedule(deletions, id, current.deletion_at(), None)?;
+                    reschedule(rotations, id, current.next_rotation_at(), None)?;
+                    for key in &version_keys {
+                        versions.remove(key)?;
+                    }
+                    let count = read_count(meta)?;
+                    write_count(meta, count.saturating_sub(1))?;
+                    Ok(())
+                },
+            ))
         })
         .await
     }

@@ -96,6 +96,7 @@ impl Fixture {
                     &self.data_dir(),
                 )),
                 guard: Default::default(),
+                lifecycle: Default::default(),
             },
             backups: None,
             metrics_listen: None,
@@ -235,6 +236,7 @@ impl Clients {
                 key_id: key_id.into(),
                 owner: owner.into(),
                 description: "test".into(),
+                ..Default::default()
             })
             .await
             .expect("create key")
