@@ -244,8 +244,18 @@ impl std::fmt::Debug for PostgresKeyStore {
 
 /// A database failure: the database is unreachable or refused, so the
 /// caller fails closed with UNAVAILABLE.
-fn db(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(err.to_string())
+/// A database error, with the server's own message when it sent one
+/// (tokio-postgres displays only "db error" for those).
+fn db(err: tokio_postgres::Error) -> StoreError {
+    match err.as_db_error() {
+        Some(server) => StoreError::Unavailable(format!(
+            "{}: {} ({})",
+            server.severity(),
+            server.message(),
+            server.code().code()
+        )),
+        None => StoreError::Unavailable(err.to_string()),
+    }
 }
 
 fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
@@ -844,10 +854,15 @@ impl KeyStore for PostgresKeyStore {
     /// backups made before (SECURITY.md, "Deletion").
     async fn compact(&self) -> Result<(), StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        client
-            .batch_execute("VACUUM FULL tresor_versions; VACUUM FULL tresor_keys;")
-            .await
-            .map_err(db)
+        // One statement per query: several in one run as a transaction,
+        // which VACUUM refuses.
+        for table in ["tresor_versions", "tresor_keys"] {
+            client
+                .batch_execute(&format!("VACUUM FULL {table}"))
+                .await
+                .map_err(db)?;
+        }
+        Ok(())
     }
 
     async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError> {

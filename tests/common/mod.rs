@@ -293,6 +293,33 @@ impl Clients {
             .into_inner()
     }
 
+    /// SetMinDecryptionVersion as this client; panics if the call fails.
+    pub async fn set_min_version(&mut self, key_id: &str, version: u32) -> proto::KeyInfo {
+        self.admin
+            .set_min_decryption_version(proto::SetMinDecryptionVersionRequest {
+                key_id: key_id.into(),
+                version,
+            })
+            .await
+            .expect("set the minimum decryption version")
+            .into_inner()
+    }
+
+    /// DestroyKeyVersion as this client.
+    pub async fn destroy_version(
+        &mut self,
+        key_id: &str,
+        version: u32,
+    ) -> Result<proto::KeyInfo, tonic::Status> {
+        self.admin
+            .destroy_key_version(proto::DestroyKeyVersionRequest {
+                key_id: key_id.into(),
+                version,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     pub async fn key(&mut self, key_id: &str) -> Result<proto::KeyInfo, tonic::Status> {
         self.admin
             .get_key(proto::KeyRequest {
@@ -511,4 +538,69 @@ impl Fixture {
             .await
             .expect("connect")
     }
+}
+
+/// A clock the test moves by hand, for the server's lifecycle decisions
+/// (rotation periods, deletion windows).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// Moves the clock forward.
+    pub fn advance(&self, seconds: i64) {
+        self.0
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl tresor::service::Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Puts `settings` on a manual clock starting at the real time, looking
+/// for due lifecycle work every 100 ms; returns the clock.
+pub fn manual_lifecycle(settings: &mut Settings) -> std::sync::Arc<ManualClock> {
+    let now = tresor::service::Clock::now(&tresor::service::SystemClock);
+    let clock = std::sync::Arc::new(ManualClock(std::sync::atomic::AtomicI64::new(now)));
+    settings.service.lifecycle = tresor::service::LifecycleOptions {
+        lifecycle_check_interval: std::time::Duration::from_millis(100),
+        clock: tresor::service::SharedClock(clock.clone()),
+    };
+    clock
+}
+
+/// Polls `check` until it returns `Some`, for up to 30 s (a generous bound
+/// for background work that should take well under a second).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether any file under `dir` holds `needle` (the proof that erased key
+/// material left a store's files).
+pub fn found_in_files(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).expect("read dir").any(|entry| {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            found_in_files(&path, needle)
+        } else {
+            std::fs::read(&path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|window| window == needle))
+        }
+    })
 }

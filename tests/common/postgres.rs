@@ -232,14 +232,8 @@ impl Postgres {
     /// Creates an empty database and returns its URL.
     pub async fn fresh_database(&self) -> String {
         let name = format!("t{}", hex::encode(rand_bytes()));
-        let (client, connection) = tokio_postgres::connect(
-            &format!("{}/postgres", self.base_url),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .expect("connect to PostgreSQL");
-        tokio::spawn(connection);
-        client
+        self.superuser()
+            .await
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .expect("create database");
@@ -262,6 +256,35 @@ impl Postgres {
             .as_ref()
             .expect("a cluster started by the test")
             .start();
+    }
+
+    /// The cluster's data directory, when the test started the server.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.cluster
+            .as_ref()
+            .map(|cluster| cluster.root.path().join("data"))
+    }
+
+    /// Writes every dirty page to the data files (`CHECKPOINT`), so that
+    /// the files show what the database holds.
+    pub async fn checkpoint(&self) {
+        self.superuser()
+            .await
+            .batch_execute("CHECKPOINT")
+            .await
+            .expect("checkpoint");
+    }
+
+    /// A connection to the `postgres` database as the cluster's superuser.
+    async fn superuser(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(
+            &format!("{}/postgres", self.base_url),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .expect("connect to PostgreSQL");
+        tokio::spawn(connection);
+        client
     }
 
     /// Whether this test controls the server process.
