@@ -13,8 +13,8 @@ use crate::audit::AuditOptions;
 use crate::identity::Identity;
 use crate::master_key::MasterKeySpec;
 use crate::service::{
-    AuditSettings, DEFAULT_DEK_CACHE_CAPACITY, DEFAULT_MAX_BATCH_ITEMS, DEFAULT_REWRAP_BATCH,
-    LifecycleOptions, ServiceOptions,
+    AuditSettings, DEFAULT_DEK_CACHE_CAPACITY, DEFAULT_MAX_BATCH_ITEMS,
+    DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, DEFAULT_REWRAP_BATCH, LifecycleOptions, ServiceOptions,
 };
 
 /// Default limit on plaintext size: 4 MiB.
@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// this late. For example 1m.
     #[arg(long, default_value = "1m", value_name = "DURATION")]
     pub lifecycle_check_interval: String,
+    /// Rotate a key once its primary version has encrypted this many
+    /// messages (counted per version, kept in the keystore; at most 2^32).
+    #[arg(long, default_value_t = DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, value_name = "N")]
+    pub max_encryptions_per_version: u64,
     /// Audit log file (default: DATA_DIR/audit/audit.jsonl; required with
     /// --store). Rotated files sit beside it.
     #[arg(long, value_name = "FILE", conflicts_with = "no_audit")]
@@ -428,6 +432,12 @@ impl TryFrom<ServeArgs> for Settings {
         };
         let backup_interval =
             interval_of_at_least_1s("--backup-interval", &args.backup_interval, "24h")?;
+        if !(1..=1 << 32).contains(&args.max_encryptions_per_version) {
+            return Err(config_error(
+                "--max-encryptions-per-version",
+                "must be between 1 and 4294967296 (2^32)",
+            ));
+        }
         let lifecycle_check_interval = interval_of_at_least_1s(
             "--lifecycle-check-interval",
             &args.lifecycle_check_interval,
@@ -551,6 +561,7 @@ impl TryFrom<ServeArgs> for Settings {
                 guard,
                 lifecycle: LifecycleOptions {
                     lifecycle_check_interval,
+                    max_encryptions_per_version: args.max_encryptions_per_version,
                     ..Default::default()
                 },
             },

@@ -117,7 +117,10 @@ impl Server {
         let health_task = tokio::spawn(report_health(service.clone(), health));
         let purge_task = tokio::spawn(purge_periodically(service.clone()));
         let checkpoint_task = tokio::spawn(checkpoint_periodically(service.clone()));
-        let mut side_tasks = vec![tokio::spawn(rotate_periodically(service.clone()))];
+        let mut side_tasks = vec![
+            tokio::spawn(rotate_periodically(service.clone())),
+            tokio::spawn(count_usage(service.clone())),
+        ];
         if let Some(addr) = settings.metrics_listen {
             let listener = TcpListener::bind(addr)
                 .await
@@ -195,6 +198,9 @@ impl Server {
         let _ = checkpoint_task.await;
         for task in side_tasks {
             let _ = task.await;
+        }
+        if let Err(e) = service.flush_usage().await {
+            tracing::error!(error = %e, "the last encryption counts were not stored");
         }
         if let Err(e) = service.close_audit_log().await {
             tracing::error!(error = %e, "the final audit checkpoint was not written");
@@ -362,6 +368,16 @@ async fn rotate_periodically(service: Arc<Service>) {
         match service.rotate_due_keys().await {
             Ok(_) | Err(crate::error::Error::Sealed) => {}
             Err(e) => tracing::error!(error = %e, "looking for keys due for rotation failed"),
+        }
+    }
+}
+
+/// Stores encryption counts and rotates keys at the encryption limit.
+async fn count_usage(service: Arc<Service>) {
+    loop {
+        service.usage_flush_due().await;
+        if let Err(e) = service.flush_usage().await {
+            tracing::error!(error = %e, "storing encryption counts failed; kept for the next try");
         }
     }
 }

@@ -416,3 +416,94 @@ async fn a_key_destroyed_when_its_window_ends_leaves_no_dek_behind() {
         .count();
     assert_eq!(destroyed, 1);
 }
+
+/// A server on `fixture` that rotates a key after `limit` encryptions.
+async fn start_with_limit(fixture: Fixture, limit: u64) -> TestServer {
+    let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
+    settings.service.lifecycle.max_encryptions_per_version = limit;
+    TestServer::start_with_settings(fixture, settings).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_reached_the_encryption_limit_is_rotated_even_across_restarts() {
+    const LIMIT: u64 = 10;
+    let server = start_with_limit(Fixture::new(), LIMIT).await;
+    let mut admin = server.admin().await;
+    let mut billing = server.client(BILLING).await;
+    admin.create_key("usage/busy", BILLING).await;
+    admin.create_key("usage/quiet", BILLING).await;
+
+    // Encrypt, GenerateDataKey and batch items all count.
+    for _ in 0..4 {
+        billing
+            .encrypt("usage/busy", b"x", &[])
+            .await
+            .expect("encrypt");
+    }
+    billing
+        .crypto
+        .generate_data_key(proto::GenerateDataKeyRequest {
+            key_id: "usage/busy".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("data key");
+    billing
+        .encrypt("usage/quiet", b"x", &[])
+        .await
+        .expect("encrypt");
+    // A graceful stop stores the counts: 5 so far.
+    let fixture = server.stop().await;
+    let server = start_with_limit(fixture, LIMIT).await;
+    let mut admin = server.admin().await;
+    let mut billing = server.client(BILLING).await;
+    assert_eq!(versions(&mut admin, "usage/busy").await, 1);
+    let items = (0..5)
+        .map(|_| proto::EncryptRequest {
+            key_id: "usage/busy".into(),
+            plaintext: b"y".to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    billing
+        .crypto
+        .encrypt_batch(proto::EncryptBatchRequest { items })
+        .await
+        .expect("batch");
+    // 5 + 5 reached the limit: the key rotates within a flush interval.
+    eventually("the rotation at the encryption limit", || {
+        let mut admin = admin.clone();
+        async move { (versions(&mut admin, "usage/busy").await == 2).then_some(()) }
+    })
+    .await;
+    let after = billing
+        .encrypt("usage/busy", b"z", &[])
+        .await
+        .expect("encrypt");
+    assert_eq!(after.key_version, 2);
+    assert_eq!(versions(&mut admin, "usage/quiet").await, 1);
+
+    let fixture = server.stop().await;
+    let rotations: Vec<_> = audit_records(&audit_file(&fixture))
+        .into_iter()
+        .filter(|r| r["operation"] == "key_rotated_automatically")
+        .collect();
+    assert_eq!(rotations.len(), 1);
+    assert_eq!(rotations[0]["key_id"], "usage/busy");
+    assert!(
+        rotations[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("encryption limit"))
+    );
+    // The counts are in the keystore: 10 under version 1, 1 under 2.
+    let store = tresor::store::SledKeyStore::open(&fixture.data_dir()).expect("open");
+    let busy = tresor::model::KeyId::parse("usage/busy").expect("id");
+    let counts = store
+        .add_usage(&[
+            (busy.clone(), tresor::model::KeyVersion::FIRST, 0),
+            (busy, tresor::model::KeyVersion::new(2).expect("v2"), 0),
+        ])
+        .await
+        .expect("read counts");
+    assert_eq!(counts, vec![LIMIT, 1]);
+}

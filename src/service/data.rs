@@ -143,6 +143,7 @@ impl KeyScope<'_> {
         let version = key.primary_version;
         let dek = self.dek(key, version).await?;
         let ciphertext = crypto::seal(&dek, &data_binding(&key.id, version, context), plaintext)?;
+        self.service.count_encryption(&key.id, version);
         Ok(Encrypted {
             ciphertext,
             key_version: version,

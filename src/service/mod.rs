@@ -17,6 +17,7 @@ mod metadata_cache;
 mod root;
 mod root_rotation;
 mod rotation;
+mod usage;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
@@ -44,6 +45,7 @@ use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
 pub use rotation::{DEFAULT_LIFECYCLE_CHECK_INTERVAL, LifecycleOptions, SharedClock};
+pub use usage::{DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, FLUSH_AFTER, USAGE_FLUSH_INTERVAL};
 
 /// Default bound on cached unwrapped DEKs.
 pub const DEFAULT_DEK_CACHE_CAPACITY: usize = 10_000;
@@ -109,6 +111,7 @@ pub struct Service {
     detector: crate::anomaly::Detector,
     alerts: tokio::sync::broadcast::Sender<crate::anomaly::Alert>,
     metrics: crate::metrics::Metrics,
+    usage: usage::UsageCounter,
 }
 
 impl std::fmt::Debug for Service {
@@ -154,6 +157,7 @@ impl Service {
             detector: crate::anomaly::Detector::new(options.guard.anomaly.clone()),
             alerts: tokio::sync::broadcast::channel(256).0,
             metrics: crate::metrics::Metrics::new(),
+            usage: Default::default(),
             options,
         };
         if let Some(changes) = service.store.key_changes() {

@@ -39,6 +39,9 @@ pub struct LifecycleOptions {
     /// How often to look for keys due for automatic rotation or
     /// destruction.
     pub lifecycle_check_interval: Duration,
+    /// Encryptions under one key version after which the server rotates
+    /// the key (usage-based rotation).
+    pub max_encryptions_per_version: u64,
     /// The clock every lifecycle decision reads (tests move it by hand).
     pub clock: SharedClock,
 }
@@ -47,6 +50,7 @@ impl Default for LifecycleOptions {
     fn default() -> Self {
         Self {
             lifecycle_check_interval: DEFAULT_LIFECYCLE_CHECK_INTERVAL,
+            max_encryptions_per_version: super::DEFAULT_MAX_ENCRYPTIONS_PER_VERSION,
             clock: SharedClock::default(),
         }
     }

@@ -72,6 +72,7 @@ pub async fn run_all(store: &dyn KeyStore) {
     deletion_schedule_and_delete(store).await;
     destroying_a_version_erases_its_dek(store).await;
     rotation_schedule_follows_the_metadata(store).await;
+    usage_counts_add_up_and_go_with_their_key(store).await;
 }
 
 async fn audit_marks_are_kept_per_log(store: &dyn KeyStore) {
@@ -527,6 +528,36 @@ async fn rotation_schedule_follows_the_metadata(store: &dyn KeyStore) {
     assert_eq!(
         store.due_rotations(i64::MAX - 1, 10).await.expect("due"),
         vec![id("sched/b")]
+    );
+}
+
+async fn usage_counts_add_up_and_go_with_their_key(store: &dyn KeyStore) {
+    store
+        .create_key(&metadata("usage/a"), &first_version(1))
+        .await
+        .expect("create");
+    let (a, b) = (id("usage/a"), id("usage/b"));
+    let v1 = KeyVersion::FIRST;
+    let v2 = KeyVersion::new(2).expect("v2");
+    assert_eq!(
+        store
+            .add_usage(&[(a.clone(), v1, 5), (a.clone(), v2, 1), (b.clone(), v1, 7)])
+            .await
+            .expect("add"),
+        vec![5, 1, 7]
+    );
+    assert_eq!(
+        store
+            .add_usage(&[(a.clone(), v1, 3), (b.clone(), v1, 0)])
+            .await
+            .expect("add"),
+        vec![8, 7]
+    );
+    store.delete_key(&a).await.expect("delete");
+    assert_eq!(
+        store.add_usage(&[(a.clone(), v1, 1)]).await.expect("add"),
+        vec![1],
+        "a deleted key's counts go with it"
     );
 }
 

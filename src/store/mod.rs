@@ -260,6 +260,10 @@ pub trait KeyStore: Send + Sync + 'static {
     /// ([`KeyMetadata::next_rotation_at`]), soonest first, at most `limit`.
     async fn due_rotations(&self, now: UnixTime, limit: usize) -> Result<Vec<KeyId>, StoreError>;
 
+    /// Adds encryption counts per key version (usage-based rotation) in one
+    /// atomic, durable write; returns each version's new total, in order.
+    async fn add_usage(&self, deltas: &[(KeyId, KeyVersion, u64)]) -> Result<Vec<u64>, StoreError>;
+
     /// Rewrites the store's files so that nothing removed from it (the
     /// wrapped DEKs of destroyed versions and deleted keys) remains in them.
     /// What this covers, and what stays on disk regardless (write-ahead

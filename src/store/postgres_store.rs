@@ -54,11 +54,18 @@ const MIGRATIONS: [&str; 2] = [
         PRIMARY KEY (key_id, version)
     );
     "#,
-    // Version 2: automatic rotation. Keys made before have no period.
+    // Version 2: automatic rotation (keys made before have no period) and
+    // encryption counts per version (usage-based rotation).
     r#"
     ALTER TABLE tresor_keys ADD COLUMN next_rotation_at BIGINT;
     CREATE INDEX tresor_keys_rotation ON tresor_keys (next_rotation_at)
         WHERE next_rotation_at IS NOT NULL;
+    CREATE TABLE tresor_usage (
+        key_id      TEXT COLLATE "C" NOT NULL,
+        version     INTEGER NOT NULL,
+        encryptions BIGINT NOT NULL,
+        PRIMARY KEY (key_id, version)
+    );
     "#,
 ];
 
@@ -580,7 +587,7 @@ impl KeyStore for PostgresKeyStore {
             return Err(StoreError::NotEmpty);
         }
         tx.batch_execute(
-            "DELETE FROM tresor_versions; DELETE FROM tresor_keys; DELETE FROM tresor_meta WHERE name NOT LIKE 'sealed:%';",
+            "DELETE FROM tresor_versions; DELETE FROM tresor_usage; DELETE FROM tresor_keys; DELETE FROM tresor_meta WHERE name NOT LIKE 'sealed:%';",
         )
         .await
         .map_err(db)?;
@@ -846,6 +853,31 @@ impl KeyStore for PostgresKeyStore {
         .await
     }
 
+    async fn add_usage(&self, deltas: &[(KeyId, KeyVersion, u64)]) -> Result<Vec<u64>, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(db)?;
+        let upsert = tx
+            .prepare(
+                "INSERT INTO tresor_usage (key_id, version, encryptions) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key_id, version) DO UPDATE SET encryptions = tresor_usage.encryptions + EXCLUDED.encryptions \
+                 RETURNING encryptions",
+            )
+            .await
+            .map_err(db)?;
+        let mut totals = Vec::with_capacity(deltas.len());
+        for (id, version, count) in deltas {
+            let count = i64::try_from(*count).unwrap_or(i64::MAX);
+            let total: i64 = tx
+                .query_one(&upsert, &[&id.as_str(), &version_number(*version), &count])
+                .await
+                .map_err(db)?
+                .get(0);
+            totals.push(u64::try_from(total).unwrap_or(0));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(totals)
+    }
+
     /// `VACUUM FULL` rewrites both tables into new files and truncates the
     /// old ones at commit, so removed rows leave the table files. It holds
     /// an exclusive lock on each table while it runs (reads of uncached
@@ -870,6 +902,12 @@ impl KeyStore for PostgresKeyStore {
         let tx = client.transaction().await.map_err(db)?;
         tx.execute(
             "DELETE FROM tresor_versions WHERE key_id = $1",
+            &[&id.as_str()],
+        )
+        .await
+        .map_err(db)?;
+        tx.execute(
+            "DELETE FROM tresor_usage WHERE key_id = $1",
             &[&id.as_str()],
         )
         .await

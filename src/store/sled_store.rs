@@ -3,7 +3,8 @@
 //! Trees: `meta` (root record, key count), `keys` (key id -> metadata),
 //! `versions` (key id NUL version -> wrapped DEK), `deletions` (deletion time
 //! ++ key id -> empty, the schedule of pending deletions), `rotations` (the
-//! same for automatic rotations, by next rotation time). Every mutation is
+//! same for automatic rotations, by next rotation time), `usage` (key id NUL
+//! version -> big-endian count of encryptions). Every mutation is
 //! one sled transaction over the trees it touches, followed by a flush
 //! (fsync of sled's log) before the method returns.
 
@@ -46,6 +47,7 @@ pub struct SledKeyStore {
     versions: sled::Tree,
     deletions: sled::Tree,
     rotations: sled::Tree,
+    usage: sled::Tree,
 }
 
 impl std::fmt::Debug for SledKeyStore {
@@ -132,6 +134,14 @@ fn reschedule(
     Ok(())
 }
 
+/// The entry keys of one key's versions in a per-version tree.
+fn entries_of(tree: &sled::Tree, id: &KeyId) -> Result<Vec<sled::IVec>, StoreError> {
+    tree.scan_prefix(records::version_prefix(id))
+        .keys()
+        .collect::<Result<_, _>>()
+        .map_err(backend)
+}
+
 /// Ids in a schedule index due at or before `now`, soonest first.
 fn due_in(schedule: &sled::Tree, now: UnixTime, limit: usize) -> Result<Vec<KeyId>, StoreError> {
     let end = now.saturating_add(1).to_be_bytes();
@@ -196,6 +206,7 @@ impl SledKeyStore {
             versions: db.open_tree("versions").map_err(backend)?,
             deletions: db.open_tree("deletions").map_err(backend)?,
             rotations: db.open_tree("rotations").map_err(backend)?,
+            usage: db.open_tree("usage").map_err(backend)?,
             db,
         })
     }
@@ -437,6 +448,7 @@ impl KeyStore for SledKeyStore {
                 &store.versions,
                 &store.deletions,
                 &store.rotations,
+                &store.usage,
             ] {
                 tree.clear().map_err(backend)?;
             }
@@ -641,6 +653,35 @@ impl KeyStore for SledKeyStore {
         due_in(&self.rotations, now, limit)
     }
 
+    async fn add_usage(&self, deltas: &[(KeyId, KeyVersion, u64)]) -> Result<Vec<u64>, StoreError> {
+        let entries: Vec<(Vec<u8>, u64)> = deltas
+            .iter()
+            .map(|(id, version, count)| (records::version_entry_key(id, *version), *count))
+            .collect();
+        self.write(|store| {
+            tx_result(store.usage.transaction(|usage| {
+                let mut totals = Vec::with_capacity(entries.len());
+                for (entry, count) in &entries {
+                    let before = match usage.get(entry)? {
+                        Some(bytes) => {
+                            u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
+                                abort(StoreError::Corrupt(
+                                    "usage entry has the wrong length".into(),
+                                ))
+                            })?)
+                        }
+                        None => 0,
+                    };
+                    let total = before.saturating_add(*count);
+                    usage.insert(entry.as_slice(), &total.to_be_bytes())?;
+                    totals.push(total);
+                }
+                Ok(totals)
+            }))
+        })
+        .await
+    }
+
     async fn compact(&self) -> Result<(), StoreError> {
         Err(StoreError::Backend(
             "sled is compacted offline: stop the server, then run `tresor keystore compact --data-dir DIR`".into(),
@@ -650,12 +691,10 @@ impl KeyStore for SledKeyStore {
     async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError> {
         let id_bytes = id.as_str().as_bytes();
         self.write(|store| {
-            let version_keys: Vec<sled::IVec> = store
-                .versions
-                .scan_prefix(records::version_prefix(id))
-                .keys()
-                .collect::<Result<_, _>>()
-                .map_err(backend)?;
+            let version_keys = entries_of(&store.versions, id)?;
+            // Counts are not secret; they go outside the transaction, after
+            // the key (a crash in between leaves only counts behind).
+            let usage_keys = entries_of(&store.usage, id)?;
             tx_result(store.key_trees().transaction(
                 |(meta, keys, versions, deletions, rotations)| {
                     let Some(bytes) = keys.remove(id_bytes)? else {
@@ -671,7 +710,11 @@ impl KeyStore for SledKeyStore {
                     write_count(meta, count.saturating_sub(1))?;
                     Ok(())
                 },
-            ))
+            ))?;
+            for key in &usage_keys {
+                store.usage.remove(key).map_err(backend)?;
+            }
+            Ok(())
         })
         .await
     }

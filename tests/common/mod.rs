@@ -567,6 +567,7 @@ pub fn manual_lifecycle(settings: &mut Settings) -> std::sync::Arc<ManualClock> 
     settings.service.lifecycle = tresor::service::LifecycleOptions {
         lifecycle_check_interval: std::time::Duration::from_millis(100),
         clock: tresor::service::SharedClock(clock.clone()),
+        ..Default::default()
     };
     clock
 }
