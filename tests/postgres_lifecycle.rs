@@ -163,3 +163,81 @@ async fn a_destroyed_version_leaves_the_database_files_after_compaction() {
     drop((admin, billing));
     replica.stop().await;
 }
+
+/// The stored encryption count of version 1 of `key_id`, read with SQL.
+async fn stored_count(url: &str, key_id: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .query_opt(
+            "SELECT encryptions FROM tresor_usage WHERE key_id = $1 AND version = 1",
+            &[&key_id],
+        )
+        .await
+        .expect("query")
+        .map_or(0, |row| row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encryption_counts_survive_kill_9_short_of_at_most_the_last_flush() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let fixture = Fixture::new();
+    // The real binary on PostgreSQL, so that it can be killed.
+    let mut flags = fixture.serve_flags();
+    let at = flags
+        .iter()
+        .position(|flag| flag == "--data-dir")
+        .expect("--data-dir");
+    let audit = fixture.dir.path().join("audit").join("audit.jsonl");
+    flags.splice(
+        at..at + 2,
+        [
+            "--store".to_owned(),
+            url.clone(),
+            "--audit-file".to_owned(),
+            audit.display().to_string(),
+        ],
+    );
+    let server = common::ServeProcess::start_with(&flags, &[]);
+    let mut admin = fixture.client_at(server.addr, ADMIN).await;
+    let mut billing = fixture.client_at(server.addr, BILLING).await;
+    admin.create_key("usage/crash", BILLING).await;
+    for _ in 0..30 {
+        billing
+            .encrypt("usage/crash", b"x", &[])
+            .await
+            .expect("encrypt");
+    }
+    eventually("the counts reach the database", || {
+        let url = url.clone();
+        async move { (stored_count(&url, "usage/crash").await == 30).then_some(()) }
+    })
+    .await;
+    for _ in 0..5 {
+        billing
+            .encrypt("usage/crash", b"x", &[])
+            .await
+            .expect("encrypt");
+    }
+    drop((admin, billing));
+    server.kill_9();
+    let after_crash = stored_count(&url, "usage/crash").await;
+    assert!(
+        (30..=35).contains(&after_crash),
+        "stored counts survive a crash; only the unflushed ones (at most 5) may be lost: {after_crash}"
+    );
+
+    // A restarted server adds to the stored count.
+    let server = common::ServeProcess::start_with(&flags, &[]);
+    let mut billing = fixture.client_at(server.addr, BILLING).await;
+    billing
+        .encrypt("usage/crash", b"x", &[])
+        .await
+        .expect("encrypt after restart");
+    drop(billing);
+    assert!(server.terminate().success());
+    assert_eq!(stored_count(&url, "usage/crash").await, after_crash + 1);
+}
