@@ -27,8 +27,9 @@ use tokio::net::TcpStream;
 use common::{BILLING, Clients, Fixture, SHIPPING, ServeProcess, proto};
 use hostile::{
     Answer, CONTINUATION, DATA, END_HEADERS, END_STREAM, HEADERS, PATIENCE, RssSampler,
-    client_start, frame, goaway_code, grpc_frame, grpc_raw, h2_connect, hpack_literal,
-    parse_frames, read_until_closed, rss_kib, tls_connect, tls_connector, write_or_closed,
+    SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_MAX_HEADER_LIST_SIZE, client_start, frame,
+    goaway_code, grpc_frame, grpc_raw, h2_connect, hpack_literal, parse_frames, read_until_closed,
+    rss_kib, server_settings, tls_connect, tls_connector, write_or_closed,
 };
 
 const KEY: &str = "hostile/good";
@@ -40,6 +41,8 @@ const HANDSHAKE_TIMEOUT: &str = "3s";
 const IDLE_TIMEOUT: Duration = Duration::from_secs(8);
 const KEEPALIVE_INTERVAL: &str = "1s";
 const KEEPALIVE_TIMEOUT: &str = "5s";
+const MAX_STREAMS: u32 = 64;
+const MAX_HEADER_LIST: u32 = 8192;
 
 /// Malformed gRPC bodies sent, over this many connections.
 const MALFORMED_CALLS: usize = 2400;
@@ -131,6 +134,10 @@ async fn hostile_clients_neither_stop_the_server_nor_starve_a_good_client() {
             KEEPALIVE_INTERVAL,
             "--http2-keepalive-timeout",
             KEEPALIVE_TIMEOUT,
+            "--max-concurrent-streams",
+            &MAX_STREAMS.to_string(),
+            "--max-header-list-bytes",
+            &MAX_HEADER_LIST.to_string(),
         ]
         .map(String::from),
     );
@@ -141,6 +148,14 @@ async fn hostile_clients_neither_stop_the_server_nor_starve_a_good_client() {
     let attacker = fixture.ca.issue_client(SHIPPING).expect("attacker cert");
     let with_cert = tls_connector(&ca, Some(&attacker));
     let without_cert = tls_connector(&ca, None);
+
+    // The stream and header limits are announced to every client.
+    let settings = server_settings(&with_cert, port).await;
+    assert!(
+        settings.contains(&(SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS))
+            && settings.contains(&(SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST)),
+        "{settings:?}"
+    );
 
     let mut admin = fixture.client_at(server.addr, common::ADMIN).await;
     admin.create_key(KEY, BILLING).await;

@@ -290,3 +290,40 @@ impl Drop for RssSampler {
         }
     }
 }
+
+/// HTTP/2 SETTINGS parameters MAX_CONCURRENT_STREAMS and
+/// MAX_HEADER_LIST_SIZE.
+pub const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
+pub const SETTINGS_MAX_HEADER_LIST_SIZE: u16 = 0x6;
+
+/// The parameters of the SETTINGS frame the server opens an mTLS HTTP/2
+/// connection with.
+pub async fn server_settings(connector: &TlsConnector, port: u16) -> Vec<(u16, u32)> {
+    let mut tls = tls_connect(connector, port).await.expect("mTLS");
+    assert!(write_or_closed(&mut tls, &client_start()).await);
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let payload = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let frames = parse_frames(&received);
+            if let Some((_, _, payload)) = frames.into_iter().find(|(kind, _, _)| *kind == SETTINGS)
+            {
+                return payload;
+            }
+            let n = tls.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed before SETTINGS");
+            received.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the server's SETTINGS");
+    payload
+        .chunks_exact(6)
+        .map(|p| {
+            (
+                u16::from_be_bytes([p[0], p[1]]),
+                u32::from_be_bytes([p[2], p[3], p[4], p[5]]),
+            )
+        })
+        .collect()
+}
