@@ -5,8 +5,9 @@
 //! bind `127.0.0.1:0` and stop the server themselves; the binary passes
 //! SIGTERM/Ctrl-C. Shutdown drains in-flight requests.
 //!
-//! [`transport`] is the one place the TLS and HTTP/2 settings are chosen;
-//! [`echo`] serves the bench baseline with it too.
+//! [`transport`] is the one place the TLS and HTTP/2 settings are chosen,
+//! and [`incoming`] the one accept loop (connection cap, idle timeout);
+//! [`echo`] serves the bench baseline with both too.
 
 use std::future::Future;
 use std::sync::Arc;

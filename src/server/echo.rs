@@ -1,9 +1,10 @@
 //! The bench echo server: `tresor.bench.v1.Echo` alone, on exactly the
-//! transport tresor serves with ([`super::transport`]: same tonic, same
-//! rustls mutual TLS requiring a client certificate from the client CA,
-//! same default timeouts, keep-alive, connection and stream limits,
-//! TCP_NODELAY and message limits). `tresor
-//! echo-serve` runs it in its own process for `tresor bench --compare-echo`.
+//! transport tresor serves with by default ([`super::transport`] and
+//! [`super::incoming`]: same tonic, same rustls mutual TLS requiring a
+//! client certificate from the client CA, same default timeouts,
+//! keep-alive, connection and stream limits, TCP_NODELAY and message
+//! limits). `tresor echo-serve` runs it in its own process for `tresor
+//! bench --compare-echo`.
 
 use std::future::Future;
 
