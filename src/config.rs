@@ -17,6 +17,13 @@ use crate::service::{
     DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, DEFAULT_REWRAP_BATCH, LifecycleOptions, ServiceOptions,
 };
 
+mod transport;
+
+pub use transport::{
+    DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_LIST_BYTES,
+    TransportArgs, TransportLimits,
+};
+
 /// Default limit on plaintext size: 4 MiB.
 pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
 /// Hard ceiling on `--max-plaintext-bytes`: 64 MiB.
@@ -68,6 +75,9 @@ pub struct ServeArgs {
     /// Server certificate, key and client CA.
     #[command(flatten)]
     pub tls: TlsFiles,
+    /// Connection, stream and time limits of the listener.
+    #[command(flatten)]
+    pub transport: TransportArgs,
     /// Identity allowed to use the control plane (repeatable), for example
     /// spiffe://example.org/admin.
     #[arg(long = "admin", value_name = "IDENTITY")]
@@ -258,6 +268,8 @@ pub struct Settings {
     pub master_key: MasterKeySpec,
     /// TLS material.
     pub tls: TlsMaterial,
+    /// Connection, stream and time limits of the listener.
+    pub transport: TransportLimits,
     /// Service-layer settings.
     pub service: ServiceOptions,
     /// Scheduled backups, if any.
@@ -378,6 +390,7 @@ impl TryFrom<ServeArgs> for Settings {
         let dek_cache_capacity = NonZeroUsize::new(args.dek_cache_capacity)
             .ok_or_else(|| config_error("--dek-cache-capacity", "must be at least 1"))?;
         let tls = args.tls.read()?;
+        let transport = TransportLimits::try_from(&args.transport)?;
         if args.audit_max_file_mib == 0 {
             return Err(config_error("--audit-max-file-mib", "must be at least 1"));
         }
@@ -545,6 +558,7 @@ impl TryFrom<ServeArgs> for Settings {
             store,
             master_key,
             tls,
+            transport,
             service: ServiceOptions {
                 admins,
                 max_plaintext_bytes: args.max_plaintext_bytes,
@@ -644,6 +658,94 @@ mod tests {
             .audit
             .expect("audit");
         assert_eq!(replica.log_name, "a");
+    }
+
+    #[test]
+    fn transport_limits_default_to_the_documented_values_and_are_validated() {
+        assert_eq!(
+            settings(&[]).expect("settings").transport,
+            TransportLimits::default()
+        );
+        let s = settings(&[
+            "--max-connections",
+            "10",
+            "--tls-handshake-timeout",
+            "500ms",
+            "--idle-timeout",
+            "20s",
+            "--request-timeout",
+            "5s",
+            "--max-concurrent-streams",
+            "8",
+            "--max-header-list-bytes",
+            "8192",
+            "--http2-keepalive-interval",
+            "5s",
+            "--http2-keepalive-timeout",
+            "2s",
+        ])
+        .expect("settings");
+        let limits = s.transport;
+        assert_eq!(limits.max_connections.get(), 10);
+        assert_eq!(
+            limits.tls_handshake_timeout,
+            std::time::Duration::from_millis(500)
+        );
+        assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(20));
+        assert_eq!(limits.request_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(
+            (limits.max_concurrent_streams, limits.max_header_list_bytes),
+            (8, 8192)
+        );
+        assert_eq!(
+            (limits.keepalive_interval, limits.keepalive_timeout),
+            (
+                std::time::Duration::from_secs(5),
+                std::time::Duration::from_secs(2)
+            )
+        );
+
+        for (flags, flag) in [
+            (&["--max-connections", "0"][..], "--max-connections"),
+            (&["--max-connections", "1000001"][..], "--max-connections"),
+            (
+                &["--tls-handshake-timeout", "10ms"][..],
+                "--tls-handshake-timeout",
+            ),
+            (
+                &["--tls-handshake-timeout", "soon"][..],
+                "--tls-handshake-timeout",
+            ),
+            (&["--request-timeout", "2h"][..], "--request-timeout"),
+            (
+                &["--max-concurrent-streams", "0"][..],
+                "--max-concurrent-streams",
+            ),
+            (
+                &["--max-header-list-bytes", "1024"][..],
+                "--max-header-list-bytes",
+            ),
+            (
+                &["--max-header-list-bytes", "2000000"][..],
+                "--max-header-list-bytes",
+            ),
+            (
+                &["--http2-keepalive-interval", "0s"][..],
+                "--http2-keepalive-interval",
+            ),
+            (
+                &["--http2-keepalive-timeout", "1h"][..],
+                "--http2-keepalive-timeout",
+            ),
+            // Live idle clients answer pings at most every 30 s + 10 s.
+            (&["--idle-timeout", "40s"][..], "--idle-timeout"),
+            (
+                &["--idle-timeout", "90s", "--http2-keepalive-interval", "80s"][..],
+                "--idle-timeout",
+            ),
+        ] {
+            assert_eq!(rejected(flags).flag, flag, "{flags:?}");
+        }
     }
 
     #[test]

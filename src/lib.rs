@@ -22,7 +22,7 @@
 //! | [`config`]    | `tresor serve` flags validated into `Settings` |
 //! | [`ops_http`]  | plain-HTTP side channels: Prometheus endpoint, alert webhook |
 //! | [`hardening`] | process hardening at start: no core dumps, not dumpable, memory locked where permitted |
-//! | [`server`]    | wiring, mTLS, health, reflection, graceful shutdown |
+//! | [`server`]    | wiring, mTLS, connection limits, health, reflection, graceful shutdown |
 //! | [`pki`]       | certificate authority and certificate issuing (rcgen) |
 //! | [`client`]    | the Rust SDK: an mTLS client with typed errors and retries, streaming envelope encryption of payloads of any size, a bounded data-key cache |
 //! | [`cli`]       | the `tresor` command line (`serve`, `dev`, `certs`, `master-key`) |

@@ -5,19 +5,19 @@
 //! bind `127.0.0.1:0` and stop the server themselves; the binary passes
 //! SIGTERM/Ctrl-C. Shutdown drains in-flight requests.
 //!
-//! [`transport`] is the one place the TLS and HTTP/2 settings are chosen;
-//! [`echo`] serves the bench baseline with it too.
+//! [`transport`] is the one place the TLS and HTTP/2 settings are chosen,
+//! and [`incoming`] the one accept loop (connection cap, idle timeout);
+//! [`echo`] serves the bench baseline with both too.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity as TlsIdentity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-use crate::config::{Settings, StoreSpec, TlsMaterial};
+use crate::config::{Settings, StoreSpec, TlsMaterial, TransportLimits};
 use crate::crypto::CIPHERTEXT_OVERHEAD;
 use crate::error::{Error, MasterKeyError, StoreError};
 use crate::grpc::proto::admin_server::AdminServer;
@@ -27,13 +27,16 @@ use crate::service::Service;
 use crate::store::{DbTls, KeyStore, PostgresKeyStore, SledKeyStore};
 
 pub mod echo;
+mod incoming;
+
+pub use incoming::{Connection, incoming};
 
 /// How often the audit log writes a checkpoint the keystore remembers.
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
-/// A TLS handshake that takes longer is dropped.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A request that takes longer is cancelled.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2 streams a client may make this server reset (by sending
+/// something invalid on them) before the connection is closed: hyper's
+/// default, which tonic would otherwise replace with "unlimited".
+const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 /// Room for protobuf framing and the context beside the payload.
 const MESSAGE_SLACK_BYTES: usize = 64 * 1024;
 /// Room per batch item in an answer for framing and an item status.
@@ -109,7 +112,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let Self { service, settings } = self;
-        let mut transport = transport(&settings.tls)?;
+        let mut transport = transport(&settings.tls, &settings.transport)?;
 
         // Resume a root-key rotation a crash or a stop interrupted.
         service.spawn_root_rewrap();
@@ -178,7 +181,7 @@ impl Server {
             .add_service(reflection_alpha)
             .add_service(crypto)
             .add_service(admin)
-            .serve_with_incoming_shutdown(accept_without_nagle(listener), shutdown)
+            .serve_with_incoming_shutdown(incoming(listener, &settings.transport), shutdown)
             .await;
         health_task.abort();
         purge_task.abort();
@@ -230,63 +233,74 @@ pub type Transport = tonic::transport::Server<
 
 /// The transport every gRPC listener of this crate uses: mutual TLS with
 /// `tls` (a client certificate from the client CA is required), the TLS
-/// handshake and request timeouts, HTTP/2 keep-alive, TCP_NODELAY, and the
-/// OUT_OF_RANGE to INVALID_ARGUMENT mapping. tresor and the bench echo
-/// service ([`echo`]) both start from it, so they differ only in the
-/// services they add. Serve with [`accept_without_nagle`].
-pub fn transport(tls: &TlsMaterial) -> Result<Transport, ServerError> {
+/// handshake and request timeouts, HTTP/2 keep-alive and the stream, header
+/// and reset limits of `limits`, and bad requests tonic refuses reported
+/// as INVALID_ARGUMENT. tresor and the bench echo service ([`echo`]) both start from it,
+/// so they differ only in the services they add. Serve it with
+/// [`incoming`] (connection cap, idle timeout, TCP_NODELAY).
+pub fn transport(tls: &TlsMaterial, limits: &TransportLimits) -> Result<Transport, ServerError> {
     let tls = ServerTlsConfig::new()
         .identity(TlsIdentity::from_pem(&tls.cert_pem, tls.key_pem.as_bytes()))
         .client_ca_root(Certificate::from_pem(&tls.client_ca_pem))
         .client_auth_optional(false)
-        .timeout(TLS_HANDSHAKE_TIMEOUT);
-    let map: ResponseMap = oversized_is_invalid_argument;
+        .timeout(limits.tls_handshake_timeout);
+    let map: ResponseMap = bad_request_is_invalid_argument;
     Ok(tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(map))
         .tls_config(tls)?
-        .timeout(REQUEST_TIMEOUT)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .tcp_nodelay(true))
+        .timeout(limits.request_timeout)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_max_header_list_size(limits.max_header_list_bytes)
+        .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESET_STREAMS))
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout)))
 }
 
 /// gRPC status code OUT_OF_RANGE, as it appears in the `grpc-status` header.
 const GRPC_OUT_OF_RANGE: &str = "11";
+/// gRPC status code INTERNAL.
+const GRPC_INTERNAL: &str = "13";
 /// gRPC status code INVALID_ARGUMENT.
 const GRPC_INVALID_ARGUMENT: &str = "3";
+/// How tonic's messages (percent-encoded in `grpc-message`) begin when it
+/// answers INTERNAL because the request body is not a well-formed gRPC
+/// message: a truncated frame, a compression flag without compression or
+/// an unknown one, bytes that are not protobuf.
+const MALFORMED_REQUEST_MESSAGES: [&[u8]; 3] = [
+    b"Unexpected%20EOF%20decoding%20stream",
+    b"protocol%20error:%20received%20message%20with",
+    b"failed%20to%20decode%20Protobuf%20message",
+];
 
-/// tonic refuses a message larger than the decoding limit with OUT_OF_RANGE
-/// before any handler runs; tresor's contract says oversized input is
-/// INVALID_ARGUMENT, whatever its size. tresor's handlers never answer
-/// OUT_OF_RANGE themselves, so every such status is this one.
-fn oversized_is_invalid_argument(
+/// tonic refuses some bad requests before any handler runs: a message
+/// larger than the decoding limit with OUT_OF_RANGE, a malformed body with
+/// INTERNAL. tresor's contract says bad input is INVALID_ARGUMENT, and
+/// INTERNAL means a fault of the server. tresor's handlers never answer
+/// OUT_OF_RANGE, and answer INTERNAL only with their own fixed message, so
+/// the statuses rewritten here are tonic's. Only trailers-only answers
+/// (the status in the headers) are concerned: that is how tonic refuses a
+/// request.
+fn bad_request_is_invalid_argument(
     mut response: http::Response<tonic::body::Body>,
 ) -> http::Response<tonic::body::Body> {
     let headers = response.headers_mut();
-    if headers
-        .get("grpc-status")
-        .is_some_and(|status| status == GRPC_OUT_OF_RANGE)
-    {
+    let Some(status) = headers.get("grpc-status") else {
+        return response;
+    };
+    let bad_request = status == GRPC_OUT_OF_RANGE
+        || (status == GRPC_INTERNAL
+            && headers.get("grpc-message").is_some_and(|message| {
+                MALFORMED_REQUEST_MESSAGES
+                    .iter()
+                    .any(|prefix| message.as_bytes().starts_with(prefix))
+            }));
+    if bad_request {
         headers.insert(
             "grpc-status",
             http::HeaderValue::from_static(GRPC_INVALID_ARGUMENT),
         );
     }
     response
-}
-
-/// Accepted connections with Nagle's algorithm off. tonic sets TCP_NODELAY
-/// only on sockets it accepts itself, not on an incoming stream; without it
-/// small responses wait for the peer's delayed ACK (about 40 ms).
-pub fn accept_without_nagle(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|accepted| {
-        let stream = accepted?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    })
 }
 
 /// Prepares and serves: the whole server in one call.

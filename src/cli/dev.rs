@@ -114,6 +114,7 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
             key_pem: Zeroizing::new(read(dir.join("server/key.pem"))?),
             client_ca_pem: read(dir.join("ca/ca.pem"))?,
         },
+        transport: crate::config::TransportLimits::default(),
         service: ServiceOptions {
             admins: BTreeSet::from([admin]),
             max_plaintext_bytes: DEFAULT_MAX_PLAINTEXT_BYTES,

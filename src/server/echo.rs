@@ -1,15 +1,17 @@
 //! The bench echo server: `tresor.bench.v1.Echo` alone, on exactly the
-//! transport tresor serves with ([`super::transport`]: same tonic, same
-//! rustls mutual TLS requiring a client certificate from the client CA,
-//! same timeouts, keep-alive, TCP_NODELAY and message limits). `tresor
-//! echo-serve` runs it in its own process for `tresor bench --compare-echo`.
+//! transport tresor serves with by default ([`super::transport`] and
+//! [`super::incoming`]: same tonic, same rustls mutual TLS requiring a
+//! client certificate from the client CA, same default timeouts,
+//! keep-alive, connection and stream limits, TCP_NODELAY and message
+//! limits). `tresor echo-serve` runs it in its own process for `tresor
+//! bench --compare-echo`.
 
 use std::future::Future;
 
 use tokio::net::TcpListener;
 
-use super::{ServerError, accept_without_nagle, max_message_bytes, transport};
-use crate::config::{DEFAULT_MAX_PLAINTEXT_BYTES, TlsMaterial};
+use super::{ServerError, incoming, max_message_bytes, transport};
+use crate::config::{DEFAULT_MAX_PLAINTEXT_BYTES, TlsMaterial, TransportLimits};
 use crate::grpc::EchoApi;
 use crate::grpc::echo_proto::echo_server::EchoServer;
 
@@ -24,10 +26,11 @@ pub async fn serve(
     let echo = EchoServer::new(EchoApi)
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let mut transport = transport(tls)?;
+    let limits = TransportLimits::default();
+    let mut transport = transport(tls, &limits)?;
     transport
         .add_service(echo)
-        .serve_with_incoming_shutdown(accept_without_nagle(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener, &limits), shutdown)
         .await?;
     Ok(())
 }

@@ -86,6 +86,7 @@ impl Fixture {
                 key_pem: Zeroizing::new(self.server_cert.key_pem.clone()),
                 client_ca_pem: self.ca.cert_pem(),
             },
+            transport: tresor::config::TransportLimits::default(),
             service: ServiceOptions {
                 admins: BTreeSet::from([Identity::parse(ADMIN).expect("admin")]),
                 max_plaintext_bytes,
@@ -282,6 +283,24 @@ impl Clients {
             })
             .await
             .map(tonic::Response::into_inner)
+    }
+
+    /// Encrypts `plaintext` under `key_id`, decrypts the result and checks
+    /// it is `plaintext` again; the first failing call's status otherwise.
+    pub async fn round_trip(
+        &mut self,
+        key_id: &str,
+        plaintext: &[u8],
+        context: &[(&str, &str)],
+    ) -> Result<(), tonic::Status> {
+        let sealed = self.encrypt(key_id, plaintext, context).await?;
+        let opened = self.decrypt(key_id, &sealed.ciphertext, context).await?;
+        if opened.plaintext != plaintext {
+            return Err(tonic::Status::data_loss(
+                "decrypt returned another plaintext",
+            ));
+        }
+        Ok(())
     }
 
     /// GetStatus as this client; panics if the call fails.
