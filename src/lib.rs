@@ -10,10 +10,10 @@
 //! | [`error`]     | one error enum per concern |
 //! | [`identity`]  | the caller identity derived from an mTLS client certificate |
 //! | [`model`]     | domain values: key ids, versions, states, operations, key metadata |
-//! | [`store`]     | the `KeyStore` trait and the sled backend |
+//! | [`store`]     | the `KeyStore` trait, the sled and PostgreSQL backends, their conformance suite, offline sled compaction |
 //! | [`master_key`]| the `MasterKey` trait and the local key-file provider |
 //! | [`metrics`]   | Prometheus metrics of one server (prometheus-client) |
-//! | [`service`]   | domain operations, key lifecycle, the single authorization check, seal |
+//! | [`service`]   | domain operations, key lifecycle (automatic and usage-based rotation, version destruction), the single authorization check, seal |
 //! | [`grpc`]      | tonic handlers and proto conversion (the only module naming tonic/prost) |
 //! | [`anomaly`]   | per-identity rate limits and anomaly alerts (pure counting) |
 //! | [`audit`]     | the tamper-evident audit log: record format, group-commit writer, offline verification |
