@@ -50,6 +50,8 @@ pub mod metrics;
 pub mod model;
 pub mod ops_http;
 pub mod pki;
+#[cfg(test)]
+mod secret_inventory;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -5,6 +5,8 @@
 //! - [`SecretKey`] and [`SecretBytes`]: secret material that is zeroized on
 //!   drop, prints as `REDACTED` under `Debug`, and has no `PartialEq`, no
 //!   `Display` and (for keys) no `Clone`.
+//! - [`live_secrets`]: how many secrets of each [`SecretKind`] are alive in
+//!   the process, so tests can prove that seal really drops key material.
 //! - [`Context`]: the encryption context, a string map with one canonical,
 //!   order-independent byte encoding ([`Context::canonical_bytes`]).
 //! - [`Purpose`] and [`Binding`]: everything a ciphertext is bound to besides
@@ -28,7 +30,8 @@
 
 mod binding;
 mod context;
-mod format;
+pub(crate) mod format;
+mod live;
 mod mac;
 mod salt;
 mod sealing;
@@ -43,6 +46,7 @@ mod tests;
 pub use binding::{Binding, Purpose};
 pub use context::Context;
 pub use format::{CIPHERTEXT_OVERHEAD, Envelope};
+pub use live::{SecretKind, live_secrets};
 pub use mac::{MAC_LEN, MacKey, mac, verify_mac};
 pub use sealing::{open, seal};
 pub use secret::{SecretBytes, SecretKey, random_bytes};

@@ -11,7 +11,7 @@ pub mod authz;
 mod backup;
 mod data;
 mod guard;
-mod keyring;
+pub(crate) mod keyring;
 pub mod lifecycle;
 mod metadata_cache;
 mod root;
