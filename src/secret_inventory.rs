@@ -170,7 +170,7 @@ const INVENTORY: &[Secret] = &[
         name: "EnvelopeWriter",
         file: "crypto/format.rs",
         holds: "plaintext while a ciphertext is being built",
-        wipe: Wipe::OnDrop(wipes::<crate::crypto::format::EnvelopeWriter>),
+        wipe: Wipe::OnDrop(wipes::<crate::crypto::EnvelopeWriter>),
         debug: Shown::Never,
     },
     Secret {
@@ -281,7 +281,7 @@ const INVENTORY: &[Secret] = &[
         holds: "the cache of unwrapped DEKs (and the roots)",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
-            use crate::service::keyring::Keyring;
+            use crate::service::Keyring;
             let keyring = Keyring::new(1, secret_key(k), std::num::NonZeroUsize::MIN);
             let id = crate::model::KeyId::parse("inventory/key").expect("key id");
             let version = crate::model::KeyVersion::FIRST;

@@ -30,7 +30,7 @@
 
 mod binding;
 mod context;
-pub(crate) mod format;
+mod format;
 mod live;
 mod mac;
 mod salt;
@@ -45,6 +45,9 @@ mod tests;
 
 pub use binding::{Binding, Purpose};
 pub use context::Context;
+/// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
+#[cfg(test)]
+pub(crate) use format::EnvelopeWriter;
 pub use format::{CIPHERTEXT_OVERHEAD, Envelope};
 pub use live::{SecretKind, live_secrets};
 pub use mac::{MAC_LEN, MacKey, mac, verify_mac};

@@ -11,7 +11,7 @@ pub mod authz;
 mod backup;
 mod data;
 mod guard;
-pub(crate) mod keyring;
+mod keyring;
 pub mod lifecycle;
 mod metadata_cache;
 mod root;
@@ -39,7 +39,11 @@ use authz::Caller;
 pub use backup::{BackupSummary, open_backup, restore_backup};
 pub use data::{BatchInput, BatchItem, DataKey, Decrypted, Encrypted};
 pub use guard::GuardOptions;
+#[cfg(not(test))]
 use keyring::Keyring;
+/// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
+#[cfg(test)]
+pub(crate) use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
 
