@@ -10,7 +10,7 @@
 //! - [`write_private_file`] writes secrets to disk with mode 0600.
 //!
 //! Private keys in memory: PEM strings are `Zeroizing`, and rcgen's key
-//! pairs are wiped when they drop ([`WipedKeyPair`], rcgen's PKCS#8 copy);
+//! pairs are wiped when they drop (`WipedKeyPair`, rcgen's PKCS#8 copy);
 //! ring's parsed signing key inside a key pair cannot be wiped from here
 //! (ring offers no way, and this crate forbids `unsafe`). Neither a CA nor
 //! an issued key is held by a running server.
