@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The licences of every dependency in Cargo.lock (all targets, normal,
-# build and dev), grouped by licence expression, from
-# `cargo metadata --offline --locked` (no network).
+# The licences of the dependencies in Cargo.lock (normal, build and dev),
+# grouped by licence expression, from `cargo metadata --offline --locked`
+# (no network). By default only the packages of the host platform (what a
+# build here downloads); ALL_TARGETS=1 lists every platform's, which needs
+# them all in the local cargo cache (`cargo fetch`).
 #
 # Usage: scripts/licences.sh                 a Markdown table
 #        scripts/licences.sh --check         also exit 1 if any package's
@@ -9,6 +11,7 @@
 #                                            met with the allow-list
 #        ALLOW=FILE scripts/licences.sh ...  another allow-list (default
 #                                            scripts/licences-allowed.txt)
+#        ALL_TARGETS=1 scripts/licences.sh   every platform's packages
 # An expression is met when it evaluates true with each allowed SPDX id
 # true: `A OR B` needs one, `A AND B` both; `/` is the old spelling of OR.
 # The workspace's own package is left out. Needs python3.
@@ -110,5 +113,9 @@ if bad:
         sys.exit(1)
 PY
 )
-"${CARGO:-cargo}" metadata --format-version 1 --offline --locked |
+FILTER=()
+if [[ -z "${ALL_TARGETS:-}" ]]; then
+    FILTER=(--filter-platform "$(rustc -vV | sed -n 's/^host: //p')")
+fi
+"${CARGO:-cargo}" metadata --format-version 1 --offline --locked "${FILTER[@]}" |
     python3 -c "$PROGRAM" "$ALLOW" "$CHECK"

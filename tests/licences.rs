@@ -1,7 +1,8 @@
 //! Every dependency's licence is on the allow-list
 //! (`scripts/licences-allowed.txt`), checked offline from Cargo.lock by
-//! `scripts/licences.sh --check` (`cargo metadata --offline --locked`).
-//! `docs/DEPENDENCIES.md` holds the table it prints.
+//! `scripts/licences.sh --check` (`cargo metadata --offline --locked`, for
+//! the host platform: what a build here has downloaded).
+//! `docs/DEPENDENCIES.md` holds the table it prints for every platform.
 
 use std::path::Path;
 use std::process::{Command, Output};
