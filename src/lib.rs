@@ -6,7 +6,7 @@
 //!
 //! | module        | responsibility |
 //! |---------------|----------------|
-//! | [`crypto`]    | secret types, the ciphertext format, seal/open, the chunked stream envelope, context canonicalisation (pure, no I/O) |
+//! | [`crypto`]    | secret types and their live counts, the ciphertext format, seal/open, the chunked stream envelope, context canonicalisation (pure, no I/O) |
 //! | [`error`]     | one error enum per concern |
 //! | [`identity`]  | the caller identity derived from an mTLS client certificate |
 //! | [`model`]     | domain values: key ids, versions, states, operations, key metadata |
@@ -50,6 +50,8 @@ pub mod metrics;
 pub mod model;
 pub mod ops_http;
 pub mod pki;
+#[cfg(test)]
+mod secret_inventory;
 pub mod server;
 pub mod service;
 pub mod store;

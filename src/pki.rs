@@ -9,6 +9,12 @@
 //! - [`CertifiedKey`] is an issued certificate with its private key.
 //! - [`write_private_file`] writes secrets to disk with mode 0600.
 //!
+//! Private keys in memory: PEM strings are `Zeroizing`, and rcgen's key
+//! pairs are wiped when they drop (`WipedKeyPair`, rcgen's PKCS#8 copy);
+//! ring's parsed signing key inside a key pair cannot be wiped from here
+//! (ring offers no way, and this crate forbids `unsafe`). Neither a CA nor
+//! an issued key is held by a running server.
+//!
 //! Serial numbers are derived by rcgen from a SHA-256 of the (freshly
 //! generated, hence unique) subject public key, so no random source is needed
 //! beyond key generation.
@@ -27,9 +33,11 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
     PKCS_ECDSA_P256_SHA256, SanType,
 };
+use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::ParsedExtension;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// File name of the CA certificate written by [`CertificateAuthority::save`].
 pub const CA_CERT_FILE: &str = "ca.pem";
@@ -168,8 +176,9 @@ pub enum PkiError {
 pub struct CertifiedKey {
     /// The certificate, PEM-encoded (`-----BEGIN CERTIFICATE-----`).
     pub cert_pem: String,
-    /// The private key, PKCS#8 PEM-encoded (`-----BEGIN PRIVATE KEY-----`). Secret.
-    pub key_pem: String,
+    /// The private key, PKCS#8 PEM-encoded (`-----BEGIN PRIVATE KEY-----`).
+    /// Secret: wiped when dropped.
+    pub key_pem: Zeroizing<String>,
 }
 
 impl fmt::Debug for CertifiedKey {
@@ -205,7 +214,48 @@ pub struct CertificateAuthority {
     /// The CA certificate as PEM.
     cert_pem: String,
     /// The issuer (subject name, key identifier, key usages and signing key).
-    issuer: Issuer<'static, KeyPair>,
+    issuer: Issuer<'static, WipedKeyPair>,
+}
+
+/// An rcgen key pair whose PKCS#8 DER copy is wiped when it drops (rcgen
+/// keeps one beside ring's parsed key, and does not wipe it by itself).
+/// ring's parsed key is not wiped: ring offers no way to.
+pub(crate) struct WipedKeyPair(KeyPair);
+
+impl Drop for WipedKeyPair {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for WipedKeyPair {}
+
+impl PublicKeyData for WipedKeyPair {
+    fn der_bytes(&self) -> &[u8] {
+        self.0.der_bytes()
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.0.algorithm()
+    }
+}
+
+impl SigningKey for WipedKeyPair {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.0.sign(msg)
+    }
+}
+
+impl WipedKeyPair {
+    /// A fresh ECDSA P-256 key pair.
+    fn generate() -> Result<Self, rcgen::Error> {
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map(Self)
+    }
+
+    /// The private key, PKCS#8 PEM.
+    fn pem(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.0.serialize_pem())
+    }
 }
 
 impl fmt::Debug for CertificateAuthority {
@@ -234,7 +284,7 @@ impl CertificateAuthority {
         }
         reject_control_chars("CA common name", common_name)?;
 
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let key = WipedKeyPair::generate()?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         params
@@ -283,9 +333,10 @@ impl CertificateAuthority {
                 source: Box::new(e),
             })?;
 
-        let key =
-            KeyPair::from_pem(key_pem).map_err(|source| PkiError::MalformedCaKey { source })?;
-        if key.public_key_raw() != x509.public_key().subject_public_key.data.as_ref() {
+        let key = KeyPair::from_pem(key_pem)
+            .map(WipedKeyPair)
+            .map_err(|source| PkiError::MalformedCaKey { source })?;
+        if key.0.public_key_raw() != x509.public_key().subject_public_key.data.as_ref() {
             return Err(PkiError::CaKeyMismatch);
         }
 
@@ -306,8 +357,8 @@ impl CertificateAuthority {
 
     /// The CA private key, PKCS#8 PEM-encoded. Secret: store it with
     /// [`write_private_file`] or [`CertificateAuthority::save`].
-    pub fn key_pem(&self) -> String {
-        self.issuer.key().serialize_pem()
+    pub fn key_pem(&self) -> Zeroizing<String> {
+        self.issuer.key().pem()
     }
 
     /// Issues a server certificate for the given DNS names and IP addresses
@@ -424,7 +475,7 @@ impl CertificateAuthority {
             })
         };
         let cert_pem = read(&cert_path)?;
-        let key_pem = read(&key_path)?;
+        let key_pem = Zeroizing::new(read(&key_path)?);
         Self::from_pem(&cert_pem, &key_pem).map_err(|e| {
             let path = match e {
                 PkiError::MalformedCaKey { .. } | PkiError::CaKeyMismatch => key_path,
@@ -446,7 +497,7 @@ impl CertificateAuthority {
         not_before: SystemTime,
         not_after: SystemTime,
     ) -> Result<CertifiedKey, PkiError> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let key = WipedKeyPair::generate()?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         if common_name.len() <= MAX_COMMON_NAME_LEN {
@@ -463,7 +514,7 @@ impl CertificateAuthority {
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(CertifiedKey {
             cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
+            key_pem: key.pem(),
         })
     }
 }
@@ -1179,7 +1230,7 @@ mod tests {
         );
         assert_eq!(
             fs::read_to_string(dir.join(CA_KEY_FILE)).expect("read"),
-            ca.key_pem()
+            *ca.key_pem()
         );
         #[cfg(unix)]
         {
@@ -1256,7 +1307,7 @@ mod tests {
             fs::read_to_string(&cert_path).expect("read"),
             first.cert_pem
         );
-        assert_eq!(fs::read_to_string(&key_path).expect("read"), first.key_pem);
+        assert_eq!(fs::read_to_string(&key_path).expect("read"), *first.key_pem);
         #[cfg(unix)]
         assert_eq!(mode(&key_path), 0o600);
 
@@ -1267,7 +1318,7 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("already exists"));
-        assert_eq!(fs::read_to_string(&key_path).expect("read"), first.key_pem);
+        assert_eq!(fs::read_to_string(&key_path).expect("read"), *first.key_pem);
 
         #[cfg(unix)]
         {
@@ -1279,7 +1330,10 @@ mod tests {
             fs::read_to_string(&cert_path).expect("read"),
             second.cert_pem
         );
-        assert_eq!(fs::read_to_string(&key_path).expect("read"), second.key_pem);
+        assert_eq!(
+            fs::read_to_string(&key_path).expect("read"),
+            *second.key_pem
+        );
         #[cfg(unix)]
         assert_eq!(mode(&key_path), 0o600);
         let mut names: Vec<_> = fs::read_dir(&dir)

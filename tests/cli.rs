@@ -250,7 +250,7 @@ async fn dev_serves_the_example_key_to_billing_and_reuses_its_folder() {
         let (mut child, port) = start_dev(&dev_dir);
         let billing = CertifiedKey {
             cert_pem: read("billing/cert.pem"),
-            key_pem: read("billing/key.pem"),
+            key_pem: read("billing/key.pem").into(),
         };
         let addr = format!("127.0.0.1:{port}").parse().expect("addr");
         let mut clients = common::connect(addr, &read("ca/ca.pem"), Some(&billing))

@@ -87,9 +87,9 @@ impl ConnectionArgs {
         let files = self.read_files()?;
         let mut builder = Client::builder().endpoint(files.addr).ca(files.ca_pem);
         let mut identity = None;
-        if let Some((cert_pem, mut key_pem)) = files.client {
+        if let Some((cert_pem, key_pem)) = files.client {
             identity = identity_of(&cert_pem);
-            builder = builder.identity(cert_pem, std::mem::take(&mut *key_pem));
+            builder = builder.identity(cert_pem, key_pem);
         }
         Ok((builder, identity))
     }

@@ -90,9 +90,14 @@ impl ClientBuilder {
         self
     }
 
-    /// The client certificate and its private key (PEM).
-    pub fn identity(mut self, cert_pem: impl Into<String>, key_pem: impl Into<String>) -> Self {
-        self.identity = Some((cert_pem.into(), Zeroizing::new(key_pem.into())));
+    /// The client certificate and its private key (PEM; a `String` or a
+    /// `Zeroizing<String>`, kept zeroizing either way).
+    pub fn identity(
+        mut self,
+        cert_pem: impl Into<String>,
+        key_pem: impl Into<Zeroizing<String>>,
+    ) -> Self {
+        self.identity = Some((cert_pem.into(), key_pem.into()));
         self
     }
 

@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use zeroize::Zeroize;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::Purpose;
 use crate::error::CryptoError;
@@ -261,6 +261,8 @@ impl Drop for EnvelopeWriter {
         self.buf.zeroize();
     }
 }
+
+impl ZeroizeOnDrop for EnvelopeWriter {}
 
 #[cfg(test)]
 mod tests {

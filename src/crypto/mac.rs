@@ -5,6 +5,7 @@
 use ring::{hkdf, hmac};
 
 use super::SecretKey;
+use super::live::{self, Live};
 use crate::error::CryptoError;
 
 /// Length of a tag.
@@ -13,10 +14,17 @@ pub const MAC_LEN: usize = 32;
 /// The HMAC key of one purpose, derived once from a tresor key so that
 /// many tags (one per audit record) cost one HMAC each, not a key
 /// derivation each. The derived key is zeroized on drop like any
-/// [`SecretKey`]; ring's per-call key schedule lives only for one tag.
+/// [`SecretKey`]; ring's per-call key schedule lives only for one tag
+/// (ring does not wipe it). Counted as
+/// [`SecretKind::MacKey`](super::SecretKind::MacKey), and its inner key as
+/// a `Key`.
 pub struct MacKey {
     derived: SecretKey,
+    _live: Live<{ live::MAC_KEY }>,
 }
+
+// The one secret field is a `SecretKey`, which wipes itself on drop.
+impl zeroize::ZeroizeOnDrop for MacKey {}
 
 impl std::fmt::Debug for MacKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,6 +54,7 @@ impl MacKey {
             .map_err(|_| CryptoError::InvalidKeyLength)?;
         Ok(Self {
             derived: SecretKey::from_bytes(bytes.as_ref())?,
+            _live: Live::new(),
         })
     }
 

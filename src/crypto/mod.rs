@@ -5,6 +5,8 @@
 //! - [`SecretKey`] and [`SecretBytes`]: secret material that is zeroized on
 //!   drop, prints as `REDACTED` under `Debug`, and has no `PartialEq`, no
 //!   `Display` and (for keys) no `Clone`.
+//! - [`live_secrets`]: how many secrets of each [`SecretKind`] are alive in
+//!   the process, so tests can prove that seal really drops key material.
 //! - [`Context`]: the encryption context, a string map with one canonical,
 //!   order-independent byte encoding ([`Context::canonical_bytes`]).
 //! - [`Purpose`] and [`Binding`]: everything a ciphertext is bound to besides
@@ -29,6 +31,7 @@
 mod binding;
 mod context;
 mod format;
+mod live;
 mod mac;
 mod salt;
 mod sealing;
@@ -42,7 +45,11 @@ mod tests;
 
 pub use binding::{Binding, Purpose};
 pub use context::Context;
+/// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
+#[cfg(test)]
+pub(crate) use format::EnvelopeWriter;
 pub use format::{CIPHERTEXT_OVERHEAD, Envelope};
+pub use live::{SecretKind, live_secrets};
 pub use mac::{MAC_LEN, MacKey, mac, verify_mac};
 pub use sealing::{open, seal};
 pub use secret::{SecretBytes, SecretKey, random_bytes};

@@ -13,6 +13,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::live::{self, Live};
 use crate::error::CryptoError;
 
 /// Length in bytes of every symmetric key tresor handles.
@@ -26,10 +27,13 @@ const KEY_LEN: usize = 32;
 /// absorbed, which the v2 key schedule starts from on every message (saving
 /// two SHA-256 blocks per message); it is key-equivalent and zeroized on
 /// drop too (the `zeroize` features of `hmac` and `sha2`).
-/// `Debug` prints `SecretKey(REDACTED)`.
+/// `Debug` prints `SecretKey(REDACTED)`. Each live key is counted
+/// ([`live_secrets`](super::live_secrets) of
+/// [`SecretKind::Key`](super::SecretKind::Key)).
 pub struct SecretKey {
     bytes: Box<[u8; KEY_LEN]>,
     prf: Box<Hmac<Sha256>>,
+    _live: Live<{ live::KEY }>,
 }
 
 impl SecretKey {
@@ -53,6 +57,7 @@ impl SecretKey {
         Ok(Self {
             bytes,
             prf: Box::new(prf),
+            _live: Live::new(),
         })
     }
 
@@ -104,19 +109,20 @@ impl fmt::Debug for SecretKey {
 
 /// Variable-length secret bytes: decrypted plaintext, plaintext data keys.
 ///
-/// Zeroized on drop; `Debug` prints only the length.
-pub struct SecretBytes(Zeroizing<Vec<u8>>);
+/// Zeroized on drop; `Debug` prints only the length. Each live value is
+/// counted ([`SecretKind::Bytes`](super::SecretKind::Bytes)).
+pub struct SecretBytes(Zeroizing<Vec<u8>>, Live<{ live::BYTES }>);
 
 impl SecretBytes {
     /// Takes ownership of `v`; it will be zeroized when this value drops.
     #[must_use]
     pub fn new(v: Vec<u8>) -> Self {
-        Self(Zeroizing::new(v))
+        Self::from_zeroizing(Zeroizing::new(v))
     }
 
     /// Wraps a buffer that is already zeroizing.
     pub(crate) fn from_zeroizing(v: Zeroizing<Vec<u8>>) -> Self {
-        Self(v)
+        Self(v, Live::new())
     }
 
     /// The secret bytes. Never log or compare them with `==`.
@@ -149,6 +155,9 @@ impl SecretBytes {
         std::mem::take(&mut *self.0)
     }
 }
+
+// The `Zeroizing` field wipes the bytes when it drops.
+impl ZeroizeOnDrop for SecretBytes {}
 
 impl fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

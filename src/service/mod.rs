@@ -41,7 +41,11 @@ use authz::Caller;
 pub use backup::{BackupSummary, open_backup, restore_backup};
 pub use data::{BatchInput, BatchItem, DataKey, Decrypted, Encrypted};
 pub use guard::GuardOptions;
+#[cfg(not(test))]
 use keyring::Keyring;
+/// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
+#[cfg(test)]
+pub(crate) use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
 pub use rotation::{DEFAULT_LIFECYCLE_CHECK_INTERVAL, LifecycleOptions, SharedClock};

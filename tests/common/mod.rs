@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity as TlsIdentity};
-use zeroize::Zeroizing;
 
 use tresor::config::{Settings, TlsMaterial};
 use tresor::identity::Identity;
@@ -83,7 +82,7 @@ impl Fixture {
             master_key,
             tls: TlsMaterial {
                 cert_pem: self.server_cert.cert_pem.clone(),
-                key_pem: Zeroizing::new(self.server_cert.key_pem.clone()),
+                key_pem: self.server_cert.key_pem.clone(),
                 client_ca_pem: self.ca.cert_pem(),
             },
             transport: tresor::config::TransportLimits::default(),
@@ -209,7 +208,10 @@ pub async fn connect(
         .ca_certificate(Certificate::from_pem(ca_pem))
         .domain_name("localhost");
     if let Some(cert) = cert {
-        tls = tls.identity(TlsIdentity::from_pem(&cert.cert_pem, &cert.key_pem));
+        tls = tls.identity(TlsIdentity::from_pem(
+            &cert.cert_pem,
+            cert.key_pem.as_bytes(),
+        ));
     }
     let channel = Channel::from_shared(format!("https://localhost:{}", addr.port()))
         .expect("uri")
