@@ -167,7 +167,7 @@ impl SledKeyStore {
     /// sled holds an exclusive file lock while open. A previous instance in
     /// this process (a restart after seal, a test) releases it from a
     /// background thread shortly after it is dropped, so a held lock is
-    /// retried for up to [`LOCK_WAIT`] before giving up.
+    /// retried for up to five seconds before giving up.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         if dir.is_dir() {
             super::sled_compaction::finish_interrupted(dir)?;
