@@ -208,8 +208,11 @@ impl Service {
                     retiring: None,
                     ..stored.clone()
                 };
-                self.store.replace_root(&stored, &finished).await?;
+                // The cursor goes first, so that a finished rotation (no
+                // retiring key) never shows a cursor; a crash in between
+                // only makes the next start scan once more from the top.
                 self.store.clear_rewrap_cursor().await?;
+                self.store.replace_root(&stored, &finished).await?;
                 if let Ok(keyring) = self.keyring() {
                     keyring.drop_root(retiring.generation);
                 }
