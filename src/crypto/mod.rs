@@ -42,12 +42,12 @@ mod tests;
 
 pub use binding::{Binding, Purpose};
 pub use context::Context;
-pub use format::{CIPHERTEXT_OVERHEAD, Envelope};
+pub use format::{CIPHERTEXT_OVERHEAD, Envelope, fuzz_ciphertext};
 pub use mac::{MAC_LEN, MacKey, mac, verify_mac};
 pub use sealing::{open, seal};
 pub use secret::{SecretBytes, SecretKey, random_bytes};
 pub use stream::{
     ChunkSize, MAX_STREAM_CHUNKS, MAX_STREAM_HEADER_LEN, MAX_STREAM_KEY_ID_LEN,
     MAX_WRAPPED_KEY_LEN, STREAM_CHUNK_OVERHEAD, STREAM_FIXED_HEADER_LEN, StreamHeader,
-    StreamOpener, StreamParams, StreamSealer,
+    StreamOpener, StreamParams, StreamSealer, fuzz_stream,
 };
