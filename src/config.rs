@@ -187,8 +187,9 @@ impl std::fmt::Debug for StoreSpec {
     }
 }
 
-fn default_replica_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
+fn default_replica_name(files: &dyn ConfigFiles) -> String {
+    files
+        .read_to_string(Path::new("/etc/hostname"))
         .ok()
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
@@ -241,10 +242,19 @@ impl TlsMaterial {
         key: (&'static str, &Path),
         client_ca: (&'static str, &Path),
     ) -> Result<Self, ConfigError> {
+        Self::read_from(&HostFiles, cert, key, client_ca)
+    }
+
+    fn read_from(
+        files: &dyn ConfigFiles,
+        cert: (&'static str, &Path),
+        key: (&'static str, &Path),
+        client_ca: (&'static str, &Path),
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
-            cert_pem: read_pem(cert.0, cert.1, "CERTIFICATE")?,
-            key_pem: Zeroizing::new(read_pem(key.0, key.1, "PRIVATE KEY")?),
-            client_ca_pem: read_pem(client_ca.0, client_ca.1, "CERTIFICATE")?,
+            cert_pem: read_pem(files, cert.0, cert.1, "CERTIFICATE")?,
+            key_pem: Zeroizing::new(read_pem(files, key.0, key.1, "PRIVATE KEY")?),
+            client_ca_pem: read_pem(files, client_ca.0, client_ca.1, "CERTIFICATE")?,
         })
     }
 }
@@ -331,8 +341,36 @@ fn config_error(flag: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn read_pem(flag: &'static str, path: &Path, marker: &str) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path)
+/// What configuration reads from the file system: the host's
+/// ([`HostFiles`]), or a stand-in when fuzzing.
+trait ConfigFiles {
+    /// The whole file at `path`, as text.
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String>;
+    /// Whether `path` names a regular file.
+    fn is_file(&self, path: &Path) -> bool;
+}
+
+/// The host's file system.
+struct HostFiles;
+
+impl ConfigFiles for HostFiles {
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+}
+
+fn read_pem(
+    files: &dyn ConfigFiles,
+    flag: &'static str,
+    path: &Path,
+    marker: &str,
+) -> Result<String, ConfigError> {
+    let text = files
+        .read_to_string(path)
         .map_err(|e| config_error(flag, format!("cannot read {}: {e}", path.display())))?;
     if !text.contains(marker) {
         return Err(config_error(
@@ -361,6 +399,13 @@ impl TryFrom<ServeArgs> for Settings {
     type Error = ConfigError;
 
     fn try_from(args: ServeArgs) -> Result<Self, ConfigError> {
+        Self::from_args(args, &HostFiles)
+    }
+}
+
+impl Settings {
+    /// Validates `args`, reading the files they name from `files`.
+    fn from_args(args: ServeArgs, files: &dyn ConfigFiles) -> Result<Self, ConfigError> {
         let listen = args.listen.parse().map_err(|_| {
             config_error(
                 "--listen",
@@ -389,7 +434,12 @@ impl TryFrom<ServeArgs> for Settings {
         }
         let dek_cache_capacity = NonZeroUsize::new(args.dek_cache_capacity)
             .ok_or_else(|| config_error("--dek-cache-capacity", "must be at least 1"))?;
-        let tls = args.tls.read()?;
+        let tls = TlsMaterial::read_from(
+            files,
+            ("--tls-cert", &args.tls.tls_cert),
+            ("--tls-key", &args.tls.tls_key),
+            ("--client-ca", &args.tls.client_ca),
+        )?;
         let transport = TransportLimits::try_from(&args.transport)?;
         if args.audit_max_file_mib == 0 {
             return Err(config_error("--audit-max-file-mib", "must be at least 1"));
@@ -416,7 +466,7 @@ impl TryFrom<ServeArgs> for Settings {
                 let ca_pem = args
                     .store_ca
                     .as_deref()
-                    .map(|path| read_pem("--store-ca", path, "CERTIFICATE"))
+                    .map(|path| read_pem(files, "--store-ca", path, "CERTIFICATE"))
                     .transpose()?;
                 if ca_pem.is_none() && url.contains("sslmode=require") {
                     return Err(config_error(
@@ -426,7 +476,9 @@ impl TryFrom<ServeArgs> for Settings {
                 }
                 StoreSpec::Postgres {
                     url,
-                    replica: args.replica_name.unwrap_or_else(default_replica_name),
+                    replica: args
+                        .replica_name
+                        .unwrap_or_else(|| default_replica_name(files)),
                     ca_pem,
                 }
             }
@@ -475,7 +527,7 @@ impl TryFrom<ServeArgs> for Settings {
             }
         };
         if let MasterKeySpec::File(path) = &master_key
-            && !path.is_file()
+            && !files.is_file(path)
         {
             return Err(config_error(
                 "--master-key-file",
@@ -583,6 +635,96 @@ impl TryFrom<ServeArgs> for Settings {
             metrics_listen,
             alert_webhook,
         })
+    }
+}
+
+/// A stand-in file system for [`fuzz_serve_args`]: every path holds a
+/// certificate and a private key (with a canary that must never show),
+/// except paths containing `missing`, which do not exist.
+struct FuzzFiles;
+
+/// The text in [`FuzzFiles`]' private keys that no `Debug` output or error
+/// may show.
+const FUZZ_KEY_CANARY: &str = "fuzz-private-key-canary";
+
+impl ConfigFiles for FuzzFiles {
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
+        if !self.is_file(path) {
+            return Err(std::io::ErrorKind::NotFound.into());
+        }
+        if path == Path::new("/etc/hostname") {
+            return Ok("fuzz-host\n".to_owned());
+        }
+        Ok(format!(
+            "-----BEGIN CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\n{FUZZ_KEY_CANARY}\n"
+        ))
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        !path.as_os_str().is_empty() && !path.to_string_lossy().contains("missing")
+    }
+}
+
+/// Fuzz entry point of the configuration parser, for
+/// `fuzz/fuzz_targets/config.rs` and the proptest smoke test
+/// `tests/fuzz_smoke.rs` (nothing else calls it).
+///
+/// Reads `data` as the arguments of `tresor serve`, one per line (invalid
+/// UTF-8 replaced), parses them with clap and validates them into
+/// [`Settings`] exactly as `tresor serve` does, except that files are read
+/// from a stand-in: every path holds a certificate and a private key,
+/// except paths containing `missing`. Accepted settings must keep the
+/// documented limits, and neither they (under `Debug`) nor any error may
+/// show the private key.
+///
+/// # Panics
+///
+/// Only when the library breaks one of these properties: a bug the fuzzer
+/// reports. No input is expected to panic.
+pub fn fuzz_serve_args(data: &[u8]) {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    let text = String::from_utf8_lossy(data);
+    let argv = std::iter::once("serve").chain(text.split('\n'));
+    let args = match Serve::try_parse_from(argv) {
+        Ok(serve) => serve.args,
+        Err(e) => {
+            assert!(!e.to_string().contains(FUZZ_KEY_CANARY));
+            return;
+        }
+    };
+    match Settings::from_args(args, &FuzzFiles) {
+        Ok(settings) => {
+            let service = &settings.service;
+            assert!((1..=MAX_PLAINTEXT_CEILING).contains(&service.max_plaintext_bytes));
+            assert!((1..=MAX_BATCH_ITEMS_CEILING).contains(&service.max_batch_items));
+            if let Some(audit) = &service.audit {
+                assert!(audit.options.max_file_bytes >= 1024 * 1024);
+            }
+            assert!(service.guard.anomaly.bucket >= std::time::Duration::from_millis(100));
+            assert!(service.guard.anomaly.decrypt_factor >= 1.0);
+            if let Some(backups) = &settings.backups {
+                assert!(backups.interval >= std::time::Duration::from_secs(1));
+            }
+            let shown = format!("{settings:?}");
+            assert!(
+                !shown.contains(FUZZ_KEY_CANARY),
+                "Debug shows the private key"
+            );
+        }
+        Err(e) => {
+            let shown = format!("{e} {e:?}");
+            assert!(
+                !shown.contains(FUZZ_KEY_CANARY),
+                "an error shows the private key"
+            );
+        }
     }
 }
 

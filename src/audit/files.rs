@@ -121,6 +121,15 @@ fn last_line_of(path: &Path) -> io::Result<Option<Vec<u8>>> {
     Ok((!line.is_empty()).then_some(line))
 }
 
+/// Where the log continues after `line`, read without authenticating it:
+/// the next sequence number and the line's chain hash. `None` if `line` is
+/// not a record, or holds the last sequence number there can be
+/// (`u64::MAX`), which nothing may follow.
+pub fn position_after(line: &[u8]) -> Option<(u64, LineHash)> {
+    let (seq, hash) = peek_line(line)?;
+    Some((seq.checked_add(1)?, hash))
+}
+
 fn damaged(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -146,9 +155,9 @@ pub fn resume(current: &Path) -> io::Result<Tail> {
         }
         if let (Some(first), Some(last)) = (lines.first(), lines.last()) {
             let (first_seq, _) = peek_line(first).ok_or_else(|| damaged(current))?;
-            let (seq, hash) = peek_line(last).ok_or_else(|| damaged(current))?;
+            let (next_seq, hash) = position_after(last).ok_or_else(|| damaged(current))?;
             return Ok(Tail {
-                next_seq: seq + 1,
+                next_seq,
                 prev: hash,
                 current_first_seq: Some(first_seq),
             });
@@ -158,9 +167,9 @@ pub fn resume(current: &Path) -> io::Result<Tail> {
     if let Some(path) = newest_rotated
         && let Some(line) = last_line_of(path)?
     {
-        let (seq, hash) = peek_line(&line).ok_or_else(|| damaged(path))?;
+        let (next_seq, hash) = position_after(&line).ok_or_else(|| damaged(path))?;
         return Ok(Tail {
-            next_seq: seq + 1,
+            next_seq,
             prev: hash,
             current_first_seq: None,
         });

@@ -23,5 +23,17 @@ pub use record::{Entry, ItemEntry, Record, RecordKind};
 pub use verify::{Expectations, Tampering, Verified, VerifyError, verify_files, verify_with_keys};
 pub use writer::{AuditLog, AuditOptions, Checkpoint, DEFAULT_MAX_FILE_BYTES};
 
+/// Fuzz entry point of the audit-record target (`fuzz/fuzz_targets/audit_record.rs`
+/// and `tests/fuzz_smoke.rs`): [`record::fuzz_line`], then
+/// [`verify::fuzz_log`], on the same input.
+///
+/// # Panics
+///
+/// Only when the library breaks a property those helpers check.
+pub fn fuzz_audit(data: &[u8]) {
+    record::fuzz_line(data);
+    verify::fuzz_log(data);
+}
+
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 use crate::crypto::SecretKey;
+use crate::error::AuditError;
 
 fn entry(n: u64) -> Entry {
     Entry {
@@ -194,4 +195,72 @@ async fn concurrent_appends_are_grouped_and_all_chained() {
     let verified = verify_files(&key, &files, expect_all(checkpoint)).expect("verify");
     assert_eq!(verified.records, 402);
     assert!(log.append(entry(0)).await.is_err(), "closed log refuses");
+}
+
+/// Found while writing the fuzz helpers: resuming after a last line with
+/// `"seq":18446744073709551615` overflowed `seq + 1` (a panic in debug
+/// builds, record 0 in release), and the writer's own `seq += 1` could
+/// overflow the same way. The line is read without authentication, so a
+/// damaged file must fail cleanly.
+#[tokio::test]
+async fn a_log_at_the_last_sequence_numbers_fails_cleanly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions::at(dir.path().join("audit.jsonl"));
+    std::fs::write(&options.path, format!("{{\"seq\":{}}}\n", u64::MAX)).expect("write");
+    assert!(
+        AuditLog::open(key.clone(), options.clone()).is_err(),
+        "nothing can follow record u64::MAX"
+    );
+    assert_eq!(
+        files::position_after(format!("{{\"seq\":{}}}", u64::MAX - 1).as_bytes()).map(|p| p.0),
+        Some(u64::MAX)
+    );
+
+    std::fs::write(&options.path, format!("{{\"seq\":{}}}\n", u64::MAX - 1)).expect("write");
+    let log = AuditLog::open(key, options).expect("record u64::MAX is still free");
+    let refused = log.append(entry(1)).await;
+    assert!(
+        matches!(refused, Err(AuditError::Write(_))),
+        "the file start takes u64::MAX; the entry has no number left: {refused:?}"
+    );
+}
+
+/// An authentic record `u64::MAX` ends what verification can accept: a
+/// record after it is tampering, not an overflow.
+#[test]
+fn verification_stops_at_the_last_sequence_number() {
+    let key = SecretKey::generate().expect("key");
+    let keys = record::AuditKeys::derive(&key).expect("keys");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("audit.jsonl");
+    let mut log = Vec::new();
+    let mut prev = record::GENESIS;
+    for seq in [u64::MAX - 1, u64::MAX, u64::MAX] {
+        let start = log.len();
+        record::append_line(&keys, &mut log, seq, "t", &prev, &entry(seq)).expect("encode");
+        prev = record::line_hash(&log[start..]);
+        log.push(b'\n');
+    }
+    let cut = log
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(1)
+        .map(|(i, _)| i + 1)
+        .expect("two lines");
+    std::fs::write(&path, &log[..cut]).expect("write");
+    let files = [path.clone()];
+    let verified = verify_files(&key, &files, Expectations::default()).expect("verifies");
+    assert_eq!(
+        (verified.first_seq, verified.last_seq),
+        (u64::MAX - 1, u64::MAX)
+    );
+
+    std::fs::write(&path, &log).expect("write");
+    let tampering = verify_files(&key, &files, Expectations::default());
+    assert!(
+        matches!(&tampering, Err(VerifyError::Tampered(t)) if t.line == 3),
+        "{tampering:?}"
+    );
 }

@@ -457,7 +457,9 @@ impl Writer {
                 .map_err(|e| AuditError::Write(format!("cannot encode a record: {e}")))?;
             prev = record::line_hash(&self.buffer[start..]);
             self.buffer.push(b'\n');
-            seq += 1;
+            seq = seq.checked_add(1).ok_or_else(|| {
+                AuditError::Write("the audit log has used every sequence number".into())
+            })?;
         }
         let buffer = std::mem::take(&mut self.buffer);
         let written = self.write(&buffer);

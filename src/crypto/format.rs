@@ -20,7 +20,7 @@ use std::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::Purpose;
+use super::{Binding, Context, Purpose, SecretKey};
 use crate::error::CryptoError;
 
 /// The magic bytes every tresor ciphertext starts with.
@@ -263,6 +263,97 @@ impl Drop for EnvelopeWriter {
 }
 
 impl ZeroizeOnDrop for EnvelopeWriter {}
+
+/// The fixed, public test key the crypto fuzz helpers open and seal with.
+/// Never a real key: it is in the source.
+pub(crate) fn fuzz_key() -> SecretKey {
+    // Invariant: 32 bytes is the one length `from_bytes` accepts.
+    SecretKey::from_bytes(&[0x42; 32]).expect("a 32-byte key")
+}
+
+/// Fuzz entry point of the ciphertext parser, for `fuzz/fuzz_targets/ciphertext.rs`
+/// and the proptest smoke test `tests/fuzz_smoke.rs` (nothing else calls it).
+///
+/// Runs [`Envelope::parse`] on `data` and checks that it accepts exactly the
+/// well-formed layouts, that re-encoding the parsed fields with the writer
+/// gives `data` back, and that [`open`](super::open) under a fixed, public
+/// test key reports `Malformed` for what does not parse and `Unauthentic`
+/// for what does (for every purpose). Then it seals `data` as a plaintext
+/// under that key and checks that it opens to `data` again.
+///
+/// # Panics
+///
+/// Only when the library breaks one of these properties: a bug the fuzzer
+/// reports. No input is expected to panic.
+pub fn fuzz_ciphertext(data: &[u8]) {
+    let well_formed = data.len() >= CIPHERTEXT_OVERHEAD
+        && data.starts_with(&MAGIC)
+        && matches!(data[3], FORMAT_VERSION_V1 | FORMAT_VERSION_V2);
+    match Envelope::parse(data) {
+        Ok(envelope) => {
+            assert!(well_formed, "parse accepted a malformed ciphertext");
+            assert_eq!(envelope.key_version().to_be_bytes(), data[4..PREFIX_LEN]);
+            assert_eq!(envelope.format_version(), data[3]);
+            let writer = EnvelopeWriter::new(
+                envelope.prefix(),
+                envelope.salt(),
+                envelope.commitment(),
+                envelope.ciphertext(),
+            );
+            let Ok(writer) = writer else {
+                panic!("the writer refused the body of a parsed ciphertext");
+            };
+            let rebuilt = writer.finish(&ring::aead::Tag::from(*envelope.tag()));
+            assert_eq!(rebuilt, data, "re-encoding changed the ciphertext");
+            assert!(!format!("{envelope:?}").is_empty());
+        }
+        Err(e) => {
+            assert_eq!(e, CryptoError::Malformed);
+            assert!(!well_formed, "parse refused a well-formed ciphertext");
+        }
+    }
+
+    let key = fuzz_key();
+    let context = Context::new();
+    let key_version = data
+        .get(4..PREFIX_LEN)
+        .and_then(|b| b.try_into().ok())
+        .map_or(1, u32::from_be_bytes);
+    for purpose in [Purpose::Data, Purpose::WrapDataKey, Purpose::WrapRootKey] {
+        let binding = Binding {
+            purpose,
+            key_id: "fuzz",
+            key_version,
+            context: &context,
+        };
+        match super::open(&key, &binding, data) {
+            // Sealed under the public fuzz key: only a test can make that.
+            Ok(_) => {}
+            Err(CryptoError::Malformed) => assert!(!well_formed),
+            Err(CryptoError::Unauthentic) => assert!(well_formed),
+            Err(other) => panic!("open failed with {other:?}"),
+        }
+    }
+
+    let binding = Binding {
+        purpose: Purpose::Data,
+        key_id: "fuzz",
+        key_version: 1,
+        context: &context,
+    };
+    match super::seal(&key, &binding, data) {
+        Ok(sealed) => {
+            assert_eq!(sealed.len(), data.len() + CIPHERTEXT_OVERHEAD);
+            match super::open(&key, &binding, &sealed) {
+                Ok(opened) => assert_eq!(opened.expose(), data, "round trip changed the plaintext"),
+                Err(e) => panic!("a fresh ciphertext does not open: {e:?}"),
+            }
+        }
+        // The system random generator failed: not the parser's concern.
+        Err(CryptoError::Rng) => {}
+        Err(e) => panic!("seal failed with {e:?}"),
+    }
+}
 
 #[cfg(test)]
 mod tests {

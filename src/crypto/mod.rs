@@ -48,7 +48,7 @@ pub use context::Context;
 /// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
 #[cfg(test)]
 pub(crate) use format::EnvelopeWriter;
-pub use format::{CIPHERTEXT_OVERHEAD, Envelope};
+pub use format::{CIPHERTEXT_OVERHEAD, Envelope, fuzz_ciphertext};
 pub use live::{SecretKind, live_secrets};
 pub use mac::{MAC_LEN, MacKey, mac, verify_mac};
 pub use sealing::{open, seal};
@@ -56,5 +56,5 @@ pub use secret::{SecretBytes, SecretKey, random_bytes};
 pub use stream::{
     ChunkSize, MAX_STREAM_CHUNKS, MAX_STREAM_HEADER_LEN, MAX_STREAM_KEY_ID_LEN,
     MAX_WRAPPED_KEY_LEN, STREAM_CHUNK_OVERHEAD, STREAM_FIXED_HEADER_LEN, StreamHeader,
-    StreamOpener, StreamParams, StreamSealer,
+    StreamOpener, StreamParams, StreamSealer, fuzz_stream,
 };
