@@ -298,7 +298,7 @@ pub async fn run_key(
             let summary = match period.0 {
                 Some(period) => format!(
                     "key {id} rotates every {}; next rotation at {}",
-                    humantime::format_duration(period),
+                    output::period(period),
                     output::timestamp(key.next_rotation_at_unix)
                 ),
                 None => format!("key {id} rotates only on request now"),

@@ -91,6 +91,19 @@ pub struct RootRotationView {
     pub total: u64,
 }
 
+/// A rotation period as people write it: whole days as `90d`, whole hours
+/// as `12h`, anything else spelled out (`1h 30m`).
+pub fn period(period: std::time::Duration) -> String {
+    let secs = period.as_secs();
+    if secs > 0 && secs % 86_400 == 0 {
+        format!("{}d", secs / 86_400)
+    } else if secs > 0 && secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else {
+        humantime::format_duration(period).to_string()
+    }
+}
+
 /// Formats Unix seconds as RFC 3339 UTC.
 pub fn timestamp(unix: i64) -> String {
     let seconds = u64::try_from(unix).unwrap_or(0);
@@ -261,9 +274,8 @@ pub fn key_block(key: &KeyView) -> String {
         ],
         vec![
             "Rotation period:".into(),
-            key.rotation_period_seconds.map_or_else(none, |secs| {
-                humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
-            }),
+            key.rotation_period_seconds
+                .map_or_else(none, |secs| period(std::time::Duration::from_secs(secs))),
         ],
         vec![
             "Next rotation:".into(),
@@ -340,6 +352,14 @@ mod tests {
             vec!["long".into(), "x".into(), "y".into()],
         ]);
         assert_eq!(text, "A     BB  C\nlong  x   y\n");
+    }
+
+    #[test]
+    fn periods_read_as_people_write_them() {
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(period(secs(90 * 86_400)), "90d");
+        assert_eq!(period(secs(12 * 3600)), "12h");
+        assert_eq!(period(secs(5400)), "1h 30m");
     }
 
     #[test]
