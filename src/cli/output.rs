@@ -95,9 +95,9 @@ pub struct RootRotationView {
 /// as `12h`, anything else spelled out (`1h 30m`).
 pub fn period(period: std::time::Duration) -> String {
     let secs = period.as_secs();
-    if secs > 0 && secs % 86_400 == 0 {
+    if secs > 0 && secs.is_multiple_of(86_400) {
         format!("{}d", secs / 86_400)
-    } else if secs > 0 && secs % 3600 == 0 {
+    } else if secs > 0 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
     } else {
         humantime::format_duration(period).to_string()
