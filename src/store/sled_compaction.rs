@@ -127,6 +127,14 @@ fn move_entries(from: &[PathBuf], to: &Path) -> Result<(), StoreError> {
 /// Completes a compaction that a crash interrupted in `dir`, or does
 /// nothing. Idempotent: safe to run again after a crash inside it.
 pub fn finish_interrupted(dir: &Path) -> Result<(), StoreError> {
+    // The common case, every open: no compaction was interrupted, so no
+    // directory to remove and no fsync.
+    if ![BUILD, READY, MOVING, OLD]
+        .iter()
+        .any(|stage| dir.join(stage).exists())
+    {
+        return Ok(());
+    }
     remove_all(&dir.join(BUILD))?;
     let ready = dir.join(READY);
     if ready.is_dir() {
