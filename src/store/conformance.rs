@@ -14,7 +14,7 @@ fn id(raw: &str) -> KeyId {
     KeyId::parse(raw).expect("valid test key id")
 }
 
-fn metadata(raw: &str) -> KeyMetadata {
+pub(crate) fn metadata(raw: &str) -> KeyMetadata {
     KeyMetadata {
         id: id(raw),
         owner: Identity::parse("spiffe://test/owner").expect("valid identity"),
@@ -33,24 +33,26 @@ fn metadata(raw: &str) -> KeyMetadata {
 /// service does before creating keys.
 pub async fn ensure_root(store: &dyn KeyStore) {
     if store.root().await.expect("root").is_none() {
-        store
-            .init_root(StoredRoot {
-                keystore_id: "conformance".into(),
-                current: RootWrapping {
-                    master_key: "file:/test".into(),
-                    wrapped_root_key: vec![1; 60],
-                },
-                pending: None,
-                generation: 1,
-                retiring: None,
-                audit_key: None,
-            })
-            .await
-            .expect("init root");
+        store.init_root(test_root()).await.expect("init root");
     }
 }
 
-fn first_version(tag: u8) -> StoredVersion {
+/// The root record [`ensure_root`] writes (generation 1, a dummy wrapping).
+pub(crate) fn test_root() -> StoredRoot {
+    StoredRoot {
+        keystore_id: "conformance".into(),
+        current: RootWrapping {
+            master_key: "file:/test".into(),
+            wrapped_root_key: vec![1; 60],
+        },
+        pending: None,
+        generation: 1,
+        retiring: None,
+        audit_key: None,
+    }
+}
+
+pub(crate) fn first_version(tag: u8) -> StoredVersion {
     StoredVersion {
         version: KeyVersion::FIRST,
         wrapped_dek: vec![tag; 40],

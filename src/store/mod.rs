@@ -11,6 +11,7 @@
 
 #[doc(hidden)]
 pub mod conformance;
+mod packed_tree;
 mod postgres_store;
 pub(crate) mod records;
 mod sled_compaction;

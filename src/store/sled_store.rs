@@ -1,12 +1,18 @@
 //! [`SledKeyStore`]: the embedded single-node keystore on sled 0.34.
 //!
-//! Trees: `meta` (root record, key count), `keys` (key id -> metadata),
-//! `versions` (key id NUL version -> wrapped DEK), `deletions` (deletion time
-//! ++ key id -> empty, the schedule of pending deletions), `rotations` (the
-//! same for automatic rotations, by next rotation time), `usage` (key id NUL
-//! version -> big-endian count of encryptions). Every mutation is
-//! one sled transaction over the trees it touches, followed by a flush
-//! (fsync of sled's log) before the method returns.
+//! Trees: `meta` (root record, key count), `key_pages` (key id ->
+//! metadata), `version_pages` (key id NUL version -> wrapped DEK),
+//! `deletions` (deletion time ++ key id -> empty, the schedule of pending
+//! deletions), `rotations` (the same for automatic rotations, by next
+//! rotation time), `usage_pages` (key id NUL version -> big-endian count of
+//! encryptions). The three per-key maps are [`PackedTree`]s: sled holds
+//! buckets of about 4 KiB of entries, not one entry per key, so that opening
+//! a keystore of a million keys does not rebuild a page table of hundreds of
+//! thousands of nodes. Keystores written before the packing (trees `keys`,
+//! `versions`, `usage`, one entry per record) are moved into the packed
+//! trees when opened. Every mutation is one sled transaction over the trees
+//! it touches, followed by a flush (fsync of sled's log) before the method
+//! returns.
 
 use std::path::Path;
 
@@ -16,6 +22,7 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 
+use super::packed_tree::PackedTree;
 use super::records;
 use super::{
     AuditMark, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion,
@@ -43,12 +50,24 @@ const REWRAP_CURSOR_ENTRY: &[u8] = b"rewrap_cursor";
 pub struct SledKeyStore {
     pub(super) db: sled::Db,
     pub(super) meta: sled::Tree,
-    keys: sled::Tree,
-    versions: sled::Tree,
+    keys: PackedTree,
+    versions: PackedTree,
     deletions: sled::Tree,
     rotations: sled::Tree,
-    usage: sled::Tree,
+    usage: PackedTree,
 }
+
+/// The size budget of a bucket of key records or wrapped DEKs: about 20
+/// keys, or 40 versions, per sled entry.
+const RECORD_BUCKET_BYTES: usize = 4096;
+
+/// The size budget of a bucket of encryption counts: the counts of the
+/// versions used in the last second are rewritten every second, so their
+/// buckets are kept smaller.
+const USAGE_BUCKET_BYTES: usize = 1024;
+
+/// How many entries one transaction moves out of an unpacked tree.
+const MIGRATION_BATCH: usize = 1000;
 
 impl std::fmt::Debug for SledKeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,12 +153,51 @@ fn reschedule(
     Ok(())
 }
 
-/// The entry keys of one key's versions in a per-version tree.
-fn entries_of(tree: &sled::Tree, id: &KeyId) -> Result<Vec<sled::IVec>, StoreError> {
-    tree.scan_prefix(records::version_prefix(id))
-        .keys()
-        .collect::<Result<_, _>>()
-        .map_err(backend)
+/// The entry keys of one key's versions in a per-version map.
+fn entries_of(tree: &PackedTree, id: &KeyId) -> Result<Vec<Vec<u8>>, StoreError> {
+    let prefix = records::version_prefix(id);
+    tree.scan_prefix(&prefix)
+        .map(|entry| entry.map(|(key, _)| key))
+        .collect()
+}
+
+/// Moves every entry of the unpacked tree `old` (the layout before
+/// [`PackedTree`]) into `packed`, a batch per transaction, then drops
+/// `old`. Each batch removes what it adds, so an interrupted move resumes
+/// at the next open.
+fn migrate_unpacked(db: &sled::Db, old: &str, packed: &PackedTree) -> Result<(), StoreError> {
+    if !db.tree_names().iter().any(|name| name == old.as_bytes()) {
+        return Ok(());
+    }
+    let old_tree = db.open_tree(old).map_err(backend)?;
+    loop {
+        let batch: Vec<(sled::IVec, sled::IVec)> = old_tree
+            .iter()
+            .take(MIGRATION_BATCH)
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut changes = packed.stage();
+        for (key, value) in &batch {
+            changes.insert(key, value)?;
+        }
+        let writes = changes.into_writes();
+        tx_result(
+            (&old_tree, packed.sled_tree()).transaction(|(old_tx, new_tx)| {
+                writes.apply(new_tx)?;
+                for (key, _) in &batch {
+                    old_tx.remove(key)?;
+                }
+                Ok(())
+            }),
+        )?;
+    }
+    db.flush().map_err(backend)?;
+    db.drop_tree(old).map_err(backend)?;
+    db.flush().map_err(backend)?;
+    Ok(())
 }
 
 /// Ids in a schedule index due at or before `now`, soonest first.
@@ -200,15 +258,28 @@ impl SledKeyStore {
                 }
             }
         };
-        Ok(Self {
+        let packed = |name: &str, budget: usize| {
+            db.open_tree(name)
+                .map(|tree| PackedTree::new(tree, budget))
+                .map_err(backend)
+        };
+        let store = Self {
             meta: db.open_tree("meta").map_err(backend)?,
-            keys: db.open_tree("keys").map_err(backend)?,
-            versions: db.open_tree("versions").map_err(backend)?,
+            keys: packed("key_pages", RECORD_BUCKET_BYTES)?,
+            versions: packed("version_pages", RECORD_BUCKET_BYTES)?,
             deletions: db.open_tree("deletions").map_err(backend)?,
             rotations: db.open_tree("rotations").map_err(backend)?,
-            usage: db.open_tree("usage").map_err(backend)?,
+            usage: packed("usage_pages", USAGE_BUCKET_BYTES)?,
             db,
-        })
+        };
+        for (old, packed) in [
+            ("keys", &store.keys),
+            ("versions", &store.versions),
+            ("usage", &store.usage),
+        ] {
+            migrate_unpacked(&store.db, old, packed)?;
+        }
+        Ok(store)
     }
 
     /// Rewrites the keystore in `dir` so that nothing it removed (destroyed
@@ -231,8 +302,8 @@ impl SledKeyStore {
     ) {
         (
             &self.meta,
-            &self.keys,
-            &self.versions,
+            self.keys.sled_tree(),
+            self.versions.sled_tree(),
             &self.deletions,
             &self.rotations,
         )
@@ -324,17 +395,19 @@ impl KeyStore for SledKeyStore {
         after: Option<&RewrapCursor>,
         limit: usize,
     ) -> Result<Vec<(KeyId, StoredVersion)>, StoreError> {
-        let iter = match after {
+        let from = match after {
             Some((id, version)) => {
                 let mut from = records::version_entry_key(id, *version);
                 from.push(0);
-                self.versions.range(from..)
+                from
             }
-            None => self.versions.iter(),
+            None => Vec::new(),
         };
-        iter.take(limit)
+        self.versions
+            .scan_from(&from)
+            .take(limit)
             .map(|entry| {
-                let (key, value) = entry.map_err(backend)?;
+                let (key, value) = entry?;
                 let (id, _) = records::parse_version_entry_key(&key)?;
                 Ok((id, records::decode_version(&value)?))
             })
@@ -358,19 +431,23 @@ impl KeyStore for SledKeyStore {
             })
             .collect();
         self.write(|store| {
-            tx_result(
-                (&store.meta, &store.versions).transaction(|(meta, versions)| {
-                    let mut replaced = 0;
-                    for (key, expected, new) in &entries {
-                        if versions.get(key)?.as_deref() == Some(expected.as_slice()) {
-                            versions.insert(key.as_slice(), new.as_slice())?;
-                            replaced += 1;
-                        }
-                    }
+            let mut versions = store.versions.stage();
+            let mut replaced = 0;
+            for (key, expected, new) in &entries {
+                if versions.get(key)?.as_deref() == Some(expected.as_slice()) {
+                    versions.insert(key, new)?;
+                    replaced += 1;
+                }
+            }
+            let versions = versions.into_writes();
+            tx_result((&store.meta, store.versions.sled_tree()).transaction(
+                |(meta, versions_tx)| {
+                    versions.apply(versions_tx)?;
                     meta.insert(REWRAP_CURSOR_ENTRY, cursor.as_slice())?;
-                    Ok(replaced)
-                }),
-            )
+                    Ok(())
+                },
+            ))?;
+            Ok(replaced)
         })
         .await
     }
@@ -398,15 +475,14 @@ impl KeyStore for SledKeyStore {
         let root = self.root().await?.ok_or(StoreError::NotInitialised)?;
         let keys = self
             .keys
-            .iter()
-            .values()
-            .map(|value| records::decode_key(&value.map_err(backend)?))
+            .scan_from(&[])
+            .map(|entry| records::decode_key(&entry?.1))
             .collect::<Result<Vec<_>, _>>()?;
         let versions = self
             .versions
-            .iter()
+            .scan_from(&[])
             .map(|entry| {
-                let (key, value) = entry.map_err(backend)?;
+                let (key, value) = entry?;
                 let (id, _) = records::parse_version_entry_key(&key)?;
                 Ok((id, records::decode_version(&value)?))
             })
@@ -438,32 +514,40 @@ impl KeyStore for SledKeyStore {
         let count = u64::try_from(keys.len()).unwrap_or(u64::MAX);
         self.write(|store| {
             let occupied =
-                store.meta.get(ROOT_ENTRY).map_err(backend)?.is_some() || !store.keys.is_empty();
+                store.meta.get(ROOT_ENTRY).map_err(backend)?.is_some() || !store.keys.is_empty()?;
             if occupied && !replace {
                 return Err(StoreError::NotEmpty);
             }
             for tree in [
                 &store.meta,
-                &store.keys,
-                &store.versions,
+                store.keys.sled_tree(),
+                store.versions.sled_tree(),
                 &store.deletions,
                 &store.rotations,
-                &store.usage,
+                store.usage.sled_tree(),
             ] {
                 tree.clear().map_err(backend)?;
             }
+            let mut keys_tree = store.keys.stage();
+            for (key, record) in &keys {
+                keys_tree.insert(key.id.as_str().as_bytes(), record)?;
+            }
+            let keys_tree = keys_tree.into_writes();
+            let mut versions_tree = store.versions.stage();
+            for (key, record) in &versions {
+                versions_tree.insert(key, record)?;
+            }
+            let versions_tree = versions_tree.into_writes();
             tx_result(store.key_trees().transaction(
-                |(meta, keys_tree, versions_tree, deletions, rotations)| {
+                |(meta, keys_tx, versions_tx, deletions, rotations)| {
                     meta.insert(ROOT_ENTRY, root.as_slice())?;
                     write_count(meta, count)?;
-                    for (key, record) in &keys {
-                        keys_tree.insert(key.id.as_str().as_bytes(), record.as_slice())?;
+                    for (key, _) in &keys {
                         reschedule(deletions, &key.id, None, key.deletion_at())?;
                         reschedule(rotations, &key.id, None, key.next_rotation_at())?;
                     }
-                    for (key, record) in &versions {
-                        versions_tree.insert(key.as_slice(), record.as_slice())?;
-                    }
+                    keys_tree.apply(keys_tx)?;
+                    versions_tree.apply(versions_tx)?;
                     Ok(())
                 },
             ))
@@ -518,30 +602,32 @@ impl KeyStore for SledKeyStore {
         let version_key = records::version_entry_key(&metadata.id, first.version);
         let version = records::encode_version(first);
         self.write(|store| {
-            tx_result(
-                store
-                    .key_trees()
-                    .transaction(|(meta, keys, versions, _, rotations)| {
-                        check_root_generation(meta, first.root_generation)?;
-                        if keys.get(id_bytes)?.is_some() {
-                            return Err(abort(StoreError::AlreadyExists));
-                        }
-                        keys.insert(id_bytes, encoded.as_slice())?;
-                        versions.insert(version_key.as_slice(), version.as_slice())?;
-                        reschedule(rotations, &metadata.id, None, metadata.next_rotation_at())?;
-                        let count = read_count(meta)?;
-                        write_count(meta, count + 1)?;
-                        Ok(())
-                    }),
-            )
+            let mut keys = store.keys.stage();
+            if keys.insert(id_bytes, &encoded)?.is_some() {
+                return Err(StoreError::AlreadyExists);
+            }
+            let keys = keys.into_writes();
+            let mut versions = store.versions.stage();
+            versions.insert(&version_key, &version)?;
+            let versions = versions.into_writes();
+            tx_result(store.key_trees().transaction(
+                |(meta, keys_tx, versions_tx, _, rotations)| {
+                    check_root_generation(meta, first.root_generation)?;
+                    keys.apply(keys_tx)?;
+                    versions.apply(versions_tx)?;
+                    reschedule(rotations, &metadata.id, None, metadata.next_rotation_at())?;
+                    let count = read_count(meta)?;
+                    write_count(meta, count + 1)?;
+                    Ok(())
+                },
+            ))
         })
         .await
     }
 
     async fn key(&self, id: &KeyId) -> Result<Option<KeyMetadata>, StoreError> {
         self.keys
-            .get(id.as_str().as_bytes())
-            .map_err(backend)?
+            .get(id.as_str().as_bytes())?
             .map(|bytes| records::decode_key(&bytes))
             .transpose()
     }
@@ -553,28 +639,35 @@ impl KeyStore for SledKeyStore {
     ) -> Result<KeyMetadata, StoreError> {
         let id_bytes = id.as_str().as_bytes();
         self.write(|store| {
+            let mut keys = store.keys.stage();
+            let current = match keys.get(id_bytes)? {
+                Some(bytes) => records::decode_key(&bytes)?,
+                None => return Err(StoreError::NotFound),
+            };
+            let KeyUpdate {
+                metadata,
+                new_version,
+                destroy_version,
+            } = update(&current).map_err(|e: Error| StoreError::Rejected(Box::new(e)))?;
+            let mut versions = store.versions.stage();
+            if let Some(version) = &new_version {
+                versions.insert(
+                    &records::version_entry_key(id, version.version),
+                    &records::encode_version(version),
+                )?;
+            }
+            if let Some(version) = destroy_version {
+                versions.remove(&records::version_entry_key(id, version))?;
+            }
+            keys.insert(id_bytes, &records::encode_key(&metadata))?;
+            let (keys, versions) = (keys.into_writes(), versions.into_writes());
             tx_result(store.key_trees().transaction(
-                |(meta, keys, versions, deletions, rotations)| {
-                    let current = match keys.get(id_bytes)? {
-                        Some(bytes) => records::decode_key(&bytes).map_err(abort)?,
-                        None => return Err(abort(StoreError::NotFound)),
-                    };
-                    let KeyUpdate {
-                        metadata,
-                        new_version,
-                        destroy_version,
-                    } = update(&current)
-                        .map_err(|e: Error| abort(StoreError::Rejected(Box::new(e))))?;
+                |(meta, keys_tx, versions_tx, deletions, rotations)| {
                     if let Some(version) = &new_version {
                         check_root_generation(meta, version.root_generation)?;
-                        versions.insert(
-                            records::version_entry_key(id, version.version),
-                            records::encode_version(version),
-                        )?;
                     }
-                    if let Some(version) = destroy_version {
-                        versions.remove(records::version_entry_key(id, version))?;
-                    }
+                    keys.apply(keys_tx)?;
+                    versions.apply(versions_tx)?;
                     reschedule(deletions, id, current.deletion_at(), metadata.deletion_at())?;
                     reschedule(
                         rotations,
@@ -582,10 +675,10 @@ impl KeyStore for SledKeyStore {
                         current.next_rotation_at(),
                         metadata.next_rotation_at(),
                     )?;
-                    keys.insert(id_bytes, records::encode_key(&metadata))?;
-                    Ok(metadata)
+                    Ok(())
                 },
-            ))
+            ))?;
+            Ok(metadata)
         })
         .await
     }
@@ -596,8 +689,7 @@ impl KeyStore for SledKeyStore {
         version: KeyVersion,
     ) -> Result<Option<StoredVersion>, StoreError> {
         self.versions
-            .get(records::version_entry_key(id, version))
-            .map_err(backend)?
+            .get(&records::version_entry_key(id, version))?
             .map(|bytes| records::decode_version(&bytes))
             .transpose()
     }
@@ -609,21 +701,21 @@ impl KeyStore for SledKeyStore {
         limit: usize,
     ) -> Result<Vec<KeyMetadata>, StoreError> {
         let mut out = Vec::new();
-        let iter = match start_after {
+        let from = match start_after {
             Some(after) => {
                 let mut from = after.as_str().as_bytes().to_vec();
                 from.push(0);
-                self.keys.range(from..)
+                from
             }
-            None => self.keys.range(prefix.as_bytes().to_vec()..),
+            None => prefix.as_bytes().to_vec(),
         };
-        for entry in iter {
+        for entry in self.keys.scan_from(&from) {
             if out.len() >= limit {
                 break;
             }
-            let (key, value) = entry.map_err(backend)?;
+            let (key, value) = entry?;
             if !key.starts_with(prefix.as_bytes()) {
-                if key.as_ref() > prefix.as_bytes() {
+                if key.as_slice() > prefix.as_bytes() {
                     break;
                 }
                 continue;
@@ -659,25 +751,24 @@ impl KeyStore for SledKeyStore {
             .map(|(id, version, count)| (records::version_entry_key(id, *version), *count))
             .collect();
         self.write(|store| {
-            tx_result(store.usage.transaction(|usage| {
-                let mut totals = Vec::with_capacity(entries.len());
-                for (entry, count) in &entries {
-                    let before = match usage.get(entry)? {
-                        Some(bytes) => {
-                            u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
-                                abort(StoreError::Corrupt(
-                                    "usage entry has the wrong length".into(),
-                                ))
-                            })?)
-                        }
-                        None => 0,
-                    };
-                    let total = before.saturating_add(*count);
-                    usage.insert(entry.as_slice(), &total.to_be_bytes())?;
-                    totals.push(total);
-                }
-                Ok(totals)
-            }))
+            let mut usage = store.usage.stage();
+            let mut totals = Vec::with_capacity(entries.len());
+            for (entry, count) in &entries {
+                let before = match usage.get(entry)? {
+                    Some(bytes) => {
+                        u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
+                            StoreError::Corrupt("usage entry has the wrong length".into())
+                        })?)
+                    }
+                    None => 0,
+                };
+                let total = before.saturating_add(*count);
+                usage.insert(entry, &total.to_be_bytes())?;
+                totals.push(total);
+            }
+            let usage = usage.into_writes();
+            store.usage.write_alone(&usage)?;
+            Ok(totals)
         })
         .await
     }
@@ -695,27 +786,170 @@ impl KeyStore for SledKeyStore {
             // Counts are not secret; they go outside the transaction, after
             // the key (a crash in between leaves only counts behind).
             let usage_keys = entries_of(&store.usage, id)?;
+            let mut keys = store.keys.stage();
+            let Some(bytes) = keys.remove(id_bytes)? else {
+                return Err(StoreError::NotFound);
+            };
+            let current = records::decode_key(&bytes)?;
+            let mut versions = store.versions.stage();
+            for key in &version_keys {
+                versions.remove(key)?;
+            }
+            let (keys, versions) = (keys.into_writes(), versions.into_writes());
             tx_result(store.key_trees().transaction(
-                |(meta, keys, versions, deletions, rotations)| {
-                    let Some(bytes) = keys.remove(id_bytes)? else {
-                        return Err(abort(StoreError::NotFound));
-                    };
-                    let current = records::decode_key(&bytes).map_err(abort)?;
+                |(meta, keys_tx, versions_tx, deletions, rotations)| {
+                    keys.apply(keys_tx)?;
+                    versions.apply(versions_tx)?;
                     reschedule(deletions, id, current.deletion_at(), None)?;
                     reschedule(rotations, id, current.next_rotation_at(), None)?;
-                    for key in &version_keys {
-                        versions.remove(key)?;
-                    }
                     let count = read_count(meta)?;
                     write_count(meta, count.saturating_sub(1))?;
                     Ok(())
                 },
             ))?;
+            let mut usage = store.usage.stage();
             for key in &usage_keys {
-                store.usage.remove(key).map_err(backend)?;
+                usage.remove(key)?;
             }
-            Ok(())
+            let usage = usage.into_writes();
+            store.usage.write_alone(&usage)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::{ensure_root, first_version, metadata, test_root};
+
+    fn key_name(i: usize) -> String {
+        format!("legacy/key-{i:05}")
+    }
+
+    /// Writes a keystore the way tresor did before packing: one sled entry
+    /// per key record, wrapped DEK and count.
+    fn write_unpacked(dir: &Path, keys: usize) {
+        let db = sled::open(dir).expect("open raw sled");
+        let meta = db.open_tree("meta").expect("meta");
+        let root = test_root();
+        meta.insert(ROOT_ENTRY, records::encode_root(&root))
+            .expect("root");
+        meta.insert(KEY_COUNT_ENTRY, &(keys as u64).to_be_bytes())
+            .expect("count");
+        let (key_tree, versions, usage) = (
+            db.open_tree("keys").expect("keys"),
+            db.open_tree("versions").expect("versions"),
+            db.open_tree("usage").expect("usage"),
+        );
+        for i in 0..keys {
+            let meta = metadata(&key_name(i));
+            let entry = records::version_entry_key(&meta.id, KeyVersion::FIRST);
+            key_tree
+                .insert(meta.id.as_str(), records::encode_key(&meta))
+                .expect("key");
+            versions
+                .insert(
+                    &entry,
+                    records::encode_version(&first_version((i % 251) as u8)),
+                )
+                .expect("version");
+            usage
+                .insert(&entry, &(i as u64).to_be_bytes())
+                .expect("usage");
+        }
+        db.flush().expect("flush");
+    }
+
+    #[tokio::test]
+    async fn an_unpacked_keystore_is_moved_into_packed_trees_when_opened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = 2 * MIGRATION_BATCH + 17;
+        write_unpacked(dir.path(), keys);
+        let store = SledKeyStore::open(dir.path()).expect("open");
+        let names: Vec<String> = store
+            .db
+            .tree_names()
+            .iter()
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect();
+        for old in ["keys", "versions", "usage"] {
+            assert!(!names.iter().any(|n| n == old), "{old} left in {names:?}");
+        }
+        assert_eq!(store.key_count().await.expect("count"), keys as u64);
+        for i in [0, 1, MIGRATION_BATCH, keys - 1] {
+            let meta = metadata(&key_name(i));
+            assert_eq!(store.key(&meta.id).await.expect("key"), Some(meta.clone()));
+            let version = store
+                .version(&meta.id, KeyVersion::FIRST)
+                .await
+                .expect("version")
+                .expect("stored");
+            assert_eq!(version, first_version((i % 251) as u8));
+            let totals = store
+                .add_usage(&[(meta.id.clone(), KeyVersion::FIRST, 1)])
+                .await
+                .expect("usage");
+            assert_eq!(totals, [i as u64 + 1]);
+        }
+        let listed = store
+            .list_keys("legacy/", None, usize::MAX)
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), keys);
+        assert!(
+            listed.windows(2).all(|w| w[0].id < w[1].id),
+            "listed in order"
+        );
+        let all = store
+            .versions_after(None, usize::MAX)
+            .await
+            .expect("versions");
+        assert_eq!(all.len(), keys);
+        // The point of packing: far fewer sled entries than records.
+        let buckets = store.keys.sled_tree().len() + store.versions.sled_tree().len();
+        assert!(buckets * 10 < 2 * keys, "{buckets} buckets for {keys} keys");
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_move_finishes_at_the_next_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_unpacked(dir.path(), 50);
+        {
+            // Half moved, as if the process died between two batches.
+            let db = sled::open(dir.path()).expect("open raw");
+            let packed = PackedTree::new(db.open_tree("key_pages").expect("tree"), 4096);
+            let old = db.open_tree("keys").expect("keys");
+            let mut changes = packed.stage();
+            let moved: Vec<_> = old.iter().take(25).map(|e| e.expect("entry")).collect();
+            for (key, value) in &moved {
+                changes.insert(key, value).expect("stage");
+                old.remove(key).expect("remove");
+            }
+            let writes = changes.into_writes();
+            packed.write_alone(&writes).expect("write");
+            db.flush().expect("flush");
+        }
+        let store = SledKeyStore::open(dir.path()).expect("open");
+        let listed = store.list_keys("", None, usize::MAX).await.expect("list");
+        assert_eq!(listed.len(), 50);
+    }
+
+    #[tokio::test]
+    async fn keys_created_through_the_store_share_buckets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledKeyStore::open(dir.path()).expect("open");
+        ensure_root(&store).await;
+        for i in 0..200 {
+            store
+                .create_key(&metadata(&key_name(i)), &first_version(7))
+                .await
+                .expect("create");
+        }
+        assert!(store.keys.sled_tree().len() < 40);
+        drop(store);
+        let store = SledKeyStore::open(dir.path()).expect("reopen");
+        let listed = store.list_keys("", None, usize::MAX).await.expect("list");
+        assert_eq!(listed.len(), 200);
     }
 }
