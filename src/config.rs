@@ -108,7 +108,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "1m", value_name = "DURATION")]
     pub lifecycle_check_interval: String,
     /// Rotate a key once its primary version has encrypted this many
-    /// messages (counted per version, kept in the keystore; at most 2^32).
+    /// messages (counted per version and kept in the keystore; exactly up to
+    /// 65,536, above it in sampled quanta of N/65,536; at most 2^32).
     #[arg(long, default_value_t = DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, value_name = "N")]
     pub max_encryptions_per_version: u64,
     /// Audit log file (default: DATA_DIR/audit/audit.jsonl; required with

@@ -10,7 +10,7 @@
 //! | [`error`]     | one error enum per concern |
 //! | [`identity`]  | the caller identity derived from an mTLS client certificate |
 //! | [`model`]     | domain values: key ids, versions, states, operations, key metadata |
-//! | [`store`]     | the `KeyStore` trait, the sled and PostgreSQL backends, their conformance suite, offline sled compaction |
+//! | [`store`]     | the `KeyStore` trait, the sled and PostgreSQL backends, their conformance suite, offline sled compaction, the bucketed sled layout |
 //! | [`master_key`]| the `MasterKey` trait and the local key-file provider |
 //! | [`metrics`]   | Prometheus metrics of one server (prometheus-client) |
 //! | [`service`]   | domain operations, key lifecycle (automatic and usage-based rotation, version destruction), the single authorization check, seal |

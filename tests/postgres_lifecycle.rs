@@ -199,6 +199,10 @@ async fn encryption_counts_survive_kill_9_short_of_at_most_the_last_flush() {
             url.clone(),
             "--audit-file".to_owned(),
             audit.display().to_string(),
+            // Exact counts (a limit up to 65,536 is counted one by one;
+            // above it, in sampled quanta).
+            "--max-encryptions-per-version".to_owned(),
+            "65536".to_owned(),
         ],
     );
     let server = common::ServeProcess::start_with(&flags, &[]);

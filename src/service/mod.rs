@@ -161,7 +161,7 @@ impl Service {
             detector: crate::anomaly::Detector::new(options.guard.anomaly.clone()),
             alerts: tokio::sync::broadcast::channel(256).0,
             metrics: crate::metrics::Metrics::new(),
-            usage: Default::default(),
+            usage: usage::UsageCounter::new(options.lifecycle.max_encryptions_per_version),
             options,
         };
         if let Some(changes) = service.store.key_changes() {

@@ -1,16 +1,17 @@
 //! [`SledKeyStore`]: the embedded single-node keystore on sled 0.34.
 //!
-//! Trees: `meta` (root record, key count), `key_pages` (key id ->
-//! metadata), `version_pages` (key id NUL version -> wrapped DEK),
-//! `deletions` (deletion time ++ key id -> empty, the schedule of pending
-//! deletions), `rotations` (the same for automatic rotations, by next
-//! rotation time), `usage_pages` (key id NUL version -> big-endian count of
-//! encryptions). The three per-key maps are [`PackedTree`]s: sled holds
-//! buckets of about 4 KiB of entries, not one entry per key, so that opening
-//! a keystore of a million keys does not rebuild a page table of hundreds of
-//! thousands of nodes. Keystores written before the packing (trees `keys`,
-//! `versions`, `usage`, one entry per record) are moved into the packed
-//! trees when opened. Every mutation is one sled transaction over the trees
+//! Trees: `meta` (root record, key count), `records` (key id -> metadata,
+//! and key id NUL version -> wrapped DEK: a key's versions sort right after
+//! it), `deletions` (deletion time ++ key id -> empty, the schedule of
+//! pending deletions), `rotations` (the same for automatic rotations, by
+//! next rotation time), `usage_pages` (key id NUL version -> big-endian
+//! count of encryptions). `records` and `usage_pages` are [`PackedTree`]s:
+//! sled holds buckets of about 4 KiB of entries, not one entry per record,
+//! so that opening a keystore of a million keys does not rebuild a page
+//! table of hundreds of thousands of nodes, and a key's metadata and wrapped
+//! DEK usually come from one sled read. Keystores written before the
+//! packing (trees `keys`, `versions`, `usage`, one entry per record) are
+//! moved into the packed trees when opened. Every mutation is one sled transaction over the trees
 //! it touches, followed by a flush (fsync of sled's log) before the method
 //! returns.
 
@@ -50,15 +51,20 @@ const REWRAP_CURSOR_ENTRY: &[u8] = b"rewrap_cursor";
 pub struct SledKeyStore {
     pub(super) db: sled::Db,
     pub(super) meta: sled::Tree,
-    keys: PackedTree,
-    versions: PackedTree,
+    /// Key records and wrapped DEKs, together.
+    records: PackedTree,
     deletions: sled::Tree,
     rotations: sled::Tree,
     usage: PackedTree,
 }
 
-/// The size budget of a bucket of key records or wrapped DEKs: about 20
-/// keys, or 40 versions, per sled entry.
+/// The size budget of a bucket of key records and wrapped DEKs: about a
+/// dozen keys with one version each per sled entry. Larger buckets open
+/// faster (fewer sled pages) but make every cold read page in a larger sled
+/// node (sled 0.34 keeps up to 16 entries per leaf). Measured over a million
+/// keys (BENCHMARKS.md, "Scale"): 4 KiB opened 1.6 times slower than 10
+/// keys and stayed at 125 MiB under random load; 2 KiB opened 2.0 times
+/// slower; 1 KiB 2.4 times.
 const RECORD_BUCKET_BYTES: usize = 4096;
 
 /// The size budget of a bucket of encryption counts: the counts of the
@@ -151,6 +157,12 @@ fn reschedule(
         }
     }
     Ok(())
+}
+
+/// Whether an entry of `records` is a wrapped DEK (its key holds the NUL
+/// separator, which no key id contains), not a key record.
+fn is_version_entry(key: &[u8]) -> bool {
+    key.contains(&0)
 }
 
 /// The entry keys of one key's versions in a per-version map.
@@ -265,16 +277,15 @@ impl SledKeyStore {
         };
         let store = Self {
             meta: db.open_tree("meta").map_err(backend)?,
-            keys: packed("key_pages", RECORD_BUCKET_BYTES)?,
-            versions: packed("version_pages", RECORD_BUCKET_BYTES)?,
+            records: packed("records", RECORD_BUCKET_BYTES)?,
             deletions: db.open_tree("deletions").map_err(backend)?,
             rotations: db.open_tree("rotations").map_err(backend)?,
             usage: packed("usage_pages", USAGE_BUCKET_BYTES)?,
             db,
         };
         for (old, packed) in [
-            ("keys", &store.keys),
-            ("versions", &store.versions),
+            ("keys", &store.records),
+            ("versions", &store.records),
             ("usage", &store.usage),
         ] {
             migrate_unpacked(&store.db, old, packed)?;
@@ -291,19 +302,10 @@ impl SledKeyStore {
     }
 
     /// Every tree a key mutation may touch, for one transaction.
-    fn key_trees(
-        &self,
-    ) -> (
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-        &sled::Tree,
-    ) {
+    fn key_trees(&self) -> (&sled::Tree, &sled::Tree, &sled::Tree, &sled::Tree) {
         (
             &self.meta,
-            self.keys.sled_tree(),
-            self.versions.sled_tree(),
+            self.records.sled_tree(),
             &self.deletions,
             &self.rotations,
         )
@@ -403,8 +405,13 @@ impl KeyStore for SledKeyStore {
             }
             None => Vec::new(),
         };
-        self.versions
+        self.records
             .scan_from(&from)
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .map_or(true, |(key, _)| is_version_entry(key))
+            })
             .take(limit)
             .map(|entry| {
                 let (key, value) = entry?;
@@ -431,7 +438,7 @@ impl KeyStore for SledKeyStore {
             })
             .collect();
         self.write(|store| {
-            let mut versions = store.versions.stage();
+            let mut versions = store.records.stage();
             let mut replaced = 0;
             for (key, expected, new) in &entries {
                 if versions.get(key)?.as_deref() == Some(expected.as_slice()) {
@@ -440,7 +447,7 @@ impl KeyStore for SledKeyStore {
                 }
             }
             let versions = versions.into_writes();
-            tx_result((&store.meta, store.versions.sled_tree()).transaction(
+            tx_result((&store.meta, store.records.sled_tree()).transaction(
                 |(meta, versions_tx)| {
                     versions.apply(versions_tx)?;
                     meta.insert(REWRAP_CURSOR_ENTRY, cursor.as_slice())?;
@@ -473,20 +480,16 @@ impl KeyStore for SledKeyStore {
         // are read, so the copy is consistent; reads go on.
         let _serial = WRITES.lock().await;
         let root = self.root().await?.ok_or(StoreError::NotInitialised)?;
-        let keys = self
-            .keys
-            .scan_from(&[])
-            .map(|entry| records::decode_key(&entry?.1))
-            .collect::<Result<Vec<_>, _>>()?;
-        let versions = self
-            .versions
-            .scan_from(&[])
-            .map(|entry| {
-                let (key, value) = entry?;
+        let (mut keys, mut versions) = (Vec::new(), Vec::new());
+        for entry in self.records.scan_from(&[]) {
+            let (key, value) = entry?;
+            if is_version_entry(&key) {
                 let (id, _) = records::parse_version_entry_key(&key)?;
-                Ok((id, records::decode_version(&value)?))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+                versions.push((id, records::decode_version(&value)?));
+            } else {
+                keys.push(records::decode_key(&value)?);
+            }
+        }
         Ok(Snapshot {
             root,
             keys,
@@ -513,44 +516,42 @@ impl KeyStore for SledKeyStore {
             .collect();
         let count = u64::try_from(keys.len()).unwrap_or(u64::MAX);
         self.write(|store| {
-            let occupied =
-                store.meta.get(ROOT_ENTRY).map_err(backend)?.is_some() || !store.keys.is_empty()?;
+            let occupied = store.meta.get(ROOT_ENTRY).map_err(backend)?.is_some()
+                || !store.records.is_empty()?;
             if occupied && !replace {
                 return Err(StoreError::NotEmpty);
             }
             for tree in [
                 &store.meta,
-                store.keys.sled_tree(),
-                store.versions.sled_tree(),
+                store.records.sled_tree(),
                 &store.deletions,
                 &store.rotations,
                 store.usage.sled_tree(),
             ] {
                 tree.clear().map_err(backend)?;
             }
-            let mut keys_tree = store.keys.stage();
+            let mut staged = store.records.stage();
             for (key, record) in &keys {
-                keys_tree.insert(key.id.as_str().as_bytes(), record)?;
+                staged.insert(key.id.as_str().as_bytes(), record)?;
             }
-            let keys_tree = keys_tree.into_writes();
-            let mut versions_tree = store.versions.stage();
             for (key, record) in &versions {
-                versions_tree.insert(key, record)?;
+                staged.insert(key, record)?;
             }
-            let versions_tree = versions_tree.into_writes();
-            tx_result(store.key_trees().transaction(
-                |(meta, keys_tx, versions_tx, deletions, rotations)| {
-                    meta.insert(ROOT_ENTRY, root.as_slice())?;
-                    write_count(meta, count)?;
-                    for (key, _) in &keys {
-                        reschedule(deletions, &key.id, None, key.deletion_at())?;
-                        reschedule(rotations, &key.id, None, key.next_rotation_at())?;
-                    }
-                    keys_tree.apply(keys_tx)?;
-                    versions_tree.apply(versions_tx)?;
-                    Ok(())
-                },
-            ))
+            let staged = staged.into_writes();
+            tx_result(
+                store
+                    .key_trees()
+                    .transaction(|(meta, records_tx, deletions, rotations)| {
+                        meta.insert(ROOT_ENTRY, root.as_slice())?;
+                        write_count(meta, count)?;
+                        for (key, _) in &keys {
+                            reschedule(deletions, &key.id, None, key.deletion_at())?;
+                            reschedule(rotations, &key.id, None, key.next_rotation_at())?;
+                        }
+                        staged.apply(records_tx)?;
+                        Ok(())
+                    }),
+            )
         })
         .await
     }
@@ -602,31 +603,30 @@ impl KeyStore for SledKeyStore {
         let version_key = records::version_entry_key(&metadata.id, first.version);
         let version = records::encode_version(first);
         self.write(|store| {
-            let mut keys = store.keys.stage();
-            if keys.insert(id_bytes, &encoded)?.is_some() {
+            let mut staged = store.records.stage();
+            if staged.insert(id_bytes, &encoded)?.is_some() {
                 return Err(StoreError::AlreadyExists);
             }
-            let keys = keys.into_writes();
-            let mut versions = store.versions.stage();
-            versions.insert(&version_key, &version)?;
-            let versions = versions.into_writes();
-            tx_result(store.key_trees().transaction(
-                |(meta, keys_tx, versions_tx, _, rotations)| {
-                    check_root_generation(meta, first.root_generation)?;
-                    keys.apply(keys_tx)?;
-                    versions.apply(versions_tx)?;
-                    reschedule(rotations, &metadata.id, None, metadata.next_rotation_at())?;
-                    let count = read_count(meta)?;
-                    write_count(meta, count + 1)?;
-                    Ok(())
-                },
-            ))
+            staged.insert(&version_key, &version)?;
+            let staged = staged.into_writes();
+            tx_result(
+                store
+                    .key_trees()
+                    .transaction(|(meta, records_tx, _, rotations)| {
+                        check_root_generation(meta, first.root_generation)?;
+                        staged.apply(records_tx)?;
+                        reschedule(rotations, &metadata.id, None, metadata.next_rotation_at())?;
+                        let count = read_count(meta)?;
+                        write_count(meta, count + 1)?;
+                        Ok(())
+                    }),
+            )
         })
         .await
     }
 
     async fn key(&self, id: &KeyId) -> Result<Option<KeyMetadata>, StoreError> {
-        self.keys
+        self.records
             .get(id.as_str().as_bytes())?
             .map(|bytes| records::decode_key(&bytes))
             .transpose()
@@ -639,8 +639,8 @@ impl KeyStore for SledKeyStore {
     ) -> Result<KeyMetadata, StoreError> {
         let id_bytes = id.as_str().as_bytes();
         self.write(|store| {
-            let mut keys = store.keys.stage();
-            let current = match keys.get(id_bytes)? {
+            let mut staged = store.records.stage();
+            let current = match staged.get(id_bytes)? {
                 Some(bytes) => records::decode_key(&bytes)?,
                 None => return Err(StoreError::NotFound),
             };
@@ -649,25 +649,23 @@ impl KeyStore for SledKeyStore {
                 new_version,
                 destroy_version,
             } = update(&current).map_err(|e: Error| StoreError::Rejected(Box::new(e)))?;
-            let mut versions = store.versions.stage();
             if let Some(version) = &new_version {
-                versions.insert(
+                staged.insert(
                     &records::version_entry_key(id, version.version),
                     &records::encode_version(version),
                 )?;
             }
             if let Some(version) = destroy_version {
-                versions.remove(&records::version_entry_key(id, version))?;
+                staged.remove(&records::version_entry_key(id, version))?;
             }
-            keys.insert(id_bytes, &records::encode_key(&metadata))?;
-            let (keys, versions) = (keys.into_writes(), versions.into_writes());
+            staged.insert(id_bytes, &records::encode_key(&metadata))?;
+            let staged = staged.into_writes();
             tx_result(store.key_trees().transaction(
-                |(meta, keys_tx, versions_tx, deletions, rotations)| {
+                |(meta, records_tx, deletions, rotations)| {
                     if let Some(version) = &new_version {
                         check_root_generation(meta, version.root_generation)?;
                     }
-                    keys.apply(keys_tx)?;
-                    versions.apply(versions_tx)?;
+                    staged.apply(records_tx)?;
                     reschedule(deletions, id, current.deletion_at(), metadata.deletion_at())?;
                     reschedule(
                         rotations,
@@ -688,7 +686,7 @@ impl KeyStore for SledKeyStore {
         id: &KeyId,
         version: KeyVersion,
     ) -> Result<Option<StoredVersion>, StoreError> {
-        self.versions
+        self.records
             .get(&records::version_entry_key(id, version))?
             .map(|bytes| records::decode_version(&bytes))
             .transpose()
@@ -709,11 +707,14 @@ impl KeyStore for SledKeyStore {
             }
             None => prefix.as_bytes().to_vec(),
         };
-        for entry in self.keys.scan_from(&from) {
+        for entry in self.records.scan_from(&from) {
             if out.len() >= limit {
                 break;
             }
             let (key, value) = entry?;
+            if is_version_entry(&key) {
+                continue;
+            }
             if !key.starts_with(prefix.as_bytes()) {
                 if key.as_slice() > prefix.as_bytes() {
                     break;
@@ -782,24 +783,22 @@ impl KeyStore for SledKeyStore {
     async fn delete_key(&self, id: &KeyId) -> Result<(), StoreError> {
         let id_bytes = id.as_str().as_bytes();
         self.write(|store| {
-            let version_keys = entries_of(&store.versions, id)?;
+            let version_keys = entries_of(&store.records, id)?;
             // Counts are not secret; they go outside the transaction, after
             // the key (a crash in between leaves only counts behind).
             let usage_keys = entries_of(&store.usage, id)?;
-            let mut keys = store.keys.stage();
-            let Some(bytes) = keys.remove(id_bytes)? else {
+            let mut staged = store.records.stage();
+            let Some(bytes) = staged.remove(id_bytes)? else {
                 return Err(StoreError::NotFound);
             };
             let current = records::decode_key(&bytes)?;
-            let mut versions = store.versions.stage();
             for key in &version_keys {
-                versions.remove(key)?;
+                staged.remove(key)?;
             }
-            let (keys, versions) = (keys.into_writes(), versions.into_writes());
+            let staged = staged.into_writes();
             tx_result(store.key_trees().transaction(
-                |(meta, keys_tx, versions_tx, deletions, rotations)| {
-                    keys.apply(keys_tx)?;
-                    versions.apply(versions_tx)?;
+                |(meta, records_tx, deletions, rotations)| {
+                    staged.apply(records_tx)?;
                     reschedule(deletions, id, current.deletion_at(), None)?;
                     reschedule(rotations, id, current.next_rotation_at(), None)?;
                     let count = read_count(meta)?;
@@ -906,9 +905,10 @@ mod tests {
             .await
             .expect("versions");
         assert_eq!(all.len(), keys);
-        // The point of packing: far fewer sled entries than records.
-        let buckets = store.keys.sled_tree().len() + store.versions.sled_tree().len();
-        assert!(buckets * 10 < 2 * keys, "{buckets} buckets for {keys} keys");
+        // The point of packing: far fewer sled entries than records (a key
+        // record and a wrapped DEK per key).
+        let buckets = store.records.sled_tree().len();
+        assert!(buckets * 4 < 2 * keys, "{buckets} buckets for {keys} keys");
     }
 
     #[tokio::test]
@@ -918,7 +918,7 @@ mod tests {
         {
             // Half moved, as if the process died between two batches.
             let db = sled::open(dir.path()).expect("open raw");
-            let packed = PackedTree::new(db.open_tree("key_pages").expect("tree"), 4096);
+            let packed = PackedTree::new(db.open_tree("records").expect("tree"), 4096);
             let old = db.open_tree("keys").expect("keys");
             let mut changes = packed.stage();
             let moved: Vec<_> = old.iter().take(25).map(|e| e.expect("entry")).collect();
@@ -946,7 +946,7 @@ mod tests {
                 .await
                 .expect("create");
         }
-        assert!(store.keys.sled_tree().len() < 40);
+        assert!(store.records.sled_tree().len() < 80);
         drop(store);
         let store = SledKeyStore::open(dir.path()).expect("reopen");
         let listed = store.list_keys("", None, usize::MAX).await.expect("list");
