@@ -621,6 +621,64 @@ mod tests {
         });
     }
 
+    /// One staged change of the model-based test.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Insert(Vec<u8>, Vec<u8>),
+        Remove(Vec<u8>),
+    }
+
+    fn change() -> impl proptest::strategy::Strategy<Value = Change> {
+        use proptest::prelude::*;
+        // Few distinct keys, so that removals and replacements hit.
+        let key = proptest::collection::vec(0u8..4, 0..6);
+        prop_oneof![
+            3 => (key.clone(), proptest::collection::vec(any::<u8>(), 0..120))
+                .prop_map(|(k, v)| Change::Insert(k, v)),
+            1 => key.prop_map(Change::Remove),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any sequence of transactions leaves the same map as a BTreeMap
+        /// given the same changes, read by key and by scans from anywhere,
+        /// and every bucket within budget unless it holds a single entry.
+        #[test]
+        fn packed_tree_behaves_like_a_btreemap(
+            transactions in proptest::collection::vec(proptest::collection::vec(change(), 1..20), 1..12),
+            probe in proptest::collection::vec(0u8..4, 0..6),
+        ) {
+            let (_dir, tree) = temp_tree(200);
+            let mut model = BTreeMap::new();
+            for changes in &transactions {
+                write(&tree, |staged| {
+                    for change in changes {
+                        let (got, expected) = match change {
+                            Change::Insert(k, v) => (staged.insert(k, v)?, model.insert(k.clone(), v.clone())),
+                            Change::Remove(k) => (staged.remove(k)?, model.remove(k)),
+                        };
+                        assert_eq!(got, expected, "staged result of {change:?}");
+                    }
+                    Ok(())
+                });
+            }
+            for (k, v) in &model {
+                proptest::prop_assert_eq!(tree.get(k).expect("get"), Some(v.clone()));
+            }
+            proptest::prop_assert_eq!(tree.get(&probe).expect("get"), model.get(&probe).cloned());
+            let scanned: Vec<_> = tree.scan_from(&probe).map(|e| e.expect("scan")).collect();
+            let expected: Vec<_> = model.range(probe.clone()..).map(|(k, v)| (k.clone(), v.clone())).collect();
+            proptest::prop_assert_eq!(scanned, expected);
+            for entry in tree.sled_tree().iter() {
+                let (_, value) = entry.expect("bucket");
+                let bucket = Bucket::decode(&value).expect("decode");
+                proptest::prop_assert!(bucket.entries.len() < 2 || value.len() <= 200);
+            }
+        }
+    }
+
     #[test]
     fn damaged_buckets_are_corruption_not_panics() {
         for bytes in [
