@@ -304,6 +304,10 @@ impl Client {
     where
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
+        // Without retries the request is sent as is: no copy of its payload.
+        if self.retry.max_attempts <= 1 {
+            return self.attempt(rpc(service.clone(), request)).await;
+        }
         self.retry
             .run(idempotency, || {
                 self.attempt(rpc(service.clone(), request.clone()))
