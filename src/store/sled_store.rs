@@ -11,9 +11,9 @@
 //! table of hundreds of thousands of nodes, and a key's metadata and wrapped
 //! DEK usually come from one sled read. Keystores written before the
 //! packing (trees `keys`, `versions`, `usage`, one entry per record) are
-//! moved into the packed trees when opened. Every mutation is one sled transaction over the trees
-//! it touches, followed by a flush (fsync of sled's log) before the method
-//! returns.
+//! moved into the packed trees when opened. Every mutation is one sled
+//! transaction over the trees it touches, followed by a flush (fsync of
+//! sled's log) before the method returns.
 
 use std::path::Path;
 
