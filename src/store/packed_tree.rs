@@ -42,8 +42,20 @@ const BUCKET_FORMAT: u8 = 1;
 /// concurrent split has just narrowed before it reports corruption.
 const MAX_LOOKUPS: usize = 64;
 
-fn backend(err: sled::Error) -> StoreError {
+/// A sled error as a store error.
+pub(super) fn backend(err: sled::Error) -> StoreError {
     StoreError::Backend(err.to_string())
+}
+
+/// A sled transaction's outcome as a store result: an abort carries the
+/// store error to return as is.
+pub(super) fn tx_result<T>(
+    result: Result<T, sled::transaction::TransactionError<StoreError>>,
+) -> Result<T, StoreError> {
+    result.map_err(|err| match err {
+        sled::transaction::TransactionError::Abort(inner) => inner,
+        sled::transaction::TransactionError::Storage(e) => backend(e),
+    })
 }
 
 fn corrupt(detail: &str) -> StoreError {
@@ -296,12 +308,7 @@ impl PackedTree {
     /// Commits `writes` in a transaction of their own, for changes that
     /// touch no other tree.
     pub fn write_alone(&self, writes: &BucketWrites) -> Result<(), StoreError> {
-        self.tree.transaction(|tx| Ok(writes.apply(tx)?)).map_err(
-            |e: sled::transaction::TransactionError<StoreError>| match e {
-                sled::transaction::TransactionError::Abort(inner) => inner,
-                sled::transaction::TransactionError::Storage(e) => backend(e),
-            },
-        )
+        tx_result(self.tree.transaction(|tx| Ok(writes.apply(tx)?)))
     }
 
     /// Starts staging changes; see [`PackedChanges`].

@@ -20,10 +20,10 @@ use std::path::Path;
 use async_trait::async_trait;
 use sled::Transactional;
 use sled::transaction::{
-    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+    ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
 };
 
-use super::packed_tree::PackedTree;
+use super::packed_tree::{PackedTree, backend, tx_result};
 use super::records;
 use super::{
     AuditMark, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion,
@@ -89,19 +89,8 @@ fn is_lock_held(err: &sled::Error) -> bool {
     matches!(err, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
-fn backend(err: sled::Error) -> StoreError {
-    StoreError::Backend(err.to_string())
-}
-
 /// Why a transaction stopped: a store-level error to return as is.
 type TxError = ConflictableTransactionError<StoreError>;
-
-fn tx_result<T>(result: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
-    result.map_err(|err| match err {
-        TransactionError::Abort(inner) => inner,
-        TransactionError::Storage(e) => backend(e),
-    })
-}
 
 fn abort(err: StoreError) -> TxError {
     ConflictableTransactionError::Abort(err)
