@@ -113,8 +113,13 @@ pub(crate) fn code_name(code: Code) -> &'static str {
     }
 }
 
+/// Adds the request id to a response. It is marked sensitive so that HPACK
+/// sends it as a literal "never indexed": an id is unique to its response,
+/// and indexing it would only churn both peers' header tables (evicting
+/// the headers every response repeats) for nothing.
 fn tag_request_id(metadata: &mut MetadataMap, request_id: &str) {
-    if let Ok(value) = MetadataValue::try_from(request_id) {
+    if let Ok(mut value) = MetadataValue::try_from(request_id) {
+        value.set_sensitive(true);
         metadata.insert(REQUEST_ID_HEADER, value);
     }
 }
@@ -333,5 +338,30 @@ impl Call {
                 Err(status)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_id_is_tagged_as_a_never_indexed_header() {
+        let mut metadata = MetadataMap::new();
+        tag_request_id(&mut metadata, "abc-1");
+        let value = metadata.get(REQUEST_ID_HEADER).expect("tagged");
+        assert_eq!(value.to_str().expect("ascii"), "abc-1");
+        assert!(value.is_sensitive());
+    }
+
+    #[test]
+    fn a_sensible_client_request_id_is_kept_and_others_are_replaced() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert(REQUEST_ID_HEADER, "client-7.a:b_c".parse().expect("value"));
+        assert_eq!(request_id(&metadata), "client-7.a:b_c");
+        metadata.insert(REQUEST_ID_HEADER, "has space".parse().expect("value"));
+        let generated = request_id(&metadata);
+        assert_ne!(generated, "has space");
+        assert_ne!(request_id(&metadata), generated, "each generated id is new");
     }
 }
