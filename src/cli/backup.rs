@@ -9,6 +9,7 @@ use clap::Subcommand;
 
 use super::connection::ConnectionArgs;
 use super::failure::CliError;
+use super::keystore::{KeystoreLocation, Location};
 use super::output::{self, OutputFormat};
 use crate::master_key::MasterKeySpec;
 use crate::service::{BackupSummary, open_backup, restore_backup};
@@ -70,17 +71,9 @@ pub enum BackupCommand {
     Restore {
         /// The backup file.
         file: PathBuf,
-        /// Target sled keystore directory.
-        #[arg(
-            long,
-            value_name = "DIR",
-            conflicts_with = "store",
-            required_unless_present = "store"
-        )]
-        data_dir: Option<PathBuf>,
-        /// Target PostgreSQL keystore: postgres://...
-        #[arg(long, value_name = "URL")]
-        store: Option<String>,
+        /// The keystore to restore into.
+        #[command(flatten)]
+        keystore: KeystoreLocation,
         /// Replace a keystore that is not empty.
         #[arg(long)]
         force: bool,
@@ -150,21 +143,19 @@ pub fn run(
         }),
         BackupCommand::Restore {
             file,
-            data_dir,
-            store,
+            keystore,
             force,
             master,
         } => runtime.block_on(async {
             let bytes = read(&file)?;
             let master = master.spec()?.open().await.map_err(|e| refuse(&e))?;
-            let target: Arc<dyn KeyStore> = match (data_dir, store) {
-                (Some(dir), None) => Arc::new(SledKeyStore::open(&dir).map_err(|e| refuse(&e))?),
-                (None, Some(url)) => Arc::new(
+            let target: Arc<dyn KeyStore> = match keystore.location()? {
+                Location::Sled(dir) => Arc::new(SledKeyStore::open(&dir).map_err(|e| refuse(&e))?),
+                Location::Postgres(url) => Arc::new(
                     PostgresKeyStore::connect(&url, "restore")
                         .await
                         .map_err(|e| refuse(&e))?,
                 ),
-                _ => return Err(CliError::usage("give --data-dir DIR or --store URL")),
             };
             let summary = restore_backup(&bytes, master.as_ref(), target, force)
                 .await

@@ -21,28 +21,57 @@ pub enum KeystoreCommand {
     ///
     /// Example: tresor keystore compact --data-dir /var/lib/tresor
     Compact {
-        /// The sled keystore directory (server stopped).
-        #[arg(
-            long,
-            value_name = "DIR",
-            conflicts_with = "store",
-            required_unless_present = "store"
-        )]
-        data_dir: Option<PathBuf>,
-        /// The PostgreSQL keystore: postgres://...
-        #[arg(long, value_name = "URL")]
-        store: Option<String>,
+        /// The keystore to compact.
+        #[command(flatten)]
+        keystore: KeystoreLocation,
     },
+}
+
+/// Which keystore an offline command works on: a sled directory (with the
+/// server stopped) or a PostgreSQL URL. Exactly one must be given.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeystoreLocation {
+    /// The sled keystore directory (the server's --data-dir; server
+    /// stopped).
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "store",
+        required_unless_present = "store"
+    )]
+    pub data_dir: Option<PathBuf>,
+    /// The PostgreSQL keystore: postgres://...
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+}
+
+/// A [`KeystoreLocation`] with exactly one of its flags given.
+pub(super) enum Location {
+    /// A sled keystore directory.
+    Sled(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl KeystoreLocation {
+    /// The location given, or a usage error when neither or both are.
+    pub(super) fn location(self) -> Result<Location, CliError> {
+        match (self.data_dir, self.store) {
+            (Some(dir), None) => Ok(Location::Sled(dir)),
+            (None, Some(url)) => Ok(Location::Postgres(url)),
+            _ => Err(CliError::usage(
+                "give --data-dir DIR or --store postgres://...",
+            )),
+        }
+    }
 }
 
 /// Runs a `tresor keystore` command; returns what to print.
 pub fn run(command: KeystoreCommand, format: OutputFormat) -> Result<String, CliError> {
     let refuse = |e: &dyn std::fmt::Display| CliError::refused(e.to_string());
-    match command {
-        KeystoreCommand::Compact {
-            data_dir: Some(dir),
-            store: None,
-        } => {
+    let KeystoreCommand::Compact { keystore } = command;
+    match keystore.location()? {
+        Location::Sled(dir) => {
             if !dir.is_dir() {
                 return Err(CliError::usage(format!(
                     "{} is not a directory (give the server's --data-dir)",
@@ -66,10 +95,7 @@ pub fn run(command: KeystoreCommand, format: OutputFormat) -> Result<String, Cli
                 ),
             })
         }
-        KeystoreCommand::Compact {
-            data_dir: None,
-            store: Some(url),
-        } => super::runtime()?.block_on(async {
+        Location::Postgres(url) => super::runtime()?.block_on(async {
             let store = PostgresKeyStore::connect(&url, "compact")
                 .await
                 .map_err(|e| refuse(&e))?;
@@ -81,8 +107,5 @@ pub fn run(command: KeystoreCommand, format: OutputFormat) -> Result<String, Cli
                 }
             })
         }),
-        KeystoreCommand::Compact { .. } => Err(CliError::usage(
-            "give --data-dir DIR or --store postgres://...",
-        )),
     }
 }
