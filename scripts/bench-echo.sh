@@ -7,13 +7,14 @@
 #   Encrypt and Decrypt at 64 in flight: req/s >= 0.90 of the echo's
 #   Encrypt at 1 in flight: p50 latency <= 1.15 of the echo's
 # Usage: scripts/bench-echo.sh [DURATION] [ROUNDS] [WARMUP]
+#        EXTRA=--no-audit scripts/bench-echo.sh ...   (extra flags for tresor serve)
 set -euo pipefail
 DURATION=${1:-5s}
 ROUNDS=${2:-4}
 WARMUP=${3:-1s}
 source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 
-$B serve --listen 127.0.0.1:17521 --data-dir "$T/data" "${COMMON[@]}" & PIDS+=($!)
+$B serve --listen 127.0.0.1:17521 --data-dir "$T/data" "${COMMON[@]}" ${EXTRA:-} & PIDS+=($!)
 wait_up 17521
 as_admin --addr https://localhost:17521 key create bench/k --owner spiffe://bench/billing >/dev/null
 
