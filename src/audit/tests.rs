@@ -197,6 +197,54 @@ async fn concurrent_appends_are_grouped_and_all_chained() {
     assert!(log.append(entry(0)).await.is_err(), "closed log refuses");
 }
 
+/// Polls `future` once, without a runtime's waker.
+fn poll_once<F: std::future::Future>(future: F) -> std::task::Poll<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    future.as_mut().poll(&mut cx)
+}
+
+#[tokio::test]
+async fn an_idle_append_is_written_at_once_and_appends_under_load_are_grouped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions::at(dir.path().join("audit.jsonl"));
+    let log = AuditLog::open(key.clone(), options.clone()).expect("open");
+
+    // Idle (no append for longer than BUSY_GAP): the record is written in
+    // the first poll, with no yield for company that is not coming.
+    for n in 0..3 {
+        std::thread::sleep(writer::BUSY_GAP * 2);
+        assert!(
+            matches!(
+                poll_once(log.append(entry(n))),
+                std::task::Poll::Ready(Ok(()))
+            ),
+            "idle append {n} waited"
+        );
+    }
+    let groups_before = log.groups_written();
+
+    // Under load (appends back to back): the first leader yields, the
+    // others queue behind it, and far fewer writes carry the records.
+    let tasks: Vec<_> = (3..203)
+        .map(|n| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(entry(n)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join").expect("append");
+    }
+    let groups = log.groups_written() - groups_before;
+    assert!(groups <= 10, "200 records took {groups} writes");
+
+    let checkpoint = log.close().await.expect("close");
+    let files = files::log_files(&options.path).expect("list");
+    let verified = verify_files(&key, &files, expect_all(checkpoint)).expect("verify");
+    assert_eq!(verified.records, 205, "file start, 203 records, checkpoint");
+}
+
 /// Found while writing the fuzz helpers: resuming after a last line with
 /// `"seq":18446744073709551615` overflowed `seq + 1` (a panic in debug
 /// builds, record 0 in release), and the writer's own `seq += 1` could

@@ -27,7 +27,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
 
@@ -40,6 +40,9 @@ use crate::error::AuditError;
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(20);
 /// Default size after which the current file is rotated: 64 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Appends closer together than this mean the server is under load: a new
+/// group leader then yields once so that ready calls join its group.
+pub const BUSY_GAP: Duration = Duration::from_micros(100);
 /// Scheduler turns a waiting request yields before it parks.
 const SPINS: usize = 4;
 /// Groups a leader writes before handing the job to a fresh task.
@@ -87,12 +90,6 @@ struct Queue {
     group: u64,
     /// A leader is writing.
     leading: bool,
-    /// How many records the last group written held: 1 means requests
-    /// arrive one at a time, and a new leader writes at once instead of
-    /// yielding for company that is not coming (a yield costs a pass
-    /// through the scheduler and the I/O driver: about 20 µs of latency
-    /// per request at 1 in flight, measured).
-    last_group_len: usize,
     /// Groups whose write failed, with why (the most recent ones).
     failed: VecDeque<(u64, AuditError)>,
 }
@@ -112,6 +109,19 @@ struct Shared {
     written: [Notify; 2],
     sync: Arc<SyncShared>,
     closed: AtomicBool,
+    /// When the last append arrived, in nanoseconds since `opened`. A new
+    /// leader yields for company only when appends arrive less than
+    /// [`BUSY_GAP`] apart: under load the records of the calls ready on
+    /// its worker then join its group, one `write(2)` for several records.
+    /// Idle, it writes at once, since a yield costs a pass through the
+    /// scheduler and the I/O driver (about 20 µs of latency at 1 in
+    /// flight, measured). Two signals measured worse (BENCHMARKS.md): the
+    /// size of the last group got stuck writing groups of one at 64 in
+    /// flight (0.75 writes per request), and a count of calls under way
+    /// misses the requests queued but not yet started.
+    last_append: AtomicU64,
+    /// When the log was opened: the origin of `last_append`.
+    opened: Instant,
 }
 
 impl Drop for Shared {
@@ -140,7 +150,6 @@ impl Shared {
                 }
                 let group = queue.group;
                 queue.group += 1;
-                queue.last_group_len = queue.entries.len();
                 (std::mem::take(&mut queue.entries), group)
             };
             let result = locked(&self.writer).write_entries(entries);
@@ -247,6 +256,8 @@ impl AuditLog {
             written: [Notify::new(), Notify::new()],
             sync,
             closed: AtomicBool::new(false),
+            last_append: AtomicU64::new(0),
+            opened: Instant::now(),
         });
         Ok(Self { keys, shared, path })
     }
@@ -266,6 +277,12 @@ impl AuditLog {
         locked(&self.shared.queue).entries.len()
     }
 
+    /// Groups written (or failed) since the log was opened.
+    #[cfg(test)]
+    pub(super) fn groups_written(&self) -> u64 {
+        self.shared.done.load(Ordering::SeqCst)
+    }
+
     /// Records written since the log was opened.
     pub fn records_written(&self) -> u64 {
         locked(&self.shared.writer).written
@@ -277,11 +294,14 @@ impl AuditLog {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(AuditError::Closed);
         }
-        let (group, lead, busy) = {
+        let now = u64::try_from(self.shared.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let previous = self.shared.last_append.swap(now, Ordering::Relaxed);
+        let busy = now.saturating_sub(previous) < BUSY_GAP.as_nanos() as u64;
+        let (group, lead) = {
             let mut queue = locked(&self.shared.queue);
             queue.entries.push(entry);
             let lead = !std::mem::replace(&mut queue.leading, true);
-            (queue.group, lead, queue.last_group_len > 1)
+            (queue.group, lead)
         };
         if lead {
             if busy {
