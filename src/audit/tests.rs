@@ -33,6 +33,20 @@ async fn write_log(
     (files::log_files(&options.path).expect("list"), checkpoint)
 }
 
+/// Appends `entry(n)` for every `n` of `range`, each from its own task,
+/// all spawned before any runs; returns once every one is written.
+async fn append_concurrently(log: &AuditLog, range: std::ops::Range<u64>) {
+    let tasks: Vec<_> = range
+        .map(|n| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(entry(n)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join").expect("append");
+    }
+}
+
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .expect("read")
@@ -181,15 +195,7 @@ async fn concurrent_appends_are_grouped_and_all_chained() {
     let key = Arc::new(SecretKey::generate().expect("key"));
     let options = AuditOptions::at(dir.path().join("audit.jsonl"));
     let log = AuditLog::open(key.clone(), options.clone()).expect("open");
-    let tasks: Vec<_> = (0..400)
-        .map(|n| {
-            let log = log.clone();
-            tokio::spawn(async move { log.append(entry(n)).await })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("join").expect("append");
-    }
+    append_concurrently(&log, 0..400).await;
     let checkpoint = log.close().await.expect("close");
     let files = files::log_files(&options.path).expect("list");
     let verified = verify_files(&key, &files, expect_all(checkpoint)).expect("verify");
@@ -227,15 +233,7 @@ async fn an_idle_append_is_written_at_once_and_appends_under_load_are_grouped() 
 
     // Under load (appends back to back): the first leader yields, the
     // others queue behind it, and far fewer writes carry the records.
-    let tasks: Vec<_> = (3..203)
-        .map(|n| {
-            let log = log.clone();
-            tokio::spawn(async move { log.append(entry(n)).await })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("join").expect("append");
-    }
+    append_concurrently(&log, 3..203).await;
     let groups = log.groups_written() - groups_before;
     assert!(groups <= 10, "200 records took {groups} writes");
 
