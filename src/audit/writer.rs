@@ -117,7 +117,7 @@ struct Shared {
     /// scheduler and the I/O driver (about 20 µs of latency at 1 in
     /// flight, measured). Two signals measured worse (BENCHMARKS.md): the
     /// size of the last group got stuck writing groups of one at 64 in
-    /// flight (0.75 writes per request), and a count of calls under way
+    /// flight (0.75 to 0.82 writes per request), and a count of calls under way
     /// misses the requests queued but not yet started.
     last_append: AtomicU64,
     /// When the log was opened: the origin of `last_append`.
