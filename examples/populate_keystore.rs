@@ -45,6 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         audit: None,
         guard: Default::default(),
         lifecycle: Default::default(),
+        master_key_targets: Default::default(),
     };
     let service = Arc::new(Service::open(store, master, options).await?);
     let next = Arc::new(AtomicUsize::new(0));

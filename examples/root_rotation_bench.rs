@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         audit: None,
         guard: Default::default(),
         lifecycle: Default::default(),
+        master_key_targets: Default::default(),
     };
     let service = Arc::new(Service::open(store.clone(), master, options).await?);
 

@@ -72,6 +72,12 @@ pub struct ServeArgs {
     /// KMS-compatible endpoint for aws-kms master keys.
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub aws_endpoint: Option<String>,
+    /// A master key that the online RotateMasterKey may move the root key
+    /// to (repeatable): aws-kms:KEY (reached at --aws-endpoint) or
+    /// file:/ABSOLUTE/PATH. Without any, the online rotation only re-wraps
+    /// under the current master key; requests can never name an endpoint.
+    #[arg(long = "allowed-master-key", value_name = "SPEC")]
+    pub allowed_master_keys: Vec<String>,
     /// Server certificate, key and client CA.
     #[command(flatten)]
     pub tls: TlsFiles,
@@ -516,6 +522,11 @@ impl Settings {
                 interval: backup_interval,
                 retain_days: args.backup_retain_days,
             });
+        let master_key_targets = crate::master_key::RotationTargets::new(
+            &args.allowed_master_keys,
+            args.aws_endpoint.clone(),
+        )
+        .map_err(|e| config_error("--allowed-master-key", e.to_string()))?;
         let master_key = match (args.master_key_file, args.master_key) {
             (Some(path), None) => MasterKeySpec::File(path),
             (None, Some(spec)) => MasterKeySpec::parse(&spec, args.aws_endpoint)
@@ -631,6 +642,7 @@ impl Settings {
                     max_encryptions_per_version: args.max_encryptions_per_version,
                     ..Default::default()
                 },
+                master_key_targets,
             },
             backups,
             metrics_listen,
@@ -888,6 +900,44 @@ mod tests {
             ),
         ] {
             assert_eq!(rejected(flags).flag, flag, "{flags:?}");
+        }
+    }
+
+    #[test]
+    fn master_key_allowlist_and_kms_endpoints_are_validated() {
+        let s = settings(&[
+            "--allowed-master-key",
+            "aws-kms:alias/next",
+            "--allowed-master-key",
+            "file:/etc/tresor/next.key",
+            "--aws-endpoint",
+            "https://kms.example",
+        ])
+        .expect("settings");
+        let targets = &s.service.master_key_targets;
+        assert!(targets.resolve("aws-kms:alias/next", "").is_ok());
+        assert!(targets.resolve("file:/etc/tresor/next.key", "").is_ok());
+        assert!(targets.resolve("file:/etc/shadow", "").is_err());
+        assert!(
+            settings(&[])
+                .expect("settings")
+                .service
+                .master_key_targets
+                .resolve("aws-kms:alias/next", "")
+                .is_err(),
+            "nothing is allowed by default"
+        );
+        for flags in [
+            &[
+                "--allowed-master-key",
+                "aws-kms:k",
+                "--aws-endpoint",
+                "http://kms.example",
+            ][..],
+            &["--allowed-master-key", "file:relative/next.key"][..],
+            &["--allowed-master-key", "vault:next"][..],
+        ] {
+            assert_eq!(rejected(flags).flag, "--allowed-master-key", "{flags:?}");
         }
     }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{BILLING, Fixture, TestServer, assert_code};
-use tresor::master_key::{FileMasterKey, MasterKeySpec};
+use tresor::master_key::{FileMasterKey, MasterKeySpec, RotationTargets};
 use tresor::server::Server;
 
 const KEY: &str = "billing/records";
@@ -222,9 +222,23 @@ async fn a_crash_at_any_step_leaves_a_keystore_that_opens_with_the_old_or_the_ne
     }
 }
 
+/// A server whose `--allowed-master-key` list holds one new key file,
+/// returned with that file.
+async fn server_allowing_one_new_master_key() -> (TestServer, PathBuf) {
+    let fixture = Fixture::new();
+    let allowed = new_master(&fixture, "online.key");
+    let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
+    settings.service.master_key_targets =
+        RotationTargets::new(&[format!("file:{}", allowed.display())], None).expect("targets");
+    (
+        TestServer::start_with_settings(fixture, settings).await,
+        allowed,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_rotates_the_master_key_of_a_running_server() {
-    let server = TestServer::start().await;
+    let (server, new) = server_allowing_one_new_master_key().await;
     let mut admin = server.admin().await;
     admin.create_key(KEY, BILLING).await;
     let mut billing = server.client(BILLING).await;
@@ -233,7 +247,6 @@ async fn the_admin_api_rotates_the_master_key_of_a_running_server() {
         .await
         .expect("encrypt")
         .ciphertext;
-    let new = new_master(&server.fixture, "online.key");
     let spec = format!("file:{}", new.display());
 
     let denied = billing
@@ -290,4 +303,125 @@ async fn the_admin_api_rotates_the_master_key_of_a_running_server() {
     opens_and_decrypts(&fixture, &fixture.data_dir(), &new, &ciphertext)
         .await
         .expect("restart with the new master key");
+}
+
+/// The security review's finding: RotateMasterKey took the new master
+/// key's location from the request, so one admin certificate could send
+/// the root key to a KMS endpoint of its choosing, or probe the server's
+/// files. Now only the server's allowlist counts: every other name is
+/// refused before anything is opened, read or contacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cannot_choose_where_the_root_key_is_sent() {
+    let (server, allowed) = server_allowing_one_new_master_key().await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+    let ciphertext = server
+        .client(BILLING)
+        .await
+        .encrypt(KEY, b"survives rotation", &[("t", "1")])
+        .await
+        .expect("encrypt")
+        .ciphertext;
+    let before = admin.status().await.master_key;
+    // An endpoint the attacker controls: nothing may connect to it.
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").expect("bind trap");
+    trap.set_nonblocking(true).expect("nonblocking");
+    let trap_url = format!("http://{}", trap.local_addr().expect("addr"));
+    // A valid master key file that is simply not on the list.
+    let unlisted = new_master(&server.fixture, "unlisted.key");
+
+    let refusals = [
+        (
+            "aws-kms:alias/evil".to_owned(),
+            trap_url.clone(),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            String::new(),
+            trap_url.clone(),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            format!("file:{}", allowed.display()),
+            trap_url.clone(),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "aws-kms:alias/evil".to_owned(),
+            String::new(),
+            tonic::Code::FailedPrecondition,
+        ),
+        (
+            format!("file:{}", unlisted.display()),
+            String::new(),
+            tonic::Code::FailedPrecondition,
+        ),
+        (
+            "file:/etc/passwd".to_owned(),
+            String::new(),
+            tonic::Code::FailedPrecondition,
+        ),
+        (
+            "file:/no/such/dir/key".to_owned(),
+            String::new(),
+            tonic::Code::FailedPrecondition,
+        ),
+    ];
+    let mut messages = Vec::new();
+    for (name, endpoint, code) in &refusals {
+        let call = admin
+            .admin
+            .rotate_master_key(common::proto::RotateMasterKeyRequest {
+                new_master_key: name.clone(),
+                aws_endpoint: endpoint.clone(),
+            });
+        let result = tokio::time::timeout(std::time::Duration::from_secs(20), call)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{name} at {endpoint:?}: the server reached out instead of refusing")
+            });
+        let status = result.expect_err(&format!("{name} at {endpoint:?} must be refused"));
+        assert_eq!(status.code(), *code, "{name} at {endpoint:?}: {status:?}");
+        messages.push(status.message().to_owned());
+    }
+    // The two file names get the same answer: whether a path exists, its
+    // mode or its size is not for the caller to learn.
+    assert_eq!(messages[5], messages[6]);
+    for message in &messages {
+        for fact in ["passwd", "mode", "bytes", "exist", "No such file"] {
+            assert!(!message.contains(fact), "{message:?} tells about the host");
+        }
+    }
+    match trap.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("something connected to the request's endpoint: {other:?}"),
+    }
+    assert_eq!(admin.status().await.master_key, before, "nothing changed");
+
+    // The audit log names each target in full, with the endpoint asked for.
+    let audit_file = server.fixture.data_dir().join("audit").join("audit.jsonl");
+    let fixture = {
+        drop(admin);
+        server.stop().await
+    };
+    let rotations: Vec<_> = common::audit_records(&audit_file)
+        .into_iter()
+        .filter(|r| r["operation"] == "RotateMasterKey")
+        .collect();
+    assert_eq!(rotations.len(), refusals.len());
+    for (record, (name, endpoint, _)) in rotations.iter().zip(&refusals) {
+        let detail = record["detail"].as_str().expect("detail");
+        assert!(detail.contains(name.as_str()), "{detail}");
+        assert!(detail.contains(endpoint.as_str()), "{detail}");
+        assert_ne!(record["status"], "OK");
+    }
+    // The keystore still opens with the master key it started with.
+    opens_and_decrypts(
+        &fixture,
+        &fixture.data_dir(),
+        &fixture.master_key_file(),
+        &ciphertext,
+    )
+    .await
+    .expect("the original master key still opens the keystore");
 }

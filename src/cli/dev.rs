@@ -127,6 +127,7 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
             )),
             guard: Default::default(),
             lifecycle: Default::default(),
+            master_key_targets: Default::default(),
         },
         backups: None,
         metrics_listen: None,

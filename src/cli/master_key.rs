@@ -54,7 +54,8 @@ pub enum MasterKeyCommand {
         /// The new master key file.
         #[arg(long, value_name = "FILE")]
         to_master_key_file: Option<PathBuf>,
-        /// KMS endpoint for aws-kms keys (AWS_ENDPOINT_URL works too).
+        /// Offline only: KMS endpoint for aws-kms keys (AWS_ENDPOINT_URL
+        /// works too). Online, the server's own --aws-endpoint applies.
         #[arg(long, value_name = "URL")]
         aws_endpoint: Option<String>,
     },
@@ -122,14 +123,16 @@ pub fn run(
                     runtime.block_on(rotate_offline(dir, from, to))?
                 }
                 None => runtime.block_on(async {
+                    if aws_endpoint.is_some() {
+                        return Err(CliError::usage(
+                            "--aws-endpoint applies offline only: a running server reaches KMS at its own --aws-endpoint, and rotates only to its --allowed-master-key entries",
+                        ));
+                    }
                     let conn = connection.connect().await?;
-                    let (new, endpoint) = match &to {
-                        Some(spec) => (spec.to_string(), aws_endpoint.clone().unwrap_or_default()),
-                        None => (String::new(), String::new()),
-                    };
+                    let new = to.as_ref().map(ToString::to_string).unwrap_or_default();
                     Ok::<_, CliError>(
                         conn.client
-                            .rotate_master_key(&new, &endpoint)
+                            .rotate_master_key(&new, "")
                             .await?
                             .master_key,
                     )
@@ -170,6 +173,7 @@ async fn rotate_offline(
         audit: None,
         guard: Default::default(),
         lifecycle: Default::default(),
+        master_key_targets: Default::default(),
     };
     let service = Service::open(store, from, options)
         .await

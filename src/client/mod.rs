@@ -704,7 +704,9 @@ impl Client {
     }
 
     /// Re-wraps the root key under another master key (`aws-kms:KEY` or
-    /// `file:PATH`; empty for the current one).
+    /// `file:PATH`, one of the server's `--allowed-master-key` entries;
+    /// empty for the current one). `aws_endpoint` must be empty: servers
+    /// refuse a request that names a KMS endpoint.
     pub async fn rotate_master_key(
         &self,
         new_master_key: &str,

@@ -14,7 +14,6 @@ use super::proto::{
     SealStatus, SetMinDecryptionVersionRequest, SetRotationPeriodRequest, StatusRequest,
     UnsealRequest, VerifyAuditLogRequest,
 };
-use crate::master_key::MasterKeySpec;
 use crate::model::RotationPeriod;
 use crate::service::Service;
 
@@ -133,7 +132,20 @@ fn grant_subject(req: &GrantRequest) -> Subject {
 /// (access denied, wrong key, unreachable KMS...) is shown with its cause,
 /// which never carries key material, instead of the fixed internal message.
 fn showing_master_key_errors(err: crate::error::Error) -> Status {
+    use crate::error::MasterKeyError;
     match err {
+        // A key file's path, mode or length are facts about the host: the
+        // log gets them, the caller a pointer to it.
+        crate::error::Error::MasterKey(
+            m @ (MasterKeyError::Io { .. }
+            | MasterKeyError::InsecurePermissions { .. }
+            | MasterKeyError::BadLength { .. }),
+        ) => {
+            tracing::error!(error = %m, "master key file unusable");
+            Status::failed_precondition(
+                "master key: the key file cannot be used; the server log has the cause",
+            )
+        }
         crate::error::Error::MasterKey(m) => {
             Status::failed_precondition(format!("master key: {m}"))
         }
@@ -438,22 +450,16 @@ impl Admin for AdminApi {
             service,
             "RotateMasterKey",
             request,
-            |_| Subject::default(),
+            |req| {
+                Subject::detail(
+                    service
+                        .master_key_targets()
+                        .describe_request(&req.new_master_key, &req.aws_endpoint),
+                )
+            },
             |identity, req| async move {
-                // Refuse non-admins before opening the new master key (a KMS call).
-                service.require_admin(&identity)?;
-                let master = if req.new_master_key.is_empty() {
-                    service.master()
-                } else {
-                    let endpoint = (!req.aws_endpoint.is_empty()).then_some(req.aws_endpoint);
-                    MasterKeySpec::parse(&req.new_master_key, endpoint)
-                        .map_err(|e| Status::invalid_argument(format!("new_master_key: {e}")))?
-                        .open()
-                        .await
-                        .map_err(|e| Status::failed_precondition(format!("new master key: {e}")))?
-                };
                 let master_key = service
-                    .rotate_master_key(&identity, master)
+                    .rotate_master_key(&identity, &req.new_master_key, &req.aws_endpoint)
                     .await
                     .map_err(showing_master_key_errors)?;
                 Ok((RotateMasterKeyResponse { master_key }, None))

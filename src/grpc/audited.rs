@@ -27,6 +27,8 @@ const MAX_REQUEST_ID: usize = 128;
 pub(crate) struct Subject {
     pub key_id: Option<String>,
     pub context: Option<BTreeMap<String, String>>,
+    /// Anything else the record must show (never secret).
+    pub detail: Option<String>,
 }
 
 impl Subject {
@@ -35,6 +37,15 @@ impl Subject {
         Self {
             key_id: Some(key_id.to_owned()),
             context: None,
+            detail: None,
+        }
+    }
+
+    /// A call on no key, described by `detail` in its record.
+    pub fn detail(detail: String) -> Self {
+        Self {
+            detail: Some(detail),
+            ..Self::default()
         }
     }
 
@@ -47,6 +58,7 @@ impl Subject {
         Self {
             key_id: Some(key_id.to_owned()),
             context: service.audit_context(context),
+            detail: None,
         }
     }
 }
@@ -318,6 +330,7 @@ impl Call {
             context: subject.context,
             status: code_name(status),
             latency: self.started.elapsed(),
+            detail: subject.detail,
         }
     }
 

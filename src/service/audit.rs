@@ -207,6 +207,9 @@ pub struct RequestRecord {
     pub status: &'static str,
     /// Time spent.
     pub latency: Duration,
+    /// What else the call named that an auditor needs (never secret), such
+    /// as the master key a rotation asked for.
+    pub detail: Option<String>,
 }
 
 /// One processed item of a batch call.
@@ -336,7 +339,7 @@ impl Service {
             context: record.context,
             status: Some(record.status.into()),
             latency_us: Some(u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX)),
-            detail: None,
+            detail: record.detail,
         })
         .await?;
         Ok(())

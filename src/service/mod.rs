@@ -98,6 +98,8 @@ pub struct ServiceOptions {
     pub guard: GuardOptions,
     /// Automatic rotation, and the clock.
     pub lifecycle: LifecycleOptions,
+    /// The master keys an online master-key rotation may move to.
+    pub master_key_targets: crate::master_key::RotationTargets,
 }
 
 /// The tresor service.
@@ -193,6 +195,11 @@ impl Service {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// The master keys an online rotation may move to.
+    pub fn master_key_targets(&self) -> &crate::master_key::RotationTargets {
+        &self.options.master_key_targets
     }
 
     /// Follows seal state changes (`true` while sealed), for health checks.

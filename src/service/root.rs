@@ -12,9 +12,9 @@ use std::sync::Arc;
 use super::keyring::Keyring;
 use super::{Service, authz};
 use crate::crypto::SecretKey;
-use crate::error::{Error, MasterKeyError, StoreError};
+use crate::error::{Error, MasterKeyError, Precondition, StoreError};
 use crate::identity::Identity;
-use crate::master_key::MasterKey;
+use crate::master_key::{MasterKey, TargetRefused};
 use crate::store::{RootWrapping, StoredRoot};
 
 /// Test-only crash hook: in debug builds, `TRESOR_CRASH_AT=<point>` aborts
@@ -179,14 +179,36 @@ impl Service {
         Ok(())
     }
 
-    /// Re-wraps the root key under `new` (admins only; needs the service
-    /// unsealed). Returns the description of the master key now in use.
+    /// Re-wraps the root key under the master key a request names (admins
+    /// only; needs the service unsealed): `name` empty means the current
+    /// master key, anything else must be one of the server's
+    /// `--allowed-master-key` entries, and `endpoint` must be empty (only
+    /// the server's `--aws-endpoint` applies). Nothing named by the request
+    /// is opened, read or contacted before it passes that check. Returns
+    /// the description of the master key now in use.
     pub async fn rotate_master_key(
         &self,
         identity: &Identity,
-        new: Arc<dyn MasterKey>,
+        name: &str,
+        endpoint: &str,
     ) -> Result<String, Error> {
         authz::require_admin(self.caller(identity))?;
+        let new = if name.is_empty() && endpoint.is_empty() {
+            self.master()
+        } else {
+            let spec = self
+                .options
+                .master_key_targets
+                .resolve(name, endpoint)
+                .map_err(|refused| match refused {
+                    TargetRefused::NotAllowed => {
+                        Error::FailedPrecondition(Precondition::Other(refused.to_string()))
+                    }
+                    other => Error::InvalidArgument(other.to_string()),
+                })?;
+            tracing::warn!(target = %spec.full_description(), "rotating the master key");
+            spec.open().await?
+        };
         self.rewrap_root(new).await
     }
 

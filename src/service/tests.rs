@@ -49,6 +49,7 @@ fn options() -> ServiceOptions {
         audit: None,
         guard: Default::default(),
         lifecycle: Default::default(),
+        master_key_targets: Default::default(),
     }
 }
 
@@ -710,6 +711,7 @@ async fn each_decrypt_item_counts_for_the_detector_and_the_metrics() {
             context: None,
             status: "OK",
             latency: std::time::Duration::from_micros(50),
+            detail: None,
         };
         let items = (0..items)
             .map(|_| super::ItemRecord {

@@ -97,6 +97,7 @@ impl Fixture {
                 )),
                 guard: Default::default(),
                 lifecycle: Default::default(),
+                master_key_targets: Default::default(),
             },
             backups: None,
             metrics_listen: None,
