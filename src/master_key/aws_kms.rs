@@ -24,6 +24,9 @@ const CONTEXT_KEYSTORE: &str = "tresor:keystore-id";
 /// Encryption-context key naming what is wrapped.
 const CONTEXT_PURPOSE: &str = "tresor:purpose";
 const PURPOSE_ROOT_KEY: &str = "root-key";
+/// Encryption-context key binding the root key's generation (absent in
+/// wrappings written before it was bound).
+const CONTEXT_GENERATION: &str = "tresor:root-generation";
 
 /// Master key held by AWS KMS.
 #[derive(Debug, Clone)]
@@ -73,6 +76,27 @@ impl AwsKmsMasterKey {
             client: aws_sdk_kms::Client::new(&config),
             key_id: key_id.to_owned(),
         })
+    }
+
+    /// One KMS Decrypt of a wrapped root key, under the encryption context
+    /// of `keystore_id` and, when given, of `generation`.
+    async fn decrypt(
+        &self,
+        wrapped: &[u8],
+        keystore_id: &str,
+        generation: Option<u32>,
+    ) -> Result<aws_sdk_kms::operation::decrypt::DecryptOutput, MasterKeyError> {
+        let mut request = self
+            .client
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(wrapped.to_vec()))
+            .encryption_context(CONTEXT_KEYSTORE, keystore_id)
+            .encryption_context(CONTEXT_PURPOSE, PURPOSE_ROOT_KEY);
+        if let Some(generation) = generation {
+            request = request.encryption_context(CONTEXT_GENERATION, generation.to_string());
+        }
+        request.send().await.map_err(|e| self.failure(e))
     }
 
     fn failure<E, R>(&self, err: SdkError<E, R>) -> MasterKeyError
@@ -141,6 +165,7 @@ impl MasterKey for AwsKmsMasterKey {
         &self,
         root: &SecretKey,
         keystore_id: &str,
+        generation: u32,
     ) -> Result<Vec<u8>, MasterKeyError> {
         let output = self
             .client
@@ -149,6 +174,7 @@ impl MasterKey for AwsKmsMasterKey {
             .plaintext(Blob::new(root.expose().to_vec()))
             .encryption_context(CONTEXT_KEYSTORE, keystore_id)
             .encryption_context(CONTEXT_PURPOSE, PURPOSE_ROOT_KEY)
+            .encryption_context(CONTEXT_GENERATION, generation.to_string())
             .send()
             .await
             .map_err(|e| self.failure(e))?;
@@ -165,17 +191,13 @@ impl MasterKey for AwsKmsMasterKey {
         &self,
         wrapped: &[u8],
         keystore_id: &str,
+        generation: u32,
     ) -> Result<SecretKey, MasterKeyError> {
-        let output = self
-            .client
-            .decrypt()
-            .key_id(&self.key_id)
-            .ciphertext_blob(Blob::new(wrapped.to_vec()))
-            .encryption_context(CONTEXT_KEYSTORE, keystore_id)
-            .encryption_context(CONTEXT_PURPOSE, PURPOSE_ROOT_KEY)
-            .send()
-            .await
-            .map_err(|e| self.failure(e))?;
+        let output = match self.decrypt(wrapped, keystore_id, Some(generation)).await {
+            // A wrapping from before the generation was bound: one more call.
+            Err(MasterKeyError::WrongMasterKey) => self.decrypt(wrapped, keystore_id, None).await?,
+            other => other?,
+        };
         let plaintext = zeroize::Zeroizing::new(
             output
                 .plaintext

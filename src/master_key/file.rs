@@ -11,8 +11,9 @@ use super::MasterKey;
 use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
 use crate::error::{CryptoError, MasterKeyError};
 
-/// Root-key generation number bound into the wrapping.
-const ROOT_KEY_GENERATION: u32 = 1;
+/// The generation that wrappings written before the generation was bound
+/// carry, whatever their root key's generation.
+const UNBOUND_GENERATION: u32 = 1;
 
 /// Master key held in a local file.
 #[derive(Debug, Clone)]
@@ -80,11 +81,11 @@ fn check_private(_: &std::fs::Metadata, _: &str) -> Result<(), MasterKeyError> {
     Ok(())
 }
 
-fn binding<'a>(keystore_id: &'a str, context: &'a Context) -> Binding<'a> {
+fn binding<'a>(keystore_id: &'a str, generation: u32, context: &'a Context) -> Binding<'a> {
     Binding {
         purpose: Purpose::WrapRootKey,
         key_id: keystore_id,
-        key_version: ROOT_KEY_GENERATION,
+        key_version: generation,
         context,
     }
 }
@@ -103,12 +104,13 @@ impl MasterKey for FileMasterKey {
         &self,
         root: &SecretKey,
         keystore_id: &str,
+        generation: u32,
     ) -> Result<Vec<u8>, MasterKeyError> {
         let master = self.read_key()?;
         let context = Context::new();
         Ok(crypto::seal(
             &master,
-            &binding(keystore_id, &context),
+            &binding(keystore_id, generation, &context),
             root.expose(),
         )?)
     }
@@ -117,15 +119,30 @@ impl MasterKey for FileMasterKey {
         &self,
         wrapped: &[u8],
         keystore_id: &str,
+        generation: u32,
     ) -> Result<SecretKey, MasterKeyError> {
         let master = self.read_key()?;
         let context = Context::new();
-        let root = crypto::open(&master, &binding(keystore_id, &context), wrapped).map_err(
-            |err| match err {
+        let open = |generation| {
+            crypto::open(
+                &master,
+                &binding(keystore_id, generation, &context),
+                wrapped,
+            )
+        };
+        let root = open(generation)
+            .or_else(|err| match err {
+                CryptoError::Malformed | CryptoError::Unauthentic
+                    if generation != UNBOUND_GENERATION =>
+                {
+                    open(UNBOUND_GENERATION)
+                }
+                other => Err(other),
+            })
+            .map_err(|err| match err {
                 CryptoError::Malformed | CryptoError::Unauthentic => MasterKeyError::WrongMasterKey,
                 other => MasterKeyError::Crypto(other),
-            },
-        )?;
+            })?;
         Ok(SecretKey::from_bytes(root.expose())?)
     }
 }
@@ -140,25 +157,62 @@ mod tests {
         let path = dir.path().join("master.key");
         let master = FileMasterKey::generate(&path).expect("generate");
         let root = SecretKey::generate().expect("root");
-        let wrapped = master.wrap_root_key(&root, "ks").await.expect("wrap");
+        let wrapped = master.wrap_root_key(&root, "ks", 1).await.expect("wrap");
         let back = master
-            .unwrap_root_key(&wrapped, "ks")
+            .unwrap_root_key(&wrapped, "ks", 1)
             .await
             .expect("unwrap");
         assert_eq!(back.expose(), root.expose());
         assert!(matches!(
-            master.unwrap_root_key(&wrapped, "other").await,
+            master.unwrap_root_key(&wrapped, "other", 1).await,
             Err(MasterKeyError::WrongMasterKey)
         ));
         let other = FileMasterKey::generate(&dir.path().join("other.key")).expect("generate");
         assert!(matches!(
-            other.unwrap_root_key(&wrapped, "ks").await,
+            other.unwrap_root_key(&wrapped, "ks", 1).await,
             Err(MasterKeyError::WrongMasterKey)
         ));
         assert!(
             FileMasterKey::generate(&path).is_err(),
             "must not overwrite"
         );
+    }
+
+    /// The security review's finding: every wrapping bound the constant
+    /// generation 1, so an old root key's wrapping could be put back as the
+    /// current generation's.
+    #[tokio::test]
+    async fn a_wrapping_opens_only_as_its_own_generation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let master = FileMasterKey::generate(&dir.path().join("m.key")).expect("generate");
+        let old = SecretKey::generate().expect("root");
+        let old_wrapped = master.wrap_root_key(&old, "ks", 2).await.expect("wrap");
+        let current = master.wrap_root_key(&old, "ks", 3).await.expect("wrap");
+        assert!(master.unwrap_root_key(&current, "ks", 3).await.is_ok());
+        for (wrapped, generation) in [(&old_wrapped, 3), (&current, 2), (&current, 4)] {
+            assert!(
+                matches!(
+                    master.unwrap_root_key(wrapped, "ks", generation).await,
+                    Err(MasterKeyError::WrongMasterKey)
+                ),
+                "opened as generation {generation}"
+            );
+        }
+    }
+
+    /// Keystores written before the binding (every wrapping bound to
+    /// generation 1) keep opening, at any generation.
+    #[tokio::test]
+    async fn wrappings_from_before_the_binding_still_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let master = FileMasterKey::generate(&dir.path().join("m.key")).expect("generate");
+        let root = SecretKey::generate().expect("root");
+        let unbound = master.wrap_root_key(&root, "ks", 1).await.expect("wrap");
+        let back = master
+            .unwrap_root_key(&unbound, "ks", 4)
+            .await
+            .expect("an unbound wrapping opens");
+        assert_eq!(back.expose(), root.expose());
     }
 
     #[cfg(unix)]

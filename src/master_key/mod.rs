@@ -35,19 +35,25 @@ pub trait MasterKey: Send + Sync + 'static {
     /// key bytes).
     fn describe(&self) -> String;
 
-    /// Wraps `root` for the keystore `keystore_id`.
+    /// Wraps `root`, generation `generation` of the keystore
+    /// `keystore_id`'s root keys, bound to both: the wrapping opens for that
+    /// keystore and that generation only.
     async fn wrap_root_key(
         &self,
         root: &SecretKey,
         keystore_id: &str,
+        generation: u32,
     ) -> Result<Vec<u8>, MasterKeyError>;
 
     /// Unwraps a root key wrapped by [`MasterKey::wrap_root_key`] for the same
-    /// keystore.
+    /// keystore and generation. Wrappings written before the generation was
+    /// bound (they bind generation 1 whatever the generation) still open;
+    /// the next master-key or root-key rotation replaces them.
     async fn unwrap_root_key(
         &self,
         wrapped: &[u8],
         keystore_id: &str,
+        generation: u32,
     ) -> Result<SecretKey, MasterKeyError>;
 }
 

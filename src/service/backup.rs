@@ -80,13 +80,21 @@ pub(super) async fn unwrap_current(
     master: &dyn MasterKey,
 ) -> Result<SecretKey, Error> {
     match master
-        .unwrap_root_key(&root.current.wrapped_root_key, &root.keystore_id)
+        .unwrap_root_key(
+            &root.current.wrapped_root_key,
+            &root.keystore_id,
+            root.generation,
+        )
         .await
     {
         Ok(key) => Ok(key),
         Err(first) => match &root.pending {
             Some(pending) => Ok(master
-                .unwrap_root_key(&pending.wrapped_root_key, &root.keystore_id)
+                .unwrap_root_key(
+                    &pending.wrapped_root_key,
+                    &root.keystore_id,
+                    root.generation,
+                )
                 .await?),
             None => Err(match first {
                 MasterKeyError::WrongMasterKey | MasterKeyError::KmsAccessDenied { .. } => {
@@ -116,7 +124,11 @@ pub async fn open_backup(
         Some(retiring) => Some((
             retiring.generation,
             master
-                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, &root.keystore_id)
+                .unwrap_root_key(
+                    &retiring.wrapping.wrapped_root_key,
+                    &root.keystore_id,
+                    retiring.generation,
+                )
                 .await?,
         )),
         None => None,

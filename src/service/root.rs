@@ -38,7 +38,7 @@ impl Service {
         let master = self.master();
         let root = SecretKey::generate()?;
         let keystore_id = hex::encode(crate::crypto::random_bytes(16)?.expose());
-        let wrapped_root_key = master.wrap_root_key(&root, &keystore_id).await?;
+        let wrapped_root_key = master.wrap_root_key(&root, &keystore_id, 1).await?;
         let stored = self
             .store
             .init_root(StoredRoot {
@@ -79,7 +79,7 @@ impl Service {
             _ => false,
         };
         let root = match master
-            .unwrap_root_key(&stored.current.wrapped_root_key, id)
+            .unwrap_root_key(&stored.current.wrapped_root_key, id, stored.generation)
             .await
         {
             Ok(root) => {
@@ -101,7 +101,7 @@ impl Service {
                     return Err(mismatch(&stored, master.as_ref()));
                 };
                 let root = master
-                    .unwrap_root_key(&pending.wrapped_root_key, id)
+                    .unwrap_root_key(&pending.wrapped_root_key, id, stored.generation)
                     .await
                     .map_err(|e| {
                         if wrong_key(&e, &pending.master_key) {
@@ -131,7 +131,7 @@ impl Service {
         ));
         if let Some(retiring) = &stored.retiring {
             let old = master
-                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, id)
+                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, id, retiring.generation)
                 .await?;
             keyring.install_retiring_root(retiring.generation, old);
         }
@@ -151,14 +151,14 @@ impl Service {
             && keyring.root_of(retiring.generation).is_none()
         {
             let old = master
-                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, id)
+                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, id, retiring.generation)
                 .await?;
             keyring.install_retiring_root(retiring.generation, old);
         }
         let (current, _) = keyring.current_root()?;
         if current != stored.generation {
             let root = master
-                .unwrap_root_key(&stored.current.wrapped_root_key, id)
+                .unwrap_root_key(&stored.current.wrapped_root_key, id, stored.generation)
                 .await?;
             keyring.install_current_root(stored.generation, root);
             tracing::info!(
@@ -226,10 +226,10 @@ impl Service {
             ));
         }
         let id = &stored.keystore_id;
-        let (_, root) = keyring.current_root()?;
-        let wrapped = new.wrap_root_key(&root, id).await?;
+        let (generation, root) = keyring.current_root()?;
+        let wrapped = new.wrap_root_key(&root, id, generation).await?;
         // Prove the new wrapping opens before the keystore depends on it.
-        let check = new.unwrap_root_key(&wrapped, id).await?;
+        let check = new.unwrap_root_key(&wrapped, id, generation).await?;
         if check.expose() != root.expose() {
             return Err(MasterKeyError::WrongMasterKey.into());
         }

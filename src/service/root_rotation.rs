@@ -56,8 +56,10 @@ impl Service {
         }
         let master = self.master();
         let new_root = SecretKey::generate()?;
-        let wrapped_root_key = master.wrap_root_key(&new_root, &stored.keystore_id).await?;
         let generation = stored.generation + 1;
+        let wrapped_root_key = master
+            .wrap_root_key(&new_root, &stored.keystore_id, generation)
+            .await?;
         let audit_key = match &stored.audit_key {
             Some(sealed) => {
                 let (_, current) = keyring.current_root()?;
