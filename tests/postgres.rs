@@ -587,3 +587,55 @@ async fn replicas_reach_a_tls_only_database_and_verify_its_certificate() {
             .is_err()
     );
 }
+
+/// The security review's finding: a version destroyed through one replica
+/// stayed unwrapped in the other replicas' DEK caches until LRU eviction.
+/// The change notification now takes it out of every replica's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_version_leaves_every_replicas_memory() {
+    use tresor::crypto::Context;
+    use tresor::identity::Identity;
+    use tresor::model::KeyId;
+
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let fixture = Fixture::new();
+    let a = tresor::server::Server::prepare(fixture.postgres_settings(&url, "a"))
+        .await
+        .expect("replica a");
+    let b = tresor::server::Server::prepare(fixture.postgres_settings(&url, "b"))
+        .await
+        .expect("replica b");
+    let (a, b) = (a.service().clone(), b.service().clone());
+    let admin = Identity::parse(ADMIN).expect("admin");
+    let billing = Identity::parse(BILLING).expect("billing");
+    let id = KeyId::parse("destroyed/elsewhere").expect("key id");
+    let context = Context::new();
+
+    a.create_key(&admin, &id, &billing, "")
+        .await
+        .expect("create");
+    let old = b
+        .encrypt(&billing, &id, b"v1", &context)
+        .await
+        .expect("encrypt v1 on b");
+    assert_eq!(b.cached_dek_count(), 1, "b holds version 1's DEK");
+    a.rotate_key(&admin, &id).await.expect("rotate");
+    a.set_min_decryption_version(&admin, &id, 2)
+        .await
+        .expect("min version");
+    a.destroy_key_version(&admin, &id, 1)
+        .await
+        .expect("destroy v1");
+    within_bound(|| {
+        let b = b.clone();
+        async move { (b.cached_dek_count() == 0).then_some(()) }
+    })
+    .await;
+    assert!(
+        b.decrypt(&billing, &id, &old.ciphertext, &context)
+            .await
+            .is_err(),
+        "b refuses the destroyed version"
+    );
+}

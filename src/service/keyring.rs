@@ -201,6 +201,11 @@ impl Keyring {
         self.lock().pop(&Self::slot(key_id, created_at, version));
     }
 
+    /// Forgets every cached DEK (a backup restored by another replica).
+    pub fn forget_all(&self) {
+        self.lock().clear();
+    }
+
     /// Forgets every cached DEK of a key (after it is destroyed).
     pub fn forget_key(&self, key_id: &KeyId) {
         let mut cache = self.lock();
@@ -215,7 +220,6 @@ impl Keyring {
     }
 
     /// Number of cached DEKs.
-    #[cfg(test)]
     pub fn cached_count(&self) -> usize {
         self.lock().len()
     }

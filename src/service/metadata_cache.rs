@@ -140,8 +140,13 @@ impl MetadataCache {
     }
 
     /// Applies keystore change notifications until the cache or the
-    /// channel is gone.
-    pub fn follow(cache: Weak<Self>, mut changes: tokio::sync::broadcast::Receiver<KeyChange>) {
+    /// channel is gone; `also` hears each one too (`Some(key)` for one key,
+    /// `None` for all of them), for the other caches of key state.
+    pub fn follow(
+        cache: Weak<Self>,
+        mut changes: tokio::sync::broadcast::Receiver<KeyChange>,
+        also: impl Fn(Option<&KeyId>) + Send + 'static,
+    ) {
         tokio::spawn(async move {
             loop {
                 let change = changes.recv().await;
@@ -149,11 +154,15 @@ impl MetadataCache {
                     return;
                 };
                 match change {
-                    Ok(KeyChange::Key(id)) => cache.evict(&id),
+                    Ok(KeyChange::Key(id)) => {
+                        cache.evict(&id);
+                        also(Some(&id));
+                    }
                     // Missed notifications or a reconnect: start afresh.
                     Ok(KeyChange::All)
                     | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         cache.clear();
+                        also(None);
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }

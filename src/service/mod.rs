@@ -108,7 +108,8 @@ pub struct Service {
     master: RwLock<Arc<dyn MasterKey>>,
     options: ServiceOptions,
     clock: Arc<dyn Clock>,
-    keyring: RwLock<Option<Arc<Keyring>>>,
+    /// Shared with the task that follows other replicas' changes.
+    keyring: Arc<RwLock<Option<Arc<Keyring>>>>,
     sealed: watch::Sender<bool>,
     rewrap: root_rotation::RewrapProgress,
     metadata: metadata_cache::SharedMetadataCache,
@@ -154,7 +155,7 @@ impl Service {
             store,
             master: RwLock::new(master),
             clock,
-            keyring: RwLock::new(None),
+            keyring: Arc::default(),
             sealed,
             rewrap: Default::default(),
             metadata: Default::default(),
@@ -167,7 +168,29 @@ impl Service {
             options,
         };
         if let Some(changes) = service.store.key_changes() {
-            metadata_cache::MetadataCache::follow(Arc::downgrade(&service.metadata), changes);
+            // Another replica changed a key (destroyed a version, deleted
+            // it, restored a backup): its DEKs leave this replica's memory
+            // too, not only at LRU eviction.
+            let keyring = Arc::downgrade(&service.keyring);
+            metadata_cache::MetadataCache::follow(
+                Arc::downgrade(&service.metadata),
+                changes,
+                move |changed| {
+                    let Some(slot) = keyring.upgrade() else {
+                        return;
+                    };
+                    let current = slot
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone();
+                    if let Some(current) = current {
+                        match changed {
+                            Some(id) => current.forget_key(id),
+                            None => current.forget_all(),
+                        }
+                    }
+                },
+            );
         }
         service.initialise_root().await?;
         let sealed = service.store.sealed().await?;
@@ -195,6 +218,14 @@ impl Service {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// How many unwrapped DEKs this replica holds in memory (0 while
+    /// sealed).
+    pub fn cached_dek_count(&self) -> usize {
+        self.read_keyring()
+            .as_ref()
+            .map_or(0, |keyring| keyring.cached_count())
     }
 
     /// The master keys an online rotation may move to.
