@@ -272,3 +272,93 @@ async fn scheduled_backups_are_written_checked_and_restorable() {
     )
     .await;
 }
+
+/// The security review's finding: restoring an old backup over a keystore
+/// silently brought back destroyed versions and revoked grants, and erased
+/// the audit logs' checkpoints. Now the restore lists what comes back,
+/// needs confirmation, and keeps the checkpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_over_a_keystore_lists_what_comes_back_and_keeps_audit_checkpoints() {
+    use common::proto;
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    admin.create_key("k", BILLING).await;
+    let grant = proto::GrantRequest {
+        key_id: "k".into(),
+        grantee: common::SHIPPING.into(),
+        operations: vec![proto::Operation::Decrypt as i32],
+    };
+    admin
+        .admin
+        .create_grant(grant.clone())
+        .await
+        .expect("grant");
+    let backup = sdk_client(&server, ADMIN)
+        .await
+        .create_backup()
+        .await
+        .expect("backup");
+    // Since the backup: the grant revoked, version 1 destroyed.
+    admin
+        .admin
+        .revoke_grant(proto::GrantRequest {
+            operations: Vec::new(),
+            ..grant
+        })
+        .await
+        .expect("revoke");
+    admin.rotate("k").await.expect("rotate");
+    admin.set_min_version("k", 2).await;
+    admin.destroy_version("k", 1).await.expect("destroy v1");
+    drop(admin);
+    let fixture = server.stop().await;
+    let checkpoint = || async {
+        let store = tresor::store::SledKeyStore::open(&fixture.data_dir()).expect("open keystore");
+        tresor::store::KeyStore::audit_mark(&store, tresor::service::LOCAL_LOG)
+            .await
+            .expect("read checkpoint")
+    };
+    let before = checkpoint().await.expect("a checkpoint after a clean stop");
+
+    let file = fixture.dir.path().join("old.tbk");
+    std::fs::write(&file, &backup).expect("write backup");
+    let data = fixture.data_dir();
+    let mk = fixture.master_key_file();
+    let args = [
+        "backup",
+        "restore",
+        file.to_str().expect("utf8"),
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--master-key-file",
+        mk.to_str().expect("utf8"),
+        "--force",
+    ];
+    let refused = tresor(&args);
+    let stderr = text(&refused.stderr);
+    assert!(!refused.status.success(), "restored without confirmation");
+    assert!(
+        stderr.contains("key k: version 1 comes back (destroyed since)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "the grant to {} of decrypt comes back",
+            common::SHIPPING
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--yes"), "{stderr}");
+
+    let mut confirmed = args.to_vec();
+    confirmed.extend(["--yes", "--output", "json"]);
+    let out = tresor(&confirmed);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        report["brought_back"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
+    assert_eq!(checkpoint().await, Some(before), "the checkpoint is kept");
+}

@@ -12,7 +12,7 @@ use super::failure::CliError;
 use super::keystore::{KeystoreLocation, Location};
 use super::output::{self, OutputFormat};
 use crate::master_key::MasterKeySpec;
-use crate::service::{BackupSummary, open_backup, restore_backup};
+use crate::service::{BackupSummary, open_backup, plan_restore};
 use crate::store::{KeyStore, PostgresKeyStore, SledKeyStore};
 
 /// The master key, as `serve` takes it.
@@ -65,7 +65,11 @@ pub enum BackupCommand {
         #[command(flatten)]
         master: MasterKeyArgs,
     },
-    /// Restore a backup into an empty keystore (server stopped).
+    /// Restore a backup into an empty keystore (server stopped). Over a
+    /// keystore that is not empty (--force), it first lists what the
+    /// restore brings back (deleted keys, destroyed versions, revoked
+    /// grants...) and asks for confirmation (--yes without a terminal).
+    /// The audit logs' checkpoints in the keystore are kept.
     ///
     /// Example: tresor backup restore /backups/tresor-2026-11-26.tbk --data-dir /var/lib/tresor --master-key-file /etc/tresor/master.key
     Restore {
@@ -77,20 +81,28 @@ pub enum BackupCommand {
         /// Replace a keystore that is not empty.
         #[arg(long)]
         force: bool,
+        /// Do not ask before bringing back what was deleted, destroyed or
+        /// revoked since the backup was made.
+        #[arg(long)]
+        yes: bool,
         /// The master key.
         #[command(flatten)]
         master: MasterKeyArgs,
     },
 }
 
+fn summary_json(summary: &BackupSummary) -> serde_json::Value {
+    serde_json::json!({
+        "keystore_id": summary.keystore_id,
+        "created_at": output::timestamp(summary.created_at),
+        "keys": summary.keys,
+        "versions": summary.versions,
+    })
+}
+
 fn summary_text(verb: &str, summary: &BackupSummary, format: OutputFormat) -> String {
     match format {
-        OutputFormat::Json => output::json(&serde_json::json!({
-            "keystore_id": summary.keystore_id,
-            "created_at": output::timestamp(summary.created_at),
-            "keys": summary.keys,
-            "versions": summary.versions,
-        })),
+        OutputFormat::Json => output::json(&summary_json(summary)),
         OutputFormat::Human => format!(
             "{verb}: keystore {}, made {}, {} keys, {} key versions (every one unwrapped)\n",
             summary.keystore_id,
@@ -145,6 +157,7 @@ pub fn run(
             file,
             keystore,
             force,
+            yes,
             master,
         } => runtime.block_on(async {
             let bytes = read(&file)?;
@@ -157,10 +170,29 @@ pub fn run(
                         .map_err(|e| refuse(&e))?,
                 ),
             };
-            let summary = restore_backup(&bytes, master.as_ref(), target, force)
+            let plan = plan_restore(&bytes, master.as_ref(), target.as_ref())
                 .await
                 .map_err(|e| refuse(&e))?;
-            Ok(summary_text("restored", &summary, format))
+            let comes_back = plan.comes_back.clone();
+            if force && !comes_back.is_empty() {
+                eprintln!("this restore brings back what was removed since the backup was made:");
+                for line in &comes_back {
+                    eprintln!("  {line}");
+                }
+                super::confirm::confirm("restore it anyway", yes)?;
+            }
+            let summary = plan
+                .apply(target.as_ref(), force)
+                .await
+                .map_err(|e| refuse(&e))?;
+            Ok(match format {
+                OutputFormat::Json => {
+                    let mut json = summary_json(&summary);
+                    json["brought_back"] = serde_json::json!(comes_back);
+                    output::json(&json)
+                }
+                OutputFormat::Human => summary_text("restored", &summary, format),
+            })
         }),
     }
 }

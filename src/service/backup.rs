@@ -159,7 +159,53 @@ pub async fn restore_backup(
     store: Arc<dyn crate::store::KeyStore>,
     replace: bool,
 ) -> Result<BackupSummary, Error> {
+    plan_restore(bytes, master, store.as_ref())
+        .await?
+        .apply(store.as_ref(), replace)
+        .await
+}
+
+/// A backup opened and checked, and what restoring it over a keystore
+/// would bring back.
+#[derive(Debug)]
+pub struct RestorePlan {
+    snapshot: Snapshot,
+    /// What the backup holds.
+    pub summary: BackupSummary,
+    /// What the keystore removed or tightened since the backup was made and
+    /// the restore would undo, one human line each (empty for an empty
+    /// keystore). See [`what_comes_back`].
+    pub comes_back: Vec<String>,
+}
+
+impl RestorePlan {
+    /// Restores the backup into `store` (`replace`: even if it is not
+    /// empty). The audit logs' checkpoints in `store` are kept.
+    pub async fn apply(
+        self,
+        store: &dyn crate::store::KeyStore,
+        replace: bool,
+    ) -> Result<BackupSummary, Error> {
+        store.restore(&self.snapshot, replace).await?;
+        Ok(self.summary)
+    }
+}
+
+/// Opens the backup with the master key, and compares it with what
+/// `store` holds now.
+pub async fn plan_restore(
+    bytes: &[u8],
+    master: &dyn MasterKey,
+    store: &dyn crate::store::KeyStore,
+) -> Result<RestorePlan, Error> {
     let (snapshot, summary) = open_backup(bytes, master).await?;
-    store.restore(&snapshot, replace).await?;
-    Ok(summary)
+    let comes_back = match store.root().await? {
+        Some(_) => super::restore_diff::what_comes_back(&store.snapshot().await?, &snapshot),
+        None => Vec::new(),
+    };
+    Ok(RestorePlan {
+        snapshot,
+        summary,
+        comes_back,
+    })
 }

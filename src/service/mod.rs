@@ -14,6 +14,7 @@ mod guard;
 mod keyring;
 pub mod lifecycle;
 mod metadata_cache;
+mod restore_diff;
 mod root;
 mod root_rotation;
 mod rotation;
@@ -38,7 +39,7 @@ pub use audit::{
     offline_audit_key,
 };
 use authz::Caller;
-pub use backup::{BackupSummary, open_backup, restore_backup};
+pub use backup::{BackupSummary, RestorePlan, open_backup, plan_restore, restore_backup};
 pub use data::{BatchInput, BatchItem, DataKey, Decrypted, Encrypted};
 pub use guard::GuardOptions;
 #[cfg(not(test))]

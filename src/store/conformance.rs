@@ -524,12 +524,25 @@ async fn rotation_schedule_follows_the_metadata(store: &dyn KeyStore) {
         store.due_rotations(i64::MAX - 1, 10).await.expect("due"),
         vec![id("sched/b")]
     );
-    // A restore rebuilds the schedule from the keys.
+    // A restore rebuilds the schedule from the keys, and keeps the audit
+    // logs' checkpoints (they describe the log files, not the keys).
+    let mark = super::AuditMark {
+        sequence: 7,
+        record_hash: vec![7; 32],
+    };
+    store
+        .set_audit_mark("restore-survivor", &mark)
+        .await
+        .expect("set mark");
     let snapshot = store.snapshot().await.expect("snapshot");
     store.restore(&snapshot, true).await.expect("restore");
     assert_eq!(
         store.due_rotations(i64::MAX - 1, 10).await.expect("due"),
         vec![id("sched/b")]
+    );
+    assert_eq!(
+        store.audit_mark("restore-survivor").await.expect("mark"),
+        Some(mark)
     );
 }
 

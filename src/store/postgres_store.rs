@@ -587,7 +587,7 @@ impl KeyStore for PostgresKeyStore {
             return Err(StoreError::NotEmpty);
         }
         tx.batch_execute(
-            "DELETE FROM tresor_versions; DELETE FROM tresor_usage; DELETE FROM tresor_keys; DELETE FROM tresor_meta WHERE name NOT LIKE 'sealed:%';",
+            "DELETE FROM tresor_versions; DELETE FROM tresor_usage; DELETE FROM tresor_keys; DELETE FROM tresor_meta WHERE name NOT LIKE 'sealed:%' AND name NOT LIKE 'audit\\_checkpoint:%';",
         )
         .await
         .map_err(db)?;

@@ -40,9 +40,12 @@ const KEY_COUNT_ENTRY: &[u8] = b"key_count";
 static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const SEALED_ENTRY: &[u8] = b"sealed";
 
+/// What the meta entries holding audit checkpoints start with.
+const AUDIT_CHECKPOINT_PREFIX: &str = "audit_checkpoint:";
+
 /// The meta entry holding an audit log's latest checkpoint.
 fn audit_mark_entry(log: &str) -> String {
-    format!("audit_checkpoint:{log}")
+    format!("{AUDIT_CHECKPOINT_PREFIX}{log}")
 }
 const REWRAP_CURSOR_ENTRY: &[u8] = b"rewrap_cursor";
 
@@ -510,6 +513,14 @@ impl KeyStore for SledKeyStore {
             if occupied && !replace {
                 return Err(StoreError::NotEmpty);
             }
+            // The audit logs' checkpoints stay: they describe the log
+            // files, which a restore does not touch, and without them a
+            // log cut short before the restore would go unnoticed.
+            let checkpoints: Vec<(sled::IVec, sled::IVec)> = store
+                .meta
+                .scan_prefix(AUDIT_CHECKPOINT_PREFIX)
+                .collect::<Result<_, _>>()
+                .map_err(backend)?;
             for tree in [
                 &store.meta,
                 store.records.sled_tree(),
@@ -533,6 +544,9 @@ impl KeyStore for SledKeyStore {
                     .transaction(|(meta, records_tx, deletions, rotations)| {
                         meta.insert(ROOT_ENTRY, root.as_slice())?;
                         write_count(meta, count)?;
+                        for (name, mark) in &checkpoints {
+                            meta.insert(name, mark)?;
+                        }
                         for (key, _) in &keys {
                             reschedule(deletions, &key.id, None, key.deletion_at())?;
                             reschedule(rotations, &key.id, None, key.next_rotation_at())?;
