@@ -18,11 +18,13 @@ use crate::service::{
 };
 
 mod transport;
+mod unseal;
 
 pub use transport::{
     DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_LIST_BYTES,
     TransportArgs, TransportLimits,
 };
+pub use unseal::UnsealArgs;
 
 /// Default limit on plaintext size: 4 MiB.
 pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
@@ -82,6 +84,9 @@ pub struct ServeArgs {
     /// spiffe://example.org/admin.
     #[arg(long = "admin", value_name = "IDENTITY")]
     pub admins: Vec<String>,
+    /// Who may unseal, and what it takes.
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
     /// Largest plaintext accepted; larger requests get INVALID_ARGUMENT.
     #[arg(long, default_value_t = DEFAULT_MAX_PLAINTEXT_BYTES, value_name = "N")]
     pub max_plaintext_bytes: usize,
@@ -421,6 +426,7 @@ impl Settings {
             .iter()
             .map(|raw| Identity::parse(raw).map_err(|e| config_error("--admin", e.to_string())))
             .collect::<Result<BTreeSet<_>, _>>()?;
+        let unseal = unseal::unseal_policy(&args.unseal, &admins, files)?;
         if args.max_plaintext_bytes == 0 || args.max_plaintext_bytes > MAX_PLAINTEXT_CEILING {
             return Err(config_error(
                 "--max-plaintext-bytes",
@@ -614,6 +620,7 @@ impl Settings {
             transport,
             service: ServiceOptions {
                 admins,
+                unseal,
                 max_plaintext_bytes: args.max_plaintext_bytes,
                 max_batch_items: args.max_batch_items,
                 dek_cache_capacity,

@@ -316,7 +316,7 @@ async fn a_severe_alert_seals_the_service_when_configured() {
     assert!(status.sealed);
     admin
         .admin
-        .unseal(proto::UnsealRequest {})
+        .unseal(proto::UnsealRequest::default())
         .await
         .expect("unseal");
     billing

@@ -207,6 +207,8 @@ pub struct RequestRecord {
     pub status: &'static str,
     /// Time spent.
     pub latency: Duration,
+    /// What the call did, when its handler says (never a secret).
+    pub detail: Option<String>,
 }
 
 /// One processed item of a batch call.
@@ -336,7 +338,7 @@ impl Service {
             context: record.context,
             status: Some(record.status.into()),
             latency_us: Some(u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX)),
-            detail: None,
+            detail: record.detail,
         })
         .await?;
         Ok(())

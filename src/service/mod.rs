@@ -17,6 +17,7 @@ mod metadata_cache;
 mod root;
 mod root_rotation;
 mod rotation;
+mod unseal;
 mod usage;
 
 use std::collections::BTreeSet;
@@ -49,6 +50,10 @@ pub(crate) use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
 pub use rotation::{DEFAULT_LIFECYCLE_CHECK_INTERVAL, LifecycleOptions, SharedClock};
+pub use unseal::{
+    DEFAULT_UNSEAL_WINDOW, UnsealOutcome, UnsealPolicy, UnsealProgress, UnsealRefused,
+    UnsealTokenVerifier, generate_unseal_token,
+};
 pub use usage::{DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, FLUSH_AFTER, USAGE_FLUSH_INTERVAL};
 
 /// Default bound on cached unwrapped DEKs.
@@ -84,6 +89,8 @@ impl Clock for SystemClock {
 pub struct ServiceOptions {
     /// Identities allowed to use the control plane.
     pub admins: BTreeSet<Identity>,
+    /// Who may unseal and what it takes (default: one call by an admin).
+    pub unseal: UnsealPolicy,
     /// Largest plaintext accepted by Encrypt.
     pub max_plaintext_bytes: usize,
     /// Most items in one EncryptBatch or DecryptBatch call.
@@ -108,6 +115,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     keyring: RwLock<Option<Arc<Keyring>>>,
     sealed: watch::Sender<bool>,
+    unseal_round: unseal::RoundSlot,
     rewrap: root_rotation::RewrapProgress,
     metadata: metadata_cache::SharedMetadataCache,
     audit: std::sync::OnceLock<crate::audit::AuditLog>,
@@ -154,6 +162,7 @@ impl Service {
             clock,
             keyring: RwLock::new(None),
             sealed,
+            unseal_round: Default::default(),
             rewrap: Default::default(),
             metadata: Default::default(),
             audit: Default::default(),
@@ -289,10 +298,12 @@ impl Service {
     }
 
     /// Drops the root key and every DEK from memory, then records the seal
-    /// in the keystore so that a restart stays sealed. Idempotent.
+    /// in the keystore so that a restart stays sealed. Discards the approvals
+    /// of an unseal in progress. Idempotent.
     pub async fn seal(&self, identity: &Identity) -> Result<(), Error> {
         authz::require_admin(self.caller(identity))?;
         self.drop_key_material();
+        self.cancel_unseal().await;
         tracing::warn!(by = %identity, "service sealed: key material dropped from memory");
         // Key material is gone whatever happens next; if recording the seal
         // fails, the caller is told, and a restart would come up unsealed.
@@ -310,6 +321,7 @@ impl Service {
     /// event; a failure to persist the seal is logged.
     pub async fn seal_for(&self, reason: &str) {
         self.drop_key_material();
+        self.cancel_unseal().await;
         tracing::warn!(reason, "service sealed: key material dropped from memory");
         self.audit_event("sealed", None, reason).await;
         if let Err(e) = self.store.set_sealed(true).await {
@@ -342,18 +354,6 @@ impl Service {
             store_up: keys.is_some() || self.store_answers().await,
             audit_queue_depth: self.audit.get().map_or(0, |log| log.queue_depth() as u64),
         })
-    }
-
-    /// Unwraps the root key again with the master key. Idempotent.
-    pub async fn unseal(&self, identity: &Identity) -> Result<(), Error> {
-        authz::require_admin(self.caller(identity))?;
-        if !self.is_sealed() {
-            return Ok(());
-        }
-        self.load_keyring().await?;
-        self.store.set_sealed(false).await?;
-        tracing::warn!(by = %identity, "service unsealed");
-        Ok(())
     }
 }
 

@@ -42,6 +42,7 @@ fn key_id(raw: &str) -> KeyId {
 fn options() -> ServiceOptions {
     ServiceOptions {
         admins: BTreeSet::from([ident(ADMIN)]),
+        unseal: Default::default(),
         max_plaintext_bytes: 1 << 20,
         max_batch_items: crate::service::DEFAULT_MAX_BATCH_ITEMS,
         dek_cache_capacity: NonZeroUsize::new(4).expect("nonzero"),
@@ -710,6 +711,7 @@ async fn each_decrypt_item_counts_for_the_detector_and_the_metrics() {
             context: None,
             status: "OK",
             latency: std::time::Duration::from_micros(50),
+            detail: None,
         };
         let items = (0..items)
             .map(|_| super::ItemRecord {
