@@ -156,6 +156,11 @@ pub struct ServeArgs {
     /// denial_spike (repeatable).
     #[arg(long = "seal-on-anomaly", value_name = "KIND")]
     pub seal_on_anomaly: Vec<String>,
+    /// With --seal-on-anomaly denial_spike: seal only when this many
+    /// distinct identities raise a denial spike within one bucket (1 lets
+    /// any single client certificate seal the service).
+    #[arg(long, default_value_t = crate::service::DEFAULT_SEAL_DENIAL_IDENTITIES, value_name = "N")]
+    pub seal_on_denial_identities: usize,
     /// POST each anomaly alert as JSON to this URL (http://HOST:PORT/PATH).
     #[arg(long, value_name = "URL")]
     pub alert_webhook: Option<String>,
@@ -578,6 +583,9 @@ impl Settings {
             .map(|kind| kind.parse())
             .collect::<Result<BTreeSet<_>, String>>()
             .map_err(|e| config_error("--seal-on-anomaly", e))?;
+        if args.seal_on_denial_identities == 0 {
+            return Err(config_error("--seal-on-denial-identities", "must be at least 1"));
+        }
         let guard = crate::service::GuardOptions {
             rate_limits,
             anomaly: crate::anomaly::DetectorOptions {
@@ -589,6 +597,7 @@ impl Settings {
                 ..Default::default()
             },
             seal_on,
+            seal_denial_identities: args.seal_on_denial_identities,
         };
         let metrics_listen = args
             .metrics_listen

@@ -101,3 +101,82 @@ pub(super) fn unseal_policy(
         token,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HostFiles;
+
+    fn args(quorum: u32, approvers: &[&str], window: &str) -> UnsealArgs {
+        UnsealArgs {
+            unseal_quorum: quorum,
+            unseal_approvers: approvers.iter().map(|a| (*a).to_owned()).collect(),
+            unseal_window: window.to_owned(),
+            unseal_token_file: None,
+        }
+    }
+
+    fn admins(n: usize) -> BTreeSet<Identity> {
+        (0..n)
+            .map(|i| Identity::parse(&format!("spiffe://x/admin-{i}")).expect("id"))
+            .collect()
+    }
+
+    #[test]
+    fn the_default_is_one_call_by_an_admin() {
+        let policy = unseal_policy(&args(1, &[], "15m"), &admins(1), &HostFiles).expect("policy");
+        assert_eq!(policy, UnsealPolicy::default());
+    }
+
+    #[test]
+    fn a_quorum_must_be_reachable_and_the_window_sensible() {
+        let two = ["spiffe://x/alice", "spiffe://x/bob"];
+        let policy = unseal_policy(&args(2, &two, "90s"), &admins(1), &HostFiles).expect("policy");
+        assert_eq!(policy.quorum, 2);
+        assert_eq!(policy.approvers.map(|a| a.len()), Some(2));
+        assert_eq!(policy.window, std::time::Duration::from_secs(90));
+        // Without --unseal-approver the admins approve: two admins, quorum 2.
+        assert!(unseal_policy(&args(2, &[], "15m"), &admins(2), &HostFiles).is_ok());
+        for (bad, flag) in [
+            (args(0, &[], "15m"), "--unseal-quorum"),
+            (args(2, &[], "15m"), "--unseal-quorum"),
+            (args(3, &two, "15m"), "--unseal-quorum"),
+            (args(1, &["not an identity\n"], "15m"), "--unseal-approver"),
+            (args(1, &[], "0s"), "--unseal-window"),
+            (args(1, &[], "2d"), "--unseal-window"),
+            (args(1, &[], "soon"), "--unseal-window"),
+        ] {
+            let error = unseal_policy(&bad, &admins(1), &HostFiles).expect_err("refused");
+            assert_eq!(error.flag, flag, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_token_file_holds_a_verifier_not_the_token() {
+        let dir = tempfile::tempdir().expect("dir");
+        let token = crate::service::generate_unseal_token().expect("token");
+        let verifier = UnsealTokenVerifier::of_token(&token);
+        let good = dir.path().join("unseal.verifier");
+        std::fs::write(&good, verifier.to_file_text()).expect("write");
+        let with_file = |path: &std::path::Path| UnsealArgs {
+            unseal_token_file: Some(path.to_owned()),
+            ..args(1, &[], "15m")
+        };
+        let policy = unseal_policy(&with_file(&good), &admins(1), &HostFiles).expect("policy");
+        assert!(policy.token.expect("token").matches(&token));
+
+        let token_itself = dir.path().join("unseal.token");
+        std::fs::write(&token_itself, token.as_bytes()).expect("write");
+        let error = unseal_policy(&with_file(&token_itself), &admins(1), &HostFiles)
+            .expect_err("the token itself is refused");
+        assert!(error.message.contains("keep it offline"), "{error}");
+        assert!(!error.to_string().contains(&token[30..]), "{error}");
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            unseal_policy(&with_file(&missing), &admins(1), &HostFiles)
+                .expect_err("missing")
+                .flag,
+            "--unseal-token-file"
+        );
+    }
+}

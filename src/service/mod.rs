@@ -41,7 +41,7 @@ pub use audit::{
 use authz::Caller;
 pub use backup::{BackupSummary, open_backup, restore_backup};
 pub use data::{BatchInput, BatchItem, DataKey, Decrypted, Encrypted};
-pub use guard::GuardOptions;
+pub use guard::{DEFAULT_SEAL_DENIAL_IDENTITIES, GuardOptions};
 #[cfg(not(test))]
 use keyring::Keyring;
 /// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
@@ -121,6 +121,7 @@ pub struct Service {
     audit: std::sync::OnceLock<crate::audit::AuditLog>,
     limiter: crate::anomaly::RateLimiter,
     detector: crate::anomaly::Detector,
+    denial_spikes: guard::DenialSpikes,
     alerts: tokio::sync::broadcast::Sender<crate::anomaly::Alert>,
     metrics: crate::metrics::Metrics,
     usage: usage::UsageCounter,
@@ -168,6 +169,7 @@ impl Service {
             audit: Default::default(),
             limiter: crate::anomaly::RateLimiter::new(options.guard.rate_limits.clone()),
             detector: crate::anomaly::Detector::new(options.guard.anomaly.clone()),
+            denial_spikes: Default::default(),
             alerts: tokio::sync::broadcast::channel(256).0,
             metrics: crate::metrics::Metrics::new(),
             usage: usage::UsageCounter::new(options.lifecycle.max_encryptions_per_version),

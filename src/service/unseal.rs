@@ -376,7 +376,7 @@ mod tests {
         assert!(
             UnsealOutcome::AlreadyApproved(progress)
                 .to_string()
-                .contains("not counted twice: 1 of 2")
+                .contains("(not counted twice): 1 of 2")
         );
         assert_eq!(
             UnsealOutcome::Unsealed {
