@@ -58,7 +58,11 @@ pub(super) fn unseal_policy(
     if args.unseal_quorum == 0 {
         return Err(config_error("--unseal-quorum", "must be at least 1"));
     }
-    if usize::try_from(args.unseal_quorum).map_or(true, |quorum| quorum > eligible) {
+    // Quorum 1 without approvers is the default: with no --admin either,
+    // nobody can unseal, as nobody can use the control plane (warned above).
+    if args.unseal_quorum > 1
+        && usize::try_from(args.unseal_quorum).map_or(true, |quorum| quorum > eligible)
+    {
         return Err(config_error(
             "--unseal-quorum",
             format!(
