@@ -726,6 +726,9 @@ pub fn fuzz_serve_args(data: &[u8]) {
             }
             assert!(service.guard.anomaly.bucket >= std::time::Duration::from_millis(100));
             assert!(service.guard.anomaly.decrypt_factor >= 1.0);
+            assert!(service.guard.seal_denial_identities >= 1);
+            assert!(service.unseal.quorum >= 1);
+            assert!(service.unseal.window >= std::time::Duration::from_secs(1));
             if let Some(backups) = &settings.backups {
                 assert!(backups.interval >= std::time::Duration::from_secs(1));
             }
