@@ -584,7 +584,10 @@ impl Settings {
             .collect::<Result<BTreeSet<_>, String>>()
             .map_err(|e| config_error("--seal-on-anomaly", e))?;
         if args.seal_on_denial_identities == 0 {
-            return Err(config_error("--seal-on-denial-identities", "must be at least 1"));
+            return Err(config_error(
+                "--seal-on-denial-identities",
+                "must be at least 1",
+            ));
         }
         let guard = crate::service::GuardOptions {
             rate_limits,

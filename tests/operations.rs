@@ -312,7 +312,10 @@ async fn a_severe_alert_seals_the_service_when_configured_and_denials_need_two_i
             Code::PermissionDenied,
         );
     }
-    assert!(!admin.status().await.sealed, "one tenant alone sealed the service");
+    assert!(
+        !admin.status().await.sealed,
+        "one tenant alone sealed the service"
+    );
     billing
         .decrypt(KEY, &sealed, &[])
         .await
