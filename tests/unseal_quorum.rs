@@ -352,3 +352,35 @@ fn the_cli_makes_a_token_the_server_checks_and_unseal_sends_it() {
     );
     assert!(server.terminate().success());
 }
+
+#[tokio::test]
+async fn a_seal_on_anomaly_is_undone_only_by_the_quorum() {
+    let fixture = Fixture::new();
+    let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
+    settings.service.unseal = policy(2, Duration::from_secs(900), None);
+    settings.service.guard.anomaly.denials = 3;
+    settings.service.guard.seal_denial_identities = 1;
+    settings
+        .service
+        .guard
+        .seal_on
+        .insert(tresor::anomaly::AlertKind::DenialSpike);
+    let server = TestServer::start_with_settings(fixture, settings).await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+    let mut shipping = server.client(common::SHIPPING).await;
+    for _ in 0..4 {
+        assert!(shipping.encrypt(KEY, b"x", &[]).await.is_err());
+    }
+    assert!(admin.status().await.sealed, "the denial spike seals");
+
+    assert_eq!(
+        unseal(&mut admin, "").await.err(),
+        Some(Code::PermissionDenied)
+    );
+    let mut alice = server.client(ALICE).await;
+    assert!(unseal(&mut alice, "").await.expect("alice").sealed);
+    let mut bob = server.client(BOB).await;
+    assert!(!unseal(&mut bob, "").await.expect("bob").sealed);
+    server.stop().await;
+}
