@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let owner = Identity::parse(owner)?;
     let options = ServiceOptions {
         admins: BTreeSet::from([admin.clone()]),
+        unseal: Default::default(),
         max_plaintext_bytes: 1024,
         dek_cache_capacity: NonZeroUsize::new(16).ok_or("capacity")?,
         rewrap_batch_size: DEFAULT_REWRAP_BATCH,

@@ -31,6 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let owner = Identity::parse("spiffe://bench/owner")?;
     let options = ServiceOptions {
         admins: BTreeSet::from([admin.clone()]),
+        unseal: Default::default(),
         max_plaintext_bytes: 1024,
         max_batch_items: tresor::service::DEFAULT_MAX_BATCH_ITEMS,
         dek_cache_capacity: NonZeroUsize::new(10_000).ok_or("capacity")?,

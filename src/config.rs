@@ -18,11 +18,13 @@ use crate::service::{
 };
 
 mod transport;
+mod unseal;
 
 pub use transport::{
     DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_LIST_BYTES,
     TransportArgs, TransportLimits,
 };
+pub use unseal::UnsealArgs;
 
 /// Default limit on plaintext size: 4 MiB.
 pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
@@ -88,6 +90,9 @@ pub struct ServeArgs {
     /// spiffe://example.org/admin.
     #[arg(long = "admin", value_name = "IDENTITY")]
     pub admins: Vec<String>,
+    /// Who may unseal, and what it takes.
+    #[command(flatten)]
+    pub unseal: UnsealArgs,
     /// Largest plaintext accepted; larger requests get INVALID_ARGUMENT.
     #[arg(long, default_value_t = DEFAULT_MAX_PLAINTEXT_BYTES, value_name = "N")]
     pub max_plaintext_bytes: usize,
@@ -157,6 +162,11 @@ pub struct ServeArgs {
     /// denial_spike (repeatable).
     #[arg(long = "seal-on-anomaly", value_name = "KIND")]
     pub seal_on_anomaly: Vec<String>,
+    /// With --seal-on-anomaly denial_spike: seal only when this many
+    /// distinct identities raise a denial spike within one bucket (1 lets
+    /// any single client certificate seal the service).
+    #[arg(long, default_value_t = crate::service::DEFAULT_SEAL_DENIAL_IDENTITIES, value_name = "N")]
+    pub seal_on_denial_identities: usize,
     /// POST each anomaly alert as JSON to this URL (http://HOST:PORT/PATH).
     #[arg(long, value_name = "URL")]
     pub alert_webhook: Option<String>,
@@ -427,6 +437,7 @@ impl Settings {
             .iter()
             .map(|raw| Identity::parse(raw).map_err(|e| config_error("--admin", e.to_string())))
             .collect::<Result<BTreeSet<_>, _>>()?;
+        let unseal = unseal::unseal_policy(&args.unseal, &admins, files)?;
         if args.max_plaintext_bytes == 0 || args.max_plaintext_bytes > MAX_PLAINTEXT_CEILING {
             return Err(config_error(
                 "--max-plaintext-bytes",
@@ -583,6 +594,12 @@ impl Settings {
             .map(|kind| kind.parse())
             .collect::<Result<BTreeSet<_>, String>>()
             .map_err(|e| config_error("--seal-on-anomaly", e))?;
+        if args.seal_on_denial_identities == 0 {
+            return Err(config_error(
+                "--seal-on-denial-identities",
+                "must be at least 1",
+            ));
+        }
         let guard = crate::service::GuardOptions {
             rate_limits,
             anomaly: crate::anomaly::DetectorOptions {
@@ -594,6 +611,7 @@ impl Settings {
                 ..Default::default()
             },
             seal_on,
+            seal_denial_identities: args.seal_on_denial_identities,
         };
         let metrics_listen = args
             .metrics_listen
@@ -625,6 +643,7 @@ impl Settings {
             transport,
             service: ServiceOptions {
                 admins,
+                unseal,
                 max_plaintext_bytes: args.max_plaintext_bytes,
                 max_batch_items: args.max_batch_items,
                 dek_cache_capacity,
@@ -722,6 +741,9 @@ pub fn fuzz_serve_args(data: &[u8]) {
             }
             assert!(service.guard.anomaly.bucket >= std::time::Duration::from_millis(100));
             assert!(service.guard.anomaly.decrypt_factor >= 1.0);
+            assert!(service.guard.seal_denial_identities >= 1);
+            assert!(service.unseal.quorum >= 1);
+            assert!(service.unseal.window >= std::time::Duration::from_secs(1));
             if let Some(backups) = &settings.backups {
                 assert!(backups.interval >= std::time::Duration::from_secs(1));
             }

@@ -256,7 +256,7 @@ async fn a_server_started_sealed_still_records_calls() {
     let mut admin = server.admin().await;
     admin
         .admin
-        .unseal(proto::UnsealRequest {})
+        .unseal(proto::UnsealRequest::default())
         .await
         .expect("unseal");
     let file = audit_file(&server.fixture);

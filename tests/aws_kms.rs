@@ -111,7 +111,7 @@ async fn kms_wraps_the_root_key_and_is_never_called_on_the_request_path() {
         .expect("seal");
     admin
         .admin
-        .unseal(common::proto::UnsealRequest {})
+        .unseal(common::proto::UnsealRequest::default())
         .await
         .expect("unseal");
     assert_eq!(moto.calls("Decrypt"), 2);

@@ -301,7 +301,7 @@ async fn only_whole_call_problems_fail_the_whole_call() {
     }
     admin
         .admin
-        .unseal(proto::UnsealRequest {})
+        .unseal(proto::UnsealRequest::default())
         .await
         .expect("unseal");
     assert!(billing.encrypt_batch(items(KEY, 1)).await.expect("1")[0].is_ok());

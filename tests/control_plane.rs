@@ -232,7 +232,7 @@ async fn a_service_identity_is_denied_every_admin_only_call() {
         denied,
     );
     assert_code(
-        into_inner(billing.admin.unseal(proto::UnsealRequest {}).await),
+        into_inner(billing.admin.unseal(proto::UnsealRequest::default()).await),
         denied,
     );
     assert_code(status(&mut billing).await, denied);
@@ -1102,13 +1102,14 @@ async fn a_sealed_service_refuses_key_material_and_reports_not_serving() {
     }
     // A service identity cannot unseal.
     assert_code(
-        into_inner(billing.admin.unseal(proto::UnsealRequest {}).await),
+        into_inner(billing.admin.unseal(proto::UnsealRequest::default()).await),
         Code::PermissionDenied,
     );
     wait_for_health(&admin, "tresor.v1.Crypto", ServingStatus::NotServing).await;
     wait_for_health(&admin, "", ServingStatus::NotServing).await;
 
-    let unsealed = into_inner(admin.admin.unseal(proto::UnsealRequest {}).await).expect("unseal");
+    let unsealed =
+        into_inner(admin.admin.unseal(proto::UnsealRequest::default()).await).expect("unseal");
     assert!(!unsealed.sealed);
     assert!(!status(&mut admin).await.expect("status").sealed);
     wait_for_health(&admin, "tresor.v1.Crypto", ServingStatus::Serving).await;
@@ -1137,7 +1138,7 @@ async fn seal_and_unseal_are_idempotent() {
     );
     for _ in 0..2 {
         let unsealed =
-            into_inner(admin.admin.unseal(proto::UnsealRequest {}).await).expect("unseal");
+            into_inner(admin.admin.unseal(proto::UnsealRequest::default()).await).expect("unseal");
         assert!(!unsealed.sealed);
     }
     assert_eq!(

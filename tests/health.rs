@@ -158,7 +158,7 @@ async fn serving_when_unsealed_not_serving_while_sealed_admin_stays_serving() {
 
     admin
         .admin
-        .unseal(proto::UnsealRequest {})
+        .unseal(proto::UnsealRequest::default())
         .await
         .expect("unseal");
     let out = checker.until(&[], 0);

@@ -291,7 +291,7 @@ async fn the_admin_api_rotates_the_master_key_of_a_running_server() {
         .expect("seal");
     admin
         .admin
-        .unseal(common::proto::UnsealRequest {})
+        .unseal(common::proto::UnsealRequest::default())
         .await
         .expect("unseal");
     billing

@@ -285,7 +285,7 @@ async fn load_triggers_limits_and_alerts_seen_in_log_metrics_webhook_and_audit()
 }
 
 #[tokio::test]
-async fn a_severe_alert_seals_the_service_when_configured() {
+async fn a_severe_alert_seals_the_service_when_configured_and_denials_need_two_identities() {
     let fixture = Fixture::new();
     let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
     settings.service.guard.anomaly.denials = 5;
@@ -303,10 +303,28 @@ async fn a_severe_alert_seals_the_service_when_configured() {
         .await
         .expect("encrypt")
         .ciphertext;
+    // One identity's denial spike alerts but does not seal: any client
+    // certificate holder can make its own calls fail.
     let mut shipping = server.client(SHIPPING).await;
     for _ in 0..6 {
         assert_code(
             shipping.decrypt(KEY, &sealed, &[]).await,
+            Code::PermissionDenied,
+        );
+    }
+    assert!(
+        !admin.status().await.sealed,
+        "one tenant alone sealed the service"
+    );
+    billing
+        .decrypt(KEY, &sealed, &[])
+        .await
+        .expect("still serving after one identity's spike");
+    // A second identity spiking within the bucket seals.
+    let mut intruder = server.client("spiffe://test.tresor/intruder").await;
+    for _ in 0..6 {
+        assert_code(
+            intruder.decrypt(KEY, &sealed, &[]).await,
             Code::PermissionDenied,
         );
     }
@@ -316,7 +334,7 @@ async fn a_severe_alert_seals_the_service_when_configured() {
     assert!(status.sealed);
     admin
         .admin
-        .unseal(proto::UnsealRequest {})
+        .unseal(proto::UnsealRequest::default())
         .await
         .expect("unseal");
     billing

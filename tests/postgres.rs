@@ -168,7 +168,7 @@ async fn two_replicas_serve_the_same_keys_and_see_each_others_changes() {
     );
     admin_a
         .admin
-        .unseal(proto::UnsealRequest {})
+        .unseal(proto::UnsealRequest::default())
         .await
         .expect("unseal a");
 

@@ -71,7 +71,7 @@ async fn set_sealed(admin: &mut Clients, sealed: bool) {
     let result = if sealed {
         admin.admin.seal(proto::SealRequest {}).await
     } else {
-        admin.admin.unseal(proto::UnsealRequest {}).await
+        admin.admin.unseal(proto::UnsealRequest::default()).await
     };
     result.expect("seal or unseal RPC");
     assert_eq!(admin.status().await.sealed, sealed);

@@ -117,6 +117,8 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
         transport: crate::config::TransportLimits::default(),
         service: ServiceOptions {
             admins: BTreeSet::from([admin]),
+            // One step: one Unseal call by the dev admin, no token.
+            unseal: Default::default(),
             max_plaintext_bytes: DEFAULT_MAX_PLAINTEXT_BYTES,
             max_batch_items: crate::service::DEFAULT_MAX_BATCH_ITEMS,
             dek_cache_capacity: NonZeroUsize::new(DEFAULT_DEK_CACHE_CAPACITY)

@@ -467,15 +467,15 @@ pub async fn run_root_key(
 }
 
 /// What to do with the seal.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum SealAction {
     /// Seal (after confirmation).
     Seal {
         /// Skip the confirmation.
         yes: bool,
     },
-    /// Unseal.
-    Unseal,
+    /// Approve unsealing.
+    Unseal(super::unseal::UnsealArgs),
     /// Only report.
     Status,
 }
@@ -549,9 +549,20 @@ pub async fn run_seal(
                 "Seal the server (drops all key material; every data-plane call fails until unseal)",
                 yes,
             )?;
-            (client.seal().await?, Some("server sealed"))
+            (client.seal().await?, Some("server sealed".to_owned()))
         }
-        SealAction::Unseal => (client.unseal().await?, Some("server unsealed")),
+        SealAction::Unseal(args) => {
+            let token = args
+                .token_file
+                .as_deref()
+                .map(super::unseal::read_token)
+                .transpose()?;
+            let status = client
+                .unseal_with_token(token.as_ref().map(|t| t.as_str()))
+                .await?;
+            let summary = super::unseal::summary(&status);
+            (status, Some(summary))
+        }
         SealAction::Status => (client.status().await?, None),
     };
     let view = StatusView::from(&status);

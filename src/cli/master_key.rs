@@ -165,6 +165,7 @@ async fn rotate_offline(
     let to = to.open().await.map_err(|e| refuse(&e))?;
     let options = ServiceOptions {
         admins: BTreeSet::new(),
+        unseal: Default::default(),
         max_plaintext_bytes: 1,
         max_batch_items: crate::service::DEFAULT_MAX_BATCH_ITEMS,
         dek_cache_capacity: NonZeroUsize::new(DEFAULT_DEK_CACHE_CAPACITY)

@@ -22,6 +22,7 @@ mod keys;
 mod keystore;
 mod master_key;
 mod output;
+mod unseal;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -75,10 +76,14 @@ pub enum Command {
         #[arg(long = "replica", value_name = "URL")]
         replicas: Vec<String>,
     },
-    /// Reload the root key from the master key after a seal.
+    /// Approve unsealing after a seal; the server reloads the root key once
+    /// enough approvers have (one by default).
     ///
-    /// Example: tresor unseal
-    Unseal,
+    /// Example: tresor unseal --token-file /media/offline/unseal.token
+    Unseal(unseal::UnsealArgs),
+    /// Create an out-of-band unseal token and its verifier.
+    #[command(subcommand)]
+    UnsealToken(unseal::UnsealTokenCommand),
     /// Show whether the server is sealed, its key count and version.
     ///
     /// Example: tresor status
@@ -231,6 +236,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(command) => print(&audit::run(command, &connection, format)?),
         Command::Keystore(command) => print(&keystore::run(command, format)?),
         Command::Certs(command) => print(&certs::run(command, format)?),
+        Command::UnsealToken(command) => print(&unseal::run_token(command, format)?),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "tresor", &mut buffer);
@@ -248,8 +254,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Seal { yes, .. } => {
                     print(&keys::run_seal(keys::SealAction::Seal { yes }, &conn, format).await?)
                 }
-                Command::Unseal => {
-                    print(&keys::run_seal(keys::SealAction::Unseal, &conn, format).await?)
+                Command::Unseal(args) => {
+                    print(&keys::run_seal(keys::SealAction::Unseal(args), &conn, format).await?)
                 }
                 Command::RootKey(command) => {
                     print(&keys::run_root_key(command, &conn, format).await?)

@@ -80,6 +80,23 @@ pub struct StatusView {
     pub root_key_generation: u32,
     /// A root-key rotation in progress, else null.
     pub root_rotation: Option<RootRotationView>,
+    /// What unsealing takes, and the approvals so far.
+    pub unseal: UnsealView,
+}
+
+/// What unsealing takes, and the approvals of the open round, as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnsealView {
+    /// Distinct approvals needed.
+    pub quorum: u32,
+    /// Approvals so far in the open round.
+    pub approvals: u32,
+    /// Who approved in the open round.
+    pub approved_by: Vec<String>,
+    /// Seconds left in the open round (0: none open).
+    pub window_remaining_seconds: u64,
+    /// Whether each approval needs the unseal token.
+    pub token_required: bool,
 }
 
 /// Progress of a root-key rotation as printed.
@@ -189,6 +206,13 @@ impl From<&proto::SealStatus> for StatusView {
                     rewrapped: status.root_rotation_rewrapped,
                     total: status.root_rotation_total,
                 }),
+            unseal: UnsealView {
+                quorum: status.unseal_quorum,
+                approvals: status.unseal_approvals,
+                approved_by: status.unseal_approved_by.clone(),
+                window_remaining_seconds: status.unseal_window_remaining_seconds,
+                token_required: status.unseal_token_required,
+            },
         }
     }
 }
@@ -328,7 +352,31 @@ pub fn status_block(status: &StatusView) -> String {
                 ),
             },
         ],
+        vec!["Unseal:".into(), unseal_line(&status.unseal)],
     ])
+}
+
+/// What unsealing takes, and the open round: `2 approvals + token; 1 so
+/// far (spiffe://x/alice), round ends in 14m 10s`.
+fn unseal_line(unseal: &UnsealView) -> String {
+    let mut line = match unseal.quorum {
+        1 => "1 approval".to_owned(),
+        n => format!("{n} approvals"),
+    };
+    if unseal.token_required {
+        line.push_str(" + token");
+    }
+    if unseal.approvals > 0 {
+        line.push_str(&format!(
+            "; {} so far ({}), round ends in {}",
+            unseal.approvals,
+            unseal.approved_by.join(", "),
+            humantime::format_duration(std::time::Duration::from_secs(
+                unseal.window_remaining_seconds
+            ))
+        ));
+    }
+    line
 }
 
 /// Serializes `value` as pretty JSON with a trailing newline.
@@ -360,6 +408,27 @@ mod tests {
         assert_eq!(period(secs(90 * 86_400)), "90d");
         assert_eq!(period(secs(12 * 3600)), "12h");
         assert_eq!(period(secs(5400)), "1h 30m");
+    }
+
+    #[test]
+    fn the_status_shows_the_unseal_progress() {
+        let mut unseal = UnsealView {
+            quorum: 1,
+            approvals: 0,
+            approved_by: Vec::new(),
+            window_remaining_seconds: 0,
+            token_required: false,
+        };
+        assert_eq!(unseal_line(&unseal), "1 approval");
+        unseal.quorum = 2;
+        unseal.token_required = true;
+        unseal.approvals = 1;
+        unseal.approved_by = vec!["spiffe://x/alice".into()];
+        unseal.window_remaining_seconds = 850;
+        assert_eq!(
+            unseal_line(&unseal),
+            "2 approvals + token; 1 so far (spiffe://x/alice), round ends in 14m 10s"
+        );
     }
 
     #[test]

@@ -769,13 +769,26 @@ impl Client {
         .await
     }
 
-    /// Unseals the server.
+    /// Approves unsealing the server: unseals it unless the server needs
+    /// more approvals (`unseal_approvals` < `unseal_quorum` in the status)
+    /// or an unseal token ([`Client::unseal_with_token`]).
     pub async fn unseal(&self) -> Result<proto::SealStatus, ClientError> {
-        self.admin_rpc(
-            Idempotency::Safe,
-            proto::UnsealRequest {},
-            |mut a, r| async move { a.unseal(r).await },
-        )
+        self.unseal_with_token(None).await
+    }
+
+    /// [`Client::unseal`] with the out-of-band unseal token, for a server
+    /// started with `--unseal-token-file`.
+    pub async fn unseal_with_token(
+        &self,
+        token: Option<&str>,
+    ) -> Result<proto::SealStatus, ClientError> {
+        let request = proto::UnsealRequest {
+            unseal_token: token.unwrap_or_default().to_owned(),
+        };
+        // Retrying resends the same approval, which never counts twice.
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.unseal(r).await
+        })
         .await
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::audited::{Subject, audited, unversioned};
+use super::audited::{Handled, Subject, audited, audited_with_detail, unversioned};
 use super::convert;
 use super::proto::admin_server::Admin;
 use super::proto::{
@@ -97,7 +97,36 @@ impl AdminApi {
             root_rotation_in_progress: status.root_rotation.is_some(),
             root_rotation_rewrapped: status.root_rotation.map_or(0, |r| r.rewrapped),
             root_rotation_total: status.root_rotation.map_or(0, |r| r.total),
+            unseal_quorum: status.unseal.quorum,
+            unseal_approvals: u32::try_from(status.unseal.approved_by.len()).unwrap_or(u32::MAX),
+            unseal_approved_by: status
+                .unseal
+                .approved_by
+                .into_iter()
+                .map(crate::identity::Identity::into_string)
+                .collect(),
+            unseal_window_remaining_seconds: status.unseal.window_remaining.as_secs(),
+            unseal_token_required: status.unseal.token_required,
         })
+    }
+
+    /// One Unseal approval: the token taken out of the request (and wiped
+    /// after use), the service's verdict, and the record's detail with the
+    /// approval progress.
+    async fn approve_unseal(
+        &self,
+        identity: crate::identity::Identity,
+        req: UnsealRequest,
+    ) -> (Handled<SealStatus>, Option<String>) {
+        let token = zeroize::Zeroizing::new(req.unseal_token);
+        let given = (!token.is_empty()).then_some(token.as_str());
+        match self.service.approve_unseal(&identity, given).await {
+            Ok(outcome) => (
+                unversioned(self.seal_status(&identity).await),
+                Some(outcome.to_string()),
+            ),
+            Err(refused) => (Err(refused.error.into()), Some(refused.why.to_owned())),
+        }
     }
 }
 
@@ -435,9 +464,14 @@ impl Admin for AdminApi {
         &self,
         request: Request<UnsealRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        self.then_status("Unseal", request, |service, identity| async move {
-            Ok(service.unseal(&identity).await?)
-        })
+        audited_with_detail(
+            &self.service,
+            "Unseal",
+            request,
+            |_| Subject::default(),
+            |mut req| zeroize::Zeroize::zeroize(&mut req.unseal_token),
+            |identity, req| self.approve_unseal(identity, req),
+        )
         .await
     }
 

@@ -178,21 +178,42 @@ pub(crate) async fn audited_scrubbing<Req, Resp, Fut>(
 where
     Fut: Future<Output = Handled<Resp>>,
 {
+    let handle = |identity, req| async move { (handle(identity, req).await, None) };
+    audited_with_detail(service, operation, request, subject, scrub, handle).await
+}
+
+/// [`audited_scrubbing`] for a handler that also says, in its record's
+/// `detail`, what the call did (never a secret): for example an Unseal
+/// approval's progress.
+pub(crate) async fn audited_with_detail<Req, Resp, Fut>(
+    service: &Service,
+    operation: &'static str,
+    request: Request<Req>,
+    subject: impl FnOnce(&Req) -> Subject,
+    scrub: impl FnOnce(Req),
+    handle: impl FnOnce(Identity, Req) -> Fut,
+) -> Result<Response<Resp>, Status>
+where
+    Fut: Future<Output = (Handled<Resp>, Option<String>)>,
+{
     let call = Call::begin(operation, &request);
     let req = request.into_inner();
     let subject = subject(&req);
-    let outcome = match call.admit(service, 1) {
+    let (outcome, detail) = match call.admit(service, 1) {
         Ok(identity) => handle(identity, req).instrument(call.span.clone()).await,
         Err(refused) => {
             scrub(req);
-            Err(refused)
+            (Err(refused), None)
         }
     };
     let (outcome, key_version) = match outcome {
         Ok((response, version)) => (Ok(response), version),
         Err(status) => (Err(status), None),
     };
-    let record = call.record(subject, key_version, None, &outcome);
+    let mut record = call.record(subject, key_version, None, &outcome);
+    if detail.is_some() {
+        record.detail = detail;
+    }
     call.finish(service, record, Vec::new(), outcome).await
 }
 

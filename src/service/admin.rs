@@ -41,6 +41,8 @@ pub struct ServiceStatus {
     pub root_generation: u32,
     /// A root-key rotation in progress: `Some` even while paused (sealed).
     pub root_rotation: Option<crate::service::RootRotation>,
+    /// Where unsealing stands (the quorum, and the open round if any).
+    pub unseal: crate::service::UnsealProgress,
 }
 
 /// The domain error an update function refused with, or the store's.
@@ -375,9 +377,10 @@ impl Service {
         })
     }
 
-    /// Seal state, key count and version. Admins only.
+    /// Seal state, key count, version and unseal progress. Admins and
+    /// unseal approvers.
     pub async fn status(&self, identity: &Identity) -> Result<ServiceStatus, Error> {
-        authz::require_admin(self.caller(identity))?;
+        self.require_admin_or_approver(identity)?;
         let root = self.store.root().await?;
         let root_generation = root.as_ref().map_or(0, |r| r.generation);
         let rotating = root.as_ref().is_some_and(|r| r.retiring.is_some());
@@ -395,6 +398,7 @@ impl Service {
             key_count: self.store.key_count().await?,
             server_version: env!("CARGO_PKG_VERSION"),
             master_key: self.master().describe(),
+            unseal: self.unseal_progress().await,
         })
     }
 }

@@ -207,8 +207,8 @@ pub struct RequestRecord {
     pub status: &'static str,
     /// Time spent.
     pub latency: Duration,
-    /// What else the call named that an auditor needs (never secret), such
-    /// as the master key a rotation asked for.
+    /// What else an auditor needs to know of the call (never secret): the
+    /// master key a rotation asked for, an Unseal approval's progress.
     pub detail: Option<String>,
 }
 

@@ -73,6 +73,25 @@ pub fn require_admin(caller: Caller<'_>) -> Result<(), Error> {
     }
 }
 
+/// Unseal: an unseal approver (by default the admins; see
+/// `--unseal-approver`), whether or not it is an admin.
+pub fn require_unseal_approver(is_approver: bool) -> Result<(), Error> {
+    if is_approver {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied)
+    }
+}
+
+/// GetStatus: admins, and unseal approvers (who follow the unseal progress).
+pub fn require_admin_or_approver(caller: Caller<'_>, is_approver: bool) -> Result<(), Error> {
+    if caller.is_admin || is_approver {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

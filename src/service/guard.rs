@@ -25,8 +25,13 @@ const DATA_PLANE: [&str; 6] = [
 /// DecryptBatch is observed on its own).
 const DECRYPTS: [&str; 3] = ["Decrypt", "ReEncrypt", "DecryptBatch"];
 
+/// Default `--seal-on-denial-identities`: a denial spike seals only when
+/// two identities raise one within a bucket, so no single tenant (any
+/// certificate holder can make its own calls fail) can seal alone.
+pub const DEFAULT_SEAL_DENIAL_IDENTITIES: usize = 2;
+
 /// Rate limits, anomaly thresholds and what to do on an alert.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GuardOptions {
     /// Per-identity request rates on the data plane.
     pub rate_limits: RateLimits,
@@ -34,6 +39,53 @@ pub struct GuardOptions {
     pub anomaly: DetectorOptions,
     /// Alert kinds that seal the service at once.
     pub seal_on: BTreeSet<AlertKind>,
+    /// With `denial_spike` in `seal_on`: distinct identities whose denial
+    /// spikes, within one anomaly bucket, seal (at least 1).
+    pub seal_denial_identities: usize,
+}
+
+impl Default for GuardOptions {
+    fn default() -> Self {
+        Self {
+            rate_limits: RateLimits::default(),
+            anomaly: DetectorOptions::default(),
+            seal_on: BTreeSet::new(),
+            seal_denial_identities: DEFAULT_SEAL_DENIAL_IDENTITIES,
+        }
+    }
+}
+
+/// Identities whose denial spikes were raised within the last bucket, for
+/// `--seal-on-denial-identities`. Holds fewer entries than that setting:
+/// reaching it seals and clears.
+#[derive(Debug, Default)]
+pub(super) struct DenialSpikes(std::sync::Mutex<Vec<(Instant, Identity)>>);
+
+impl DenialSpikes {
+    /// Counts `identity`'s spike at `now`; whether `needed` distinct
+    /// identities have spiked within `bucket` (then it starts afresh).
+    fn reaches(
+        &self,
+        identity: &Identity,
+        now: Instant,
+        bucket: std::time::Duration,
+        needed: usize,
+    ) -> bool {
+        // Only a list behind the lock; a poisoned lock is safe to use.
+        let mut recent = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        recent.retain(|(at, _)| now.saturating_duration_since(*at) < bucket);
+        if !recent.iter().any(|(_, seen)| seen == identity) {
+            recent.push((now, identity.clone()));
+        }
+        if recent.len() >= needed {
+            recent.clear();
+            return true;
+        }
+        false
+    }
 }
 
 impl Service {
@@ -112,9 +164,59 @@ impl Service {
             }
         }
         let _ = self.alerts.send(alert.clone());
-        if self.options.guard.seal_on.contains(&alert.kind) {
+        if self.options.guard.seal_on.contains(&alert.kind) && self.alert_seals(&alert) {
             self.seal_for(&format!("anomaly {kind} from {}", alert.identity))
                 .await;
         }
+    }
+
+    /// Whether an alert of a kind configured to seal does seal: a denial
+    /// spike only once enough distinct identities have raised one.
+    fn alert_seals(&self, alert: &Alert) -> bool {
+        let guard = &self.options.guard;
+        if alert.kind != AlertKind::DenialSpike || guard.seal_denial_identities <= 1 {
+            return true;
+        }
+        let sealing = self.denial_spikes.reaches(
+            &alert.identity,
+            Instant::now(),
+            guard.anomaly.bucket,
+            guard.seal_denial_identities,
+        );
+        if !sealing {
+            tracing::warn!(
+                identity = %alert.identity,
+                needed = guard.seal_denial_identities,
+                "denial spike from one identity: not sealing until enough identities spike within a bucket"
+            );
+        }
+        sealing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn denial_spikes_seal_only_from_enough_identities_within_a_bucket() {
+        let spikes = DenialSpikes::default();
+        let (a, b) = (
+            Identity::parse("spiffe://x/a").expect("id"),
+            Identity::parse("spiffe://x/b").expect("id"),
+        );
+        let bucket = Duration::from_secs(60);
+        let start = Instant::now();
+        assert!(!spikes.reaches(&a, start, bucket, 2));
+        // The same identity again, next bucket: still one identity.
+        assert!(!spikes.reaches(&a, start + Duration::from_secs(61), bucket, 2));
+        // Another identity more than a bucket after the last spike...
+        assert!(!spikes.reaches(&b, start + Duration::from_secs(125), bucket, 2));
+        // ...and within a bucket of it.
+        assert!(spikes.reaches(&a, start + Duration::from_secs(130), bucket, 2));
+        // Reaching it starts afresh.
+        assert!(!spikes.reaches(&b, start + Duration::from_secs(131), bucket, 2));
     }
 }

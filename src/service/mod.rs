@@ -18,6 +18,7 @@ mod restore_diff;
 mod root;
 mod root_rotation;
 mod rotation;
+mod unseal;
 mod usage;
 
 use std::collections::BTreeSet;
@@ -41,7 +42,7 @@ pub use audit::{
 use authz::Caller;
 pub use backup::{BackupSummary, RestorePlan, open_backup, plan_restore, restore_backup};
 pub use data::{BatchInput, BatchItem, DataKey, Decrypted, Encrypted};
-pub use guard::GuardOptions;
+pub use guard::{DEFAULT_SEAL_DENIAL_IDENTITIES, GuardOptions};
 #[cfg(not(test))]
 use keyring::Keyring;
 /// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
@@ -50,6 +51,10 @@ pub(crate) use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
 pub use rotation::{DEFAULT_LIFECYCLE_CHECK_INTERVAL, LifecycleOptions, SharedClock};
+pub use unseal::{
+    DEFAULT_UNSEAL_WINDOW, UnsealOutcome, UnsealPolicy, UnsealProgress, UnsealRefused,
+    UnsealTokenVerifier, generate_unseal_token,
+};
 pub use usage::{DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, FLUSH_AFTER, USAGE_FLUSH_INTERVAL};
 
 /// Default bound on cached unwrapped DEKs.
@@ -85,6 +90,8 @@ impl Clock for SystemClock {
 pub struct ServiceOptions {
     /// Identities allowed to use the control plane.
     pub admins: BTreeSet<Identity>,
+    /// Who may unseal and what it takes (default: one call by an admin).
+    pub unseal: UnsealPolicy,
     /// Largest plaintext accepted by Encrypt.
     pub max_plaintext_bytes: usize,
     /// Most items in one EncryptBatch or DecryptBatch call.
@@ -112,11 +119,13 @@ pub struct Service {
     /// Shared with the task that follows other replicas' changes.
     keyring: Arc<RwLock<Option<Arc<Keyring>>>>,
     sealed: watch::Sender<bool>,
+    unseal_round: unseal::RoundSlot,
     rewrap: root_rotation::RewrapProgress,
     metadata: metadata_cache::SharedMetadataCache,
     audit: std::sync::OnceLock<crate::audit::AuditLog>,
     limiter: crate::anomaly::RateLimiter,
     detector: crate::anomaly::Detector,
+    denial_spikes: guard::DenialSpikes,
     alerts: tokio::sync::broadcast::Sender<crate::anomaly::Alert>,
     metrics: crate::metrics::Metrics,
     usage: usage::UsageCounter,
@@ -158,11 +167,13 @@ impl Service {
             clock,
             keyring: Arc::default(),
             sealed,
+            unseal_round: Default::default(),
             rewrap: Default::default(),
             metadata: Default::default(),
             audit: Default::default(),
             limiter: crate::anomaly::RateLimiter::new(options.guard.rate_limits.clone()),
             detector: crate::anomaly::Detector::new(options.guard.anomaly.clone()),
+            denial_spikes: Default::default(),
             alerts: tokio::sync::broadcast::channel(256).0,
             metrics: crate::metrics::Metrics::new(),
             usage: usage::UsageCounter::new(options.lifecycle.max_encryptions_per_version),
@@ -328,10 +339,12 @@ impl Service {
     }
 
     /// Drops the root key and every DEK from memory, then records the seal
-    /// in the keystore so that a restart stays sealed. Idempotent.
+    /// in the keystore so that a restart stays sealed. Discards the approvals
+    /// of an unseal in progress. Idempotent.
     pub async fn seal(&self, identity: &Identity) -> Result<(), Error> {
         authz::require_admin(self.caller(identity))?;
         self.drop_key_material();
+        self.cancel_unseal().await;
         tracing::warn!(by = %identity, "service sealed: key material dropped from memory");
         // Key material is gone whatever happens next; if recording the seal
         // fails, the caller is told, and a restart would come up unsealed.
@@ -349,6 +362,7 @@ impl Service {
     /// event; a failure to persist the seal is logged.
     pub async fn seal_for(&self, reason: &str) {
         self.drop_key_material();
+        self.cancel_unseal().await;
         tracing::warn!(reason, "service sealed: key material dropped from memory");
         self.audit_event("sealed", None, reason).await;
         if let Err(e) = self.store.set_sealed(true).await {
@@ -381,18 +395,6 @@ impl Service {
             store_up: keys.is_some() || self.store_answers().await,
             audit_queue_depth: self.audit.get().map_or(0, |log| log.queue_depth() as u64),
         })
-    }
-
-    /// Unwraps the root key again with the master key. Idempotent.
-    pub async fn unseal(&self, identity: &Identity) -> Result<(), Error> {
-        authz::require_admin(self.caller(identity))?;
-        if !self.is_sealed() {
-            return Ok(());
-        }
-        self.load_keyring().await?;
-        self.store.set_sealed(false).await?;
-        tracing::warn!(by = %identity, "service unsealed");
-        Ok(())
     }
 }
 

@@ -42,6 +42,7 @@ fn key_id(raw: &str) -> KeyId {
 fn options() -> ServiceOptions {
     ServiceOptions {
         admins: BTreeSet::from([ident(ADMIN)]),
+        unseal: Default::default(),
         max_plaintext_bytes: 1 << 20,
         max_batch_items: crate::service::DEFAULT_MAX_BATCH_ITEMS,
         dek_cache_capacity: NonZeroUsize::new(4).expect("nonzero"),

@@ -88,6 +88,7 @@ impl Fixture {
             transport: tresor::config::TransportLimits::default(),
             service: ServiceOptions {
                 admins: BTreeSet::from([Identity::parse(ADMIN).expect("admin")]),
+                unseal: Default::default(),
                 max_plaintext_bytes,
                 max_batch_items: tresor::service::DEFAULT_MAX_BATCH_ITEMS,
                 dek_cache_capacity: NonZeroUsize::new(100).expect("nonzero"),
