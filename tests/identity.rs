@@ -137,7 +137,10 @@ async fn a_common_name_spelling_the_admin_uri_is_not_the_admin() {
 async fn two_uri_sans_are_unauthenticated() {
     let ca = TestCa::new();
     let server = server_with_key(&ca, BILLING).await;
-    for sans in [vec![uri(BILLING), uri(ADMIN)], vec![uri(ADMIN), uri(BILLING)]] {
+    for sans in [
+        vec![uri(BILLING), uri(ADMIN)],
+        vec![uri(ADMIN), uri(BILLING)],
+    ] {
         let mut client = connect(&server, &ca.with_sans(sans)).await;
         assert_unauthenticated(&mut client, &[ADMIN, BILLING]).await;
     }
@@ -148,7 +151,9 @@ async fn the_common_name_is_ignored_when_a_san_extension_exists() {
     let ca = TestCa::new();
     let server = server_with_key(&ca, "billing").await;
     let cert = ca.issue(|params| {
-        params.distinguished_name.push(DnType::CommonName, "billing");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "billing");
         params.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
     });
     let mut client = connect(&server, &cert).await;
@@ -196,7 +201,12 @@ async fn owners_and_grantees_that_look_like_another_kind_are_refused() {
     let ca = TestCa::new();
     let server = server_with_key(&ca, BILLING).await;
     let mut admin = server.admin().await;
-    for owner in ["cn:spiffe://test.tresor/admin", "billing service", "dns:a/b", "x\u{202E}"] {
+    for owner in [
+        "cn:spiffe://test.tresor/admin",
+        "billing service",
+        "dns:a/b",
+        "x\u{202E}",
+    ] {
         let status = assert_code(
             admin
                 .admin
