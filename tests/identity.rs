@@ -221,3 +221,52 @@ async fn owners_and_grantees_that_look_like_another_kind_are_refused() {
         assert!(status.message().starts_with("owner: "), "{status:?}");
     }
 }
+
+#[tokio::test]
+async fn a_grantee_an_older_release_stored_opens_and_can_be_revoked() {
+    use tresor::identity::{Identity, IdentityKind};
+    use tresor::model::{KeyId, Operation, OperationSet};
+    use tresor::store::{KeyStore, KeyUpdate, SledKeyStore};
+
+    let ca = TestCa::new();
+    let fixture = server_with_key(&ca, BILLING).await.stop().await;
+    // What an older release could store: a name no kind fits today.
+    let old = Identity::parse_stored("billing service").expect("legacy name");
+    assert_eq!(old.kind(), IdentityKind::Legacy);
+    {
+        let store = SledKeyStore::open(&fixture.data_dir()).expect("open keystore");
+        let id = KeyId::parse(KEY).expect("key id");
+        let update = |key: &tresor::model::KeyMetadata| {
+            let mut key = key.clone();
+            key.grants
+                .insert(old.clone(), OperationSet::from_iter([Operation::Encrypt]));
+            Ok(KeyUpdate::metadata(key))
+        };
+        store.update_key(&id, &update).await.expect("add old grant");
+    }
+    let server = TestServer::start_with(fixture, tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES).await;
+    let mut admin = server.admin().await;
+    let grantees = |info: proto::KeyInfo| -> Vec<String> {
+        info.grants.into_iter().map(|g| g.grantee).collect()
+    };
+    assert_eq!(
+        grantees(admin.key(KEY).await.expect("key")),
+        ["billing service"]
+    );
+    let grant = |grantee: &str| proto::GrantRequest {
+        key_id: KEY.into(),
+        grantee: grantee.into(),
+        operations: vec![proto::Operation::Encrypt.into()],
+    };
+    // No new grant to such a name, but the old one can be revoked.
+    assert_code(
+        admin.admin.create_grant(grant("billing service")).await,
+        Code::InvalidArgument,
+    );
+    admin
+        .admin
+        .revoke_grant(grant("billing service"))
+        .await
+        .expect("revoke the old grant");
+    assert!(grantees(admin.key(KEY).await.expect("key")).is_empty());
+}
