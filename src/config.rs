@@ -964,6 +964,19 @@ mod tests {
     }
 
     #[test]
+    fn admins_are_typed_identities() {
+        let admins = settings(&["--admin", "spiffe://x/admin", "--admin", "Ops.Example.org"])
+            .expect("settings")
+            .service
+            .admins;
+        let texts: Vec<&str> = admins.iter().map(Identity::as_str).collect();
+        assert_eq!(texts, ["ops.example.org", "spiffe://x/admin"]);
+        for bad in ["ops team", "cn:spiffe://x/admin", "admin\u{202E}"] {
+            assert_eq!(rejected(&["--admin", bad]).flag, "--admin", "{bad}");
+        }
+    }
+
+    #[test]
     fn limits_alerts_and_metrics_flags_are_validated() {
         let s = settings(&[
             "--rate-limit",

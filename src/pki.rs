@@ -35,6 +35,8 @@ use rcgen::{
 };
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 use x509_parser::certificate::X509Certificate;
+
+use crate::identity::{Identity, IdentityKind};
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::ParsedExtension;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -50,8 +52,6 @@ pub const KEY_FILE: &str = "key.pem";
 
 /// Longest subject common name X.509 allows (RFC 5280 `ub-common-name`).
 const MAX_COMMON_NAME_LEN: usize = 64;
-/// Longest client identity accepted (same limit as `identity::Identity`).
-const MAX_IDENTITY_LEN: usize = 1024;
 /// Back-dating of every `not_before`, to tolerate clock skew between hosts.
 const CLOCK_SKEW: Duration = Duration::from_secs(60 * 60);
 /// Lifetime of a CA certificate: ten years.
@@ -403,12 +403,14 @@ impl CertificateAuthority {
     /// `not_after` (absolute times, truncated to whole seconds; both may lie in
     /// the past, e.g. to test that expired certificates are refused).
     ///
-    /// If `identity` contains `://` (e.g. `spiffe://example.org/billing`) it
-    /// must be an ASCII URI with a scheme and goes in a URI SAN; otherwise it
-    /// must be a DNS name and goes in a DNS SAN. The subject CN is the identity
-    /// too when it fits (at most 64 bytes); longer identities get an empty
-    /// subject and a critical SAN extension, as RFC 5280 requires. EKU
-    /// `clientAuth`, key usage `digitalSignature`, `CA:false`.
+    /// `identity` is read as [`Identity::parse`] reads it, and goes where the
+    /// server will look for it: a URI (e.g. `spiffe://example.org/billing`)
+    /// in a URI SAN, a DNS name (`billing.example.org`, lower-cased) in a DNS
+    /// SAN, `cn:NAME` in the subject CN with no SAN extension (at most 64
+    /// bytes). A URI or DNS identity is the subject CN too when it fits (at
+    /// most 64 bytes; the server ignores a CN beside a SAN); longer ones get
+    /// an empty subject and a critical SAN extension, as RFC 5280 requires.
+    /// EKU `clientAuth`, key usage `digitalSignature`, `CA:false`.
     pub fn issue_client_with_validity(
         &self,
         identity: &str,
@@ -416,32 +418,33 @@ impl CertificateAuthority {
         not_after: SystemTime,
     ) -> Result<CertifiedKey, PkiError> {
         const KIND: &str = "client identity";
-        if identity.is_empty() || identity.len() > MAX_IDENTITY_LEN {
-            return Err(PkiError::InvalidName {
-                kind: KIND,
-                name: identity.to_owned(),
-                reason: format!("must be 1 to {MAX_IDENTITY_LEN} bytes long"),
-            });
-        }
-        let san = if identity.contains("://") {
-            validate_uri(KIND, identity)?;
-            SanType::URI(ia5(KIND, identity)?)
-        } else {
-            validate_dns_name(KIND, identity).map_err(|e| match e {
-                PkiError::InvalidName { kind, name, reason } => PkiError::InvalidName {
-                    kind,
-                    name,
-                    reason: format!(
-                        "{reason} (an identity without \"://\" must be a DNS name such as billing.example.org; otherwise use a URI such as spiffe://example.org/billing)"
-                    ),
-                },
-                other => other,
-            })?;
-            SanType::DnsName(ia5(KIND, identity)?)
+        let invalid = |reason: String| PkiError::InvalidName {
+            kind: KIND,
+            name: identity.to_owned(),
+            reason,
+        };
+        let parsed = Identity::parse(identity).map_err(|e| invalid(e.to_string()))?;
+        let name = parsed.name();
+        let sans = match parsed.kind() {
+            IdentityKind::Uri => {
+                validate_uri(KIND, name)?;
+                vec![SanType::URI(ia5(KIND, name)?)]
+            }
+            IdentityKind::Dns => {
+                validate_dns_name(KIND, name)?;
+                vec![SanType::DnsName(ia5(KIND, name)?)]
+            }
+            IdentityKind::CommonName if name.len() <= MAX_COMMON_NAME_LEN => Vec::new(),
+            IdentityKind::CommonName => {
+                return Err(invalid(format!(
+                    "a common name has at most {MAX_COMMON_NAME_LEN} bytes; use a URI or DNS identity"
+                )));
+            }
+            _ => return Err(invalid("fits no certificate field".to_owned())),
         };
         self.issue_leaf(
-            identity,
-            vec![san],
+            name,
+            sans,
             ExtendedKeyUsagePurpose::ClientAuth,
             not_before,
             not_after,
@@ -1130,6 +1133,40 @@ mod tests {
     }
 
     #[test]
+    fn client_certificate_with_upper_case_dns_identity_is_lower_cased() {
+        let ca = CertificateAuthority::generate("test CA").expect("CA");
+        let issued = ca
+            .issue_client("dns:Billing.Internal")
+            .expect("client cert");
+        let der = der_of(&issued.cert_pem);
+        assert_eq!(
+            sans(&parse(&der)),
+            [GeneralName::DNSName("billing.internal")]
+        );
+        assert_eq!(
+            Identity::from_certificate_der(&der).expect("identity"),
+            Identity::parse("billing.internal").expect("identity")
+        );
+    }
+
+    #[test]
+    fn client_certificate_with_common_name_identity_has_no_san() {
+        let ca = CertificateAuthority::generate("test CA").expect("CA");
+        let issued = ca.issue_client("cn:Billing Service").expect("client cert");
+        let der = der_of(&issued.cert_pem);
+        let cert = parse(&der);
+        assert!(cert.subject_alternative_name().expect("ext").is_none());
+        assert_eq!(common_names(&cert), ["Billing Service"]);
+        let id = Identity::from_certificate_der(&der).expect("identity");
+        assert_eq!(id.as_str(), "cn:Billing Service");
+        let too_long = format!("cn:{}", "x".repeat(65));
+        assert!(matches!(
+            ca.issue_client(&too_long),
+            Err(PkiError::InvalidName { .. })
+        ));
+    }
+
+    #[test]
     fn long_identity_gets_empty_subject_and_critical_san() {
         let ca = CertificateAuthority::generate("test CA").expect("CA");
         let id = format!("spiffe://example.org/{}", "x".repeat(100));
@@ -1150,7 +1187,7 @@ mod tests {
     #[test]
     fn invalid_client_identities_are_rejected() {
         let ca = CertificateAuthority::generate("test CA").expect("CA");
-        let too_long = "a".repeat(MAX_IDENTITY_LEN + 1);
+        let too_long = "a".repeat(crate::identity::MAX_IDENTITY_LEN + 1);
         for bad in [
             "",
             "billing service",

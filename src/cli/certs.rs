@@ -31,7 +31,9 @@ pub enum CertsCommand {
         /// Folder holding ca.pem and ca.key.
         #[arg(long, value_name = "DIR")]
         ca: PathBuf,
-        /// The identity, for example spiffe://example.org/billing.
+        /// The identity: a URI such as spiffe://example.org/billing (goes in a
+        /// URI SAN), a DNS name such as billing.example.org (a DNS SAN), or
+        /// cn:NAME (the subject CN only, no SAN).
         #[arg(long, value_name = "IDENTITY")]
         identity: String,
         /// Folder to write into.
@@ -67,9 +69,9 @@ pub fn run(command: CertsCommand, format: OutputFormat) -> Result<String, String
             (vec![out.join("ca.pem"), out.join("ca.key")], String::new())
         }
         CertsCommand::Issue { ca, identity, out } => {
-            Identity::parse(&identity).map_err(|e| format!("--identity: {e}"))?;
+            let identity = Identity::parse(&identity).map_err(|e| format!("--identity: {e}"))?;
             let ca = CertificateAuthority::load(&ca).map_err(|e| e.to_string())?;
-            ca.issue_client(&identity)
+            ca.issue_client(identity.as_str())
                 .and_then(|cert| cert.save(&out, false))
                 .map_err(|e| e.to_string())?;
             (

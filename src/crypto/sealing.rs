@@ -11,6 +11,7 @@ use hmac::Mac;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use ring::hkdf;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::format::{
@@ -102,7 +103,7 @@ pub fn open(
     .map_err(|_| U)?;
 
     // Key commitment first: a ciphertext opens under exactly one key.
-    if !constant_time_eq(&keys.commitment, envelope.commitment()) {
+    if !bool::from(keys.commitment[..].ct_eq(&envelope.commitment()[..])) {
         return Err(U);
     }
 
@@ -241,11 +242,4 @@ impl hkdf::KeyType for OkmLen {
     fn len(&self) -> usize {
         OKM_LEN
     }
-}
-
-/// Compares two commitments without an early exit, so the time taken does
-/// not depend on where they differ. (`ring::constant_time` is deprecated.)
-fn constant_time_eq(a: &[u8; COMMITMENT_LEN], b: &[u8; COMMITMENT_LEN]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }

@@ -3,7 +3,7 @@
 //! Both types zeroize their memory on drop, redact themselves under `Debug`,
 //! and deliberately implement neither `Display` nor `PartialEq` (comparing
 //! secrets with `==` is not constant time, and a printable secret ends up in
-//! a log sooner or later). [`SecretKey`] is not `Clone` either: share it with
+//! a log sooner or later). Compare keys with `subtle::ConstantTimeEq`. [`SecretKey`] is not `Clone` either: share it with
 //! `Arc`.
 
 use std::fmt;
@@ -11,6 +11,7 @@ use std::fmt;
 use hmac::{Hmac, KeyInit};
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::Sha256;
+use subtle::{Choice, ConstantTimeEq};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::live::{self, Live};
@@ -34,6 +35,14 @@ pub struct SecretKey {
     bytes: Box<[u8; KEY_LEN]>,
     prf: Box<Hmac<Sha256>>,
     _live: Live<{ live::KEY }>,
+}
+
+/// Compares two keys in time that does not depend on where they differ
+/// (`subtle`), for the few places that must check a key against another.
+impl ConstantTimeEq for SecretKey {
+    fn ct_eq(&self, other: &Self) -> Choice {
+        self.bytes[..].ct_eq(&other.bytes[..])
+    }
 }
 
 impl SecretKey {
@@ -181,6 +190,20 @@ pub fn random_bytes(n: usize) -> Result<SecretBytes, CryptoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_compare_by_every_byte() {
+        let bytes = [7u8; 32];
+        let key = SecretKey::from_bytes(&bytes).expect("key");
+        let same = SecretKey::from_bytes(&bytes).expect("key");
+        assert!(bool::from(key.ct_eq(&same)));
+        for position in 0..bytes.len() {
+            let mut other = bytes;
+            other[position] ^= 0x80;
+            let other = SecretKey::from_bytes(&other).expect("key");
+            assert!(!bool::from(key.ct_eq(&other)), "byte {position}");
+        }
+    }
 
     #[test]
     fn from_bytes_requires_exactly_32_bytes() {

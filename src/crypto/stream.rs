@@ -43,6 +43,7 @@ use std::fmt;
 use hmac::Mac;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::format::{COMMITMENT_LEN, SALT_LEN, TAG_LEN};
@@ -422,12 +423,6 @@ fn reserve_zeroizing(buf: &mut Vec<u8>, extra: usize) {
     *buf = bigger;
 }
 
-/// Compares two commitments without an early exit.
-fn constant_time_eq(a: &[u8; COMMITMENT_LEN], b: &[u8; COMMITMENT_LEN]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
 /// Seals one stream, chunk by chunk.
 ///
 /// Write [`StreamSealer::header`] first, then for every full chunk the
@@ -537,7 +532,7 @@ impl StreamOpener {
         let (cipher, commitment) =
             ChunkCipher::derive(data_key, header.bound(), context, header.chunk_size)
                 .map_err(|_| U)?;
-        if !constant_time_eq(&commitment, header.commitment) {
+        if !bool::from(commitment[..].ct_eq(&header.commitment[..])) {
             return Err(U);
         }
         Ok(Self { cipher })

@@ -130,9 +130,11 @@ impl AdminApi {
     }
 }
 
-/// Key id, grantee and operations of a grant request, validated.
+/// Key id, grantee and operations of a grant request, validated; the
+/// grantee by `grantee` (a [`convert`] function).
 fn grant_parts(
     req: &GrantRequest,
+    grantee: fn(&str, &str) -> Result<crate::identity::Identity, Status>,
 ) -> Result<
     (
         crate::model::KeyId,
@@ -143,7 +145,7 @@ fn grant_parts(
 > {
     Ok((
         convert::key_id(&req.key_id)?,
-        convert::identity("grantee", &req.grantee)?,
+        grantee("grantee", &req.grantee)?,
         convert::operations(&req.operations)?,
     ))
 }
@@ -420,7 +422,7 @@ impl Admin for AdminApi {
             request,
             grant_subject,
             |identity, req| async move {
-                let (key_id, grantee, operations) = grant_parts(&req)?;
+                let (key_id, grantee, operations) = grant_parts(&req, convert::identity)?;
                 Ok(key_info(
                     &service
                         .create_grant(&identity, &key_id, &grantee, operations)
@@ -442,7 +444,7 @@ impl Admin for AdminApi {
             request,
             grant_subject,
             |identity, req| async move {
-                let (key_id, grantee, operations) = grant_parts(&req)?;
+                let (key_id, grantee, operations) = grant_parts(&req, convert::stored_identity)?;
                 Ok(key_info(
                     &service
                         .revoke_grant(&identity, &key_id, &grantee, operations)

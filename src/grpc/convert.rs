@@ -16,9 +16,16 @@ pub fn key_id(raw: &str) -> Result<KeyId, Status> {
     Ok(KeyId::parse(raw)?)
 }
 
-/// A validated identity named in a request field.
+/// A validated identity named in a request field, to be given access (an
+/// owner, a grantee): it must be one a certificate can present.
 pub fn identity(field: &str, raw: &str) -> Result<Identity, Status> {
     Identity::parse(raw).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+}
+
+/// An identity named in a request field to be taken access from (the
+/// grantee of a revocation): also a legacy name an older release stored.
+pub fn stored_identity(field: &str, raw: &str) -> Result<Identity, Status> {
+    Identity::parse_stored(raw).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
 }
 
 /// The encryption context.

@@ -50,7 +50,7 @@ pub(crate) fn caller_identity<T>(request: &Request<T>) -> Result<Identity, Statu
     peer_identity::of_connection(&certs).map_err(|e| {
         tracing::debug!(error = %e, "client certificate names no identity");
         Status::unauthenticated(
-            "the client certificate names no identity (no URI SAN, DNS SAN or CN)",
+            "the client certificate names no usable identity (exactly one URI SAN, else one DNS SAN, else with no SAN extension one CN)",
         )
     })
 }

@@ -9,6 +9,8 @@
 
 use std::sync::Arc;
 
+use subtle::ConstantTimeEq;
+
 use super::keyring::Keyring;
 use super::{Service, authz};
 use crate::crypto::SecretKey;
@@ -230,7 +232,8 @@ impl Service {
         let wrapped = new.wrap_root_key(&root, id, generation).await?;
         // Prove the new wrapping opens before the keystore depends on it.
         let check = new.unwrap_root_key(&wrapped, id, generation).await?;
-        if check.expose() != root.expose() {
+        // Constant time: the keys are secret, however briefly compared.
+        if !bool::from(check.ct_eq(&root)) {
             return Err(MasterKeyError::WrongMasterKey.into());
         }
         let wrapping = RootWrapping {

@@ -323,15 +323,18 @@ pub fn decode_key(bytes: &[u8]) -> Result<KeyMetadata, StoreError> {
     let grants = record
         .grants
         .iter()
-        .map(|g| {
-            let grantee = Identity::parse(&g.grantee).map_err(|e| bad(&e))?;
+        .try_fold(BTreeMap::new(), |mut grants, g| {
+            let grantee = Identity::parse_stored(&g.grantee).map_err(|e| bad(&e))?;
             let bits = u8::try_from(g.operations).map_err(|e| bad(&e))?;
-            Ok((grantee, OperationSet::from_bits(bits)))
-        })
-        .collect::<Result<BTreeMap<_, _>, StoreError>>()?;
+            // Two names an older release kept apart (e.g. a DNS name in two
+            // cases) are one identity now: it gets both grants' operations.
+            let operations: &mut OperationSet = grants.entry(grantee).or_default();
+            *operations = operations.union(OperationSet::from_bits(bits));
+            Ok::<_, StoreError>(grants)
+        })?;
     Ok(KeyMetadata {
         id: KeyId::parse(&record.id).map_err(|e| bad(&e))?,
-        owner: Identity::parse(&record.owner).map_err(|e| bad(&e))?,
+        owner: Identity::parse_stored(&record.owner).map_err(|e| bad(&e))?,
         description: record.description,
         state,
         primary_version: KeyVersion::new(record.primary_version).map_err(|e| bad(&e))?,
@@ -377,4 +380,64 @@ pub fn version_prefix(id: &KeyId) -> Vec<u8> {
     key.extend_from_slice(id.as_str().as_bytes());
     key.push(0);
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::IdentityKind;
+
+    /// A key record as an older release could write it: owner and grantees
+    /// are whatever its `Identity::parse` accepted.
+    fn old_record(owner: &str, grantees: &[(&str, u32)]) -> Vec<u8> {
+        KeyRecord {
+            id: "old/key".into(),
+            owner: owner.into(),
+            state: STATE_ENABLED,
+            primary_version: 1,
+            min_decryption_version: 1,
+            versions: vec![VersionRecord {
+                version: 1,
+                created_at: 1,
+                destroyed_at: 0,
+            }],
+            grants: grantees
+                .iter()
+                .map(|(grantee, operations)| GrantRecord {
+                    grantee: (*grantee).into(),
+                    operations: *operations,
+                })
+                .collect(),
+            ..KeyRecord::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn uri_owners_and_grantees_stay_byte_identical() {
+        let bytes = old_record("spiffe://unit/owner", &[("spiffe://unit/friend", 3)]);
+        let key = decode_key(&bytes).expect("decodes");
+        assert_eq!(key.owner.kind(), IdentityKind::Uri);
+        assert_eq!(key.owner.as_str(), "spiffe://unit/owner");
+        assert_eq!(encode_key(&key), bytes);
+    }
+
+    #[test]
+    fn names_no_kind_fits_any_more_still_open() {
+        let bytes = old_record(
+            "billing service",
+            &[
+                ("Billing.Internal", 1),
+                ("billing.internal", 2),
+                ("x\u{202E}", 4),
+            ],
+        );
+        let key = decode_key(&bytes).expect("an old keystore opens");
+        assert_eq!(key.owner.kind(), IdentityKind::Legacy);
+        assert_eq!(key.owner.as_str(), "billing service");
+        // The two spellings of one DNS name are one grantee with both grants.
+        let dns = Identity::parse("billing.internal").expect("dns");
+        assert_eq!(key.grants.get(&dns), Some(&OperationSet::from_bits(3)));
+        assert_eq!(key.grants.len(), 2);
+    }
 }
