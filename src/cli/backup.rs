@@ -13,7 +13,7 @@ use super::keystore::{KeystoreLocation, Location};
 use super::output::{self, OutputFormat};
 use crate::master_key::MasterKeySpec;
 use crate::service::{BackupSummary, open_backup, restore_backup};
-use crate::store::{KeyStore, PostgresKeyStore, SledKeyStore};
+use crate::store::{KeyStore, SledKeyStore};
 
 /// The master key, as `serve` takes it.
 #[derive(Debug, Clone, clap::Args)]
@@ -151,11 +151,9 @@ pub fn run(
             let master = master.spec()?.open().await.map_err(|e| refuse(&e))?;
             let target: Arc<dyn KeyStore> = match keystore.location()? {
                 Location::Sled(dir) => Arc::new(SledKeyStore::open(&dir).map_err(|e| refuse(&e))?),
-                Location::Postgres(url) => Arc::new(
-                    PostgresKeyStore::connect(&url, "restore")
-                        .await
-                        .map_err(|e| refuse(&e))?,
-                ),
+                Location::Postgres { url, tls } => {
+                    Arc::new(KeystoreLocation::connect(&url, tls, "restore").await?)
+                }
             };
             let summary = restore_backup(&bytes, master.as_ref(), target, force)
                 .await
