@@ -17,9 +17,11 @@ use crate::service::{
     DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, DEFAULT_REWRAP_BATCH, LifecycleOptions, ServiceOptions,
 };
 
+mod store;
 mod transport;
 mod unseal;
 
+pub use store::{STORE_ENV, offline_store_spec};
 pub use transport::{
     DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_LIST_BYTES,
     TransportArgs, TransportLimits,
@@ -42,19 +44,21 @@ pub struct ServeArgs {
     #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
     pub listen: String,
     /// Keystore directory (sled, one node); initialised on first start.
-    #[arg(
-        long,
-        value_name = "DIR",
-        required_unless_present = "store",
-        conflicts_with = "store"
-    )]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Shared keystore for several replicas: postgres://USER:PASSWORD@HOST:PORT/DB.
-    #[arg(long, value_name = "URL")]
+    /// A URL with a password belongs in --store-file or TRESOR_STORE: every
+    /// user of the host can read a command line.
+    #[arg(long, value_name = "URL", env = store::STORE_ENV, hide_env_values = true)]
     pub store: Option<String>,
-    /// CA certificate(s) (PEM) to verify PostgreSQL's TLS certificate; use
-    /// with `?sslmode=require` in the --store URL.
-    #[arg(long, value_name = "FILE", requires = "store")]
+    /// File holding the --store URL (password included), e.g. a mounted
+    /// secret of mode 0400.
+    #[arg(long, value_name = "FILE")]
+    pub store_file: Option<PathBuf>,
+    /// CA certificate(s) (PEM) of PostgreSQL's TLS certificate. With it,
+    /// every connection uses TLS (sslmode=require or none in the URL);
+    /// without it, the database must be on this machine.
+    #[arg(long, value_name = "FILE")]
     pub store_ca: Option<PathBuf>,
     /// This replica's name for its seal mark in a shared keystore (default:
     /// the host name).
@@ -476,43 +480,14 @@ impl Settings {
         if args.no_audit {
             tracing::warn!("--no-audit: calls are not recorded in an audit log");
         }
-        let store = match (args.data_dir, args.store) {
-            (Some(dir), None) => StoreSpec::Sled(dir),
-            (None, Some(url))
-                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
-            {
-                let ca_pem = args
-                    .store_ca
-                    .as_deref()
-                    .map(|path| read_pem(files, "--store-ca", path, "CERTIFICATE"))
-                    .transpose()?;
-                if ca_pem.is_none() && url.contains("sslmode=require") {
-                    return Err(config_error(
-                        "--store-ca",
-                        "the --store URL asks for TLS (sslmode=require): give the CA that issued the database's certificate",
-                    ));
-                }
-                StoreSpec::Postgres {
-                    url,
-                    replica: args
-                        .replica_name
-                        .unwrap_or_else(|| default_replica_name(files)),
-                    ca_pem,
-                }
-            }
-            (None, Some(_)) => {
-                return Err(config_error(
-                    "--store",
-                    "must be a postgres:// URL (use --data-dir DIR for the embedded store)",
-                ));
-            }
-            _ => {
-                return Err(config_error(
-                    "--data-dir",
-                    "give exactly one of --data-dir DIR and --store postgres://...",
-                ));
-            }
-        };
+        let store = store::StoreFlags {
+            data_dir: args.data_dir.clone(),
+            store: args.store,
+            store_file: args.store_file.as_deref(),
+            store_ca: args.store_ca.as_deref(),
+            replica_name: args.replica_name,
+        }
+        .spec(files)?;
         let backup_interval =
             interval_of_at_least_1s("--backup-interval", &args.backup_interval, "24h")?;
         if !(1..=1 << 32).contains(&args.max_encryptions_per_version) {
@@ -825,7 +800,12 @@ mod tests {
                 .is_none()
         );
 
-        let store = ["--store", "postgres://db/tresor", "--replica-name", "a"];
+        let store = [
+            "--store",
+            "postgres://localhost/tresor",
+            "--replica-name",
+            "a",
+        ];
         assert_eq!(rejected(&store).flag, "--audit-file");
         let mut with_file = store.to_vec();
         with_file.extend(["--audit-file", "/var/lib/tresor/a.jsonl"]);

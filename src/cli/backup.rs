@@ -13,7 +13,7 @@ use super::keystore::{KeystoreLocation, Location};
 use super::output::{self, OutputFormat};
 use crate::master_key::MasterKeySpec;
 use crate::service::{BackupSummary, open_backup, plan_restore};
-use crate::store::{KeyStore, PostgresKeyStore, SledKeyStore};
+use crate::store::{KeyStore, SledKeyStore};
 
 /// The master key, as `serve` takes it.
 #[derive(Debug, Clone, clap::Args)]
@@ -164,11 +164,9 @@ pub fn run(
             let master = master.spec()?.open().await.map_err(|e| refuse(&e))?;
             let target: Arc<dyn KeyStore> = match keystore.location()? {
                 Location::Sled(dir) => Arc::new(SledKeyStore::open(&dir).map_err(|e| refuse(&e))?),
-                Location::Postgres(url) => Arc::new(
-                    PostgresKeyStore::connect(&url, "restore")
-                        .await
-                        .map_err(|e| refuse(&e))?,
-                ),
+                Location::Postgres { url, tls } => {
+                    Arc::new(KeystoreLocation::connect(&url, tls, "restore").await?)
+                }
             };
             let plan = plan_restore(&bytes, master.as_ref(), target.as_ref())
                 .await

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -25,7 +25,8 @@ pub struct DataArgs {
     /// Input file, or - for stdin.
     #[arg(long = "in", short = 'i', default_value = "-", value_name = "FILE")]
     pub input: String,
-    /// Output file, or - for stdout.
+    /// Output file, or - for stdout. A file is written with mode 0600 and
+    /// replaced whole; a symlink at FILE is replaced, not followed.
     #[arg(long = "out", short = 'o', default_value = "-", value_name = "FILE")]
     pub out_file: String,
     /// Ciphertext as base64 text (encrypt writes it, decrypt reads it).
@@ -76,7 +77,10 @@ fn write_output(path: &str, bytes: &[u8]) -> Result<(), CliError> {
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::refused(format!("cannot write stdout: {e}")))
     } else {
-        std::fs::write(PathBuf::from(path), bytes)
+        // Plaintext (and everything else written here) goes to a new file of
+        // mode 0600 renamed over `path`: never readable by others, never
+        // written through a symlink planted at `path`, never half written.
+        crate::pki::write_private_file(Path::new(path), bytes, true)
             .map_err(|e| CliError::refused(format!("cannot write {path}: {e}")))
     }
 }

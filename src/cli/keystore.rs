@@ -7,7 +7,8 @@ use clap::Subcommand;
 
 use super::failure::CliError;
 use super::output::{self, OutputFormat};
-use crate::store::{KeyStore, PostgresKeyStore, SledKeyStore};
+use crate::config::StoreSpec;
+use crate::store::{DbTls, KeyStore, PostgresKeyStore, SledKeyStore};
 
 /// `tresor keystore ...`
 #[derive(Debug, Subcommand)]
@@ -28,41 +29,76 @@ pub enum KeystoreCommand {
 }
 
 /// Which keystore an offline command works on: a sled directory (with the
-/// server stopped) or a PostgreSQL URL. Exactly one must be given.
+/// server stopped) or PostgreSQL. Exactly one must be given. The same
+/// flags and rules as `tresor serve`'s.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeystoreLocation {
     /// The sled keystore directory (the server's --data-dir; server
     /// stopped).
-    #[arg(
-        long,
-        value_name = "DIR",
-        conflicts_with = "store",
-        required_unless_present = "store"
-    )]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The PostgreSQL keystore: postgres://...
-    #[arg(long, value_name = "URL")]
+    /// The PostgreSQL keystore: postgres://... A URL with a password
+    /// belongs in --store-file or TRESOR_STORE: every user of the host can
+    /// read a command line.
+    #[arg(long, value_name = "URL", env = crate::config::STORE_ENV, hide_env_values = true)]
     pub store: Option<String>,
+    /// File holding the --store URL (password included).
+    #[arg(long, value_name = "FILE")]
+    pub store_file: Option<PathBuf>,
+    /// CA certificate(s) (PEM) of PostgreSQL's TLS certificate: with it the
+    /// connection uses TLS; without it the database must be on this
+    /// machine.
+    #[arg(long, value_name = "FILE")]
+    pub store_ca: Option<PathBuf>,
 }
 
-/// A [`KeystoreLocation`] with exactly one of its flags given.
+/// A [`KeystoreLocation`] with exactly one keystore given.
 pub(super) enum Location {
     /// A sled keystore directory.
     Sled(PathBuf),
-    /// A PostgreSQL connection URL.
-    Postgres(String),
+    /// A PostgreSQL connection URL, and how to secure the connection.
+    Postgres {
+        /// The connection URL (may hold a password: never printed).
+        url: String,
+        /// TLS, when a CA was given.
+        tls: DbTls,
+    },
 }
 
 impl KeystoreLocation {
-    /// The location given, or a usage error when neither or both are.
+    /// The location given, or a usage error when neither or both are, or
+    /// the PostgreSQL connection would be unsafe.
     pub(super) fn location(self) -> Result<Location, CliError> {
-        match (self.data_dir, self.store) {
-            (Some(dir), None) => Ok(Location::Sled(dir)),
-            (None, Some(url)) => Ok(Location::Postgres(url)),
-            _ => Err(CliError::usage(
-                "give --data-dir DIR or --store postgres://...",
-            )),
-        }
+        let spec = crate::config::offline_store_spec(
+            self.data_dir,
+            self.store,
+            self.store_file.as_deref(),
+            self.store_ca.as_deref(),
+        )
+        .map_err(|e| CliError::usage(e.to_string()))?;
+        Ok(match spec {
+            StoreSpec::Sled(dir) => Location::Sled(dir),
+            StoreSpec::Postgres { url, ca_pem, .. } => Location::Postgres {
+                url,
+                tls: match ca_pem {
+                    Some(pem) => {
+                        DbTls::from_ca_pem(&pem).map_err(|e| CliError::usage(e.to_string()))?
+                    }
+                    None => DbTls::Off,
+                },
+            },
+        })
+    }
+
+    /// Opens the PostgreSQL keystore at `url` as `replica`.
+    pub(super) async fn connect(
+        url: &str,
+        tls: DbTls,
+        replica: &str,
+    ) -> Result<PostgresKeyStore, CliError> {
+        PostgresKeyStore::connect_with_tls(url, replica, tls)
+            .await
+            .map_err(|e| CliError::refused(e.to_string()))
     }
 }
 
@@ -95,10 +131,8 @@ pub fn run(command: KeystoreCommand, format: OutputFormat) -> Result<String, Cli
                 ),
             })
         }
-        Location::Postgres(url) => super::runtime()?.block_on(async {
-            let store = PostgresKeyStore::connect(&url, "compact")
-                .await
-                .map_err(|e| refuse(&e))?;
+        Location::Postgres { url, tls } => super::runtime()?.block_on(async {
+            let store = KeystoreLocation::connect(&url, tls, "compact").await?;
             store.compact().await.map_err(|e| refuse(&e))?;
             Ok(match format {
                 OutputFormat::Json => output::json(&serde_json::json!({ "store": "postgres" })),

@@ -444,7 +444,7 @@ impl StreamSealer {
     ///   than [`MAX_STREAM_KEY_ID_LEN`] or [`MAX_WRAPPED_KEY_LEN`], or the
     ///   context cannot be encoded.
     pub fn new(data_key: &SecretKey, params: &StreamParams<'_>) -> Result<Self, CryptoError> {
-        Self::with_salt(data_key, params, salt::fresh_salt()?)
+        Self::with_salt(data_key, params, salt::stream_salt()?)
     }
 
     fn with_salt(

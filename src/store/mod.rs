@@ -13,6 +13,7 @@
 pub mod conformance;
 mod packed_tree;
 mod postgres_store;
+mod postgres_tls;
 pub(crate) mod records;
 mod sled_compaction;
 mod sled_store;
@@ -22,7 +23,8 @@ use async_trait::async_trait;
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
-pub use postgres_store::{DbTls, PostgresKeyStore};
+pub use postgres_store::PostgresKeyStore;
+pub use postgres_tls::{DbTls, StoreUrlError, check_store_url, store_url_has_password};
 pub use sled_compaction::CompactionReport;
 pub use sled_store::SledKeyStore;
 

@@ -18,6 +18,7 @@ use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
+use super::postgres_tls::{DbTls, connection_config};
 use super::records;
 use super::{
     AuditMark, KeyChange, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot,
@@ -108,55 +109,6 @@ where
             }
         }
     })
-}
-
-/// How tresor talks to PostgreSQL: in clear, or over TLS (rustls with ring)
-/// verified against the given CA certificates.
-#[derive(Clone)]
-pub enum DbTls {
-    /// No TLS (a private network, or a local socket).
-    Off,
-    /// TLS, trusting these CA certificates.
-    Verified(tokio_postgres_rustls::MakeRustlsConnect),
-}
-
-impl std::fmt::Debug for DbTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Off => "DbTls::Off",
-            Self::Verified(_) => "DbTls::Verified",
-        })
-    }
-}
-
-impl DbTls {
-    /// TLS that trusts the CA certificates in `ca_pem`.
-    pub fn from_ca_pem(ca_pem: &str) -> Result<Self, StoreError> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            let cert = cert.map_err(|e| StoreError::Backend(format!("--store-ca: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| StoreError::Backend(format!("--store-ca: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(StoreError::Backend(
-                "--store-ca holds no certificate".into(),
-            ));
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StoreError::Backend(format!("database TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Ok(Self::Verified(
-            tokio_postgres_rustls::MakeRustlsConnect::new(config),
-        ))
-    }
 }
 
 /// Refuses a DEK wrapped under a root key that is no longer current. The
@@ -270,22 +222,25 @@ fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
 }
 
 impl PostgresKeyStore {
-    /// Connects to `url` (`postgres://user:password@host:port/db`), creates
-    /// or migrates the schema, and returns the store. `replica` names this
-    /// replica for its seal mark (seal is per replica).
+    /// Connects to `url` (`postgres://user:password@host:port/db`) without
+    /// TLS, creates or migrates the schema, and returns the store. `replica`
+    /// names this replica for its seal mark (seal is per replica). Only a
+    /// database on this machine is reachable this way; see
+    /// [`PostgresKeyStore::connect_with_tls`].
     pub async fn connect(url: &str, replica: &str) -> Result<Self, StoreError> {
         Self::connect_with_tls(url, replica, DbTls::Off).await
     }
 
-    /// [`PostgresKeyStore::connect`] over TLS when `tls` says so.
+    /// [`PostgresKeyStore::connect`] over TLS when `tls` says so. The URL
+    /// must pass [`check_store_url`](super::check_store_url): with TLS,
+    /// sslmode is forced to `require` (a server that offers no TLS is
+    /// refused, never talked to in plaintext).
     pub async fn connect_with_tls(
         url: &str,
         replica: &str,
         tls: DbTls,
     ) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Backend(format!("invalid --store URL: {e}")))?;
+        let config = connection_config(url, matches!(tls, DbTls::Verified(_)))?;
         let (changes, _) = broadcast::channel(4096);
         let changes = Arc::new(changes);
         spawn_listener(config.clone(), tls.clone(), Arc::downgrade(&changes));
