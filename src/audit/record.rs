@@ -57,6 +57,11 @@ pub enum RecordKind {
     /// The first record of a file after rotation (or of a new log): its
     /// `prev` names the last record of the previous file.
     FileStart,
+    /// Records the keystore's checkpoint proved written were missing at
+    /// start, and the operator accepted it (`--accept-audit-gap`). Its
+    /// sequence number skips past the checkpoint; its `prev` chains to the
+    /// last record still there.
+    Gap,
 }
 
 /// What a caller asks the log to record. The writer adds the sequence

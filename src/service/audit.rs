@@ -169,6 +169,26 @@ pub async fn offline_audit_key(
     open_audit_key(&root, sealed)
 }
 
+/// The latest checkpoint `store` holds for the audit log `log_name` (the
+/// replica name with a shared keystore, [`LOCAL_LOG`] with sled).
+pub async fn stored_checkpoint(
+    store: &dyn KeyStore,
+    log_name: &str,
+) -> Result<Option<crate::audit::Checkpoint>, Error> {
+    let Some(mark) = store.audit_mark(log_name).await? else {
+        return Ok(None);
+    };
+    let hash = mark.record_hash.try_into().map_err(|_| {
+        Error::Store(StoreError::Corrupt(format!(
+            "the audit checkpoint of log {log_name} is not a SHA-256 hash"
+        )))
+    })?;
+    Ok(Some(crate::audit::Checkpoint {
+        seq: mark.sequence,
+        hash,
+    }))
+}
+
 /// What the server found checking its own audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditReport {
@@ -231,12 +251,15 @@ impl Service {
         };
         let (_, root) = keyring.current_root()?;
         let key = load_or_create_audit_key(self.store.as_ref(), &root).await?;
-        let log = AuditLog::open(Arc::new(key), settings.options.clone())?;
+        let checkpoint = stored_checkpoint(self.store.as_ref(), &settings.log_name).await?;
+        let log = AuditLog::open(Arc::new(key), settings.options.clone(), checkpoint)?;
         tracing::info!(file = %log.path().display(), "audit log open");
         let _ = self.audit.set(log);
         self.audit_event("server_started", None, env!("CARGO_PKG_VERSION"))
             .await;
-        Ok(())
+        // Moves the keystore's checkpoint onto this run's chain at once
+        // (past an accepted gap, too).
+        self.audit_checkpoint().await
     }
 
     /// The audit log, when auditing is on.

@@ -35,7 +35,7 @@ pub use admin::{KeyPage, ServiceStatus};
 use audit::open_audit_key;
 pub use audit::{
     AuditReport, AuditSettings, ItemRecord, LOCAL_LOG, RequestRecord, default_audit_file,
-    offline_audit_key,
+    offline_audit_key, stored_checkpoint,
 };
 use authz::Caller;
 pub use backup::{BackupSummary, open_backup, restore_backup};
