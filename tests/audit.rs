@@ -546,3 +546,171 @@ async fn offline_verify_checks_each_replica_log_against_postgres() {
     let (code, out) = verify_replica("a");
     assert_eq!(code, 0, "a is untouched: {out}");
 }
+
+/// A context of `pairs` tiny pairs (`k0`..: empty values).
+fn tiny_pairs(pairs: usize) -> std::collections::HashMap<String, String> {
+    (0..pairs)
+        .map(|n| (format!("k{n}"), String::new()))
+        .collect()
+}
+
+/// Issue 18, item 2: the audit subject of a call (every context value
+/// HMAC'd) was built before admission and validation, so a request of many
+/// tiny context pairs cost one HMAC per pair and wrote a record of tens of
+/// megabytes, even when refused; the fail-closed log then took the whole
+/// service down once the disk filled. Now the context is checked first:
+/// over the limits, the call is refused and recorded with one digest.
+#[tokio::test]
+async fn an_oversized_context_is_refused_first_and_recorded_small() {
+    const PAIRS: usize = 20_000;
+    const BURST: usize = 8;
+    /// Bytes a refused oversized call may add to the log.
+    const PER_REQUEST: u64 = 2048;
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+    let mut billing = server.client(BILLING).await;
+    let mut shipping = server.client(SHIPPING).await;
+    let file = audit_file(&server.fixture);
+    let huge = tiny_pairs(PAIRS);
+
+    // Refused as INVALID_ARGUMENT before the permission check: a caller
+    // without access to the key gets the same answer.
+    let before = std::fs::metadata(&file).expect("audit file").len();
+    for n in 0..BURST {
+        let client = if n % 2 == 0 {
+            &mut billing
+        } else {
+            &mut shipping
+        };
+        let refused = assert_code(
+            client
+                .crypto
+                .encrypt(proto::EncryptRequest {
+                    key_id: KEY.into(),
+                    plaintext: b"x".to_vec(),
+                    context: huge.clone(),
+                })
+                .await,
+            Code::InvalidArgument,
+        );
+        assert!(refused.message().contains("context"), "{refused:?}");
+        assert!(refused.message().len() < 200, "{refused:?}");
+    }
+    let grown = std::fs::metadata(&file).expect("audit file").len() - before;
+    assert!(
+        grown <= PER_REQUEST * BURST as u64,
+        "{BURST} refused calls grew the log by {grown} bytes"
+    );
+
+    // The limits: 64 pairs and 16 KiB pass, one more of either does not.
+    billing
+        .crypto
+        .encrypt(proto::EncryptRequest {
+            key_id: KEY.into(),
+            plaintext: b"x".to_vec(),
+            context: tiny_pairs(64),
+        })
+        .await
+        .expect("64 pairs");
+    let limit = tresor::service::MAX_CONTEXT_BYTES;
+    for (context, allowed) in [
+        (tiny_pairs(65), false),
+        (common::ctx(&[("big", &"v".repeat(limit - 3))]), true),
+        (common::ctx(&[("big", &"v".repeat(limit - 2))]), false),
+    ] {
+        let result = billing
+            .crypto
+            .decrypt(proto::DecryptRequest {
+                key_id: KEY.into(),
+                ciphertext: b"not a ciphertext".to_vec(),
+                context,
+            })
+            .await;
+        // Within the limits, the (bad) ciphertext is what is refused.
+        let refused = assert_code(result, Code::InvalidArgument);
+        assert_eq!(
+            refused.message().contains("context is too large"),
+            !allowed,
+            "{refused:?}"
+        );
+    }
+    let fixture = server.stop().await;
+
+    let raw = std::fs::read_to_string(&file).expect("read");
+    assert!(
+        raw.lines()
+            .all(|line| line.len() <= tresor::audit::record::MAX_LINE_BYTES),
+        "a line over the cap"
+    );
+    let all = records(&file);
+    let oversized: Vec<_> = all
+        .iter()
+        .filter(|r| r["operation"] == "Encrypt" && r["status"] == "INVALID_ARGUMENT")
+        .collect();
+    assert_eq!(oversized.len(), BURST);
+    let digest = &oversized[0]["context_oversized"]["digest"];
+    for record in &oversized {
+        assert_eq!(record["context_oversized"]["pairs"], PAIRS as u64);
+        assert!(record.get("context").is_none(), "{record}");
+        assert_eq!(
+            &record["context_oversized"]["digest"], digest,
+            "same context"
+        );
+    }
+    assert!(
+        digest.as_str().expect("digest").starts_with("hmac-sha256:"),
+        "{digest}"
+    );
+    assert_eq!(
+        oversized
+            .iter()
+            .filter(|r| r["identity"] == SHIPPING)
+            .count(),
+        BURST / 2
+    );
+    let (code, out) = verify(&fixture, &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Issue 18, item 2, in a batch: an item whose context is over the limits
+/// is refused on its own and recorded with one digest.
+#[tokio::test]
+async fn a_batch_item_with_an_oversized_context_is_refused_and_recorded_small() {
+    let server = TestServer::start().await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+    let mut billing = server.client(BILLING).await;
+    let item = |context| proto::EncryptRequest {
+        key_id: KEY.into(),
+        plaintext: b"x".to_vec(),
+        context,
+    };
+    let results = billing
+        .crypto
+        .encrypt_batch(proto::EncryptBatchRequest {
+            items: vec![
+                item(common::ctx(&[("tenant", "7")])),
+                item(tiny_pairs(5_000)),
+            ],
+        })
+        .await
+        .expect("batch")
+        .into_inner()
+        .results;
+    use proto::encrypt_item_result::Result as Item;
+    assert!(matches!(results[0].result, Some(Item::Encrypted(_))));
+    let Some(Item::Error(error)) = &results[1].result else {
+        panic!("the oversized item was not refused: {:?}", results[1]);
+    };
+    assert_eq!(error.code, Code::InvalidArgument as i32, "{error:?}");
+    let file = audit_file(&server.fixture);
+    let _fixture = server.stop().await;
+    let all = records(&file);
+    let batch = find(&all, "EncryptBatch", "OK");
+    let items = batch["results"].as_array().expect("results");
+    assert!(items[0]["context"]["tenant"].is_string());
+    assert_eq!(items[1]["context_oversized"]["pairs"], 5_000);
+    assert!(items[1].get("context").is_none());
+    assert_eq!(items[1]["status"], "INVALID_ARGUMENT");
+}

@@ -379,6 +379,15 @@ impl AuditLog {
     pub fn context_digest(&self, value: &str) -> String {
         record::context_value_digest(&self.keys, value)
     }
+
+    /// The record of a context over the limits (see
+    /// [`record::oversized_context`]).
+    pub fn oversized_context<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> record::OversizedContext {
+        record::oversized_context(&self.keys, pairs)
+    }
 }
 
 /// Why a log cannot be opened, and what the operator can do.
@@ -535,7 +544,7 @@ impl Writer {
                 seq = seq.max(gap_floor);
             }
             let start = self.buffer.len();
-            record::append_line(&self.keys, &mut self.buffer, seq, &time, &prev, entry)
+            record::append_capped_line(&self.keys, &mut self.buffer, seq, &time, &prev, entry)
                 .map_err(|e| AuditError::Write(format!("cannot encode a record: {e}")))?;
             prev = record::line_hash(&self.buffer[start..]);
             self.buffer.push(b'\n');

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::Service;
 use super::keyring::Keyring;
+use crate::audit::record::OversizedContext;
 use crate::audit::{AuditLog, AuditOptions, Entry, ItemEntry, RecordKind};
 use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
 use crate::error::{Error, StoreError};
@@ -189,6 +190,29 @@ pub async fn stored_checkpoint(
     }))
 }
 
+/// An encryption context as an audit record holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditedContext {
+    /// Within the limits: keys in clear, values as keyed digests.
+    Pairs(BTreeMap<String, String>),
+    /// Over the limits (the call or item is refused): its size and one
+    /// keyed digest of all of it.
+    Oversized(OversizedContext),
+}
+
+impl AuditedContext {
+    /// The record fields: (`context`, `context_oversized`).
+    fn into_fields(
+        context: Option<Self>,
+    ) -> (Option<BTreeMap<String, String>>, Option<OversizedContext>) {
+        match context {
+            None => (None, None),
+            Some(Self::Pairs(pairs)) => (Some(pairs), None),
+            Some(Self::Oversized(oversized)) => (None, Some(oversized)),
+        }
+    }
+}
+
 /// What the server found checking its own audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditReport {
@@ -222,7 +246,7 @@ pub struct RequestRecord {
     /// A batch call's number of items (`None` for a single call).
     pub items: Option<u32>,
     /// The context digest from [`Service::audit_context`].
-    pub context: Option<BTreeMap<String, String>>,
+    pub context: Option<AuditedContext>,
     /// The gRPC status code name (`OK`, `PERMISSION_DENIED`...).
     pub status: &'static str,
     /// Time spent.
@@ -237,7 +261,7 @@ pub struct ItemRecord {
     /// The key version used, when the item succeeded.
     pub key_version: Option<u32>,
     /// The context digest from [`Service::audit_context`].
-    pub context: Option<BTreeMap<String, String>>,
+    pub context: Option<AuditedContext>,
     /// The item's gRPC status code name.
     pub status: &'static str,
 }
@@ -268,22 +292,25 @@ impl Service {
     }
 
     /// The digest of an encryption context for a record: keys in clear,
-    /// values as keyed digests. `None` when auditing is off or the context
-    /// is empty.
-    pub fn audit_context(
-        &self,
-        context: &HashMap<String, String>,
-    ) -> Option<BTreeMap<String, String>> {
+    /// values as keyed digests; over the limits
+    /// ([`super::context_within_limits`]), one digest of it all, so that
+    /// recording a refused context costs no more than reading it. `None`
+    /// when auditing is off or the context is empty.
+    pub fn audit_context(&self, context: &HashMap<String, String>) -> Option<AuditedContext> {
         let log = self.audit.get()?;
         if context.is_empty() {
             return None;
         }
-        Some(
+        let pairs = || context.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if !super::context_within_limits(context.len(), pairs()) {
+            return Some(AuditedContext::Oversized(log.oversized_context(pairs())));
+        }
+        Some(AuditedContext::Pairs(
             context
                 .iter()
                 .map(|(key, value)| (key.clone(), log.context_digest(value)))
                 .collect(),
-        )
+        ))
     }
 
     /// Writes the record of a handled call; for a batch call whose items
@@ -338,14 +365,19 @@ impl Service {
         let results = (!items.is_empty()).then(|| {
             items
                 .into_iter()
-                .map(|item| ItemEntry {
-                    key_id: recorded_key_id(Some(item.key_id)),
-                    key_version: item.key_version,
-                    context: item.context,
-                    status: item.status.into(),
+                .map(|item| {
+                    let (context, context_oversized) = AuditedContext::into_fields(item.context);
+                    ItemEntry {
+                        key_id: recorded_key_id(Some(item.key_id)),
+                        key_version: item.key_version,
+                        context,
+                        context_oversized,
+                        status: item.status.into(),
+                    }
                 })
                 .collect()
         });
+        let (context, context_oversized) = AuditedContext::into_fields(record.context);
         log.append(Entry {
             kind: RecordKind::Request,
             operation: record.operation.into(),
@@ -356,10 +388,12 @@ impl Service {
             key_version: record.key_version,
             items: record.items,
             results,
-            context: record.context,
+            context,
+            context_oversized,
             status: Some(record.status.into()),
             latency_us: Some(u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX)),
             detail: None,
+            truncated: None,
         })
         .await?;
         Ok(())
