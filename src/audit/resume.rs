@@ -100,7 +100,7 @@ pub fn resume(
         Err(VerifyError::Empty) => (None, checkpoint.map(|c| missing_after(c, None))),
         Err(VerifyError::CutShort { verified, .. }) => {
             let missing = checkpoint.map(|c| missing_after(c, Some(verified.last_seq)));
-            (Some(verified), missing)
+            (Some(*verified), missing)
         }
         Err(other) => return Err(ResumeError::Damaged(other)),
     };

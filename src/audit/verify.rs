@@ -116,7 +116,7 @@ pub enum VerifyError {
         /// Where the missing records should be.
         tampering: Tampering,
         /// What the intact part holds.
-        verified: Verified,
+        verified: Box<Verified>,
     },
     /// Nothing to verify.
     #[error("no audit records found")]
@@ -308,7 +308,7 @@ impl<'a> Verifier<'a> {
                         verified.last_seq, checkpoint.seq
                     ),
                 },
-                verified,
+                verified: Box::new(verified),
             });
         }
         Ok(verified)
