@@ -61,9 +61,10 @@ pub enum RecordKind {
     /// deletion window ended, a seal on signal, an anomaly alert, a start or
     /// stop of the server.
     Event,
-    /// An authenticated marker written at least every minute and at
-    /// shutdown; the keystore remembers the latest, so a file cut short is
-    /// detected.
+    /// An authenticated marker written at start, every 30 s and at
+    /// shutdown; the keystore remembers the latest (it only moves
+    /// forward), so a file cut short before it is detected, at the next
+    /// start and by `tresor audit verify`.
     Checkpoint,
     /// The first record of a file after rotation (or of a new log): its
     /// `prev` names the last record of the previous file.

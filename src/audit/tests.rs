@@ -389,6 +389,51 @@ async fn a_log_missing_records_before_the_checkpoint_is_refused_unless_the_gap_i
     );
 }
 
+/// A checkpoint in a rotated file: the log resumes after verifying from
+/// that file on; a rotated file after it removed is refused.
+#[tokio::test]
+async fn a_checkpoint_in_a_rotated_file_is_found_and_held_against_later_files() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions {
+        max_file_bytes: 2_000,
+        ..AuditOptions::at(dir.path().join("audit.jsonl"))
+    };
+    let log = AuditLog::open(key.clone(), options.clone(), None).expect("open");
+    for n in 0..10 {
+        log.append(entry(n)).await.expect("append");
+    }
+    let early = log.checkpoint().await.expect("checkpoint");
+    for n in 10..60 {
+        log.append(entry(n)).await.expect("append");
+    }
+    drop(log);
+    let files = files::log_files(&options.path).expect("list");
+    assert!(files.len() > 3, "{files:?}");
+    let holding = files
+        .iter()
+        .rposition(|f| files::first_seq(f).is_some_and(|first| first <= early.seq))
+        .expect("a file holds the checkpoint");
+    assert!(
+        holding + 1 < files.len(),
+        "the checkpoint is in a rotated file"
+    );
+
+    let later = files[holding + 1].clone();
+    let aside = dir.path().join("aside");
+    std::fs::rename(&later, &aside).expect("move aside");
+    assert!(matches!(
+        AuditLog::open(key.clone(), options.clone(), Some(early)),
+        Err(AuditError::Resume(_))
+    ));
+    std::fs::rename(&aside, &later).expect("move back");
+
+    let (files, last) = write_log_after(&key, options, 1, Some(early)).await;
+    let verified = verify_files(&key, &files, expect_all(last)).expect("verify");
+    assert_eq!(verified.last_seq, last.seq);
+    assert!(verified.gaps.is_empty());
+}
+
 /// Records after the checkpoint (a crash before the next one) are
 /// continued; only those up to the checkpoint are held against it.
 #[tokio::test]
