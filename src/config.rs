@@ -138,6 +138,12 @@ pub struct ServeArgs {
     /// unrecorded).
     #[arg(long)]
     pub no_audit: bool,
+    /// Start even though the audit log lost records the keystore's
+    /// checkpoint proves written (cut short, or files removed): a `gap`
+    /// record notes it, and `tresor audit verify` reports it. Only for an
+    /// operator who knows why the records are gone; give it for one start.
+    #[arg(long, conflicts_with = "no_audit")]
+    pub accept_audit_gap: bool,
     /// Limit one identity's data-plane calls: IDENTITY=N/s (repeatable).
     #[arg(long = "rate-limit", value_name = "IDENTITY=N/s")]
     pub rate_limits: Vec<String>,
@@ -626,6 +632,7 @@ impl Settings {
                 audit: audit_file.map(|path| AuditSettings {
                     options: AuditOptions {
                         max_file_bytes: args.audit_max_file_mib.saturating_mul(1024 * 1024),
+                        accept_gap: args.accept_audit_gap,
                         ..AuditOptions::at(path)
                     },
                     log_name,

@@ -60,6 +60,18 @@ pub enum StoreError {
     /// The keystore has not been initialised with a root key.
     #[error("keystore is not initialised")]
     NotInitialised,
+    /// An audit checkpoint would move the stored one backwards (or replace
+    /// it with a different record of the same sequence number): stored
+    /// checkpoints only move forward.
+    #[error(
+        "the keystore's audit checkpoint is record {stored}; it does not move back to record {offered}"
+    )]
+    AuditMarkBehind {
+        /// The sequence number the keystore holds.
+        stored: u64,
+        /// The sequence number offered.
+        offered: u64,
+    },
     /// An update function refused the change; carries the domain error.
     #[error(transparent)]
     Rejected(Box<Error>),
@@ -193,6 +205,10 @@ pub enum AuditError {
     /// The audit writer has stopped (the server is shutting down).
     #[error("audit log is closed")]
     Closed,
+    /// At start, the log does not continue the keystore's checkpoint
+    /// (records removed, or damaged); the message says what and what to do.
+    #[error("audit log cannot be continued: {0}")]
+    Resume(String),
 }
 
 /// Errors of the service layer: what a caller of tresor can be told.

@@ -199,16 +199,26 @@ fn audit_seeds() -> Vec<(String, Vec<u8>)> {
                     key_id: Some("orders".into()),
                     key_version: Some(3),
                     context: Some(context),
+                    context_oversized: None,
                     status: "OK".into(),
                 },
                 ItemEntry {
                     key_id: Some("payroll".into()),
                     key_version: None,
                     context: None,
+                    context_oversized: Some(record::OversizedContext {
+                        pairs: 70,
+                        bytes: 900,
+                        digest: "hmac-sha256:01".into(),
+                    }),
                     status: "PERMISSION_DENIED".into(),
                 },
             ]),
             ..request("DecryptBatch")
+        },
+        Entry {
+            kind: RecordKind::Gap,
+            ..Entry::event("audit_gap", "records were missing at start")
         },
         Entry {
             kind: RecordKind::Checkpoint,

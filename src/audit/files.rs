@@ -7,10 +7,10 @@
 //! by that number gives the order of the chain.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::record::{GENESIS, LineHash, peek_line};
+use super::record::{LineHash, peek_line};
 
 /// The rotated name of `current` whose first record is `first_seq`.
 pub fn rotated_name(current: &Path, first_seq: u64) -> PathBuf {
@@ -26,26 +26,13 @@ pub fn log_files(current: &Path) -> io::Result<Vec<PathBuf>> {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let base = current
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or_default()
-        .to_owned();
     let mut rotated = Vec::new();
     match std::fs::read_dir(&dir) {
         Ok(entries) => {
             for entry in entries {
-                let entry = entry?;
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else { continue };
-                let Some(suffix) = name
-                    .strip_prefix(base.as_str())
-                    .and_then(|rest| rest.strip_prefix('.'))
-                else {
-                    continue;
-                };
-                if let Ok(seq) = suffix.parse::<u64>() {
-                    rotated.push((seq, entry.path()));
+                let path = entry?.path();
+                if let Some(seq) = rotated_first_seq(current, &path) {
+                    rotated.push((seq, path));
                 }
             }
         }
@@ -71,23 +58,33 @@ pub struct Tail {
     pub current_first_seq: Option<u64>,
 }
 
-/// Complete lines of a file and the byte length they cover (a last line
-/// without newline, from a crash in the middle of a write, is not counted).
-fn complete_lines(path: &Path) -> io::Result<(Vec<Vec<u8>>, u64)> {
+/// The byte length of a file's complete lines (a last line without
+/// newline, from a crash in the middle of a write, is not counted).
+fn complete_length(path: &Path) -> io::Result<u64> {
     let mut reader = BufReader::new(File::open(path)?);
-    let mut lines = Vec::new();
     let mut covered = 0u64;
+    let mut line = Vec::new();
     loop {
-        let mut line = Vec::new();
+        line.clear();
         let read = reader.read_until(b'\n', &mut line)?;
         if read == 0 || line.last() != Some(&b'\n') {
-            break;
+            return Ok(covered);
         }
         covered += read as u64;
-        line.pop();
-        lines.push(line);
     }
-    Ok((lines, covered))
+}
+
+/// Cuts a partial last line off `path` (a record whose write a crash
+/// interrupted was never acknowledged).
+pub fn cut_partial_line(path: &Path) -> io::Result<()> {
+    let covered = complete_length(path)?;
+    let file = OpenOptions::new().write(true).open(path)?;
+    if file.metadata()?.len() > covered {
+        tracing::warn!(file = %path.display(), "cutting off a partial audit record left by a crash");
+        file.set_len(covered)?;
+        file.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The sequence number of a file's first record, reading only that line.
@@ -102,23 +99,16 @@ pub fn first_seq(path: &Path) -> Option<u64> {
     peek_line(&line).map(|(seq, _)| seq)
 }
 
-fn last_line_of(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    // Rotated files end with a complete line; read backwards in one block
-    // large enough for any record.
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    let start = len.saturating_sub(256 * 1024);
-    file.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail)?;
-    if tail.last() == Some(&b'\n') {
-        tail.pop();
-    }
-    let line = match tail.iter().rposition(|b| *b == b'\n') {
-        Some(i) => tail[i + 1..].to_vec(),
-        None => tail,
-    };
-    Ok((!line.is_empty()).then_some(line))
+/// The first sequence number a rotated file of `current` is named after.
+pub fn rotated_first_seq(current: &Path, rotated: &Path) -> Option<u64> {
+    let base = current.file_name()?.to_str()?;
+    rotated
+        .file_name()?
+        .to_str()?
+        .strip_prefix(base)?
+        .strip_prefix('.')?
+        .parse()
+        .ok()
 }
 
 /// Where the log continues after `line`, read without authenticating it:
@@ -128,57 +118,6 @@ fn last_line_of(path: &Path) -> io::Result<Option<Vec<u8>>> {
 pub fn position_after(line: &[u8]) -> Option<(u64, LineHash)> {
     let (seq, hash) = peek_line(line)?;
     Some((seq.checked_add(1)?, hash))
-}
-
-fn damaged(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!(
-            "{} ends with a record that cannot be read; run `tresor audit verify`, then move the file aside to start a new chain",
-            path.display()
-        ),
-    )
-}
-
-/// Finds where the log continues. Cuts off a partial last line of the
-/// current file (a record whose write a crash interrupted was never
-/// acknowledged).
-pub fn resume(current: &Path) -> io::Result<Tail> {
-    let files = log_files(current)?;
-    if current.exists() {
-        let (lines, covered) = complete_lines(current)?;
-        let file = OpenOptions::new().write(true).open(current)?;
-        if file.metadata()?.len() > covered {
-            tracing::warn!(file = %current.display(), "cutting off a partial audit record left by a crash");
-            file.set_len(covered)?;
-            file.sync_all()?;
-        }
-        if let (Some(first), Some(last)) = (lines.first(), lines.last()) {
-            let (first_seq, _) = peek_line(first).ok_or_else(|| damaged(current))?;
-            let (next_seq, hash) = position_after(last).ok_or_else(|| damaged(current))?;
-            return Ok(Tail {
-                next_seq,
-                prev: hash,
-                current_first_seq: Some(first_seq),
-            });
-        }
-    }
-    let newest_rotated = files.iter().rev().find(|path| path.as_path() != current);
-    if let Some(path) = newest_rotated
-        && let Some(line) = last_line_of(path)?
-    {
-        let (next_seq, hash) = position_after(&line).ok_or_else(|| damaged(path))?;
-        return Ok(Tail {
-            next_seq,
-            prev: hash,
-            current_first_seq: None,
-        });
-    }
-    Ok(Tail {
-        next_seq: 1,
-        prev: GENESIS,
-        current_first_seq: None,
-    })
 }
 
 /// Makes a rename or a new file in `path`'s directory durable.
@@ -219,16 +158,15 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_last_line_is_cut_off_on_resume() {
+    fn a_partial_last_line_is_cut_off() {
         let dir = tempfile::tempdir().expect("dir");
         let current = dir.path().join("audit.jsonl");
         std::fs::write(&current, b"{\"seq\":1}\n{\"seq\":2}\n{\"seq\":3,\"ti").expect("write");
-        let tail = resume(&current).expect("resume");
-        assert_eq!(tail.next_seq, 3);
-        assert_eq!(tail.current_first_seq, Some(1));
+        cut_partial_line(&current).expect("cut");
         assert_eq!(
             std::fs::read(&current).expect("read"),
             b"{\"seq\":1}\n{\"seq\":2}\n"
         );
+        assert_eq!(first_seq(&current), Some(1));
     }
 }

@@ -11,16 +11,21 @@
 //!
 //! - [`record`]: the record and its line format.
 //! - [`writer`]: the writer thread with group commit and size rotation.
-//! - [`files`]: file names, rotation order, where a log resumes.
+//! - [`files`]: file names, rotation order.
+//! - [`resume`]: where a log continues at start, checked against the
+//!   keystore's checkpoint.
 //! - [`verify`]: offline verification (`tresor audit verify`).
 
 pub mod files;
 pub mod record;
+pub mod resume;
 pub mod verify;
 pub mod writer;
 
 pub use record::{Entry, ItemEntry, Record, RecordKind};
-pub use verify::{Expectations, Tampering, Verified, VerifyError, verify_files, verify_with_keys};
+pub use verify::{
+    AcceptedGap, Expectations, Tampering, Verified, VerifyError, verify_files, verify_with_keys,
+};
 pub use writer::{AuditLog, AuditOptions, Checkpoint, DEFAULT_MAX_FILE_BYTES};
 
 /// Fuzz entry point of the audit-record target (`fuzz/fuzz_targets/audit_record.rs`

@@ -33,6 +33,17 @@ const MAC_PREFIX: &str = ",\"mac\":\"";
 const MAC_SUFFIX_LEN: usize = MAC_PREFIX.len() + 64 + 2;
 /// Prefix of a context value digest.
 pub const CONTEXT_DIGEST_PREFIX: &str = "hmac-sha256:";
+/// What the digest of a whole oversized context starts its MAC input
+/// with, so that it never equals the digest of a single value.
+const OVERSIZED_CONTEXT_LABEL: &[u8] = b"tresor/v1 oversized audit context\0";
+/// Longest record line the writer writes (without its newline). A record
+/// that would be longer loses, in this order, its context digests, its
+/// per-item results, then the tail of its long text fields, and is
+/// flagged `"truncated":true`.
+pub const MAX_LINE_BYTES: usize = 256 * 1024;
+/// Longest text field (identity, key id, detail...) of a record cut down
+/// to fit [`MAX_LINE_BYTES`].
+const MAX_CUT_FIELD_BYTES: usize = 1024;
 
 /// The SHA-256 of a line: what the next record's `prev` holds.
 pub type LineHash = [u8; 32];
@@ -50,13 +61,19 @@ pub enum RecordKind {
     /// deletion window ended, a seal on signal, an anomaly alert, a start or
     /// stop of the server.
     Event,
-    /// An authenticated marker written at least every minute and at
-    /// shutdown; the keystore remembers the latest, so a file cut short is
-    /// detected.
+    /// An authenticated marker written at start, every 30 s and at
+    /// shutdown; the keystore remembers the latest (it only moves
+    /// forward), so a file cut short before it is detected, at the next
+    /// start and by `tresor audit verify`.
     Checkpoint,
     /// The first record of a file after rotation (or of a new log): its
     /// `prev` names the last record of the previous file.
     FileStart,
+    /// Records the keystore's checkpoint proved written were missing at
+    /// start, and the operator accepted it (`--accept-audit-gap`). Its
+    /// sequence number skips past the checkpoint; its `prev` chains to the
+    /// last record still there.
+    Gap,
 }
 
 /// What a caller asks the log to record. The writer adds the sequence
@@ -93,6 +110,10 @@ pub struct Entry {
     /// `hmac-sha256:<hex>` under the audit key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<BTreeMap<String, String>>,
+    /// An encryption context over the size limits, recorded as one digest
+    /// instead of [`Entry::context`] (the call was refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_oversized: Option<OversizedContext>,
     /// gRPC status code name (`OK`, `PERMISSION_DENIED`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Cow<'static, str>>,
@@ -102,6 +123,23 @@ pub struct Entry {
     /// Free text for events (never secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Set when the record was cut down to [`MAX_LINE_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+}
+
+/// An encryption context too large to record pair by pair: its size and
+/// one keyed digest of all of it, so that equal contexts still correlate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OversizedContext {
+    /// Number of pairs.
+    pub pairs: u64,
+    /// Bytes of keys plus values.
+    pub bytes: u64,
+    /// `hmac-sha256:<hex>` under the audit key's context MAC key, over a
+    /// label and then, in byte-wise ascending key order, each key and
+    /// value with its length as a u64 big-endian prefix.
+    pub digest: String,
 }
 
 impl Entry {
@@ -118,10 +156,48 @@ impl Entry {
             items: None,
             results: None,
             context: None,
+            context_oversized: None,
             status: None,
             latency_us: None,
             detail: Some(detail.into()).filter(|d: &String| !d.is_empty()),
+            truncated: None,
         }
+    }
+
+    /// This entry cut down one step towards [`MAX_LINE_BYTES`] (`step`
+    /// from 1): 1 drops the context digests (of the call and its items),
+    /// 2 the per-item results, 3 cuts every text field to
+    /// [`MAX_CUT_FIELD_BYTES`]. `None` after the last step.
+    fn cut_down(&self, step: u8) -> Option<Self> {
+        let mut cut = self.clone();
+        cut.truncated = Some(true);
+        cut.context = None;
+        for item in cut.results.iter_mut().flatten() {
+            item.context = None;
+        }
+        if step >= 2 {
+            cut.results = None;
+        }
+        if step >= 3 {
+            for text in [
+                &mut cut.request_id,
+                &mut cut.identity,
+                &mut cut.peer,
+                &mut cut.key_id,
+                &mut cut.detail,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                text.truncate(text.floor_char_boundary(MAX_CUT_FIELD_BYTES));
+            }
+            if cut.operation.len() > MAX_CUT_FIELD_BYTES {
+                let mut operation = cut.operation.into_owned();
+                operation.truncate(operation.floor_char_boundary(MAX_CUT_FIELD_BYTES));
+                cut.operation = operation.into();
+            }
+        }
+        (step <= 3).then_some(cut)
     }
 }
 
@@ -137,6 +213,10 @@ pub struct ItemEntry {
     /// The item's context, digested as [`Entry::context`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<BTreeMap<String, String>>,
+    /// The item's context when over the limits, as
+    /// [`Entry::context_oversized`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_oversized: Option<OversizedContext>,
     /// The item's gRPC status code name.
     pub status: Cow<'static, str>,
 }
@@ -254,9 +334,11 @@ impl Serialize for Fields<'_> {
             items,
             results,
             context,
+            context_oversized,
             status,
             latency_us,
-            detail
+            detail,
+            truncated
         );
         map.end()
     }
@@ -287,6 +369,30 @@ pub fn append_line(
         return Err(CryptoError::Malformed);
     }
     close_with_mac(keys, out, start);
+    Ok(())
+}
+
+/// [`append_line`], cutting the entry down (see [`Entry::cut_down`]) until
+/// its line fits in [`MAX_LINE_BYTES`].
+pub fn append_capped_line(
+    keys: &AuditKeys,
+    out: &mut Vec<u8>,
+    seq: u64,
+    time: &str,
+    prev: &LineHash,
+    entry: &Entry,
+) -> Result<(), CryptoError> {
+    let start = out.len();
+    append_line(keys, out, seq, time, prev, entry)?;
+    let mut step = 0;
+    while out.len() - start > MAX_LINE_BYTES {
+        out.truncate(start);
+        step += 1;
+        // Three steps leave at most six text fields of 1 KiB (6 KiB once
+        // JSON-escaped) and fixed-size numbers: far below the cap.
+        let cut = entry.cut_down(step).ok_or(CryptoError::TooLarge)?;
+        append_line(keys, out, seq, time, prev, &cut)?;
+    }
     Ok(())
 }
 
@@ -348,14 +454,47 @@ pub fn parse_hash(text: &str) -> Option<LineHash> {
 /// The digest of one context value: `hmac-sha256:<hex>` under the audit
 /// key, so equal values can be correlated without being readable.
 pub fn context_value_digest(keys: &AuditKeys, value: &str) -> String {
-    let tag = keys.context.sign(value.as_bytes());
-    // Written digit by digit into a sized String: `hex::encode` collects
-    // chars one at a time, which showed in profiles of batch calls (one
-    // digest per item).
+    digest_text(&keys.context.sign(value.as_bytes()))
+}
+
+/// `hmac-sha256:<hex of tag>`. Written digit by digit into a sized String:
+/// `hex::encode` collects chars one at a time, which showed in profiles of
+/// batch calls (one digest per item).
+fn digest_text(tag: &[u8]) -> String {
     let mut digest = String::with_capacity(CONTEXT_DIGEST_PREFIX.len() + 2 * tag.len());
     digest.push_str(CONTEXT_DIGEST_PREFIX);
-    digest.extend(hex_digits(&tag).map(char::from));
+    digest.extend(hex_digits(tag).map(char::from));
     digest
+}
+
+/// The record of an oversized encryption context (see
+/// [`OversizedContext::digest`]). Costs one sort and one pass of HMAC over
+/// the pairs, whatever their number.
+pub fn oversized_context<'a>(
+    keys: &AuditKeys,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> OversizedContext {
+    let mut pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+    pairs.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let bytes: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let lengths: Vec<[u8; 8]> = pairs
+        .iter()
+        .flat_map(|(k, v)| [k.len(), v.len()])
+        .map(|len| (len as u64).to_be_bytes())
+        .collect();
+    let chunks = pairs
+        .iter()
+        .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()])
+        .zip(&lengths)
+        .flat_map(|(field, len)| [len.as_slice(), field]);
+    let tag = keys
+        .context
+        .sign_chunks(std::iter::once(OVERSIZED_CONTEXT_LABEL).chain(chunks));
+    OversizedContext {
+        pairs: pairs.len() as u64,
+        bytes: bytes as u64,
+        digest: digest_text(&tag),
+    }
 }
 
 /// The lowercase hex digits of `bytes`, as ASCII bytes.
@@ -456,12 +595,18 @@ mod tests {
                         key_id: Some("orders".into()),
                         key_version: Some(3),
                         context: Some(BTreeMap::from([("t".into(), "hmac-sha256:00".into())])),
+                        context_oversized: None,
                         status: "OK".into(),
                     },
                     ItemEntry {
                         key_id: Some("other".into()),
                         key_version: None,
                         context: None,
+                        context_oversized: Some(OversizedContext {
+                            pairs: 70,
+                            bytes: 900,
+                            digest: "hmac-sha256:01".into(),
+                        }),
                         status: "PERMISSION_DENIED".into(),
                     },
                 ]),
@@ -489,6 +634,61 @@ mod tests {
             decode_line(&other, &line).unwrap_err(),
             LineError::Unauthentic
         );
+    }
+
+    #[test]
+    fn a_record_over_the_line_cap_is_cut_down_and_still_authenticates() {
+        let keys = AuditKeys::derive(&SecretKey::generate().expect("key")).expect("keys");
+        let digests = BTreeMap::from([("tenant".to_owned(), "hmac-sha256:00".to_owned())]);
+        let item = ItemEntry {
+            key_id: Some("orders".into()),
+            key_version: Some(1),
+            context: Some(digests.clone()),
+            context_oversized: None,
+            status: "OK".into(),
+        };
+        let small = Entry {
+            context: Some(digests),
+            results: Some(vec![item.clone(); 10]),
+            ..Entry::event("EncryptBatch", "")
+        };
+        let many_items = Entry {
+            results: Some(vec![item; 5_000]),
+            ..small.clone()
+        };
+        let long_text = Entry {
+            identity: Some("\u{1}".repeat(MAX_LINE_BYTES)),
+            detail: Some("é".repeat(MAX_LINE_BYTES)),
+            ..many_items.clone()
+        };
+        for (entry, kept_items) in [(&small, true), (&many_items, true), (&long_text, false)] {
+            let mut line = Vec::new();
+            append_capped_line(&keys, &mut line, 3, "t", &GENESIS, entry).expect("encode");
+            assert!(line.len() <= MAX_LINE_BYTES, "{} bytes", line.len());
+            let back = decode_line(&keys, &line).expect("decode").record.entry;
+            if entry == &small {
+                assert_eq!(&back, entry, "a small record is written as is");
+                continue;
+            }
+            assert_eq!(back.truncated, Some(true));
+            assert_eq!(back.context, None);
+            assert_eq!(back.results.is_some(), kept_items);
+        }
+    }
+
+    #[test]
+    fn an_oversized_context_has_one_digest_of_all_its_pairs() {
+        let keys = AuditKeys::derive(&SecretKey::generate().expect("key")).expect("keys");
+        let pairs = [("b", "tenant-42"), ("a", ""), ("c", "x")];
+        let one = oversized_context(&keys, pairs);
+        let reversed = oversized_context(&keys, pairs.into_iter().rev());
+        assert_eq!(one, reversed, "order does not matter");
+        assert_eq!((one.pairs, one.bytes), (3, 13));
+        assert!(one.digest.starts_with(CONTEXT_DIGEST_PREFIX) && !one.digest.contains("tenant"));
+        // Moving a byte from a key to its value changes the digest.
+        let moved = oversized_context(&keys, [("b", "tenant-42"), ("a", ""), ("cx", "")]);
+        assert_ne!(moved.digest, one.digest);
+        assert_ne!(one.digest, context_value_digest(&keys, "tenant-42"));
     }
 
     #[test]

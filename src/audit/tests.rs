@@ -25,7 +25,17 @@ async fn write_log(
     options: AuditOptions,
     count: u64,
 ) -> (Vec<PathBuf>, Checkpoint) {
-    let log = AuditLog::open(key.clone(), options.clone()).expect("open");
+    write_log_after(key, options, count, None).await
+}
+
+/// [`write_log`] on a log whose keystore checkpoint is `stored`.
+async fn write_log_after(
+    key: &Arc<SecretKey>,
+    options: AuditOptions,
+    count: u64,
+    stored: Option<Checkpoint>,
+) -> (Vec<PathBuf>, Checkpoint) {
+    let log = AuditLog::open(key.clone(), options.clone(), stored).expect("open");
     for n in 0..count {
         log.append(entry(n)).await.expect("append");
     }
@@ -71,7 +81,7 @@ fn expect_all(checkpoint: Checkpoint) -> Expectations {
 
 fn tampered_record(result: Result<Verified, VerifyError>) -> u64 {
     match result {
-        Err(VerifyError::Tampered(t)) => t.record,
+        Err(VerifyError::Tampered(t) | VerifyError::CutShort { tampering: t, .. }) => t.record,
         other => panic!("expected tampering to be found, got {other:?}"),
     }
 }
@@ -81,8 +91,8 @@ async fn a_written_log_verifies_and_resumes_its_chain_after_reopening() {
     let dir = tempfile::tempdir().expect("dir");
     let key = Arc::new(SecretKey::generate().expect("key"));
     let options = AuditOptions::at(dir.path().join("audit.jsonl"));
-    write_log(&key, options.clone(), 5).await;
-    let (files, checkpoint) = write_log(&key, options, 3).await;
+    let (_, first) = write_log(&key, options.clone(), 5).await;
+    let (files, checkpoint) = write_log_after(&key, options, 3, Some(first)).await;
     let verified = verify_files(&key, &files, expect_all(checkpoint)).expect("verify");
     // file start + 5 + checkpoint + 3 + checkpoint
     assert_eq!(verified.records, 11);
@@ -175,7 +185,7 @@ async fn a_failed_write_is_refused_and_leaves_no_trace() {
         fail_writes: Some(fail.clone()),
         ..AuditOptions::at(dir.path().join("audit.jsonl"))
     };
-    let log = AuditLog::open(key.clone(), options.clone()).expect("open");
+    let log = AuditLog::open(key.clone(), options.clone(), None).expect("open");
     log.append(entry(1)).await.expect("append");
     fail.store(true, Ordering::SeqCst);
     let refused = log.append(entry(2)).await.expect_err("disk full");
@@ -194,7 +204,7 @@ async fn concurrent_appends_are_grouped_and_all_chained() {
     let dir = tempfile::tempdir().expect("dir");
     let key = Arc::new(SecretKey::generate().expect("key"));
     let options = AuditOptions::at(dir.path().join("audit.jsonl"));
-    let log = AuditLog::open(key.clone(), options.clone()).expect("open");
+    let log = AuditLog::open(key.clone(), options.clone(), None).expect("open");
     append_concurrently(&log, 0..400).await;
     let checkpoint = log.close().await.expect("close");
     let files = files::log_files(&options.path).expect("list");
@@ -215,7 +225,7 @@ async fn an_idle_append_is_written_at_once_and_appends_under_load_are_grouped() 
     let dir = tempfile::tempdir().expect("dir");
     let key = Arc::new(SecretKey::generate().expect("key"));
     let options = AuditOptions::at(dir.path().join("audit.jsonl"));
-    let log = AuditLog::open(key.clone(), options.clone()).expect("open");
+    let log = AuditLog::open(key.clone(), options.clone(), None).expect("open");
 
     // Idle (no append for longer than BUSY_GAP): the record is written in
     // the first poll, with no yield for company that is not coming.
@@ -243,19 +253,33 @@ async fn an_idle_append_is_written_at_once_and_appends_under_load_are_grouped() 
     assert_eq!(verified.records, 205, "file start, 203 records, checkpoint");
 }
 
+/// Writes authentic records with these sequence numbers, chained, as one
+/// file at `path`.
+fn write_records(key: &SecretKey, path: &Path, seqs: &[u64]) {
+    let keys = record::AuditKeys::derive(key).expect("keys");
+    let mut log = Vec::new();
+    let mut prev = record::GENESIS;
+    for &seq in seqs {
+        let start = log.len();
+        record::append_line(&keys, &mut log, seq, "t", &prev, &entry(seq)).expect("encode");
+        prev = record::line_hash(&log[start..]);
+        log.push(b'\n');
+    }
+    std::fs::write(path, log).expect("write");
+}
+
 /// Found while writing the fuzz helpers: resuming after a last line with
 /// `"seq":18446744073709551615` overflowed `seq + 1` (a panic in debug
 /// builds, record 0 in release), and the writer's own `seq += 1` could
-/// overflow the same way. The line is read without authentication, so a
-/// damaged file must fail cleanly.
+/// overflow the same way. A damaged file must fail cleanly.
 #[tokio::test]
 async fn a_log_at_the_last_sequence_numbers_fails_cleanly() {
     let dir = tempfile::tempdir().expect("dir");
     let key = Arc::new(SecretKey::generate().expect("key"));
     let options = AuditOptions::at(dir.path().join("audit.jsonl"));
-    std::fs::write(&options.path, format!("{{\"seq\":{}}}\n", u64::MAX)).expect("write");
+    write_records(&key, &options.path, &[u64::MAX]);
     assert!(
-        AuditLog::open(key.clone(), options.clone()).is_err(),
+        AuditLog::open(key.clone(), options.clone(), None).is_err(),
         "nothing can follow record u64::MAX"
     );
     assert_eq!(
@@ -263,13 +287,169 @@ async fn a_log_at_the_last_sequence_numbers_fails_cleanly() {
         Some(u64::MAX)
     );
 
-    std::fs::write(&options.path, format!("{{\"seq\":{}}}\n", u64::MAX - 1)).expect("write");
-    let log = AuditLog::open(key, options).expect("record u64::MAX is still free");
+    write_records(&key, &options.path, &[u64::MAX - 1]);
+    let log = AuditLog::open(key, options, None).expect("record u64::MAX is still free");
     let refused = log.append(entry(1)).await;
     assert!(
         matches!(refused, Err(AuditError::Write(_))),
         "the file start takes u64::MAX; the entry has no number left: {refused:?}"
     );
+}
+
+/// Issue 18: the log resumed from its last line without checking its MAC,
+/// so a forged or edited last record was chained onto at start.
+#[tokio::test]
+async fn a_last_record_that_does_not_authenticate_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions::at(dir.path().join("audit.jsonl"));
+    let (_, checkpoint) = write_log(&key, options.clone(), 4).await;
+    let mut edited = lines(&options.path);
+    let last = edited.len() - 1;
+    edited[last] = edited[last].replacen("\"checkpoint\"", "\"checkpoinT\"", 1);
+    write_lines(&options.path, &edited);
+    for accept_gap in [false, true] {
+        let options = AuditOptions {
+            accept_gap,
+            ..options.clone()
+        };
+        let refused = AuditLog::open(key.clone(), options, Some(checkpoint));
+        assert!(
+            matches!(&refused, Err(AuditError::Resume(why)) if why.contains("MAC")),
+            "accept_gap {accept_gap}: {refused:?}"
+        );
+    }
+    let foreign = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions::at(dir.path().join("other.jsonl"));
+    write_log(&foreign, options.clone(), 2).await;
+    assert!(
+        AuditLog::open(key, options, None).is_err(),
+        "another key's log"
+    );
+}
+
+/// Issue 18: a log cut short (or removed) while the server was stopped was
+/// continued at start as if nothing happened. Now it is refused against
+/// the keystore's checkpoint, unless the operator accepts the gap, which a
+/// `gap` record notes and verification reports.
+#[tokio::test]
+async fn a_log_missing_records_before_the_checkpoint_is_refused_unless_the_gap_is_accepted() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions::at(dir.path().join("audit.jsonl"));
+    let (_, checkpoint) = write_log(&key, options.clone(), 6).await;
+    let original = lines(&options.path);
+    assert_eq!(checkpoint.seq, original.len() as u64);
+
+    let cut = original[..original.len() - 3].to_vec();
+    write_lines(&options.path, &cut);
+    let refused = AuditLog::open(key.clone(), options.clone(), Some(checkpoint));
+    assert!(
+        matches!(&refused, Err(AuditError::Resume(why))
+            if why.contains(&format!("checkpoint is record {}", checkpoint.seq))
+                && why.contains(&format!("ends at record {}", cut.len()))
+                && why.contains("--accept-audit-gap")),
+        "{refused:?}"
+    );
+    assert_eq!(lines(&options.path), cut, "a refused open writes nothing");
+
+    let accepting = AuditOptions {
+        accept_gap: true,
+        ..options.clone()
+    };
+    let (files, after) = write_log_after(&key, accepting, 2, Some(checkpoint)).await;
+    let verified = verify_files(&key, &files, expect_all(after)).expect("verify");
+    assert_eq!(verified.gaps.len(), 1, "{verified:?}");
+    let gap = &verified.gaps[0];
+    assert_eq!(gap.first_missing, cut.len() as u64 + 1);
+    assert_eq!(
+        gap.record,
+        checkpoint.seq + 1,
+        "numbers skip past the checkpoint"
+    );
+    assert!(gap.detail.contains("--accept-audit-gap"), "{gap:?}");
+    assert!(after.seq > checkpoint.seq);
+
+    // Every file removed: refused too; accepted, a new chain notes the gap.
+    std::fs::remove_file(&options.path).expect("remove");
+    assert!(matches!(
+        AuditLog::open(key.clone(), options.clone(), Some(after)),
+        Err(AuditError::Resume(why)) if why.contains("holds no records")
+    ));
+    let accepting = AuditOptions {
+        accept_gap: true,
+        ..options
+    };
+    let (files, last) = write_log_after(&key, accepting, 1, Some(after)).await;
+    let verified = verify_files(&key, &files, expect_all(last)).expect("verify");
+    assert_eq!(verified.gaps.len(), 1);
+    assert_eq!(
+        (verified.gaps[0].first_missing, verified.gaps[0].record),
+        (2, after.seq + 1)
+    );
+}
+
+/// A checkpoint in a rotated file: the log resumes after verifying from
+/// that file on; a rotated file after it removed is refused.
+#[tokio::test]
+async fn a_checkpoint_in_a_rotated_file_is_found_and_held_against_later_files() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions {
+        max_file_bytes: 2_000,
+        ..AuditOptions::at(dir.path().join("audit.jsonl"))
+    };
+    let log = AuditLog::open(key.clone(), options.clone(), None).expect("open");
+    for n in 0..10 {
+        log.append(entry(n)).await.expect("append");
+    }
+    let early = log.checkpoint().await.expect("checkpoint");
+    for n in 10..60 {
+        log.append(entry(n)).await.expect("append");
+    }
+    drop(log);
+    let files = files::log_files(&options.path).expect("list");
+    assert!(files.len() > 3, "{files:?}");
+    let holding = files
+        .iter()
+        .rposition(|f| files::first_seq(f).is_some_and(|first| first <= early.seq))
+        .expect("a file holds the checkpoint");
+    assert!(
+        holding + 1 < files.len(),
+        "the checkpoint is in a rotated file"
+    );
+
+    let later = files[holding + 1].clone();
+    let aside = dir.path().join("aside");
+    std::fs::rename(&later, &aside).expect("move aside");
+    assert!(matches!(
+        AuditLog::open(key.clone(), options.clone(), Some(early)),
+        Err(AuditError::Resume(_))
+    ));
+    std::fs::rename(&aside, &later).expect("move back");
+
+    let (files, last) = write_log_after(&key, options, 1, Some(early)).await;
+    let verified = verify_files(&key, &files, expect_all(last)).expect("verify");
+    assert_eq!(verified.last_seq, last.seq);
+    assert!(verified.gaps.is_empty());
+}
+
+/// Records after the checkpoint (a crash before the next one) are
+/// continued; only those up to the checkpoint are held against it.
+#[tokio::test]
+async fn records_written_after_the_checkpoint_are_continued() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = Arc::new(SecretKey::generate().expect("key"));
+    let options = AuditOptions::at(dir.path().join("audit.jsonl"));
+    let log = AuditLog::open(key.clone(), options.clone(), None).expect("open");
+    log.append(entry(1)).await.expect("append");
+    let checkpoint = log.checkpoint().await.expect("checkpoint");
+    log.append(entry(2)).await.expect("append");
+    drop(log);
+    let (files, last) = write_log_after(&key, options, 1, Some(checkpoint)).await;
+    let verified = verify_files(&key, &files, expect_all(last)).expect("verify");
+    assert!(verified.gaps.is_empty());
+    assert_eq!(verified.records, last.seq);
 }
 
 /// An authentic record `u64::MAX` ends what verification can accept: a

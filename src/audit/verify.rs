@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::files;
-use super::record::{self, GENESIS, LineHash};
+use super::record::{self, GENESIS, LineHash, RecordKind};
 use super::writer::Checkpoint;
 use crate::crypto::SecretKey;
 
@@ -37,6 +37,47 @@ pub struct Verified {
     pub last_seq: u64,
     /// The keystore's checkpoint was found in the files and matched.
     pub checkpoint_matched: bool,
+    /// The chain hash of the last record seen (where the log continues).
+    pub last_hash: LineHash,
+    /// Gaps an operator accepted (`--accept-audit-gap`), each recorded by
+    /// an authentic `gap` record, in log order.
+    pub gaps: Vec<AcceptedGap>,
+}
+
+/// A `gap` record: the server was started with `--accept-audit-gap` on a
+/// log that had lost records the keystore's checkpoint proved written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedGap {
+    /// The sequence number of the gap record.
+    pub record: u64,
+    /// The first sequence number missing before it (equal to `record`
+    /// when the numbers run on, or when the gap record opens the files
+    /// checked).
+    pub first_missing: u64,
+    /// When the gap was accepted.
+    pub time: String,
+    /// What the server found missing.
+    pub detail: String,
+}
+
+impl std::fmt::Display for AcceptedGap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first_missing < self.record {
+            write!(
+                f,
+                "records {}–{} are missing",
+                self.first_missing,
+                self.record - 1
+            )?;
+        } else {
+            write!(f, "records are missing")?;
+        }
+        write!(
+            f,
+            "; gap accepted at record {} ({}): {}",
+            self.record, self.time, self.detail
+        )
+    }
 }
 
 /// The first place where the log is not what the writer wrote.
@@ -67,6 +108,16 @@ pub enum VerifyError {
     /// The log was edited, shortened, reordered or forged.
     #[error("{0}")]
     Tampered(Tampering),
+    /// Every record read is intact, but the log ends before the keystore's
+    /// checkpoint: records were cut off its end (or its last files
+    /// removed).
+    #[error("{tampering}")]
+    CutShort {
+        /// Where the missing records should be.
+        tampering: Tampering,
+        /// What the intact part holds.
+        verified: Box<Verified>,
+    },
     /// Nothing to verify.
     #[error("no audit records found")]
     Empty,
@@ -141,6 +192,8 @@ impl<'a> Verifier<'a> {
                 first_seq: 0,
                 last_seq: 0,
                 checkpoint_matched: false,
+                last_hash: GENESIS,
+                gaps: Vec::new(),
             },
         }
     }
@@ -175,6 +228,8 @@ impl<'a> Verifier<'a> {
         let tampered = |problem: String| (expected_seq, problem);
         let line = record::decode_line(self.keys, line).map_err(|e| tampered(e.to_string()))?;
         let seq = line.record.seq;
+        let is_gap = line.record.entry.kind == RecordKind::Gap;
+        let mut first_missing = seq;
         if let Some(expected) = &self.position {
             let Some(next_seq) = expected.next_seq else {
                 return Err(tampered(format!(
@@ -182,7 +237,10 @@ impl<'a> Verifier<'a> {
                     u64::MAX
                 )));
             };
-            if seq > next_seq {
+            first_missing = next_seq;
+            // A gap record may skip sequence numbers (the ones lost), but
+            // it still chains to the record before it.
+            if seq > next_seq && !is_gap {
                 return Err(tampered(format!(
                     "missing: record {seq} stands in its place (records removed or reordered)"
                 )));
@@ -208,11 +266,20 @@ impl<'a> Verifier<'a> {
             }
             self.verified.checkpoint_matched = true;
         }
+        if is_gap {
+            self.verified.gaps.push(AcceptedGap {
+                record: seq,
+                first_missing: first_missing.min(seq),
+                time: line.record.time.clone(),
+                detail: line.record.entry.detail.clone().unwrap_or_default(),
+            });
+        }
         if self.verified.records == 0 {
             self.verified.first_seq = seq;
         }
         self.verified.records += 1;
         self.verified.last_seq = seq;
+        self.verified.last_hash = line.hash;
         self.position = Some(Position {
             next_seq: seq.checked_add(1),
             prev: line.hash,
@@ -231,15 +298,18 @@ impl<'a> Verifier<'a> {
             && !verified.checkpoint_matched
             && checkpoint.seq > verified.last_seq
         {
-            return Err(VerifyError::Tampered(Tampering {
-                file: last_place.0,
-                line: last_place.1.saturating_add(1),
-                record: verified.last_seq.saturating_add(1),
-                problem: format!(
-                    "missing: the log ends at record {} but the keystore's latest checkpoint is record {} (the log was cut short)",
-                    verified.last_seq, checkpoint.seq
-                ),
-            }));
+            return Err(VerifyError::CutShort {
+                tampering: Tampering {
+                    file: last_place.0,
+                    line: last_place.1.saturating_add(1),
+                    record: verified.last_seq.saturating_add(1),
+                    problem: format!(
+                        "missing: the log ends at record {} but the keystore's latest checkpoint is record {} (the log was cut short)",
+                        verified.last_seq, checkpoint.seq
+                    ),
+                },
+                verified: Box::new(verified),
+            });
         }
         Ok(verified)
     }
@@ -304,10 +374,11 @@ pub fn fuzz_log(data: &[u8]) {
             };
             if let Ok(v) = result {
                 assert!(v.records >= 1 && v.first_seq <= v.last_seq);
+                let skipped: u64 = v.gaps.iter().map(|g| g.record - g.first_missing).sum();
                 assert_eq!(
                     v.last_seq - v.first_seq,
-                    v.records - 1,
-                    "a gap was let through"
+                    v.records - 1 + skipped,
+                    "a gap was let through without a gap record"
                 );
                 assert!(!expect.from_genesis || v.first_seq == 1);
                 assert!(

@@ -33,6 +33,7 @@ use tokio::sync::Notify;
 
 use super::files::{self, Tail};
 use super::record::{self, AuditKeys, Entry, LineHash, RecordKind};
+use super::resume::{self, MissingRecords, ResumeError};
 use crate::crypto::SecretKey;
 use crate::error::AuditError;
 
@@ -57,6 +58,10 @@ pub struct AuditOptions {
     pub path: PathBuf,
     /// Rotate the current file once it is this large.
     pub max_file_bytes: u64,
+    /// Continue a log that lost records the keystore's checkpoint proves
+    /// written (`--accept-audit-gap`), recording the gap in a `gap`
+    /// record, instead of refusing to open it.
+    pub accept_gap: bool,
     /// Test switch: while set, every write fails as on a full disk.
     #[doc(hidden)]
     pub fail_writes: Option<Arc<AtomicBool>>,
@@ -68,6 +73,7 @@ impl AuditOptions {
         Self {
             path: path.into(),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            accept_gap: false,
             fail_writes: None,
         }
     }
@@ -204,23 +210,34 @@ fn io_error(what: &str, path: &Path, e: &io::Error) -> AuditError {
 
 impl AuditLog {
     /// Opens (or creates) the log at `options.path`, continuing its chain,
-    /// and starts the syncer thread.
-    pub fn open(key: Arc<SecretKey>, options: AuditOptions) -> Result<Self, AuditError> {
+    /// and starts the syncer thread. `checkpoint` is the latest one the
+    /// keystore holds for this log: the files must hold it and verify from
+    /// it to their end (see [`resume::resume`]), else the log is refused,
+    /// unless [`AuditOptions::accept_gap`] is set and records are merely
+    /// missing: then a `gap` record is written and synced before this
+    /// returns.
+    pub fn open(
+        key: Arc<SecretKey>,
+        options: AuditOptions,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<Self, AuditError> {
         let path = options.path.clone();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create", dir, &e))?;
         }
-        let tail = files::resume(&path).map_err(|e| io_error("cannot resume", &path, &e))?;
-        let file = open_append(&path)?;
-        let len = file
-            .metadata()
-            .map_err(|e| io_error("cannot read", &path, &e))?
-            .len();
         let keys =
             Arc::new(AuditKeys::derive(&key).map_err(|e| {
                 AuditError::Write(format!("cannot derive the audit MAC keys: {e}"))
             })?);
         drop(key);
+        let resumed = resume::resume(&path, &keys, checkpoint, options.accept_gap)
+            .map_err(|e| resume_error(&path, e))?;
+        let tail = resumed.tail;
+        let file = open_append(&path)?;
+        let len = file
+            .metadata()
+            .map_err(|e| io_error("cannot read", &path, &e))?
+            .len();
         let sync = Arc::new(SyncShared {
             file: Mutex::new(
                 file.try_clone()
@@ -235,7 +252,7 @@ impl AuditLog {
             .name("tresor-audit-sync".into())
             .spawn(move || syncer.run())
             .map_err(|e| AuditError::Write(format!("cannot start the audit syncer: {e}")))?;
-        let writer = Writer {
+        let mut writer = Writer {
             keys: keys.clone(),
             options,
             file,
@@ -245,6 +262,9 @@ impl AuditLog {
             written: 0,
             buffer: Vec::with_capacity(64 * 1024),
         };
+        if let Some(missing) = &resumed.missing {
+            writer.record_gap(missing)?;
+        }
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 group: 1,
@@ -359,6 +379,32 @@ impl AuditLog {
     pub fn context_digest(&self, value: &str) -> String {
         record::context_value_digest(&self.keys, value)
     }
+
+    /// The record of a context over the limits (see
+    /// [`record::oversized_context`]).
+    pub fn oversized_context<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> record::OversizedContext {
+        record::oversized_context(&self.keys, pairs)
+    }
+}
+
+/// Why a log cannot be opened, and what the operator can do.
+fn resume_error(path: &Path, error: ResumeError) -> AuditError {
+    match error {
+        ResumeError::Io(e) => io_error("cannot resume", path, &e),
+        ResumeError::Missing(missing) => AuditError::Resume(format!(
+            "{missing}: records were cut off the audit log at {} or its files removed. \
+             Restore them from your copies; or, if you know why they are gone, start once with \
+             --accept-audit-gap, which records the gap in the log",
+            path.display()
+        )),
+        ResumeError::Damaged(problem) => AuditError::Resume(format!(
+            "{problem}. Run `tresor audit verify`; to start a new chain, move the damaged files aside \
+             and start once with --accept-audit-gap"
+        )),
+    }
 }
 
 fn open_append(path: &Path) -> Result<File, AuditError> {
@@ -446,7 +492,29 @@ impl Writer {
         })
     }
 
+    /// Writes and syncs the `gap` record of records found missing at
+    /// start. Its sequence number skips past the keystore's checkpoint, so
+    /// no number is used twice.
+    fn record_gap(&mut self, missing: &MissingRecords) -> Result<(), AuditError> {
+        tracing::warn!(%missing, "--accept-audit-gap: continuing the audit log after missing records; a gap record notes it");
+        let entry = Entry {
+            kind: RecordKind::Gap,
+            ..Entry::event(
+                "audit_gap",
+                format!("{missing}; accepted with --accept-audit-gap"),
+            )
+        };
+        self.write_group(vec![entry], missing.checkpoint.seq.saturating_add(1))?;
+        self.sync()
+    }
+
     fn write_entries(&mut self, entries: Vec<Entry>) -> Result<(), AuditError> {
+        self.write_group(entries, 0)
+    }
+
+    /// Writes `entries` as one group; a `gap` entry among them takes at
+    /// least the sequence number `gap_floor`.
+    fn write_group(&mut self, entries: Vec<Entry>, gap_floor: u64) -> Result<(), AuditError> {
         if self.sync.failed() {
             self.sync()?;
         }
@@ -472,8 +540,11 @@ impl Writer {
         let mut seq = self.tail.next_seq;
         let mut prev = self.tail.prev;
         for entry in &entries {
+            if entry.kind == RecordKind::Gap {
+                seq = seq.max(gap_floor);
+            }
             let start = self.buffer.len();
-            record::append_line(&self.keys, &mut self.buffer, seq, &time, &prev, entry)
+            record::append_capped_line(&self.keys, &mut self.buffer, seq, &time, &prev, entry)
                 .map_err(|e| AuditError::Write(format!("cannot encode a record: {e}")))?;
             prev = record::line_hash(&self.buffer[start..]);
             self.buffer.push(b'\n');

@@ -70,6 +70,17 @@ impl MacKey {
         out
     }
 
+    /// The tag of the concatenation of `chunks`, without building it.
+    pub fn sign_chunks<'a>(&self, chunks: impl IntoIterator<Item = &'a [u8]>) -> [u8; MAC_LEN] {
+        let mut context = hmac::Context::with_key(&self.ring_key());
+        for chunk in chunks {
+            context.update(chunk);
+        }
+        let mut out = [0u8; MAC_LEN];
+        out.copy_from_slice(context.sign().as_ref());
+        out
+    }
+
     /// Checks a tag in constant time.
     pub fn verify(&self, data: &[u8], tag: &[u8]) -> Result<(), CryptoError> {
         hmac::verify(&self.ring_key(), data, tag).map_err(|_| CryptoError::Unauthentic)

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::Service;
 use super::keyring::Keyring;
+use crate::audit::record::OversizedContext;
 use crate::audit::{AuditLog, AuditOptions, Entry, ItemEntry, RecordKind};
 use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
 use crate::error::{Error, StoreError};
@@ -169,6 +170,49 @@ pub async fn offline_audit_key(
     open_audit_key(&root, sealed)
 }
 
+/// The latest checkpoint `store` holds for the audit log `log_name` (the
+/// replica name with a shared keystore, [`LOCAL_LOG`] with sled).
+pub async fn stored_checkpoint(
+    store: &dyn KeyStore,
+    log_name: &str,
+) -> Result<Option<crate::audit::Checkpoint>, Error> {
+    let Some(mark) = store.audit_mark(log_name).await? else {
+        return Ok(None);
+    };
+    let hash = mark.record_hash.try_into().map_err(|_| {
+        Error::Store(StoreError::Corrupt(format!(
+            "the audit checkpoint of log {log_name} is not a SHA-256 hash"
+        )))
+    })?;
+    Ok(Some(crate::audit::Checkpoint {
+        seq: mark.sequence,
+        hash,
+    }))
+}
+
+/// An encryption context as an audit record holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditedContext {
+    /// Within the limits: keys in clear, values as keyed digests.
+    Pairs(BTreeMap<String, String>),
+    /// Over the limits (the call or item is refused): its size and one
+    /// keyed digest of all of it.
+    Oversized(OversizedContext),
+}
+
+impl AuditedContext {
+    /// The record fields: (`context`, `context_oversized`).
+    fn into_fields(
+        context: Option<Self>,
+    ) -> (Option<BTreeMap<String, String>>, Option<OversizedContext>) {
+        match context {
+            None => (None, None),
+            Some(Self::Pairs(pairs)) => (Some(pairs), None),
+            Some(Self::Oversized(oversized)) => (None, Some(oversized)),
+        }
+    }
+}
+
 /// What the server found checking its own audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditReport {
@@ -202,7 +246,7 @@ pub struct RequestRecord {
     /// A batch call's number of items (`None` for a single call).
     pub items: Option<u32>,
     /// The context digest from [`Service::audit_context`].
-    pub context: Option<BTreeMap<String, String>>,
+    pub context: Option<AuditedContext>,
     /// The gRPC status code name (`OK`, `PERMISSION_DENIED`...).
     pub status: &'static str,
     /// Time spent.
@@ -220,7 +264,7 @@ pub struct ItemRecord {
     /// The key version used, when the item succeeded.
     pub key_version: Option<u32>,
     /// The context digest from [`Service::audit_context`].
-    pub context: Option<BTreeMap<String, String>>,
+    pub context: Option<AuditedContext>,
     /// The item's gRPC status code name.
     pub status: &'static str,
 }
@@ -234,12 +278,15 @@ impl Service {
         };
         let (_, root) = keyring.current_root()?;
         let key = load_or_create_audit_key(self.store.as_ref(), &root).await?;
-        let log = AuditLog::open(Arc::new(key), settings.options.clone())?;
+        let checkpoint = stored_checkpoint(self.store.as_ref(), &settings.log_name).await?;
+        let log = AuditLog::open(Arc::new(key), settings.options.clone(), checkpoint)?;
         tracing::info!(file = %log.path().display(), "audit log open");
         let _ = self.audit.set(log);
         self.audit_event("server_started", None, env!("CARGO_PKG_VERSION"))
             .await;
-        Ok(())
+        // Moves the keystore's checkpoint onto this run's chain at once
+        // (past an accepted gap, too).
+        self.audit_checkpoint().await
     }
 
     /// The audit log, when auditing is on.
@@ -248,22 +295,25 @@ impl Service {
     }
 
     /// The digest of an encryption context for a record: keys in clear,
-    /// values as keyed digests. `None` when auditing is off or the context
-    /// is empty.
-    pub fn audit_context(
-        &self,
-        context: &HashMap<String, String>,
-    ) -> Option<BTreeMap<String, String>> {
+    /// values as keyed digests; over the limits
+    /// ([`super::context_within_limits`]), one digest of it all, so that
+    /// recording a refused context costs no more than reading it. `None`
+    /// when auditing is off or the context is empty.
+    pub fn audit_context(&self, context: &HashMap<String, String>) -> Option<AuditedContext> {
         let log = self.audit.get()?;
         if context.is_empty() {
             return None;
         }
-        Some(
+        let pairs = || context.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if !super::context_within_limits(context.len(), pairs()) {
+            return Some(AuditedContext::Oversized(log.oversized_context(pairs())));
+        }
+        Some(AuditedContext::Pairs(
             context
                 .iter()
                 .map(|(key, value)| (key.clone(), log.context_digest(value)))
                 .collect(),
-        )
+        ))
     }
 
     /// Writes the record of a handled call; for a batch call whose items
@@ -318,14 +368,19 @@ impl Service {
         let results = (!items.is_empty()).then(|| {
             items
                 .into_iter()
-                .map(|item| ItemEntry {
-                    key_id: recorded_key_id(Some(item.key_id)),
-                    key_version: item.key_version,
-                    context: item.context,
-                    status: item.status.into(),
+                .map(|item| {
+                    let (context, context_oversized) = AuditedContext::into_fields(item.context);
+                    ItemEntry {
+                        key_id: recorded_key_id(Some(item.key_id)),
+                        key_version: item.key_version,
+                        context,
+                        context_oversized,
+                        status: item.status.into(),
+                    }
                 })
                 .collect()
         });
+        let (context, context_oversized) = AuditedContext::into_fields(record.context);
         log.append(Entry {
             kind: RecordKind::Request,
             operation: record.operation.into(),
@@ -336,10 +391,12 @@ impl Service {
             key_version: record.key_version,
             items: record.items,
             results,
-            context: record.context,
+            context,
+            context_oversized,
             status: Some(record.status.into()),
             latency_us: Some(u64::try_from(record.latency.as_micros()).unwrap_or(u64::MAX)),
             detail: record.detail,
+            truncated: None,
         })
         .await?;
         Ok(())

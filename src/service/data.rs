@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::authz::{self, Action};
 use super::keyring::Keyring;
-use super::{MAX_CONTEXT_BYTES, Service, lifecycle};
+use super::{MAX_CONTEXT_BYTES, MAX_CONTEXT_PAIRS, Service, lifecycle};
 use crate::crypto::{self, Binding, Context, Envelope, Purpose, SecretBytes, SecretKey};
 use crate::error::{CryptoError, Error, Precondition};
 use crate::identity::Identity;
@@ -213,14 +213,39 @@ impl KeyScope<'_> {
     }
 }
 
+/// Whether a context of `count` pairs, these, is within
+/// [`MAX_CONTEXT_PAIRS`] and [`MAX_CONTEXT_BYTES`]. Cheap enough to run
+/// before anything else on any request: a count, then a sum that stops at
+/// the byte limit.
+pub fn context_within_limits<'a>(
+    count: usize,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> bool {
+    if count > MAX_CONTEXT_PAIRS {
+        return false;
+    }
+    let mut size = 0usize;
+    for (k, v) in pairs {
+        size = size.saturating_add(k.len()).saturating_add(v.len());
+        if size > MAX_CONTEXT_BYTES {
+            return false;
+        }
+    }
+    true
+}
+
+/// The refusal of a context over the limits.
+pub fn context_too_large() -> Error {
+    Error::InvalidArgument(format!(
+        "context is too large: at most {MAX_CONTEXT_PAIRS} pairs and {MAX_CONTEXT_BYTES} bytes"
+    ))
+}
+
 impl Service {
     /// Checks a context's size.
     fn check_context(context: &Context) -> Result<(), Error> {
-        let size: usize = context.iter().map(|(k, v)| k.len() + v.len()).sum();
-        if size > MAX_CONTEXT_BYTES {
-            return Err(Error::InvalidArgument(format!(
-                "context is larger than {MAX_CONTEXT_BYTES} bytes"
-            )));
+        if !context_within_limits(context.len(), context.iter()) {
+            return Err(context_too_large());
         }
         Ok(())
     }

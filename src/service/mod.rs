@@ -36,12 +36,14 @@ use crate::store::KeyStore;
 pub use admin::{KeyPage, ServiceStatus};
 use audit::open_audit_key;
 pub use audit::{
-    AuditReport, AuditSettings, ItemRecord, LOCAL_LOG, RequestRecord, default_audit_file,
-    offline_audit_key,
+    AuditReport, AuditSettings, AuditedContext, ItemRecord, LOCAL_LOG, RequestRecord,
+    default_audit_file, offline_audit_key, stored_checkpoint,
 };
 use authz::Caller;
 pub use backup::{BackupSummary, RestorePlan, open_backup, plan_restore, restore_backup};
-pub use data::{BatchInput, BatchItem, DataKey, Decrypted, Encrypted};
+pub use data::{
+    BatchInput, BatchItem, DataKey, Decrypted, Encrypted, context_too_large, context_within_limits,
+};
 pub use guard::{DEFAULT_SEAL_DENIAL_IDENTITIES, GuardOptions};
 #[cfg(not(test))]
 use keyring::Keyring;
@@ -65,6 +67,9 @@ pub const DEFAULT_MAX_BATCH_ITEMS: usize = 1000;
 
 /// Largest encryption context accepted, in bytes of keys plus values.
 pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
+
+/// Most pairs an encryption context may have.
+pub const MAX_CONTEXT_PAIRS: usize = 64;
 
 /// Tells the time; replaceable in tests.
 pub trait Clock: std::fmt::Debug + Send + Sync + 'static {

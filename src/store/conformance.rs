@@ -97,7 +97,7 @@ async fn audit_marks_are_kept_per_log(store: &dyn KeyStore) {
         .expect("set");
     assert_eq!(
         store.audit_mark("replica-a").await.expect("mark"),
-        Some(first)
+        Some(first.clone())
     );
     store
         .set_audit_mark("replica-a", &later)
@@ -109,6 +109,31 @@ async fn audit_marks_are_kept_per_log(store: &dyn KeyStore) {
     );
     assert_eq!(
         store.audit_mark("replica-b").await.expect("mark"),
+        Some(later.clone())
+    );
+    // A checkpoint only moves forward: the same one again is a no-op, an
+    // older one or another record at the same place is refused.
+    store
+        .set_audit_mark("replica-a", &later)
+        .await
+        .expect("the same checkpoint again");
+    for behind in [
+        first,
+        super::AuditMark {
+            sequence: 97,
+            record_hash: vec![8; 32],
+        },
+    ] {
+        assert!(matches!(
+            store.set_audit_mark("replica-a", &behind).await,
+            Err(StoreError::AuditMarkBehind {
+                stored: 97,
+                offered
+            }) if offered == behind.sequence
+        ));
+    }
+    assert_eq!(
+        store.audit_mark("replica-a").await.expect("mark"),
         Some(later)
     );
 }

@@ -69,6 +69,24 @@ pub struct AuditMark {
     pub record_hash: Vec<u8>,
 }
 
+impl AuditMark {
+    /// Whether `self` may replace `stored`: `Ok(true)` when it moves the
+    /// checkpoint forward (or there is none yet), `Ok(false)` when it is the
+    /// same checkpoint (nothing to write), else
+    /// [`StoreError::AuditMarkBehind`].
+    pub fn advances(&self, stored: Option<&AuditMark>) -> Result<bool, StoreError> {
+        match stored {
+            None => Ok(true),
+            Some(old) if old.sequence < self.sequence => Ok(true),
+            Some(old) if old == self => Ok(false),
+            Some(old) => Err(StoreError::AuditMarkBehind {
+                stored: old.sequence,
+                offered: self.sequence,
+            }),
+        }
+    }
+}
+
 /// A previous root key that still wraps some DEKs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetiringRoot {
@@ -209,7 +227,9 @@ pub trait KeyStore: Send + Sync + 'static {
     /// per replica).
     async fn audit_mark(&self, log: &str) -> Result<Option<AuditMark>, StoreError>;
 
-    /// Records the latest checkpoint of the audit log `log` durably.
+    /// Records the latest checkpoint of the audit log `log` durably, as a
+    /// compare-and-swap on its sequence number: it only moves forward
+    /// ([`AuditMark::advances`]); setting the stored one again is a no-op.
     async fn set_audit_mark(&self, log: &str, mark: &AuditMark) -> Result<(), StoreError>;
 
     /// Creates a key with its first version. Fails with

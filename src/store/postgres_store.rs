@@ -622,14 +622,36 @@ impl KeyStore for PostgresKeyStore {
     }
 
     async fn set_audit_mark(&self, log: &str, mark: &AuditMark) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        client
+        let name = format!("audit_checkpoint:{log}");
+        let encoded = records::encode_audit_mark(mark);
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(db)?;
+        // The row lock holds off a concurrent writer of the same log until
+        // this transaction ends; a first mark races on the primary key.
+        let stored = tx
+            .query_opt(
+                "SELECT value FROM tresor_meta WHERE name = $1 FOR UPDATE",
+                &[&name],
+            )
+            .await
+            .map_err(db)?
+            .map(|row| records::decode_audit_mark(&row.get::<_, Vec<u8>>(0)))
+            .transpose()?;
+        if !mark.advances(stored.as_ref())? {
+            return Ok(());
+        }
+        let written = tx
             .execute(
-                "INSERT INTO tresor_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-                &[&format!("audit_checkpoint:{log}"), &records::encode_audit_mark(mark)],
+                "INSERT INTO tresor_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value WHERE $3",
+                &[&name, &encoded, &stored.is_some()],
             )
             .await
             .map_err(db)?;
+        if written == 0 {
+            // Another writer stored the first mark meanwhile.
+            return Err(StoreError::Conflict);
+        }
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 

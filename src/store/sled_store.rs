@@ -586,11 +586,22 @@ impl KeyStore for SledKeyStore {
     async fn set_audit_mark(&self, log: &str, mark: &AuditMark) -> Result<(), StoreError> {
         let entry = audit_mark_entry(log);
         let encoded = records::encode_audit_mark(mark);
+        let mark = mark.clone();
         self.write(move |store| {
-            store
+            // Writes are serialised (`WRITES`) and sled allows one process:
+            // nothing changes the entry between this read and the swap.
+            let stored = store
                 .meta
-                .insert(entry.as_bytes(), encoded.as_slice())
-                .map_err(backend)?;
+                .get(entry.as_bytes())
+                .map_err(backend)?
+                .map(|bytes| records::decode_audit_mark(&bytes))
+                .transpose()?;
+            if mark.advances(stored.as_ref())? {
+                store
+                    .meta
+                    .insert(entry.as_bytes(), encoded.as_slice())
+                    .map_err(backend)?;
+            }
             Ok(())
         })
         .await
