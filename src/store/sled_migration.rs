@@ -65,7 +65,7 @@ fn build_owner_index(store: &SledKeyStore) -> Result<(), StoreError> {
         let key = records::decode_key(&value)?;
         batch.insert(&sled_owner_index::entry_key(&key.owner, &key.id), &[])?;
         indexed += 1;
-        if indexed % INDEX_BATCH == 0 {
+        if indexed.is_multiple_of(INDEX_BATCH) {
             store.owners.write_alone(&batch.into_writes())?;
             batch = store.owners.stage();
         }

@@ -815,6 +815,19 @@ impl KeyStore for SledKeyStore {
 }
 
 #[cfg(test)]
+impl SledKeyStore {
+    /// Test hook: stores `bytes` as the record of key `id`, bypassing the
+    /// codec and the owner index (an unreadable record of nobody's).
+    pub(crate) fn put_raw_record(&self, id: &str, bytes: &[u8]) {
+        let mut staged = self.records.stage();
+        staged.insert(id.as_bytes(), bytes).expect("stage");
+        self.records
+            .write_alone(&staged.into_writes())
+            .expect("write");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::conformance::{ensure_root, first_version, metadata};
@@ -839,18 +852,5 @@ mod tests {
         let store = SledKeyStore::open(dir.path()).expect("reopen");
         let listed = store.list_keys("", None, usize::MAX).await.expect("list");
         assert_eq!(listed.len(), 200);
-    }
-}
-
-#[cfg(test)]
-impl SledKeyStore {
-    /// Test hook: stores `bytes` as the record of key `id`, bypassing the
-    /// codec and the owner index (an unreadable record of nobody's).
-    pub(crate) fn put_raw_record(&self, id: &str, bytes: &[u8]) {
-        let mut staged = self.records.stage();
-        staged.insert(id.as_bytes(), bytes).expect("stage");
-        self.records
-            .write_alone(&staged.into_writes())
-            .expect("write");
     }
 }
