@@ -55,7 +55,8 @@ async fn concurrent_writes_on_postgres_run_the_shared_deadlock_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_2_database_gets_the_owner_index() {
     use tresor::identity::Identity;
-    use tresor::model::{KeyId, KeyMetadata, KeyState, KeyVersion, VersionInfo};
+    use tresor::model::KeyMetadata;
+    use tresor::store::conformance;
     let Some(pg) = Postgres::start() else { return };
     let url = pg.fresh_database().await;
     let owners = [
@@ -66,26 +67,13 @@ async fn a_schema_2_database_gets_the_owner_index() {
         let store = PostgresKeyStore::connect(&url, "old")
             .await
             .expect("connect");
-        tresor::store::conformance::ensure_root(&store).await;
+        conformance::ensure_root(&store).await;
         for i in 0..30u32 {
-            let id = KeyId::parse(&format!("old/key-{i:02}")).expect("id");
             let metadata = KeyMetadata {
-                id,
                 owner: owners[(i % 2) as usize].clone(),
-                description: String::new(),
-                state: KeyState::Enabled,
-                primary_version: KeyVersion::FIRST,
-                min_decryption_version: KeyVersion::FIRST,
-                versions: vec![VersionInfo::new(KeyVersion::FIRST, 1_700_000_000)],
-                created_at: 1_700_000_000,
-                grants: Default::default(),
-                rotation_period: None,
+                ..conformance::metadata(&format!("old/key-{i:02}"))
             };
-            let first = tresor::store::StoredVersion {
-                version: KeyVersion::FIRST,
-                wrapped_dek: vec![7; 40],
-                root_generation: 1,
-            };
+            let first = conformance::first_version(7);
             store.create_key(&metadata, &first).await.expect("create");
         }
     }

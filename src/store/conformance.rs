@@ -16,7 +16,9 @@ fn id(raw: &str) -> KeyId {
     KeyId::parse(raw).expect("valid test key id")
 }
 
-pub(crate) fn metadata(raw: &str) -> KeyMetadata {
+/// Metadata of an enabled key `raw` with one version, owned by
+/// `spiffe://test/owner`.
+pub fn metadata(raw: &str) -> KeyMetadata {
     KeyMetadata {
         id: id(raw),
         owner: Identity::parse("spiffe://test/owner").expect("valid identity"),
@@ -54,7 +56,9 @@ pub(crate) fn test_root() -> StoredRoot {
     }
 }
 
-pub(crate) fn first_version(tag: u8) -> StoredVersion {
+/// A first version whose wrapped DEK is 40 bytes of `tag`, under root
+/// generation 1.
+pub fn first_version(tag: u8) -> StoredVersion {
     StoredVersion {
         version: KeyVersion::FIRST,
         wrapped_dek: vec![tag; 40],
