@@ -150,6 +150,14 @@ pub struct ServeArgs {
     /// Limit of identities without their own --rate-limit (default: none).
     #[arg(long, value_name = "N/s")]
     pub rate_limit_default: Option<String>,
+    /// Limit each non-admin identity's control-plane calls (ListKeys,
+    /// GetKey, RotateKey, ...); admins are not limited.
+    #[arg(long, default_value = "20/s", value_name = "N/s")]
+    pub control_plane_rate_limit: String,
+    /// Refuse RotateKey on a key holding this many versions that are not
+    /// destroyed (destroy old versions to make room).
+    #[arg(long, default_value_t = crate::service::DEFAULT_MAX_VERSIONS_PER_KEY, value_name = "N")]
+    pub max_key_versions: u32,
     /// Time bucket of anomaly detection (baselines average 60 of them).
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub anomaly_bucket: String,
@@ -581,8 +589,16 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let control_plane_rate = args
+            .control_plane_rate_limit
+            .parse()
+            .map_err(|e: String| config_error("--control-plane-rate-limit", e))?;
+        if args.max_key_versions == 0 {
+            return Err(config_error("--max-key-versions", "must be at least 1"));
+        }
         let guard = crate::service::GuardOptions {
             rate_limits,
+            control_plane_rate: Some(control_plane_rate),
             anomaly: crate::anomaly::DetectorOptions {
                 bucket,
                 decrypt_factor: args.anomaly_decrypt_factor,
@@ -641,6 +657,7 @@ impl Settings {
                 lifecycle: LifecycleOptions {
                     lifecycle_check_interval,
                     max_encryptions_per_version: args.max_encryptions_per_version,
+                    max_versions_per_key: args.max_key_versions,
                     ..Default::default()
                 },
                 master_key_targets,

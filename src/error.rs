@@ -174,6 +174,12 @@ pub enum Precondition {
     /// rotated it first, or its period or state changed). Never sent to
     /// callers.
     RotationNotDue,
+    /// RotateKey on a key that already has the most versions allowed
+    /// (`--max-key-versions`, counting versions not destroyed).
+    TooManyVersions {
+        /// The cap.
+        max: u32,
+    },
     /// Any other state rule, explained.
     Other(String),
 }
@@ -189,6 +195,10 @@ impl fmt::Display for Precondition {
             ),
             Self::VersionDestroyed { version } => write!(f, "key version {version} was destroyed"),
             Self::RotationNotDue => f.write_str("automatic rotation is not due"),
+            Self::TooManyVersions { max } => write!(
+                f,
+                "key already has {max} versions, the most allowed; raise the minimum decryption version and destroy old versions to make room"
+            ),
             Self::Other(why) => f.write_str(why),
         }
     }

@@ -21,6 +21,9 @@ use crate::service::Service;
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle metrics connection may stay open.
 const METRICS_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most metrics connections served at once; further ones wait in the
+/// listen backlog until one closes (a scraper needs one or two).
+pub const MAX_METRICS_CONNECTIONS: usize = 16;
 
 fn text_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -43,12 +46,18 @@ async fn answer(
     })
 }
 
-/// Serves `GET /metrics` on `listener` until the task is aborted.
+/// Serves `GET /metrics` on `listener` until the task is aborted, at most
+/// [`MAX_METRICS_CONNECTIONS`] connections at a time.
 pub async fn serve_metrics(listener: TcpListener, service: Arc<Service>) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(metrics_addr = %addr, "metrics listening (plain HTTP, GET /metrics)");
     }
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_METRICS_CONNECTIONS));
     loop {
+        // Never closed, so acquiring fails never; stop serving if it did.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -64,6 +73,7 @@ pub async fn serve_metrics(listener: TcpListener, service: Arc<Service>) {
                 hyper::service::service_fn(move |request| answer(service.clone(), request)),
             );
             let _ = tokio::time::timeout(METRICS_CONNECTION_TIMEOUT, serve).await;
+            drop(slot);
         });
     }
 }

@@ -50,6 +50,72 @@ async fn concurrent_writes_on_postgres_run_the_shared_deadlock_check() {
     tresor::store::conformance::concurrent_rotations_on_one_key(&stores, 40).await;
 }
 
+/// A database of schema version 2 (before the owner column) with keys in
+/// it is migrated at connect: every key's owner is filled in and indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_2_database_gets_the_owner_index() {
+    use tresor::identity::Identity;
+    use tresor::model::KeyMetadata;
+    use tresor::store::conformance;
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let owners = [
+        Identity::parse("spiffe://test/alice").expect("identity"),
+        Identity::parse("spiffe://test/bob").expect("identity"),
+    ];
+    {
+        let store = PostgresKeyStore::connect(&url, "old")
+            .await
+            .expect("connect");
+        conformance::ensure_root(&store).await;
+        for i in 0..30u32 {
+            let metadata = KeyMetadata {
+                owner: owners[(i % 2) as usize].clone(),
+                ..conformance::metadata(&format!("old/key-{i:02}"))
+            };
+            let first = conformance::first_version(7);
+            store.create_key(&metadata, &first).await.expect("create");
+        }
+    }
+    // Back to what version 2 wrote: no owner column, no index.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("raw connect");
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(
+            "ALTER TABLE tresor_keys DROP COLUMN owner; UPDATE tresor_schema SET version = 2;",
+        )
+        .await
+        .expect("downgrade");
+    let store = PostgresKeyStore::connect(&url, "new")
+        .await
+        .expect("migrate");
+    let version: i32 = client
+        .query_one("SELECT version FROM tresor_schema", &[])
+        .await
+        .expect("version")
+        .get(0);
+    assert_eq!(version, 3);
+    let alices = store
+        .list_owned_keys(&owners[0], "old/", None, 100)
+        .await
+        .expect("list");
+    let ids: Vec<String> = alices.iter().map(|k| k.id.to_string()).collect();
+    let expected: Vec<String> = (0..30)
+        .step_by(2)
+        .map(|i| format!("old/key-{i:02}"))
+        .collect();
+    assert_eq!(ids, expected);
+    let unfilled: i64 = client
+        .query_one("SELECT count(*) FROM tresor_keys WHERE owner IS NULL", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(unfilled, 0);
+    driver.abort();
+}
+
 use common::{ADMIN, BILLING, Fixture, Replica, assert_code, proto};
 
 /// Polls `check` until it yields a value, failing if that takes longer than

@@ -167,8 +167,11 @@ impl Service {
         self.authorized_key(identity, key_id, Action::Rotate)
             .await?;
         let now = self.clock.now();
+        let max_versions = self.options.lifecycle.max_versions_per_key;
         let rotated = self
-            .rotate_with(&keyring, key_id, |current| lifecycle::rotate(current, now))
+            .rotate_with(&keyring, key_id, |current| {
+                lifecycle::rotate_on_request(current, now, max_versions)
+            })
             .await?;
         tracing::info!(key_id = %key_id, version = %rotated.primary_version, by = %identity, "rotated key");
         Ok(rotated)
@@ -319,7 +322,9 @@ impl Service {
         .await
     }
 
-    /// Lists keys: every key for admins, owned keys for everyone else.
+    /// Lists keys: every key for admins, owned keys for everyone else (not
+    /// keys it holds grants on). A non-admin's listing reads the store's
+    /// owner index, so its cost follows its own keys, not the store's.
     pub async fn list_keys(
         &self,
         identity: &Identity,
@@ -346,10 +351,15 @@ impl Service {
         'scan: loop {
             // One extra entry per batch, so a full last page is known to be
             // the last and gets no token.
-            let batch = self
-                .store
-                .list_keys(prefix, after.as_ref(), page_size + 1)
-                .await?;
+            let batch = if caller.is_admin {
+                self.store
+                    .list_keys(prefix, after.as_ref(), page_size + 1)
+                    .await?
+            } else {
+                self.store
+                    .list_owned_keys(identity, prefix, after.as_ref(), page_size + 1)
+                    .await?
+            };
             let exhausted = batch.len() <= page_size;
             for key in batch {
                 after = Some(key.id.clone());

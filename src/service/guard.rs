@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::Service;
-use crate::anomaly::{Alert, AlertKind, DetectorOptions, Observation, RateLimits};
+use crate::anomaly::{Alert, AlertKind, DetectorOptions, Observation, Rate, RateLimits};
 use crate::audit::{Entry, RecordKind};
 use crate::error::Error;
 use crate::identity::Identity;
@@ -30,11 +30,18 @@ const DECRYPTS: [&str; 3] = ["Decrypt", "ReEncrypt", "DecryptBatch"];
 /// certificate holder can make its own calls fail) can seal alone.
 pub const DEFAULT_SEAL_DENIAL_IDENTITIES: usize = 2;
 
+/// Default of `--control-plane-rate-limit`: control-plane calls per second
+/// of one non-admin identity.
+pub const DEFAULT_CONTROL_PLANE_RATE: Rate = Rate(20);
+
 /// Rate limits, anomaly thresholds and what to do on an alert.
 #[derive(Debug, Clone)]
 pub struct GuardOptions {
     /// Per-identity request rates on the data plane.
     pub rate_limits: RateLimits,
+    /// Control-plane calls per second of each non-admin identity (`None`:
+    /// unlimited). Admins are never limited, so one can always seal.
+    pub control_plane_rate: Option<Rate>,
     /// Anomaly thresholds.
     pub anomaly: DetectorOptions,
     /// Alert kinds that seal the service at once.
@@ -48,6 +55,7 @@ impl Default for GuardOptions {
     fn default() -> Self {
         Self {
             rate_limits: RateLimits::default(),
+            control_plane_rate: None,
             anomaly: DetectorOptions::default(),
             seal_on: BTreeSet::new(),
             seal_denial_identities: DEFAULT_SEAL_DENIAL_IDENTITIES,
@@ -92,8 +100,10 @@ impl Service {
     /// Lets a call of `items` items through (1 for a single call), or
     /// refuses it: a batch above `--max-batch-items` (INVALID_ARGUMENT, so
     /// it costs no rate), or a caller beyond its data-plane rate limit, a
-    /// batch counting as its items (at least one). The control plane is
-    /// never limited, so an admin can always seal.
+    /// batch counting as its items (at least one), or a non-admin beyond
+    /// its control-plane rate limit (every control-plane call counts, also
+    /// one it will be refused). Admins' control-plane calls are never
+    /// limited, so an admin can always seal.
     pub fn admit(
         &self,
         identity: &Identity,
@@ -101,7 +111,7 @@ impl Service {
         items: usize,
     ) -> Result<(), Error> {
         if !DATA_PLANE.contains(&operation) {
-            return Ok(());
+            return self.admit_control(identity);
         }
         self.check_batch_size(items)?;
         // Within --max-batch-items, which config keeps far below u32::MAX.
@@ -120,6 +130,21 @@ impl Service {
                         rate.0
                     ))
                 }
+            })
+    }
+
+    /// Counts a control-plane call of `identity` against the non-admin
+    /// control-plane limit.
+    fn admit_control(&self, identity: &Identity) -> Result<(), Error> {
+        if self.caller(identity).is_admin {
+            return Ok(());
+        }
+        self.control_limiter
+            .check(identity, Instant::now())
+            .map_err(|Rate(rate)| {
+                Error::RateLimited(format!(
+                    "more than {rate}/s control-plane calls from this identity; retry with backoff"
+                ))
             })
     }
 

@@ -47,6 +47,29 @@ pub fn rotate(key: &KeyMetadata, now: UnixTime) -> Result<(KeyMetadata, KeyVersi
     Ok((next, version))
 }
 
+/// RotateKey: [`rotate`], unless the key already holds `max_versions`
+/// versions that are not destroyed. The cap bounds the key record that
+/// every rotation rewrites and every data call decodes; destroying old
+/// versions makes room. Automatic rotations are not capped: they follow
+/// policies only admins and operators set.
+pub fn rotate_on_request(
+    key: &KeyMetadata,
+    now: UnixTime,
+    max_versions: u32,
+) -> Result<(KeyMetadata, KeyVersion), Error> {
+    let kept = key
+        .versions
+        .iter()
+        .filter(|info| info.destroyed_at.is_none())
+        .count();
+    if kept >= usize::try_from(max_versions).unwrap_or(usize::MAX) {
+        return Err(Error::FailedPrecondition(Precondition::TooManyVersions {
+            max: max_versions,
+        }));
+    }
+    rotate(key, now)
+}
+
 /// What makes the server rotate a key by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutoRotation {

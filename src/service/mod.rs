@@ -11,6 +11,7 @@ pub mod authz;
 mod backup;
 mod data;
 mod guard;
+mod key_count;
 mod keyring;
 pub mod lifecycle;
 mod metadata_cache;
@@ -44,7 +45,8 @@ pub use backup::{BackupSummary, RestorePlan, open_backup, plan_restore, restore_
 pub use data::{
     BatchInput, BatchItem, DataKey, Decrypted, Encrypted, context_too_large, context_within_limits,
 };
-pub use guard::{DEFAULT_SEAL_DENIAL_IDENTITIES, GuardOptions};
+pub use guard::{DEFAULT_CONTROL_PLANE_RATE, DEFAULT_SEAL_DENIAL_IDENTITIES, GuardOptions};
+pub use key_count::KEY_COUNT_TTL;
 #[cfg(not(test))]
 use keyring::Keyring;
 /// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
@@ -52,7 +54,9 @@ use keyring::Keyring;
 pub(crate) use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
 pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
-pub use rotation::{DEFAULT_LIFECYCLE_CHECK_INTERVAL, LifecycleOptions, SharedClock};
+pub use rotation::{
+    DEFAULT_LIFECYCLE_CHECK_INTERVAL, DEFAULT_MAX_VERSIONS_PER_KEY, LifecycleOptions, SharedClock,
+};
 pub use unseal::{
     DEFAULT_UNSEAL_WINDOW, UnsealOutcome, UnsealPolicy, UnsealProgress, UnsealRefused,
     UnsealTokenVerifier, generate_unseal_token,
@@ -129,11 +133,14 @@ pub struct Service {
     metadata: metadata_cache::SharedMetadataCache,
     audit: std::sync::OnceLock<crate::audit::AuditLog>,
     limiter: crate::anomaly::RateLimiter,
+    /// Limits non-admins' control-plane calls.
+    control_limiter: crate::anomaly::RateLimiter,
     detector: crate::anomaly::Detector,
     denial_spikes: guard::DenialSpikes,
     alerts: tokio::sync::broadcast::Sender<crate::anomaly::Alert>,
     metrics: crate::metrics::Metrics,
     usage: usage::UsageCounter,
+    key_count: key_count::KeyCountCache,
 }
 
 impl std::fmt::Debug for Service {
@@ -177,11 +184,16 @@ impl Service {
             metadata: Default::default(),
             audit: Default::default(),
             limiter: crate::anomaly::RateLimiter::new(options.guard.rate_limits.clone()),
+            control_limiter: crate::anomaly::RateLimiter::new(crate::anomaly::RateLimits {
+                default: options.guard.control_plane_rate,
+                ..Default::default()
+            }),
             detector: crate::anomaly::Detector::new(options.guard.anomaly.clone()),
             denial_spikes: Default::default(),
             alerts: tokio::sync::broadcast::channel(256).0,
             metrics: crate::metrics::Metrics::new(),
             usage: usage::UsageCounter::new(options.lifecycle.max_encryptions_per_version),
+            key_count: Default::default(),
             options,
         };
         if let Some(changes) = service.store.key_changes() {
@@ -390,18 +402,18 @@ impl Service {
 
     /// The metrics in Prometheus text format, with current gauges.
     pub async fn render_metrics(&self) -> String {
-        let keys = tokio::time::timeout(std::time::Duration::from_secs(2), self.store.key_count())
-            .await
-            .ok()
-            .and_then(Result::ok);
+        let keys = self.cached_key_count().await;
         self.metrics.render(crate::metrics::Snapshot {
             keys,
             sealed: self.is_sealed(),
-            store_up: keys.is_some() || self.store_answers().await,
+            // The count may be cached: ask the store itself.
+            store_up: self.store_answers().await,
             audit_queue_depth: self.audit.get().map_or(0, |log| log.queue_depth() as u64),
         })
     }
 }
 
+#[cfg(test)]
+mod metering_tests;
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,10 @@ use super::keyring::Keyring;
 /// destruction.
 pub const DEFAULT_LIFECYCLE_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Default of `--max-key-versions`: versions (not destroyed) one key may
+/// hold before RotateKey is refused.
+pub const DEFAULT_MAX_VERSIONS_PER_KEY: u32 = 100;
+
 /// Due keys rotated per store query; the rest wait for the next pass.
 const ROTATIONS_PER_PASS: usize = 1000;
 
@@ -42,6 +46,9 @@ pub struct LifecycleOptions {
     /// Encryptions under one key version after which the server rotates
     /// the key (usage-based rotation).
     pub max_encryptions_per_version: u64,
+    /// Most versions (not destroyed) a key may hold before RotateKey is
+    /// refused (`--max-key-versions`).
+    pub max_versions_per_key: u32,
     /// The clock every lifecycle decision reads (tests move it by hand).
     pub clock: SharedClock,
 }
@@ -51,6 +58,7 @@ impl Default for LifecycleOptions {
         Self {
             lifecycle_check_interval: DEFAULT_LIFECYCLE_CHECK_INTERVAL,
             max_encryptions_per_version: super::DEFAULT_MAX_ENCRYPTIONS_PER_VERSION,
+            max_versions_per_key: DEFAULT_MAX_VERSIONS_PER_KEY,
             clock: SharedClock::default(),
         }
     }

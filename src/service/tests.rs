@@ -18,12 +18,12 @@ use crate::master_key::FileMasterKey;
 use crate::model::{KeyId, KeyVersion};
 use crate::store::{KeyStore, SledKeyStore};
 
-const ADMIN: &str = "spiffe://unit/admin";
-const OWNER: &str = "spiffe://unit/owner";
+pub(super) const ADMIN: &str = "spiffe://unit/admin";
+pub(super) const OWNER: &str = "spiffe://unit/owner";
 
 /// A clock the test moves by hand.
 #[derive(Debug, Default)]
-struct ManualClock(AtomicI64);
+pub(super) struct ManualClock(pub(super) AtomicI64);
 
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
@@ -31,15 +31,15 @@ impl Clock for ManualClock {
     }
 }
 
-fn ident(raw: &str) -> Identity {
+pub(super) fn ident(raw: &str) -> Identity {
     Identity::parse(raw).expect("identity")
 }
 
-fn key_id(raw: &str) -> KeyId {
+pub(super) fn key_id(raw: &str) -> KeyId {
     KeyId::parse(raw).expect("key id")
 }
 
-fn options() -> ServiceOptions {
+pub(super) fn options() -> ServiceOptions {
     ServiceOptions {
         admins: BTreeSet::from([ident(ADMIN)]),
         unseal: Default::default(),
@@ -54,7 +54,10 @@ fn options() -> ServiceOptions {
     }
 }
 
-async fn open_service(dir: &Path, clock: Arc<ManualClock>) -> (Service, Arc<SledKeyStore>) {
+pub(super) async fn open_service(
+    dir: &Path,
+    clock: Arc<ManualClock>,
+) -> (Service, Arc<SledKeyStore>) {
     let master_path = dir.join("master.key");
     if !master_path.exists() {
         FileMasterKey::generate(&master_path).expect("master key");
@@ -364,6 +367,19 @@ mod keystore_fixture {
             checked += 1;
         }
         assert!(checked >= 6, "fixture holds {checked} ciphertexts");
+        // The keystore predates the owner index: opening it built the
+        // index, and the owner's listing (read from it) finds every key.
+        let fixture_keys: BTreeSet<&str> = lines
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let listed = service
+            .list_keys(&owner, "", 0, "")
+            .await
+            .expect("owner lists");
+        let listed: BTreeSet<&str> = listed.keys.iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(listed, fixture_keys);
     }
 
     /// Writes the fixture. Run once, when the format was created:

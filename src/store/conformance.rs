@@ -3,6 +3,8 @@
 //! tests below, `tests/postgres.rs` for PostgreSQL). Public only so that
 //! integration tests can run it; it panics on the first violation.
 
+mod owner_index;
+
 use std::collections::BTreeMap;
 
 use super::{KeyStore, KeyUpdate, RootWrapping, StoredRoot, StoredVersion};
@@ -14,7 +16,9 @@ fn id(raw: &str) -> KeyId {
     KeyId::parse(raw).expect("valid test key id")
 }
 
-pub(crate) fn metadata(raw: &str) -> KeyMetadata {
+/// Metadata of an enabled key `raw` with one version, owned by
+/// `spiffe://test/owner`.
+pub fn metadata(raw: &str) -> KeyMetadata {
     KeyMetadata {
         id: id(raw),
         owner: Identity::parse("spiffe://test/owner").expect("valid identity"),
@@ -52,7 +56,9 @@ pub(crate) fn test_root() -> StoredRoot {
     }
 }
 
-pub(crate) fn first_version(tag: u8) -> StoredVersion {
+/// A first version whose wrapped DEK is 40 bytes of `tag`, under root
+/// generation 1.
+pub fn first_version(tag: u8) -> StoredVersion {
     StoredVersion {
         version: KeyVersion::FIRST,
         wrapped_dek: vec![tag; 40],
@@ -75,6 +81,8 @@ pub async fn run_all(store: &dyn KeyStore) {
     destroying_a_version_erases_its_dek(store).await;
     rotation_schedule_follows_the_metadata(store).await;
     usage_counts_add_up_and_go_with_their_key(store).await;
+    // Last: it restores the store from its own snapshot.
+    owner_index::listing_by_owner_reads_one_owners_keys(store).await;
 }
 
 async fn audit_marks_are_kept_per_log(store: &dyn KeyStore) {

@@ -12,15 +12,19 @@
 #[doc(hidden)]
 pub mod conformance;
 mod packed_tree;
+mod postgres_schema;
 mod postgres_store;
 mod postgres_tls;
 pub(crate) mod records;
 mod sled_compaction;
+mod sled_migration;
+mod sled_owner_index;
 mod sled_store;
 
 use async_trait::async_trait;
 
 use crate::error::{Error, StoreError};
+use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
 pub use postgres_store::PostgresKeyStore;
@@ -264,6 +268,18 @@ pub trait KeyStore: Send + Sync + 'static {
     /// at most `limit` of them.
     async fn list_keys(
         &self,
+        prefix: &str,
+        start_after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyMetadata>, StoreError>;
+
+    /// Keys owned by `owner`, in id order, whose id starts with `prefix`,
+    /// after `start_after`, at most `limit` of them. Served from an owner
+    /// index: the cost grows with the keys `owner` has, not with the keys
+    /// in the store.
+    async fn list_owned_keys(
+        &self,
+        owner: &Identity,
         prefix: &str,
         start_after: Option<&KeyId>,
         limit: usize,

@@ -8,8 +8,10 @@
 //! mutation is one transaction; PostgreSQL's commit makes it durable before
 //! tresor answers. Concurrent rotations of one key serialise on the key's
 //! row lock (`SELECT ... FOR UPDATE`), so versions come out consecutive.
-//! The schema is created and migrated at start-up under an advisory lock, so
-//! replicas starting together do not race.
+//! `tresor_keys` also holds each key's owner, indexed with its id (the
+//! owner index). The schema is created and migrated at start-up under an
+//! advisory lock, so replicas starting together do not race
+//! ([`postgres_schema`](super::postgres_schema)).
 
 use std::sync::{Arc, Weak};
 
@@ -25,50 +27,11 @@ use super::{
     StoredVersion, UpdateFn,
 };
 use crate::error::{Error, StoreError};
+use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
-/// Advisory lock key taken while migrating ("tresor" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7472_6573_6f72;
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 2;
 const ROOT: &str = "root";
 const REWRAP_CURSOR: &str = "rewrap_cursor";
-
-const MIGRATIONS: [&str; 2] = [
-    // Version 1.
-    r#"
-    CREATE TABLE tresor_meta (
-        name  TEXT PRIMARY KEY,
-        value BYTEA NOT NULL
-    );
-    CREATE TABLE tresor_keys (
-        key_id      TEXT COLLATE "C" PRIMARY KEY,
-        record      BYTEA NOT NULL,
-        deletion_at BIGINT
-    );
-    CREATE INDEX tresor_keys_deletion ON tresor_keys (deletion_at)
-        WHERE deletion_at IS NOT NULL;
-    CREATE TABLE tresor_versions (
-        key_id  TEXT COLLATE "C" NOT NULL,
-        version INTEGER NOT NULL,
-        record  BYTEA NOT NULL,
-        PRIMARY KEY (key_id, version)
-    );
-    "#,
-    // Version 2: automatic rotation (keys made before have no period) and
-    // encryption counts per version (usage-based rotation).
-    r#"
-    ALTER TABLE tresor_keys ADD COLUMN next_rotation_at BIGINT;
-    CREATE INDEX tresor_keys_rotation ON tresor_keys (next_rotation_at)
-        WHERE next_rotation_at IS NOT NULL;
-    CREATE TABLE tresor_usage (
-        key_id      TEXT COLLATE "C" NOT NULL,
-        version     INTEGER NOT NULL,
-        encryptions BIGINT NOT NULL,
-        PRIMARY KEY (key_id, version)
-    );
-    "#,
-];
 
 /// The PostgreSQL-backed keystore.
 #[derive(Clone)]
@@ -205,7 +168,7 @@ impl std::fmt::Debug for PostgresKeyStore {
 /// caller fails closed with UNAVAILABLE.
 /// A database error, with the server's own message when it sent one
 /// (tokio-postgres displays only "db error" for those).
-fn db(err: tokio_postgres::Error) -> StoreError {
+pub(super) fn db(err: tokio_postgres::Error) -> StoreError {
     match err.as_db_error() {
         Some(server) => StoreError::Unavailable(format!(
             "{}: {} ({})",
@@ -217,7 +180,7 @@ fn db(err: tokio_postgres::Error) -> StoreError {
     }
 }
 
-fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
+pub(super) fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
     StoreError::Unavailable(format!("database connection: {err}"))
 }
 
@@ -265,48 +228,8 @@ impl PostgresKeyStore {
             replica: replica.to_owned(),
             changes,
         };
-        store.migrate().await?;
+        super::postgres_schema::migrate(&store.pool).await?;
         Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(db)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(db)?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS tresor_schema (version INTEGER NOT NULL)")
-            .await
-            .map_err(db)?;
-        let current: i32 = tx
-            .query_opt("SELECT version FROM tresor_schema", &[])
-            .await
-            .map_err(db)?
-            .map(|row| row.get(0))
-            .unwrap_or(0);
-        if current > SCHEMA_VERSION {
-            return Err(StoreError::Backend(format!(
-                "the database schema is version {current}, newer than this tresor ({SCHEMA_VERSION}); upgrade tresor"
-            )));
-        }
-        for (index, migration) in MIGRATIONS.iter().enumerate() {
-            let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
-            if version > current {
-                tx.batch_execute(migration).await.map_err(db)?;
-                tracing::info!(version, "migrated the database schema");
-            }
-        }
-        tx.execute("DELETE FROM tresor_schema", &[])
-            .await
-            .map_err(db)?;
-        tx.execute(
-            "INSERT INTO tresor_schema (version) VALUES ($1)",
-            &[&SCHEMA_VERSION],
-        )
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(())
     }
 
     /// Key ids a query selects, given a time bound (`$1`) and a limit (`$2`).
@@ -553,7 +476,7 @@ impl KeyStore for PostgresKeyStore {
         .await
         .map_err(db)?;
         let insert_key = tx
-            .prepare("INSERT INTO tresor_keys (key_id, record, deletion_at, next_rotation_at) VALUES ($1, $2, $3, $4)")
+            .prepare("INSERT INTO tresor_keys (key_id, record, deletion_at, next_rotation_at, owner) VALUES ($1, $2, $3, $4, $5)")
             .await
             .map_err(db)?;
         for key in &snapshot.keys {
@@ -564,6 +487,7 @@ impl KeyStore for PostgresKeyStore {
                     &records::encode_key(key),
                     &key.deletion_at(),
                     &key.next_rotation_at(),
+                    &key.owner.as_str(),
                 ],
             )
             .await
@@ -665,12 +589,13 @@ impl KeyStore for PostgresKeyStore {
         check_root_generation(&tx, first.root_generation).await?;
         let inserted = tx
             .execute(
-                "INSERT INTO tresor_keys (key_id, record, deletion_at, next_rotation_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key_id) DO NOTHING",
+                "INSERT INTO tresor_keys (key_id, record, deletion_at, next_rotation_at, owner) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id) DO NOTHING",
                 &[
                     &metadata.id.as_str(),
                     &records::encode_key(metadata),
                     &metadata.deletion_at(),
                     &metadata.next_rotation_at(),
+                    &metadata.owner.as_str(),
                 ],
             )
             .await
@@ -749,12 +674,13 @@ impl KeyStore for PostgresKeyStore {
             .map_err(db)?;
         }
         tx.execute(
-            "UPDATE tresor_keys SET record = $2, deletion_at = $3, next_rotation_at = $4 WHERE key_id = $1",
+            "UPDATE tresor_keys SET record = $2, deletion_at = $3, next_rotation_at = $4, owner = $5 WHERE key_id = $1",
             &[
                 &id.as_str(),
                 &records::encode_key(&metadata),
                 &metadata.deletion_at(),
                 &metadata.next_rotation_at(),
+                &metadata.owner.as_str(),
             ],
         )
         .await
@@ -794,6 +720,30 @@ impl KeyStore for PostgresKeyStore {
             .query(
                 "SELECT record FROM tresor_keys WHERE starts_with(key_id, $1) AND key_id > $2 ORDER BY key_id LIMIT $3",
                 &[&prefix, &after, &limit],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|row| records::decode_key(row.get(0)))
+            .collect()
+    }
+
+    async fn list_owned_keys(
+        &self,
+        owner: &Identity,
+        prefix: &str,
+        start_after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyMetadata>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = start_after.map_or("", KeyId::as_str);
+        // Served by the (owner, key_id) index: a range scan of this
+        // owner's keys from the later of the prefix and the cursor.
+        let rows = client
+            .query(
+                "SELECT record FROM tresor_keys WHERE owner = $1 AND key_id >= $2 AND starts_with(key_id, $2) AND key_id > $3 ORDER BY key_id LIMIT $4",
+                &[&owner.as_str(), &prefix, &after, &limit],
             )
             .await
             .map_err(db)?;

@@ -5,13 +5,16 @@
 //! it), `deletions` (deletion time ++ key id -> empty, the schedule of
 //! pending deletions), `rotations` (the same for automatic rotations, by
 //! next rotation time), `usage_pages` (key id NUL version -> big-endian
-//! count of encryptions). `records` and `usage_pages` are [`PackedTree`]s:
+//! count of encryptions), `owners` (owner NUL key id -> empty, the owner
+//! index; see [`sled_owner_index`](super::sled_owner_index)). `records`,
+//! `usage_pages` and `owners` are [`PackedTree`]s:
 //! sled holds buckets of about 4 KiB of entries, not one entry per record,
 //! so that opening a keystore of a million keys does not rebuild a page
 //! table of hundreds of thousands of nodes, and a key's metadata and wrapped
 //! DEK usually come from one sled read. Keystores written before the
 //! packing (trees `keys`, `versions`, `usage`, one entry per record) are
-//! moved into the packed trees when opened. Every mutation is one sled
+//! moved into the packed trees, and those written before the owner index
+//! get it, when opened ([`sled_migration`](super::sled_migration)). Every mutation is one sled
 //! transaction over the trees it touches, followed by a flush (fsync of
 //! sled's log) before the method returns.
 
@@ -25,11 +28,14 @@ use sled::transaction::{
 
 use super::packed_tree::{PackedTree, backend, tx_result};
 use super::records;
+use super::sled_migration::{OWNER_INDEX_ENTRY, OWNER_INDEX_VERSION};
+use super::sled_owner_index;
 use super::{
     AuditMark, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion,
     UpdateFn,
 };
 use crate::error::{Error, StoreError};
+use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
 const ROOT_ENTRY: &[u8] = b"root";
@@ -55,10 +61,12 @@ pub struct SledKeyStore {
     pub(super) db: sled::Db,
     pub(super) meta: sled::Tree,
     /// Key records and wrapped DEKs, together.
-    records: PackedTree,
+    pub(super) records: PackedTree,
     deletions: sled::Tree,
     rotations: sled::Tree,
-    usage: PackedTree,
+    pub(super) usage: PackedTree,
+    /// The owner index ([`sled_owner_index`](super::sled_owner_index)).
+    pub(super) owners: PackedTree,
 }
 
 /// The size budget of a bucket of key records and wrapped DEKs: about a
@@ -74,9 +82,6 @@ const RECORD_BUCKET_BYTES: usize = 4096;
 /// versions used in the last second are rewritten every second, so their
 /// buckets are kept smaller.
 const USAGE_BUCKET_BYTES: usize = 1024;
-
-/// How many entries one transaction moves out of an unpacked tree.
-const MIGRATION_BATCH: usize = 1000;
 
 impl std::fmt::Debug for SledKeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,7 +158,7 @@ fn reschedule(
 
 /// Whether an entry of `records` is a wrapped DEK (its key holds the NUL
 /// separator, which no key id contains), not a key record.
-fn is_version_entry(key: &[u8]) -> bool {
+pub(super) fn is_version_entry(key: &[u8]) -> bool {
     key.contains(&0)
 }
 
@@ -163,45 +168,6 @@ fn entries_of(tree: &PackedTree, id: &KeyId) -> Result<Vec<Vec<u8>>, StoreError>
     tree.scan_prefix(&prefix)
         .map(|entry| entry.map(|(key, _)| key))
         .collect()
-}
-
-/// Moves every entry of the unpacked tree `old` (the layout before
-/// [`PackedTree`]) into `packed`, a batch per transaction, then drops
-/// `old`. Each batch removes what it adds, so an interrupted move resumes
-/// at the next open.
-fn migrate_unpacked(db: &sled::Db, old: &str, packed: &PackedTree) -> Result<(), StoreError> {
-    if !db.tree_names().iter().any(|name| name == old.as_bytes()) {
-        return Ok(());
-    }
-    let old_tree = db.open_tree(old).map_err(backend)?;
-    loop {
-        let batch: Vec<(sled::IVec, sled::IVec)> = old_tree
-            .iter()
-            .take(MIGRATION_BATCH)
-            .collect::<Result<_, _>>()
-            .map_err(backend)?;
-        if batch.is_empty() {
-            break;
-        }
-        let mut changes = packed.stage();
-        for (key, value) in &batch {
-            changes.insert(key, value)?;
-        }
-        let writes = changes.into_writes();
-        tx_result(
-            (&old_tree, packed.sled_tree()).transaction(|(old_tx, new_tx)| {
-                writes.apply(new_tx)?;
-                for (key, _) in &batch {
-                    old_tx.remove(key)?;
-                }
-                Ok(())
-            }),
-        )?;
-    }
-    db.flush().map_err(backend)?;
-    db.drop_tree(old).map_err(backend)?;
-    db.flush().map_err(backend)?;
-    Ok(())
 }
 
 /// Ids in a schedule index due at or before `now`, soonest first.
@@ -273,15 +239,10 @@ impl SledKeyStore {
             deletions: db.open_tree("deletions").map_err(backend)?,
             rotations: db.open_tree("rotations").map_err(backend)?,
             usage: packed("usage_pages", USAGE_BUCKET_BYTES)?,
+            owners: packed(sled_owner_index::TREE, sled_owner_index::BUCKET_BYTES)?,
             db,
         };
-        for (old, packed) in [
-            ("keys", &store.records),
-            ("versions", &store.records),
-            ("usage", &store.usage),
-        ] {
-            migrate_unpacked(&store.db, old, packed)?;
-        }
+        super::sled_migration::migrate(&store)?;
         Ok(store)
     }
 
@@ -294,12 +255,21 @@ impl SledKeyStore {
     }
 
     /// Every tree a key mutation may touch, for one transaction.
-    fn key_trees(&self) -> (&sled::Tree, &sled::Tree, &sled::Tree, &sled::Tree) {
+    fn key_trees(
+        &self,
+    ) -> (
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+    ) {
         (
             &self.meta,
             self.records.sled_tree(),
             &self.deletions,
             &self.rotations,
+            self.owners.sled_tree(),
         )
     }
 
@@ -527,6 +497,7 @@ impl KeyStore for SledKeyStore {
                 &store.deletions,
                 &store.rotations,
                 store.usage.sled_tree(),
+                store.owners.sled_tree(),
             ] {
                 tree.clear().map_err(backend)?;
             }
@@ -538,23 +509,28 @@ impl KeyStore for SledKeyStore {
                 staged.insert(key, record)?;
             }
             let staged = staged.into_writes();
-            tx_result(
-                store
-                    .key_trees()
-                    .transaction(|(meta, records_tx, deletions, rotations)| {
-                        meta.insert(ROOT_ENTRY, root.as_slice())?;
-                        write_count(meta, count)?;
-                        for (name, mark) in &checkpoints {
-                            meta.insert(name, mark)?;
-                        }
-                        for (key, _) in &keys {
-                            reschedule(deletions, &key.id, None, key.deletion_at())?;
-                            reschedule(rotations, &key.id, None, key.next_rotation_at())?;
-                        }
-                        staged.apply(records_tx)?;
-                        Ok(())
-                    }),
-            )
+            let mut owners = store.owners.stage();
+            for (key, _) in &keys {
+                sled_owner_index::stage(&mut owners, &key.id, None, Some(&key.owner))?;
+            }
+            let owners = owners.into_writes();
+            tx_result(store.key_trees().transaction(
+                |(meta, records_tx, deletions, rotations, owners_tx)| {
+                    meta.insert(ROOT_ENTRY, root.as_slice())?;
+                    meta.insert(OWNER_INDEX_ENTRY, OWNER_INDEX_VERSION)?;
+                    owners.apply(owners_tx)?;
+                    write_count(meta, count)?;
+                    for (name, mark) in &checkpoints {
+                        meta.insert(name, mark)?;
+                    }
+                    for (key, _) in &keys {
+                        reschedule(deletions, &key.id, None, key.deletion_at())?;
+                        reschedule(rotations, &key.id, None, key.next_rotation_at())?;
+                    }
+                    staged.apply(records_tx)?;
+                    Ok(())
+                },
+            ))
         })
         .await
     }
@@ -623,18 +599,20 @@ impl KeyStore for SledKeyStore {
             }
             staged.insert(&version_key, &version)?;
             let staged = staged.into_writes();
-            tx_result(
-                store
-                    .key_trees()
-                    .transaction(|(meta, records_tx, _, rotations)| {
-                        check_root_generation(meta, first.root_generation)?;
-                        staged.apply(records_tx)?;
-                        reschedule(rotations, &metadata.id, None, metadata.next_rotation_at())?;
-                        let count = read_count(meta)?;
-                        write_count(meta, count + 1)?;
-                        Ok(())
-                    }),
-            )
+            let mut owners = store.owners.stage();
+            sled_owner_index::stage(&mut owners, &metadata.id, None, Some(&metadata.owner))?;
+            let owners = owners.into_writes();
+            tx_result(store.key_trees().transaction(
+                |(meta, records_tx, _, rotations, owners_tx)| {
+                    check_root_generation(meta, first.root_generation)?;
+                    staged.apply(records_tx)?;
+                    owners.apply(owners_tx)?;
+                    reschedule(rotations, &metadata.id, None, metadata.next_rotation_at())?;
+                    let count = read_count(meta)?;
+                    write_count(meta, count + 1)?;
+                    Ok(())
+                },
+            ))
         })
         .await
     }
@@ -674,12 +652,16 @@ impl KeyStore for SledKeyStore {
             }
             staged.insert(id_bytes, &records::encode_key(&metadata))?;
             let staged = staged.into_writes();
+            let mut owners = store.owners.stage();
+            sled_owner_index::stage(&mut owners, id, Some(&current.owner), Some(&metadata.owner))?;
+            let owners = owners.into_writes();
             tx_result(store.key_trees().transaction(
-                |(meta, records_tx, deletions, rotations)| {
+                |(meta, records_tx, deletions, rotations, owners_tx)| {
                     if let Some(version) = &new_version {
                         check_root_generation(meta, version.root_generation)?;
                     }
                     staged.apply(records_tx)?;
+                    owners.apply(owners_tx)?;
                     reschedule(deletions, id, current.deletion_at(), metadata.deletion_at())?;
                     reschedule(
                         rotations,
@@ -738,6 +720,28 @@ impl KeyStore for SledKeyStore {
             out.push(records::decode_key(&value)?);
         }
         Ok(out)
+    }
+
+    async fn list_owned_keys(
+        &self,
+        owner: &Identity,
+        prefix: &str,
+        start_after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyMetadata>, StoreError> {
+        let ids = sled_owner_index::owned_ids(&self.owners, owner, prefix, start_after, limit)?;
+        let mut keys = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Reads take no lock: a key deleted between the index read and
+            // this one is gone, and not listed.
+            if let Some(bytes) = self.records.get(id.as_str().as_bytes())? {
+                let key = records::decode_key(&bytes)?;
+                if &key.owner == owner {
+                    keys.push(key);
+                }
+            }
+        }
+        Ok(keys)
     }
 
     async fn key_count(&self) -> Result<u64, StoreError> {
@@ -810,9 +814,13 @@ impl KeyStore for SledKeyStore {
                 staged.remove(key)?;
             }
             let staged = staged.into_writes();
+            let mut owners = store.owners.stage();
+            sled_owner_index::stage(&mut owners, id, Some(&current.owner), None)?;
+            let owners = owners.into_writes();
             tx_result(store.key_trees().transaction(
-                |(meta, records_tx, deletions, rotations)| {
+                |(meta, records_tx, deletions, rotations, owners_tx)| {
                     staged.apply(records_tx)?;
+                    owners.apply(owners_tx)?;
                     reschedule(deletions, id, current.deletion_at(), None)?;
                     reschedule(rotations, id, current.next_rotation_at(), None)?;
                     let count = read_count(meta)?;
@@ -832,121 +840,25 @@ impl KeyStore for SledKeyStore {
 }
 
 #[cfg(test)]
+impl SledKeyStore {
+    /// Test hook: stores `bytes` as the record of key `id`, bypassing the
+    /// codec and the owner index (an unreadable record of nobody's).
+    pub(crate) fn put_raw_record(&self, id: &str, bytes: &[u8]) {
+        let mut staged = self.records.stage();
+        staged.insert(id.as_bytes(), bytes).expect("stage");
+        self.records
+            .write_alone(&staged.into_writes())
+            .expect("write");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::conformance::{ensure_root, first_version, metadata, test_root};
+    use crate::store::conformance::{ensure_root, first_version, metadata};
 
     fn key_name(i: usize) -> String {
         format!("legacy/key-{i:05}")
-    }
-
-    /// Writes a keystore the way tresor did before packing: one sled entry
-    /// per key record, wrapped DEK and count.
-    fn write_unpacked(dir: &Path, keys: usize) {
-        let db = sled::open(dir).expect("open raw sled");
-        let meta = db.open_tree("meta").expect("meta");
-        let root = test_root();
-        meta.insert(ROOT_ENTRY, records::encode_root(&root))
-            .expect("root");
-        meta.insert(KEY_COUNT_ENTRY, &(keys as u64).to_be_bytes())
-            .expect("count");
-        let (key_tree, versions, usage) = (
-            db.open_tree("keys").expect("keys"),
-            db.open_tree("versions").expect("versions"),
-            db.open_tree("usage").expect("usage"),
-        );
-        for i in 0..keys {
-            let meta = metadata(&key_name(i));
-            let entry = records::version_entry_key(&meta.id, KeyVersion::FIRST);
-            key_tree
-                .insert(meta.id.as_str(), records::encode_key(&meta))
-                .expect("key");
-            versions
-                .insert(
-                    &entry,
-                    records::encode_version(&first_version((i % 251) as u8)),
-                )
-                .expect("version");
-            usage
-                .insert(&entry, &(i as u64).to_be_bytes())
-                .expect("usage");
-        }
-        db.flush().expect("flush");
-    }
-
-    #[tokio::test]
-    async fn an_unpacked_keystore_is_moved_into_packed_trees_when_opened() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let keys = 2 * MIGRATION_BATCH + 17;
-        write_unpacked(dir.path(), keys);
-        let store = SledKeyStore::open(dir.path()).expect("open");
-        let names: Vec<String> = store
-            .db
-            .tree_names()
-            .iter()
-            .map(|name| String::from_utf8_lossy(name).into_owned())
-            .collect();
-        for old in ["keys", "versions", "usage"] {
-            assert!(!names.iter().any(|n| n == old), "{old} left in {names:?}");
-        }
-        assert_eq!(store.key_count().await.expect("count"), keys as u64);
-        for i in [0, 1, MIGRATION_BATCH, keys - 1] {
-            let meta = metadata(&key_name(i));
-            assert_eq!(store.key(&meta.id).await.expect("key"), Some(meta.clone()));
-            let version = store
-                .version(&meta.id, KeyVersion::FIRST)
-                .await
-                .expect("version")
-                .expect("stored");
-            assert_eq!(version, first_version((i % 251) as u8));
-            let totals = store
-                .add_usage(&[(meta.id.clone(), KeyVersion::FIRST, 1)])
-                .await
-                .expect("usage");
-            assert_eq!(totals, [i as u64 + 1]);
-        }
-        let listed = store
-            .list_keys("legacy/", None, usize::MAX)
-            .await
-            .expect("list");
-        assert_eq!(listed.len(), keys);
-        assert!(
-            listed.windows(2).all(|w| w[0].id < w[1].id),
-            "listed in order"
-        );
-        let all = store
-            .versions_after(None, usize::MAX)
-            .await
-            .expect("versions");
-        assert_eq!(all.len(), keys);
-        // The point of packing: far fewer sled entries than records (a key
-        // record and a wrapped DEK per key).
-        let buckets = store.records.sled_tree().len();
-        assert!(buckets * 4 < 2 * keys, "{buckets} buckets for {keys} keys");
-    }
-
-    #[tokio::test]
-    async fn an_interrupted_move_finishes_at_the_next_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write_unpacked(dir.path(), 50);
-        {
-            // Half moved, as if the process died between two batches.
-            let db = sled::open(dir.path()).expect("open raw");
-            let packed = PackedTree::new(db.open_tree("records").expect("tree"), 4096);
-            let old = db.open_tree("keys").expect("keys");
-            let mut changes = packed.stage();
-            let moved: Vec<_> = old.iter().take(25).map(|e| e.expect("entry")).collect();
-            for (key, value) in &moved {
-                changes.insert(key, value).expect("stage");
-                old.remove(key).expect("remove");
-            }
-            let writes = changes.into_writes();
-            packed.write_alone(&writes).expect("write");
-            db.flush().expect("flush");
-        }
-        let store = SledKeyStore::open(dir.path()).expect("open");
-        let listed = store.list_keys("", None, usize::MAX).await.expect("list");
-        assert_eq!(listed.len(), 50);
     }
 
     #[tokio::test]
