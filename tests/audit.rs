@@ -191,7 +191,8 @@ async fn audit_verify_finds_every_kind_of_tampering() {
             "inserted forged line",
             {
                 let mut l = original.clone();
-                let forged = l[3].replacen("\"OK\"", "\"PERMISSION_DENIED\"", 1);
+                let forged = l[3].replacen("\"operation\":\"", "\"operation\":\"Forged", 1);
+                assert_ne!(forged, l[3]);
                 l.insert(3, forged);
                 l
             },
@@ -240,6 +241,52 @@ async fn a_record_that_cannot_be_written_refuses_the_request() {
         .await
         .expect("encrypt again");
     let fixture = server.stop().await;
+    let (code, out) = verify(&fixture, &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// The security review's finding: control-plane changes were applied
+/// before their audit record, so a failed write left a change that no
+/// record shows. Now an intent record comes first, and a call whose intent
+/// cannot be written changes nothing.
+#[tokio::test]
+async fn a_control_plane_change_is_never_made_without_a_record() {
+    let (server, disk_full) = TestServer::start_with_failing_audit().await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+
+    disk_full.store(true, Ordering::SeqCst);
+    let unrecorded = admin
+        .admin
+        .create_key(proto::CreateKeyRequest {
+            key_id: "unrecorded".into(),
+            owner: BILLING.into(),
+            ..Default::default()
+        })
+        .await;
+    assert_code(unrecorded, Code::Unavailable);
+    assert_code(admin.rotate(KEY).await, Code::Unavailable);
+    disk_full.store(false, Ordering::SeqCst);
+    assert_code(admin.key("unrecorded").await, Code::NotFound);
+    assert_eq!(admin.key(KEY).await.expect("key").primary_version, 1);
+
+    admin.rotate(KEY).await.expect("rotate");
+    let file = audit_file(&server.fixture);
+    let fixture = server.stop().await;
+    let all = records(&file);
+    let intent = all
+        .iter()
+        .position(|r| r["kind"] == "intent" && r["operation"] == "RotateKey")
+        .expect("an intent record");
+    let outcome = all
+        .iter()
+        .position(|r| {
+            r["kind"] == "request" && r["operation"] == "RotateKey" && r["status"] == "OK"
+        })
+        .expect("the outcome record");
+    assert!(intent < outcome, "the intent comes first");
+    assert_eq!(all[intent]["request_id"], all[outcome]["request_id"]);
+    assert_eq!(all[intent]["key_id"], KEY);
     let (code, out) = verify(&fixture, &[]);
     assert_eq!(code, 0, "{out}");
 }

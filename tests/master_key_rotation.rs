@@ -408,8 +408,17 @@ async fn a_request_cannot_choose_where_the_root_key_is_sent() {
         .into_iter()
         .filter(|r| r["operation"] == "RotateMasterKey")
         .collect();
+    // Each call's intent, written before anything is opened, names the
+    // target in full too.
+    let (intents, rotations): (Vec<_>, Vec<_>) =
+        rotations.into_iter().partition(|r| r["kind"] == "intent");
+    assert_eq!(intents.len(), refusals.len());
     assert_eq!(rotations.len(), refusals.len());
-    for (record, (name, endpoint, _)) in rotations.iter().zip(&refusals) {
+    for (record, (name, endpoint, _)) in rotations
+        .iter()
+        .chain(&intents)
+        .zip(refusals.iter().cycle())
+    {
         let detail = record["detail"].as_str().expect("detail");
         assert!(detail.contains(name.as_str()), "{detail}");
         assert!(detail.contains(endpoint.as_str()), "{detail}");

@@ -114,9 +114,10 @@ async fn a_change_refused_after_it_was_made_is_not_repeated() {
     let (server, disk_full) = TestServer::start_with_failing_audit().await;
     let (_admin, billing) = admin_and_patient_owner(&server).await;
 
-    // The audit log cannot take records: RotateKey runs, then is refused
-    // because its record cannot be written (tresor fails closed). The SDK
-    // must not send it again, though it retries 200 times for safe calls.
+    // The audit log cannot take records: RotateKey is refused because its
+    // intent record cannot be written (tresor fails closed, before any
+    // change). The SDK must not send it again, though it retries 200 times
+    // for safe calls: a repeat once the log is back would rotate.
     disk_full.store(true, Ordering::SeqCst);
     let refused = billing.rotate_key(KEY).await;
     assert!(
@@ -137,8 +138,8 @@ async fn a_change_refused_after_it_was_made_is_not_repeated() {
         .expect("task")
         .expect("get_key once the log is back");
 
-    // Exactly one rotation happened: one attempt was sent, and the server
-    // made its change before refusing the answer.
-    assert_eq!(key.versions.len(), 2, "{key:?}");
+    // No rotation happened: the one attempt changed nothing, and it was
+    // not repeated.
+    assert_eq!(key.versions.len(), 1, "{key:?}");
     server.stop().await;
 }

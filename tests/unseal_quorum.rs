@@ -65,7 +65,7 @@ fn unseal_records(fixture: &Fixture) -> Vec<(String, String, String)> {
         std::fs::read_to_string(fixture.data_dir().join("audit/audit.jsonl")).expect("audit file");
     text.lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json"))
-        .filter(|r| r["operation"] == "Unseal")
+        .filter(|r| r["operation"] == "Unseal" && r["kind"] == "request")
         .map(|r| {
             let field = |name: &str| r[name].as_str().unwrap_or_default().to_owned();
             (field("identity"), field("status"), field("detail"))

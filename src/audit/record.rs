@@ -69,6 +69,12 @@ pub enum RecordKind {
     /// The first record of a file after rotation (or of a new log): its
     /// `prev` names the last record of the previous file.
     FileStart,
+    /// A control-plane call about to change state, written after the call
+    /// is admitted and before it changes anything: its outcome follows in
+    /// a `request` record with the same request id. An intent without an
+    /// outcome is a call cut off (crash, audit failure) that may have
+    /// changed state; a change never happens without one.
+    Intent,
     /// Records the keystore's checkpoint proved written were missing at
     /// start, and the operator accepted it (`--accept-audit-gap`). Its
     /// sequence number skips past the checkpoint; its `prev` chains to the

@@ -215,6 +215,13 @@ where
     } else {
         call.admit(service, 1)
     };
+    let admitted = match admitted {
+        Ok(identity) => call
+            .write_intent(service, &identity, &subject)
+            .await
+            .map(|()| identity),
+        Err(refused) => Err(refused),
+    };
     let (outcome, detail) = match admitted {
         Ok(identity) => handle(identity, req).instrument(call.span.clone()).await,
         Err(refused) => {
@@ -343,6 +350,27 @@ impl Call {
         let identity = self.identity.clone()?;
         service.admit(&identity, self.operation, items)?;
         Ok(identity)
+    }
+
+    /// Writes the call's intent record (state-changing control-plane
+    /// calls only) before the handler runs; a failure refuses the call.
+    async fn write_intent(
+        &self,
+        service: &Service,
+        identity: &Identity,
+        subject: &Subject,
+    ) -> Result<(), Status> {
+        service
+            .record_intent(crate::service::Intent {
+                operation: self.operation,
+                request_id: &self.request_id,
+                identity,
+                peer: self.peer,
+                key_id: subject.key_id.as_deref(),
+                detail: subject.detail.as_deref(),
+            })
+            .await
+            .map_err(Status::from)
     }
 
     fn record<T>(

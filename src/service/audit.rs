@@ -269,6 +269,43 @@ pub struct ItemRecord {
     pub status: &'static str,
 }
 
+/// Control-plane operations that change state: each writes an intent
+/// record before the change (see [`RecordKind::Intent`]).
+const STATE_CHANGING: [&str; 15] = [
+    "CreateKey",
+    "RotateKey",
+    "DisableKey",
+    "EnableKey",
+    "SetMinDecryptionVersion",
+    "DestroyKeyVersion",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "CreateGrant",
+    "RevokeGrant",
+    "SetRotationPeriod",
+    "Seal",
+    "Unseal",
+    "RotateMasterKey",
+    "RotateRootKey",
+];
+
+/// A state-changing call, as its intent record names it.
+#[derive(Debug)]
+pub struct Intent<'a> {
+    /// The gRPC method.
+    pub operation: &'static str,
+    /// Request id.
+    pub request_id: &'a str,
+    /// The caller.
+    pub identity: &'a Identity,
+    /// The caller's address.
+    pub peer: Option<SocketAddr>,
+    /// The key id as given.
+    pub key_id: Option<&'a str>,
+    /// What else the call named (never secret).
+    pub detail: Option<&'a str>,
+}
+
 impl Service {
     /// Opens the audit log with the keystore's audit key (created on first
     /// use). Called once at start with the keyring unsealed.
@@ -314,6 +351,26 @@ impl Service {
                 .map(|(key, value)| (key.clone(), log.context_digest(value)))
                 .collect(),
         ))
+    }
+
+    /// Writes the intent record of a state-changing control-plane call
+    /// before it runs, so an audit failure refuses the call instead of
+    /// leaving a change without a record. Other calls write nothing here.
+    pub async fn record_intent(&self, intent: Intent<'_>) -> Result<(), Error> {
+        if !STATE_CHANGING.contains(&intent.operation) {
+            return Ok(());
+        }
+        let Some(log) = self.audit.get() else {
+            return Ok(());
+        };
+        let mut entry = Entry::event(intent.operation, intent.detail.unwrap_or_default());
+        entry.kind = RecordKind::Intent;
+        entry.request_id = Some(intent.request_id.to_owned());
+        entry.identity = Some(intent.identity.as_str().to_owned());
+        entry.peer = intent.peer.map(peer_text);
+        entry.key_id = recorded_key_id(intent.key_id.map(str::to_owned));
+        log.append(entry).await?;
+        Ok(())
     }
 
     /// Writes the record of a handled call; for a batch call whose items

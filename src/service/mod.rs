@@ -37,7 +37,7 @@ use crate::store::KeyStore;
 pub use admin::{KeyPage, ServiceStatus};
 use audit::open_audit_key;
 pub use audit::{
-    AuditReport, AuditSettings, AuditedContext, ItemRecord, LOCAL_LOG, RequestRecord,
+    AuditReport, AuditSettings, AuditedContext, Intent, ItemRecord, LOCAL_LOG, RequestRecord,
     default_audit_file, offline_audit_key, stored_checkpoint,
 };
 use authz::Caller;
