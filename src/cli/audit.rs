@@ -28,29 +28,33 @@ pub enum AuditCommand {
     /// intact, 1 when not.
     ///
     /// Example: tresor audit verify --data-dir /var/lib/tresor --master-key-file /etc/tresor/master.key
-    Verify {
-        /// The keystore the server ran with.
-        #[command(flatten)]
-        keystore: KeystoreLocation,
-        /// With --store: the replica whose log this is (its --replica-name).
-        #[arg(long, value_name = "NAME", requires = "store")]
-        replica_name: Option<String>,
-        /// The current audit file if the server ran with --audit-file
-        /// (default: DIR/audit/audit.jsonl; required with --store).
-        #[arg(long, value_name = "FILE")]
-        audit_file: Option<PathBuf>,
-        /// The master key.
-        #[command(flatten)]
-        master: MasterKeyArgs,
-        /// Check only these files (any order); default: every file of the
-        /// log, which must then start at its first record.
-        files: Vec<PathBuf>,
-    },
+    Verify(Box<VerifyArgs>),
     /// Ask the running server to check its own audit log up to a
     /// checkpoint it writes now (admin). Exit 0 when intact, 1 when not.
     ///
     /// Example: tresor audit check
     Check,
+}
+
+/// What `tresor audit verify` checks, and with which keys.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The keystore the server ran with.
+    #[command(flatten)]
+    pub keystore: KeystoreLocation,
+    /// With --store: the replica whose log this is (its --replica-name).
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub replica_name: Option<String>,
+    /// The current audit file if the server ran with --audit-file
+    /// (default: DIR/audit/audit.jsonl; required with --store).
+    #[arg(long, value_name = "FILE")]
+    pub audit_file: Option<PathBuf>,
+    /// The master key.
+    #[command(flatten)]
+    pub master: MasterKeyArgs,
+    /// Check only these files (any order); default: every file of the
+    /// log, which must then start at its first record.
+    pub files: Vec<PathBuf>,
 }
 
 /// Runs a `tresor audit` command; returns what to print.
@@ -62,13 +66,16 @@ pub fn run(
     let runtime = super::runtime()?;
     let (keystore, replica_name, audit_file, master, given) = match command {
         AuditCommand::Check => return runtime.block_on(check(connection, format)),
-        AuditCommand::Verify {
-            keystore,
-            replica_name,
-            audit_file,
-            master,
-            files,
-        } => (keystore, replica_name, audit_file, master, files),
+        AuditCommand::Verify(args) => {
+            let VerifyArgs {
+                keystore,
+                replica_name,
+                audit_file,
+                master,
+                files,
+            } = *args;
+            (keystore, replica_name, audit_file, master, files)
+        }
     };
     let location = keystore.location()?;
     let (log_name, current) = match (&location, audit_file) {
