@@ -185,6 +185,19 @@ pub(super) fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
 }
 
 impl PostgresKeyStore {
+    /// The key records a `SELECT record FROM tresor_keys ...` query returns.
+    async fn select_keys(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<KeyMetadata>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows = client.query(sql, params).await.map_err(db)?;
+        rows.iter()
+            .map(|row| records::decode_key(row.get(0)))
+            .collect()
+    }
+
     /// Connects to `url` (`postgres://user:password@host:port/db`) without
     /// TLS, creates or migrates the schema, and returns the store. `replica`
     /// names this replica for its seal mark (seal is per replica). Only a
@@ -713,19 +726,13 @@ impl KeyStore for PostgresKeyStore {
         start_after: Option<&KeyId>,
         limit: usize,
     ) -> Result<Vec<KeyMetadata>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let after = start_after.map_or("", KeyId::as_str);
-        let rows = client
-            .query(
-                "SELECT record FROM tresor_keys WHERE starts_with(key_id, $1) AND key_id > $2 ORDER BY key_id LIMIT $3",
-                &[&prefix, &after, &limit],
-            )
-            .await
-            .map_err(db)?;
-        rows.iter()
-            .map(|row| records::decode_key(row.get(0)))
-            .collect()
+        self.select_keys(
+            "SELECT record FROM tresor_keys WHERE starts_with(key_id, $1) AND key_id > $2 ORDER BY key_id LIMIT $3",
+            &[&prefix, &after, &limit],
+        )
+        .await
     }
 
     async fn list_owned_keys(
@@ -735,21 +742,15 @@ impl KeyStore for PostgresKeyStore {
         start_after: Option<&KeyId>,
         limit: usize,
     ) -> Result<Vec<KeyMetadata>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let after = start_after.map_or("", KeyId::as_str);
         // Served by the (owner, key_id) index: a range scan of this
         // owner's keys from the later of the prefix and the cursor.
-        let rows = client
-            .query(
-                "SELECT record FROM tresor_keys WHERE owner = $1 AND key_id >= $2 AND starts_with(key_id, $2) AND key_id > $3 ORDER BY key_id LIMIT $4",
-                &[&owner.as_str(), &prefix, &after, &limit],
-            )
-            .await
-            .map_err(db)?;
-        rows.iter()
-            .map(|row| records::decode_key(row.get(0)))
-            .collect()
+        self.select_keys(
+            "SELECT record FROM tresor_keys WHERE owner = $1 AND key_id >= $2 AND starts_with(key_id, $2) AND key_id > $3 ORDER BY key_id LIMIT $4",
+            &[&owner.as_str(), &prefix, &after, &limit],
+        )
+        .await
     }
 
     async fn key_count(&self) -> Result<u64, StoreError> {
