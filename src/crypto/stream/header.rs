@@ -55,7 +55,7 @@ impl StreamVersion {
 }
 
 /// A parsed, borrowed view of a stream header. Parsing checks the
-/// structure only; [`StreamOpener::new`] decides authenticity.
+/// structure only; [`StreamOpener::new`](super::StreamOpener::new) decides authenticity.
 #[derive(Clone, Copy)]
 pub struct StreamHeader<'a> {
     bytes: &'a [u8],
@@ -69,7 +69,7 @@ pub struct StreamHeader<'a> {
 impl<'a> StreamHeader<'a> {
     /// The whole header's length, read from its first
     /// [`STREAM_FIXED_HEADER_LEN`] bytes, so that a reader knows how much
-    /// more to read (at most [`MAX_STREAM_HEADER_LEN`] in all).
+    /// more to read (at most [`MAX_STREAM_HEADER_LEN`](super::MAX_STREAM_HEADER_LEN) in all).
     ///
     /// # Errors
     ///
