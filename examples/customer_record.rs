@@ -100,7 +100,7 @@ async fn decrypt_row(
         .decrypt(key_id, &B64.decode(&row.card_number)?, &context)
         .await?;
     let notes = client
-        .open_bytes(&B64.decode(&row.notes)?, &context)
+        .open_bytes(&[key_id], &B64.decode(&row.notes)?, &context)
         .await?;
     Ok(Customer {
         id: row.id.clone(),

@@ -1,6 +1,6 @@
 //! Stream-encrypts or decrypts a file of any size with the SDK
 //! ([`Client::seal_stream`], [`Client::open_stream`]): one GenerateDataKey
-//! call per file to seal, one Decrypt call to open, the payload never sent
+//! call per file to seal, one DecryptDataKey call to open, the payload never sent
 //! to tresor, memory bounded by one 64 KiB chunk buffer.
 //!
 //! ```sh
@@ -55,7 +55,7 @@ async fn run() -> Result<(), BoxError> {
     let started = Instant::now();
     let summary = match mode.as_str() {
         "seal" => seal(&client, &key_id, &context, input, Path::new(output)).await?,
-        "open" => open(&client, &context, input, Path::new(output)).await?,
+        "open" => open(&client, &key_id, &context, input, Path::new(output)).await?,
         _ => return Err(USAGE.into()),
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -82,6 +82,7 @@ async fn seal(
 
 async fn open(
     client: &Client,
+    key_id: &str,
     context: &HashMap<String, String>,
     input: &str,
     output: &Path,
@@ -90,7 +91,10 @@ async fn open(
     partial.push(".partial");
     let reader = File::open(input).await?;
     let mut writer = File::create(&partial).await?;
-    match client.open_stream(context, reader, &mut writer).await {
+    match client
+        .open_stream(&[key_id], context, reader, &mut writer)
+        .await
+    {
         Ok(summary) => {
             writer.sync_all().await?;
             drop(writer);

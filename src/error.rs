@@ -232,6 +232,11 @@ pub enum Error {
     /// key or context.
     #[error("invalid ciphertext: {0}")]
     InvalidCiphertext(CryptoError),
+    /// Decrypt was given a wrapped data key from GenerateDataKey: those open
+    /// only with DecryptDataKey (their own purpose, so that an Encrypt
+    /// ciphertext can never pass for a data key).
+    #[error("this is a wrapped data key: open it with DecryptDataKey, not Decrypt")]
+    WrappedDataKey,
     /// The caller may not do this (or, for non-admins, the key does not exist).
     #[error("permission denied")]
     PermissionDenied,

@@ -208,7 +208,7 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "ChunkCipher",
-        file: "crypto/stream.rs",
+        file: "crypto/stream/cipher.rs",
         holds: "ring's AES-256-GCM key schedule of one stream",
         wipe: Wipe::Exception(
             "ring keeps key schedules in its own types and does not wipe them; \
@@ -218,7 +218,7 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "WipedKeyPair",
-        file: "pki.rs",
+        file: "pki/mod.rs",
         holds: "a CA's or new leaf's ECDSA private key (rcgen); ring's parsed copy \
                 inside is not wiped",
         wipe: Wipe::OnDrop(wipes::<crate::pki::WipedKeyPair>),
@@ -226,7 +226,7 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "CertifiedKey",
-        file: "pki.rs",
+        file: "pki/mod.rs",
         holds: "an issued certificate's private key (PEM)",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {

@@ -331,10 +331,29 @@ async fn data_plane_is_binary_safe_with_files_stdin_and_base64() {
     assert_eq!(key.len(), 32);
     let wrapped = json["wrapped_key"].as_str().expect("wrapped").to_owned();
     let unwrapped = billing.run_with_stdin(
-        &["decrypt", "billing/records", "-c", "file=a", "--base64"],
+        &[
+            "decrypt",
+            "billing/records",
+            "-c",
+            "file=a",
+            "--base64",
+            "--data-key",
+        ],
         wrapped.as_bytes(),
     );
     assert_eq!(unwrapped.stdout, key);
+    // Plain decrypt does not open a wrapped data key, and says what does.
+    let refused = billing.run_with_stdin(
+        &["decrypt", "billing/records", "-c", "file=a", "--base64"],
+        wrapped.as_bytes(),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(refused.stdout.is_empty());
+    assert!(
+        text(&refused.stderr).contains("--data-key"),
+        "{}",
+        text(&refused.stderr)
+    );
     let human = billing.ok(&["datakey", "billing/records"]);
     assert!(
         human.starts_with("key_id:         billing/records\nkey_version:    1\nplaintext_key:  "),

@@ -82,10 +82,13 @@ async fn without_the_cache_every_message_costs_a_call() {
     let tenant = ctx(&[("tenant", "1")]);
     let sealed = seal_many(&plain, 5, 64, &tenant).await;
     for message in &sealed {
-        plain.open_bytes(message, &tenant).await.expect("open");
+        plain
+            .open_bytes(&[KEY], message, &tenant)
+            .await
+            .expect("open");
     }
     assert_eq!(calls(&server, "GenerateDataKey"), 5);
-    assert_eq!(calls(&server, "Decrypt"), 5);
+    assert_eq!(calls(&server, "DecryptDataKey"), 5);
 }
 
 #[tokio::test]
@@ -114,15 +117,21 @@ async fn a_cached_key_serves_at_most_max_messages_and_max_bytes() {
     let salt = 13..45;
     assert_eq!(twice[0].len(), again[0].len());
     assert_ne!(twice[0][salt.clone()], again[0][salt]);
-    // Opening: one Decrypt per distinct data key, and every message opens.
+    // Opening: one DecryptDataKey per distinct data key, and every message opens.
     for (n, message) in sealed.iter().enumerate() {
-        let opened = cached.open_bytes(message, &tenant).await.expect("open");
+        let opened = cached
+            .open_bytes(&[KEY], message, &tenant)
+            .await
+            .expect("open");
         assert_eq!(opened.expose(), vec![n as u8; 64].as_slice());
     }
-    assert_eq!(calls(&server, "Decrypt"), 4);
+    assert_eq!(calls(&server, "DecryptDataKey"), 4);
     // A client without the cache opens them too: the format is the same.
     let plain = client(&server, None).await;
-    plain.open_bytes(&sealed[9], &tenant).await.expect("open");
+    plain
+        .open_bytes(&[KEY], &sealed[9], &tenant)
+        .await
+        .expect("open");
 
     // 250 bytes per data key at 100 bytes a message: 2 messages per key.
     let by_bytes = client(
@@ -150,7 +159,7 @@ async fn age_context_and_entries_bound_reuse() {
     assert_eq!(calls(&server, "GenerateDataKey"), 2);
     // A sealed message bound to context a does not open under b.
     let sealed = cached.seal_bytes(KEY, b"x", &a).await.expect("seal");
-    assert!(cached.open_bytes(&sealed, &b).await.is_err());
+    assert!(cached.open_bytes(&[KEY], &sealed, &b).await.is_err());
 
     // One entry: alternating contexts evicts the other's key every time.
     let one = client(

@@ -116,7 +116,7 @@ async fn reencrypt_moves_to_the_primary_version_without_revealing_plaintext() {
 }
 
 #[tokio::test]
-async fn generated_data_keys_unwrap_with_decrypt() {
+async fn generated_data_keys_unwrap_with_decrypt_data_key_not_decrypt() {
     let (_server, _admin, mut billing) = server_with_billing_key().await;
     let context = common::ctx(&[("file", "invoice.pdf")]);
     let data_key = billing
@@ -131,10 +131,30 @@ async fn generated_data_keys_unwrap_with_decrypt() {
     assert_eq!(data_key.plaintext_key.len(), 32);
     assert_eq!(data_key.key_version, 1);
     let opened = billing
-        .decrypt(KEY, &data_key.wrapped_key, &[("file", "invoice.pdf")])
+        .crypto
+        .decrypt_data_key(proto::DecryptDataKeyRequest {
+            key_id: KEY.into(),
+            wrapped_key: data_key.wrapped_key.clone(),
+            context: context.clone(),
+        })
         .await
-        .expect("unwrap");
-    assert_eq!(opened.plaintext, data_key.plaintext_key);
+        .expect("unwrap")
+        .into_inner();
+    assert_eq!(opened.plaintext_key, data_key.plaintext_key);
+    let refused = assert_code(
+        billing
+            .decrypt(KEY, &data_key.wrapped_key, &[("file", "invoice.pdf")])
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        refused
+            .metadata()
+            .get("x-tresor-reason")
+            .map(|v| v.as_bytes()),
+        Some(b"WRAPPED_DATA_KEY".as_slice())
+    );
+    assert!(refused.message().contains("DecryptDataKey"), "{refused:?}");
     let another = billing
         .crypto
         .generate_data_key(proto::GenerateDataKeyRequest {

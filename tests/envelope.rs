@@ -1,7 +1,7 @@
 //! The SDK's stream envelope against the real server over mTLS: round trips
 //! of every awkward size, tampering and wrong contexts fail with typed
 //! errors, a service without access cannot open, and the server sees one
-//! GenerateDataKey per sealed stream and one Decrypt per opened stream,
+//! GenerateDataKey per sealed stream and one DecryptDataKey per opened stream,
 //! never the payload.
 
 mod common;
@@ -55,7 +55,10 @@ async fn round_trips_of_every_awkward_size() {
                 .windows(64)
                 .any(|w| plaintext.len() >= 64 && w == &plaintext[..64])
         );
-        let opened = billing.open_bytes(&stream, &context).await.expect("open");
+        let opened = billing
+            .open_bytes(&[KEY], &stream, &context)
+            .await
+            .expect("open");
         assert_eq!(opened.expose(), &plaintext[..], "len {len}");
     }
 }
@@ -89,7 +92,7 @@ async fn streams_through_short_reads_and_reports_a_summary() {
         tokio::spawn(async move { tokio::io::AsyncWriteExt::write_all(&mut tx, &source).await });
     let mut out = Vec::new();
     let opened = billing
-        .open_stream(&context, rx, &mut out)
+        .open_stream(&[KEY], &context, rx, &mut out)
         .await
         .expect("open");
     feeder.await.expect("task").expect("feed");
@@ -116,7 +119,7 @@ async fn tampered_streams_fail_with_typed_errors() {
     let open = |bytes: Vec<u8>| {
         let billing = billing.clone();
         let context = context.clone();
-        async move { billing.open_bytes(&bytes, &context).await }
+        async move { billing.open_bytes(&[KEY], &bytes, &context).await }
     };
     assert!(open(stream.clone()).await.is_ok());
 
@@ -201,7 +204,9 @@ async fn wrong_context_fails_and_writes_nothing() {
         HashMap::new(),
     ] {
         let mut out = Vec::new();
-        let result = billing.open_stream(&wrong, &stream[..], &mut out).await;
+        let result = billing
+            .open_stream(&[KEY], &wrong, &stream[..], &mut out)
+            .await;
         assert!(
             matches!(result, Err(StreamError::Unauthentic)),
             "{wrong:?}: {result:?}"
@@ -218,7 +223,7 @@ async fn a_service_without_access_can_neither_seal_nor_open() {
         .seal_bytes(KEY, b"for billing only", &tenant())
         .await
         .expect("seal");
-    let result = shipping.open_bytes(&stream, &tenant()).await;
+    let result = shipping.open_bytes(&[KEY], &stream, &tenant()).await;
     assert!(
         matches!(
             result,
@@ -248,7 +253,10 @@ async fn the_server_sees_one_data_key_call_per_stream_never_the_payload() {
             .seal_bytes(KEY, plaintext, &context)
             .await
             .expect("seal");
-        let opened = billing.open_bytes(&stream, &context).await.expect("open");
+        let opened = billing
+            .open_bytes(&[KEY], &stream, &context)
+            .await
+            .expect("open");
         assert_eq!(opened.expose(), &plaintext[..]);
     }
     let file = tresor::service::default_audit_file(&server.fixture.data_dir());
@@ -261,7 +269,8 @@ async fn the_server_sees_one_data_key_call_per_stream_never_the_payload() {
             .count()
     };
     assert_eq!(count("GenerateDataKey"), 2, "{records:#?}");
-    assert_eq!(count("Decrypt"), 2, "{records:#?}");
+    assert_eq!(count("DecryptDataKey"), 2, "{records:#?}");
+    assert_eq!(count("Decrypt"), 0, "{records:#?}");
     assert_eq!(count("Encrypt"), 0);
     let text = std::fs::read_to_string(&file).expect("audit file");
     assert!(!text.contains("a short secret"));

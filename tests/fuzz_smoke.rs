@@ -154,12 +154,16 @@ fn ciphertext_seeds() -> Vec<(String, Vec<u8>)> {
     seeds
 }
 
-/// The streams of the stream vectors.
+/// The streams of the stream vectors, of every version.
 fn stream_seeds() -> Vec<(String, Vec<u8>)> {
-    hex_fields("keystore-fixtures/stream-v1.txt", "stream")
+    ["v1", "v2"]
         .into_iter()
-        .enumerate()
-        .map(|(i, bytes)| (format!("stream-v1-{i}"), bytes))
+        .flat_map(|version| {
+            hex_fields(&format!("keystore-fixtures/stream-{version}.txt"), "stream")
+                .into_iter()
+                .enumerate()
+                .map(move |(i, bytes)| (format!("stream-{version}-{i}"), bytes))
+        })
         .collect()
 }
 

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::connection::Connection;
 use super::failure::CliError;
 use super::output::{self, OutputFormat};
+use crate::client::ClientError;
 
 /// Flags shared by encrypt and decrypt.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,6 +33,18 @@ pub struct DataArgs {
     /// Ciphertext as base64 text (encrypt writes it, decrypt reads it).
     #[arg(long)]
     pub base64: bool,
+}
+
+/// Flags of `tresor decrypt`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DecryptArgs {
+    /// Key id, context, input and output, as for encrypt.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The input is a wrapped data key from `tresor datakey` (opened with
+    /// DecryptDataKey; plain decrypt refuses wrapped data keys).
+    #[arg(long)]
+    pub data_key: bool,
 }
 
 /// Flags of `tresor datakey`.
@@ -148,10 +161,14 @@ pub async fn encrypt(
 
 /// `tresor decrypt`.
 pub async fn decrypt(
-    args: DataArgs,
+    args: DecryptArgs,
     conn: &Connection,
     format: OutputFormat,
 ) -> Result<(), CliError> {
+    let DecryptArgs {
+        data: args,
+        data_key,
+    } = args;
     let raw = read_input(&args.input)?;
     let ciphertext = if args.base64 {
         let text: String = String::from_utf8_lossy(&raw).split_whitespace().collect();
@@ -161,17 +178,30 @@ pub async fn decrypt(
     } else {
         raw.to_vec()
     };
-    let out = conn
-        .client
-        .decrypt(&args.id, &ciphertext, &context(&args.context))
-        .await
-        .map_err(|e| CliError::about_key(e, &args.id, conn.identity.as_ref()))?;
-    let plaintext = Zeroizing::new(out.plaintext);
+    let context = context(&args.context);
+    let opened = if data_key {
+        conn.client
+            .decrypt_data_key(&args.id, &ciphertext, &context)
+            .await
+            .map(|out| (out.plaintext_key, out.key_version))
+    } else {
+        conn.client
+            .decrypt(&args.id, &ciphertext, &context)
+            .await
+            .map(|out| (out.plaintext, out.key_version))
+    };
+    let (plaintext, key_version) = opened.map_err(|e| match e {
+        ClientError::WrappedDataKey => CliError::refused(
+            "this is a wrapped data key from `tresor datakey`: add --data-key to open it",
+        ),
+        e => CliError::about_key(e, &args.id, conn.identity.as_ref()),
+    })?;
+    let plaintext = Zeroizing::new(plaintext);
     match format {
         OutputFormat::Json => {
             let text = Zeroizing::new(output::json(&DecryptedView {
                 key_id: &args.id,
-                key_version: out.key_version,
+                key_version,
                 plaintext: BASE64.encode(plaintext.as_slice()),
             }));
             write_output(&args.out_file, text.as_bytes())

@@ -105,7 +105,7 @@ pub enum Command {
     /// Decrypt a ciphertext made by `tresor encrypt` (same key and context).
     ///
     /// Example: tresor decrypt billing/customer-records --context tenant=42 --in card.enc
-    Decrypt(data::DataArgs),
+    Decrypt(data::DecryptArgs),
     /// Get a fresh data key for local encryption, in clear and wrapped.
     ///
     /// Example: tresor datakey billing/customer-records --context file=invoice.pdf

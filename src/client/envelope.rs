@@ -3,8 +3,17 @@
 //! [`crate::crypto::StreamSealer`] (`docs/FORMAT.md`, "Stream envelope").
 //!
 //! Sealing costs one GenerateDataKey call per stream and opening one
-//! Decrypt call (of the 120-byte wrapped data key): the payload never
-//! leaves the client. Memory stays at one chunk buffer (64 KiB by default)
+//! DecryptDataKey call (of the 120-byte wrapped data key): the payload
+//! never leaves the client.
+//!
+//! **Opening checks who could have sealed.** [`Client::open_stream`] takes
+//! the key ids the caller expects and refuses a stream that names another
+//! key before asking tresor anything, so a stream wrapped under a key some
+//! other tenant controls (and granted you Decrypt on) is not accepted as
+//! yours. Streams are written in version 2, whose wrapped key only
+//! GenerateDataKey can make; version 1 streams (whose wrapped key any
+//! Encrypt caller could make) open only on a client
+//! [`accepting legacy streams`](Client::accepting_legacy_streams). Memory stays at one chunk buffer (64 KiB by default)
 //! plus whatever the reader and writer buffer, whatever the payload size.
 //!
 //! **Opening writes as it goes.** [`Client::open_stream`] writes each chunk
@@ -25,7 +34,7 @@ use zeroize::Zeroizing;
 use super::{Client, ClientError};
 use crate::crypto::{
     ChunkSize, Context, STREAM_CHUNK_OVERHEAD, STREAM_FIXED_HEADER_LEN, SecretBytes, SecretKey,
-    StreamHeader, StreamOpener, StreamParams, StreamSealer,
+    StreamHeader, StreamOpener, StreamParams, StreamSealer, StreamVersion,
 };
 use crate::error::CryptoError;
 
@@ -37,6 +46,20 @@ pub enum StreamError {
     /// or version, a header cut short, a chunk size out of range.
     #[error("not a tresor stream envelope (or of a version this build cannot read)")]
     Malformed,
+    /// The stream names a key that is not among those the caller said it
+    /// expects; nothing was asked of tresor.
+    #[error("the stream was sealed under key {found:?}, which is not one this call accepts")]
+    UnexpectedKey {
+        /// The key id the stream's header names (not secret).
+        found: String,
+    },
+    /// A version 1 stream, refused because its wrapped key could have been
+    /// made by anyone allowed to Encrypt under the key (see
+    /// [`Client::accepting_legacy_streams`]).
+    #[error(
+        "a version 1 stream: its data key is not proven to come from GenerateDataKey; open it with a client accepting legacy streams only if you trust who sealed it, then re-seal it"
+    )]
+    LegacyStream,
     /// The stream does not open under this context: it was changed,
     /// truncated, reordered or spliced, or the context is wrong. Any output
     /// already written must be discarded.
@@ -179,11 +202,12 @@ impl Client {
     }
 
     /// Opens a stream made by [`Client::seal_stream`] from `reader` into
-    /// `writer`: reads the header, has tresor unwrap the data key under the
-    /// key id the header names (one Decrypt call, which needs the Decrypt
-    /// grant on that key and exactly the sealing `context`), then decrypts
-    /// chunk by chunk. Flushes `writer` at the end but does not shut it
-    /// down.
+    /// `writer`: reads the header, checks that the key id it names is one
+    /// of `key_ids` (the keys the caller expects its data under), has
+    /// tresor unwrap the data key under it (one DecryptDataKey call, which
+    /// needs the Decrypt grant on that key and exactly the sealing
+    /// `context`), then decrypts chunk by chunk. Flushes `writer` at the
+    /// end but does not shut it down.
     ///
     /// **Writes as it goes**: on error the writer has received a prefix of
     /// the plaintext (authentic chunks, but maybe not all of them), which
@@ -193,6 +217,9 @@ impl Client {
     /// # Errors
     ///
     /// - [`StreamError::Malformed`] if the input is not a stream envelope.
+    /// - [`StreamError::UnexpectedKey`] if it names a key not in `key_ids`.
+    /// - [`StreamError::LegacyStream`] if it is a version 1 stream and this
+    ///   client does not accept legacy streams.
     /// - [`StreamError::Unauthentic`] if it was changed, truncated,
     ///   reordered or spliced, or `context` is not the sealing context
     ///   (including when tresor refuses to unwrap the data key because of
@@ -201,6 +228,7 @@ impl Client {
     ///   key state) or cannot be reached; [`StreamError::Io`] for I/O.
     pub async fn open_stream<R, W>(
         &self,
+        key_ids: &[&str],
         context: &HashMap<String, String>,
         mut reader: R,
         mut writer: W,
@@ -214,10 +242,16 @@ impl Client {
         head.resize(StreamHeader::total_len(&head)?, 0);
         read_header_part(&mut reader, &mut head[STREAM_FIXED_HEADER_LEN..]).await?;
         let (header, _) = StreamHeader::parse(&head)?;
+        if !key_ids.contains(&header.key_id()) {
+            return Err(StreamError::UnexpectedKey {
+                found: header.key_id().to_owned(),
+            });
+        }
+        if header.version() == StreamVersion::V1 && !self.legacy_streams {
+            return Err(StreamError::LegacyStream);
+        }
 
-        let (data_key, key_version) = self
-            .unwrap_stream_key(header.key_id(), header.wrapped_key(), context)
-            .await?;
+        let (data_key, key_version) = self.unwrap_stream_key(&header, context).await?;
         let opener = StreamOpener::new(&data_key, &header, &to_context(context))?;
         drop(data_key);
         let mut summary = StreamSummary {
@@ -265,13 +299,15 @@ impl Client {
     /// As [`Client::open_stream`].
     pub async fn open_bytes(
         &self,
+        key_ids: &[&str],
         stream: &[u8],
         context: &HashMap<String, String>,
     ) -> Result<SecretBytes, StreamError> {
         // The plaintext is shorter than the stream: no reallocation leaves
         // an unwiped copy behind.
         let mut out = Zeroizing::new(Vec::with_capacity(stream.len()));
-        self.open_stream(context, stream, &mut *out).await?;
+        self.open_stream(key_ids, context, stream, &mut *out)
+            .await?;
         Ok(SecretBytes::new(std::mem::take(&mut *out)))
     }
 
@@ -280,11 +316,18 @@ impl Client {
     /// authenticate.
     async fn unwrap_stream_key(
         &self,
-        key_id: &str,
-        wrapped_key: &[u8],
+        header: &StreamHeader<'_>,
         context: &HashMap<String, String>,
     ) -> Result<(Arc<SecretKey>, u32), StreamError> {
-        match self.unwrap_data_key(key_id, context, wrapped_key).await {
+        let unwrapped = self
+            .unwrap_data_key(
+                header.key_id(),
+                context,
+                header.wrapped_key(),
+                header.version(),
+            )
+            .await;
+        match unwrapped {
             Ok(unwrapped) => Ok(unwrapped),
             Err(ClientError::InvalidCiphertext | ClientError::InvalidArgument(_)) => {
                 Err(StreamError::Unauthentic)

@@ -155,6 +155,12 @@ pub enum ClientError {
     /// key or encryption context (the server does not say which).
     #[error("invalid ciphertext: malformed, tampered with, or made with another key or context")]
     InvalidCiphertext,
+    /// Decrypt was given a wrapped data key from GenerateDataKey: open it
+    /// with [`Client::decrypt_data_key`](super::Client::decrypt_data_key).
+    #[error(
+        "this is a wrapped data key: open it with decrypt_data_key (DecryptDataKey), not decrypt"
+    )]
+    WrappedDataKey,
     /// Another rule on the key's state forbids this.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -234,6 +240,7 @@ fn from_reason(reason: Reason, message: &str) -> ClientError {
         Reason::KeyVersionBelowMinimum => ClientError::KeyVersionBelowMinimum(message.to_owned()),
         Reason::KeyVersionDestroyed => ClientError::KeyVersionDestroyed(message.to_owned()),
         Reason::InvalidCiphertext => ClientError::InvalidCiphertext,
+        Reason::WrappedDataKey => ClientError::WrappedDataKey,
         Reason::Sealed => ClientError::Sealed,
         Reason::KeystoreUnavailable | Reason::AuditUnavailable => {
             ClientError::Unavailable(message.to_owned())

@@ -25,6 +25,7 @@
 //! ```
 
 mod data_key_cache;
+mod data_keys;
 mod echo;
 mod envelope;
 mod error;
@@ -36,9 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity as TlsIdentity};
-use zeroize::{Zeroize, Zeroizing};
-
-use crate::crypto::SecretKey;
+use zeroize::Zeroizing;
 
 use crate::grpc::proto::{self, admin_client::AdminClient, crypto_client::CryptoClient};
 use error::CallSite;
@@ -191,6 +190,9 @@ pub struct Client {
     retry: RetryPolicy,
     /// Shared by clones.
     data_keys: Option<Arc<DataKeyCache>>,
+    /// Whether [`Client::open_stream`] opens version 1 streams (see
+    /// [`Client::accepting_legacy_streams`]).
+    legacy_streams: bool,
 }
 
 fn key_request(key_id: &str) -> proto::KeyRequest {
@@ -211,6 +213,19 @@ impl Client {
         self
     }
 
+    /// The same connection, whose [`Client::open_stream`] also opens
+    /// version 1 streams (sealed by SDKs before stream version 2).
+    ///
+    /// **Only for data you know was sealed by a trusted writer.** A
+    /// version 1 stream's wrapped key is an ordinary ciphertext, so anyone
+    /// allowed to Encrypt under the key can forge a stream that opens here
+    /// with a data key of their choosing. Re-seal old streams (open with
+    /// this, seal with a default client) and then stop using it.
+    pub fn accepting_legacy_streams(mut self) -> Self {
+        self.legacy_streams = true;
+        self
+    }
+
     fn from_channel(channel: Channel, site: CallSite, retry: RetryPolicy) -> Self {
         Self {
             crypto: CryptoClient::new(channel.clone()),
@@ -218,72 +233,8 @@ impl Client {
             site,
             retry,
             data_keys: None,
+            legacy_streams: false,
         }
-    }
-
-    /// A data key for encrypting one message locally. Every envelope gets
-    /// its data key here and nowhere else: from the cache when one is
-    /// configured, the message's length `known_len` is known, and a cached
-    /// key may take it; else a fresh one from GenerateDataKey (cached for
-    /// the next messages when the cache is on and the length known). The
-    /// envelope formats stay safe when a data key is reused: each message
-    /// draws its own salt and so its own key.
-    pub(crate) async fn data_key_for_encryption(
-        &self,
-        key_id: &str,
-        context: &HashMap<String, String>,
-        known_len: Option<u64>,
-    ) -> Result<Arc<DataKey>, ClientError> {
-        let cache = self.data_keys.as_ref().zip(known_len);
-        if let Some(cached) =
-            cache.and_then(|(cache, bytes)| cache.take_sealing(key_id, context, bytes))
-        {
-            return Ok(cached);
-        }
-        let mut generated = self.generate_data_key(key_id, context).await?;
-        let key = SecretKey::from_bytes(&generated.plaintext_key);
-        generated.plaintext_key.zeroize();
-        let fresh = DataKey {
-            key: key.map_err(|_| protocol_error("the data key is not 32 bytes"))?,
-            wrapped: generated.wrapped_key,
-            key_version: generated.key_version,
-        };
-        Ok(match cache {
-            Some((cache, bytes)) => cache.put_sealing(key_id, context, bytes, fresh),
-            None => Arc::new(fresh),
-        })
-    }
-
-    /// The data key inside `wrapped` and the key version that wrapped it,
-    /// unwrapped by the server with Decrypt (or from the cache when one is
-    /// configured). Anything but a 32-byte key inside is
-    /// [`ClientError::InvalidCiphertext`]: another ciphertext of the same
-    /// key and context put in the wrapped key's place.
-    pub(crate) async fn unwrap_data_key(
-        &self,
-        key_id: &str,
-        context: &HashMap<String, String>,
-        wrapped: &[u8],
-    ) -> Result<(Arc<SecretKey>, u32), ClientError> {
-        if let Some(cached) = self
-            .data_keys
-            .as_ref()
-            .and_then(|cache| cache.get_opening(key_id, context, wrapped))
-        {
-            return Ok(cached);
-        }
-        let mut opened = self.decrypt(key_id, wrapped, context).await?;
-        let key = SecretKey::from_bytes(&opened.plaintext);
-        opened.plaintext.zeroize();
-        let key = key.map_err(|_| ClientError::InvalidCiphertext)?;
-        let version = opened.key_version;
-        Ok(match &self.data_keys {
-            Some(cache) => (
-                cache.put_opening(key_id, context, wrapped, key, version),
-                version,
-            ),
-            None => (Arc::new(key), version),
-        })
     }
 
     fn fail(&self, status: tonic::Status) -> ClientError {
@@ -474,22 +425,6 @@ impl Client {
         };
         self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
             c.re_encrypt(r).await
-        })
-        .await
-    }
-
-    /// A fresh data key, in clear and wrapped.
-    pub async fn generate_data_key(
-        &self,
-        key_id: &str,
-        context: &HashMap<String, String>,
-    ) -> Result<proto::GenerateDataKeyResponse, ClientError> {
-        let request = proto::GenerateDataKeyRequest {
-            key_id: key_id.to_owned(),
-            context: context.clone(),
-        };
-        self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
-            c.generate_data_key(r).await
         })
         .await
     }

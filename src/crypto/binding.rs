@@ -6,7 +6,7 @@ use super::Context;
 ///
 /// The purpose is mixed into the per-message key derivation (domain
 /// separation), so a wrapped data key can never be presented as a data
-/// ciphertext, a wrapped root key as a wrapped data key, and so on: opening
+/// ciphertext, a wrapped root key as a wrapped DEK, and so on: opening
 /// under any other purpose fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -16,6 +16,22 @@ pub enum Purpose {
     WrapDataKey,
     /// The root key wrapped under the master key.
     WrapRootKey,
+    /// A data key from GenerateDataKey wrapped under a DEK (the stream
+    /// envelope's wrapped key since stream version 2). Kept apart from
+    /// [`Purpose::Data`] so that a caller allowed only to Encrypt cannot
+    /// make a "wrapped data key" of its choosing: Encrypt seals under
+    /// `Data`, and DecryptDataKey opens only `DataKey`.
+    DataKey,
+}
+
+impl Purpose {
+    /// Every purpose, for tests and fuzzing that must cover them all.
+    pub const ALL: [Self; 4] = [
+        Self::Data,
+        Self::WrapDataKey,
+        Self::WrapRootKey,
+        Self::DataKey,
+    ];
 }
 
 /// Everything a ciphertext is bound to besides the key itself.
@@ -30,7 +46,8 @@ pub struct Binding<'a> {
     pub key_id: &'a str,
     /// The key version. It is also written in clear in the ciphertext header
     /// (see [`Envelope::key_version`](super::Envelope::key_version)); it must
-    /// be at least 1 for [`Purpose::Data`] and [`Purpose::WrapDataKey`], while
+    /// be at least 1 for [`Purpose::Data`], [`Purpose::DataKey`] and
+    /// [`Purpose::WrapDataKey`], while
     /// [`Purpose::WrapRootKey`] may use any value.
     pub key_version: u32,
     /// The encryption context.

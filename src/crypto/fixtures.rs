@@ -69,6 +69,7 @@ fn purpose_name(purpose: Purpose) -> &'static str {
         Purpose::Data => "data",
         Purpose::WrapDataKey => "wrap-data-key",
         Purpose::WrapRootKey => "wrap-root-key",
+        Purpose::DataKey => "data-key",
     }
 }
 
@@ -77,6 +78,7 @@ fn parse_purpose(s: &str) -> Purpose {
         "data" => Purpose::Data,
         "wrap-data-key" => Purpose::WrapDataKey,
         "wrap-root-key" => Purpose::WrapRootKey,
+        "data-key" => Purpose::DataKey,
         other => panic!("unknown purpose {other:?}"),
     }
 }

@@ -74,6 +74,7 @@ pub(crate) const fn purpose_code(purpose: Purpose) -> u8 {
         Purpose::Data => 0x01,
         Purpose::WrapDataKey => 0x02,
         Purpose::WrapRootKey => 0x03,
+        Purpose::DataKey => 0x04,
     }
 }
 
@@ -82,7 +83,7 @@ pub(crate) const fn purpose_code(purpose: Purpose) -> u8 {
 /// any value.
 pub(crate) const fn key_version_allowed(purpose: Purpose, key_version: u32) -> bool {
     match purpose {
-        Purpose::Data | Purpose::WrapDataKey => key_version >= 1,
+        Purpose::Data | Purpose::DataKey | Purpose::WrapDataKey => key_version >= 1,
         Purpose::WrapRootKey => true,
     }
 }
@@ -319,7 +320,7 @@ pub fn fuzz_ciphertext(data: &[u8]) {
         .get(4..PREFIX_LEN)
         .and_then(|b| b.try_into().ok())
         .map_or(1, u32::from_be_bytes);
-    for purpose in [Purpose::Data, Purpose::WrapDataKey, Purpose::WrapRootKey] {
+    for purpose in Purpose::ALL {
         let binding = Binding {
             purpose,
             key_id: "fuzz",

@@ -56,5 +56,5 @@ pub use secret::{SecretBytes, SecretKey, random_bytes};
 pub use stream::{
     ChunkSize, MAX_STREAM_CHUNKS, MAX_STREAM_HEADER_LEN, MAX_STREAM_KEY_ID_LEN,
     MAX_WRAPPED_KEY_LEN, STREAM_CHUNK_OVERHEAD, STREAM_FIXED_HEADER_LEN, StreamHeader,
-    StreamOpener, StreamParams, StreamSealer, fuzz_stream,
+    StreamOpener, StreamParams, StreamSealer, StreamVersion, fuzz_stream,
 };

@@ -144,7 +144,7 @@ fn every_wrong_binding_is_unauthentic() {
 fn purposes_are_domain_separated_in_every_direction() {
     let k = key(6);
     let c = Context::new();
-    let purposes = [Purpose::Data, Purpose::WrapDataKey, Purpose::WrapRootKey];
+    let purposes = Purpose::ALL;
     for sealed_as in purposes {
         let b = Binding {
             purpose: sealed_as,
@@ -188,7 +188,7 @@ fn context_order_does_not_matter() {
 fn key_version_zero_only_for_root_key_wrapping() {
     let k = key(8);
     let c = Context::new();
-    for purpose in [Purpose::Data, Purpose::WrapDataKey] {
+    for purpose in [Purpose::Data, Purpose::DataKey, Purpose::WrapDataKey] {
         let b = Binding {
             purpose,
             key_version: 0,
@@ -333,6 +333,7 @@ fn commitment_depends_on_key_and_binding() {
     let base = commit(&key(1), Purpose::Data, "k");
     assert_ne!(base, commit(&key(2), Purpose::Data, "k"));
     assert_ne!(base, commit(&key(1), Purpose::WrapDataKey, "k"));
+    assert_ne!(base, commit(&key(1), Purpose::DataKey, "k"));
     assert_ne!(base, commit(&key(1), Purpose::Data, "k2"));
     assert_eq!(base, commit(&key(1), Purpose::Data, "k"));
 }
@@ -359,6 +360,7 @@ fn purpose_strategy() -> impl Strategy<Value = Purpose> {
         Just(Purpose::Data),
         Just(Purpose::WrapDataKey),
         Just(Purpose::WrapRootKey),
+        Just(Purpose::DataKey),
     ]
 }
 
@@ -447,7 +449,7 @@ proptest! {
         let k = SecretKey::from_bytes(&raw_key).expect("32 bytes");
         let c = Context::new();
         let version = parsed.map_or(1, |env| env.key_version());
-        for purpose in [Purpose::Data, Purpose::WrapDataKey, Purpose::WrapRootKey] {
+        for purpose in Purpose::ALL {
             let b = Binding { purpose, key_id: "k", key_version: version, context: &c };
             let err = open(&k, &b, &bytes).expect_err("random bytes must not open");
             prop_assert!(matches!(err, CryptoError::Malformed | CryptoError::Unauthentic));

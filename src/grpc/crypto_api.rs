@@ -12,10 +12,11 @@ use super::audited::{
 use super::convert;
 use super::proto::crypto_server::Crypto;
 use super::proto::{
-    DecryptBatchRequest, DecryptBatchResponse, DecryptItemResult, DecryptRequest, DecryptResponse,
-    EncryptBatchRequest, EncryptBatchResponse, EncryptItemResult, EncryptRequest, EncryptResponse,
-    GenerateDataKeyRequest, GenerateDataKeyResponse, ItemStatus, ReEncryptRequest,
-    decrypt_item_result, encrypt_item_result,
+    DecryptBatchRequest, DecryptBatchResponse, DecryptDataKeyRequest, DecryptDataKeyResponse,
+    DecryptItemResult, DecryptRequest, DecryptResponse, EncryptBatchRequest, EncryptBatchResponse,
+    EncryptItemResult, EncryptRequest, EncryptResponse, GenerateDataKeyRequest,
+    GenerateDataKeyResponse, ItemStatus, ReEncryptRequest, decrypt_item_result,
+    encrypt_item_result,
 };
 use crate::error::Error;
 use crate::service::{BatchInput, Service};
@@ -210,6 +211,35 @@ impl Crypto for CryptoApi {
                         key_version: version,
                         wrapped_key: data_key.wrapped_key,
                         plaintext_key: data_key.plaintext_key.into_vec(),
+                    },
+                    Some(version),
+                ))
+            },
+        )
+        .await
+    }
+
+    async fn decrypt_data_key(
+        &self,
+        request: Request<DecryptDataKeyRequest>,
+    ) -> Result<Response<DecryptDataKeyResponse>, Status> {
+        let service = &self.service;
+        audited(
+            service,
+            "DecryptDataKey",
+            request,
+            |req| Subject::key_with_context(service, &req.key_id, &req.context),
+            |identity, req| async move {
+                let key_id = convert::key_id(&req.key_id)?;
+                let context = convert::context(req.context);
+                let opened = service
+                    .decrypt_data_key(&identity, &key_id, &req.wrapped_key, &context)
+                    .await?;
+                let version = opened.key_version.get();
+                Ok((
+                    DecryptDataKeyResponse {
+                        key_version: version,
+                        plaintext_key: opened.plaintext.into_vec(),
                     },
                     Some(version),
                 ))

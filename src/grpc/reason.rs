@@ -27,6 +27,9 @@ pub enum Reason {
     /// The ciphertext is malformed, tampered with, or was made with another
     /// key or context (INVALID_ARGUMENT).
     InvalidCiphertext,
+    /// Decrypt was given a wrapped data key, which only DecryptDataKey
+    /// opens (INVALID_ARGUMENT).
+    WrappedDataKey,
     /// The service is sealed; nothing was done (UNAVAILABLE).
     Sealed,
     /// The keystore cannot be reached (UNAVAILABLE).
@@ -40,12 +43,13 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for parsing.
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::KeyDisabled,
         Self::KeyPendingDeletion,
         Self::KeyVersionBelowMinimum,
         Self::KeyVersionDestroyed,
         Self::InvalidCiphertext,
+        Self::WrappedDataKey,
         Self::Sealed,
         Self::KeystoreUnavailable,
         Self::AuditUnavailable,
@@ -60,6 +64,7 @@ impl Reason {
             Self::KeyVersionBelowMinimum => "KEY_VERSION_BELOW_MINIMUM",
             Self::KeyVersionDestroyed => "KEY_VERSION_DESTROYED",
             Self::InvalidCiphertext => "INVALID_CIPHERTEXT",
+            Self::WrappedDataKey => "WRAPPED_DATA_KEY",
             Self::Sealed => "SEALED",
             Self::KeystoreUnavailable => "KEYSTORE_UNAVAILABLE",
             Self::AuditUnavailable => "AUDIT_UNAVAILABLE",
@@ -87,6 +92,7 @@ impl Reason {
                 Self::KeyVersionDestroyed
             }
             Error::InvalidCiphertext(_) => Self::InvalidCiphertext,
+            Error::WrappedDataKey => Self::WrappedDataKey,
             Error::Sealed => Self::Sealed,
             Error::Store(StoreError::Unavailable(_)) => Self::KeystoreUnavailable,
             Error::Audit(_) => Self::AuditUnavailable,

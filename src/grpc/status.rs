@@ -25,6 +25,9 @@ fn status_of(err: Error) -> Status {
         Error::InvalidCiphertext(_) => Status::invalid_argument(
             "invalid ciphertext: malformed, tampered with, or made with another key or context",
         ),
+        Error::WrappedDataKey => Status::invalid_argument(
+            "this is a wrapped data key from GenerateDataKey: open it with DecryptDataKey, not Decrypt",
+        ),
         Error::PermissionDenied => {
             Status::permission_denied("this identity may not do this, or the key does not exist")
         }

@@ -66,9 +66,17 @@ impl std::fmt::Debug for BatchItem<'_> {
 /// not (answered as that item's result).
 pub type BatchInput<'a> = Result<BatchItem<'a>, Error>;
 
-fn data_binding<'a>(key_id: &'a KeyId, version: KeyVersion, context: &'a Context) -> Binding<'a> {
+/// What a ciphertext of `key_id` is bound to: `purpose` is
+/// [`Purpose::Data`] for Encrypt's ciphertexts and [`Purpose::DataKey`] for
+/// GenerateDataKey's wrapped keys, so neither opens as the other.
+fn key_binding<'a>(
+    purpose: Purpose,
+    key_id: &'a KeyId,
+    version: KeyVersion,
+    context: &'a Context,
+) -> Binding<'a> {
     Binding {
-        purpose: Purpose::Data,
+        purpose,
         key_id: key_id.as_str(),
         key_version: version.get(),
         context,
@@ -137,12 +145,14 @@ impl KeyScope<'_> {
     async fn seal_under_primary(
         &mut self,
         key: &KeyMetadata,
+        purpose: Purpose,
         plaintext: &[u8],
         context: &Context,
     ) -> Result<Encrypted, Error> {
         let version = key.primary_version;
         let dek = self.dek(key, version).await?;
-        let ciphertext = crypto::seal(&dek, &data_binding(&key.id, version, context), plaintext)?;
+        let binding = key_binding(purpose, &key.id, version, context);
+        let ciphertext = crypto::seal(&dek, &binding, plaintext)?;
         self.service.count_encryption(&key.id, version);
         Ok(Encrypted {
             ciphertext,
@@ -150,9 +160,13 @@ impl KeyScope<'_> {
         })
     }
 
+    /// Opens a ciphertext of `key` made for `purpose`, after the checks
+    /// every version must pass (exists, not destroyed, not below the
+    /// minimum decryption version).
     async fn open_ciphertext(
         &mut self,
         key: &KeyMetadata,
+        purpose: Purpose,
         ciphertext: &[u8],
         context: &Context,
     ) -> Result<Decrypted, Error> {
@@ -182,7 +196,8 @@ impl KeyScope<'_> {
             ));
         }
         let dek = self.dek(key, version).await?;
-        let plaintext = crypto::open(&dek, &data_binding(&key.id, version, context), ciphertext)?;
+        let binding = key_binding(purpose, &key.id, version, context);
+        let plaintext = crypto::open(&dek, &binding, ciphertext)?;
         Ok(Decrypted {
             plaintext,
             key_version: version,
@@ -198,10 +213,13 @@ impl KeyScope<'_> {
     ) -> Result<Encrypted, Error> {
         let key = self.usable(key_id, context).await?;
         self.service.check_plaintext(plaintext)?;
-        self.seal_under_primary(&key, plaintext, context).await
+        self.seal_under_primary(&key, Purpose::Data, plaintext, context)
+            .await
     }
 
-    /// Opens one ciphertext.
+    /// Opens one data ciphertext. A wrapped data key (sealed for
+    /// [`Purpose::DataKey`]) does not open here; the caller is told to use
+    /// DecryptDataKey rather than "invalid ciphertext".
     async fn decrypt(
         &mut self,
         key_id: &KeyId,
@@ -209,7 +227,42 @@ impl KeyScope<'_> {
         context: &Context,
     ) -> Result<Decrypted, Error> {
         let key = self.usable(key_id, context).await?;
-        self.open_ciphertext(&key, ciphertext, context).await
+        match self
+            .open_ciphertext(&key, Purpose::Data, ciphertext, context)
+            .await
+        {
+            Err(Error::InvalidCiphertext(CryptoError::Unauthentic))
+                if self
+                    .open_ciphertext(&key, Purpose::DataKey, ciphertext, context)
+                    .await
+                    .is_ok() =>
+            {
+                Err(Error::WrappedDataKey)
+            }
+            other => other,
+        }
+    }
+
+    /// Opens `ciphertext` as whichever of `purposes` it was made for (the
+    /// first that opens), and says which.
+    async fn open_any(
+        &mut self,
+        key: &KeyMetadata,
+        purposes: &[Purpose],
+        ciphertext: &[u8],
+        context: &Context,
+    ) -> Result<(Decrypted, Purpose), Error> {
+        for &purpose in purposes {
+            match self
+                .open_ciphertext(key, purpose, ciphertext, context)
+                .await
+            {
+                Ok(opened) => return Ok((opened, purpose)),
+                Err(Error::InvalidCiphertext(CryptoError::Unauthentic)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Err(Error::InvalidCiphertext(CryptoError::Unauthentic))
     }
 }
 
@@ -327,8 +380,9 @@ impl Service {
             .await
     }
 
-    /// Decrypts a ciphertext made by [`Service::encrypt`] or a wrapped data
-    /// key.
+    /// Decrypts a ciphertext made by [`Service::encrypt`]. A wrapped data
+    /// key is refused with [`Error::WrappedDataKey`]: it opens only with
+    /// [`Service::decrypt_data_key`].
     pub async fn decrypt(
         &self,
         identity: &Identity,
@@ -401,9 +455,18 @@ impl Service {
     ) -> Result<Encrypted, Error> {
         let mut scope = self.key_scope(identity, Operation::ReEncrypt)?;
         let key = scope.usable(key_id, context).await?;
-        let opened = scope.open_ciphertext(&key, ciphertext, context).await?;
+        // A wrapped data key stays one: the purpose is kept, never changed,
+        // so ReEncrypt cannot turn an Encrypt ciphertext into a data key.
+        let (opened, purpose) = scope
+            .open_any(
+                &key,
+                &[Purpose::Data, Purpose::DataKey],
+                ciphertext,
+                context,
+            )
+            .await?;
         scope
-            .seal_under_primary(&key, opened.plaintext.expose(), context)
+            .seal_under_primary(&key, purpose, opened.plaintext.expose(), context)
             .await
     }
 
@@ -418,12 +481,34 @@ impl Service {
         let key = scope.usable(key_id, context).await?;
         let plaintext_key = crypto::random_bytes(DATA_KEY_BYTES)?;
         let wrapped = scope
-            .seal_under_primary(&key, plaintext_key.expose(), context)
+            .seal_under_primary(&key, Purpose::DataKey, plaintext_key.expose(), context)
             .await?;
         Ok(DataKey {
             plaintext_key,
             wrapped_key: wrapped.ciphertext,
             key_version: wrapped.key_version,
         })
+    }
+
+    /// Opens a wrapped data key made by [`Service::generate_data_key`] (and
+    /// nothing else: an Encrypt ciphertext does not open here). Needs the
+    /// Decrypt operation, like opening the data it protects.
+    pub async fn decrypt_data_key(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        wrapped_key: &[u8],
+        context: &Context,
+    ) -> Result<Decrypted, Error> {
+        let mut scope = self.key_scope(identity, Operation::Decrypt)?;
+        let key = scope.usable(key_id, context).await?;
+        let opened = scope
+            .open_ciphertext(&key, Purpose::DataKey, wrapped_key, context)
+            .await?;
+        if opened.plaintext.expose().len() != DATA_KEY_BYTES {
+            // Only GenerateDataKey seals for this purpose, always 32 bytes.
+            return Err(Error::InvalidCiphertext(CryptoError::Unauthentic));
+        }
+        Ok(opened)
     }
 }

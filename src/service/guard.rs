@@ -12,9 +12,10 @@ use crate::error::Error;
 use crate::identity::Identity;
 
 /// Data-plane operations: the ones rate limits apply to.
-const DATA_PLANE: [&str; 6] = [
+const DATA_PLANE: [&str; 7] = [
     "Encrypt",
     "Decrypt",
+    "DecryptDataKey",
     "ReEncrypt",
     "GenerateDataKey",
     "EncryptBatch",
@@ -23,7 +24,7 @@ const DATA_PLANE: [&str; 6] = [
 
 /// Operations the anomaly detector counts as decrypts (each item of a
 /// DecryptBatch is observed on its own).
-const DECRYPTS: [&str; 3] = ["Decrypt", "ReEncrypt", "DecryptBatch"];
+const DECRYPTS: [&str; 4] = ["Decrypt", "DecryptDataKey", "ReEncrypt", "DecryptBatch"];
 
 /// Default `--seal-on-denial-identities`: a denial spike seals only when
 /// two identities raise one within a bucket, so no single tenant (any
