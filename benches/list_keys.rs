@@ -38,6 +38,7 @@ fn key(n: u64) -> KeyMetadata {
         created_at: 1_700_000_000,
         grants: BTreeMap::new(),
         rotation_period: None,
+        tag: None,
     }
 }
 
@@ -62,6 +63,7 @@ async fn open_filled() -> SledKeyStore {
             generation: 1,
             retiring: None,
             audit_key: None,
+            metadata_key: None,
         },
         keys: (0..KEYS).map(key).collect(),
         versions: Vec::new(),

@@ -237,6 +237,10 @@ pub enum Error {
     /// ciphertext can never pass for a data key).
     #[error("this is a wrapped data key: open it with DecryptDataKey, not Decrypt")]
     WrappedDataKey,
+    /// The key's stored record fails its integrity check: it was changed
+    /// outside tresor (database write access). It is refused, not used.
+    #[error("key record {0} fails its integrity check")]
+    TamperedKeyRecord(crate::model::KeyId),
     /// The caller may not do this (or, for non-admins, the key does not exist).
     #[error("permission denied")]
     PermissionDenied,

@@ -291,6 +291,11 @@ pub struct KeyMetadata {
     /// Automatic rotation: a new version this long after the primary
     /// version was made. `None`: rotated only on request.
     pub rotation_period: Option<RotationPeriod>,
+    /// The integrity tag the service computed over everything above, under
+    /// the keystore's metadata key (`service/metadata_auth.rs`). The store
+    /// keeps it and never computes or checks it. `None` in records written
+    /// before metadata was authenticated, and in values not yet written.
+    pub tag: Option<Vec<u8>>,
 }
 
 impl KeyMetadata {

@@ -28,6 +28,9 @@ fn status_of(err: Error) -> Status {
         Error::WrappedDataKey => Status::invalid_argument(
             "this is a wrapped data key from GenerateDataKey: open it with DecryptDataKey, not Decrypt",
         ),
+        Error::TamperedKeyRecord(_) => Status::data_loss(
+            "the key's stored record fails its integrity check (changed outside tresor); an admin must restore it: see the server's audit log",
+        ),
         Error::PermissionDenied => {
             Status::permission_denied("this identity may not do this, or the key does not exist")
         }

@@ -78,8 +78,7 @@ impl Service {
     ) -> Result<KeyMetadata, Error> {
         self.authorized_key(identity, key_id, action).await?;
         let key = self
-            .store
-            .update_key(key_id, &|current| change(current).map(KeyUpdate::metadata))
+            .update_authenticated(key_id, &|current| change(current).map(KeyUpdate::metadata))
             .await
             .map_err(unwrap_rejected)?;
         self.remember(&key);
@@ -131,7 +130,9 @@ impl Service {
             created_at: now,
             grants: Default::default(),
             rotation_period,
+            tag: None,
         };
+        let key = self.tag_new(key)?;
         if let Some(stale) = self.store.key(key_id).await? {
             // A key past its deletion window that the purge has not reached
             // yet: destroy it now so the id can be reused.
@@ -253,8 +254,7 @@ impl Service {
             })
         };
         let key = self
-            .store
-            .update_key(key_id, &destroy)
+            .update_authenticated(key_id, &destroy)
             .await
             .map_err(unwrap_rejected)?;
         self.remember(&key);
@@ -363,6 +363,12 @@ impl Service {
             let exhausted = batch.len() <= page_size;
             for key in batch {
                 after = Some(key.id.clone());
+                // A tampered record is left out (and reported), not listed.
+                let key = match self.verified(key).await {
+                    Ok(key) => key,
+                    Err(Error::TamperedKeyRecord(_)) => continue,
+                    Err(e) => return Err(e),
+                };
                 let visible = caller.is_admin || &key.owner == identity;
                 let live = key.deletion_at().is_none_or(|at| at > now);
                 if visible && live {

@@ -10,17 +10,14 @@ use std::time::Duration;
 
 use super::Service;
 use super::keyring::Keyring;
+use super::root_secrets::{self, RootSecret};
 use crate::audit::record::OversizedContext;
 use crate::audit::{AuditLog, AuditOptions, Entry, ItemEntry, RecordKind};
-use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
+use crate::crypto::SecretKey;
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
-use crate::store::{AuditMark, KeyStore, StoredRoot};
+use crate::store::{AuditMark, KeyStore};
 
-/// The audit key is sealed like a DEK, under a key id no customer key can
-/// have (customer ids may not contain `:`).
-const AUDIT_KEY_ID: &str = "tresor:audit-key";
-const AUDIT_KEY_VERSION: u32 = 1;
 /// Longest key id copied into a record as given (a refused, malformed id
 /// is recorded, cut to this length).
 const MAX_RECORDED_KEY_ID: usize = 256;
@@ -88,67 +85,9 @@ pub fn default_audit_file(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("audit").join("audit.jsonl")
 }
 
-fn audit_key_binding(context: &Context) -> Binding<'_> {
-    Binding {
-        purpose: Purpose::WrapDataKey,
-        key_id: AUDIT_KEY_ID,
-        key_version: AUDIT_KEY_VERSION,
-        context,
-    }
-}
-
-/// Seals the audit key under a root key.
-pub(crate) fn seal_audit_key(root: &SecretKey, audit_key: &SecretKey) -> Result<Vec<u8>, Error> {
-    let context = Context::new();
-    Ok(crypto::seal(
-        root,
-        &audit_key_binding(&context),
-        audit_key.expose(),
-    )?)
-}
-
 /// Opens the audit key with the root key it is sealed under.
 pub(crate) fn open_audit_key(root: &SecretKey, sealed: &[u8]) -> Result<SecretKey, Error> {
-    let context = Context::new();
-    let bytes = crypto::open(root, &audit_key_binding(&context), sealed).map_err(|e| {
-        Error::Store(StoreError::Corrupt(format!(
-            "the audit key does not open under the root key: {e}"
-        )))
-    })?;
-    Ok(SecretKey::from_bytes(bytes.expose())?)
-}
-
-/// The keystore's audit key, creating it on first use. `root` is the
-/// current root key of `stored`.
-pub(crate) async fn load_or_create_audit_key(
-    store: &dyn KeyStore,
-    root: &SecretKey,
-) -> Result<SecretKey, Error> {
-    const ATTEMPTS: usize = 10;
-    for _ in 0..ATTEMPTS {
-        let stored = store
-            .root()
-            .await?
-            .ok_or(Error::Store(StoreError::NotInitialised))?;
-        if let Some(sealed) = &stored.audit_key {
-            return open_audit_key(root, sealed);
-        }
-        let key = SecretKey::generate()?;
-        let with_key = StoredRoot {
-            audit_key: Some(seal_audit_key(root, &key)?),
-            ..stored.clone()
-        };
-        match store.replace_root(&stored, &with_key).await {
-            Ok(()) => {
-                tracing::info!("created the audit key");
-                return Ok(key);
-            }
-            // Another replica changed the root record meanwhile: read again.
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::Store(StoreError::Conflict))
+    root_secrets::open(root, RootSecret::Audit, sealed)
 }
 
 /// The audit key of a keystore, for offline verification: unwraps the
@@ -314,7 +253,8 @@ impl Service {
             return Ok(());
         };
         let (_, root) = keyring.current_root()?;
-        let key = load_or_create_audit_key(self.store.as_ref(), &root).await?;
+        let key =
+            root_secrets::load_or_create(self.store.as_ref(), &root, RootSecret::Audit).await?;
         let checkpoint = stored_checkpoint(self.store.as_ref(), &settings.log_name).await?;
         let log = AuditLog::open(Arc::new(key), settings.options.clone(), checkpoint)?;
         tracing::info!(file = %log.path().display(), "audit log open");

@@ -118,6 +118,7 @@ mod tests {
                 .map(|(who, ops)| (ident(who), ops.iter().copied().collect::<OperationSet>()))
                 .collect::<BTreeMap<_, _>>(),
             rotation_period: None,
+            tag: None,
         }
     }
 

@@ -6,6 +6,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use super::keyring::Keyring;
+use super::metadata_auth::unwrap_root;
 use super::{Service, authz};
 use crate::backup::{self, BackupError};
 use crate::crypto::SecretKey;
@@ -79,23 +80,24 @@ pub(super) async fn unwrap_current(
     root: &StoredRoot,
     master: &dyn MasterKey,
 ) -> Result<SecretKey, Error> {
-    match master
-        .unwrap_root_key(
-            &root.current.wrapped_root_key,
-            &root.keystore_id,
-            root.generation,
-        )
-        .await
+    match unwrap_root(
+        master,
+        &root.current.wrapped_root_key,
+        &root.keystore_id,
+        root.generation,
+    )
+    .await
     {
-        Ok(key) => Ok(key),
+        Ok((key, _)) => Ok(key),
         Err(first) => match &root.pending {
-            Some(pending) => Ok(master
-                .unwrap_root_key(
-                    &pending.wrapped_root_key,
-                    &root.keystore_id,
-                    root.generation,
-                )
-                .await?),
+            Some(pending) => Ok(unwrap_root(
+                master,
+                &pending.wrapped_root_key,
+                &root.keystore_id,
+                root.generation,
+            )
+            .await?
+            .0),
             None => Err(match first {
                 MasterKeyError::WrongMasterKey | MasterKeyError::KmsAccessDenied { .. } => {
                     MasterKeyError::Mismatch {
@@ -123,13 +125,14 @@ pub async fn open_backup(
     let retiring = match &root.retiring {
         Some(retiring) => Some((
             retiring.generation,
-            master
-                .unwrap_root_key(
-                    &retiring.wrapping.wrapped_root_key,
-                    &root.keystore_id,
-                    retiring.generation,
-                )
-                .await?,
+            unwrap_root(
+                master,
+                &retiring.wrapping.wrapped_root_key,
+                &root.keystore_id,
+                retiring.generation,
+            )
+            .await?
+            .0,
         )),
         None => None,
     };

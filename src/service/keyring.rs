@@ -40,6 +40,9 @@ struct Roots {
 pub struct Keyring {
     roots: RwLock<Roots>,
     deks: Mutex<LruCache<DekSlot, Arc<SecretKey>>>,
+    /// Checks key records' integrity tags; set once the keystore's
+    /// metadata key is loaded (before the keyring serves).
+    metadata_auth: std::sync::OnceLock<Arc<super::metadata_auth::MetadataAuth>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -68,7 +71,23 @@ impl Keyring {
         Self {
             roots: RwLock::new(roots),
             deks: Mutex::new(LruCache::new(capacity)),
+            metadata_auth: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Installs the keystore's metadata authenticator (once).
+    pub fn install_metadata_auth(&self, auth: super::metadata_auth::MetadataAuth) {
+        let _ = self.metadata_auth.set(Arc::new(auth));
+    }
+
+    /// The keystore's metadata authenticator.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sealed`] before it is installed (the keyring is not
+    /// serving yet).
+    pub fn metadata_auth(&self) -> Result<Arc<super::metadata_auth::MetadataAuth>, Error> {
+        self.metadata_auth.get().cloned().ok_or(Error::Sealed)
     }
 
     fn read_roots(&self) -> std::sync::RwLockReadGuard<'_, Roots> {

@@ -299,6 +299,7 @@ mod tests {
             created_at: 10,
             grants: BTreeMap::new(),
             rotation_period: None,
+            tag: None,
         }
     }
 

@@ -14,10 +14,12 @@ mod guard;
 mod key_count;
 mod keyring;
 pub mod lifecycle;
+mod metadata_auth;
 mod metadata_cache;
 mod restore_diff;
 mod root;
 mod root_rotation;
+mod root_secrets;
 mod rotation;
 mod unseal;
 mod usage;
@@ -35,7 +37,6 @@ use crate::model::{KeyId, KeyMetadata, UnixTime};
 use crate::store::KeyStore;
 
 pub use admin::{KeyPage, ServiceStatus};
-use audit::open_audit_key;
 pub use audit::{
     AuditReport, AuditSettings, AuditedContext, Intent, ItemRecord, LOCAL_LOG, RequestRecord,
     default_audit_file, offline_audit_key, stored_checkpoint,
@@ -141,6 +142,8 @@ pub struct Service {
     metrics: crate::metrics::Metrics,
     usage: usage::UsageCounter,
     key_count: key_count::KeyCountCache,
+    /// Tampered key records already audited.
+    tamper_reports: metadata_auth::TamperReports,
 }
 
 impl std::fmt::Debug for Service {
@@ -194,6 +197,7 @@ impl Service {
             metrics: crate::metrics::Metrics::new(),
             usage: usage::UsageCounter::new(options.lifecycle.max_encryptions_per_version),
             key_count: Default::default(),
+            tamper_reports: Default::default(),
             options,
         };
         if let Some(changes) = service.store.key_changes() {
@@ -317,7 +321,10 @@ impl Service {
             Some(key) => Some(key),
             None => {
                 let read_started = std::time::Instant::now();
-                let key = self.store.key(id).await?.map(Arc::new);
+                let key = match self.store.key(id).await? {
+                    Some(key) => Some(Arc::new(self.verified(key).await?)),
+                    None => None,
+                };
                 if let Some(key) = &key {
                     self.metadata.put_read(Arc::clone(key), read_started);
                 }
@@ -334,7 +341,21 @@ impl Service {
 
     /// Destroys every key whose deletion window has ended. Returns their ids.
     pub async fn purge_due_deletions(&self) -> Result<Vec<KeyId>, Error> {
-        let due = self.store.due_deletions(self.clock.now()).await?;
+        let now = self.clock.now();
+        let mut due = self.store.due_deletions(now).await?;
+        // Only a key whose own authenticated record says it is due: a
+        // deletion time written into the database directly destroys nothing.
+        let mut confirmed = Vec::with_capacity(due.len());
+        for id in due.drain(..) {
+            if let Some(key) = self.store.key(&id).await? {
+                match self.verified(key).await {
+                    Ok(key) if key.deletion_at().is_some_and(|at| at <= now) => confirmed.push(id),
+                    Ok(_) | Err(Error::TamperedKeyRecord(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let due = confirmed;
         for id in &due {
             match self.store.delete_key(id).await {
                 Ok(()) | Err(StoreError::NotFound) => {}

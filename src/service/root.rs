@@ -12,6 +12,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 use super::keyring::Keyring;
+use super::metadata_auth::{unwrap_root, wrap_root};
 use super::{Service, authz};
 use crate::crypto::SecretKey;
 use crate::error::{Error, MasterKeyError, Precondition, StoreError};
@@ -40,7 +41,7 @@ impl Service {
         let master = self.master();
         let root = SecretKey::generate()?;
         let keystore_id = hex::encode(crate::crypto::random_bytes(16)?.expose());
-        let wrapped_root_key = master.wrap_root_key(&root, &keystore_id, 1).await?;
+        let wrapped_root_key = wrap_root(master.as_ref(), &root, &keystore_id, 1).await?;
         let stored = self
             .store
             .init_root(StoredRoot {
@@ -53,6 +54,13 @@ impl Service {
                 generation: 1,
                 retiring: None,
                 audit_key: None,
+                // Authenticated from the start: the key is made with the
+                // keystore (a fresh keystore has no records to tag).
+                metadata_key: Some(super::root_secrets::seal(
+                    &root,
+                    super::root_secrets::RootSecret::Metadata,
+                    &SecretKey::generate()?,
+                )?),
             })
             .await?;
         tracing::info!(keystore_id = %stored.keystore_id, master_key = %master.describe(), "initialised a new keystore");
@@ -80,9 +88,13 @@ impl Service {
             MasterKeyError::KmsAccessDenied { .. } => recorded != given,
             _ => false,
         };
-        let root = match master
-            .unwrap_root_key(&stored.current.wrapped_root_key, id, stored.generation)
-            .await
+        let (root, format) = match unwrap_root(
+            master.as_ref(),
+            &stored.current.wrapped_root_key,
+            id,
+            stored.generation,
+        )
+        .await
         {
             Ok(root) => {
                 if let Some(pending) = &stored.pending {
@@ -102,16 +114,20 @@ impl Service {
                 let Some(pending) = &stored.pending else {
                     return Err(mismatch(&stored, master.as_ref()));
                 };
-                let root = master
-                    .unwrap_root_key(&pending.wrapped_root_key, id, stored.generation)
-                    .await
-                    .map_err(|e| {
-                        if wrong_key(&e, &pending.master_key) {
-                            mismatch(&stored, master.as_ref())
-                        } else {
-                            e.into()
-                        }
-                    })?;
+                let root = unwrap_root(
+                    master.as_ref(),
+                    &pending.wrapped_root_key,
+                    id,
+                    stored.generation,
+                )
+                .await
+                .map_err(|e| {
+                    if wrong_key(&e, &pending.master_key) {
+                        mismatch(&stored, master.as_ref())
+                    } else {
+                        e.into()
+                    }
+                })?;
                 tracing::warn!(
                     master_key = %pending.master_key,
                     "completing an interrupted master-key rotation"
@@ -126,16 +142,30 @@ impl Service {
             }
             Err(other) => return Err(other.into()),
         };
+        let retiring = match &stored.retiring {
+            Some(retiring) => {
+                let (old, _) = unwrap_root(
+                    master.as_ref(),
+                    &retiring.wrapping.wrapped_root_key,
+                    id,
+                    retiring.generation,
+                )
+                .await?;
+                Some((retiring.generation, old))
+            }
+            None => None,
+        };
+        let auth = self
+            .prepare_metadata_auth(&root, format, retiring.as_ref().map(|(_, key)| key))
+            .await?;
         let keyring = Arc::new(Keyring::new(
             stored.generation,
             root,
             self.options.dek_cache_capacity,
         ));
-        if let Some(retiring) = &stored.retiring {
-            let old = master
-                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, id, retiring.generation)
-                .await?;
-            keyring.install_retiring_root(retiring.generation, old);
+        keyring.install_metadata_auth(auth);
+        if let Some((generation, old)) = retiring {
+            keyring.install_retiring_root(generation, old);
         }
         *self.write_keyring() = Some(keyring);
         self.sealed.send_replace(false);
@@ -152,16 +182,24 @@ impl Service {
         if let Some(retiring) = &stored.retiring
             && keyring.root_of(retiring.generation).is_none()
         {
-            let old = master
-                .unwrap_root_key(&retiring.wrapping.wrapped_root_key, id, retiring.generation)
-                .await?;
+            let (old, _) = unwrap_root(
+                master.as_ref(),
+                &retiring.wrapping.wrapped_root_key,
+                id,
+                retiring.generation,
+            )
+            .await?;
             keyring.install_retiring_root(retiring.generation, old);
         }
         let (current, _) = keyring.current_root()?;
         if current != stored.generation {
-            let root = master
-                .unwrap_root_key(&stored.current.wrapped_root_key, id, stored.generation)
-                .await?;
+            let (root, _) = unwrap_root(
+                master.as_ref(),
+                &stored.current.wrapped_root_key,
+                id,
+                stored.generation,
+            )
+            .await?;
             keyring.install_current_root(stored.generation, root);
             tracing::info!(
                 generation = stored.generation,
@@ -229,9 +267,9 @@ impl Service {
         }
         let id = &stored.keystore_id;
         let (generation, root) = keyring.current_root()?;
-        let wrapped = new.wrap_root_key(&root, id, generation).await?;
+        let wrapped = wrap_root(new.as_ref(), &root, id, generation).await?;
         // Prove the new wrapping opens before the keystore depends on it.
-        let check = new.unwrap_root_key(&wrapped, id, generation).await?;
+        let (check, _) = unwrap_root(new.as_ref(), &wrapped, id, generation).await?;
         // Constant time: the keys are secret, however briefly compared.
         if !bool::from(check.ct_eq(&root)) {
             return Err(MasterKeyError::WrongMasterKey.into());

@@ -57,19 +57,15 @@ impl Service {
         let master = self.master();
         let new_root = SecretKey::generate()?;
         let generation = stored.generation + 1;
-        let wrapped_root_key = master
-            .wrap_root_key(&new_root, &stored.keystore_id, generation)
-            .await?;
-        let audit_key = match &stored.audit_key {
-            Some(sealed) => {
-                let (_, current) = keyring.current_root()?;
-                let key = super::open_audit_key(&current, sealed)?;
-                Some(super::audit::seal_audit_key(&new_root, &key)?)
-            }
-            None => None,
-        };
+        let wrapped_root_key = super::metadata_auth::wrap_root(
+            master.as_ref(),
+            &new_root,
+            &stored.keystore_id,
+            generation,
+        )
+        .await?;
         self.store.clear_rewrap_cursor().await?;
-        let next = StoredRoot {
+        let mut next = StoredRoot {
             current: RootWrapping {
                 master_key: master.describe(),
                 wrapped_root_key,
@@ -80,9 +76,10 @@ impl Service {
                 generation: stored.generation,
                 wrapping: stored.current.clone(),
             }),
-            keystore_id: stored.keystore_id.clone(),
-            audit_key,
+            ..stored.clone()
         };
+        let (_, current) = keyring.current_root()?;
+        super::root_secrets::reseal_all(&stored, &current, &new_root, &mut next)?;
         self.store.replace_root(&stored, &next).await?;
         keyring.install_current_root(generation, new_root);
         tracing::warn!(by = %identity, generation, "rotated the root key; re-wrapping every DEK in the background");

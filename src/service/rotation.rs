@@ -151,10 +151,10 @@ impl Service {
                 destroy_version: None,
             })
         };
-        let rotated = match self.store.update_key(id, &rotate).await {
+        let rotated = match self.update_authenticated(id, &rotate).await {
             Err(StoreError::Conflict) => {
                 self.refresh_roots(keyring).await?;
-                self.store.update_key(id, &rotate).await
+                self.update_authenticated(id, &rotate).await
             }
             other => other,
         }

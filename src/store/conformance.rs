@@ -30,6 +30,8 @@ pub fn metadata(raw: &str) -> KeyMetadata {
         created_at: 1_700_000_000,
         grants: BTreeMap::new(),
         rotation_period: None,
+        // Opaque to the store: kept byte for byte.
+        tag: Some(vec![0x7a; 32]),
     }
 }
 
@@ -53,6 +55,7 @@ pub(crate) fn test_root() -> StoredRoot {
         generation: 1,
         retiring: None,
         audit_key: None,
+        metadata_key: None,
     }
 }
 
@@ -158,6 +161,7 @@ async fn root_is_initialised_once(store: &dyn KeyStore) {
         generation: 1,
         retiring: None,
         audit_key: Some(vec![3; 70]),
+        metadata_key: Some(vec![4; 70]),
     };
     let second = StoredRoot {
         keystore_id: "ks-2".into(),

@@ -61,6 +61,10 @@ pub struct StoredRoot {
     /// in keystores made before the audit log existed, until first start).
     /// A root-key rotation re-seals it in the same write.
     pub audit_key: Option<Vec<u8>>,
+    /// The key that authenticates key metadata, sealed under the current
+    /// root key (`None` until the keystore's metadata is first
+    /// authenticated). A root-key rotation re-seals it in the same write.
+    pub metadata_key: Option<Vec<u8>>,
 }
 
 /// The latest checkpoint of one audit log, kept in the keystore so that a

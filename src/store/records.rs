@@ -44,6 +44,9 @@ struct RootRecord {
     /// The audit key sealed under the current root key (empty: none yet).
     #[prost(bytes = "vec", tag = "10")]
     audit_key: Vec<u8>,
+    /// The metadata key sealed under the current root key (empty: none yet).
+    #[prost(bytes = "vec", tag = "11")]
+    metadata_key: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -124,6 +127,9 @@ struct KeyRecord {
     /// Automatic rotation period in seconds (0: none).
     #[prost(uint32, tag = "11")]
     rotation_period: u32,
+    /// The service's integrity tag over the metadata (empty: none).
+    #[prost(bytes = "vec", tag = "12")]
+    tag: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -167,6 +173,7 @@ pub fn encode_root(root: &StoredRoot) -> Vec<u8> {
         retiring_master_key,
         retiring_wrapped_root_key,
         audit_key: root.audit_key.clone().unwrap_or_default(),
+        metadata_key: root.metadata_key.clone().unwrap_or_default(),
     }
     .encode_to_vec()
 }
@@ -203,6 +210,7 @@ pub fn decode_root(bytes: &[u8]) -> Result<StoredRoot, StoreError> {
         generation: record.generation.max(1),
         retiring,
         audit_key: (!record.audit_key.is_empty()).then_some(record.audit_key),
+        metadata_key: (!record.metadata_key.is_empty()).then_some(record.metadata_key),
     })
 }
 
@@ -293,6 +301,7 @@ pub fn encode_key(meta: &KeyMetadata) -> Vec<u8> {
             })
             .collect(),
         rotation_period: meta.rotation_period.map_or(0, RotationPeriod::secs),
+        tag: meta.tag.clone().unwrap_or_default(),
     }
     .encode_to_vec()
 }
@@ -347,6 +356,7 @@ pub fn decode_key(bytes: &[u8]) -> Result<KeyMetadata, StoreError> {
             0 => None,
             secs => Some(RotationPeriod::from_secs(u64::from(secs)).map_err(|e| bad(&e))?),
         },
+        tag: (!record.tag.is_empty()).then_some(record.tag),
     })
 }
 
