@@ -243,6 +243,7 @@ async fn a_grantee_an_older_release_stored_opens_and_can_be_revoked() {
             Ok(KeyUpdate::metadata(key))
         };
         store.update_key(&id, &update).await.expect("add old grant");
+        as_an_older_release_left_it(&store, &fixture.master_key_file()).await;
     }
     let server = TestServer::start_with(fixture, tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES).await;
     let mut admin = server.admin().await;
@@ -269,4 +270,53 @@ async fn a_grantee_an_older_release_stored_opens_and_can_be_revoked() {
         .await
         .expect("revoke the old grant");
     assert!(grantees(admin.key(KEY).await.expect("key")).is_empty());
+}
+
+/// Turns a keystore this release made into one as a release before
+/// 2026-12-04 left it (the root wrapped for the bare keystore id, no
+/// metadata key, records untagged), so that a record written into it
+/// directly stands for what an older release stored: the next start
+/// migrates it and tags the record.
+async fn as_an_older_release_left_it(
+    store: &tresor::store::SledKeyStore,
+    master_file: &std::path::Path,
+) {
+    use tresor::master_key::{FileMasterKey, MasterKey};
+    use tresor::store::{KeyStore, KeyUpdate, RootWrapping, StoredRoot};
+
+    let master = FileMasterKey::open(master_file).expect("master key");
+    let root = store.root().await.expect("root").expect("initialised");
+    let authenticated = format!("{}/metadata-authenticated-v1", root.keystore_id);
+    let key = master
+        .unwrap_root_key(
+            &root.current.wrapped_root_key,
+            &authenticated,
+            root.generation,
+        )
+        .await
+        .expect("unwrap");
+    let legacy = StoredRoot {
+        current: RootWrapping {
+            wrapped_root_key: master
+                .wrap_root_key(&key, &root.keystore_id, root.generation)
+                .await
+                .expect("wrap"),
+            ..root.current.clone()
+        },
+        metadata_key: None,
+        ..root.clone()
+    };
+    store
+        .replace_root(&root, &legacy)
+        .await
+        .expect("downgrade root");
+    for listed in store.list_keys("", None, 1000).await.expect("list") {
+        let untag = |key: &tresor::model::KeyMetadata| {
+            Ok(KeyUpdate::metadata(tresor::model::KeyMetadata {
+                tag: None,
+                ..key.clone()
+            }))
+        };
+        store.update_key(&listed.id, &untag).await.expect("untag");
+    }
 }

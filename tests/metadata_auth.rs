@@ -70,7 +70,14 @@ async fn a_grant_written_into_the_keystore_directly_is_refused_and_audited() {
         stolen.is_err(),
         "the grant written behind tresor's back was honoured"
     );
-    common::assert_code(stolen, Code::DataLoss);
+    let status = common::assert_code(stolen, Code::DataLoss);
+    assert_eq!(
+        status
+            .metadata()
+            .get("x-tresor-reason")
+            .map(|v| v.as_bytes()),
+        Some(b"KEY_RECORD_TAMPERED".as_slice())
+    );
     // The owner is refused too: the record cannot be trusted at all.
     let mut billing = server.client(BILLING).await;
     common::assert_code(billing.decrypt(KEY, &sealed, &[]).await, Code::DataLoss);

@@ -25,6 +25,10 @@ fn live() -> (usize, usize, usize) {
     )
 }
 
+/// What the keyring's metadata authenticator holds while unsealed: one
+/// MAC key (which keeps its derived key as a `SecretKey`).
+const META: (usize, usize) = (1, 1);
+
 const KEYS: [&str; 3] = ["billing/a", "billing/b", "billing/c"];
 
 /// Creates the keys and uses each for Encrypt, Decrypt and GenerateDataKey,
@@ -95,10 +99,18 @@ async fn seal_drops_the_root_key_and_every_dek() {
     // Answered only once the service is open (it opens after the listener
     // is handed over).
     assert!(!admin.status().await.sealed);
-    assert_eq!(live(), (1, 0, 0), "unsealed: the root key only");
+    assert_eq!(
+        live(),
+        (1 + META.0, 0, META.1),
+        "unsealed: the root key and the metadata MAC key only"
+    );
 
     let v1_ciphertext = use_keys(&mut admin, &mut billing).await;
-    assert_eq!(live(), (1 + DEKS, 0, 0), "the root key and the cached DEKs");
+    assert_eq!(
+        live(),
+        (1 + META.0 + DEKS, 0, META.1),
+        "the root key, the metadata MAC key and the cached DEKs"
+    );
 
     set_sealed(&mut admin, true).await;
     assert_eq!(live(), (0, 0, 0), "sealed: root key and DEKs dropped");
@@ -108,13 +120,17 @@ async fn seal_drops_the_root_key_and_every_dek() {
 
     // Unsealed again it serves, unwrapping what it needs anew.
     set_sealed(&mut admin, false).await;
-    assert_eq!(live(), (1, 0, 0), "unsealed: the root key, an empty cache");
+    assert_eq!(
+        live(),
+        (1 + META.0, 0, META.1),
+        "unsealed: the root key, the metadata MAC key, an empty cache"
+    );
     let opened = billing
         .decrypt(KEYS[0], &v1_ciphertext, &[("tenant", "7")])
         .await
         .expect("decrypt after unseal");
     assert_eq!(opened.plaintext, b"card 4111");
-    assert_eq!(live(), (2, 0, 0), "the root key and one DEK");
+    assert_eq!(live(), (2 + META.0, 0, META.1), "the root key and one DEK");
     set_sealed(&mut admin, true).await;
     assert_eq!(live(), (0, 0, 0), "sealed again: nothing");
     server.stop().await;
@@ -129,9 +145,13 @@ async fn seal_drops_the_root_key_and_every_dek() {
     let mut admin = server.admin().await;
     let mut billing = server.client(BILLING).await;
     assert!(!admin.status().await.sealed);
-    assert_eq!(live(), (1 + 2, 0, 2), "the root key and the audit MAC keys");
+    assert_eq!(
+        live(),
+        (1 + META.0 + 2, 0, META.1 + 2),
+        "the root key, the metadata and audit MAC keys"
+    );
     use_keys(&mut admin, &mut billing).await;
-    assert_eq!(live(), (1 + 2 + DEKS, 0, 2));
+    assert_eq!(live(), (1 + META.0 + 2 + DEKS, 0, META.1 + 2));
     set_sealed(&mut admin, true).await;
     assert_eq!(live(), (2, 0, 2), "sealed: only the audit MAC keys");
     let refused = billing.decrypt(KEYS[0], b"x", &[]).await;
@@ -141,7 +161,7 @@ async fn seal_drops_the_root_key_and_every_dek() {
         .encrypt(KEYS[2], b"again", &[])
         .await
         .expect("serves after unseal");
-    assert_eq!(live(), (1 + 2 + 1, 0, 2));
+    assert_eq!(live(), (1 + META.0 + 2 + 1, 0, META.1 + 2));
     server.stop().await;
     assert_eq!(live(), (0, 0, 0), "stopped: nothing");
 }

@@ -161,6 +161,11 @@ pub enum ClientError {
         "this is a wrapped data key: open it with decrypt_data_key (DecryptDataKey), not decrypt"
     )]
     WrappedDataKey,
+    /// The key's record in the server's keystore fails its integrity check
+    /// (changed outside tresor): the server refuses to use it until an
+    /// admin restores it.
+    #[error("the key's stored record fails its integrity check; an admin must restore it")]
+    KeyRecordTampered,
     /// Another rule on the key's state forbids this.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -241,6 +246,7 @@ fn from_reason(reason: Reason, message: &str) -> ClientError {
         Reason::KeyVersionDestroyed => ClientError::KeyVersionDestroyed(message.to_owned()),
         Reason::InvalidCiphertext => ClientError::InvalidCiphertext,
         Reason::WrappedDataKey => ClientError::WrappedDataKey,
+        Reason::KeyRecordTampered => ClientError::KeyRecordTampered,
         Reason::Sealed => ClientError::Sealed,
         Reason::KeystoreUnavailable | Reason::AuditUnavailable => {
             ClientError::Unavailable(message.to_owned())

@@ -30,6 +30,9 @@ pub enum Reason {
     /// Decrypt was given a wrapped data key, which only DecryptDataKey
     /// opens (INVALID_ARGUMENT).
     WrappedDataKey,
+    /// The key's stored record fails its integrity check: it was changed
+    /// outside tresor (DATA_LOSS).
+    KeyRecordTampered,
     /// The service is sealed; nothing was done (UNAVAILABLE).
     Sealed,
     /// The keystore cannot be reached (UNAVAILABLE).
@@ -43,13 +46,14 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for parsing.
-    const ALL: [Self; 10] = [
+    const ALL: [Self; 11] = [
         Self::KeyDisabled,
         Self::KeyPendingDeletion,
         Self::KeyVersionBelowMinimum,
         Self::KeyVersionDestroyed,
         Self::InvalidCiphertext,
         Self::WrappedDataKey,
+        Self::KeyRecordTampered,
         Self::Sealed,
         Self::KeystoreUnavailable,
         Self::AuditUnavailable,
@@ -65,6 +69,7 @@ impl Reason {
             Self::KeyVersionDestroyed => "KEY_VERSION_DESTROYED",
             Self::InvalidCiphertext => "INVALID_CIPHERTEXT",
             Self::WrappedDataKey => "WRAPPED_DATA_KEY",
+            Self::KeyRecordTampered => "KEY_RECORD_TAMPERED",
             Self::Sealed => "SEALED",
             Self::KeystoreUnavailable => "KEYSTORE_UNAVAILABLE",
             Self::AuditUnavailable => "AUDIT_UNAVAILABLE",
@@ -93,6 +98,7 @@ impl Reason {
             }
             Error::InvalidCiphertext(_) => Self::InvalidCiphertext,
             Error::WrappedDataKey => Self::WrappedDataKey,
+            Error::TamperedKeyRecord(_) => Self::KeyRecordTampered,
             Error::Sealed => Self::Sealed,
             Error::Store(StoreError::Unavailable(_)) => Self::KeystoreUnavailable,
             Error::Audit(_) => Self::AuditUnavailable,
