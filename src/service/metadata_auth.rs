@@ -379,8 +379,25 @@ impl Service {
             pending: None,
             ..stored.clone()
         };
-        self.store.replace_root(&stored, &flipped).await?;
-        Ok(())
+        match self.store.replace_root(&stored, &flipped).await {
+            Ok(()) => Ok(()),
+            // Another replica migrating at the same time flipped it first.
+            Err(StoreError::Conflict) if self.root_is_authenticated().await? => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the stored root is wrapped in the authenticated format now.
+    async fn root_is_authenticated(&self) -> Result<bool, Error> {
+        let stored = stored_root(self.store.as_ref()).await?;
+        let (_, format) = unwrap_root(
+            self.master().as_ref(),
+            &stored.current.wrapped_root_key,
+            &stored.keystore_id,
+            stored.generation,
+        )
+        .await?;
+        Ok(format == RootFormat::Authenticated)
     }
 }
 

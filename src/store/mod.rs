@@ -12,6 +12,7 @@
 #[doc(hidden)]
 pub mod conformance;
 mod packed_tree;
+mod postgres_notify;
 mod postgres_schema;
 mod postgres_store;
 mod postgres_tls;
@@ -20,6 +21,7 @@ mod sled_compaction;
 mod sled_migration;
 mod sled_owner_index;
 mod sled_store;
+mod sled_tx;
 
 use async_trait::async_trait;
 

@@ -13,13 +13,14 @@
 //! advisory lock, so replicas starting together do not race
 //! ([`postgres_schema`](super::postgres_schema)).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
+use super::postgres_notify::{EVERYTHING, notify, spawn_listener};
 use super::postgres_tls::{DbTls, connection_config};
 use super::records;
 use super::{
@@ -39,39 +40,6 @@ pub struct PostgresKeyStore {
     pool: Pool,
     replica: String,
     changes: Arc<broadcast::Sender<KeyChange>>,
-}
-
-/// The channel replicas notify on commit of a key change.
-const CHANGES_CHANNEL: &str = "tresor_key_changed";
-/// Payload meaning "anything may have changed".
-const EVERYTHING: &str = "*";
-
-/// Notifies other replicas, on commit, that `payload` (a key id) changed.
-async fn notify(tx: &deadpool_postgres::Transaction<'_>, payload: &str) -> Result<(), StoreError> {
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &payload])
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-/// Drives a listening connection, forwarding notification payloads.
-fn forward<S, T>(
-    mut connection: tokio_postgres::Connection<S, T>,
-    payloads: tokio::sync::mpsc::UnboundedSender<String>,
-) -> tokio::task::JoinHandle<()>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-            if let tokio_postgres::AsyncMessage::Notification(note) = message
-                && payloads.send(note.payload().to_owned()).is_err()
-            {
-                return;
-            }
-        }
-    })
 }
 
 /// Refuses a DEK wrapped under a root key that is no longer current. The
@@ -95,65 +63,6 @@ async fn check_root_generation(
     } else {
         Err(StoreError::Conflict)
     }
-}
-
-/// Listens for change notifications on a dedicated connection and
-/// forwards them, reconnecting after failures (announcing `All`, since
-/// notifications may have been missed), until the store is dropped.
-fn spawn_listener(
-    config: tokio_postgres::Config,
-    tls: DbTls,
-    changes: Weak<broadcast::Sender<KeyChange>>,
-) {
-    tokio::spawn(async move {
-        loop {
-            if changes.upgrade().is_none() {
-                return;
-            }
-            let (payloads, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
-            let connected = match &tls {
-                DbTls::Off => config
-                    .connect(NoTls)
-                    .await
-                    .map(|(client, connection)| (client, forward(connection, payloads))),
-                DbTls::Verified(tls) => config
-                    .connect(tls.clone())
-                    .await
-                    .map(|(client, connection)| (client, forward(connection, payloads))),
-            };
-            if let Ok((client, driver)) = connected {
-                if client
-                    .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
-                    .await
-                    .is_ok()
-                {
-                    let Some(sender) = changes.upgrade() else {
-                        driver.abort();
-                        return;
-                    };
-                    let _ = sender.send(KeyChange::All);
-                    drop(sender);
-                    while let Some(payload) = received.recv().await {
-                        let Some(sender) = changes.upgrade() else {
-                            driver.abort();
-                            return;
-                        };
-                        let change = if payload == EVERYTHING {
-                            KeyChange::All
-                        } else {
-                            KeyId::parse(&payload).map_or(KeyChange::All, KeyChange::Key)
-                        };
-                        let _ = sender.send(change);
-                    }
-                }
-                driver.abort();
-            }
-            if let Some(sender) = changes.upgrade() {
-                let _ = sender.send(KeyChange::All);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-    });
 }
 
 impl std::fmt::Debug for PostgresKeyStore {

@@ -14,7 +14,8 @@ use sled::Transactional;
 use super::packed_tree::{PackedTree, backend, tx_result};
 use super::records;
 use super::sled_owner_index;
-use super::sled_store::{SledKeyStore, is_version_entry};
+use super::sled_store::SledKeyStore;
+use super::sled_tx::is_version_entry;
 use crate::error::StoreError;
 
 /// How many entries one transaction moves out of an unpacked tree.

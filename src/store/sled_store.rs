@@ -22,14 +22,15 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use sled::Transactional;
-use sled::transaction::{
-    ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
-};
 
 use super::packed_tree::{PackedTree, backend, tx_result};
 use super::records;
 use super::sled_migration::{OWNER_INDEX_ENTRY, OWNER_INDEX_VERSION};
 use super::sled_owner_index;
+use super::sled_tx::{
+    check_root_generation, due_in, entries_of, is_version_entry, read_count, reschedule,
+    write_count,
+};
 use super::{
     AuditMark, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion,
     UpdateFn,
@@ -38,8 +39,8 @@ use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
-const ROOT_ENTRY: &[u8] = b"root";
-const KEY_COUNT_ENTRY: &[u8] = b"key_count";
+pub(super) const ROOT_ENTRY: &[u8] = b"root";
+pub(super) const KEY_COUNT_ENTRY: &[u8] = b"key_count";
 
 /// Serialises every mutation and flush of every sled keystore in this
 /// process; see [`SledKeyStore::write`].
@@ -95,89 +96,6 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn is_lock_held(err: &sled::Error) -> bool {
     matches!(err, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
-}
-
-/// Why a transaction stopped: a store-level error to return as is.
-type TxError = ConflictableTransactionError<StoreError>;
-
-fn abort(err: StoreError) -> TxError {
-    ConflictableTransactionError::Abort(err)
-}
-
-fn read_count(meta: &TransactionalTree) -> Result<u64, TxError> {
-    Ok(match meta.get(KEY_COUNT_ENTRY)? {
-        Some(bytes) => {
-            let raw: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
-                abort(StoreError::Corrupt(
-                    "key count entry has the wrong length".into(),
-                ))
-            })?;
-            u64::from_be_bytes(raw)
-        }
-        None => 0,
-    })
-}
-
-/// Refuses a DEK wrapped under a root key that is no longer current (a
-/// root-key rotation switched in between): the caller re-wraps and retries.
-fn check_root_generation(meta: &TransactionalTree, generation: u32) -> Result<(), TxError> {
-    let Some(bytes) = meta.get(ROOT_ENTRY)? else {
-        return Err(abort(StoreError::NotInitialised));
-    };
-    let root = records::decode_root(&bytes).map_err(abort)?;
-    if root.generation == generation {
-        Ok(())
-    } else {
-        Err(abort(StoreError::Conflict))
-    }
-}
-
-fn write_count(meta: &TransactionalTree, count: u64) -> Result<(), UnabortableTransactionError> {
-    meta.insert(KEY_COUNT_ENTRY, &count.to_be_bytes())?;
-    Ok(())
-}
-
-/// Moves a key's entry in a schedule index (`deletions`, `rotations`) from
-/// `old` to `new` time; `None` means not scheduled.
-fn reschedule(
-    schedule: &TransactionalTree,
-    id: &KeyId,
-    old: Option<UnixTime>,
-    new: Option<UnixTime>,
-) -> Result<(), UnabortableTransactionError> {
-    if old != new {
-        if let Some(at) = old {
-            schedule.remove(records::schedule_index_key(at, id))?;
-        }
-        if let Some(at) = new {
-            schedule.insert(records::schedule_index_key(at, id), &[] as &[u8])?;
-        }
-    }
-    Ok(())
-}
-
-/// Whether an entry of `records` is a wrapped DEK (its key holds the NUL
-/// separator, which no key id contains), not a key record.
-pub(super) fn is_version_entry(key: &[u8]) -> bool {
-    key.contains(&0)
-}
-
-/// The entry keys of one key's versions in a per-version map.
-fn entries_of(tree: &PackedTree, id: &KeyId) -> Result<Vec<Vec<u8>>, StoreError> {
-    let prefix = records::version_prefix(id);
-    tree.scan_prefix(&prefix)
-        .map(|entry| entry.map(|(key, _)| key))
-        .collect()
-}
-
-/// Ids in a schedule index due at or before `now`, soonest first.
-fn due_in(schedule: &sled::Tree, now: UnixTime, limit: usize) -> Result<Vec<KeyId>, StoreError> {
-    let end = now.saturating_add(1).to_be_bytes();
-    schedule
-        .range(..end.to_vec())
-        .take(limit)
-        .map(|entry| records::parse_schedule_index_key(&entry.map_err(backend)?.0))
-        .collect()
 }
 
 /// sled's page cache. Its default, 1 GiB, let a server whose callers touch
