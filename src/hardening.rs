@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn core_dumps_are_off_and_the_process_is_not_dumpable() {
         // Safe to apply to the test process; memory locking is tested on a
-        // real `tresor serve` process (tests/hardening.rs).
+        // real `tresor serve` process (tests/it/hardening.rs).
         let done = harden_process(false);
         assert!(done.core_dumps_off && done.not_dumpable, "{done:?}");
         assert_eq!(done.memory, MemoryLock::Skipped);

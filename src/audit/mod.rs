@@ -29,7 +29,7 @@ pub use verify::{
 pub use writer::{AuditLog, AuditOptions, Checkpoint, DEFAULT_MAX_FILE_BYTES};
 
 /// Fuzz entry point of the audit-record target (`fuzz/fuzz_targets/audit_record.rs`
-/// and `tests/fuzz_smoke.rs`): [`record::fuzz_line`], then
+/// and `tests/it/fuzz_smoke.rs`): [`record::fuzz_line`], then
 /// [`verify::fuzz_log`], on the same input.
 ///
 /// # Panics

@@ -535,7 +535,7 @@ pub(super) fn sign_body(keys: &AuditKeys, body: &[u8]) -> Option<Vec<u8>> {
 
 /// Fuzz entry point of the audit line parsers, for
 /// `fuzz/fuzz_targets/audit_record.rs` and the proptest smoke test
-/// `tests/fuzz_smoke.rs` (nothing else calls it).
+/// `tests/it/fuzz_smoke.rs` (nothing else calls it).
 ///
 /// Runs [`peek_line`] (what start-up resumes from) and [`decode_line`]
 /// under [`fuzz_keys`] on `data`. Then, if `data` ends in `}`, signs it as

@@ -317,7 +317,7 @@ impl<'a> Verifier<'a> {
 
 /// Fuzz entry point of offline verification, for
 /// `fuzz/fuzz_targets/audit_record.rs` and the proptest smoke test
-/// `tests/fuzz_smoke.rs` (nothing else calls it).
+/// `tests/it/fuzz_smoke.rs` (nothing else calls it).
 ///
 /// Verifies `data` as one audit file under [`record::fuzz_keys`], from the
 /// genesis record, then as a selection of files holding a checkpoint at

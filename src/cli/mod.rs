@@ -333,7 +333,7 @@ fn seal_on_signal(
 /// future that resolves on the first. Registering before the server
 /// reports ready matters: a SIGTERM that arrived in between used to kill
 /// the process outright instead of draining it (found by
-/// tests/hardening.rs).
+/// tests/it/hardening.rs).
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     let signals = {

@@ -31,7 +31,7 @@ impl ConfigFiles for FuzzFiles {
 
 /// Fuzz entry point of the configuration parser, for
 /// `fuzz/fuzz_targets/config.rs` and the proptest smoke test
-/// `tests/fuzz_smoke.rs` (nothing else calls it).
+/// `tests/it/fuzz_smoke.rs` (nothing else calls it).
 ///
 /// Reads `data` as the arguments of `tresor serve`, one per line (invalid
 /// UTF-8 replaced), parses them with clap and validates them into

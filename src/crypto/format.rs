@@ -273,7 +273,7 @@ pub(crate) fn fuzz_key() -> SecretKey {
 }
 
 /// Fuzz entry point of the ciphertext parser, for `fuzz/fuzz_targets/ciphertext.rs`
-/// and the proptest smoke test `tests/fuzz_smoke.rs` (nothing else calls it).
+/// and the proptest smoke test `tests/it/fuzz_smoke.rs` (nothing else calls it).
 ///
 /// Runs [`Envelope::parse`] on `data` and checks that it accepts exactly the
 /// well-formed layouts, that re-encoding the parsed fields with the writer

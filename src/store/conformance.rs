@@ -1,6 +1,6 @@
 //! The conformance suite every [`KeyStore`] implementation must pass. Each
 //! backend's tests call [`run_all`] with a fresh, empty store (the sled
-//! tests below, `tests/postgres.rs` for PostgreSQL). Public only so that
+//! tests below, `tests/it/postgres.rs` for PostgreSQL). Public only so that
 //! integration tests can run it; it panics on the first violation.
 
 mod owner_index;

@@ -61,7 +61,7 @@ pub(super) fn open_chunks(
 
 /// Fuzz entry point of the stream parser (header and chunks), for
 /// `fuzz/fuzz_targets/stream.rs` and the proptest smoke test
-/// `tests/fuzz_smoke.rs` (nothing else calls it).
+/// `tests/it/fuzz_smoke.rs` (nothing else calls it).
 ///
 /// 1. Parses `data` as a stream header and checks [`StreamHeader::total_len`]
 ///    agrees with [`StreamHeader::parse`], and that encoding the parsed

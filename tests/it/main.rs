@@ -1,0 +1,49 @@
+//! Every integration test in one binary: one link instead of one per file
+//! (each linked binary was hundreds of megabytes, and linking them was
+//! most of the test step on 2 cores). Each module is what used to be
+//! `tests/<name>.rs`; `cargo test --test it <module>::` runs one of them.
+//!
+//! Two suites stay binaries of their own because they need a process to
+//! themselves: `seal_drops_secrets` counts the live secrets of the whole
+//! process, and `fork_salts` forks it.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod audit;
+mod aws_kms;
+mod backup;
+mod batch;
+mod bench;
+mod cli;
+mod cli_admin;
+mod cli_output_files;
+mod cli_snapshots;
+mod control_plane;
+mod control_plane_metering;
+mod data_key_cache;
+mod data_key_purpose;
+mod data_plane;
+mod dockerfile;
+mod durability;
+mod envelope;
+mod format_reference;
+mod fuzz_smoke;
+mod hardening;
+mod health;
+mod hostile_client;
+mod identity;
+mod key_lifecycle;
+mod licences;
+mod master_key_rotation;
+mod metadata_auth;
+mod operations;
+mod postgres;
+mod postgres_lifecycle;
+mod postgres_transport;
+mod python_client;
+mod root_rotation;
+mod sdk_retry;
+mod transport;
+mod unsafe_forbidden;
+mod unseal_quorum;
