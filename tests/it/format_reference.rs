@@ -8,7 +8,7 @@
 
 use std::process::Command;
 
-const FORMAT_DOC: &str = include_str!("../docs/FORMAT.md");
+const FORMAT_DOC: &str = include_str!("../../docs/FORMAT.md");
 
 /// The Python code block of the appendix.
 fn reference_decryptor() -> &'static str {
