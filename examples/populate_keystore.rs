@@ -1,5 +1,5 @@
 //! Fills a sled keystore with many keys for the scale benchmark
-//! (`scripts/bench-scale.sh`): each key is created through the service like
+//! (`crates/tresor-bench/scripts/bench-scale.sh`): each key is created through the service like
 //! `CreateKey` does (fresh DEK wrapped under the root key, durable write), so
 //! the server later opens a keystore that looks exactly like a real one.
 //!

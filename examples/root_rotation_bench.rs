@@ -10,12 +10,12 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tresor::crypto::Context;
 use tresor::identity::Identity;
 use tresor::master_key::FileMasterKey;
 use tresor::model::KeyId;
 use tresor::service::{DEFAULT_REWRAP_BATCH, Service, ServiceOptions};
 use tresor::store::{KeyStore, SledKeyStore};
+use tresor_crypto::Context;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -19,10 +19,10 @@
 
 use prost::Message;
 
-use crate::crypto::{self, MAC_LEN, SecretKey};
 use crate::error::StoreError;
 use crate::model::KeyId;
 use crate::store::{Snapshot, records};
+use tresor_crypto::{self as crypto, MAC_LEN, SecretKey};
 
 const MAGIC: &[u8; 8] = b"TRESORBK";
 /// The format version this build writes and reads.

@@ -4,30 +4,8 @@
 
 use std::fmt;
 
-/// Errors from the pure cryptographic layer.
-///
-/// Decryption failures are deliberately coarse: an attacker learns that a
-/// ciphertext did not open, never which check failed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
-#[non_exhaustive]
-pub enum CryptoError {
-    /// The bytes are not a ciphertext of a format version this build knows.
-    #[error("malformed ciphertext")]
-    Malformed,
-    /// The ciphertext does not open under this key, key id, version and
-    /// context: it was tampered with, or the wrong key or context was given.
-    #[error("ciphertext does not authenticate under this key and context")]
-    Unauthentic,
-    /// Key material of the wrong length was supplied.
-    #[error("key material must be exactly 32 bytes")]
-    InvalidKeyLength,
-    /// The operating system's random number generator failed.
-    #[error("system random number generator failed")]
-    Rng,
-    /// The plaintext is too large for the format.
-    #[error("plaintext too large")]
-    TooLarge,
-}
+pub use tresor_client::describe_chain;
+pub use tresor_crypto::CryptoError;
 
 /// Errors from a keystore backend.
 #[derive(Debug, thiserror::Error)]
@@ -282,22 +260,6 @@ impl From<CryptoError> for Error {
             other => Self::Crypto(other),
         }
     }
-}
-
-/// Every message in an error's source chain, joined with `: ` (repeated
-/// messages once), so causes buried in the chain (a TLS alert, a socket
-/// error) reach the person reading it.
-pub fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(next) = source {
-        let text = next.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        source = next.source();
-    }
-    parts.join(": ")
 }
 
 /// Result alias for the service layer.

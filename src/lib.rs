@@ -38,9 +38,7 @@ pub mod audit;
 pub mod backup;
 pub mod backup_schedule;
 pub mod cli;
-pub mod client;
 pub mod config;
-pub mod crypto;
 pub mod error;
 pub mod grpc;
 pub mod hardening;
@@ -55,5 +53,3 @@ mod secret_inventory;
 pub mod server;
 pub mod service;
 pub mod store;
-
-pub use grpc::proto;

@@ -31,7 +31,7 @@
 //! # Completeness
 //!
 //! [`inventory_matches_the_source`] scans every non-test `.rs` file under
-//! `src/` (comments, string literals and `#[cfg(test)]` items removed),
+//! `src/` and `crates/*/src/` (comments, string literals and `#[cfg(test)]` items removed),
 //! finds every struct and enum that holds secrets directly by the rule
 //! above, and fails naming any that is not listed here, and any listed one
 //! that no longer exists or no longer holds secrets. A new secret type
@@ -83,7 +83,7 @@ enum Shown {
 struct Secret {
     /// The type's name as defined.
     name: &'static str,
-    /// Its file, relative to `src/`.
+    /// Its file, relative to the workspace root.
     file: &'static str,
     /// What it holds, for the reader.
     holds: &'static str,
@@ -106,8 +106,8 @@ fn pem(key: &[u8; 32]) -> String {
     format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n")
 }
 
-fn secret_key(key: &[u8; 32]) -> crate::crypto::SecretKey {
-    crate::crypto::SecretKey::from_bytes(key).expect("32 bytes")
+fn secret_key(key: &[u8; 32]) -> tresor_crypto::SecretKey {
+    tresor_crypto::SecretKey::from_bytes(key).expect("32 bytes")
 }
 
 /// Every type in the crate that holds secrets directly. Keep it sorted by
@@ -115,18 +115,18 @@ fn secret_key(key: &[u8; 32]) -> crate::crypto::SecretKey {
 const INVENTORY: &[Secret] = &[
     Secret {
         name: "ConnectionFiles",
-        file: "cli/connection.rs",
+        file: "src/cli/connection.rs",
         holds: "the client's TLS private key (PEM) as the CLI read it",
         wipe: Wipe::ByFields,
         debug: Shown::Never,
     },
     Secret {
         name: "DataKey",
-        file: "client/data_key_cache.rs",
+        file: "crates/tresor-client/src/data_key_cache.rs",
         holds: "a plaintext data key from GenerateDataKey",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
-            shown(&crate::client::DataKey {
+            shown(&tresor_client::DataKey {
                 key: secret_key(k),
                 wrapped: Vec::new(),
                 key_version: 1,
@@ -135,19 +135,19 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "Opening",
-        file: "client/data_key_cache.rs",
+        file: "crates/tresor-client/src/data_key_cache.rs",
         holds: "an unwrapped data key cached for opening",
         wipe: Wipe::ByFields,
         debug: Shown::Never,
     },
     Secret {
         name: "ClientBuilder",
-        file: "client/mod.rs",
+        file: "crates/tresor-client/src/lib.rs",
         holds: "the client's TLS private key (PEM)",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
             shown(
-                &crate::client::Client::builder()
+                &tresor_client::Client::builder()
                     .endpoint("https://localhost:1")
                     .identity("cert", pem(k)),
             )
@@ -155,7 +155,7 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "TlsMaterial",
-        file: "config.rs",
+        file: "src/config.rs",
         holds: "the server's TLS private key (PEM)",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
@@ -168,23 +168,23 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "EnvelopeWriter",
-        file: "crypto/format.rs",
+        file: "crates/tresor-crypto/src/format.rs",
         holds: "plaintext while a ciphertext is being built",
-        wipe: Wipe::OnDrop(wipes::<crate::crypto::EnvelopeWriter>),
+        wipe: Wipe::OnDrop(wipes::<tresor_crypto::EnvelopeWriter>),
         debug: Shown::Never,
     },
     Secret {
         name: "MacKey",
-        file: "crypto/mac.rs",
+        file: "crates/tresor-crypto/src/mac.rs",
         holds: "an HMAC key derived for one purpose (audit records, backups)",
-        wipe: Wipe::OnDrop(wipes::<crate::crypto::MacKey>),
+        wipe: Wipe::OnDrop(wipes::<tresor_crypto::MacKey>),
         debug: Shown::Redacted(|k| {
-            shown(&crate::crypto::MacKey::derive(&secret_key(k), b"inventory").expect("derive"))
+            shown(&tresor_crypto::MacKey::derive(&secret_key(k), b"inventory").expect("derive"))
         }),
     },
     Secret {
         name: "MessageKeys",
-        file: "crypto/sealing.rs",
+        file: "crates/tresor-crypto/src/sealing.rs",
         holds: "ring's AES-256-GCM key schedule of one message",
         wipe: Wipe::Exception(
             "ring keeps key schedules in its own types and does not wipe them; \
@@ -194,21 +194,21 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "SecretBytes",
-        file: "crypto/secret.rs",
+        file: "crates/tresor-crypto/src/secret.rs",
         holds: "decrypted plaintext, plaintext data keys",
-        wipe: Wipe::OnDrop(wipes::<crate::crypto::SecretBytes>),
-        debug: Shown::Redacted(|k| shown(&crate::crypto::SecretBytes::new(k.to_vec()))),
+        wipe: Wipe::OnDrop(wipes::<tresor_crypto::SecretBytes>),
+        debug: Shown::Redacted(|k| shown(&tresor_crypto::SecretBytes::new(k.to_vec()))),
     },
     Secret {
         name: "SecretKey",
-        file: "crypto/secret.rs",
+        file: "crates/tresor-crypto/src/secret.rs",
         holds: "every 32-byte key: master, root, DEK, audit, backup, SDK data key",
-        wipe: Wipe::OnDrop(wipes::<crate::crypto::SecretKey>),
+        wipe: Wipe::OnDrop(wipes::<tresor_crypto::SecretKey>),
         debug: Shown::Redacted(|k| shown(&secret_key(k))),
     },
     Secret {
         name: "ChunkCipher",
-        file: "crypto/stream/cipher.rs",
+        file: "crates/tresor-crypto/src/stream/cipher.rs",
         holds: "ring's AES-256-GCM key schedule of one stream",
         wipe: Wipe::Exception(
             "ring keeps key schedules in its own types and does not wipe them; \
@@ -218,7 +218,7 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "WipedKeyPair",
-        file: "pki/mod.rs",
+        file: "src/pki/mod.rs",
         holds: "a CA's or new leaf's ECDSA private key (rcgen); ring's parsed copy \
                 inside is not wiped",
         wipe: Wipe::OnDrop(wipes::<crate::pki::WipedKeyPair>),
@@ -226,7 +226,7 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "CertifiedKey",
-        file: "pki/mod.rs",
+        file: "src/pki/mod.rs",
         holds: "an issued certificate's private key (PEM)",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
@@ -238,24 +238,24 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "Decrypted",
-        file: "service/data.rs",
+        file: "src/service/data.rs",
         holds: "plaintext a Decrypt returns",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
             shown(&crate::service::Decrypted {
-                plaintext: crate::crypto::SecretBytes::new(k.to_vec()),
+                plaintext: tresor_crypto::SecretBytes::new(k.to_vec()),
                 key_version: crate::model::KeyVersion::FIRST,
             })
         }),
     },
     Secret {
         name: "DataKey",
-        file: "service/data.rs",
+        file: "src/service/data.rs",
         holds: "a plaintext data key GenerateDataKey returns",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
             shown(&crate::service::DataKey {
-                plaintext_key: crate::crypto::SecretBytes::new(k.to_vec()),
+                plaintext_key: tresor_crypto::SecretBytes::new(k.to_vec()),
                 wrapped_key: Vec::new(),
                 key_version: crate::model::KeyVersion::FIRST,
             })
@@ -263,21 +263,21 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "KeyScope",
-        file: "service/data.rs",
+        file: "src/service/data.rs",
         holds: "the DEKs one data-plane call fetched",
         wipe: Wipe::ByFields,
         debug: Shown::Never,
     },
     Secret {
         name: "Roots",
-        file: "service/keyring.rs",
+        file: "src/service/keyring.rs",
         holds: "the root key (two during a root-key rotation)",
         wipe: Wipe::ByFields,
         debug: Shown::Never,
     },
     Secret {
         name: "Keyring",
-        file: "service/keyring.rs",
+        file: "src/service/keyring.rs",
         holds: "the cache of unwrapped DEKs (and the roots)",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
@@ -306,7 +306,7 @@ struct Definition {
 
 #[test]
 fn inventory_matches_the_source() {
-    let found = scan::secret_holders(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let found = scan::secret_holders(Path::new(env!("CARGO_MANIFEST_DIR")));
     let listed: BTreeSet<(&str, &str)> = INVENTORY.iter().map(|s| (s.file, s.name)).collect();
     assert_eq!(listed.len(), INVENTORY.len(), "a type is listed twice");
     let unlisted: Vec<_> = found.keys().filter(|k| !listed.contains(k)).collect();
@@ -324,7 +324,7 @@ fn inventory_matches_the_source() {
 
 #[test]
 fn every_listed_type_wipes_its_secrets() {
-    let found = scan::secret_holders(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let found = scan::secret_holders(Path::new(env!("CARGO_MANIFEST_DIR")));
     let wiping_types: BTreeSet<&str> = INVENTORY
         .iter()
         .filter(|s| !matches!(s.wipe, Wipe::Exception(_)))
@@ -367,7 +367,7 @@ fn every_listed_type_wipes_its_secrets() {
 #[test]
 fn no_listed_type_prints_key_material() {
     let key: [u8; 32] = std::array::from_fn(|i| 0xC0 + u8::try_from(i).expect("< 32"));
-    let found = scan::secret_holders(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let found = scan::secret_holders(Path::new(env!("CARGO_MANIFEST_DIR")));
     for secret in INVENTORY {
         let has_debug = found
             .get(&(secret.file, secret.name))
@@ -482,14 +482,26 @@ mod leaks {
 mod scan {
     use super::*;
 
-    /// Every struct or enum under `src` that holds secrets directly, by
-    /// (file relative to `src`, name).
-    pub(super) fn secret_holders(src: &Path) -> BTreeMap<(&'static str, &'static str), Definition> {
+    /// Every struct or enum in the workspace's sources (`src/` and
+    /// `crates/*/src/` under `root`) that holds secrets directly, by (file
+    /// relative to `root`, name).
+    pub(super) fn secret_holders(
+        root: &Path,
+    ) -> BTreeMap<(&'static str, &'static str), Definition> {
+        let mut crates: Vec<_> = std::fs::read_dir(root.join("crates"))
+            .expect("read crates")
+            .map(|e| e.expect("dir entry").path().join("src"))
+            .filter(|src| src.is_dir())
+            .collect();
+        crates.sort();
         let mut out = BTreeMap::new();
-        for path in rust_files(src) {
+        for path in std::iter::once(root.join("src"))
+            .chain(crates)
+            .flat_map(|src| rust_files(&src))
+        {
             let relative = path
-                .strip_prefix(src)
-                .expect("under src")
+                .strip_prefix(root)
+                .expect("under the workspace root")
                 .to_string_lossy()
                 .replace('\\', "/");
             let text = std::fs::read_to_string(&path).expect("read source");

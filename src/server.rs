@@ -18,13 +18,14 @@ use tonic::transport::{Certificate, Identity as TlsIdentity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::config::{Settings, StoreSpec, TlsMaterial, TransportLimits};
-use crate::crypto::CIPHERTEXT_OVERHEAD;
 use crate::error::{Error, MasterKeyError, StoreError};
-use crate::grpc::proto::admin_server::AdminServer;
-use crate::grpc::proto::crypto_server::CryptoServer;
-use crate::grpc::{AdminApi, CryptoApi, proto};
+use crate::grpc::{AdminApi, CryptoApi};
 use crate::service::Service;
 use crate::store::{DbTls, KeyStore, PostgresKeyStore, SledKeyStore};
+use tresor_crypto::CIPHERTEXT_OVERHEAD;
+use tresor_proto::v1 as proto;
+use tresor_proto::v1::admin_server::AdminServer;
+use tresor_proto::v1::crypto_server::CryptoServer;
 
 pub mod echo;
 mod incoming;

@@ -1,5 +1,5 @@
 //! Seal really drops key material: the live-secret counters
-//! (`tresor::crypto::live_secrets`) of a real server, through the real
+//! (`tresor_crypto::live_secrets`) of a real server, through the real
 //! Admin Seal and Unseal RPCs over mTLS.
 //!
 //! The counters are process-wide, so this file holds a single test (its
@@ -14,7 +14,7 @@ mod common;
 
 use common::{BILLING, Clients, Fixture, TestServer, proto};
 use tonic::Code;
-use tresor::crypto::{SecretKind, live_secrets};
+use tresor_crypto::{SecretKind, live_secrets};
 
 /// The live counts, as (keys, secret byte strings, MAC keys).
 fn live() -> (usize, usize, usize) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A tresor client in Python, written from proto/tresor/v1/tresor.proto alone.
+"""A tresor client in Python, written from crates/tresor-proto/proto/tresor/v1/tresor.proto alone.
 
 It generates the gRPC stubs from the proto with grpcio-tools into a
 temporary folder (nothing generated is kept), then walks through the life of
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import grpc
 
-# The repository's proto folder, two levels above this file.
-DEFAULT_PROTO_DIR = Path(__file__).resolve().parents[2] / "proto"
+# The proto crate's proto folder in this repository.
+DEFAULT_PROTO_DIR = Path(__file__).resolve().parents[2] / "crates" / "tresor-proto" / "proto"
 PROTO_FILE = "tresor/v1/tresor.proto"
 TOTAL_STEPS = 8
 
@@ -216,7 +216,7 @@ def parse_args(argv):
     parser.add_argument("--key-id", default=None,
                         help="id of the key to create (default: example/python-RANDOM, new on every run)")
     parser.add_argument("--proto-dir", default=DEFAULT_PROTO_DIR,
-                        help="folder holding tresor/v1/tresor.proto (default: this repository's proto/)")
+                        help="folder holding tresor/v1/tresor.proto (default: this repository's crates/tresor-proto/proto/)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a connection")
     args = parser.parse_args(argv)
     if args.key_id is None:

@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    tresor::crypto::fuzz_stream(data);
+    tresor_crypto::fuzz_stream(data);
 });

@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{MacKey, SecretKey};
 use crate::error::CryptoError;
+use tresor_crypto::{MacKey, SecretKey};
 
 /// HMAC label of record MACs.
 const RECORD_LABEL: &[u8] = b"audit-record";

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
-use crate::crypto::SecretKey;
 use crate::error::AuditError;
+use tresor_crypto::SecretKey;
 
 fn entry(n: u64) -> Entry {
     Entry {

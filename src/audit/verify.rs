@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::files;
 use super::record::{self, GENESIS, LineHash, RecordKind};
 use super::writer::Checkpoint;
-use crate::crypto::SecretKey;
+use tresor_crypto::SecretKey;
 
 /// What to hold the files to.
 #[derive(Debug, Clone, Copy, Default)]

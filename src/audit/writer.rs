@@ -34,8 +34,8 @@ use tokio::sync::Notify;
 use super::files::{self, Tail};
 use super::record::{self, AuditKeys, Entry, LineHash, RecordKind};
 use super::resume::{self, MissingRecords, ResumeError};
-use crate::crypto::SecretKey;
 use crate::error::AuditError;
+use tresor_crypto::SecretKey;
 
 /// Longest time a written record waits for `fdatasync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(20);

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use super::failure::CliError;
-use crate::client::{Client, ClientBuilder, EchoClient};
 use crate::identity::Identity;
+use tresor_bench::EchoClient;
+use tresor_client::{Client, ClientBuilder};
 
 /// Where the server is and how to prove who we are.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -78,7 +79,7 @@ impl ConnectionArgs {
     /// tresor.
     pub async fn echo_client(&self) -> Result<EchoClient, CliError> {
         let (builder, _) = self.builder()?;
-        Ok(builder.build_echo().await?)
+        Ok(EchoClient::connect(builder).await?)
     }
 
     /// A client builder from these settings, and the identity its

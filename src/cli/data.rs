@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::connection::Connection;
 use super::failure::CliError;
 use super::output::{self, OutputFormat};
-use crate::client::ClientError;
+use tresor_client::ClientError;
 
 /// Flags shared by encrypt and decrypt.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,8 +1,8 @@
 //! CLI failures and their exit codes: 0 success, 1 the server refused (or a
 //! local operation failed), 2 usage error, 3 cannot connect or TLS failure.
 
-use crate::client::ClientError;
 use crate::identity::Identity;
+use tresor_client::ClientError;
 
 /// Exit code when the server refused or an operation failed.
 pub const EXIT_REFUSED: u8 = 1;

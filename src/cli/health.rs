@@ -20,7 +20,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use super::connection::ConnectionArgs;
 use super::failure::{CliError, EXIT_CONNECT, EXIT_REFUSED};
 use super::output::{OutputFormat, json};
-use crate::client::{ClientError, ConnectHint};
+use tresor_client::{ClientError, ConnectHint};
 
 /// Flags of `tresor health`.
 #[derive(Debug, clap::Args)]
@@ -171,7 +171,7 @@ async fn check(
             }
             code => Err(CliError::refused(format!(
                 "the health check at {addr} failed: {}: {}",
-                crate::client::code_words(code),
+                tresor_client::code_words(code),
                 status.message()
             ))),
         },

@@ -7,8 +7,8 @@ use super::confirm::confirm;
 use super::connection::Connection;
 use super::failure::CliError;
 use super::output::{self, KeyView, OutputFormat, StatusView};
-use crate::client::ClientError;
-use crate::grpc::proto;
+use tresor_client::ClientError;
+use tresor_proto::v1 as proto;
 
 /// `tresor key ...`
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::grpc::proto;
+use tresor_proto::v1 as proto;
 
 /// Output style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

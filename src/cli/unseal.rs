@@ -9,8 +9,8 @@ use zeroize::Zeroizing;
 
 use super::failure::CliError;
 use super::output::{self, OutputFormat};
-use crate::grpc::proto;
 use crate::service::{UnsealTokenVerifier, generate_unseal_token};
+use tresor_proto::v1 as proto;
 
 /// Flags of `tresor unseal`.
 #[derive(Debug, Clone, clap::Args)]

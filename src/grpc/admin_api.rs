@@ -6,16 +6,16 @@ use tonic::{Request, Response, Status};
 
 use super::audited::{Handled, Subject, audited, audited_with_detail, unversioned};
 use super::convert;
-use super::proto::admin_server::Admin;
-use super::proto::{
+use crate::model::RotationPeriod;
+use crate::service::Service;
+use tresor_proto::v1::admin_server::Admin;
+use tresor_proto::v1::{
     AuditLogReport, BackupChunk, CreateBackupRequest, CreateKeyRequest, DestroyKeyVersionRequest,
     GrantRequest, KeyInfo, KeyRequest, ListKeysRequest, ListKeysResponse, RotateMasterKeyRequest,
     RotateMasterKeyResponse, RotateRootKeyRequest, ScheduleKeyDeletionRequest, SealRequest,
     SealStatus, SetMinDecryptionVersionRequest, SetRotationPeriodRequest, StatusRequest,
     UnsealRequest, VerifyAuditLogRequest,
 };
-use crate::model::RotationPeriod;
-use crate::service::Service;
 
 /// Handlers of the control plane.
 #[derive(Debug, Clone)]
@@ -157,31 +157,6 @@ fn key_info(key: &crate::model::KeyMetadata) -> (KeyInfo, Option<u32>) {
 
 fn grant_subject(req: &GrantRequest) -> Subject {
     Subject::key(&req.key_id)
-}
-
-/// For calls an admin makes to change key material: a master-key failure
-/// (access denied, wrong key, unreachable KMS...) is shown with its cause,
-/// which never carries key material, instead of the fixed internal message.
-fn showing_master_key_errors(err: crate::error::Error) -> Status {
-    use crate::error::MasterKeyError;
-    match err {
-        // A key file's path, mode or length are facts about the host: the
-        // log gets them, the caller a pointer to it.
-        crate::error::Error::MasterKey(
-            m @ (MasterKeyError::Io { .. }
-            | MasterKeyError::InsecurePermissions { .. }
-            | MasterKeyError::BadLength { .. }),
-        ) => {
-            tracing::error!(error = %m, "master key file unusable");
-            Status::failed_precondition(
-                "master key: the key file cannot be used; the server log has the cause",
-            )
-        }
-        crate::error::Error::MasterKey(m) => {
-            Status::failed_precondition(format!("master key: {m}"))
-        }
-        other => other.into(),
-    }
 }
 
 /// Chunk size of a streamed backup.
@@ -496,8 +471,7 @@ impl Admin for AdminApi {
             |identity, req| async move {
                 let master_key = service
                     .rotate_master_key(&identity, &req.new_master_key, &req.aws_endpoint)
-                    .await
-                    .map_err(showing_master_key_errors)?;
+                    .await?;
                 Ok((RotateMasterKeyResponse { master_key }, None))
             },
         )
@@ -512,7 +486,7 @@ impl Admin for AdminApi {
             service
                 .rotate_root_key(&identity)
                 .await
-                .map_err(showing_master_key_errors)
+                .map_err(Status::from)
         })
         .await
     }

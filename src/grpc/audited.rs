@@ -103,7 +103,7 @@ fn new_request_id() -> String {
     static PREFIX: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = PREFIX.get_or_init(|| {
-        crate::crypto::random_bytes(6)
+        tresor_crypto::random_bytes(6)
             .map(|bytes| hex::encode(bytes.expose()))
             .unwrap_or_else(|_| format!("{:012x}", std::process::id()))
     });

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use tonic::Status;
 
-use super::proto;
-use crate::crypto::Context;
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyState, Operation, OperationSet};
 use crate::service::{BatchInput, BatchItem};
+use tresor_crypto::Context;
+use tresor_proto::v1 as proto;
 
 /// A validated key id.
 pub fn key_id(raw: &str) -> Result<KeyId, Status> {

@@ -10,16 +10,16 @@ use super::audited::{
     BatchItemRequest, BatchRequest, ItemOutcome, Subject, audited, audited_batch, audited_scrubbing,
 };
 use super::convert;
-use super::proto::crypto_server::Crypto;
-use super::proto::{
+use crate::error::Error;
+use crate::service::{BatchInput, Service};
+use tresor_proto::v1::crypto_server::Crypto;
+use tresor_proto::v1::{
     DecryptBatchRequest, DecryptBatchResponse, DecryptDataKeyRequest, DecryptDataKeyResponse,
     DecryptItemResult, DecryptRequest, DecryptResponse, EncryptBatchRequest, EncryptBatchResponse,
     EncryptItemResult, EncryptRequest, EncryptResponse, GenerateDataKeyRequest,
     GenerateDataKeyResponse, ItemStatus, ReEncryptRequest, decrypt_item_result,
     encrypt_item_result,
 };
-use crate::error::Error;
-use crate::service::{BatchInput, Service};
 
 /// Handlers of the data plane.
 #[derive(Debug, Clone)]

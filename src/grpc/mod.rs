@@ -6,33 +6,13 @@ mod admin_api;
 mod audited;
 mod convert;
 mod crypto_api;
-mod echo;
 mod peer_identity;
-mod reason;
 mod status;
 
 pub use admin_api::AdminApi;
 pub use audited::REQUEST_ID_HEADER;
 pub use crypto_api::CryptoApi;
-pub use echo::EchoApi;
-pub use reason::{REASON_HEADER, Reason};
-
-/// Generated protobuf and tonic code for `tresor.v1`.
-pub mod proto {
-    #![allow(missing_docs, clippy::all, clippy::pedantic)]
-    tonic::include_proto!("tresor.v1");
-
-    /// Encoded file descriptor set, served by gRPC reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/tresor_descriptor.bin"));
-}
-
-/// Generated protobuf and tonic code for `tresor.bench.v1`, the bench echo
-/// service (not served by tresor, not in its reflection).
-pub mod echo_proto {
-    #![allow(missing_docs, clippy::all, clippy::pedantic)]
-    tonic::include_proto!("tresor.bench.v1");
-}
+pub use status::{Classified, classify};
 
 use tonic::{Request, Status};
 

@@ -14,8 +14,8 @@ use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 
 use super::MasterKey;
-use crate::crypto::SecretKey;
 use crate::error::MasterKeyError;
+use tresor_crypto::SecretKey;
 
 /// Attempts per KMS call, first try included.
 pub const MAX_ATTEMPTS: u32 = 5;

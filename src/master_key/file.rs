@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::MasterKey;
-use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
 use crate::error::{CryptoError, MasterKeyError};
+use tresor_crypto::{self as crypto, Binding, Context, Purpose, SecretKey};
 
 /// The generation that wrappings written before the generation was bound
 /// carry, whatever their root key's generation.

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::crypto::SecretKey;
 use crate::error::MasterKeyError;
+use tresor_crypto::SecretKey;
 
 #[cfg(feature = "aws-kms")]
 pub use aws_kms::AwsKmsMasterKey;

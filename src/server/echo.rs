@@ -1,4 +1,5 @@
-//! The bench echo server: `tresor.bench.v1.Echo` alone, on exactly the
+//! The bench echo server: `tresor.bench.v1.Echo` (from the `tresor-bench`
+//! crate) alone, on exactly the
 //! transport tresor serves with by default ([`super::transport`] and
 //! [`super::incoming`]: same tonic, same rustls mutual TLS requiring a
 //! client certificate from the client CA, same default timeouts,
@@ -12,8 +13,6 @@ use tokio::net::TcpListener;
 
 use super::{ServerError, incoming, max_message_bytes, transport};
 use crate::config::{DEFAULT_MAX_PLAINTEXT_BYTES, TlsMaterial, TransportLimits};
-use crate::grpc::EchoApi;
-use crate::grpc::echo_proto::echo_server::EchoServer;
 
 /// Serves the echo service on `listener` with `tls` until `shutdown`
 /// completes, then drains.
@@ -23,9 +22,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let max_message = max_message_bytes(DEFAULT_MAX_PLAINTEXT_BYTES);
-    let echo = EchoServer::new(EchoApi)
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
+    let echo = tresor_bench::echo_server(max_message);
     let limits = TransportLimits::default();
     let mut transport = transport(tls, &limits)?;
     transport

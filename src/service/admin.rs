@@ -2,13 +2,13 @@
 
 use super::authz::{self, Action};
 use super::{Service, lifecycle};
-use crate::crypto::SecretKey;
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{
     KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, RotationPeriod, VersionInfo,
 };
 use crate::store::KeyUpdate;
+use tresor_crypto::SecretKey;
 
 /// Longest key description accepted.
 pub const MAX_DESCRIPTION_BYTES: usize = 1024;

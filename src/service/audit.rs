@@ -13,10 +13,10 @@ use super::keyring::Keyring;
 use super::root_secrets::{self, RootSecret};
 use crate::audit::record::OversizedContext;
 use crate::audit::{AuditLog, AuditOptions, Entry, ItemEntry, RecordKind};
-use crate::crypto::SecretKey;
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::store::{AuditMark, KeyStore};
+use tresor_crypto::SecretKey;
 
 /// Longest key id copied into a record as given (a refused, malformed id
 /// is recorded, cut to this length).

@@ -9,11 +9,11 @@ use super::keyring::Keyring;
 use super::metadata_auth::unwrap_root;
 use super::{Service, authz};
 use crate::backup::{self, BackupError};
-use crate::crypto::SecretKey;
 use crate::error::{Error, MasterKeyError, StoreError};
 use crate::identity::Identity;
 use crate::master_key::MasterKey;
 use crate::store::{Snapshot, StoredRoot};
+use tresor_crypto::SecretKey;
 
 /// What an opened backup holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use super::authz::{self, Action};
 use super::keyring::Keyring;
 use super::{MAX_CONTEXT_BYTES, MAX_CONTEXT_PAIRS, Service, lifecycle};
-use crate::crypto::{self, Binding, Context, Envelope, Purpose, SecretBytes, SecretKey};
 use crate::error::{CryptoError, Error, Precondition};
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyVersion, Operation};
+use tresor_crypto::{self as crypto, Binding, Context, Envelope, Purpose, SecretBytes, SecretKey};
 
 /// Length of a generated data key.
 pub const DATA_KEY_BYTES: usize = 32;

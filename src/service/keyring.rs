@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use lru::LruCache;
 
-use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
 use crate::error::{Error, StoreError};
 use crate::model::{KeyId, KeyVersion, UnixTime};
 use crate::store::StoredVersion;
+use tresor_crypto::{self as crypto, Binding, Context, Purpose, SecretKey};
 
 fn missing_root(generation: u32) -> Error {
     Error::Store(StoreError::Corrupt(format!(

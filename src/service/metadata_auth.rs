@@ -32,11 +32,11 @@ use std::borrow::Cow;
 
 use super::Service;
 use super::root_secrets::{self, RootSecret};
-use crate::crypto::{MacKey, SecretKey};
 use crate::error::{CryptoError, Error, MasterKeyError, StoreError};
 use crate::master_key::MasterKey;
 use crate::model::{KeyId, KeyMetadata, KeyState};
 use crate::store::{KeyStore, KeyUpdate, RetiringRoot, RootWrapping, StoredRoot, UpdateFn};
+use tresor_crypto::{MacKey, SecretKey};
 
 /// The HKDF label of the tag key derived from the metadata key.
 const TAG_LABEL: &[u8] = b"tresor key metadata v1";

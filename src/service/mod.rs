@@ -2,7 +2,7 @@
 //! keys), the control plane (key lifecycle, grants) and seal/unseal.
 //!
 //! This is the only layer that authorizes ([`authz::authorize`]). It works on
-//! typed values ([`KeyId`], [`Identity`], [`Context`](crate::crypto::Context)) that the gRPC layer
+//! typed values ([`KeyId`], [`Identity`], [`Context`](tresor_crypto::Context)) that the gRPC layer
 //! has already validated.
 
 mod admin;

@@ -14,11 +14,11 @@ use subtle::ConstantTimeEq;
 use super::keyring::Keyring;
 use super::metadata_auth::{unwrap_root, wrap_root};
 use super::{Service, authz};
-use crate::crypto::SecretKey;
 use crate::error::{Error, MasterKeyError, Precondition, StoreError};
 use crate::identity::Identity;
 use crate::master_key::{MasterKey, TargetRefused};
 use crate::store::{RootWrapping, StoredRoot};
+use tresor_crypto::SecretKey;
 
 /// Test-only crash hook: in debug builds, `TRESOR_CRASH_AT=<point>` aborts
 /// the process at that point (like `kill -9`: no destructors, no flush), so
@@ -40,7 +40,7 @@ impl Service {
         }
         let master = self.master();
         let root = SecretKey::generate()?;
-        let keystore_id = hex::encode(crate::crypto::random_bytes(16)?.expose());
+        let keystore_id = hex::encode(tresor_crypto::random_bytes(16)?.expose());
         let wrapped_root_key = wrap_root(master.as_ref(), &root, &keystore_id, 1).await?;
         let stored = self
             .store

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::root::crash_point;
 use super::{Service, authz};
-use crate::crypto::SecretKey;
 use crate::error::{Error, Precondition};
 use crate::identity::Identity;
 use crate::store::{RetiringRoot, Rewrap, RewrapCursor, RootWrapping, StoredRoot};
+use tresor_crypto::SecretKey;
 
 /// DEKs re-wrapped per store write, unless configured otherwise.
 pub const DEFAULT_REWRAP_BATCH: usize = 500;

@@ -3,9 +3,9 @@
 //! customer key can have (customer ids may not contain `:`), created once
 //! per keystore and re-sealed by a root-key rotation in the same write.
 
-use crate::crypto::{self, Binding, Context, Purpose, SecretKey};
 use crate::error::{Error, StoreError};
 use crate::store::{KeyStore, StoredRoot};
+use tresor_crypto::{self as crypto, Binding, Context, Purpose, SecretKey};
 
 /// Which root-record secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

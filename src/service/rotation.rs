@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use super::lifecycle::{self, AutoRotation};
 use super::{Clock, Service, SystemClock};
-use crate::crypto::SecretKey;
 use crate::error::{Error, Precondition, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion};
 use crate::store::KeyUpdate;
+use tresor_crypto::SecretKey;
 
 use super::keyring::Keyring;
 

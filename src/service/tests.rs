@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use proptest::prelude::*;
 
 use super::{Clock, Service, ServiceOptions};
-use crate::crypto::Context;
 use crate::error::Error;
 use crate::identity::Identity;
 use crate::master_key::FileMasterKey;
 use crate::model::{KeyId, KeyVersion};
 use crate::store::{KeyStore, SledKeyStore};
+use tresor_crypto::Context;
 
 pub(super) const ADMIN: &str = "spiffe://unit/admin";
 pub(super) const OWNER: &str = "spiffe://unit/owner";

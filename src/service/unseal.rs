@@ -80,7 +80,7 @@ impl UnsealTokenVerifier {
 
 /// A new unseal token: 256 bits from the OS CSPRNG, as text.
 pub fn generate_unseal_token() -> Result<Zeroizing<String>, Error> {
-    let random = crate::crypto::random_bytes(32)?;
+    let random = tresor_crypto::random_bytes(32)?;
     let mut token = Zeroizing::new(String::with_capacity(TOKEN_PREFIX.len() + 64));
     token.push_str(TOKEN_PREFIX);
     let digits = Zeroizing::new(hex::encode(random.expose()));

@@ -20,11 +20,11 @@ use tresor::config::{Settings, TlsMaterial};
 use tresor::identity::Identity;
 use tresor::master_key::FileMasterKey;
 use tresor::pki::{CertificateAuthority, CertifiedKey};
-use tresor::proto::admin_client::AdminClient;
-use tresor::proto::crypto_client::CryptoClient;
 use tresor::service::ServiceOptions;
+use tresor_proto::v1::admin_client::AdminClient;
+use tresor_proto::v1::crypto_client::CryptoClient;
 
-pub use tresor::proto;
+pub use tresor_proto::v1 as proto;
 
 /// The admin identity every test server trusts.
 pub const ADMIN: &str = "spiffe://test.tresor/admin";
@@ -544,9 +544,9 @@ impl Fixture {
     }
 
     /// The SDK client for `identity` against the server at `addr`.
-    pub async fn sdk_at(&self, addr: SocketAddr, identity: &str) -> tresor::client::Client {
+    pub async fn sdk_at(&self, addr: SocketAddr, identity: &str) -> tresor_client::Client {
         let cert = self.ca.issue_client(identity).expect("client cert");
-        tresor::client::Client::builder()
+        tresor_client::Client::builder()
             .endpoint(format!("https://localhost:{}", addr.port()))
             .ca(self.ca.cert_pem())
             .identity(cert.cert_pem, cert.key_pem)

@@ -302,7 +302,7 @@ impl Drop for Postgres {
 }
 
 fn rand_bytes() -> [u8; 8] {
-    let bytes = tresor::crypto::random_bytes(8).expect("random");
+    let bytes = tresor_crypto::random_bytes(8).expect("random");
     let mut out = [0u8; 8];
     out.copy_from_slice(bytes.expose());
     out

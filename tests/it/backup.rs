@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{ADMIN, BILLING, Fixture, TestServer};
-use tresor::client::Client;
+use tresor_client::Client;
 
 fn tresor(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tresor"))

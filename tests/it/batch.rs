@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use common::{BILLING, SHIPPING, TestServer, assert_code, ctx, proto};
 use tonic::Code;
-use tresor::client::ClientError;
+use tresor_client::ClientError;
 
 const KEY: &str = "billing/records";
 const FOREIGN: &str = "shipping/records";
@@ -98,7 +98,7 @@ async fn one_bad_item_fails_alone_with_the_single_calls_status() {
     assert_eq!(
         single_off
             .metadata()
-            .get(tresor::grpc::REASON_HEADER)
+            .get(tresor_proto::REASON_HEADER)
             .and_then(|v| v.to_str().ok()),
         Some("KEY_DISABLED")
     );

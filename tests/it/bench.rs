@@ -448,13 +448,14 @@ async fn echo_client(
     addr: SocketAddr,
     ca_pem: String,
     identity: &tresor::pki::CertifiedKey,
-) -> Result<Vec<u8>, tresor::client::ClientError> {
-    let client = tresor::client::Client::builder()
-        .endpoint(format!("https://localhost:{}", addr.port()))
-        .ca(ca_pem)
-        .identity(identity.cert_pem.clone(), identity.key_pem.clone())
-        .build_echo()
-        .await?;
+) -> Result<Vec<u8>, tresor_client::ClientError> {
+    let client = tresor_bench::EchoClient::connect(
+        tresor_client::Client::builder()
+            .endpoint(format!("https://localhost:{}", addr.port()))
+            .ca(ca_pem)
+            .identity(identity.cert_pem.clone(), identity.key_pem.clone()),
+    )
+    .await?;
     client
         .echo("k", b"hello echo", &std::collections::HashMap::new())
         .await

@@ -10,7 +10,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use common::{ADMIN, BILLING, TestServer, ctx};
-use tresor::client::{Client, DataKeyCacheLimits};
+use tresor_client::{Client, DataKeyCacheLimits};
 
 const KEY: &str = "billing/records";
 

@@ -10,9 +10,9 @@ use crate::common;
 use std::collections::HashMap;
 
 use common::{ADMIN, BILLING, SHIPPING, TestServer, audit_records, ctx};
-use tresor::client::{Client, ClientError, StreamError};
-use tresor::crypto::{ChunkSize, Context, SecretKey, StreamParams, StreamSealer, StreamVersion};
-use tresor::proto::Operation;
+use tresor_client::{Client, ClientError, StreamError};
+use tresor_crypto::{ChunkSize, Context, SecretKey, StreamParams, StreamSealer, StreamVersion};
+use tresor_proto::v1::Operation;
 
 const KEY: &str = "billing/records";
 const OTHER_KEY: &str = "shipping/labels";

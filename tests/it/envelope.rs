@@ -9,7 +9,7 @@ use crate::common;
 use std::collections::HashMap;
 
 use common::{ADMIN, BILLING, SHIPPING, TestServer, audit_records, ctx};
-use tresor::client::{ChunkSize, Client, ClientError, StreamError};
+use tresor_client::{ChunkSize, Client, ClientError, StreamError};
 
 const KEY: &str = "billing/records";
 const KIB: usize = 1024;

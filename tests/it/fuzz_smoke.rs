@@ -76,12 +76,12 @@ fn smoke(target: &str, helper: Helper) {
 
 #[test]
 fn ciphertext_helper_survives_random_and_mutated_input() {
-    smoke("ciphertext", tresor::crypto::fuzz_ciphertext);
+    smoke("ciphertext", tresor_crypto::fuzz_ciphertext);
 }
 
 #[test]
 fn stream_helper_survives_random_and_mutated_input() {
-    smoke("stream", tresor::crypto::fuzz_stream);
+    smoke("stream", tresor_crypto::fuzz_stream);
 }
 
 #[test]
@@ -99,8 +99,8 @@ fn config_helper_survives_random_and_mutated_input() {
 #[test]
 fn every_seed_passes_its_helper() {
     for (target, helper) in [
-        ("ciphertext", tresor::crypto::fuzz_ciphertext as Helper),
-        ("stream", tresor::crypto::fuzz_stream),
+        ("ciphertext", tresor_crypto::fuzz_ciphertext as Helper),
+        ("stream", tresor_crypto::fuzz_stream),
         ("audit_record", tresor::audit::fuzz_audit),
         ("config", tresor::config::fuzz_serve_args),
     ] {

@@ -306,7 +306,7 @@ async fn a_destroyed_version_never_decrypts_again_and_compaction_erases_its_byte
     assert_eq!(
         refused
             .metadata()
-            .get(tresor::grpc::REASON_HEADER)
+            .get(tresor_proto::REASON_HEADER)
             .and_then(|v| v.to_str().ok()),
         Some("KEY_VERSION_DESTROYED")
     );

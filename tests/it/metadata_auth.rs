@@ -14,12 +14,12 @@ use std::sync::Arc;
 use common::{BILLING, SHIPPING, TestServer, audit_records, proto};
 use tonic::Code;
 use tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES;
-use tresor::crypto::Context;
 use tresor::identity::Identity;
 use tresor::master_key::FileMasterKey;
 use tresor::model::{KeyId, Operation, OperationSet};
 use tresor::service::Service;
 use tresor::store::{KeyStore, KeyUpdate, SledKeyStore};
+use tresor_crypto::Context;
 
 const KEY: &str = "billing/records";
 const OTHER: &str = "billing/untouched";

@@ -659,9 +659,9 @@ async fn replicas_reach_a_tls_only_database_and_verify_its_certificate() {
 /// The change notification now takes it out of every replica's memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destroyed_version_leaves_every_replicas_memory() {
-    use tresor::crypto::Context;
     use tresor::identity::Identity;
     use tresor::model::KeyId;
+    use tresor_crypto::Context;
 
     let Some(pg) = Postgres::start() else { return };
     let url = pg.fresh_database().await;

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{ADMIN, BILLING, TestServer, ctx};
-use tresor::client::{Client, ClientError, RetryPolicy};
+use tresor_client::{Client, ClientError, RetryPolicy};
 
 const KEY: &str = "billing/records";
 

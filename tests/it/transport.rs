@@ -167,9 +167,9 @@ async fn plain_text_http2_is_refused() {
     match endpoint.connect().await {
         Err(_) => {}
         Ok(channel) => {
-            let mut admin = tresor::proto::admin_client::AdminClient::new(channel.clone());
+            let mut admin = tresor_proto::v1::admin_client::AdminClient::new(channel.clone());
             assert_transport_failure(admin.get_status(proto::StatusRequest {}).await);
-            let mut crypto = tresor::proto::crypto_client::CryptoClient::new(channel);
+            let mut crypto = tresor_proto::v1::crypto_client::CryptoClient::new(channel);
             let result = crypto
                 .encrypt(proto::EncryptRequest {
                     key_id: KEY.into(),

@@ -11,8 +11,9 @@ use hdrhistogram::Histogram;
 
 use super::mix::{Draw, Mix, Op};
 use crate::cli::failure::CliError;
-use crate::client::{Client, ClientError, EchoClient};
-use crate::proto;
+use tresor_bench::EchoClient;
+use tresor_client::{Client, ClientError};
+use tresor_proto::v1 as proto;
 
 /// Highest latency the histograms hold, in microseconds (one minute).
 const MAX_LATENCY_US: u64 = 60_000_000;
@@ -125,14 +126,14 @@ impl Target {
         }
         Some(match self {
             Target::Tresor(clients) => Connection::Tresor(Box::new(clients[worker % n].clone())),
-            Target::Echo(clients) => Connection::Echo(clients[worker % n].clone()),
+            Target::Echo(clients) => Connection::Echo(Box::new(clients[worker % n].clone())),
         })
     }
 }
 
 enum Connection {
     Tresor(Box<Client>),
-    Echo(EchoClient),
+    Echo(Box<EchoClient>),
 }
 
 /// How long to load before and while measuring.

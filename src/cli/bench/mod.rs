@@ -35,8 +35,8 @@ use self::report::{Comparison, Round, Setup, Side, Single};
 use super::connection::{Connection, ConnectionArgs};
 use super::failure::CliError;
 use super::output::{self, OutputFormat};
-use crate::client::{ClientError, RetryPolicy};
 use crate::config::MAX_BATCH_ITEMS_CEILING;
+use tresor_client::{ClientError, RetryPolicy};
 
 /// Ciphertexts encrypted during set-up for Decrypt and DecryptBatch, at
 /// least (a larger batch repeats them).

@@ -1,0 +1,34 @@
+//! tresor's benchmark tooling: the gRPC echo baseline.
+//!
+//! `tresor bench --compare-echo` runs the same load against tresor and
+//! against an echo service served with exactly tresor's transport (same
+//! tonic, same rustls mutual TLS, same limits), so tresor's figures divided
+//! by the echo's show what tresor itself adds. The load generator and its
+//! report are the `tresor bench` command (the `tresor` crate's
+//! `cli::bench`); the end-to-end scripts are in `scripts/bench-*.sh`; the
+//! criterion benches sit beside the code they measure (`cargo bench -p
+//! tresor-crypto`, `cargo bench -p tresor`).
+//!
+//! # Layout
+//!
+//! | module | responsibility |
+//! |--------|----------------|
+//! | [`proto`] | generated code of `tresor.bench.v1.Echo` |
+//! | [`echo_service`] | [`EchoApi`], the handler: returns the payload, nothing else |
+//! | [`echo_client`] | [`EchoClient`], shaped like the SDK's Encrypt call |
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod echo_client;
+pub mod echo_service;
+
+pub use echo_client::EchoClient;
+pub use echo_service::{EchoApi, echo_server};
+
+/// Generated protobuf and tonic code for `tresor.bench.v1`, the bench echo
+/// service (not served by tresor, not in its reflection).
+pub mod proto {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("tresor.bench.v1");
+}
