@@ -39,7 +39,7 @@
 # pin: replace with @sha256:... of rust:1-bookworm when building
 FROM rust:1-bookworm AS build
 WORKDIR /src
-# No protoc needed: build.rs compiles proto/ with protox (pure Rust).
+# No protoc needed: crates/tresor-proto/build.rs compiles the proto with protox (pure Rust).
 # .dockerignore keeps target/, .git/, keys and certificates out of the context.
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -1,34 +1,34 @@
-//! tresor: an envelope-encryption key-management service.
+//! tresor: an envelope-encryption key-management service. This crate is
+//! the server and the `tresor` command line; the wire contract, the
+//! cryptography, the Rust SDK and the bench baseline are crates of their
+//! own (`crates/`, each opening with its module map). `docs/ARCHITECTURE.md`
+//! draws the arrows: which module and crate may import which.
 //!
 //! # Layout
-//! Each module has one responsibility; arrows in `../shared/DESIGN.md` say
-//! which may import which (nothing imports upward).
 //!
-//! | module        | responsibility |
-//! |---------------|----------------|
-//! | [`crypto`]    | secret types and their live counts, the ciphertext format, seal/open, the chunked stream envelope, context canonicalisation (pure, no I/O) |
-//! | [`error`]     | one error enum per concern |
-//! | [`identity`]  | the caller identity derived from an mTLS client certificate |
-//! | [`model`]     | domain values: key ids, versions, states, operations, key metadata |
-//! | [`store`]     | the `KeyStore` trait, the sled and PostgreSQL backends, their conformance suite, offline sled compaction, the bucketed sled layout |
-//! | [`master_key`]| the `MasterKey` trait and the local key-file provider |
-//! | [`metrics`]   | Prometheus metrics of one server (prometheus-client) |
-//! | [`service`]   | domain operations, key lifecycle (automatic and usage-based rotation, version destruction), the single authorization check, seal |
-//! | [`grpc`]      | tonic handlers and proto conversion (the only module naming tonic/prost) |
-//! | [`anomaly`]   | per-identity rate limits and anomaly alerts (pure counting) |
-//! | [`audit`]     | the tamper-evident audit log: record format, group-commit writer, offline verification |
-//! | [`backup`]    | the backup file format: a versioned, MAC-protected keystore snapshot |
-//! | [`backup_schedule`] | scheduled backups with retention |
-//! | [`config`]    | `tresor serve` flags validated into `Settings` |
-//! | [`ops_http`]  | plain-HTTP side channels: Prometheus endpoint, alert webhook |
-//! | [`hardening`] | process hardening at start: no core dumps, not dumpable, memory locked where permitted |
-//! | [`server`]    | wiring, mTLS, connection limits, health, reflection, graceful shutdown |
-//! | [`pki`]       | certificate authority and certificate issuing (rcgen) |
-//! | [`client`]    | the Rust SDK: an mTLS client with typed errors and retries, streaming envelope encryption of payloads of any size, a bounded data-key cache |
-//! | [`cli`]       | the `tresor` command line (`serve`, `dev`, `certs`, `master-key`) |
+//! | module | responsibility |
+//! |--------|----------------|
+//! | [`cli`] | the `tresor` command line: `serve`, `dev`, `certs`, `master-key`, the admin and data commands, `bench` |
+//! | [`config`] | `tresor serve` flags validated into `Settings`, one file per concern (transport, store, unseal) |
+//! | [`server`] | wiring, mTLS, connection limits, health, reflection, graceful shutdown; the ops HTTP listener (metrics, alert webhook), process hardening, the bench echo server |
+//! | [`grpc`] | the gRPC edge: tonic handlers, proto ↔ domain conversion, the one error → status mapping ([`grpc::classify`]) |
+//! | [`service`] | domain operations, the single authorization check (`service::authz`), key lifecycle, rotation (`service::rotation`), seal and unseal, metrics |
+//! | [`anomaly`] | per-identity rate limits and anomaly alerts (pure counting) |
+//! | [`audit`] | the tamper-evident audit log: record format, group-commit writer, offline verification |
+//! | [`backup`] | the backup file format and scheduled backups with retention |
+//! | [`store`] | the `KeyStore` trait, its conformance suite, `store::sled` and `store::postgres` |
+//! | [`master_key`] | the `MasterKey` trait, the key-file and AWS KMS providers |
+//! | [`pki`] | certificate authority and certificate issuing (rcgen) |
+//! | [`model`], [`identity`], [`error`] | domain values (key ids, versions, states, metadata), caller identities from certificates, one error enum per concern |
+//! | [`fs`] | private files: 0600, fsynced, replaced atomically |
+//!
+//! Where to change what: how a grant is checked, `service::authz`; a new
+//! RPC, the proto in `tresor-proto`, then [`grpc`] and [`service`], then
+//! `tresor-client`; the ciphertext or stream format, `tresor-crypto`; a CLI
+//! command, [`cli`].
 //!
 //! Key hierarchy: master key (outside) → root key (one per keystore) → one
-//! DEK per key version → per-message keys derived in [`crypto`].
+//! DEK per key version → per-message keys derived in `tresor-crypto`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -36,18 +36,17 @@
 pub mod anomaly;
 pub mod audit;
 pub mod backup;
-pub mod backup_schedule;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fs;
 pub mod grpc;
-pub mod hardening;
 pub mod identity;
 pub mod master_key;
-pub mod metrics;
 pub mod model;
-pub mod ops_http;
 pub mod pki;
+/// Test-only: the inventory of every type holding secrets, checked
+/// against the sources of every crate of the workspace.
 #[cfg(test)]
 mod secret_inventory;
 pub mod server;

@@ -155,7 +155,7 @@ const INVENTORY: &[Secret] = &[
     },
     Secret {
         name: "TlsMaterial",
-        file: "src/config.rs",
+        file: "src/config/mod.rs",
         holds: "the server's TLS private key (PEM)",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {

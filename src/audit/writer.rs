@@ -19,7 +19,7 @@
 //! Measured on the 2-core machine: an OS writer thread fed by a channel cost
 //! 15% of throughput, a writer task 18%, mostly in thread and task
 //! switches; this design, with waiting requests yielding a few scheduler
-//! turns before they park, costs about 6% (BENCHMARKS.md).
+//! turns before they park, costs about 6% (docs/BENCHMARKS.md).
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -121,7 +121,7 @@ struct Shared {
     /// its worker then join its group, one `write(2)` for several records.
     /// Idle, it writes at once, since a yield costs a pass through the
     /// scheduler and the I/O driver (about 20 µs of latency at 1 in
-    /// flight, measured). Two signals measured worse (BENCHMARKS.md): the
+    /// flight, measured). Two signals measured worse (docs/BENCHMARKS.md): the
     /// size of the last group got stuck writing groups of one at 64 in
     /// flight (0.75 to 0.82 writes per request), and a count of calls under way
     /// misses the requests queued but not yet started.

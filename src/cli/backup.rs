@@ -129,7 +129,7 @@ pub fn run(
         BackupCommand::Create { out } => runtime.block_on(async {
             let conn = connection.connect().await?;
             let bytes = conn.client.create_backup().await?;
-            crate::pki::write_private_file(&out, &bytes, false)
+            crate::fs::write_private_file(&out, &bytes, false)
                 .map_err(|e| CliError::refused(format!("{}: {e}", out.display())))?;
             Ok(match format {
                 OutputFormat::Json => output::json(&serde_json::json!({

@@ -93,7 +93,7 @@ fn write_output(path: &str, bytes: &[u8]) -> Result<(), CliError> {
         // Plaintext (and everything else written here) goes to a new file of
         // mode 0600 renamed over `path`: never readable by others, never
         // written through a symlink planted at `path`, never half written.
-        crate::pki::write_private_file(Path::new(path), bytes, true)
+        crate::fs::write_private_file(Path::new(path), bytes, true)
             .map_err(|e| CliError::refused(format!("cannot write {path}: {e}")))
     }
 }

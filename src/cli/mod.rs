@@ -275,7 +275,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
 /// Prepares the server, then [`bind_and_serve`].
 async fn serve(settings: Settings) -> Result<(), String> {
     // Before any key is unwrapped (Server::prepare unwraps the root key).
-    crate::hardening::harden_process(true);
+    crate::server::hardening::harden_process(true);
     let listen = settings.listen;
     let server = Server::prepare(settings)
         .await

@@ -58,7 +58,7 @@ pub fn run_token(command: UnsealTokenCommand, format: OutputFormat) -> Result<St
     let token = generate_unseal_token().map_err(|e| CliError::refused(e.to_string()))?;
     let verifier = UnsealTokenVerifier::of_token(&token);
     let write = |path: &Path, text: &[u8]| {
-        crate::pki::write_private_file(path, text, false)
+        crate::fs::write_private_file(path, text, false)
             .map_err(|e| CliError::refused(format!("cannot write {}: {e}", path.display())))
     };
     let mut line = Zeroizing::new(token.as_str().to_owned());

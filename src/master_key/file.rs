@@ -36,7 +36,7 @@ impl FileMasterKey {
     /// overwrite an existing file.
     pub fn generate(path: &Path) -> Result<Self, MasterKeyError> {
         let key = SecretKey::generate()?;
-        crate::pki::write_private_file(path, key.expose(), false).map_err(|source| {
+        crate::fs::write_private_file(path, key.expose(), false).map_err(|source| {
             MasterKeyError::Io {
                 path: path.display().to_string(),
                 source,
@@ -235,7 +235,7 @@ mod tests {
     fn refuses_a_file_of_the_wrong_length() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("short.key");
-        crate::pki::write_private_file(&path, &[1; 16], false).expect("write");
+        crate::fs::write_private_file(&path, &[1; 16], false).expect("write");
         assert!(matches!(
             FileMasterKey::open(&path),
             Err(MasterKeyError::BadLength { len: 16, .. })

@@ -7,7 +7,7 @@
 //! - [`CertificateAuthority`] generates, loads and saves a CA and issues leaf
 //!   certificates from it.
 //! - [`CertifiedKey`] is an issued certificate with its private key.
-//! - [`write_private_file`] writes secrets to disk with mode 0600.
+//! - Keys and certificates are written with [`crate::fs::write_private_file`] (mode 0600).
 //!
 //! Private keys in memory: PEM strings are `Zeroizing`, and rcgen's key
 //! pairs are wiped when they drop (`WipedKeyPair`, rcgen's PKCS#8 copy);
@@ -20,11 +20,10 @@
 //! beyond key generation.
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::string::{Ia5String, PrintableString};
@@ -49,7 +48,6 @@ mod tests;
 
 use ca_cert::{ca_key_usages, distinguished_name, subject_key_identifier};
 use files::save_pair;
-pub use files::write_private_file;
 use names::{ia5, reject_control_chars, set_validity, validate_dns_name, validate_uri};
 
 /// File name of the CA certificate written by [`CertificateAuthority::save`].
@@ -367,7 +365,7 @@ impl CertificateAuthority {
     }
 
     /// The CA private key, PKCS#8 PEM-encoded. Secret: store it with
-    /// [`write_private_file`] or [`CertificateAuthority::save`].
+    /// [`crate::fs::write_private_file`] or [`CertificateAuthority::save`].
     pub fn key_pem(&self) -> Zeroizing<String> {
         self.issuer.key().pem()
     }

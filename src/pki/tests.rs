@@ -1,6 +1,7 @@
 //! Unit tests of issuing, loading and saving.
 
 use super::*;
+use crate::fs::write_private_file;
 use crate::identity::Identity;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use x509_parser::extensions::GeneralName;

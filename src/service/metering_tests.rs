@@ -155,9 +155,12 @@ async fn metrics_serve_a_bounded_number_of_connections() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(crate::ops_http::serve_metrics(listener, Arc::new(service)));
+    let server = tokio::spawn(crate::server::ops_http::serve_metrics(
+        listener,
+        Arc::new(service),
+    ));
     let mut idle = Vec::new();
-    for _ in 0..crate::ops_http::MAX_METRICS_CONNECTIONS {
+    for _ in 0..crate::server::ops_http::MAX_METRICS_CONNECTIONS {
         idle.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -16,13 +16,12 @@ mod keyring;
 pub mod lifecycle;
 mod metadata_auth;
 mod metadata_cache;
+pub mod metrics;
 mod restore_diff;
 mod root;
-mod root_rotation;
 mod root_secrets;
 mod rotation;
 mod unseal;
-mod usage;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
@@ -54,15 +53,15 @@ use keyring::Keyring;
 #[cfg(test)]
 pub(crate) use keyring::Keyring;
 pub use metadata_cache::METADATA_TTL;
-pub use root_rotation::{DEFAULT_REWRAP_BATCH, RootRotation};
-pub use rotation::{
+pub use rotation::root_key::{DEFAULT_REWRAP_BATCH, RootRotation};
+pub use rotation::schedule::{
     DEFAULT_LIFECYCLE_CHECK_INTERVAL, DEFAULT_MAX_VERSIONS_PER_KEY, LifecycleOptions, SharedClock,
 };
+pub use rotation::usage::{DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, FLUSH_AFTER, USAGE_FLUSH_INTERVAL};
 pub use unseal::{
     DEFAULT_UNSEAL_WINDOW, UnsealOutcome, UnsealPolicy, UnsealProgress, UnsealRefused,
     UnsealTokenVerifier, generate_unseal_token,
 };
-pub use usage::{DEFAULT_MAX_ENCRYPTIONS_PER_VERSION, FLUSH_AFTER, USAGE_FLUSH_INTERVAL};
 
 /// Default bound on cached unwrapped DEKs.
 pub const DEFAULT_DEK_CACHE_CAPACITY: usize = 10_000;
@@ -130,7 +129,7 @@ pub struct Service {
     keyring: Arc<RwLock<Option<Arc<Keyring>>>>,
     sealed: watch::Sender<bool>,
     unseal_round: unseal::RoundSlot,
-    rewrap: root_rotation::RewrapProgress,
+    rewrap: rotation::root_key::RewrapProgress,
     metadata: metadata_cache::SharedMetadataCache,
     audit: std::sync::OnceLock<crate::audit::AuditLog>,
     limiter: crate::anomaly::RateLimiter,
@@ -139,8 +138,8 @@ pub struct Service {
     detector: crate::anomaly::Detector,
     denial_spikes: guard::DenialSpikes,
     alerts: tokio::sync::broadcast::Sender<crate::anomaly::Alert>,
-    metrics: crate::metrics::Metrics,
-    usage: usage::UsageCounter,
+    metrics: crate::service::metrics::Metrics,
+    usage: rotation::usage::UsageCounter,
     key_count: key_count::KeyCountCache,
     /// Tampered key records already audited.
     tamper_reports: metadata_auth::TamperReports,
@@ -194,8 +193,10 @@ impl Service {
             detector: crate::anomaly::Detector::new(options.guard.anomaly.clone()),
             denial_spikes: Default::default(),
             alerts: tokio::sync::broadcast::channel(256).0,
-            metrics: crate::metrics::Metrics::new(),
-            usage: usage::UsageCounter::new(options.lifecycle.max_encryptions_per_version),
+            metrics: crate::service::metrics::Metrics::new(),
+            usage: rotation::usage::UsageCounter::new(
+                options.lifecycle.max_encryptions_per_version,
+            ),
             key_count: Default::default(),
             tamper_reports: Default::default(),
             options,
@@ -409,7 +410,7 @@ impl Service {
     }
 
     /// The server's metrics.
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
+    pub fn metrics(&self) -> &crate::service::metrics::Metrics {
         &self.metrics
     }
 
@@ -424,7 +425,7 @@ impl Service {
     /// The metrics in Prometheus text format, with current gauges.
     pub async fn render_metrics(&self) -> String {
         let keys = self.cached_key_count().await;
-        self.metrics.render(crate::metrics::Snapshot {
+        self.metrics.render(crate::service::metrics::Snapshot {
             keys,
             sealed: self.is_sealed(),
             // The count may be cached: ask the store itself.

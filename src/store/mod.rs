@@ -11,17 +11,9 @@
 
 #[doc(hidden)]
 pub mod conformance;
-mod packed_tree;
-mod postgres_notify;
-mod postgres_schema;
-mod postgres_store;
-mod postgres_tls;
+mod postgres;
 pub(crate) mod records;
-mod sled_compaction;
-mod sled_migration;
-mod sled_owner_index;
-mod sled_store;
-mod sled_tx;
+mod sled;
 
 use async_trait::async_trait;
 
@@ -29,10 +21,10 @@ use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
 
-pub use postgres_store::PostgresKeyStore;
-pub use postgres_tls::{DbTls, StoreUrlError, check_store_url, store_url_has_password};
-pub use sled_compaction::CompactionReport;
-pub use sled_store::SledKeyStore;
+pub use postgres::PostgresKeyStore;
+pub use postgres::tls::{DbTls, StoreUrlError, check_store_url, store_url_has_password};
+pub use sled::SledKeyStore;
+pub use sled::compaction::CompactionReport;
 
 /// The root key wrapped by one master key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -164,7 +164,7 @@ impl Postgres {
                 .expect("database certificate");
             let dir = cluster.root.path();
             std::fs::write(dir.join("server.crt"), &cert.cert_pem).expect("cert");
-            tresor::pki::write_private_file(&dir.join("server.key"), cert.key_pem.as_bytes(), true)
+            tresor::fs::write_private_file(&dir.join("server.key"), cert.key_pem.as_bytes(), true)
                 .expect("key");
             std::fs::write(
                 dir.join("pg_hba.conf"),

@@ -213,7 +213,7 @@ async fn scheduled_backups_are_written_checked_and_restorable() {
     let fixture = Fixture::new();
     let backup_dir = fixture.dir.path().join("backups");
     let mut settings = fixture.settings(1 << 20);
-    settings.backups = Some(tresor::backup_schedule::BackupSchedule {
+    settings.backups = Some(tresor::backup::schedule::BackupSchedule {
         dir: backup_dir.clone(),
         interval: Duration::from_millis(300),
         retain_days: 15,
@@ -229,7 +229,7 @@ async fn scheduled_backups_are_written_checked_and_restorable() {
         .ciphertext;
     let started = Instant::now();
     let newest = loop {
-        let backups = tresor::backup_schedule::list(&backup_dir).unwrap_or_default();
+        let backups = tresor::backup::schedule::list(&backup_dir).unwrap_or_default();
         // A backup made after the key existed.
         if let Some((_, path)) = backups.last()
             && backups.len() >= 3

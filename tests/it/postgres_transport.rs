@@ -66,7 +66,7 @@ async fn serve_reads_the_store_url_from_a_file_or_the_environment() {
     );
     let fixture = Fixture::new();
     let file = fixture.dir.path().join("store-url");
-    tresor::pki::write_private_file(&file, format!("{url}\n").as_bytes(), false).expect("write");
+    tresor::fs::write_private_file(&file, format!("{url}\n").as_bytes(), false).expect("write");
 
     let from_file = postgres_flags(
         &fixture,
@@ -153,7 +153,7 @@ async fn offline_commands_take_the_same_store_flags_and_rules() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("store-url");
     let url = pg.fresh_database().await;
-    tresor::pki::write_private_file(&file, url.as_bytes(), false).expect("write");
+    tresor::fs::write_private_file(&file, url.as_bytes(), false).expect("write");
     let out = tresor(&[
         "keystore",
         "compact",

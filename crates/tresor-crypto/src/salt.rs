@@ -9,7 +9,7 @@
 //! impossible. Asking the kernel for every salt costs a system call (about
 //! half a microsecond here, a quarter of a 1 KiB seal), and even in blocks
 //! its generator cost about 150 ns per salt, a fifth of a 1 KiB seal
-//! (BENCHMARKS.md); rand's `StdRng` (ChaCha12, the generator behind
+//! (docs/BENCHMARKS.md); rand's `StdRng` (ChaCha12, the generator behind
 //! `rand::rng()`) seeded from the kernel and reseeded every [`RESEED_AFTER`]
 //! salts costs a few nanoseconds. Unlike `rand::rng()`, a seeding failure
 //! here is an error, not a panic.

@@ -28,7 +28,9 @@ use tresor_proto::v1::admin_server::AdminServer;
 use tresor_proto::v1::crypto_server::CryptoServer;
 
 pub mod echo;
+pub mod hardening;
 mod incoming;
+pub mod ops_http;
 
 pub use incoming::{Connection, incoming};
 
@@ -129,7 +131,7 @@ impl Server {
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|e| ServerError::Metrics(format!("cannot listen on {addr}: {e}")))?;
-            side_tasks.push(tokio::spawn(crate::ops_http::serve_metrics(
+            side_tasks.push(tokio::spawn(crate::server::ops_http::serve_metrics(
                 listener,
                 service.clone(),
             )));
@@ -141,7 +143,7 @@ impl Server {
                     .local_addr()
                     .map_or_else(|_| "tresor".to_owned(), |addr| addr.to_string()),
             };
-            side_tasks.push(tokio::spawn(crate::ops_http::forward_alerts(
+            side_tasks.push(tokio::spawn(crate::server::ops_http::forward_alerts(
                 service.clone(),
                 target,
                 server_name,
@@ -150,7 +152,7 @@ impl Server {
         let backup_task = settings
             .backups
             .clone()
-            .map(|schedule| tokio::spawn(crate::backup_schedule::run(service.clone(), schedule)));
+            .map(|schedule| tokio::spawn(crate::backup::schedule::run(service.clone(), schedule)));
 
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)

@@ -81,7 +81,7 @@ pub async fn backup_once(service: &Service, schedule: &BackupSchedule) -> Result
         .map_err(|e| format!("cannot create {}: {e}", schedule.dir.display()))?;
     let at = now();
     let path = schedule.dir.join(file_name(at));
-    crate::pki::write_private_file(&path, &bytes, true)
+    crate::fs::write_private_file(&path, &bytes, true)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let written =
         std::fs::read(&path).map_err(|e| format!("cannot read back {}: {e}", path.display()))?;

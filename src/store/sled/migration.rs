@@ -4,19 +4,19 @@
 //! 1. Keystores written before [`PackedTree`] (trees `keys`, `versions`,
 //!    `usage`, one sled entry per record) are moved into the packed trees.
 //! 2. Keystores written before the owner index (see
-//!    [`sled_owner_index`](super::sled_owner_index)) get it built from their
+//!    [`owner_index`](super::owner_index)) get it built from their
 //!    key records. The `owner_index` meta entry records that it is complete;
 //!    until it is there, the index is rebuilt from scratch at each open, so a
 //!    build cut short by a crash is simply done again.
 
 use sled::Transactional;
 
+use super::SledKeyStore;
+use super::owner_index;
 use super::packed_tree::{PackedTree, backend, tx_result};
-use super::records;
-use super::sled_owner_index;
-use super::sled_store::SledKeyStore;
-use super::sled_tx::is_version_entry;
+use super::tx::is_version_entry;
 use crate::error::StoreError;
+use crate::store::records;
 
 /// How many entries one transaction moves out of an unpacked tree.
 const MIGRATION_BATCH: usize = 1000;
@@ -64,7 +64,7 @@ fn build_owner_index(store: &SledKeyStore) -> Result<(), StoreError> {
             continue;
         }
         let key = records::decode_key(&value)?;
-        batch.insert(&sled_owner_index::entry_key(&key.owner, &key.id), &[])?;
+        batch.insert(&owner_index::entry_key(&key.owner, &key.id), &[])?;
         indexed += 1;
         if indexed.is_multiple_of(INDEX_BATCH) {
             store.owners.write_alone(&batch.into_writes())?;
@@ -262,7 +262,7 @@ mod tests {
         loop {
             match sled::open(dir) {
                 Ok(db) => return db,
-                Err(e) if started.elapsed() > crate::store::sled_store::LOCK_WAIT => {
+                Err(e) if started.elapsed() > crate::store::sled::LOCK_WAIT => {
                     panic!("open raw: {e}")
                 }
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
@@ -279,8 +279,8 @@ mod tests {
             .remove(OWNER_INDEX_ENTRY)
             .expect("remove");
         let owners = PackedTree::new(
-            db.open_tree(sled_owner_index::TREE).expect("owners"),
-            sled_owner_index::BUCKET_BYTES,
+            db.open_tree(owner_index::TREE).expect("owners"),
+            owner_index::BUCKET_BYTES,
         );
         owners.sled_tree().clear().expect("clear");
         let mut changes = owners.stage();
@@ -326,7 +326,7 @@ mod tests {
         // A build cut short leaves entries behind (here one of a key that
         // is not there): the next open starts over.
         let ghost = crate::model::KeyId::parse("ghost").expect("id");
-        drop_owner_index(dir.path(), &[sled_owner_index::entry_key(&alice, &ghost)]);
+        drop_owner_index(dir.path(), &[owner_index::entry_key(&alice, &ghost)]);
         let store = SledKeyStore::open(dir.path()).expect("reopen");
         let owned = store
             .list_owned_keys(&alice, "", None, usize::MAX)
@@ -336,7 +336,7 @@ mod tests {
         let got: Vec<&str> = owned.iter().map(|k| k.id.as_str()).collect();
         assert_eq!(got, expected);
         assert!(
-            sled_owner_index::owned_ids(&store.owners, &alice, "ghost", None, 10)
+            owner_index::owned_ids(&store.owners, &alice, "ghost", None, 10)
                 .expect("ids")
                 .is_empty(),
             "the half-built index was discarded"

@@ -7,10 +7,10 @@ use sled::transaction::{
 };
 
 use super::packed_tree::{PackedTree, backend};
-use super::records;
-use super::sled_store::{KEY_COUNT_ENTRY, ROOT_ENTRY};
+use super::{KEY_COUNT_ENTRY, ROOT_ENTRY};
 use crate::error::StoreError;
 use crate::model::{KeyId, UnixTime};
+use crate::store::records;
 
 /// Why a transaction stopped: a store-level error to return as is.
 pub(super) type TxError = ConflictableTransactionError<StoreError>;

@@ -5,7 +5,7 @@
 //! rebuilds the whole table when it opens, and its leaves split at 16
 //! entries (hard-coded). A keystore with a million keys (a key record and a
 //! wrapped DEK each) therefore had well over 100,000 pages: opening it took
-//! 88 ms and 65 MiB before the first read (BENCHMARKS.md, "Scale").
+//! 88 ms and 65 MiB before the first read (docs/BENCHMARKS.md, "Scale").
 //! Packing about 4 KiB of entries into each sled value divides the number of
 //! sled entries, and so of pages, by the number of entries per bucket.
 //!

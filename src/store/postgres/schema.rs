@@ -5,9 +5,9 @@
 
 use deadpool_postgres::Pool;
 
-use super::postgres_store::{db, pool_error};
-use super::records;
+use super::{db, pool_error};
 use crate::error::StoreError;
+use crate::store::records;
 
 /// Advisory lock key taken while migrating ("tresor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7472_6573_6f72;

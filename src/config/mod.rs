@@ -195,7 +195,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
     /// Remove scheduled backups older than this many days (never the newest).
-    #[arg(long, default_value_t = crate::backup_schedule::DEFAULT_RETAIN_DAYS, value_name = "DAYS")]
+    #[arg(long, default_value_t = crate::backup::schedule::DEFAULT_RETAIN_DAYS, value_name = "DAYS")]
     pub backup_retain_days: u32,
 }
 
@@ -320,7 +320,7 @@ pub struct Settings {
     /// Service-layer settings.
     pub service: ServiceOptions,
     /// Scheduled backups, if any.
-    pub backups: Option<crate::backup_schedule::BackupSchedule>,
+    pub backups: Option<crate::backup::schedule::BackupSchedule>,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
     /// Where to POST anomaly alerts, if anywhere.
@@ -519,7 +519,7 @@ impl Settings {
         )?;
         let backups = args
             .backup_dir
-            .map(|dir| crate::backup_schedule::BackupSchedule {
+            .map(|dir| crate::backup::schedule::BackupSchedule {
                 dir,
                 interval: backup_interval,
                 retain_days: args.backup_retain_days,

@@ -25,10 +25,10 @@ use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::Service;
-use super::lifecycle::AutoRotation;
 use crate::error::Error;
 use crate::model::{KeyId, KeyVersion};
+use crate::service::Service;
+use crate::service::lifecycle::AutoRotation;
 
 /// Default limit: encryptions under one version before the key rotates.
 pub const DEFAULT_MAX_ENCRYPTIONS_PER_VERSION: u64 = 1 << 30;
@@ -184,7 +184,7 @@ impl UsageCounter {
 
 impl Service {
     /// Counts one encryption under `version` of `id`.
-    pub(super) fn count_encryption(&self, id: &KeyId, version: KeyVersion) {
+    pub(in crate::service) fn count_encryption(&self, id: &KeyId, version: KeyVersion) {
         self.usage.record(id, version, 1);
     }
 

@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::lifecycle::{self, AutoRotation};
-use super::{Clock, Service, SystemClock};
 use crate::error::{Error, Precondition, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion};
+use crate::service::lifecycle::{self, AutoRotation};
+use crate::service::{Clock, Service, SystemClock};
 use crate::store::KeyUpdate;
 use tresor_crypto::SecretKey;
 
-use super::keyring::Keyring;
+use crate::service::keyring::Keyring;
 
 /// How often the server looks for keys due for automatic rotation or
 /// destruction.
@@ -57,7 +57,7 @@ impl Default for LifecycleOptions {
     fn default() -> Self {
         Self {
             lifecycle_check_interval: DEFAULT_LIFECYCLE_CHECK_INTERVAL,
-            max_encryptions_per_version: super::DEFAULT_MAX_ENCRYPTIONS_PER_VERSION,
+            max_encryptions_per_version: crate::service::DEFAULT_MAX_ENCRYPTIONS_PER_VERSION,
             max_versions_per_key: DEFAULT_MAX_VERSIONS_PER_KEY,
             clock: SharedClock::default(),
         }
@@ -99,7 +99,7 @@ impl Service {
     /// Rotates `id` if `trigger` still holds inside the atomic update.
     /// `None` when it no longer does (another replica rotated first, or the
     /// key changed or vanished).
-    pub(super) async fn rotate_automatically(
+    pub(in crate::service) async fn rotate_automatically(
         &self,
         keyring: &Keyring,
         id: &KeyId,
@@ -135,7 +135,7 @@ impl Service {
     /// Adds a version chosen by `decide` (a pure transition run inside the
     /// store's atomic update), wrapping a fresh DEK under the current root
     /// key; retried once when a root-key rotation switched root keys.
-    pub(super) async fn rotate_with(
+    pub(in crate::service) async fn rotate_with(
         &self,
         keyring: &Keyring,
         id: &KeyId,
@@ -158,7 +158,7 @@ impl Service {
             }
             other => other,
         }
-        .map_err(super::admin::unwrap_rejected)?;
+        .map_err(crate::service::admin::unwrap_rejected)?;
         self.remember(&rotated);
         Ok(rotated)
     }

@@ -11,7 +11,11 @@
 //! `tresor_keys` also holds each key's owner, indexed with its id (the
 //! owner index). The schema is created and migrated at start-up under an
 //! advisory lock, so replicas starting together do not race
-//! ([`postgres_schema`](super::postgres_schema)).
+//! ([`schema`](schema)).
+
+mod notify;
+mod schema;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 
@@ -20,8 +24,6 @@ use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
-use super::postgres_notify::{EVERYTHING, notify, spawn_listener};
-use super::postgres_tls::{DbTls, connection_config};
 use super::records;
 use super::{
     AuditMark, KeyChange, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot,
@@ -30,6 +32,8 @@ use super::{
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
+use notify::{EVERYTHING, notify, spawn_listener};
+use tls::{DbTls, connection_config};
 
 const ROOT: &str = "root";
 const REWRAP_CURSOR: &str = "rewrap_cursor";
@@ -150,7 +154,7 @@ impl PostgresKeyStore {
             replica: replica.to_owned(),
             changes,
         };
-        super::postgres_schema::migrate(&store.pool).await?;
+        schema::migrate(&store.pool).await?;
         Ok(store)
     }
 

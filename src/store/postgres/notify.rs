@@ -8,11 +8,11 @@ use std::sync::Weak;
 use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
-use super::KeyChange;
-use super::postgres_store::db;
-use super::postgres_tls::DbTls;
+use super::db;
+use super::tls::DbTls;
 use crate::error::StoreError;
 use crate::model::KeyId;
+use crate::store::KeyChange;
 
 /// The channel replicas notify on commit of a key change.
 const CHANGES_CHANNEL: &str = "tresor_key_changed";

@@ -6,7 +6,7 @@
 //! pending deletions), `rotations` (the same for automatic rotations, by
 //! next rotation time), `usage_pages` (key id NUL version -> big-endian
 //! count of encryptions), `owners` (owner NUL key id -> empty, the owner
-//! index; see [`sled_owner_index`](super::sled_owner_index)). `records`,
+//! index; see [`owner_index`](owner_index)). `records`,
 //! `usage_pages` and `owners` are [`PackedTree`]s:
 //! sled holds buckets of about 4 KiB of entries, not one entry per record,
 //! so that opening a keystore of a million keys does not rebuild a page
@@ -14,23 +14,22 @@
 //! DEK usually come from one sled read. Keystores written before the
 //! packing (trees `keys`, `versions`, `usage`, one entry per record) are
 //! moved into the packed trees, and those written before the owner index
-//! get it, when opened ([`sled_migration`](super::sled_migration)). Every mutation is one sled
+//! get it, when opened ([`migration`](migration)). Every mutation is one sled
 //! transaction over the trees it touches, followed by a flush (fsync of
 //! sled's log) before the method returns.
+
+pub(crate) mod compaction;
+mod migration;
+mod owner_index;
+mod packed_tree;
+mod tx;
 
 use std::path::Path;
 
 use async_trait::async_trait;
 use sled::Transactional;
 
-use super::packed_tree::{PackedTree, backend, tx_result};
 use super::records;
-use super::sled_migration::{OWNER_INDEX_ENTRY, OWNER_INDEX_VERSION};
-use super::sled_owner_index;
-use super::sled_tx::{
-    check_root_generation, due_in, entries_of, is_version_entry, read_count, reschedule,
-    write_count,
-};
 use super::{
     AuditMark, KeyStore, KeyUpdate, Rewrap, RewrapCursor, Snapshot, StoredRoot, StoredVersion,
     UpdateFn,
@@ -38,6 +37,12 @@ use super::{
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
+use migration::{OWNER_INDEX_ENTRY, OWNER_INDEX_VERSION};
+use packed_tree::{PackedTree, backend, tx_result};
+use tx::{
+    check_root_generation, due_in, entries_of, is_version_entry, read_count, reschedule,
+    write_count,
+};
 
 pub(super) const ROOT_ENTRY: &[u8] = b"root";
 pub(super) const KEY_COUNT_ENTRY: &[u8] = b"key_count";
@@ -66,7 +71,7 @@ pub struct SledKeyStore {
     deletions: sled::Tree,
     rotations: sled::Tree,
     pub(super) usage: PackedTree,
-    /// The owner index ([`sled_owner_index`](super::sled_owner_index)).
+    /// The owner index ([`owner_index`](owner_index)).
     pub(super) owners: PackedTree,
 }
 
@@ -74,7 +79,7 @@ pub struct SledKeyStore {
 /// dozen keys with one version each per sled entry. Larger buckets open
 /// faster (fewer sled pages) but make every cold read page in a larger sled
 /// node (sled 0.34 keeps up to 16 entries per leaf). Measured over a million
-/// keys (BENCHMARKS.md, "Scale"): 4 KiB opened 1.6 times slower than 10
+/// keys (docs/BENCHMARKS.md, "Scale"): 4 KiB opened 1.6 times slower than 10
 /// keys and stayed at 125 MiB under random load; 2 KiB opened 2.0 times
 /// slower; 1 KiB 2.4 times.
 const RECORD_BUCKET_BYTES: usize = 4096;
@@ -104,7 +109,7 @@ fn is_lock_held(err: &sled::Error) -> bool {
 /// take in memory). Hot keys live in tresor's own caches (metadata for
 /// 500 ms, unwrapped DEKs in a bounded LRU), and sled needs only to keep
 /// the pages those caches refresh from; random reads over a million keys
-/// were no slower with 16 MiB than with 64 (BENCHMARKS.md, "Scale").
+/// were no slower with 16 MiB than with 64 (docs/BENCHMARKS.md, "Scale").
 const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl SledKeyStore {
@@ -116,7 +121,7 @@ impl SledKeyStore {
     /// retried for up to five seconds before giving up.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         if dir.is_dir() {
-            super::sled_compaction::finish_interrupted(dir)?;
+            compaction::finish_interrupted(dir)?;
         }
         let started = std::time::Instant::now();
         let db = loop {
@@ -157,19 +162,19 @@ impl SledKeyStore {
             deletions: db.open_tree("deletions").map_err(backend)?,
             rotations: db.open_tree("rotations").map_err(backend)?,
             usage: packed("usage_pages", USAGE_BUCKET_BYTES)?,
-            owners: packed(sled_owner_index::TREE, sled_owner_index::BUCKET_BYTES)?,
+            owners: packed(owner_index::TREE, owner_index::BUCKET_BYTES)?,
             db,
         };
-        super::sled_migration::migrate(&store)?;
+        migration::migrate(&store)?;
         Ok(store)
     }
 
     /// Rewrites the keystore in `dir` so that nothing it removed (destroyed
     /// versions, deleted keys) stays in its files; the server must be
     /// stopped. Crash-safe: an interrupted compaction is finished by the
-    /// next open. See [`sled_compaction`](super::sled_compaction).
+    /// next open. See `store/sled/compaction.rs`.
     pub fn compact_offline(dir: &Path) -> Result<super::CompactionReport, StoreError> {
-        super::sled_compaction::compact(dir)
+        compaction::compact(dir)
     }
 
     /// Every tree a key mutation may touch, for one transaction.
@@ -429,7 +434,7 @@ impl KeyStore for SledKeyStore {
             let staged = staged.into_writes();
             let mut owners = store.owners.stage();
             for (key, _) in &keys {
-                sled_owner_index::stage(&mut owners, &key.id, None, Some(&key.owner))?;
+                owner_index::stage(&mut owners, &key.id, None, Some(&key.owner))?;
             }
             let owners = owners.into_writes();
             tx_result(store.key_trees().transaction(
@@ -518,7 +523,7 @@ impl KeyStore for SledKeyStore {
             staged.insert(&version_key, &version)?;
             let staged = staged.into_writes();
             let mut owners = store.owners.stage();
-            sled_owner_index::stage(&mut owners, &metadata.id, None, Some(&metadata.owner))?;
+            owner_index::stage(&mut owners, &metadata.id, None, Some(&metadata.owner))?;
             let owners = owners.into_writes();
             tx_result(store.key_trees().transaction(
                 |(meta, records_tx, _, rotations, owners_tx)| {
@@ -571,7 +576,7 @@ impl KeyStore for SledKeyStore {
             staged.insert(id_bytes, &records::encode_key(&metadata))?;
             let staged = staged.into_writes();
             let mut owners = store.owners.stage();
-            sled_owner_index::stage(&mut owners, id, Some(&current.owner), Some(&metadata.owner))?;
+            owner_index::stage(&mut owners, id, Some(&current.owner), Some(&metadata.owner))?;
             let owners = owners.into_writes();
             tx_result(store.key_trees().transaction(
                 |(meta, records_tx, deletions, rotations, owners_tx)| {
@@ -647,7 +652,7 @@ impl KeyStore for SledKeyStore {
         start_after: Option<&KeyId>,
         limit: usize,
     ) -> Result<Vec<KeyMetadata>, StoreError> {
-        let ids = sled_owner_index::owned_ids(&self.owners, owner, prefix, start_after, limit)?;
+        let ids = owner_index::owned_ids(&self.owners, owner, prefix, start_after, limit)?;
         let mut keys = Vec::with_capacity(ids.len());
         for id in ids {
             // Reads take no lock: a key deleted between the index read and
@@ -733,7 +738,7 @@ impl KeyStore for SledKeyStore {
             }
             let staged = staged.into_writes();
             let mut owners = store.owners.stage();
-            sled_owner_index::stage(&mut owners, id, Some(&current.owner), None)?;
+            owner_index::stage(&mut owners, id, Some(&current.owner), None)?;
             let owners = owners.into_writes();
             tx_result(store.key_trees().transaction(
                 |(meta, records_tx, deletions, rotations, owners_tx)| {

@@ -10,10 +10,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::root::crash_point;
-use super::{Service, authz};
 use crate::error::{Error, Precondition};
 use crate::identity::Identity;
+use crate::service::root::crash_point;
+use crate::service::{Service, authz};
 use crate::store::{RetiringRoot, Rewrap, RewrapCursor, RootWrapping, StoredRoot};
 use tresor_crypto::SecretKey;
 
@@ -22,7 +22,7 @@ pub const DEFAULT_REWRAP_BATCH: usize = 500;
 
 /// Progress of the background re-wrap, for status reports.
 #[derive(Debug, Default)]
-pub(super) struct RewrapProgress {
+pub(in crate::service) struct RewrapProgress {
     running: AtomicBool,
     rewrapped: AtomicU64,
     total: AtomicU64,
@@ -57,7 +57,7 @@ impl Service {
         let master = self.master();
         let new_root = SecretKey::generate()?;
         let generation = stored.generation + 1;
-        let wrapped_root_key = super::metadata_auth::wrap_root(
+        let wrapped_root_key = crate::service::metadata_auth::wrap_root(
             master.as_ref(),
             &new_root,
             &stored.keystore_id,
@@ -79,7 +79,7 @@ impl Service {
             ..stored.clone()
         };
         let (_, current) = keyring.current_root()?;
-        super::root_secrets::reseal_all(&stored, &current, &new_root, &mut next)?;
+        crate::service::root_secrets::reseal_all(&stored, &current, &new_root, &mut next)?;
         self.store.replace_root(&stored, &next).await?;
         keyring.install_current_root(generation, new_root);
         tracing::warn!(by = %identity, generation, "rotated the root key; re-wrapping every DEK in the background");
