@@ -20,7 +20,7 @@ use tresor::error::Error;
 use tresor::identity::Identity;
 use tresor::master_key::FileMasterKey;
 use tresor::model::KeyId;
-use tresor::service::{DEFAULT_REWRAP_BATCH, Service, ServiceOptions};
+use tresor::service::{Service, ServiceOptions};
 use tresor::store::SledKeyStore;
 
 const IN_FLIGHT: usize = 32;
@@ -37,16 +37,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = Identity::parse("spiffe://tresor/populate")?;
     let owner = Identity::parse(owner)?;
     let options = ServiceOptions {
-        admins: BTreeSet::from([admin.clone()]),
-        unseal: Default::default(),
         max_plaintext_bytes: 1024,
         dek_cache_capacity: NonZeroUsize::new(16).ok_or("capacity")?,
-        rewrap_batch_size: DEFAULT_REWRAP_BATCH,
-        max_batch_items: tresor::service::DEFAULT_MAX_BATCH_ITEMS,
-        audit: None,
-        guard: Default::default(),
-        lifecycle: Default::default(),
-        master_key_targets: Default::default(),
+        ..ServiceOptions::new(BTreeSet::from([admin.clone()]))
     };
     let service = Arc::new(Service::open(store, master, options).await?);
     let next = Arc::new(AtomicUsize::new(0));

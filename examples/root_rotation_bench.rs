@@ -6,7 +6,6 @@
 //! `cargo run --release --example root_rotation_bench -- 100000`
 
 use std::collections::BTreeSet;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,16 +29,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = Identity::parse("spiffe://bench/admin")?;
     let owner = Identity::parse("spiffe://bench/owner")?;
     let options = ServiceOptions {
-        admins: BTreeSet::from([admin.clone()]),
-        unseal: Default::default(),
         max_plaintext_bytes: 1024,
-        max_batch_items: tresor::service::DEFAULT_MAX_BATCH_ITEMS,
-        dek_cache_capacity: NonZeroUsize::new(10_000).ok_or("capacity")?,
-        rewrap_batch_size: DEFAULT_REWRAP_BATCH,
-        audit: None,
-        guard: Default::default(),
-        lifecycle: Default::default(),
-        master_key_targets: Default::default(),
+        ..ServiceOptions::new(BTreeSet::from([admin.clone()]))
     };
     let service = Arc::new(Service::open(store.clone(), master, options).await?);
 

@@ -6,19 +6,18 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::config::{DEFAULT_LISTEN, DEFAULT_MAX_PLAINTEXT_BYTES, Settings, TlsMaterial};
+use crate::config::{DEFAULT_LISTEN, Settings, TlsMaterial};
 use crate::error::Error;
 use crate::identity::Identity;
 use crate::master_key::FileMasterKey;
 use crate::model::KeyId;
 use crate::pki::CertificateAuthority;
 use crate::server::Server;
-use crate::service::{DEFAULT_DEK_CACHE_CAPACITY, ServiceOptions};
+use crate::service::ServiceOptions;
 
 /// Identity of the dev admin.
 pub const DEV_ADMIN: &str = "spiffe://tresor.dev/admin";
@@ -115,21 +114,12 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
             client_ca_pem: read(dir.join("ca/ca.pem"))?,
         },
         transport: crate::config::TransportLimits::default(),
+        // Unseal: one call by the dev admin, no token (the default).
         service: ServiceOptions {
-            admins: BTreeSet::from([admin]),
-            // One step: one Unseal call by the dev admin, no token.
-            unseal: Default::default(),
-            max_plaintext_bytes: DEFAULT_MAX_PLAINTEXT_BYTES,
-            max_batch_items: crate::service::DEFAULT_MAX_BATCH_ITEMS,
-            dek_cache_capacity: NonZeroUsize::new(DEFAULT_DEK_CACHE_CAPACITY)
-                .ok_or("cache capacity must not be zero")?,
-            rewrap_batch_size: crate::service::DEFAULT_REWRAP_BATCH,
             audit: Some(crate::service::AuditSettings::in_data_dir(
                 &dir.join("data"),
             )),
-            guard: Default::default(),
-            lifecycle: Default::default(),
-            master_key_targets: Default::default(),
+            ..ServiceOptions::new(BTreeSet::from([admin]))
         },
         backups: None,
         metrics_listen: None,

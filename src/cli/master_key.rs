@@ -3,7 +3,6 @@
 //! (`--data-dir`).
 
 use std::collections::BTreeSet;
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use super::connection::ConnectionArgs;
 use super::failure::CliError;
 use super::output::{self, OutputFormat};
 use crate::master_key::{FileMasterKey, MasterKeySpec};
-use crate::service::{DEFAULT_DEK_CACHE_CAPACITY, Service, ServiceOptions};
+use crate::service::{Service, ServiceOptions};
 use crate::store::{KeyStore, SledKeyStore};
 
 /// `tresor master-key ...`
@@ -164,17 +163,8 @@ async fn rotate_offline(
     let from = from.open().await.map_err(|e| refuse(&e))?;
     let to = to.open().await.map_err(|e| refuse(&e))?;
     let options = ServiceOptions {
-        admins: BTreeSet::new(),
-        unseal: Default::default(),
         max_plaintext_bytes: 1,
-        max_batch_items: crate::service::DEFAULT_MAX_BATCH_ITEMS,
-        dek_cache_capacity: NonZeroUsize::new(DEFAULT_DEK_CACHE_CAPACITY)
-            .ok_or_else(|| CliError::refused("cache capacity must not be zero"))?,
-        rewrap_batch_size: crate::service::DEFAULT_REWRAP_BATCH,
-        audit: None,
-        guard: Default::default(),
-        lifecycle: Default::default(),
-        master_key_targets: Default::default(),
+        ..ServiceOptions::new(BTreeSet::new())
     };
     let service = Service::open(store, from, options)
         .await

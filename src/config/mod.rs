@@ -31,7 +31,7 @@ pub use transport::{
 pub use unseal::UnsealArgs;
 
 /// Default limit on plaintext size: 4 MiB.
-pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::service::DEFAULT_MAX_PLAINTEXT_BYTES;
 /// Hard ceiling on `--max-plaintext-bytes`: 64 MiB.
 pub const MAX_PLAINTEXT_CEILING: usize = 64 * 1024 * 1024;
 /// Hard ceiling on `--max-batch-items`.

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::audited::{Handled, Subject, audited, audited_with_detail, unversioned};
+use super::audited::{Answer, Handled, Subject, audited, audited_with_detail};
 use super::convert;
-use crate::model::RotationPeriod;
+use crate::model::{KeyVersion, RotationPeriod, Rpc};
 use crate::service::Service;
 use tresor_proto::v1::admin_server::Admin;
 use tresor_proto::v1::{
@@ -33,7 +33,7 @@ impl AdminApi {
     /// recorded. `act` gets the validated key id and the rest of the request.
     async fn on_key<Req, Act, Fut>(
         &self,
-        operation: &'static str,
+        rpc: Rpc,
         request: Request<Req>,
         act: Act,
     ) -> Result<Response<KeyInfo>, Status>
@@ -45,7 +45,7 @@ impl AdminApi {
         let service = &self.service;
         audited(
             service,
-            operation,
+            rpc,
             request,
             |req| Subject::key(req.key_id()),
             |identity, req| async move {
@@ -62,7 +62,7 @@ impl AdminApi {
     /// validated, run and recorded.
     async fn then_status<Req, Act, Fut>(
         &self,
-        operation: &'static str,
+        rpc: Rpc,
         request: Request<Req>,
         act: Act,
     ) -> Result<Response<SealStatus>, Status>
@@ -72,12 +72,12 @@ impl AdminApi {
     {
         audited(
             &self.service,
-            operation,
+            rpc,
             request,
             |_| Subject::default(),
             |identity, _| async move {
                 act(self.service.clone(), identity.clone()).await?;
-                unversioned(self.seal_status(&identity).await)
+                self.seal_status(&identity).await.map(Answer::new)
             },
         )
         .await
@@ -122,7 +122,7 @@ impl AdminApi {
         let given = (!token.is_empty()).then_some(token.as_str());
         match self.service.approve_unseal(&identity, given).await {
             Ok(outcome) => (
-                unversioned(self.seal_status(&identity).await),
+                self.seal_status(&identity).await.map(Answer::new),
                 Some(outcome.to_string()),
             ),
             Err(refused) => (Err(refused.error.into()), Some(refused.why.to_owned())),
@@ -130,29 +130,29 @@ impl AdminApi {
     }
 }
 
+/// A grant request, validated.
+struct GrantParts {
+    key_id: crate::model::KeyId,
+    grantee: crate::identity::Identity,
+    operations: crate::model::OperationSet,
+}
+
 /// Key id, grantee and operations of a grant request, validated; the
 /// grantee by `grantee` (a [`convert`] function).
 fn grant_parts(
     req: &GrantRequest,
     grantee: fn(&str, &str) -> Result<crate::identity::Identity, Status>,
-) -> Result<
-    (
-        crate::model::KeyId,
-        crate::identity::Identity,
-        crate::model::OperationSet,
-    ),
-    Status,
-> {
-    Ok((
-        convert::key_id(&req.key_id)?,
-        grantee("grantee", &req.grantee)?,
-        convert::operations(&req.operations)?,
-    ))
+) -> Result<GrantParts, Status> {
+    Ok(GrantParts {
+        key_id: convert::key_id(&req.key_id)?,
+        grantee: grantee("grantee", &req.grantee)?,
+        operations: convert::operations(&req.operations)?,
+    })
 }
 
 /// A key's info as a response, with its primary version for the record.
-fn key_info(key: &crate::model::KeyMetadata) -> (KeyInfo, Option<u32>) {
-    (convert::key_info(key), Some(key.primary_version.get()))
+fn key_info(key: &crate::model::KeyMetadata) -> Answer<KeyInfo> {
+    Answer::new(convert::key_info(key)).with_key_version(key.primary_version.get())
 }
 
 fn grant_subject(req: &GrantRequest) -> Subject {
@@ -198,7 +198,7 @@ impl Admin for AdminApi {
         let service = &self.service;
         audited(
             service,
-            "CreateBackup",
+            Rpc::CreateBackup,
             request,
             |_| Subject::default(),
             |identity, _| async move {
@@ -212,7 +212,7 @@ impl Admin for AdminApi {
                     })
                     .collect();
                 let stream: Self::CreateBackupStream = Box::pin(tokio_stream::iter(chunks));
-                Ok((stream, None))
+                Ok(Answer::new(stream))
             },
         )
         .await
@@ -225,7 +225,7 @@ impl Admin for AdminApi {
         let service = &self.service;
         audited(
             service,
-            "CreateKey",
+            Rpc::CreateKey,
             request,
             |req| Subject::key(&req.key_id),
             |identity, req| async move {
@@ -243,7 +243,7 @@ impl Admin for AdminApi {
 
     async fn rotate_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
         self.on_key(
-            "RotateKey",
+            Rpc::RotateKey,
             request,
             |service, identity, key_id, _| async move { service.rotate_key(&identity, &key_id).await },
         )
@@ -252,7 +252,7 @@ impl Admin for AdminApi {
 
     async fn get_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
         self.on_key(
-            "GetKey",
+            Rpc::GetKey,
             request,
             |service, identity, key_id, _| async move { service.get_key(&identity, &key_id).await },
         )
@@ -260,7 +260,7 @@ impl Admin for AdminApi {
     }
 
     async fn disable_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
-        self.on_key("DisableKey", request, |service, identity, key_id, _| async move {
+        self.on_key(Rpc::DisableKey, request, |service, identity, key_id, _| async move {
             service.disable_key(&identity, &key_id).await
         })
         .await
@@ -268,7 +268,7 @@ impl Admin for AdminApi {
 
     async fn enable_key(&self, request: Request<KeyRequest>) -> Result<Response<KeyInfo>, Status> {
         self.on_key(
-            "EnableKey",
+            Rpc::EnableKey,
             request,
             |service, identity, key_id, _| async move { service.enable_key(&identity, &key_id).await },
         )
@@ -280,11 +280,11 @@ impl Admin for AdminApi {
         request: Request<SetMinDecryptionVersionRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
         self.on_key(
-            "SetMinDecryptionVersion",
+            Rpc::SetMinDecryptionVersion,
             request,
             |service, identity, key_id, req| async move {
                 service
-                    .set_min_decryption_version(&identity, &key_id, req.version)
+                    .set_min_decryption_version(&identity, &key_id, KeyVersion::new(req.version)?)
                     .await
             },
         )
@@ -296,7 +296,7 @@ impl Admin for AdminApi {
         request: Request<SetRotationPeriodRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
         self.on_key(
-            "SetRotationPeriod",
+            Rpc::SetRotationPeriod,
             request,
             |service, identity, key_id, req| async move {
                 let period = RotationPeriod::optional(req.rotation_period_seconds)?;
@@ -313,11 +313,11 @@ impl Admin for AdminApi {
         request: Request<DestroyKeyVersionRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
         self.on_key(
-            "DestroyKeyVersion",
+            Rpc::DestroyKeyVersion,
             request,
             |service, identity, key_id, req| async move {
                 service
-                    .destroy_key_version(&identity, &key_id, req.version)
+                    .destroy_key_version(&identity, &key_id, KeyVersion::new(req.version)?)
                     .await
             },
         )
@@ -331,20 +331,26 @@ impl Admin for AdminApi {
         let service = &self.service;
         audited(
             service,
-            "ListKeys",
+            Rpc::ListKeys,
             request,
             |_| Subject::default(),
             |identity, req| async move {
                 let page = service
-                    .list_keys(&identity, &req.prefix, req.page_size, &req.page_token)
+                    .list_keys(
+                        &identity,
+                        &req.prefix,
+                        req.page_size,
+                        convert::page_start(&req.page_token)?,
+                    )
                     .await?;
-                Ok((
-                    ListKeysResponse {
-                        keys: page.keys.iter().map(convert::key_info).collect(),
-                        next_page_token: page.next_page_token.unwrap_or_default(),
-                    },
-                    None,
-                ))
+                Ok(Answer::new(ListKeysResponse {
+                    keys: page.keys.iter().map(convert::key_info).collect(),
+                    next_page_token: page
+                        .next_after
+                        .as_ref()
+                        .map(convert::page_token)
+                        .unwrap_or_default(),
+                }))
             },
         )
         .await
@@ -357,7 +363,7 @@ impl Admin for AdminApi {
         let service = &self.service;
         audited(
             service,
-            "ScheduleKeyDeletion",
+            Rpc::ScheduleKeyDeletion,
             request,
             |req| Subject::key(&req.key_id),
             |identity, req| async move {
@@ -377,7 +383,7 @@ impl Admin for AdminApi {
         request: Request<KeyRequest>,
     ) -> Result<Response<KeyInfo>, Status> {
         self.on_key(
-            "CancelKeyDeletion",
+            Rpc::CancelKeyDeletion,
             request,
             |service, identity, key_id, _| async move {
                 service.cancel_key_deletion(&identity, &key_id).await
@@ -393,11 +399,15 @@ impl Admin for AdminApi {
         let service = &self.service;
         audited(
             service,
-            "CreateGrant",
+            Rpc::CreateGrant,
             request,
             grant_subject,
             |identity, req| async move {
-                let (key_id, grantee, operations) = grant_parts(&req, convert::identity)?;
+                let GrantParts {
+                    key_id,
+                    grantee,
+                    operations,
+                } = grant_parts(&req, convert::identity)?;
                 Ok(key_info(
                     &service
                         .create_grant(&identity, &key_id, &grantee, operations)
@@ -415,11 +425,15 @@ impl Admin for AdminApi {
         let service = &self.service;
         audited(
             service,
-            "RevokeGrant",
+            Rpc::RevokeGrant,
             request,
             grant_subject,
             |identity, req| async move {
-                let (key_id, grantee, operations) = grant_parts(&req, convert::stored_identity)?;
+                let GrantParts {
+                    key_id,
+                    grantee,
+                    operations,
+                } = grant_parts(&req, convert::stored_identity)?;
                 Ok(key_info(
                     &service
                         .revoke_grant(&identity, &key_id, &grantee, operations)
@@ -431,7 +445,7 @@ impl Admin for AdminApi {
     }
 
     async fn seal(&self, request: Request<SealRequest>) -> Result<Response<SealStatus>, Status> {
-        self.then_status("Seal", request, |service, identity| async move {
+        self.then_status(Rpc::Seal, request, |service, identity| async move {
             Ok(service.seal(&identity).await?)
         })
         .await
@@ -443,7 +457,7 @@ impl Admin for AdminApi {
     ) -> Result<Response<SealStatus>, Status> {
         audited_with_detail(
             &self.service,
-            "Unseal",
+            Rpc::Unseal,
             request,
             |_| Subject::default(),
             |mut req| zeroize::Zeroize::zeroize(&mut req.unseal_token),
@@ -459,20 +473,18 @@ impl Admin for AdminApi {
         let service = &self.service;
         audited(
             service,
-            "RotateMasterKey",
+            Rpc::RotateMasterKey,
             request,
             |req| {
                 Subject::detail(
-                    service
-                        .master_key_targets()
-                        .describe_request(&req.new_master_key, &req.aws_endpoint),
+                    service.describe_master_key_request(&req.new_master_key, &req.aws_endpoint),
                 )
             },
             |identity, req| async move {
                 let master_key = service
                     .rotate_master_key(&identity, &req.new_master_key, &req.aws_endpoint)
                     .await?;
-                Ok((RotateMasterKeyResponse { master_key }, None))
+                Ok(Answer::new(RotateMasterKeyResponse { master_key }))
             },
         )
         .await
@@ -482,12 +494,16 @@ impl Admin for AdminApi {
         &self,
         request: Request<RotateRootKeyRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        self.then_status("RotateRootKey", request, |service, identity| async move {
-            service
-                .rotate_root_key(&identity)
-                .await
-                .map_err(Status::from)
-        })
+        self.then_status(
+            Rpc::RotateRootKey,
+            request,
+            |service, identity| async move {
+                service
+                    .rotate_root_key(&identity)
+                    .await
+                    .map_err(Status::from)
+            },
+        )
         .await
     }
 
@@ -498,22 +514,19 @@ impl Admin for AdminApi {
         let service = &self.service;
         audited(
             service,
-            "VerifyAuditLog",
+            Rpc::VerifyAuditLog,
             request,
             |_| Subject::default(),
             |identity, _| async move {
                 let report = service.verify_audit_log(&identity).await?;
-                Ok((
-                    AuditLogReport {
-                        intact: report.problem.is_none(),
-                        files: u32::try_from(report.files).unwrap_or(u32::MAX),
-                        records: report.records,
-                        first_record: report.first_record,
-                        last_record: report.last_record,
-                        problem: report.problem.unwrap_or_default(),
-                    },
-                    None,
-                ))
+                Ok(Answer::new(AuditLogReport {
+                    intact: report.problem.is_none(),
+                    files: u32::try_from(report.files).unwrap_or(u32::MAX),
+                    records: report.records,
+                    first_record: report.first_record,
+                    last_record: report.last_record,
+                    problem: report.problem.unwrap_or_default(),
+                }))
             },
         )
         .await
@@ -523,7 +536,7 @@ impl Admin for AdminApi {
         &self,
         request: Request<StatusRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        self.then_status("GetStatus", request, |_, _| async { Ok(()) })
+        self.then_status(Rpc::GetStatus, request, |_, _| async { Ok(()) })
             .await
     }
 }

@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use super::caller_identity;
 use crate::identity::Identity;
+use crate::model::Rpc;
 use crate::service::{
     AuditedContext, BatchInput, ItemRecord, RequestRecord, Service, context_too_large,
     context_within_limits,
@@ -71,12 +72,43 @@ impl Subject {
     }
 }
 
-/// What a handler produced: the response and the key version it used.
-pub(crate) type Handled<T> = Result<(T, Option<u32>), Status>;
+/// What a handler answered: the response, and the key version it used,
+/// which goes into the call's audit record.
+pub(crate) struct Answer<T> {
+    /// The response.
+    pub response: T,
+    /// The key version the call used, if any.
+    pub key_version: Option<u32>,
+}
 
-/// A handler result without a key version.
-pub(crate) fn unversioned<T>(result: Result<T, Status>) -> Handled<T> {
-    result.map(|response| (response, None))
+impl<T> Answer<T> {
+    /// A response that used no key version.
+    pub fn new(response: T) -> Self {
+        Self {
+            response,
+            key_version: None,
+        }
+    }
+
+    /// The same answer, recording that the call used `version`.
+    pub fn with_key_version(self, version: u32) -> Self {
+        Self {
+            key_version: Some(version),
+            ..self
+        }
+    }
+}
+
+/// What a handler produced: its answer or its refusal.
+pub(crate) type Handled<T> = Result<Answer<T>, Status>;
+
+/// What a batch handler produced: the response and each item's outcome,
+/// in request order.
+pub(crate) struct BatchAnswer<T> {
+    /// The response.
+    pub response: T,
+    /// Each item's outcome.
+    pub outcomes: Vec<ItemOutcome>,
 }
 
 /// The client's request id if it sent a sensible one, else a new one.
@@ -161,7 +193,7 @@ fn tag_request_id(metadata: &mut MetadataMap, request_id: &str) {
 /// Runs `handle` for the caller of `request` and records the call.
 pub(crate) async fn audited<Req, Resp, Fut>(
     service: &Service,
-    operation: &'static str,
+    rpc: Rpc,
     request: Request<Req>,
     subject: impl FnOnce(&Req) -> Subject,
     handle: impl FnOnce(Identity, Req) -> Fut,
@@ -169,7 +201,7 @@ pub(crate) async fn audited<Req, Resp, Fut>(
 where
     Fut: Future<Output = Handled<Resp>>,
 {
-    audited_scrubbing(service, operation, request, subject, drop, handle).await
+    audited_scrubbing(service, rpc, request, subject, drop, handle).await
 }
 
 /// [`audited`] for a request holding a secret: `scrub` gets the request
@@ -177,7 +209,7 @@ where
 /// limit), so the secret is wiped there too.
 pub(crate) async fn audited_scrubbing<Req, Resp, Fut>(
     service: &Service,
-    operation: &'static str,
+    rpc: Rpc,
     request: Request<Req>,
     subject: impl FnOnce(&Req) -> Subject,
     scrub: impl FnOnce(Req),
@@ -187,7 +219,7 @@ where
     Fut: Future<Output = Handled<Resp>>,
 {
     let handle = |identity, req| async move { (handle(identity, req).await, None) };
-    audited_with_detail(service, operation, request, subject, scrub, handle).await
+    audited_with_detail(service, rpc, request, subject, scrub, handle).await
 }
 
 /// [`audited_scrubbing`] for a handler that also says, in its record's
@@ -195,7 +227,7 @@ where
 /// approval's progress.
 pub(crate) async fn audited_with_detail<Req, Resp, Fut>(
     service: &Service,
-    operation: &'static str,
+    rpc: Rpc,
     request: Request<Req>,
     subject: impl FnOnce(&Req) -> Subject,
     scrub: impl FnOnce(Req),
@@ -204,7 +236,7 @@ pub(crate) async fn audited_with_detail<Req, Resp, Fut>(
 where
     Fut: Future<Output = (Handled<Resp>, Option<String>)>,
 {
-    let call = Call::begin(operation, &request);
+    let call = Call::begin(rpc, &request);
     let req = request.into_inner();
     let subject = subject(&req);
     // A context over the limits is refused before admission or any other
@@ -230,7 +262,7 @@ where
         }
     };
     let (outcome, key_version) = match outcome {
-        Ok((response, version)) => (Ok(response), version),
+        Ok(answer) => (Ok(answer.response), answer.key_version),
         Err(status) => (Err(status), None),
     };
     let mut record = call.record(subject, key_version, None, &outcome);
@@ -269,15 +301,15 @@ pub(crate) trait BatchRequest {
 /// each item's key, context digest and outcome.
 pub(crate) async fn audited_batch<Req, Resp, Fut>(
     service: &Service,
-    operation: &'static str,
+    rpc: Rpc,
     request: Request<Req>,
     handle: impl FnOnce(Identity, Req) -> Fut,
 ) -> Result<Response<Resp>, Status>
 where
     Req: BatchRequest,
-    Fut: Future<Output = Result<(Resp, Vec<ItemOutcome>), Status>>,
+    Fut: Future<Output = Result<BatchAnswer<Resp>, Status>>,
 {
-    let call = Call::begin(operation, &request);
+    let call = Call::begin(rpc, &request);
     let mut req = request.into_inner();
     let count = req.items().len();
     let (outcome, items) = match call.admit(service, count) {
@@ -288,7 +320,7 @@ where
                 .map(|item| Subject::key_with_context(service, item.key_id(), item.context()))
                 .collect();
             match handle(identity, req).instrument(call.span.clone()).await {
-                Ok((response, outcomes)) => (Ok(response), item_records(subjects, outcomes)),
+                Ok(answer) => (Ok(answer.response), item_records(subjects, answer.outcomes)),
                 Err(status) => (Err(status), Vec::new()),
             }
         }
@@ -323,7 +355,7 @@ fn item_records(subjects: Vec<Subject>, outcomes: Vec<ItemOutcome>) -> Vec<ItemR
 
 /// A call from its arrival to its answer.
 struct Call {
-    operation: &'static str,
+    rpc: Rpc,
     started: Instant,
     request_id: String,
     span: tracing::Span,
@@ -332,12 +364,12 @@ struct Call {
 }
 
 impl Call {
-    fn begin<Req>(operation: &'static str, request: &Request<Req>) -> Self {
+    fn begin<Req>(rpc: Rpc, request: &Request<Req>) -> Self {
         let request_id = request_id(request.metadata());
         Self {
-            operation,
+            rpc,
             started: Instant::now(),
-            span: tracing::info_span!("call", request_id = %request_id, operation),
+            span: tracing::info_span!("call", request_id = %request_id, operation = rpc.name()),
             request_id,
             peer: request.remote_addr(),
             identity: caller_identity(request),
@@ -348,7 +380,7 @@ impl Call {
     /// `items` items from it.
     fn admit(&self, service: &Service, items: usize) -> Result<Identity, Status> {
         let identity = self.identity.clone()?;
-        service.admit(&identity, self.operation, items)?;
+        service.admit(&identity, self.rpc, items)?;
         Ok(identity)
     }
 
@@ -362,7 +394,7 @@ impl Call {
     ) -> Result<(), Status> {
         service
             .record_intent(crate::service::Intent {
-                operation: self.operation,
+                operation: self.rpc,
                 request_id: &self.request_id,
                 identity,
                 peer: self.peer,
@@ -385,7 +417,7 @@ impl Call {
             Err(status) => status.code(),
         };
         RequestRecord {
-            operation: self.operation,
+            operation: self.rpc,
             request_id: self.request_id.clone(),
             identity: self.identity.as_ref().ok().cloned(),
             peer: self.peer,

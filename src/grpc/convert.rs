@@ -16,6 +16,24 @@ pub fn key_id(raw: &str) -> Result<KeyId, Status> {
     Ok(KeyId::parse(raw)?)
 }
 
+/// The key a ListKeys page starts after, from the token the previous page
+/// gave (none for the first page). Tokens are opaque to callers: the hex of
+/// the last key id listed.
+pub fn page_start(token: &str) -> Result<Option<KeyId>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || Status::invalid_argument("page_token is not one this server issued");
+    let bytes = hex::decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    KeyId::parse(&text).map(Some).map_err(|_| invalid())
+}
+
+/// The token of the page after one that ended at `last`.
+pub fn page_token(last: &KeyId) -> String {
+    hex::encode(last.as_str())
+}
+
 /// A validated identity named in a request field, to be given access (an
 /// owner, a grantee): it must be one a certificate can present.
 pub fn identity(field: &str, raw: &str) -> Result<Identity, Status> {

@@ -7,10 +7,12 @@ use tonic::{Request, Response, Status};
 use zeroize::Zeroize;
 
 use super::audited::{
-    BatchItemRequest, BatchRequest, ItemOutcome, Subject, audited, audited_batch, audited_scrubbing,
+    Answer, BatchAnswer, BatchItemRequest, BatchRequest, ItemOutcome, Subject, audited,
+    audited_batch, audited_scrubbing,
 };
 use super::convert;
 use crate::error::Error;
+use crate::model::Rpc;
 use crate::service::{BatchInput, Service};
 use tresor_proto::v1::crypto_server::Crypto;
 use tresor_proto::v1::{
@@ -101,7 +103,7 @@ impl Crypto for CryptoApi {
         let service = &self.service;
         audited_scrubbing(
             service,
-            "Encrypt",
+            Rpc::Encrypt,
             request,
             |req| Subject::key_with_context(service, &req.key_id, &req.context),
             |mut req| req.plaintext.zeroize(),
@@ -119,13 +121,11 @@ impl Crypto for CryptoApi {
                 req.plaintext.zeroize();
                 let encrypted = outcome?;
                 let version = encrypted.key_version.get();
-                Ok((
-                    EncryptResponse {
-                        ciphertext: encrypted.ciphertext,
-                        key_version: version,
-                    },
-                    Some(version),
-                ))
+                Ok(Answer::new(EncryptResponse {
+                    ciphertext: encrypted.ciphertext,
+                    key_version: version,
+                })
+                .with_key_version(version))
             },
         )
         .await
@@ -138,7 +138,7 @@ impl Crypto for CryptoApi {
         let service = &self.service;
         audited(
             service,
-            "Decrypt",
+            Rpc::Decrypt,
             request,
             |req| Subject::key_with_context(service, &req.key_id, &req.context),
             |identity, req| async move {
@@ -148,13 +148,11 @@ impl Crypto for CryptoApi {
                     .decrypt(&identity, &key_id, &req.ciphertext, &context)
                     .await?;
                 let version = decrypted.key_version.get();
-                Ok((
-                    DecryptResponse {
-                        key_version: version,
-                        plaintext: decrypted.plaintext.into_vec(),
-                    },
-                    Some(version),
-                ))
+                Ok(Answer::new(DecryptResponse {
+                    key_version: version,
+                    plaintext: decrypted.plaintext.into_vec(),
+                })
+                .with_key_version(version))
             },
         )
         .await
@@ -167,7 +165,7 @@ impl Crypto for CryptoApi {
         let service = &self.service;
         audited(
             service,
-            "ReEncrypt",
+            Rpc::ReEncrypt,
             request,
             |req| Subject::key_with_context(service, &req.key_id, &req.context),
             |identity, req| async move {
@@ -177,13 +175,11 @@ impl Crypto for CryptoApi {
                     .re_encrypt(&identity, &key_id, &req.ciphertext, &context)
                     .await?;
                 let version = encrypted.key_version.get();
-                Ok((
-                    EncryptResponse {
-                        ciphertext: encrypted.ciphertext,
-                        key_version: version,
-                    },
-                    Some(version),
-                ))
+                Ok(Answer::new(EncryptResponse {
+                    ciphertext: encrypted.ciphertext,
+                    key_version: version,
+                })
+                .with_key_version(version))
             },
         )
         .await
@@ -196,7 +192,7 @@ impl Crypto for CryptoApi {
         let service = &self.service;
         audited(
             service,
-            "GenerateDataKey",
+            Rpc::GenerateDataKey,
             request,
             |req| Subject::key_with_context(service, &req.key_id, &req.context),
             |identity, req| async move {
@@ -206,14 +202,12 @@ impl Crypto for CryptoApi {
                     .generate_data_key(&identity, &key_id, &context)
                     .await?;
                 let version = data_key.key_version.get();
-                Ok((
-                    GenerateDataKeyResponse {
-                        key_version: version,
-                        wrapped_key: data_key.wrapped_key,
-                        plaintext_key: data_key.plaintext_key.into_vec(),
-                    },
-                    Some(version),
-                ))
+                Ok(Answer::new(GenerateDataKeyResponse {
+                    key_version: version,
+                    wrapped_key: data_key.wrapped_key,
+                    plaintext_key: data_key.plaintext_key.into_vec(),
+                })
+                .with_key_version(version))
             },
         )
         .await
@@ -226,7 +220,7 @@ impl Crypto for CryptoApi {
         let service = &self.service;
         audited(
             service,
-            "DecryptDataKey",
+            Rpc::DecryptDataKey,
             request,
             |req| Subject::key_with_context(service, &req.key_id, &req.context),
             |identity, req| async move {
@@ -236,13 +230,11 @@ impl Crypto for CryptoApi {
                     .decrypt_data_key(&identity, &key_id, &req.wrapped_key, &context)
                     .await?;
                 let version = opened.key_version.get();
-                Ok((
-                    DecryptDataKeyResponse {
-                        key_version: version,
-                        plaintext_key: opened.plaintext.into_vec(),
-                    },
-                    Some(version),
-                ))
+                Ok(Answer::new(DecryptDataKeyResponse {
+                    key_version: version,
+                    plaintext_key: opened.plaintext.into_vec(),
+                })
+                .with_key_version(version))
             },
         )
         .await
@@ -255,7 +247,7 @@ impl Crypto for CryptoApi {
         let service = &self.service;
         audited_batch(
             service,
-            "EncryptBatch",
+            Rpc::EncryptBatch,
             request,
             |identity, mut req| async move {
                 let items = req.items.iter_mut().map(BatchItemRequest::input);
@@ -274,7 +266,10 @@ impl Crypto for CryptoApi {
                         result: Some(encrypt_item_result::Result::Error(error)),
                     },
                 );
-                Ok((EncryptBatchResponse { results }, outcomes))
+                Ok(BatchAnswer {
+                    response: EncryptBatchResponse { results },
+                    outcomes,
+                })
             },
         )
         .await
@@ -287,7 +282,7 @@ impl Crypto for CryptoApi {
         let service = &self.service;
         audited_batch(
             service,
-            "DecryptBatch",
+            Rpc::DecryptBatch,
             request,
             |identity, mut req| async move {
                 let items = req.items.iter_mut().map(BatchItemRequest::input);
@@ -304,7 +299,10 @@ impl Crypto for CryptoApi {
                         result: Some(decrypt_item_result::Result::Error(error)),
                     },
                 );
-                Ok((DecryptBatchResponse { results }, outcomes))
+                Ok(BatchAnswer {
+                    response: DecryptBatchResponse { results },
+                    outcomes,
+                })
             },
         )
         .await

@@ -22,8 +22,9 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 pub struct KeyPage {
     /// The keys, in id order.
     pub keys: Vec<KeyMetadata>,
-    /// Token for the next page; `None` on the last page.
-    pub next_page_token: Option<String>,
+    /// The last key of this page when another page follows (the gRPC edge
+    /// turns it into the next page token); `None` on the last page.
+    pub next_after: Option<KeyId>,
 }
 
 /// What GetStatus reports.
@@ -208,7 +209,7 @@ impl Service {
         &self,
         identity: &Identity,
         key_id: &KeyId,
-        version: u32,
+        version: KeyVersion,
     ) -> Result<KeyMetadata, Error> {
         self.transition(identity, key_id, Action::Manage, |key| {
             lifecycle::set_min_decryption_version(key, version)
@@ -240,13 +241,14 @@ impl Service {
         &self,
         identity: &Identity,
         key_id: &KeyId,
-        version: u32,
+        version: KeyVersion,
     ) -> Result<KeyMetadata, Error> {
         self.authorized_key(identity, key_id, Action::Manage)
             .await?;
         let now = self.clock.now();
         let destroy = |current: &KeyMetadata| {
-            let (metadata, version) = lifecycle::destroy_version(current, version, now)?;
+            let lifecycle::VersionChange { metadata, version } =
+                lifecycle::destroy_version(current, version, now)?;
             Ok(KeyUpdate {
                 metadata,
                 new_version: None,
@@ -258,12 +260,10 @@ impl Service {
             .await
             .map_err(unwrap_rejected)?;
         self.remember(&key);
-        if let (Some(keyring), Ok(version)) =
-            (self.read_keyring().clone(), KeyVersion::new(version))
-        {
+        if let Some(keyring) = self.read_keyring().clone() {
             keyring.forget_version(key_id, key.created_at, version);
         }
-        tracing::warn!(key_id = %key_id, version, by = %identity, "destroyed key version");
+        tracing::warn!(key_id = %key_id, version = version.get(), by = %identity, "destroyed key version");
         Ok(key)
     }
 
@@ -330,7 +330,7 @@ impl Service {
         identity: &Identity,
         prefix: &str,
         page_size: u32,
-        page_token: &str,
+        start_after: Option<KeyId>,
     ) -> Result<KeyPage, Error> {
         if prefix.len() > crate::model::MAX_KEY_ID_LEN {
             return Err(Error::InvalidArgument("prefix is too long".into()));
@@ -339,11 +339,7 @@ impl Service {
             0 => DEFAULT_PAGE_SIZE,
             n => n.min(MAX_PAGE_SIZE),
         };
-        let mut after = if page_token.is_empty() {
-            None
-        } else {
-            Some(decode_page_token(page_token)?)
-        };
+        let mut after = start_after;
         let caller = self.caller(identity);
         let now = self.clock.now();
         let mut keys: Vec<KeyMetadata> = Vec::with_capacity(page_size);
@@ -369,7 +365,7 @@ impl Service {
                     Err(Error::TamperedKeyRecord(_)) => continue,
                     Err(e) => return Err(e),
                 };
-                let visible = caller.is_admin || &key.owner == identity;
+                let visible = authz::lists(caller, &key);
                 let live = key.deletion_at().is_none_or(|at| at > now);
                 if visible && live {
                     if keys.len() == page_size {
@@ -383,14 +379,11 @@ impl Service {
                 break;
             }
         }
-        let next_page_token = match keys.last() {
-            Some(last) if more => Some(encode_page_token(&last.id)),
+        let next_after = match keys.last() {
+            Some(last) if more => Some(last.id.clone()),
             _ => None,
         };
-        Ok(KeyPage {
-            keys,
-            next_page_token,
-        })
+        Ok(KeyPage { keys, next_after })
     }
 
     /// Seal state, key count, version and unseal progress. Admins and
@@ -417,15 +410,4 @@ impl Service {
             unseal: self.unseal_progress().await,
         })
     }
-}
-
-fn encode_page_token(last: &KeyId) -> String {
-    hex::encode(last.as_str())
-}
-
-fn decode_page_token(token: &str) -> Result<KeyId, Error> {
-    let invalid = || Error::InvalidArgument("page_token is not one this server issued".into());
-    let bytes = hex::decode(token).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    KeyId::parse(&text).map_err(|_| invalid())
 }

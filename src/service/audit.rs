@@ -15,6 +15,7 @@ use crate::audit::record::OversizedContext;
 use crate::audit::{AuditLog, AuditOptions, Entry, ItemEntry, RecordKind};
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
+use crate::model::Rpc;
 use crate::store::{AuditMark, KeyStore};
 use tresor_crypto::SecretKey;
 
@@ -170,8 +171,8 @@ pub struct AuditReport {
 /// One handled call, as the gRPC edge saw it.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
-    /// The gRPC method (`Encrypt`, `CreateKey`...).
-    pub operation: &'static str,
+    /// The gRPC method.
+    pub operation: Rpc,
     /// Request id.
     pub request_id: String,
     /// The caller, when its certificate names one.
@@ -208,31 +209,11 @@ pub struct ItemRecord {
     pub status: &'static str,
 }
 
-/// Control-plane operations that change state: each writes an intent
-/// record before the change (see [`RecordKind::Intent`]).
-const STATE_CHANGING: [&str; 15] = [
-    "CreateKey",
-    "RotateKey",
-    "DisableKey",
-    "EnableKey",
-    "SetMinDecryptionVersion",
-    "DestroyKeyVersion",
-    "ScheduleKeyDeletion",
-    "CancelKeyDeletion",
-    "CreateGrant",
-    "RevokeGrant",
-    "SetRotationPeriod",
-    "Seal",
-    "Unseal",
-    "RotateMasterKey",
-    "RotateRootKey",
-];
-
 /// A state-changing call, as its intent record names it.
 #[derive(Debug)]
 pub struct Intent<'a> {
     /// The gRPC method.
-    pub operation: &'static str,
+    pub operation: Rpc,
     /// Request id.
     pub request_id: &'a str,
     /// The caller.
@@ -297,13 +278,13 @@ impl Service {
     /// before it runs, so an audit failure refuses the call instead of
     /// leaving a change without a record. Other calls write nothing here.
     pub async fn record_intent(&self, intent: Intent<'_>) -> Result<(), Error> {
-        if !STATE_CHANGING.contains(&intent.operation) {
+        if !intent.operation.changes_state() {
             return Ok(());
         }
         let Some(log) = self.audit.get() else {
             return Ok(());
         };
-        let mut entry = Entry::event(intent.operation, intent.detail.unwrap_or_default());
+        let mut entry = Entry::event(intent.operation.name(), intent.detail.unwrap_or_default());
         entry.kind = RecordKind::Intent;
         entry.request_id = Some(intent.request_id.to_owned());
         entry.identity = Some(intent.identity.as_str().to_owned());
@@ -342,7 +323,7 @@ impl Service {
         let operation = record.operation;
         let (status, latency) = (record.status, record.latency);
         for item in &items {
-            self.metrics.batch_item(operation, item.status);
+            self.metrics.batch_item(operation.name(), item.status);
         }
         let written = self.write_request_records(record, items).await;
         let status = if written.is_ok() {
@@ -350,7 +331,7 @@ impl Service {
         } else {
             "UNAVAILABLE"
         };
-        self.metrics.request(operation, status, latency);
+        self.metrics.request(operation.name(), status, latency);
         written
     }
 
@@ -380,7 +361,7 @@ impl Service {
         let (context, context_oversized) = AuditedContext::into_fields(record.context);
         log.append(Entry {
             kind: RecordKind::Request,
-            operation: record.operation.into(),
+            operation: record.operation.name().into(),
             request_id: Some(record.request_id),
             identity: record.identity.map(Identity::into_string),
             peer: record.peer.map(peer_text),

@@ -64,6 +64,12 @@ pub fn authorize(
     }
 }
 
+/// ListKeys: admins see every key, everyone else the keys it owns (not
+/// the keys it holds grants on: a grantee learns a key id from its owner).
+pub fn lists(caller: Caller<'_>, key: &KeyMetadata) -> bool {
+    caller.is_admin || &key.owner == caller.identity
+}
+
 /// Control-plane calls that are not about one key (CreateKey, Seal, ...).
 pub fn require_admin(caller: Caller<'_>) -> Result<(), Error> {
     if caller.is_admin {
@@ -163,6 +169,20 @@ mod tests {
             authorize(admin, Action::Manage, None),
             Err(Error::NotFound)
         ));
+    }
+
+    #[test]
+    fn listings_show_admins_everything_and_others_their_own_keys() {
+        let key = key_owned_by("owner", &[("friend", &[Operation::Decrypt])]);
+        let [owner, friend, admin] = ["owner", "friend", "admin"].map(ident);
+        let caller = |identity, is_admin| Caller { identity, is_admin };
+        assert!(lists(caller(&owner, false), &key));
+        assert!(lists(caller(&admin, true), &key));
+        assert!(
+            !lists(caller(&friend, false), &key),
+            "a grant does not list"
+        );
+        assert!(!lists(caller(&admin, false), &key));
     }
 
     #[test]

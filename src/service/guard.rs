@@ -10,21 +10,7 @@ use crate::anomaly::{Alert, AlertKind, DetectorOptions, Observation, Rate, RateL
 use crate::audit::{Entry, RecordKind};
 use crate::error::Error;
 use crate::identity::Identity;
-
-/// Data-plane operations: the ones rate limits apply to.
-const DATA_PLANE: [&str; 7] = [
-    "Encrypt",
-    "Decrypt",
-    "DecryptDataKey",
-    "ReEncrypt",
-    "GenerateDataKey",
-    "EncryptBatch",
-    "DecryptBatch",
-];
-
-/// Operations the anomaly detector counts as decrypts (each item of a
-/// DecryptBatch is observed on its own).
-const DECRYPTS: [&str; 4] = ["Decrypt", "DecryptDataKey", "ReEncrypt", "DecryptBatch"];
+use crate::model::Rpc;
 
 /// Default `--seal-on-denial-identities`: a denial spike seals only when
 /// two identities raise one within a bucket, so no single tenant (any
@@ -105,13 +91,8 @@ impl Service {
     /// its control-plane rate limit (every control-plane call counts, also
     /// one it will be refused). Admins' control-plane calls are never
     /// limited, so an admin can always seal.
-    pub fn admit(
-        &self,
-        identity: &Identity,
-        operation: &'static str,
-        items: usize,
-    ) -> Result<(), Error> {
-        if !DATA_PLANE.contains(&operation) {
+    pub fn admit(&self, identity: &Identity, rpc: Rpc, items: usize) -> Result<(), Error> {
+        if !rpc.is_data_plane() {
             return self.admit_control(identity);
         }
         self.check_batch_size(items)?;
@@ -158,13 +139,13 @@ impl Service {
     pub(super) async fn watch_call(
         &self,
         identity: &Identity,
-        operation: &str,
+        rpc: Rpc,
         key_id: Option<&str>,
         status: &str,
     ) {
         let seen = Observation {
             identity,
-            decrypt: DECRYPTS.contains(&operation),
+            decrypt: rpc.decrypts(),
             key_id,
             denied: status == "PERMISSION_DENIED",
         };

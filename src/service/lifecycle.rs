@@ -36,15 +36,28 @@ pub fn ensure_usable(key: &KeyMetadata) -> Result<(), Error> {
     }
 }
 
+/// A key's metadata after a transition that added or destroyed one
+/// version, and which version that was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionChange {
+    /// The key's metadata after the change.
+    pub metadata: KeyMetadata,
+    /// The version added or destroyed.
+    pub version: KeyVersion,
+}
+
 /// Adds the next version and makes it primary. Disabled keys may rotate;
 /// keys pending deletion may not.
-pub fn rotate(key: &KeyMetadata, now: UnixTime) -> Result<(KeyMetadata, KeyVersion), Error> {
+pub fn rotate(key: &KeyMetadata, now: UnixTime) -> Result<VersionChange, Error> {
     refuse_if_pending(key)?;
     let version = key.primary_version.next()?;
     let mut next = key.clone();
     next.primary_version = version;
     next.versions.push(VersionInfo::new(version, now));
-    Ok((next, version))
+    Ok(VersionChange {
+        metadata: next,
+        version,
+    })
 }
 
 /// RotateKey: [`rotate`], unless the key already holds `max_versions`
@@ -56,7 +69,7 @@ pub fn rotate_on_request(
     key: &KeyMetadata,
     now: UnixTime,
     max_versions: u32,
-) -> Result<(KeyMetadata, KeyVersion), Error> {
+) -> Result<VersionChange, Error> {
     let kept = key
         .versions
         .iter()
@@ -91,7 +104,7 @@ pub fn rotate_automatically(
     key: &KeyMetadata,
     trigger: AutoRotation,
     now: UnixTime,
-) -> Result<(KeyMetadata, KeyVersion), Error> {
+) -> Result<VersionChange, Error> {
     let due = match trigger {
         AutoRotation::Schedule => key.next_rotation_at().is_some_and(|at| at <= now),
         AutoRotation::Usage { version } => {
@@ -121,11 +134,10 @@ pub fn set_rotation_period(
 /// still decryptable is lost by accident, and never twice.
 pub fn destroy_version(
     key: &KeyMetadata,
-    version: u32,
+    version: KeyVersion,
     now: UnixTime,
-) -> Result<(KeyMetadata, KeyVersion), Error> {
+) -> Result<VersionChange, Error> {
     refuse_if_pending(key)?;
-    let version = KeyVersion::new(version)?;
     if !key.has_version(version) {
         return Err(Error::InvalidArgument(format!(
             "version {version} does not exist; the primary version is {}",
@@ -149,7 +161,10 @@ pub fn destroy_version(
             info.destroyed_at = Some(now);
         }
     }
-    Ok((next, version))
+    Ok(VersionChange {
+        metadata: next,
+        version,
+    })
 }
 
 /// Disables the key (idempotent).
@@ -176,9 +191,11 @@ pub fn enable(key: &KeyMetadata) -> Result<KeyMetadata, Error> {
 }
 
 /// Sets the minimum decryption version (1 ..= primary version).
-pub fn set_min_decryption_version(key: &KeyMetadata, version: u32) -> Result<KeyMetadata, Error> {
+pub fn set_min_decryption_version(
+    key: &KeyMetadata,
+    version: KeyVersion,
+) -> Result<KeyMetadata, Error> {
     refuse_if_pending(key)?;
-    let version = KeyVersion::new(version)?;
     if version > key.primary_version {
         return Err(Error::InvalidArgument(format!(
             "version {version} does not exist; the primary version is {}",
@@ -287,6 +304,12 @@ mod tests {
     use super::*;
     use crate::model::{KeyId, Operation};
 
+    /// Version `n` (tests name versions by number; 0 cannot be one, which
+    /// `KeyVersion::new` and the gRPC edge refuse).
+    fn v(n: u32) -> KeyVersion {
+        KeyVersion::new(n).expect("version")
+    }
+
     fn key() -> KeyMetadata {
         KeyMetadata {
             id: KeyId::parse("k").expect("id"),
@@ -305,7 +328,10 @@ mod tests {
 
     #[test]
     fn rotation_appends_and_promotes() {
-        let (next, version) = rotate(&key(), 20).expect("rotate");
+        let VersionChange {
+            metadata: next,
+            version,
+        } = rotate(&key(), 20).expect("rotate");
         assert_eq!(version.get(), 2);
         assert_eq!(next.primary_version, version);
         assert_eq!(next.versions.len(), 2);
@@ -329,11 +355,10 @@ mod tests {
 
     #[test]
     fn minimum_decryption_version_stays_within_existing_versions() {
-        let (two, _) = rotate(&key(), 1).expect("rotate");
-        assert!(set_min_decryption_version(&two, 0).is_err());
-        assert!(set_min_decryption_version(&two, 3).is_err());
+        let VersionChange { metadata: two, .. } = rotate(&key(), 1).expect("rotate");
+        assert!(set_min_decryption_version(&two, v(3)).is_err());
         assert_eq!(
-            set_min_decryption_version(&two, 2)
+            set_min_decryption_version(&two, v(2))
                 .expect("set")
                 .min_decryption_version
                 .get(),
@@ -366,8 +391,10 @@ mod tests {
             not_due,
             Err(Error::FailedPrecondition(Precondition::RotationNotDue))
         ));
-        let (rotated, version) =
-            rotate_automatically(&key, AutoRotation::Schedule, 10 + 3600).expect("due");
+        let VersionChange {
+            metadata: rotated,
+            version,
+        } = rotate_automatically(&key, AutoRotation::Schedule, 10 + 3600).expect("due");
         assert_eq!(version.get(), 2);
         assert_eq!(rotated.next_rotation_at(), Some(10 + 7200));
         // A second replica deciding on the rotated key finds nothing due.
@@ -392,7 +419,9 @@ mod tests {
         let trigger = AutoRotation::Usage {
             version: KeyVersion::FIRST,
         };
-        let (rotated, _) = rotate_automatically(&key(), trigger, 20).expect("rotate");
+        let VersionChange {
+            metadata: rotated, ..
+        } = rotate_automatically(&key(), trigger, 20).expect("rotate");
         assert!(matches!(
             rotate_automatically(&rotated, trigger, 21),
             Err(Error::FailedPrecondition(Precondition::RotationNotDue))
@@ -401,37 +430,36 @@ mod tests {
 
     #[test]
     fn only_versions_below_the_minimum_can_be_destroyed_once() {
-        let (two, _) = rotate(&key(), 20).expect("rotate");
+        let VersionChange { metadata: two, .. } = rotate(&key(), 20).expect("rotate");
         assert!(
             matches!(
-                destroy_version(&two, 1, 30),
+                destroy_version(&two, v(1), 30),
                 Err(Error::FailedPrecondition(_))
             ),
             "version 1 is still decryptable"
         );
-        let raised = set_min_decryption_version(&two, 2).expect("raise");
+        let raised = set_min_decryption_version(&two, v(2)).expect("raise");
         assert!(matches!(
-            destroy_version(&raised, 3, 30),
-            Err(Error::InvalidArgument(_))
-        ));
-        assert!(matches!(
-            destroy_version(&raised, 0, 30),
+            destroy_version(&raised, v(3), 30),
             Err(Error::InvalidArgument(_))
         ));
         assert!(
-            destroy_version(&raised, 2, 30).is_err(),
+            destroy_version(&raised, v(2), 30).is_err(),
             "the primary stays"
         );
-        let (destroyed, version) = destroy_version(&raised, 1, 30).expect("destroy");
+        let VersionChange {
+            metadata: destroyed,
+            version,
+        } = destroy_version(&raised, v(1), 30).expect("destroy");
         assert_eq!(version, KeyVersion::FIRST);
         assert!(destroyed.is_destroyed(KeyVersion::FIRST));
         assert_eq!(destroyed.versions[0].destroyed_at, Some(30));
         assert!(!destroyed.is_destroyed(KeyVersion::new(2).expect("v2")));
-        assert!(destroy_version(&destroyed, 1, 31).is_err(), "only once");
+        assert!(destroy_version(&destroyed, v(1), 31).is_err(), "only once");
         assert!(
-            set_min_decryption_version(&destroyed, 1).is_err(),
+            set_min_decryption_version(&destroyed, v(1)).is_err(),
             "a destroyed version cannot become decryptable again"
         );
-        assert!(set_min_decryption_version(&destroyed, 2).is_ok());
+        assert!(set_min_decryption_version(&destroyed, v(2)).is_ok());
     }
 }

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::tests::{ADMIN, ManualClock, OWNER, ident, key_id, open_service};
 use crate::anomaly::Rate;
 use crate::error::{Error, Precondition};
+use crate::model::{KeyVersion, Rpc};
 
 fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock(AtomicI64::new(1_000_000)))
@@ -34,13 +35,13 @@ async fn a_non_admin_listing_reads_no_other_owners_record() {
     // of the keystore reads it, the owner index never names it.
     store.put_raw_record("m/unreadable", b"not a key record");
     let page = service
-        .list_keys(&owner, "", 0, "")
+        .list_keys(&owner, "", 0, None)
         .await
         .expect("the owner's listing reads only the owner's keys");
     let ids: Vec<&str> = page.keys.iter().map(|k| k.id.as_str()).collect();
     assert_eq!(ids, ["a/1", "z/2"]);
     assert!(
-        service.list_keys(&admin, "", 0, "").await.is_err(),
+        service.list_keys(&admin, "", 0, None).await.is_err(),
         "an admin's listing scans every record, the unreadable one too"
     );
 }
@@ -59,19 +60,19 @@ async fn non_admins_are_rate_limited_on_the_control_plane_and_admins_never() {
         .await
         .expect("open");
     let admitted = (0..50)
-        .filter(|_| service.admit(&owner, "ListKeys", 1).is_ok())
+        .filter(|_| service.admit(&owner, Rpc::ListKeys, 1).is_ok())
         .count();
     assert_eq!(admitted, 5);
     assert!(matches!(
-        service.admit(&owner, "RotateKey", 1),
+        service.admit(&owner, Rpc::RotateKey, 1),
         Err(Error::RateLimited(_))
     ));
     assert!(
-        (0..50).all(|_| service.admit(&admin, "Seal", 1).is_ok()),
+        (0..50).all(|_| service.admit(&admin, Rpc::Seal, 1).is_ok()),
         "admins are not limited"
     );
     assert!(
-        service.admit(&owner, "Encrypt", 1).is_ok(),
+        service.admit(&owner, Rpc::Encrypt, 1).is_ok(),
         "the data plane has its own limits"
     );
 }
@@ -108,11 +109,11 @@ async fn rotate_key_stops_at_the_version_cap_until_old_versions_are_destroyed() 
     );
     assert!(service.rotate_key(&admin, &id).await.is_err(), "admins too");
     service
-        .set_min_decryption_version(&admin, &id, 2)
+        .set_min_decryption_version(&admin, &id, KeyVersion::new(2).expect("v2"))
         .await
         .expect("raise");
     service
-        .destroy_key_version(&admin, &id, 1)
+        .destroy_key_version(&admin, &id, KeyVersion::FIRST)
         .await
         .expect("destroy");
     let key = service.rotate_key(&owner, &id).await.expect("room again");

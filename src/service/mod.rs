@@ -119,6 +119,38 @@ pub struct ServiceOptions {
     pub master_key_targets: crate::master_key::RotationTargets,
 }
 
+/// Largest plaintext Encrypt accepts by default (`--max-plaintext-bytes`).
+pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
+
+impl ServiceOptions {
+    /// Every default, with these admins: Unseal by one admin call,
+    /// plaintexts up to [`DEFAULT_MAX_PLAINTEXT_BYTES`], batches of up to
+    /// [`DEFAULT_MAX_BATCH_ITEMS`], [`DEFAULT_DEK_CACHE_CAPACITY`] cached
+    /// DEKs, [`DEFAULT_REWRAP_BATCH`] DEKs per re-wrap write, no audit log,
+    /// the default rate limits, alerts and rotation checks, and no master
+    /// key an online rotation may move to. Change fields with struct update
+    /// syntax: `ServiceOptions { audit: Some(..), ..ServiceOptions::new(admins) }`.
+    pub fn new(admins: BTreeSet<Identity>) -> Self {
+        const DEK_CACHE_CAPACITY: NonZeroUsize = match NonZeroUsize::new(DEFAULT_DEK_CACHE_CAPACITY)
+        {
+            Some(capacity) => capacity,
+            None => panic!("DEFAULT_DEK_CACHE_CAPACITY is not zero"),
+        };
+        Self {
+            admins,
+            unseal: UnsealPolicy::default(),
+            max_plaintext_bytes: DEFAULT_MAX_PLAINTEXT_BYTES,
+            max_batch_items: DEFAULT_MAX_BATCH_ITEMS,
+            dek_cache_capacity: DEK_CACHE_CAPACITY,
+            rewrap_batch_size: DEFAULT_REWRAP_BATCH,
+            audit: None,
+            guard: GuardOptions::default(),
+            lifecycle: LifecycleOptions::default(),
+            master_key_targets: crate::master_key::RotationTargets::default(),
+        }
+    }
+}
+
 /// The tresor service.
 pub struct Service {
     store: Arc<dyn KeyStore>,
@@ -262,9 +294,14 @@ impl Service {
             .map_or(0, |keyring| keyring.cached_count())
     }
 
-    /// The master keys an online rotation may move to.
-    pub fn master_key_targets(&self) -> &crate::master_key::RotationTargets {
-        &self.options.master_key_targets
+    /// How the audit record names a RotateMasterKey request's target: the
+    /// full spec with its endpoint, or what was asked when it does not
+    /// parse. The request is resolved against the allowlist (after the
+    /// admin check) by [`Service::rotate_master_key`].
+    pub fn describe_master_key_request(&self, name: &str, request_endpoint: &str) -> String {
+        self.options
+            .master_key_targets
+            .describe_request(name, request_endpoint)
     }
 
     /// Follows seal state changes (`true` while sealed), for health checks.

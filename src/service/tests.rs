@@ -14,7 +14,7 @@ use super::{Clock, Service, ServiceOptions};
 use crate::error::Error;
 use crate::identity::Identity;
 use crate::master_key::FileMasterKey;
-use crate::model::{KeyId, KeyVersion};
+use crate::model::{KeyId, KeyVersion, Rpc};
 use crate::store::{KeyStore, SledKeyStore};
 use tresor_crypto::Context;
 
@@ -41,16 +41,10 @@ pub(super) fn key_id(raw: &str) -> KeyId {
 
 pub(super) fn options() -> ServiceOptions {
     ServiceOptions {
-        admins: BTreeSet::from([ident(ADMIN)]),
-        unseal: Default::default(),
         max_plaintext_bytes: 1 << 20,
-        max_batch_items: crate::service::DEFAULT_MAX_BATCH_ITEMS,
         dek_cache_capacity: NonZeroUsize::new(4).expect("nonzero"),
         rewrap_batch_size: 3,
-        audit: None,
-        guard: Default::default(),
-        lifecycle: Default::default(),
-        master_key_targets: Default::default(),
+        ..ServiceOptions::new(BTreeSet::from([ident(ADMIN)]))
     }
 }
 
@@ -375,7 +369,7 @@ mod keystore_fixture {
             .filter_map(|l| l.split(' ').next())
             .collect();
         let listed = service
-            .list_keys(&owner, "", 0, "")
+            .list_keys(&owner, "", 0, None)
             .await
             .expect("owner lists");
         let listed: BTreeSet<&str> = listed.keys.iter().map(|k| k.id.as_str()).collect();
@@ -687,11 +681,11 @@ async fn a_batch_fails_whole_only_when_sealed_or_too_large() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        service.admit(&owner, "DecryptBatch", max + 1),
+        service.admit(&owner, Rpc::DecryptBatch, max + 1),
         Err(Error::InvalidArgument(_))
     ));
     service
-        .admit(&owner, "DecryptBatch", max)
+        .admit(&owner, Rpc::DecryptBatch, max)
         .expect("at the cap");
     service.seal(&admin).await.expect("seal");
     assert!(matches!(
@@ -716,7 +710,7 @@ async fn each_decrypt_item_counts_for_the_detector_and_the_metrics() {
         .expect("open service");
     let mut alerts = service.subscribe_alerts();
     let caller = ident(OWNER);
-    let call = |operation: &'static str, items: usize| {
+    let call = |operation: Rpc, items: usize| {
         let record = super::RequestRecord {
             operation,
             request_id: "r".into(),
@@ -740,10 +734,10 @@ async fn each_decrypt_item_counts_for_the_detector_and_the_metrics() {
             .collect();
         (record, items)
     };
-    let (record, items) = call("EncryptBatch", 6);
+    let (record, items) = call(Rpc::EncryptBatch, 6);
     service.record_request(record, items).await.expect("record");
     assert!(alerts.try_recv().is_err(), "encrypt items are no decrypts");
-    let (record, items) = call("DecryptBatch", 6);
+    let (record, items) = call(Rpc::DecryptBatch, 6);
     service.record_request(record, items).await.expect("record");
     let alert = alerts
         .try_recv()

@@ -98,8 +98,15 @@ pub struct RetiringRoot {
     pub wrapping: RootWrapping,
 }
 
-/// Position of a root-key rotation: the last DEK re-wrapped.
-pub type RewrapCursor = (KeyId, KeyVersion);
+/// Position of a root-key rotation: the last DEK re-wrapped (and, read
+/// from a version entry's key, which version an entry holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewrapCursor {
+    /// The key.
+    pub key_id: KeyId,
+    /// Its version.
+    pub version: KeyVersion,
+}
 
 /// A consistent copy of a whole keystore: what a backup holds. Everything
 /// in it is metadata or key material wrapped by the root key, which is

@@ -237,8 +237,8 @@ pub fn decode_version(bytes: &[u8]) -> Result<StoredVersion, StoreError> {
 /// Encodes a root-key rotation cursor.
 pub fn encode_cursor(cursor: &super::RewrapCursor) -> Vec<u8> {
     CursorRecord {
-        key_id: cursor.0.as_str().to_owned(),
-        version: cursor.1.get(),
+        key_id: cursor.key_id.as_str().to_owned(),
+        version: cursor.version.get(),
     }
     .encode_to_vec()
 }
@@ -246,10 +246,10 @@ pub fn encode_cursor(cursor: &super::RewrapCursor) -> Vec<u8> {
 /// Decodes a root-key rotation cursor.
 pub fn decode_cursor(bytes: &[u8]) -> Result<super::RewrapCursor, StoreError> {
     let record = CursorRecord::decode(bytes).map_err(|e| corrupt("cursor record", e))?;
-    Ok((
-        KeyId::parse(&record.key_id).map_err(|e| corrupt("cursor record", e))?,
-        KeyVersion::new(record.version).map_err(|e| corrupt("cursor record", e))?,
-    ))
+    Ok(super::RewrapCursor {
+        key_id: KeyId::parse(&record.key_id).map_err(|e| corrupt("cursor record", e))?,
+        version: KeyVersion::new(record.version).map_err(|e| corrupt("cursor record", e))?,
+    })
 }
 
 /// The (key id, version) a version entry key names.
@@ -261,10 +261,10 @@ pub fn parse_version_entry_key(entry: &[u8]) -> Result<super::RewrapCursor, Stor
     }
     let id = std::str::from_utf8(&entry[..split]).map_err(|_| bad())?;
     let version: [u8; 4] = entry[split + 1..].try_into().map_err(|_| bad())?;
-    Ok((
-        KeyId::parse(id).map_err(|_| bad())?,
-        KeyVersion::new(u32::from_be_bytes(version)).map_err(|_| bad())?,
-    ))
+    Ok(super::RewrapCursor {
+        key_id: KeyId::parse(id).map_err(|_| bad())?,
+        version: KeyVersion::new(u32::from_be_bytes(version)).map_err(|_| bad())?,
+    })
 }
 
 /// Encodes key metadata.

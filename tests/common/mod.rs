@@ -88,18 +88,13 @@ impl Fixture {
             },
             transport: tresor::config::TransportLimits::default(),
             service: ServiceOptions {
-                admins: BTreeSet::from([Identity::parse(ADMIN).expect("admin")]),
-                unseal: Default::default(),
                 max_plaintext_bytes,
-                max_batch_items: tresor::service::DEFAULT_MAX_BATCH_ITEMS,
                 dek_cache_capacity: NonZeroUsize::new(100).expect("nonzero"),
                 rewrap_batch_size: 7,
                 audit: Some(tresor::service::AuditSettings::in_data_dir(
                     &self.data_dir(),
                 )),
-                guard: Default::default(),
-                lifecycle: Default::default(),
-                master_key_targets: Default::default(),
+                ..ServiceOptions::new(BTreeSet::from([Identity::parse(ADMIN).expect("admin")]))
             },
             backups: None,
             metrics_listen: None,

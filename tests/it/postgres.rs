@@ -10,6 +10,7 @@ use common::postgres::Postgres;
 use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+use tresor::model::KeyVersion;
 use tresor::store::{KeyStore, PostgresKeyStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -687,10 +688,10 @@ async fn a_destroyed_version_leaves_every_replicas_memory() {
         .expect("encrypt v1 on b");
     assert_eq!(b.cached_dek_count(), 1, "b holds version 1's DEK");
     a.rotate_key(&admin, &id).await.expect("rotate");
-    a.set_min_decryption_version(&admin, &id, 2)
+    a.set_min_decryption_version(&admin, &id, KeyVersion::new(2).expect("v2"))
         .await
         .expect("min version");
-    a.destroy_key_version(&admin, &id, 1)
+    a.destroy_key_version(&admin, &id, KeyVersion::FIRST)
         .await
         .expect("destroy v1");
     within_bound(|| {

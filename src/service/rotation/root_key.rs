@@ -180,7 +180,10 @@ impl Service {
                 let Some((last_id, last)) = page.last() else {
                     break;
                 };
-                let last: RewrapCursor = (last_id.clone(), last.version);
+                let last = RewrapCursor {
+                    key_id: last_id.clone(),
+                    version: last.version,
+                };
                 let mut rewraps: Vec<Rewrap> = Vec::new();
                 for (id, stored_version) in &page {
                     if stored_version.root_generation == current {
@@ -242,7 +245,10 @@ impl Service {
             let Some((id, last)) = page.last() else {
                 return Ok(total);
             };
-            cursor = Some((id.clone(), last.version));
+            cursor = Some(RewrapCursor {
+                key_id: id.clone(),
+                version: last.version,
+            });
             total += page.len() as u64;
         }
     }
@@ -257,7 +263,10 @@ impl Service {
             if page.iter().any(|(_, v)| v.root_generation == generation) {
                 return Ok(false);
             }
-            cursor = Some((id.clone(), last.version));
+            cursor = Some(RewrapCursor {
+                key_id: id.clone(),
+                version: last.version,
+            });
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Precondition, StoreError};
 use crate::model::{KeyId, KeyMetadata, KeyVersion};
-use crate::service::lifecycle::{self, AutoRotation};
+use crate::service::lifecycle::{self, AutoRotation, VersionChange};
 use crate::service::{Clock, Service, SystemClock};
 use crate::store::KeyUpdate;
 use tresor_crypto::SecretKey;
@@ -139,12 +139,12 @@ impl Service {
         &self,
         keyring: &Keyring,
         id: &KeyId,
-        decide: impl Fn(&KeyMetadata) -> Result<(KeyMetadata, KeyVersion), Error> + Send + Sync,
+        decide: impl Fn(&KeyMetadata) -> Result<VersionChange, Error> + Send + Sync,
     ) -> Result<KeyMetadata, Error> {
         self.refresh_roots(keyring).await?;
         let dek = SecretKey::generate()?;
         let rotate = |current: &KeyMetadata| {
-            let (metadata, version) = decide(current)?;
+            let VersionChange { metadata, version } = decide(current)?;
             Ok(KeyUpdate {
                 new_version: Some(keyring.wrap_dek(id, version, &dek)?),
                 metadata,

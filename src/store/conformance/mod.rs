@@ -7,7 +7,7 @@ mod owner_index;
 
 use std::collections::BTreeMap;
 
-use super::{KeyStore, KeyUpdate, RootWrapping, StoredRoot, StoredVersion};
+use super::{KeyStore, KeyUpdate, RewrapCursor, RootWrapping, StoredRoot, StoredVersion};
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyState, KeyVersion, VersionInfo};
@@ -327,7 +327,10 @@ async fn rewrapping_walks_versions_in_order_and_skips_changed_ones(store: &dyn K
             ("other/x".to_owned(), 1),
         ]
     );
-    let cursor = (all[1].0.clone(), all[1].1.version);
+    let cursor = RewrapCursor {
+        key_id: all[1].0.clone(),
+        version: all[1].1.version,
+    };
     let rest = store.versions_after(Some(&cursor), 2).await.expect("page");
     assert_eq!(rest.len(), 2);
     assert_eq!(rest[0].0.as_str(), "list/a");
@@ -347,7 +350,10 @@ async fn rewrapping_walks_versions_in_order_and_skips_changed_ones(store: &dyn K
     let mut batch: Vec<_> = all[..3].iter().map(rewrapped).collect();
     // One entry changed meanwhile: its expected value no longer matches.
     batch[2].1.wrapped_dek = vec![0; 1];
-    let cursor = (all[2].0.clone(), all[2].1.version);
+    let cursor = RewrapCursor {
+        key_id: all[2].0.clone(),
+        version: all[2].1.version,
+    };
     assert_eq!(
         store
             .rewrap_versions(&batch, &cursor)

@@ -264,10 +264,10 @@ impl KeyStore for PostgresKeyStore {
         let client = self.pool.get().await.map_err(pool_error)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = match after {
-            Some((id, version)) => client
+            Some(cursor) => client
                 .query(
                     "SELECT key_id, record FROM tresor_versions WHERE (key_id, version) > ($1, $2) ORDER BY key_id, version LIMIT $3",
-                    &[&id.as_str(), &version_number(*version), &limit],
+                    &[&cursor.key_id.as_str(), &version_number(cursor.version), &limit],
                 )
                 .await,
             None => client

@@ -283,8 +283,8 @@ impl KeyStore for SledKeyStore {
         limit: usize,
     ) -> Result<Vec<(KeyId, StoredVersion)>, StoreError> {
         let from = match after {
-            Some((id, version)) => {
-                let mut from = records::version_entry_key(id, *version);
+            Some(cursor) => {
+                let mut from = records::version_entry_key(&cursor.key_id, cursor.version);
                 from.push(0);
                 from
             }
@@ -300,7 +300,7 @@ impl KeyStore for SledKeyStore {
             .take(limit)
             .map(|entry| {
                 let (key, value) = entry?;
-                let (id, _) = records::parse_version_entry_key(&key)?;
+                let id = records::parse_version_entry_key(&key)?.key_id;
                 Ok((id, records::decode_version(&value)?))
             })
             .collect()
@@ -369,7 +369,7 @@ impl KeyStore for SledKeyStore {
         for entry in self.records.scan_from(&[]) {
             let (key, value) = entry?;
             if is_version_entry(&key) {
-                let (id, _) = records::parse_version_entry_key(&key)?;
+                let id = records::parse_version_entry_key(&key)?.key_id;
                 versions.push((id, records::decode_version(&value)?));
             } else {
                 keys.push(records::decode_key(&value)?);

@@ -1,6 +1,11 @@
 //! Domain types shared by the store and the service: key ids, versions,
-//! states, operations, grants and key metadata. Pure data, no I/O, and
-//! nothing secret (wrapped DEKs live in [`crate::store::StoredVersion`]).
+//! states, operations, grants and key metadata, and the RPCs by name
+//! ([`Rpc`]). Pure data, no I/O, and nothing secret (wrapped DEKs live in
+//! [`crate::store::StoredVersion`]).
+
+mod rpc;
+
+pub use rpc::Rpc;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,0 +1,229 @@
+//! The RPCs of tresor's gRPC services, by name: what audit records,
+//! metrics and rate limits call each call. One enum instead of string
+//! literals, so a misspelt operation does not compile and a new RPC is
+//! placed (data plane or control plane, state-changing or not) where it is
+//! declared.
+
+use std::fmt;
+
+/// One RPC of `tresor.v1.Crypto` or `tresor.v1.Admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rpc {
+    /// `Crypto/Encrypt`.
+    Encrypt,
+    /// `Crypto/Decrypt`.
+    Decrypt,
+    /// `Crypto/ReEncrypt`.
+    ReEncrypt,
+    /// `Crypto/GenerateDataKey`.
+    GenerateDataKey,
+    /// `Crypto/DecryptDataKey`.
+    DecryptDataKey,
+    /// `Crypto/EncryptBatch`.
+    EncryptBatch,
+    /// `Crypto/DecryptBatch`.
+    DecryptBatch,
+    /// `Admin/CreateKey`.
+    CreateKey,
+    /// `Admin/RotateKey`.
+    RotateKey,
+    /// `Admin/GetKey`.
+    GetKey,
+    /// `Admin/DisableKey`.
+    DisableKey,
+    /// `Admin/EnableKey`.
+    EnableKey,
+    /// `Admin/SetMinDecryptionVersion`.
+    SetMinDecryptionVersion,
+    /// `Admin/SetRotationPeriod`.
+    SetRotationPeriod,
+    /// `Admin/DestroyKeyVersion`.
+    DestroyKeyVersion,
+    /// `Admin/ListKeys`.
+    ListKeys,
+    /// `Admin/ScheduleKeyDeletion`.
+    ScheduleKeyDeletion,
+    /// `Admin/CancelKeyDeletion`.
+    CancelKeyDeletion,
+    /// `Admin/CreateGrant`.
+    CreateGrant,
+    /// `Admin/RevokeGrant`.
+    RevokeGrant,
+    /// `Admin/Seal`.
+    Seal,
+    /// `Admin/Unseal`.
+    Unseal,
+    /// `Admin/RotateMasterKey`.
+    RotateMasterKey,
+    /// `Admin/RotateRootKey`.
+    RotateRootKey,
+    /// `Admin/VerifyAuditLog`.
+    VerifyAuditLog,
+    /// `Admin/GetStatus`.
+    GetStatus,
+    /// `Admin/CreateBackup`.
+    CreateBackup,
+}
+
+impl Rpc {
+    /// Every RPC.
+    pub const ALL: [Self; 27] = [
+        Self::Encrypt,
+        Self::Decrypt,
+        Self::ReEncrypt,
+        Self::GenerateDataKey,
+        Self::DecryptDataKey,
+        Self::EncryptBatch,
+        Self::DecryptBatch,
+        Self::CreateKey,
+        Self::RotateKey,
+        Self::GetKey,
+        Self::DisableKey,
+        Self::EnableKey,
+        Self::SetMinDecryptionVersion,
+        Self::SetRotationPeriod,
+        Self::DestroyKeyVersion,
+        Self::ListKeys,
+        Self::ScheduleKeyDeletion,
+        Self::CancelKeyDeletion,
+        Self::CreateGrant,
+        Self::RevokeGrant,
+        Self::Seal,
+        Self::Unseal,
+        Self::RotateMasterKey,
+        Self::RotateRootKey,
+        Self::VerifyAuditLog,
+        Self::GetStatus,
+        Self::CreateBackup,
+    ];
+
+    /// The gRPC method name, as audit records and metrics show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Encrypt => "Encrypt",
+            Self::Decrypt => "Decrypt",
+            Self::ReEncrypt => "ReEncrypt",
+            Self::GenerateDataKey => "GenerateDataKey",
+            Self::DecryptDataKey => "DecryptDataKey",
+            Self::EncryptBatch => "EncryptBatch",
+            Self::DecryptBatch => "DecryptBatch",
+            Self::CreateKey => "CreateKey",
+            Self::RotateKey => "RotateKey",
+            Self::GetKey => "GetKey",
+            Self::DisableKey => "DisableKey",
+            Self::EnableKey => "EnableKey",
+            Self::SetMinDecryptionVersion => "SetMinDecryptionVersion",
+            Self::SetRotationPeriod => "SetRotationPeriod",
+            Self::DestroyKeyVersion => "DestroyKeyVersion",
+            Self::ListKeys => "ListKeys",
+            Self::ScheduleKeyDeletion => "ScheduleKeyDeletion",
+            Self::CancelKeyDeletion => "CancelKeyDeletion",
+            Self::CreateGrant => "CreateGrant",
+            Self::RevokeGrant => "RevokeGrant",
+            Self::Seal => "Seal",
+            Self::Unseal => "Unseal",
+            Self::RotateMasterKey => "RotateMasterKey",
+            Self::RotateRootKey => "RotateRootKey",
+            Self::VerifyAuditLog => "VerifyAuditLog",
+            Self::GetStatus => "GetStatus",
+            Self::CreateBackup => "CreateBackup",
+        }
+    }
+
+    /// A data-plane call (`tresor.v1.Crypto`): rate-limited per identity
+    /// by its number of items; every other call is control plane.
+    pub fn is_data_plane(self) -> bool {
+        matches!(
+            self,
+            Self::Encrypt
+                | Self::Decrypt
+                | Self::ReEncrypt
+                | Self::GenerateDataKey
+                | Self::DecryptDataKey
+                | Self::EncryptBatch
+                | Self::DecryptBatch
+        )
+    }
+
+    /// A call the anomaly detector counts as decrypting (each item of a
+    /// DecryptBatch is observed on its own).
+    pub fn decrypts(self) -> bool {
+        matches!(
+            self,
+            Self::Decrypt | Self::DecryptDataKey | Self::ReEncrypt | Self::DecryptBatch
+        )
+    }
+
+    /// A control-plane call that changes state: it writes an intent record
+    /// to the audit log before the change.
+    pub fn changes_state(self) -> bool {
+        match self {
+            Self::CreateKey
+            | Self::RotateKey
+            | Self::DisableKey
+            | Self::EnableKey
+            | Self::SetMinDecryptionVersion
+            | Self::DestroyKeyVersion
+            | Self::ScheduleKeyDeletion
+            | Self::CancelKeyDeletion
+            | Self::CreateGrant
+            | Self::RevokeGrant
+            | Self::SetRotationPeriod
+            | Self::Seal
+            | Self::Unseal
+            | Self::RotateMasterKey
+            | Self::RotateRootKey => true,
+            Self::Encrypt
+            | Self::Decrypt
+            | Self::ReEncrypt
+            | Self::GenerateDataKey
+            | Self::DecryptDataKey
+            | Self::EncryptBatch
+            | Self::DecryptBatch
+            | Self::GetKey
+            | Self::ListKeys
+            | Self::VerifyAuditLog
+            | Self::GetStatus
+            | Self::CreateBackup => false,
+        }
+    }
+}
+
+impl fmt::Display for Rpc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rpc_is_listed_once_with_a_distinct_name() {
+        let names: std::collections::BTreeSet<_> = Rpc::ALL.iter().map(|rpc| rpc.name()).collect();
+        assert_eq!(names.len(), Rpc::ALL.len());
+    }
+
+    #[test]
+    fn the_proto_declares_exactly_these_rpcs() {
+        let proto = include_str!("../../crates/tresor-proto/proto/tresor/v1/tresor.proto");
+        let declared: std::collections::BTreeSet<&str> = proto
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("rpc "))
+            .filter_map(|rest| rest.split('(').next())
+            .map(str::trim)
+            .collect();
+        let known: std::collections::BTreeSet<&str> =
+            Rpc::ALL.iter().map(|rpc| rpc.name()).collect();
+        assert_eq!(declared, known);
+    }
+
+    #[test]
+    fn data_plane_calls_never_write_intents() {
+        for rpc in Rpc::ALL {
+            assert!(!(rpc.is_data_plane() && rpc.changes_state()), "{rpc}");
+            assert!(!rpc.decrypts() || rpc.is_data_plane(), "{rpc}");
+        }
+    }
+}
