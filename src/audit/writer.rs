@@ -16,10 +16,9 @@
 //! the file never holds a record that was not acknowledged as written, and
 //! never misses one that was.
 //!
-//! Measured on the 2-core machine: an OS writer thread fed by a channel cost
-//! 15% of throughput, a writer task 18%, mostly in thread and task
-//! switches; this design, with waiting requests yielding a few scheduler
-//! turns before they park, costs about 6% (docs/BENCHMARKS.md).
+//! An OS writer thread fed by a channel, and a writer task, both cost more
+//! throughput (thread and task switches) than this design, where waiting
+//! requests yield a few scheduler turns before they park (docs/BENCHMARKS.md, "Figures behind design choices").
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -120,10 +119,9 @@ struct Shared {
     /// [`BUSY_GAP`] apart: under load the records of the calls ready on
     /// its worker then join its group, one `write(2)` for several records.
     /// Idle, it writes at once, since a yield costs a pass through the
-    /// scheduler and the I/O driver (about 20 µs of latency at 1 in
-    /// flight, measured). Two signals measured worse (docs/BENCHMARKS.md): the
-    /// size of the last group got stuck writing groups of one at 64 in
-    /// flight (0.75 to 0.82 writes per request), and a count of calls under way
+    /// scheduler and the I/O driver, latency a lone caller would pay. Two
+    /// other signals measured worse (docs/BENCHMARKS.md): the size of the last
+    /// group got stuck writing groups of one under load, and a count of calls under way
     /// misses the requests queued but not yet started.
     last_append: AtomicU64,
     /// When the log was opened: the origin of `last_append`.

@@ -141,7 +141,8 @@ fn new_request_id() -> String {
     });
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     // The counter in hex without leading zeros, as `{:x}` writes it, but
-    // without the formatting machinery (about 0.2 µs per request, measured).
+    // without the formatting machinery (see docs/BENCHMARKS.md, "Figures
+    // behind design choices").
     let mut digits = [b'0'; 16];
     let digits = match hex::encode_to_slice(count.to_be_bytes(), &mut digits) {
         Ok(()) => std::str::from_utf8(&digits).unwrap_or("0"),

@@ -39,8 +39,8 @@ fn recorded_key_id(key_id: Option<String>) -> Option<String> {
 
 /// A peer address as its `Display` writes it (`192.0.2.7:50412`,
 /// `[2001:db8::1]:443`). IPv4, the common case, is written with `itoa`
-/// instead of the formatting machinery: once per request, that was about
-/// 0.2 µs (measured with `perf`).
+/// instead of the formatting machinery, which showed in profiles of the
+/// request path (docs/BENCHMARKS.md, "Figures behind design choices").
 fn peer_text(peer: SocketAddr) -> String {
     let SocketAddr::V4(v4) = peer else {
         return peer.to_string();

@@ -6,12 +6,11 @@
 //! to be unique: two messages under one key with the same salt and binding
 //! would share a message key and, with the constant nonce, break GCM. 256
 //! bits from a cryptographic generator make a repeat practically
-//! impossible. Asking the kernel for every salt costs a system call (about
-//! half a microsecond here, a quarter of a 1 KiB seal), and even in blocks
-//! its generator cost about 150 ns per salt, a fifth of a 1 KiB seal
-//! (docs/BENCHMARKS.md); rand's `StdRng` (ChaCha12, the generator behind
+//! impossible. Asking the kernel for every salt costs a system call, a
+//! large part of a small seal, and even in blocks its generator cost a
+//! noticeable part (docs/BENCHMARKS.md, "Figures behind design choices"); rand's `StdRng` (ChaCha12, the generator behind
 //! `rand::rng()`) seeded from the kernel and reseeded every [`RESEED_AFTER`]
-//! salts costs a few nanoseconds. Unlike `rand::rng()`, a seeding failure
+//! salts costs far less. Unlike `rand::rng()`, a seeding failure
 //! here is an error, not a panic.
 //!
 //! Fork safety: a `fork` without `exec` copies the generator into the

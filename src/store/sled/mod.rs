@@ -78,10 +78,8 @@ pub struct SledKeyStore {
 /// The size budget of a bucket of key records and wrapped DEKs: about a
 /// dozen keys with one version each per sled entry. Larger buckets open
 /// faster (fewer sled pages) but make every cold read page in a larger sled
-/// node (sled 0.34 keeps up to 16 entries per leaf). Measured over a million
-/// keys (docs/BENCHMARKS.md, "Scale"): 4 KiB opened 1.6 times slower than 10
-/// keys and stayed at 125 MiB under random load; 2 KiB opened 2.0 times
-/// slower; 1 KiB 2.4 times.
+/// node (sled 0.34 keeps up to 16 entries per leaf). 4 KiB was the best
+/// of the sizes measured over a million keys (docs/BENCHMARKS.md, "Scale").
 const RECORD_BUCKET_BYTES: usize = 4096;
 
 /// The size budget of a bucket of encryption counts: the counts of the
@@ -104,12 +102,12 @@ fn is_lock_held(err: &sled::Error) -> bool {
 }
 
 /// sled's page cache. Its default, 1 GiB, let a server whose callers touch
-/// a million keys grow past 700 MiB of RSS, and 64 MiB still to 290 MiB
-/// (sled's accounting counts serialised bytes, well below what its nodes
-/// take in memory). Hot keys live in tresor's own caches (metadata for
-/// 500 ms, unwrapped DEKs in a bounded LRU), and sled needs only to keep
-/// the pages those caches refresh from; random reads over a million keys
-/// were no slower with 16 MiB than with 64 (docs/BENCHMARKS.md, "Scale").
+/// a million keys grow far past what the cache was set to (sled's
+/// accounting counts serialised bytes, well below what its nodes take in
+/// memory). Hot keys live in tresor's own caches (metadata for 500 ms,
+/// unwrapped DEKs in a bounded LRU), and sled needs only to keep the pages
+/// those caches refresh from; random reads over a million keys were no
+/// slower with 16 MiB than with 64 (docs/BENCHMARKS.md, "Figures behind design choices").
 const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl SledKeyStore {

@@ -4,8 +4,8 @@
 //! Why: sled 0.34 keeps one page-table entry per tree node in memory and
 //! rebuilds the whole table when it opens, and its leaves split at 16
 //! entries (hard-coded). A keystore with a million keys (a key record and a
-//! wrapped DEK each) therefore had well over 100,000 pages: opening it took
-//! 88 ms and 65 MiB before the first read (docs/BENCHMARKS.md, "Scale").
+//! wrapped DEK each) therefore had well over 100,000 pages, all read before
+//! the first request (docs/BENCHMARKS.md, "Scale").
 //! Packing about 4 KiB of entries into each sled value divides the number of
 //! sled entries, and so of pages, by the number of entries per bucket.
 //!
