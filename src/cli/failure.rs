@@ -67,6 +67,15 @@ impl From<ClientError> for CliError {
     }
 }
 
+impl From<tresor_bench::BenchError> for CliError {
+    fn from(err: tresor_bench::BenchError) -> Self {
+        match err {
+            tresor_bench::BenchError::NoConnection => Self::usage(err.to_string()),
+            _ => Self::refused(err.to_string()),
+        }
+    }
+}
+
 impl From<String> for CliError {
     fn from(message: String) -> Self {
         Self::refused(message)

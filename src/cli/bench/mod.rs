@@ -16,9 +16,6 @@
 //! loop, [`echo`] runs the echo process, [`report`] prints.
 
 mod echo;
-mod load;
-mod mix;
-mod report;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,13 +26,13 @@ use std::time::Duration;
 pub use echo::{EchoServeArgs, serve as echo_serve};
 
 use self::echo::{EchoProcess, EchoTls};
-use self::load::{Item, Phase, Sealed, Stats, Target, Workload};
-use self::mix::{Mix, Op};
-use self::report::{Comparison, Round, Setup, Side, Single};
 use super::connection::{Connection, ConnectionArgs};
 use super::failure::CliError;
 use super::output::{self, OutputFormat};
 use crate::config::MAX_BATCH_ITEMS_CEILING;
+use tresor_bench::load::{self, Item, Phase, Sealed, Stats, Target, Workload};
+use tresor_bench::mix::{Mix, Op};
+use tresor_bench::report::{Comparison, Round, Setup, Side, Single};
 use tresor_client::{ClientError, RetryPolicy};
 
 /// Ciphertexts encrypted during set-up for Decrypt and DecryptBatch, at
@@ -269,7 +266,7 @@ pub async fn run(
     );
     Ok(match format {
         OutputFormat::Json => output::json(&report),
-        OutputFormat::Human => report.human(),
+        OutputFormat::Human => report.human(output::table),
     })
 }
 

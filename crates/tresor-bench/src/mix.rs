@@ -189,7 +189,7 @@ impl Draw {
     }
 
     /// The next number.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -203,7 +203,7 @@ impl Draw {
         if n == 0 {
             return 0;
         }
-        usize::try_from(self.next() % n).unwrap_or(0)
+        usize::try_from(self.next_u64() % n).unwrap_or(0)
     }
 }
 
@@ -277,8 +277,8 @@ mod tests {
     fn draws_are_deterministic_and_spread() {
         let mut a = Draw::new(7);
         let mut b = Draw::new(7);
-        let first: Vec<u64> = (0..4).map(|_| a.next()).collect();
-        assert_eq!(first, (0..4).map(|_| b.next()).collect::<Vec<_>>());
+        let first: Vec<u64> = (0..4).map(|_| a.next_u64()).collect();
+        assert_eq!(first, (0..4).map(|_| b.next_u64()).collect::<Vec<_>>());
         let mut counts = [0usize; 4];
         let mut draw = Draw::new(1);
         for _ in 0..4000 {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::load::Stats;
+use crate::load::Stats;
 
 /// How the load was shaped.
 #[derive(Debug, Clone, Serialize)]
@@ -263,8 +263,9 @@ impl Single {
 }
 
 impl Comparison {
-    /// For people: both sides in columns, then the rounds and the medians.
-    pub fn human(&self) -> String {
+    /// For people: both sides in columns (laid out by `table`, the CLI's
+    /// aligned-columns formatter), then the rounds and the medians.
+    pub fn human(&self, table: fn(&[Vec<String>]) -> String) -> String {
         let (t, e) = (&self.tresor, &self.echo);
         let row = |name: &str, a: f64, b: f64, precision: usize| {
             vec![
@@ -289,7 +290,7 @@ impl Comparison {
             t.seconds / self.rounds.len().max(1) as f64,
             self.echo_target
         );
-        out.push_str(&crate::cli::output::table(&[
+        out.push_str(&table(&[
             ["", "tresor", "echo", "tresor/echo"]
                 .map(str::to_owned)
                 .to_vec(),

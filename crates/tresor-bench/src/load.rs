@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::mix::{Draw, Mix, Op};
-use crate::cli::failure::CliError;
-use tresor_bench::EchoClient;
+use crate::EchoClient;
+use crate::error::BenchError;
+use crate::mix::{Draw, Mix, Op};
 use tresor_client::{Client, ClientError};
 use tresor_proto::v1 as proto;
 
@@ -169,7 +169,7 @@ pub struct Stats {
 
 impl Stats {
     /// Nothing measured yet.
-    pub fn new() -> Result<Self, CliError> {
+    pub fn new() -> Result<Self, BenchError> {
         Ok(Self {
             seconds: 0.0,
             requests: 0,
@@ -178,13 +178,13 @@ impl Stats {
             bytes: 0,
             operations: BTreeMap::new(),
             latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .map_err(|e| CliError::refused(format!("latency histogram: {e}")))?,
+                .map_err(|e| BenchError::Histogram(e.to_string()))?,
             first_error: None,
         })
     }
 
     /// Adds `other`'s requests, errors and latencies; times add up too.
-    pub fn merge(&mut self, other: &Stats) -> Result<(), CliError> {
+    pub fn merge(&mut self, other: &Stats) -> Result<(), BenchError> {
         self.seconds += other.seconds;
         self.requests += other.requests;
         self.items += other.items;
@@ -195,7 +195,7 @@ impl Stats {
         }
         self.latency
             .add(&other.latency)
-            .map_err(|e| CliError::refused(format!("latency histogram: {e}")))?;
+            .map_err(|e| BenchError::Histogram(e.to_string()))?;
         if self.first_error.is_none() {
             self.first_error.clone_from(&other.first_error);
         }
@@ -225,20 +225,18 @@ pub async fn run(
     target: &Target,
     workload: &Arc<Workload>,
     phase: Phase,
-) -> Result<Stats, CliError> {
+) -> Result<Stats, BenchError> {
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::with_capacity(workload.concurrency);
     for worker in 0..workload.concurrency {
-        let connection = target
-            .connection(worker)
-            .ok_or_else(|| CliError::usage("no connection to send load on"))?;
+        let connection = target.connection(worker).ok_or(BenchError::NoConnection)?;
         let (workload, measuring, stop) = (workload.clone(), measuring.clone(), stop.clone());
         workers.push(tokio::spawn(async move {
             let mut stats = Stats::new()?;
             let mut draw = Draw::new(worker as u64);
             while !stop.load(Ordering::Relaxed) {
-                let op = workload.mix.pick(draw.next());
+                let op = workload.mix.pick(draw.next_u64());
                 let started = Instant::now();
                 let outcome = call(&connection, &workload, op, &mut draw).await;
                 if measuring.load(Ordering::Relaxed) {
@@ -248,7 +246,7 @@ pub async fn run(
                     }
                 }
             }
-            Ok::<_, CliError>(stats)
+            Ok::<_, BenchError>(stats)
         }));
     }
     tokio::time::sleep(phase.warmup).await;
@@ -262,7 +260,7 @@ pub async fn run(
     for worker in workers {
         let stats = worker
             .await
-            .map_err(|e| CliError::refused(format!("a load worker failed: {e}")))??;
+            .map_err(|e| BenchError::Worker(e.to_string()))??;
         total.merge(&stats)?;
     }
     total.seconds = seconds;
