@@ -3,12 +3,13 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Subcommand;
 
 use super::output::{self, OutputFormat};
 use crate::identity::Identity;
-use crate::pki::CertificateAuthority;
+use crate::pki::{CertificateAuthority, LEAF_LIFETIME, Validity};
 
 /// `tresor certs ...`
 #[derive(Debug, Subcommand)]
@@ -39,6 +40,10 @@ pub enum CertsCommand {
         /// Folder to write into.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// How long the certificate is valid, e.g. 2m, 1h, 90d (default one
+        /// year). Short lifetimes are for tests and demos of rotation.
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        ttl: Option<Duration>,
     },
     /// Issue a server certificate (writes cert.pem and key.pem).
     ///
@@ -56,6 +61,10 @@ pub enum CertsCommand {
         /// Folder to write into.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// How long the certificate is valid, e.g. 2m, 1h, 90d (default one
+        /// year).
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        ttl: Option<Duration>,
     },
 }
 
@@ -68,23 +77,40 @@ pub fn run(command: CertsCommand, format: OutputFormat) -> Result<String, String
             ca.save(&out).map_err(|e| e.to_string())?;
             (vec![out.join("ca.pem"), out.join("ca.key")], String::new())
         }
-        CertsCommand::Issue { ca, identity, out } => {
+        CertsCommand::Issue {
+            ca,
+            identity,
+            out,
+            ttl,
+        } => {
             let identity = Identity::parse(&identity).map_err(|e| format!("--identity: {e}"))?;
+            let validity = Validity::from_now(ttl.unwrap_or(LEAF_LIFETIME));
             let ca = CertificateAuthority::load(&ca).map_err(|e| e.to_string())?;
-            ca.issue_client(identity.as_str())
-                .and_then(|cert| cert.save(&out, false))
-                .map_err(|e| e.to_string())?;
+            ca.issue_client_with_validity(
+                identity.as_str(),
+                validity.not_before,
+                validity.not_after,
+            )
+            .and_then(|cert| cert.save(&out, false))
+            .map_err(|e| e.to_string())?;
             (
                 vec![out.join("cert.pem"), out.join("key.pem")],
                 format!(" for {identity}"),
             )
         }
-        CertsCommand::Server { ca, dns, ip, out } => {
+        CertsCommand::Server {
+            ca,
+            dns,
+            ip,
+            out,
+            ttl,
+        } => {
             if dns.is_empty() && ip.is_empty() {
                 return Err("give at least one --dns NAME or --ip ADDR".into());
             }
+            let validity = Validity::from_now(ttl.unwrap_or(LEAF_LIFETIME));
             let ca = CertificateAuthority::load(&ca).map_err(|e| e.to_string())?;
-            ca.issue_server(&dns, &ip)
+            ca.issue_server_with_validity(&dns, &ip, validity)
                 .and_then(|cert| cert.save(&out, false))
                 .map_err(|e| e.to_string())?;
             (
@@ -98,4 +124,13 @@ pub fn run(command: CertsCommand, format: OutputFormat) -> Result<String, String
         OutputFormat::Json => output::json(&serde_json::json!({ "files": names })),
         OutputFormat::Human => format!("wrote {}{summary}\n", names.join(" and ")),
     })
+}
+
+/// `--ttl`: a duration such as `2m`, `1h` or `90d`, at least one second.
+fn parse_ttl(raw: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if ttl < Duration::from_secs(1) {
+        return Err("a certificate must be valid for at least one second".into());
+    }
+    Ok(ttl)
 }

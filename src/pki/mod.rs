@@ -61,12 +61,36 @@ pub const KEY_FILE: &str = "key.pem";
 
 /// Longest subject common name X.509 allows (RFC 5280 `ub-common-name`).
 const MAX_COMMON_NAME_LEN: usize = 64;
-/// Back-dating of every `not_before`, to tolerate clock skew between hosts.
+/// Back-dating of `not_before` (at most; see [`Validity::from_now`]), to
+/// tolerate clock skew between hosts.
 const CLOCK_SKEW: Duration = Duration::from_secs(60 * 60);
 /// Lifetime of a CA certificate: ten years.
 const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 /// Lifetime of a leaf (server or client) certificate: one year.
-const LEAF_LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+pub const LEAF_LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// When a certificate is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    /// The first second it is valid.
+    pub not_before: SystemTime,
+    /// The last second it is valid.
+    pub not_after: SystemTime,
+}
+
+impl Validity {
+    /// A certificate issued now for `lifetime`: valid until now plus
+    /// `lifetime`, and from a little before now, so that a peer whose clock
+    /// is slightly behind accepts it at once (by the smaller of one hour
+    /// and `lifetime`, so a short-lived certificate stays short-lived).
+    pub fn from_now(lifetime: Duration) -> Self {
+        let now = SystemTime::now();
+        Self {
+            not_before: now - CLOCK_SKEW.min(lifetime),
+            not_after: now + lifetime,
+        }
+    }
+}
 
 /// Errors from generating, loading, issuing or saving certificates.
 #[derive(Debug, thiserror::Error)]
@@ -380,6 +404,16 @@ impl CertificateAuthority {
         dns_names: &[String],
         ips: &[IpAddr],
     ) -> Result<CertifiedKey, PkiError> {
+        self.issue_server_with_validity(dns_names, ips, Validity::from_now(LEAF_LIFETIME))
+    }
+
+    /// [`CertificateAuthority::issue_server`] with a chosen validity window.
+    pub fn issue_server_with_validity(
+        &self,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        validity: Validity,
+    ) -> Result<CertifiedKey, PkiError> {
         let mut sans = Vec::with_capacity(dns_names.len() + ips.len());
         for name in dns_names {
             validate_dns_name("DNS name", name)?;
@@ -391,21 +425,20 @@ impl CertificateAuthority {
             (None, Some(ip)) => ip.to_string(),
             (None, None) => return Err(PkiError::NoServerNames),
         };
-        let now = SystemTime::now();
         self.issue_leaf(
             &common_name,
             sans,
             ExtendedKeyUsagePurpose::ServerAuth,
-            now - CLOCK_SKEW,
-            now + LEAF_LIFETIME,
+            validity.not_before,
+            validity.not_after,
         )
     }
 
     /// Issues a client certificate for `identity`, valid from one hour ago for
     /// one year. See [`CertificateAuthority::issue_client_with_validity`].
     pub fn issue_client(&self, identity: &str) -> Result<CertifiedKey, PkiError> {
-        let now = SystemTime::now();
-        self.issue_client_with_validity(identity, now - CLOCK_SKEW, now + LEAF_LIFETIME)
+        let validity = Validity::from_now(LEAF_LIFETIME);
+        self.issue_client_with_validity(identity, validity.not_before, validity.not_after)
     }
 
     /// Issues a client certificate for `identity`, valid from `not_before` to

@@ -15,6 +15,7 @@ mod aws_kms;
 mod backup;
 mod batch;
 mod bench;
+mod certs_ttl;
 mod cli;
 mod cli_admin;
 mod cli_output_files;

@@ -1,0 +1,143 @@
+//! `tresor certs issue --ttl` and `tresor certs server --ttl`: short-lived
+//! certificates for tests and demos of rotation (issue 20). The validity is
+//! read back from the written certificate.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use x509_parser::pem::parse_x509_pem;
+
+fn tresor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .args(args)
+        .output()
+        .expect("run tresor")
+}
+
+fn succeeds(args: &[&str]) {
+    let out = tresor(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (not_before, not_after) of the certificate in `dir/cert.pem`, in Unix
+/// seconds.
+fn validity(dir: &Path) -> (i64, i64) {
+    let pem = std::fs::read(dir.join("cert.pem")).expect("cert.pem");
+    let (_, pem) = parse_x509_pem(&pem).expect("pem");
+    let cert = pem.parse_x509().expect("x509");
+    let validity = cert.validity();
+    (
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+    )
+}
+
+fn now() -> i64 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after epoch")
+        .as_secs();
+    i64::try_from(secs).expect("fits")
+}
+
+#[test]
+fn ttl_sets_how_long_client_and_server_certificates_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = |name: &str| dir.path().join(name).display().to_string();
+    succeeds(&["certs", "ca", "--out", &d("ca")]);
+
+    let before = now();
+    succeeds(&[
+        "certs",
+        "issue",
+        "--ca",
+        &d("ca"),
+        "--identity",
+        "spiffe://test/billing",
+        "--out",
+        &d("billing"),
+        "--ttl",
+        "2m",
+    ]);
+    let (not_before, not_after) = validity(&dir.path().join("billing"));
+    let after = now();
+    assert!(
+        (before + 120 - 1..=after + 120).contains(&not_after),
+        "not_after {not_after} is not two minutes after {before}..{after}"
+    );
+    // Back-dated by at most the lifetime itself, so a 2-minute certificate
+    // does not live for an hour and two minutes.
+    assert!(not_before >= before - 120 - 1, "not_before {not_before}");
+    assert!(
+        not_before <= after,
+        "not_before {not_before} is in the future"
+    );
+
+    succeeds(&[
+        "certs",
+        "server",
+        "--ca",
+        &d("ca"),
+        "--dns",
+        "localhost",
+        "--out",
+        &d("server"),
+        "--ttl",
+        "1h",
+    ]);
+    let (_, not_after) = validity(&dir.path().join("server"));
+    assert!(
+        (now() + 3600 - 5..=now() + 3600).contains(&not_after),
+        "{not_after}"
+    );
+
+    // Without --ttl: one year, as before.
+    succeeds(&[
+        "certs",
+        "issue",
+        "--ca",
+        &d("ca"),
+        "--identity",
+        "spiffe://test/shipping",
+        "--out",
+        &d("shipping"),
+    ]);
+    let (_, not_after) = validity(&dir.path().join("shipping"));
+    let year = i64::try_from(Duration::from_secs(365 * 24 * 3600).as_secs()).expect("fits");
+    assert!(
+        (now() + year - 5..=now() + year).contains(&not_after),
+        "{not_after}"
+    );
+}
+
+#[test]
+fn a_zero_or_unreadable_ttl_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = |name: &str| dir.path().join(name).display().to_string();
+    succeeds(&["certs", "ca", "--out", &d("ca")]);
+    for ttl in ["0s", "500ms", "soon", "-5m"] {
+        let out = tresor(&[
+            "certs",
+            "issue",
+            "--ca",
+            &d("ca"),
+            "--identity",
+            "spiffe://test/billing",
+            "--out",
+            &d("billing"),
+            &format!("--ttl={ttl}"),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "--ttl {ttl}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--ttl"), "--ttl {ttl}: {stderr}");
+        assert!(
+            !dir.path().join("billing").exists(),
+            "--ttl {ttl} wrote files"
+        );
+    }
+}
