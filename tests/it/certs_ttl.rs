@@ -15,6 +15,16 @@ fn tresor(args: &[&str]) -> Output {
         .expect("run tresor")
 }
 
+/// `tresor certs issue` for `identity` into `dir/out`, from the CA in
+/// `dir/ca`, with `extra` flags.
+fn issue(dir: &Path, identity: &str, out: &str, extra: &[&str]) -> Output {
+    let (ca, out) = (dir.join("ca"), dir.join(out));
+    let mut args = vec!["certs", "issue", "--ca", ca.to_str().expect("utf8")];
+    args.extend(["--identity", identity, "--out", out.to_str().expect("utf8")]);
+    args.extend(extra);
+    tresor(&args)
+}
+
 fn succeeds(args: &[&str]) {
     let out = tresor(args);
     assert!(
@@ -52,18 +62,17 @@ fn ttl_sets_how_long_client_and_server_certificates_live() {
     succeeds(&["certs", "ca", "--out", &d("ca")]);
 
     let before = now();
-    succeeds(&[
-        "certs",
-        "issue",
-        "--ca",
-        &d("ca"),
-        "--identity",
+    let out = issue(
+        dir.path(),
         "spiffe://test/billing",
-        "--out",
-        &d("billing"),
-        "--ttl",
-        "2m",
-    ]);
+        "billing",
+        &["--ttl", "2m"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (not_before, not_after) = validity(&dir.path().join("billing"));
     let after = now();
     assert!(
@@ -97,16 +106,12 @@ fn ttl_sets_how_long_client_and_server_certificates_live() {
     );
 
     // Without --ttl: one year, as before.
-    succeeds(&[
-        "certs",
-        "issue",
-        "--ca",
-        &d("ca"),
-        "--identity",
-        "spiffe://test/shipping",
-        "--out",
-        &d("shipping"),
-    ]);
+    let out = issue(dir.path(), "spiffe://test/shipping", "shipping", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, not_after) = validity(&dir.path().join("shipping"));
     let year = i64::try_from(Duration::from_secs(365 * 24 * 3600).as_secs()).expect("fits");
     assert!(
@@ -121,17 +126,8 @@ fn a_zero_or_unreadable_ttl_is_refused_and_writes_nothing() {
     let d = |name: &str| dir.path().join(name).display().to_string();
     succeeds(&["certs", "ca", "--out", &d("ca")]);
     for ttl in ["0s", "500ms", "soon", "-5m"] {
-        let out = tresor(&[
-            "certs",
-            "issue",
-            "--ca",
-            &d("ca"),
-            "--identity",
-            "spiffe://test/billing",
-            "--out",
-            &d("billing"),
-            &format!("--ttl={ttl}"),
-        ]);
+        let ttl_flag = format!("--ttl={ttl}");
+        let out = issue(dir.path(), "spiffe://test/billing", "billing", &[&ttl_flag]);
         assert_eq!(out.status.code(), Some(2), "--ttl {ttl}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("--ttl"), "--ttl {ttl}: {stderr}");
