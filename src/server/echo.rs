@@ -1,17 +1,16 @@
 //! The bench echo server: `tresor.bench.v1.Echo` (from the `tresor-bench`
-//! crate) alone, on exactly the
-//! transport tresor serves with by default ([`super::transport`] and
-//! [`super::incoming`]: same tonic, same rustls mutual TLS requiring a
-//! client certificate from the client CA, same default timeouts,
-//! keep-alive, connection and stream limits, TCP_NODELAY and message
-//! limits). `tresor echo-serve` runs it in its own process for `tresor
-//! bench --compare-echo`.
+//! crate) alone, on exactly the transport tresor serves with by default
+//! ([`super::transport`] and [`super::listen`]: same tonic, same rustls
+//! mutual TLS requiring a client certificate from the client CA, same
+//! default timeouts, keep-alive, connection and stream limits, TCP_NODELAY
+//! and message limits). `tresor echo-serve` runs it in its own process for
+//! `tresor bench --compare-echo`.
 
 use std::future::Future;
 
 use tokio::net::TcpListener;
 
-use super::{ServerError, incoming, max_message_bytes, transport};
+use super::{ServerError, listen, max_message_bytes, transport};
 use crate::config::{DEFAULT_MAX_PLAINTEXT_BYTES, TlsMaterial, TransportLimits};
 
 /// Serves the echo service on `listener` with `tls` until `shutdown`
@@ -24,10 +23,10 @@ pub async fn serve(
     let max_message = max_message_bytes(DEFAULT_MAX_PLAINTEXT_BYTES);
     let echo = tresor_bench::echo_server(max_message);
     let limits = TransportLimits::default();
-    let mut transport = transport(tls, &limits)?;
-    transport
+    let (_tls, connections) = listen(listener, tls, &limits)?;
+    transport(&limits)
         .add_service(echo)
-        .serve_with_incoming_shutdown(incoming(listener, &limits), shutdown)
+        .serve_with_incoming_shutdown(connections, shutdown)
         .await?;
     Ok(())
 }

@@ -19,9 +19,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::server::TlsStream;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
+use super::tls::LiveTls;
 use crate::config::TransportLimits;
 
 /// Pause after an accept error such as "too many open files", so the loop
@@ -54,6 +57,44 @@ pub fn incoming(
             if accepted.send(Ok(connection)).await.is_err() {
                 return;
             }
+        }
+    });
+    ReceiverStream::new(stream)
+}
+
+/// The TLS connections of `listener`: [`incoming`]'s connections, each
+/// through a handshake with the configuration current when it was
+/// accepted, run in a task of its own (a slow client holds its slot, not
+/// the loop) and dropped, freeing the slot, when it fails or outlasts the
+/// handshake timeout.
+pub fn tls_incoming(
+    listener: TcpListener,
+    limits: &TransportLimits,
+    tls: Arc<LiveTls>,
+) -> impl tokio_stream::Stream<Item = io::Result<TlsStream<Connection>>> + use<> {
+    let mut connections = Box::pin(incoming(listener, limits));
+    let (handshaken, stream) = mpsc::channel(1);
+    tokio::spawn(async move {
+        loop {
+            let connection = tokio::select! {
+                next = connections.next() => match next {
+                    Some(Ok(connection)) => connection,
+                    Some(Err(_)) => continue,
+                    None => return,
+                },
+                () = handshaken.closed() => return,
+            };
+            let (acceptor, timeout) = (tls.acceptor(), tls.handshake_timeout());
+            let handshaken = handshaken.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(timeout, acceptor.accept(connection)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = handshaken.send(Ok(stream)).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                }
+            });
         }
     });
     ReceiverStream::new(stream)

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tonic::transport::{Certificate, Identity as TlsIdentity, ServerTlsConfig};
+use tokio_rustls::server::TlsStream;
 use tonic_health::ServingStatus;
 
 use crate::config::{Settings, StoreSpec, TlsMaterial, TransportLimits};
@@ -31,8 +31,10 @@ pub mod echo;
 pub mod hardening;
 mod incoming;
 pub mod ops_http;
+mod tls;
 
-pub use incoming::{Connection, incoming};
+pub use incoming::{Connection, incoming, tls_incoming};
+pub use tls::{LiveTls, TlsSetupError};
 
 /// How often the audit log writes a checkpoint the keystore remembers.
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
@@ -59,7 +61,10 @@ pub enum ServerError {
     /// unwrap).
     #[error("{0}")]
     Service(#[from] Error),
-    /// TLS configuration or transport failure.
+    /// The TLS files do not make a configuration.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsSetupError),
+    /// Transport failure.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
     /// Reflection service could not be built.
@@ -115,7 +120,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let Self { service, settings } = self;
-        let mut transport = transport(&settings.tls, &settings.transport)?;
+        let mut transport = transport(&settings.transport);
 
         // Resume a root-key rotation a crash or a stop interrupted.
         service.spawn_root_rewrap();
@@ -178,13 +183,14 @@ impl Server {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "tresor listening (mTLS)");
         }
+        let (_tls, connections) = listen(listener, &settings.tls, &settings.transport)?;
         let outcome = transport
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_alpha)
             .add_service(crypto)
             .add_service(admin)
-            .serve_with_incoming_shutdown(incoming(listener, &settings.transport), shutdown)
+            .serve_with_incoming_shutdown(connections, shutdown)
             .await;
         health_task.abort();
         purge_task.abort();
@@ -234,29 +240,43 @@ pub type Transport = tonic::transport::Server<
     >,
 >;
 
-/// The transport every gRPC listener of this crate uses: mutual TLS with
-/// `tls` (a client certificate from the client CA is required), the TLS
-/// handshake and request timeouts, HTTP/2 keep-alive and the stream, header
-/// and reset limits of `limits`, and bad requests tonic refuses reported
-/// as INVALID_ARGUMENT. tresor and the bench echo service ([`echo`]) both start from it,
-/// so they differ only in the services they add. Serve it with
-/// [`incoming`] (connection cap, idle timeout, TCP_NODELAY).
-pub fn transport(tls: &TlsMaterial, limits: &TransportLimits) -> Result<Transport, ServerError> {
-    let tls = ServerTlsConfig::new()
-        .identity(TlsIdentity::from_pem(&tls.cert_pem, tls.key_pem.as_bytes()))
-        .client_ca_root(Certificate::from_pem(&tls.client_ca_pem))
-        .client_auth_optional(false)
-        .timeout(limits.tls_handshake_timeout);
+/// The transport every gRPC listener of this crate uses: the request
+/// timeout, HTTP/2 keep-alive and the stream, header and reset limits of
+/// `limits`, and bad requests tonic refuses reported as INVALID_ARGUMENT.
+/// tresor and the bench echo service ([`echo`]) both start from it, so they
+/// differ only in the services they add. Serve it with [`listen`] (mutual
+/// TLS, connection cap, idle timeout, TCP_NODELAY).
+pub fn transport(limits: &TransportLimits) -> Transport {
     let map: ResponseMap = bad_request_is_invalid_argument;
-    Ok(tonic::transport::Server::builder()
+    tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(map))
-        .tls_config(tls)?
         .timeout(limits.request_timeout)
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_max_header_list_size(limits.max_header_list_bytes)
         .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESET_STREAMS))
         .http2_keepalive_interval(Some(limits.keepalive_interval))
-        .http2_keepalive_timeout(Some(limits.keepalive_timeout)))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+}
+
+/// The mutually authenticated connections of `listener`: TLS with `tls`
+/// (a client certificate from the client CA is required; handshakes time
+/// out after `limits.tls_handshake_timeout`), at most
+/// `limits.max_connections` open at once, each with an idle timeout.
+/// Returns the live configuration too, which can be replaced while serving.
+pub fn listen(
+    listener: TcpListener,
+    tls: &TlsMaterial,
+    limits: &TransportLimits,
+) -> Result<
+    (
+        Arc<LiveTls>,
+        impl tokio_stream::Stream<Item = std::io::Result<TlsStream<Connection>>> + use<>,
+    ),
+    ServerError,
+> {
+    let live = Arc::new(LiveTls::new(tls, limits.tls_handshake_timeout)?);
+    let connections = tls_incoming(listener, limits, live.clone());
+    Ok((live, connections))
 }
 
 /// gRPC status code OUT_OF_RANGE, as it appears in the `grpc-status` header.
