@@ -113,6 +113,15 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
             key_pem: Zeroizing::new(read(dir.join("server/key.pem"))?),
             client_ca_pem: read(dir.join("ca/ca.pem"))?,
         },
+        // Re-issue the dev certificates and the server follows.
+        tls_reload: Some(crate::config::TlsReload {
+            files: crate::config::TlsFiles {
+                tls_cert: dir.join("server/cert.pem"),
+                tls_key: dir.join("server/key.pem"),
+                client_ca: dir.join("ca/ca.pem"),
+            },
+            watch_every: Some(std::time::Duration::from_secs(5)),
+        }),
         transport: crate::config::TransportLimits::default(),
         // Unseal: one call by the dev admin, no token (the default).
         service: ServiceOptions {

@@ -89,6 +89,12 @@ pub struct ServeArgs {
     /// Server certificate, key and client CA.
     #[command(flatten)]
     pub tls: TlsFiles,
+    /// How often the TLS files are checked and, when their content changed,
+    /// reloaded while serving (new handshakes get the new set; a bad set is
+    /// refused and the old one keeps serving); `off` stops the watch.
+    /// SIGHUP reloads at once either way.
+    #[arg(long, default_value = "5s", value_name = "INTERVAL")]
+    pub tls_reload_interval: String,
     /// Connection, stream and time limits of the listener.
     #[command(flatten)]
     pub transport: TransportArgs,
@@ -245,6 +251,35 @@ pub struct TlsMaterial {
     pub client_ca_pem: String,
 }
 
+/// Where a listener's TLS material comes from, so it can be reloaded while
+/// serving.
+#[derive(Debug, Clone)]
+pub struct TlsReload {
+    /// The files.
+    pub files: TlsFiles,
+    /// How often their content is compared with what is served (`None`:
+    /// only on SIGHUP).
+    pub watch_every: Option<std::time::Duration>,
+}
+
+/// Smallest `--tls-reload-interval` (tests use short ones).
+pub const MIN_TLS_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Parses `--tls-reload-interval`: `off`, or at least
+/// [`MIN_TLS_RELOAD_INTERVAL`].
+fn tls_reload_interval(text: &str) -> Result<Option<std::time::Duration>, ConfigError> {
+    const FLAG: &str = "--tls-reload-interval";
+    if text == "off" {
+        return Ok(None);
+    }
+    let interval = humantime::parse_duration(text)
+        .map_err(|e| config_error(FLAG, format!("{text:?}: {e} (for example 5s, or off)")))?;
+    if interval < MIN_TLS_RELOAD_INTERVAL {
+        return Err(config_error(FLAG, "must be at least 100ms, or off"));
+    }
+    Ok(Some(interval))
+}
+
 /// The TLS files of a gRPC listener (`tresor serve`, and the bench echo
 /// server that must serve exactly as tresor does).
 #[derive(Debug, Clone, clap::Args)]
@@ -315,6 +350,9 @@ pub struct Settings {
     pub master_key: MasterKeySpec,
     /// TLS material.
     pub tls: TlsMaterial,
+    /// Where `tls` was read from, to reload it while serving (`None`: the
+    /// material was given directly and is served as it is).
+    pub tls_reload: Option<TlsReload>,
     /// Connection, stream and time limits of the listener.
     pub transport: TransportLimits,
     /// Service-layer settings.
@@ -478,6 +516,10 @@ impl Settings {
             ("--tls-key", &args.tls.tls_key),
             ("--client-ca", &args.tls.client_ca),
         )?;
+        let tls_reload = Some(TlsReload {
+            watch_every: tls_reload_interval(&args.tls_reload_interval)?,
+            files: args.tls.clone(),
+        });
         let transport = TransportLimits::try_from(&args.transport)?;
         if args.audit_max_file_mib == 0 {
             return Err(config_error("--audit-max-file-mib", "must be at least 1"));
@@ -639,6 +681,7 @@ impl Settings {
             store,
             master_key,
             tls,
+            tls_reload,
             transport,
             service: ServiceOptions {
                 admins,

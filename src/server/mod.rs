@@ -32,6 +32,7 @@ pub mod hardening;
 mod incoming;
 pub mod ops_http;
 mod tls;
+mod tls_reload;
 
 pub use incoming::{Connection, incoming, tls_incoming};
 pub use tls::{LiveTls, TlsSetupError};
@@ -183,7 +184,13 @@ impl Server {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "tresor listening (mTLS)");
         }
-        let (_tls, connections) = listen(listener, &settings.tls, &settings.transport)?;
+        let (live_tls, connections) = listen(listener, &settings.tls, &settings.transport)?;
+        if let Some(reload) = settings.tls_reload.clone() {
+            let (service, served) = (service.clone(), settings.tls.clone());
+            side_tasks.push(tokio::spawn(async move {
+                tls_reload::follow(live_tls, reload, &served, service).await;
+            }));
+        }
         let outcome = transport
             .add_service(health_service)
             .add_service(reflection)

@@ -24,13 +24,16 @@ use crate::config::TlsMaterial;
 #[non_exhaustive]
 pub enum TlsSetupError {
     /// The server certificate file holds no PEM certificate.
-    #[error("the server certificate file holds no PEM certificate")]
+    #[error("--tls-cert holds no PEM certificate")]
     NoServerCertificate,
     /// The server key file holds no PEM private key.
-    #[error("the server key file holds no PEM private key (PKCS#8, SEC1 or PKCS#1)")]
+    #[error("--tls-key holds no PEM private key (PKCS#8, SEC1 or PKCS#1)")]
     NoServerKey,
+    /// The key is not the certificate's.
+    #[error("--tls-key does not match the certificate in --tls-cert")]
+    KeyMismatch,
     /// The client CA file holds no usable PEM certificate.
-    #[error("the client CA file holds no usable PEM certificate")]
+    #[error("--client-ca holds no usable PEM certificate")]
     NoClientCa,
     /// rustls refused the set (for example, a key that does not match the
     /// certificate).
@@ -64,6 +67,16 @@ impl LiveTls {
             Err(poisoned) => poisoned.into_inner().clone(),
         };
         TlsAcceptor::from(current)
+    }
+
+    /// Makes `config` the one new handshakes use; connections established
+    /// before keep theirs.
+    pub fn replace(&self, config: rustls::ServerConfig) {
+        let config = Arc::new(config);
+        match self.current.write() {
+            Ok(mut current) => *current = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
     }
 
     /// How long a handshake may take.
@@ -101,7 +114,10 @@ pub fn server_config(material: &TlsMaterial) -> Result<rustls::ServerConfig, Tls
         .map_err(|e| TlsSetupError::Rustls(e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
-        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => TlsSetupError::KeyMismatch,
+            other => TlsSetupError::Rustls(other.to_string()),
+        })?;
     config.alpn_protocols.push(b"h2".to_vec());
     Ok(config)
 }

@@ -29,6 +29,11 @@ struct KindLabels {
     kind: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 50 µs to about 1.6 s.
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -54,6 +59,7 @@ pub struct Metrics {
     batch_items: Family<RequestLabels, Counter>,
     latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
     anomalies: Family<KindLabels, Counter>,
+    tls_reloads: Family<ResultLabels, Counter>,
     cache_hits: Counter,
     cache_misses: Counter,
     cache_hit_ratio: Gauge<f64, AtomicU64>,
@@ -85,11 +91,13 @@ impl Metrics {
             latency_histogram,
         );
         let anomalies = Family::<KindLabels, Counter>::default();
+        let tls_reloads = Family::<ResultLabels, Counter>::default();
         let metrics = Self {
             requests: requests.clone(),
             batch_items: batch_items.clone(),
             latency: latency.clone(),
             anomalies: anomalies.clone(),
+            tls_reloads: tls_reloads.clone(),
             cache_hits: Counter::default(),
             cache_misses: Counter::default(),
             cache_hit_ratio: Gauge::default(),
@@ -118,6 +126,11 @@ impl Metrics {
             "anomaly_alerts",
             "Anomaly alerts raised, by kind",
             anomalies,
+        );
+        registry.register(
+            "tls_reload",
+            "Reloads of the listener's TLS files: ok (applied) or refused (the old set keeps serving)",
+            tls_reloads,
         );
         registry.register(
             "dek_cache_hits",
@@ -150,6 +163,9 @@ impl Metrics {
             "Audit records waiting for the writer",
             metrics.audit_queue_depth.clone(),
         );
+        for result in ["ok", "refused"] {
+            let _ = metrics.tls_reloads.get_or_create(&ResultLabels { result });
+        }
         for kind in crate::anomaly::AlertKind::ALL {
             // Present from the start, so a rate() over them works at zero.
             let _ = metrics
@@ -182,6 +198,14 @@ impl Metrics {
     /// Counts an anomaly alert.
     pub fn anomaly(&self, kind: &'static str) {
         self.anomalies.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Counts a TLS reload: applied (`true`) or refused.
+    pub fn tls_reload(&self, applied: bool) {
+        let result = if applied { "ok" } else { "refused" };
+        self.tls_reloads
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     /// Counts a data-key lookup.

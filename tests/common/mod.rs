@@ -86,6 +86,7 @@ impl Fixture {
                 key_pem: self.server_cert.key_pem.clone(),
                 client_ca_pem: self.ca.cert_pem(),
             },
+            tls_reload: None,
             transport: tresor::config::TransportLimits::default(),
             service: ServiceOptions {
                 max_plaintext_bytes,

@@ -1,0 +1,390 @@
+//! The server's TLS files reloaded while it serves (issue 20): new
+//! handshakes get the new certificate, established connections keep
+//! working, and a bad set (half written, expired, a key of another
+//! certificate, garbage) is refused while the old set keeps serving. Real
+//! server, real TLS; the served certificate is read from the handshake.
+
+use crate::common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::TcpStream;
+use tresor::config::{TlsFiles, TlsReload};
+use tresor::pki::{CertifiedKey, Validity};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+const KEY: &str = "billing/reload";
+/// Long enough for any reload the tests wait for, on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+struct Files {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Files {
+    /// Rewrites the certificate, then the key: two steps, as a careless
+    /// deployment would, so the watcher may see the new certificate with
+    /// the old key in between.
+    fn install(&self, server_cert: &CertifiedKey) {
+        std::fs::write(&self.cert, &server_cert.cert_pem).expect("write cert");
+        std::thread::sleep(Duration::from_millis(250));
+        std::fs::write(&self.key, server_cert.key_pem.as_bytes()).expect("write key");
+    }
+}
+
+/// A server that watches its TLS files every 100 ms.
+async fn server_watching_its_files() -> (TestServer, Files) {
+    let fixture = Fixture::new();
+    let dir = fixture.dir.path().join("tls");
+    std::fs::create_dir_all(&dir).expect("tls dir");
+    let files = TlsFiles {
+        tls_cert: dir.join("cert.pem"),
+        tls_key: dir.join("key.pem"),
+        client_ca: dir.join("ca.pem"),
+    };
+    std::fs::write(&files.tls_cert, &fixture.server_cert.cert_pem).expect("cert");
+    std::fs::write(&files.tls_key, fixture.server_cert.key_pem.as_bytes()).expect("key");
+    std::fs::write(&files.client_ca, fixture.ca.cert_pem()).expect("ca");
+    let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
+    settings.tls_reload = Some(TlsReload {
+        files: files.clone(),
+        watch_every: Some(Duration::from_millis(100)),
+    });
+    let server = TestServer::start_with_settings(fixture, settings).await;
+    let files = Files {
+        cert: files.tls_cert,
+        key: files.tls_key,
+    };
+    (server, files)
+}
+
+fn serial_of(cert_der: &[u8]) -> String {
+    let (_, cert) = X509Certificate::from_der(cert_der).expect("x509");
+    cert.raw_serial_as_string()
+}
+
+fn serial_of_pem(cert_pem: &str) -> String {
+    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("pem");
+    serial_of(&der)
+}
+
+/// The serial of the certificate the server at `addr` presents to a new
+/// handshake (a client certificate of `identity` from `fixture`'s CA).
+async fn served_serial_at(addr: SocketAddr, fixture: &Fixture, identity: &str) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(fixture.ca.cert_pem().as_bytes()).expect("ca"))
+        .expect("root");
+    let client = fixture.ca.issue_client(identity).expect("client cert");
+    let chain = vec![CertificateDer::from_pem_slice(client.cert_pem.as_bytes()).expect("cert")];
+    let key = PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).expect("key");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .expect("client auth");
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let tls = connector
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("handshake");
+    let served = tls.get_ref().1.peer_certificates().expect("server chain");
+    serial_of(&served[0])
+}
+
+/// [`served_serial_at`] of an in-process server.
+async fn served_serial(server: &TestServer, identity: &str) -> String {
+    served_serial_at(server.addr, &server.fixture, identity).await
+}
+
+/// Waits until a new handshake at `addr` is served the certificate with
+/// `serial`.
+async fn until_served_at(addr: SocketAddr, fixture: &Fixture, serial: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if served_serial_at(addr, fixture, ADMIN).await == serial {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server never served serial {serial}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`until_served_at`] of an in-process server.
+async fn until_served(server: &TestServer, serial: &str) {
+    until_served_at(server.addr, &server.fixture, serial).await;
+}
+
+/// The audit events named `event` written so far (a line being written
+/// is skipped).
+fn audit_events(server: &TestServer, event: &str) -> Vec<serde_json::Value> {
+    let file = tresor::service::default_audit_file(&server.fixture.data_dir());
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|record| record["operation"] == event)
+        .collect()
+}
+
+/// Waits until `count` events `event` are in the audit log.
+async fn until_audited(server: &TestServer, event: &str, count: usize) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let events = audit_events(server, event);
+        if events.len() >= count {
+            return events;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than {count} {event} audit events: {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn round_trip_works(clients: &mut common::Clients) {
+    let sealed = clients
+        .encrypt(KEY, b"still here", &[])
+        .await
+        .expect("encrypt");
+    let opened = clients
+        .decrypt(KEY, &sealed.ciphertext, &[])
+        .await
+        .expect("decrypt");
+    assert_eq!(opened.plaintext, b"still here");
+}
+
+#[tokio::test]
+async fn a_rotated_server_certificate_is_served_to_new_handshakes_while_old_connections_go_on() {
+    let (server, files) = server_watching_its_files().await;
+    let original = serial_of_pem(&server.fixture.server_cert.cert_pem);
+    assert_eq!(served_serial(&server, ADMIN).await, original);
+    server.admin().await.create_key(KEY, BILLING).await;
+    let mut established = server.client(BILLING).await;
+    round_trip_works(&mut established).await;
+
+    let localhost = ["localhost".to_owned()];
+    let loopback = ["127.0.0.1".parse().expect("ip")];
+    for _ in 0..3 {
+        let next = server
+            .fixture
+            .ca
+            .issue_server(&localhost, &loopback)
+            .expect("cert");
+        files.install(&next);
+        until_served(&server, &serial_of_pem(&next.cert_pem)).await;
+        round_trip_works(&mut established).await;
+        round_trip_works(&mut server.client(BILLING).await).await;
+    }
+    let applied = until_audited(&server, "tls_reloaded", 3).await;
+    assert!(
+        applied
+            .iter()
+            .all(|r| r["detail"].as_str().is_some_and(|d| d.contains("expires"))),
+        "{applied:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_set_is_refused_and_the_old_one_keeps_serving() {
+    let (server, files) = server_watching_its_files().await;
+    server.admin().await.create_key(KEY, BILLING).await;
+    let serving = serial_of_pem(&server.fixture.server_cert.cert_pem);
+    let localhost = ["localhost".to_owned()];
+    let loopback = ["127.0.0.1".parse().expect("ip")];
+    let good_key = server.fixture.server_cert.key_pem.clone();
+
+    // Each bad set, then the good one back; the served certificate never
+    // changes and new connections keep working.
+    let expired = server
+        .fixture
+        .ca
+        .issue_server_with_validity(
+            &localhost,
+            &loopback,
+            Validity {
+                not_before: SystemTime::now() - Duration::from_secs(7200),
+                not_after: SystemTime::now() - Duration::from_secs(3600),
+            },
+        )
+        .expect("expired cert");
+    let another = server
+        .fixture
+        .ca
+        .issue_server(&localhost, &loopback)
+        .expect("cert");
+    let bad_sets: [(&str, &str, &str); 3] = [
+        ("garbage", "not a certificate at all\n", good_key.as_str()),
+        ("expired", &expired.cert_pem, &expired.key_pem),
+        ("another key", &another.cert_pem, good_key.as_str()),
+    ];
+    for (refusals, (why, cert, key)) in bad_sets.into_iter().enumerate() {
+        std::fs::write(&files.key, key).expect("key");
+        std::fs::write(&files.cert, cert).expect("cert");
+        until_audited(&server, "tls_reload_refused", refusals + 1).await;
+        assert_eq!(served_serial(&server, ADMIN).await, serving, "{why}");
+        round_trip_works(&mut server.client(BILLING).await).await;
+    }
+    let refused = audit_events(&server, "tls_reload_refused");
+    let reasons: Vec<&str> = refused
+        .iter()
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("not valid now")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("--tls-cert")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("does not match")),
+        "{reasons:?}"
+    );
+    let key_body: String = good_key
+        .lines()
+        .nth(1)
+        .expect("key body")
+        .chars()
+        .take(32)
+        .collect();
+    assert!(
+        reasons.iter().all(|r| !r.contains(&key_body)),
+        "a reason shows the key"
+    );
+
+    // A good set is applied after all that.
+    let next = server
+        .fixture
+        .ca
+        .issue_server(&localhost, &loopback)
+        .expect("cert");
+    files.install(&next);
+    until_served(&server, &serial_of_pem(&next.cert_pem)).await;
+}
+
+#[tokio::test]
+async fn sighup_reloads_at_once_with_the_watch_off() {
+    let fixture = Fixture::new();
+    let mut flags = fixture.serve_flags();
+    flags.extend(["--tls-reload-interval".to_owned(), "off".to_owned()]);
+    let serve = ServeProcess::start_with(&flags, &[]);
+    let original = serial_of_pem(&fixture.server_cert.cert_pem);
+    assert_eq!(
+        served_serial_at(serve.addr, &fixture, ADMIN).await,
+        original
+    );
+
+    let next = fixture
+        .ca
+        .issue_server(
+            &["localhost".to_owned()],
+            &["127.0.0.1".parse().expect("ip")],
+        )
+        .expect("cert");
+    next.save(&fixture.dir.path().join("server"), true)
+        .expect("save");
+    // The watch is off: nothing changes until the signal.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        served_serial_at(serve.addr, &fixture, ADMIN).await,
+        original
+    );
+
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &serve.child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    until_served_at(serve.addr, &fixture, &serial_of_pem(&next.cert_pem)).await;
+    assert!(
+        serve
+            .log_lines()
+            .iter()
+            .any(|l| l.contains("TLS files reloaded")),
+        "{:#?}",
+        serve.log_lines()
+    );
+    serve.terminate();
+}
+
+#[test]
+fn a_reload_interval_below_100ms_is_refused_before_binding() {
+    let fixture = Fixture::new();
+    let mut flags = fixture.serve_flags();
+    flags.extend(["--tls-reload-interval".to_owned(), "10ms".to_owned()]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
+        .args(&flags)
+        .output()
+        .expect("run tresor");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--tls-reload-interval"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_client_ca_roll_over_applies_to_new_connections_and_a_bundle_accepts_both() {
+    let (server, files) = server_watching_its_files().await;
+    server.admin().await.create_key(KEY, BILLING).await;
+    let ca_file = files.cert.with_file_name("ca.pem");
+    let old_ca = &server.fixture.ca;
+    let new_ca = tresor::pki::CertificateAuthority::generate("next CA").expect("CA");
+    // Clients verify the server with the old CA either way: the server's
+    // own certificate does not change here.
+    let server_root = old_ca.cert_pem();
+    let connects = |ca: &tresor::pki::CertificateAuthority| {
+        let cert = ca.issue_client(BILLING).expect("client cert");
+        let (addr, root) = (server.addr, server_root.clone());
+        async move {
+            match common::connect(addr, &root, Some(&cert)).await {
+                Ok(mut clients) => clients.encrypt(KEY, b"x", &[]).await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    };
+    assert!(connects(old_ca).await);
+    assert!(!connects(&new_ca).await);
+
+    // The overlap: both CAs in the bundle.
+    std::fs::write(
+        &ca_file,
+        format!("{}{}", old_ca.cert_pem(), new_ca.cert_pem()),
+    )
+    .expect("bundle");
+    until_audited(&server, "tls_reloaded", 1).await;
+    assert!(
+        connects(old_ca).await,
+        "the bundle still accepts the old CA"
+    );
+    assert!(connects(&new_ca).await, "the bundle accepts the new CA");
+
+    // The old CA leaves.
+    std::fs::write(&ca_file, new_ca.cert_pem()).expect("new ca");
+    until_audited(&server, "tls_reloaded", 2).await;
+    assert!(
+        !connects(old_ca).await,
+        "the old CA is refused on new connections"
+    );
+    assert!(connects(&new_ca).await);
+
+    // An empty bundle is refused: the new CA keeps being the one.
+    std::fs::write(&ca_file, "").expect("empty ca");
+    until_audited(&server, "tls_reload_refused", 1).await;
+    assert!(connects(&new_ca).await);
+}
