@@ -4,22 +4,11 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::cli::{text, tresor};
 use common::{ADMIN, BILLING, Fixture, TestServer};
 use tresor_client::Client;
-
-fn tresor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(args)
-        .output()
-        .expect("run tresor")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 async fn sdk_client(server: &TestServer, identity: &str) -> Client {
     server.fixture.sdk_at(server.addr, identity).await

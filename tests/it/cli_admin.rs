@@ -465,28 +465,15 @@ async fn usage_errors_exit_2() {
     admin.fails(&["key", "frobnicate"], 2);
     admin.fails(&["key", "set-min-version", "x", "not-a-number", "--yes"], 2);
     admin.fails(&["--output", "yaml", "status"], 2);
-    let err = admin.clone_without("TRESOR_ADDR").fails(&["status"], 2);
+    let err = admin.clone().without("TRESOR_ADDR").fails(&["status"], 2);
     assert!(err.contains("TRESOR_ADDR"), "{err}");
-    let err = admin.clone_without("TRESOR_KEY").fails(&["status"], 2);
+    let err = admin.clone().without("TRESOR_KEY").fails(&["status"], 2);
     assert!(err.contains("--cert given without --key"), "{err}");
     let err = admin
-        .clone_env()
+        .clone()
         .with("TRESOR_CA", "/does/not/exist.pem")
         .fails(&["status"], 2);
     assert!(err.contains("/does/not/exist.pem"), "{err}");
-}
-
-impl Tresor {
-    fn clone_env(&self) -> Self {
-        Self {
-            env: self.env.clone(),
-            dir: self.dir.clone(),
-        }
-    }
-
-    fn clone_without(&self, key: &str) -> Self {
-        self.clone_env().without(key)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -500,7 +487,7 @@ async fn connection_failures_exit_3_with_a_hint() {
     let other_ca = dir.path().join("other-ca.pem");
     std::fs::write(&other_ca, other.cert_pem()).expect("write");
     let err = admin
-        .clone_env()
+        .clone()
         .with("TRESOR_CA", other_ca.to_str().expect("utf8"))
         .fails(&["status"], 3);
     assert!(
@@ -510,7 +497,8 @@ async fn connection_failures_exit_3_with_a_hint() {
 
     // Missing client certificate.
     let err = admin
-        .clone_without("TRESOR_CERT")
+        .clone()
+        .without("TRESOR_CERT")
         .without("TRESOR_KEY")
         .fails(&["status"], 3);
     assert!(
@@ -524,15 +512,8 @@ async fn connection_failures_exit_3_with_a_hint() {
         .save(&dir.path().join("foreign"), true)
         .expect("save");
     let err = admin
-        .clone_env()
-        .with(
-            "TRESOR_CERT",
-            dir.path().join("foreign/cert.pem").to_str().expect("utf8"),
-        )
-        .with(
-            "TRESOR_KEY",
-            dir.path().join("foreign/key.pem").to_str().expect("utf8"),
-        )
+        .clone()
+        .with_cert(&dir.path().join("foreign"))
         .fails(&["status"], 3);
     assert!(
         err.contains("hint: the server refused the client certificate"),
@@ -551,15 +532,8 @@ async fn connection_failures_exit_3_with_a_hint() {
         .save(&dir.path().join("expired"), true)
         .expect("save");
     let err = admin
-        .clone_env()
-        .with(
-            "TRESOR_CERT",
-            dir.path().join("expired/cert.pem").to_str().expect("utf8"),
-        )
-        .with(
-            "TRESOR_KEY",
-            dir.path().join("expired/key.pem").to_str().expect("utf8"),
-        )
+        .clone()
+        .with_cert(&dir.path().join("expired"))
         .fails(&["status"], 3);
     assert!(err.contains("expired"), "{err}");
     assert!(err.contains("hint: a certificate has expired"), "{err}");
@@ -570,7 +544,7 @@ async fn connection_failures_exit_3_with_a_hint() {
         listener.local_addr().expect("addr").port()
     };
     let err = admin
-        .clone_env()
+        .clone()
         .with("TRESOR_ADDR", &format!("https://localhost:{closed}"))
         .fails(&["status"], 3);
     assert!(err.contains("hint: is the server running"), "{err}");
@@ -579,10 +553,7 @@ async fn connection_failures_exit_3_with_a_hint() {
 #[test]
 fn completions_are_generated_for_common_shells() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .args(["completions", shell])
-            .output()
-            .expect("run");
+        let out = common::cli::tresor(&["completions", shell]);
         assert!(out.status.success());
         let script = text(&out.stdout);
         assert!(

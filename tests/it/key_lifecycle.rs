@@ -224,8 +224,7 @@ async fn wrapped_dek(fixture: &Fixture, key_id: &str, version: u32) -> Option<Ve
 /// Runs `tresor keystore compact` (the real binary) on the stopped
 /// server's keystore.
 fn compact_offline(fixture: &Fixture) {
-    let compact = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(["keystore", "compact", "--data-dir"])
+    let compact = common::cli::command(["keystore", "compact", "--data-dir"])
         .arg(fixture.data_dir())
         .output()
         .expect("run tresor keystore compact");

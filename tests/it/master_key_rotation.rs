@@ -5,7 +5,7 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{BILLING, Fixture, TestServer, assert_code};
 use tresor::master_key::{FileMasterKey, MasterKeySpec, RotationTargets};
@@ -36,30 +36,24 @@ fn new_master(fixture: &Fixture, name: &str) -> PathBuf {
     path
 }
 
-fn tresor(args: &[&str], crash_at: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tresor"));
-    command.args(args);
+/// `tresor master-key rotate` offline, crashing at `crash_at` if given
+/// (and never because the test's environment says so).
+fn rotate_offline(data_dir: &Path, from: &Path, to: &Path, crash_at: Option<&str>) -> Output {
+    let mut command = common::cli::command([
+        "master-key",
+        "rotate",
+        "--data-dir",
+        data_dir.to_str().expect("utf8"),
+        "--from-master-key-file",
+        from.to_str().expect("utf8"),
+        "--to-master-key-file",
+        to.to_str().expect("utf8"),
+    ]);
     match crash_at {
         Some(point) => command.env("TRESOR_CRASH_AT", point),
         None => command.env_remove("TRESOR_CRASH_AT"),
     };
-    command.output().expect("run tresor")
-}
-
-fn rotate_offline(data_dir: &Path, from: &Path, to: &Path, crash_at: Option<&str>) -> Output {
-    tresor(
-        &[
-            "master-key",
-            "rotate",
-            "--data-dir",
-            data_dir.to_str().expect("utf8"),
-            "--from-master-key-file",
-            from.to_str().expect("utf8"),
-            "--to-master-key-file",
-            to.to_str().expect("utf8"),
-        ],
-        crash_at,
-    )
+    common::cli::run(&mut command)
 }
 
 /// Starts the server on `data_dir` with `master`, checks the ciphertext

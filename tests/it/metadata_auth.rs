@@ -8,7 +8,6 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use common::{BILLING, SHIPPING, TestServer, audit_records, proto};
@@ -195,20 +194,19 @@ async fn the_legacy_fixture_is_migrated_even_after_a_crash_mid_way() {
     // after every record is tagged, before the root is re-wrapped.
     let other_master = dir.path().join("other.key");
     FileMasterKey::generate(&other_master).expect("master key");
-    let crashed = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args([
-            "master-key",
-            "rotate",
-            "--data-dir",
-            data.to_str().expect("utf8"),
-            "--from-master-key-file",
-            master_file.to_str().expect("utf8"),
-            "--to-master-key-file",
-            other_master.to_str().expect("utf8"),
-        ])
-        .env("TRESOR_CRASH_AT", "metadata-auth:after-tagging")
-        .output()
-        .expect("run tresor");
+    let crashed = common::cli::command([
+        "master-key",
+        "rotate",
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--from-master-key-file",
+        master_file.to_str().expect("utf8"),
+        "--to-master-key-file",
+        other_master.to_str().expect("utf8"),
+    ])
+    .env("TRESOR_CRASH_AT", "metadata-auth:after-tagging")
+    .output()
+    .expect("run tresor");
     assert!(!crashed.status.success(), "the crash point was not reached");
     assert!(
         String::from_utf8_lossy(&crashed.stderr).contains("metadata-auth:after-tagging"),

@@ -137,8 +137,7 @@ async fn a_destroyed_version_leaves_the_database_files_after_compaction() {
     assert_eq!(first_dek("erase/pg").await, None);
 
     // Online: the replica keeps serving while the tables are rewritten.
-    let compact = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(["keystore", "compact", "--store", &url])
+    let compact = common::cli::command(["keystore", "compact", "--store", &url])
         .output()
         .expect("run tresor keystore compact");
     assert!(
