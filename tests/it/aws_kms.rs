@@ -5,8 +5,6 @@
 
 use crate::common;
 
-use std::process::Command;
-
 use common::moto::{AWS_ENV, Moto};
 use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer};
 
@@ -30,8 +28,7 @@ fn kms_flags(fixture: &Fixture, kms_key: &str, endpoint: &str) -> Vec<String> {
 }
 
 fn serve_fails(flags: &[String]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(flags)
+    let out = common::cli::command(flags)
         .envs(AWS_ENV)
         .output()
         .expect("run tresor serve");
@@ -192,8 +189,7 @@ async fn a_wrong_unknown_or_unreachable_kms_key_is_refused_clearly_and_changes_n
 }
 
 fn rotate(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(["master-key", "rotate"])
+    let out = common::cli::command(["master-key", "rotate"])
         .args(args)
         .envs(AWS_ENV)
         .output()
@@ -210,10 +206,7 @@ async fn the_master_key_moves_from_a_file_to_kms_and_back() {
     let Some(moto) = Moto::start() else { return };
     let kms_key = moto.create_key();
     let endpoint = moto.endpoint();
-    let server = TestServer::start().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (server, admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let ciphertext = billing
         .encrypt(KEY, b"portable", &[])
         .await
