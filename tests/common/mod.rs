@@ -322,6 +322,24 @@ impl Clients {
             .into_inner()
     }
 
+    /// Seal as this client; panics if the call fails.
+    pub async fn seal(&mut self) -> proto::SealStatus {
+        self.admin
+            .seal(proto::SealRequest {})
+            .await
+            .expect("seal")
+            .into_inner()
+    }
+
+    /// Unseal (no approval token) as this client; panics if the call fails.
+    pub async fn unseal(&mut self) -> proto::SealStatus {
+        self.admin
+            .unseal(proto::UnsealRequest::default())
+            .await
+            .expect("unseal")
+            .into_inner()
+    }
+
     /// SetMinDecryptionVersion as this client; panics if the call fails.
     pub async fn set_min_version(&mut self, key_id: &str, version: u32) -> proto::KeyInfo {
         self.admin

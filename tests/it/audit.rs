@@ -289,17 +289,13 @@ async fn a_control_plane_change_is_never_made_without_a_record() {
 async fn a_server_started_sealed_still_records_calls() {
     let server = TestServer::start().await;
     let mut admin = server.admin().await;
-    admin.admin.seal(proto::SealRequest {}).await.expect("seal");
+    admin.seal().await;
     let fixture = server.stop().await;
     let server = TestServer::start_with(fixture, tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES).await;
     let mut billing = server.client(BILLING).await;
     assert_code(billing.encrypt(KEY, b"x", &[]).await, Code::Unavailable);
     let mut admin = server.admin().await;
-    admin
-        .admin
-        .unseal(proto::UnsealRequest::default())
-        .await
-        .expect("unseal");
+    admin.unseal().await;
     let file = audit_file(&server.fixture);
     let fixture = server.stop().await;
     let all = records(&file);

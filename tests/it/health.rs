@@ -11,7 +11,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::cli::{Tresor, text};
-use common::{ADMIN, TestServer, proto};
+use common::{ADMIN, TestServer};
 
 /// The identity the container's HEALTHCHECK uses: no grants, no admin.
 const HEALTHCHECK: &str = "spiffe://test.tresor/healthcheck";
@@ -96,7 +96,7 @@ async fn serving_when_unsealed_not_serving_while_sealed_admin_stays_serving() {
     // Sealed: the whole server and the data plane are NOT_SERVING (exit 1),
     // the control plane stays SERVING so an admin can unseal.
     let mut admin = server.client(ADMIN).await;
-    admin.admin.seal(proto::SealRequest {}).await.expect("seal");
+    admin.seal().await;
     let out = checker.until(&[], 1);
     assert_eq!(text(&out.stdout), "NOT_SERVING\n");
     assert!(
@@ -112,11 +112,7 @@ async fn serving_when_unsealed_not_serving_while_sealed_admin_stays_serving() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(text(&out.stdout), "SERVING\n");
 
-    admin
-        .admin
-        .unseal(proto::UnsealRequest::default())
-        .await
-        .expect("unseal");
+    admin.unseal().await;
     let out = checker.until(&[], 0);
     assert_eq!(text(&out.stdout), "SERVING\n");
 

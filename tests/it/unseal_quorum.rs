@@ -50,12 +50,7 @@ async fn unseal(client: &mut common::Clients, token: &str) -> Result<proto::Seal
 }
 
 async fn seal(client: &mut common::Clients) {
-    let status = client
-        .admin
-        .seal(proto::SealRequest {})
-        .await
-        .expect("seal")
-        .into_inner();
+    let status = client.seal().await;
     assert!(status.sealed);
 }
 
