@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use std::net::SocketAddr;
 
-use super::{Fixture, TestServer};
+use tempfile::TempDir;
+
+use super::{ADMIN, BILLING, Fixture, TestServer};
 
 /// The `tresor` binary with `args`, to add environment, stdin or more
 /// arguments to before running it.
@@ -169,6 +171,18 @@ impl Tresor {
         );
         text(&out.stderr)
     }
+}
+
+/// A fresh server, a temporary folder for the CLI's connection files, the
+/// CLI as ADMIN and as BILLING, and `key_id` created through the CLI with
+/// BILLING as its owner.
+pub async fn server_with_billing_key(key_id: &str) -> (TestServer, TempDir, Tresor, Tresor) {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = Tresor::new(&server, ADMIN, dir.path());
+    let billing = Tresor::new(&server, BILLING, dir.path());
+    admin.ok(&["key", "create", key_id, "--owner", BILLING]);
+    (server, dir, admin, billing)
 }
 
 /// A run's exit code (-1 when killed by a signal) and its stdout followed

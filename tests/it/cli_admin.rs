@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::cli::{Tresor, text};
+use common::cli::{Tresor, server_with_billing_key, text};
 use common::{ADMIN, BILLING, SHIPPING, TestServer};
 use serde_json::Value;
 
@@ -175,12 +175,8 @@ async fn key_list_follows_pages_and_filters_by_prefix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_from_the_cli() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
+    let (server, dir, admin, billing) = server_with_billing_key("billing/records").await;
     let shipping = Tresor::new(&server, SHIPPING, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
-    admin.ok(&["key", "create", "billing/records", "--owner", BILLING]);
     assert_eq!(
         admin.ok(&["grant", "list", "billing/records"]),
         "no grants on billing/records\n"
@@ -255,11 +251,7 @@ async fn grants_from_the_cli() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_plane_is_binary_safe_with_files_stdin_and_base64() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
-    admin.ok(&["key", "create", "billing/records", "--owner", BILLING]);
+    let (_server, dir, _admin, billing) = server_with_billing_key("billing/records").await;
     let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
     let plain = dir.path().join("plain.bin");
     let sealed = dir.path().join("sealed.bin");
@@ -366,11 +358,7 @@ async fn data_plane_is_binary_safe_with_files_stdin_and_base64() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seal_unseal_and_status_from_the_cli() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
-    admin.ok(&["key", "create", "billing/records", "--owner", BILLING]);
+    let (_server, _dir, admin, billing) = server_with_billing_key("billing/records").await;
     let status = admin.ok(&["status"]);
     assert!(
         status.starts_with("Sealed:          false\nKeys:            1\nServer version:  "),
@@ -416,12 +404,8 @@ async fn seal_unseal_and_status_from_the_cli() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_exit_1_with_plain_words() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
+    let (server, dir, admin, billing) = server_with_billing_key("billing/records").await;
     let shipping = Tresor::new(&server, SHIPPING, dir.path());
-    admin.ok(&["key", "create", "billing/records", "--owner", BILLING]);
 
     let err = admin.fails(&["key", "show", "billing/nope"], 1);
     assert_eq!(
@@ -621,11 +605,7 @@ async fn a_terminal_user_confirms_a_destructive_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_tool_reports_throughput_and_latency() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
-    admin.ok(&["key", "create", "billing/bench", "--owner", BILLING]);
+    let (_server, _dir, _admin, billing) = server_with_billing_key("billing/bench").await;
     let report = billing.json(&[
         "bench",
         "--key-id",
