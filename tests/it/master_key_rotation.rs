@@ -7,7 +7,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{BILLING, Fixture, TestServer, assert_code};
+use common::{BILLING, Fixture, TestServer, assert_code, copy_dir};
 use tresor::master_key::{FileMasterKey, MasterKeySpec, RotationTargets};
 use tresor::server::Server;
 
@@ -88,19 +88,6 @@ async fn opens_and_decrypts(
     let _ = tx.send(());
     handle.await.expect("join").expect("serve");
     Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,16 +265,8 @@ async fn the_admin_api_rotates_the_master_key_of_a_running_server() {
         .into_inner();
     assert_eq!(status.master_key, spec);
     // Serving goes on; seal and unseal now use the new master key.
-    admin
-        .admin
-        .seal(common::proto::SealRequest {})
-        .await
-        .expect("seal");
-    admin
-        .admin
-        .unseal(common::proto::UnsealRequest::default())
-        .await
-        .expect("unseal");
+    admin.seal().await;
+    admin.unseal().await;
     billing
         .decrypt(KEY, &ciphertext, &[("t", "1")])
         .await

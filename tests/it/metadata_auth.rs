@@ -146,38 +146,25 @@ async fn removing_the_metadata_key_does_not_make_the_keystore_legacy() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-    #[cfg(unix)]
-    if to.join("master.key").exists() {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            to.join("master.key"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .expect("chmod");
-    }
-}
-
 #[tokio::test]
 async fn the_legacy_fixture_is_migrated_even_after_a_crash_mid_way() {
     let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(
+    common::copy_dir(
         Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/keystore-fixtures/keystore-v1"
         )),
         dir.path(),
     );
+    #[cfg(unix)]
+    if dir.path().join("master.key").exists() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.path().join("master.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+    }
     let data = dir.path().join("data");
     let master_file = dir.path().join("master.key");
     {
