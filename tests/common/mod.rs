@@ -176,10 +176,17 @@ impl TestServer {
     /// an admin client and a BILLING client.
     pub async fn with_billing_key(key_id: &str) -> (Self, Clients, Clients) {
         let server = Self::start().await;
-        let mut admin = server.admin().await;
-        admin.create_key(key_id, BILLING).await;
-        let billing = server.client(BILLING).await;
+        let (admin, billing) = server.billing_key(key_id).await;
         (server, admin, billing)
+    }
+
+    /// Creates `key_id` for BILLING as the admin; returns an admin client
+    /// and a BILLING client.
+    pub async fn billing_key(&self, key_id: &str) -> (Clients, Clients) {
+        let mut admin = self.admin().await;
+        admin.create_key(key_id, BILLING).await;
+        let billing = self.client(BILLING).await;
+        (admin, billing)
     }
 
     /// Stops the server (graceful drain) and returns its files.

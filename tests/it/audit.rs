@@ -216,9 +216,7 @@ async fn audit_verify_finds_every_kind_of_tampering() {
 #[tokio::test]
 async fn a_record_that_cannot_be_written_refuses_the_request() {
     let (server, disk_full) = TestServer::start_with_failing_audit().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key(KEY).await;
     billing.encrypt(KEY, b"before", &[]).await.expect("encrypt");
 
     disk_full.store(true, Ordering::SeqCst);

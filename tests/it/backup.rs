@@ -190,9 +190,7 @@ async fn scheduled_backups_are_written_checked_and_restorable() {
         retain_days: 15,
     });
     let server = TestServer::start_with_settings(fixture, settings).await;
-    let mut admin = server.admin().await;
-    admin.create_key("scheduled", BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (admin, mut billing) = server.billing_key("scheduled").await;
     let sealed = billing
         .encrypt("scheduled", b"kept", &[])
         .await

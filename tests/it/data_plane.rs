@@ -227,9 +227,7 @@ async fn wrong_context_and_wrong_key_are_refused() {
 #[tokio::test]
 async fn oversized_and_malformed_requests_get_invalid_argument_and_the_server_keeps_serving() {
     let server = TestServer::start_with(common::Fixture::new(), 1024).await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key(KEY).await;
     assert!(billing.encrypt(KEY, &[7; 1024], &[]).await.is_ok());
     let status = assert_code(
         billing.encrypt(KEY, &[7; 1025], &[]).await,

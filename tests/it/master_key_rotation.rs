@@ -220,9 +220,7 @@ async fn server_allowing_one_new_master_key() -> (TestServer, PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_rotates_the_master_key_of_a_running_server() {
     let (server, new) = server_allowing_one_new_master_key().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key(KEY).await;
     let ciphertext = billing
         .encrypt(KEY, b"survives rotation", &[("t", "1")])
         .await

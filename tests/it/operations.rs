@@ -295,9 +295,7 @@ async fn a_severe_alert_seals_the_service_when_configured_and_denials_need_two_i
         .seal_on
         .insert(tresor::anomaly::AlertKind::DenialSpike);
     let server = TestServer::start_with_settings(fixture, settings).await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key(KEY).await;
     let sealed = billing
         .encrypt(KEY, b"x", &[])
         .await
