@@ -1,15 +1,55 @@
-//! The `tresor` CLI binary run against a test server with a fixed
-//! connection environment (shared by the CLI tests).
+//! The `tresor` CLI binary: one runner for every test that runs it, bare
+//! ([`tresor`], [`command`]) or against a test server with a fixed
+//! connection environment ([`Tresor`]).
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use super::TestServer;
+use std::net::SocketAddr;
+
+use tempfile::TempDir;
+
+use super::{ADMIN, BILLING, Fixture, TestServer};
+
+/// The `tresor` binary with `args`, to add environment, stdin or more
+/// arguments to before running it.
+pub fn command<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tresor"));
+    command.args(args);
+    command
+}
+
+/// Runs `tresor args` in the test's own environment; returns its output.
+pub fn tresor(args: &[&str]) -> Output {
+    run(&mut command(args))
+}
+
+/// Runs a command made by [`command`]; returns its output.
+pub fn run(command: &mut Command) -> Output {
+    command.output().expect("run tresor")
+}
+
+/// The environment that says where a server is and who the client is;
+/// [`Tresor`] removes every one of them from what a run inherits.
+const CONNECTION_ENV: [&str; 6] = [
+    "TRESOR_ADDR",
+    "TRESOR_CA",
+    "TRESOR_CERT",
+    "TRESOR_KEY",
+    "TRESOR_HEALTH_SERVICE",
+    "TRESOR_HEALTH_SERVER_NAME",
+];
 
 /// Runs the binary with a fixed connection environment.
+#[derive(Clone)]
 pub struct Tresor {
     /// The environment every run gets (connection settings).
     pub env: Vec<(String, String)>,
@@ -20,16 +60,22 @@ pub struct Tresor {
 impl Tresor {
     /// Connection settings for `identity` against `server`, written to files.
     pub fn new(server: &TestServer, identity: &str, dir: &Path) -> Self {
+        Self::at(&server.fixture, server.addr, identity, dir)
+    }
+
+    /// Connection settings for `identity` against the server at `addr`
+    /// (certificates from `fixture`'s CA), written to files in `dir`.
+    pub fn at(fixture: &Fixture, addr: SocketAddr, identity: &str, dir: &Path) -> Self {
         let folder = dir.join(identity.rsplit('/').next().unwrap_or("client"));
-        let cert = server.fixture.ca.issue_client(identity).expect("cert");
+        let cert = fixture.ca.issue_client(identity).expect("cert");
         cert.save(&folder, true).expect("save cert");
-        std::fs::write(dir.join("ca.pem"), server.fixture.ca.cert_pem()).expect("ca");
+        std::fs::write(dir.join("ca.pem"), fixture.ca.cert_pem()).expect("ca");
         let p = |path: PathBuf| path.display().to_string();
         Self {
             env: vec![
                 (
                     "TRESOR_ADDR".into(),
-                    format!("https://localhost:{}", server.addr.port()),
+                    format!("https://localhost:{}", addr.port()),
                 ),
                 ("TRESOR_CA".into(), p(dir.join("ca.pem"))),
                 ("TRESOR_CERT".into(), p(folder.join("cert.pem"))),
@@ -50,21 +96,27 @@ impl Tresor {
         self
     }
 
+    /// The same connection with the client certificate and key saved in
+    /// `folder` (as `cert.pem` and `key.pem`) in place of its own.
+    pub fn with_cert(self, folder: &Path) -> Self {
+        let p = |name: &str| folder.join(name).display().to_string();
+        self.with("TRESOR_CERT", &p("cert.pem"))
+            .with("TRESOR_KEY", &p("key.pem"))
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tresor"));
+        let mut command = command(args);
+        for key in CONNECTION_ENV {
+            command.env_remove(key);
+        }
         command
-            .args(args)
-            .env_remove("TRESOR_ADDR")
-            .env_remove("TRESOR_CA")
-            .env_remove("TRESOR_CERT")
-            .env_remove("TRESOR_KEY")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         command
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run tresor")
+        run(&mut self.command(args))
     }
 
     pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
@@ -119,6 +171,27 @@ impl Tresor {
         );
         text(&out.stderr)
     }
+}
+
+/// A fresh server, a temporary folder for the CLI's connection files, the
+/// CLI as ADMIN and as BILLING, and `key_id` created through the CLI with
+/// BILLING as its owner.
+pub async fn server_with_billing_key(key_id: &str) -> (TestServer, TempDir, Tresor, Tresor) {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = Tresor::new(&server, ADMIN, dir.path());
+    let billing = Tresor::new(&server, BILLING, dir.path());
+    admin.ok(&["key", "create", key_id, "--owner", BILLING]);
+    (server, dir, admin, billing)
+}
+
+/// A run's exit code (-1 when killed by a signal) and its stdout followed
+/// by its stderr, as text.
+pub fn code_and_text(out: &Output) -> (i32, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
 }
 
 /// Bytes as (lossy) UTF-8 text.

@@ -173,6 +173,23 @@ impl TestServer {
         )
     }
 
+    /// A fresh server with `key_id` created for BILLING; returns it with
+    /// an admin client and a BILLING client.
+    pub async fn with_billing_key(key_id: &str) -> (Self, Clients, Clients) {
+        let server = Self::start().await;
+        let (admin, billing) = server.billing_key(key_id).await;
+        (server, admin, billing)
+    }
+
+    /// Creates `key_id` for BILLING as the admin; returns an admin client
+    /// and a BILLING client.
+    pub async fn billing_key(&self, key_id: &str) -> (Clients, Clients) {
+        let mut admin = self.admin().await;
+        admin.create_key(key_id, BILLING).await;
+        let billing = self.client(BILLING).await;
+        (admin, billing)
+    }
+
     /// Stops the server (graceful drain) and returns its files.
     pub async fn stop(self) -> Fixture {
         self.server.stop().await;
@@ -313,6 +330,24 @@ impl Clients {
             .into_inner()
     }
 
+    /// Seal as this client; panics if the call fails.
+    pub async fn seal(&mut self) -> proto::SealStatus {
+        self.admin
+            .seal(proto::SealRequest {})
+            .await
+            .expect("seal")
+            .into_inner()
+    }
+
+    /// Unseal (no approval token) as this client; panics if the call fails.
+    pub async fn unseal(&mut self) -> proto::SealStatus {
+        self.admin
+            .unseal(proto::UnsealRequest::default())
+            .await
+            .expect("unseal")
+            .into_inner()
+    }
+
     /// SetMinDecryptionVersion as this client; panics if the call fails.
     pub async fn set_min_version(&mut self, key_id: &str, version: u32) -> proto::KeyInfo {
         self.admin
@@ -340,6 +375,22 @@ impl Clients {
             .map(tonic::Response::into_inner)
     }
 
+    /// Decrypts `ciphertext` as this client and asserts it opens to
+    /// `plaintext`; panics if the call fails.
+    pub async fn assert_decrypts(
+        &mut self,
+        key_id: &str,
+        ciphertext: &[u8],
+        context: &[(&str, &str)],
+        plaintext: &[u8],
+    ) {
+        let opened = self
+            .decrypt(key_id, ciphertext, context)
+            .await
+            .unwrap_or_else(|status| panic!("decrypt under {key_id}: {status:?}"));
+        assert_eq!(opened.plaintext, plaintext, "decrypted under {key_id}");
+    }
+
     pub async fn key(&mut self, key_id: &str) -> Result<proto::KeyInfo, tonic::Status> {
         self.admin
             .get_key(proto::KeyRequest {
@@ -348,6 +399,58 @@ impl Clients {
             .await
             .map(tonic::Response::into_inner)
     }
+}
+
+/// Polls the gRPC health service over `clients`' channel every `every`
+/// until `service` ("" for the whole server) reports `want`; fails once
+/// `within` has passed.
+pub async fn wait_for_health(
+    clients: &Clients,
+    service: &str,
+    want: tonic_health::ServingStatus,
+    every: std::time::Duration,
+    within: std::time::Duration,
+) {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let mut health = HealthClient::new(clients.channel.clone());
+    let started = std::time::Instant::now();
+    loop {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health check")
+            .into_inner()
+            .status;
+        if status == want as i32 {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "health of {service:?} stayed {status}, wanted {want:?}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Encrypts `plaintext` under `key_id` with `encrypter`, decrypts it with
+/// `decrypter` (another replica, or another client), and asserts it comes
+/// back; panics if either call fails.
+pub async fn assert_round_trip(
+    encrypter: &mut Clients,
+    decrypter: &mut Clients,
+    key_id: &str,
+    plaintext: &[u8],
+) {
+    let sealed = encrypter
+        .encrypt(key_id, plaintext, &[])
+        .await
+        .expect("encrypt");
+    decrypter
+        .assert_decrypts(key_id, &sealed.ciphertext, &[], plaintext)
+        .await;
 }
 
 /// Asserts a call failed with `code`, and returns the status.
@@ -377,22 +480,14 @@ pub fn audit_records(path: &Path) -> Vec<serde_json::Value> {
 /// Runs `tresor audit verify` (the real binary) on the fixture's keystore
 /// and `files` (none: the whole log); returns (exit code, output).
 pub fn audit_verify(fixture: &Fixture, files: &[PathBuf]) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .arg("audit")
-        .arg("verify")
-        .arg("--data-dir")
-        .arg(fixture.data_dir())
-        .arg("--master-key-file")
-        .arg(fixture.master_key_file())
-        .args(files)
-        .output()
-        .expect("run tresor");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let out = cli::run(
+        cli::command(["audit", "verify", "--data-dir"])
+            .arg(fixture.data_dir())
+            .arg("--master-key-file")
+            .arg(fixture.master_key_file())
+            .args(files),
     );
-    (out.status.code().unwrap_or(-1), text)
+    cli::code_and_text(&out)
 }
 
 /// The `tresor serve` binary as a child process.
@@ -425,8 +520,7 @@ impl ServeProcess {
     /// reports its listening address.
     pub fn start_with(flags: &[String], envs: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .args(flags)
+        let mut child = cli::command(flags)
             .env("TRESOR_LOG", "info")
             .envs(envs.iter().copied())
             .stdout(std::process::Stdio::null())
@@ -539,6 +633,14 @@ impl Fixture {
         settings
     }
 
+    /// Replicas "a" and "b" on the shared PostgreSQL keystore at `url`,
+    /// started in that order.
+    pub async fn two_replicas(&self, url: &str) -> (Replica, Replica) {
+        let a = Replica::start(self.postgres_settings(url, "a")).await;
+        let b = Replica::start(self.postgres_settings(url, "b")).await;
+        (a, b)
+    }
+
     /// The SDK client for `identity` against the server at `addr`.
     pub async fn sdk_at(&self, addr: SocketAddr, identity: &str) -> tresor_client::Client {
         let cert = self.ca.issue_client(identity).expect("client cert");
@@ -624,4 +726,18 @@ pub fn found_in_files(dir: &Path, needle: &[u8]) -> bool {
                 .is_ok_and(|bytes| bytes.windows(needle.len()).any(|window| window == needle))
         }
     })
+}
+
+/// Copies the folder `from` into `to` (made if missing), recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }

@@ -36,10 +36,7 @@ fn find<'a>(
 
 #[tokio::test]
 async fn allowed_and_refused_calls_are_recorded_without_secrets() {
-    let server = TestServer::start().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (server, _admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let mut request = tonic::Request::new(proto::EncryptRequest {
         key_id: KEY.into(),
         plaintext: MARKER.to_vec(),
@@ -117,10 +114,7 @@ async fn allowed_and_refused_calls_are_recorded_without_secrets() {
 /// A server where the admin created KEY for billing and billing made
 /// `encrypts` encryptions; with the admin's and billing's clients.
 async fn serving_with_history(encrypts: usize) -> (TestServer, common::Clients, common::Clients) {
-    let server = TestServer::start().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (server, admin, mut billing) = TestServer::with_billing_key(KEY).await;
     for n in 0..encrypts {
         billing
             .encrypt(KEY, format!("m{n}").as_bytes(), &[])
@@ -222,9 +216,7 @@ async fn audit_verify_finds_every_kind_of_tampering() {
 #[tokio::test]
 async fn a_record_that_cannot_be_written_refuses_the_request() {
     let (server, disk_full) = TestServer::start_with_failing_audit().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key(KEY).await;
     billing.encrypt(KEY, b"before", &[]).await.expect("encrypt");
 
     disk_full.store(true, Ordering::SeqCst);
@@ -295,17 +287,13 @@ async fn a_control_plane_change_is_never_made_without_a_record() {
 async fn a_server_started_sealed_still_records_calls() {
     let server = TestServer::start().await;
     let mut admin = server.admin().await;
-    admin.admin.seal(proto::SealRequest {}).await.expect("seal");
+    admin.seal().await;
     let fixture = server.stop().await;
     let server = TestServer::start_with(fixture, tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES).await;
     let mut billing = server.client(BILLING).await;
     assert_code(billing.encrypt(KEY, b"x", &[]).await, Code::Unavailable);
     let mut admin = server.admin().await;
-    admin
-        .admin
-        .unseal(proto::UnsealRequest::default())
-        .await
-        .expect("unseal");
+    admin.unseal().await;
     let file = audit_file(&server.fixture);
     let fixture = server.stop().await;
     let all = records(&file);
@@ -414,8 +402,7 @@ fn serve_until_exit(fixture: &Fixture, extra: &[&str]) -> (i32, String) {
     flags.extend(extra.iter().map(|flag| (*flag).to_owned()));
     let stderr_path = fixture.data_dir().with_file_name("serve-stderr.log");
     let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(&flags)
+    let mut child = common::cli::command(&flags)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(stderr)
@@ -538,8 +525,7 @@ async fn offline_verify_checks_each_replica_log_against_postgres() {
     };
     let url = pg.fresh_database().await;
     let fixture = Fixture::new();
-    let a = common::Replica::start(fixture.postgres_settings(&url, "a")).await;
-    let b = common::Replica::start(fixture.postgres_settings(&url, "b")).await;
+    let (a, b) = fixture.two_replicas(&url).await;
     let mut admin = fixture.client_at(a.addr, ADMIN).await;
     admin.create_key(KEY, BILLING).await;
     let mut billing = fixture.client_at(b.addr, BILLING).await;
@@ -557,27 +543,21 @@ async fn offline_verify_checks_each_replica_log_against_postgres() {
             .path
     };
     let verify_replica = |replica: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .args([
-                "audit",
-                "verify",
-                "--store",
-                &url,
-                "--replica-name",
-                replica,
-            ])
-            .arg("--audit-file")
-            .arg(log_of(replica))
-            .arg("--master-key-file")
-            .arg(fixture.master_key_file())
-            .output()
-            .expect("run tresor");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        let out = common::cli::command([
+            "audit",
+            "verify",
+            "--store",
+            &url,
+            "--replica-name",
+            replica,
+        ])
+        .arg("--audit-file")
+        .arg(log_of(replica))
+        .arg("--master-key-file")
+        .arg(fixture.master_key_file())
+        .output()
+        .expect("run tresor");
+        common::cli::code_and_text(&out)
     };
     for replica in ["a", "b"] {
         let (code, out) = verify_replica(replica);
@@ -613,10 +593,7 @@ async fn an_oversized_context_is_refused_first_and_recorded_small() {
     const BURST: usize = 8;
     /// Bytes a refused oversized call may add to the log.
     const PER_REQUEST: u64 = 2048;
-    let server = TestServer::start().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (server, _admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let mut shipping = server.client(SHIPPING).await;
     let file = audit_file(&server.fixture);
     let huge = tiny_pairs(PAIRS);
@@ -724,10 +701,7 @@ async fn an_oversized_context_is_refused_first_and_recorded_small() {
 /// is refused on its own and recorded with one digest.
 #[tokio::test]
 async fn a_batch_item_with_an_oversized_context_is_refused_and_recorded_small() {
-    let server = TestServer::start().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (server, _admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let item = |context| proto::EncryptRequest {
         key_id: KEY.into(),
         plaintext: b"x".to_vec(),

@@ -5,8 +5,6 @@
 
 use crate::common;
 
-use std::process::Command;
-
 use common::moto::{AWS_ENV, Moto};
 use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer};
 
@@ -30,8 +28,7 @@ fn kms_flags(fixture: &Fixture, kms_key: &str, endpoint: &str) -> Vec<String> {
 }
 
 fn serve_fails(flags: &[String]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(flags)
+    let out = common::cli::command(flags)
         .envs(AWS_ENV)
         .output()
         .expect("run tresor serve");
@@ -104,16 +101,8 @@ async fn kms_wraps_the_root_key_and_is_never_called_on_the_request_path() {
         "40 data-plane calls and 4 rotations made no KMS call"
     );
     // Unseal unwraps once more.
-    admin
-        .admin
-        .seal(common::proto::SealRequest {})
-        .await
-        .expect("seal");
-    admin
-        .admin
-        .unseal(common::proto::UnsealRequest::default())
-        .await
-        .expect("unseal");
+    admin.seal().await;
+    admin.unseal().await;
     assert_eq!(moto.calls("Decrypt"), 2);
     drop((admin, billing));
     process.kill_9();
@@ -192,8 +181,7 @@ async fn a_wrong_unknown_or_unreachable_kms_key_is_refused_clearly_and_changes_n
 }
 
 fn rotate(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(["master-key", "rotate"])
+    let out = common::cli::command(["master-key", "rotate"])
         .args(args)
         .envs(AWS_ENV)
         .output()
@@ -210,10 +198,7 @@ async fn the_master_key_moves_from_a_file_to_kms_and_back() {
     let Some(moto) = Moto::start() else { return };
     let kms_key = moto.create_key();
     let endpoint = moto.endpoint();
-    let server = TestServer::start().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (server, admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let ciphertext = billing
         .encrypt(KEY, b"portable", &[])
         .await
@@ -237,14 +222,9 @@ async fn the_master_key_moves_from_a_file_to_kms_and_back() {
     ]);
     let process = ServeProcess::start_with(&kms_flags(&fixture, &kms_key, &endpoint), &AWS_ENV);
     let (_admin, mut billing) = clients(&fixture, &process).await;
-    assert_eq!(
-        billing
-            .decrypt(KEY, &ciphertext, &[])
-            .await
-            .expect("decrypt")
-            .plaintext,
-        b"portable"
-    );
+    billing
+        .assert_decrypts(KEY, &ciphertext, &[], b"portable")
+        .await;
     process.kill_9();
 
     let back = fixture.dir.path().join("back.key");
@@ -266,12 +246,7 @@ async fn the_master_key_moves_from_a_file_to_kms_and_back() {
     settings.store = tresor::config::StoreSpec::Sled(data_dir.clone());
     let server = TestServer::start_with_settings(fixture, settings).await;
     let mut billing = server.client(BILLING).await;
-    assert_eq!(
-        billing
-            .decrypt(KEY, &ciphertext, &[])
-            .await
-            .expect("decrypt")
-            .plaintext,
-        b"portable"
-    );
+    billing
+        .assert_decrypts(KEY, &ciphertext, &[], b"portable")
+        .await;
 }

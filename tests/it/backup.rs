@@ -4,21 +4,38 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::cli::{text, tresor};
 use common::{ADMIN, BILLING, Fixture, TestServer};
 use tresor_client::Client;
 
-fn tresor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(args)
-        .output()
-        .expect("run tresor")
+/// `tresor backup verify FILE --master-key-file MASTER`.
+fn verify(file: &Path, master: &Path) -> Output {
+    tresor(&[
+        "backup",
+        "verify",
+        file.to_str().expect("utf8"),
+        "--master-key-file",
+        master.to_str().expect("utf8"),
+    ])
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// `tresor backup restore FILE --data-dir DATA --master-key-file MASTER`
+/// with `extra` flags after them.
+fn restore(file: &Path, data_dir: &Path, master: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "backup",
+        "restore",
+        file.to_str().expect("utf8"),
+        "--data-dir",
+        data_dir.to_str().expect("utf8"),
+        "--master-key-file",
+        master.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    tresor(&args)
 }
 
 async fn sdk_client(server: &TestServer, identity: &str) -> Client {
@@ -92,8 +109,7 @@ async fn a_backup_taken_while_serving_restores_and_decrypts_everything() {
     let file = dir.join("backup.tbk");
     std::fs::write(&file, &backup).expect("write backup");
     let mk = fixture.master_key_file();
-    let (file_s, mk_s) = (file.to_str().expect("utf8"), mk.to_str().expect("utf8"));
-    let out = tresor(&["backup", "verify", file_s, "--master-key-file", mk_s]);
+    let out = verify(&file, &mk);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("backup is intact"),
@@ -102,43 +118,17 @@ async fn a_backup_taken_while_serving_restores_and_decrypts_everything() {
     );
 
     let restored = dir.join("restored");
-    let restored_s = restored.to_str().expect("utf8");
-    let out = tresor(&[
-        "backup",
-        "restore",
-        file_s,
-        "--data-dir",
-        restored_s,
-        "--master-key-file",
-        mk_s,
-    ]);
+    let out = restore(&file, &restored, &mk, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Not twice into the same keystore, unless told.
-    let out = tresor(&[
-        "backup",
-        "restore",
-        file_s,
-        "--data-dir",
-        restored_s,
-        "--master-key-file",
-        mk_s,
-    ]);
+    let out = restore(&file, &restored, &mk, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("not empty"),
         "{}",
         text(&out.stderr)
     );
-    let out = tresor(&[
-        "backup",
-        "restore",
-        file_s,
-        "--data-dir",
-        restored_s,
-        "--master-key-file",
-        mk_s,
-        "--force",
-    ]);
+    let out = restore(&file, &restored, &mk, &["--force"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     decrypts_everything(fixture, &restored, &sealed).await;
 }
@@ -155,19 +145,12 @@ async fn an_altered_backup_or_a_wrong_master_key_is_refused() {
     let fixture = server.stop().await;
     let dir = fixture.dir.path();
     let mk = fixture.master_key_file();
-    let mk_s = mk.to_str().expect("utf8");
     for index in [0, 15, backup.len() / 2, backup.len() - 1] {
         let mut altered = backup.clone();
         altered[index] ^= 0x01;
         let file = dir.join(format!("altered-{index}.tbk"));
         std::fs::write(&file, &altered).expect("write");
-        let out = tresor(&[
-            "backup",
-            "verify",
-            file.to_str().expect("utf8"),
-            "--master-key-file",
-            mk_s,
-        ]);
+        let out = verify(&file, &mk);
         assert_eq!(out.status.code(), Some(1), "byte {index}");
         let message = text(&out.stderr);
         assert!(
@@ -180,26 +163,14 @@ async fn an_altered_backup_or_a_wrong_master_key_is_refused() {
     }
     let truncated = dir.join("truncated.tbk");
     std::fs::write(&truncated, &backup[..backup.len() - 10]).expect("write");
-    let out = tresor(&[
-        "backup",
-        "verify",
-        truncated.to_str().expect("utf8"),
-        "--master-key-file",
-        mk_s,
-    ]);
+    let out = verify(&truncated, &mk);
     assert_eq!(out.status.code(), Some(1));
 
     let good = dir.join("good.tbk");
     std::fs::write(&good, &backup).expect("write");
     let other = dir.join("other.key");
     tresor::master_key::FileMasterKey::generate(&other).expect("key");
-    let out = tresor(&[
-        "backup",
-        "verify",
-        good.to_str().expect("utf8"),
-        "--master-key-file",
-        other.to_str().expect("utf8"),
-    ]);
+    let out = verify(&good, &other);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("does not unwrap"),
@@ -219,9 +190,7 @@ async fn scheduled_backups_are_written_checked_and_restorable() {
         retain_days: 15,
     });
     let server = TestServer::start_with_settings(fixture, settings).await;
-    let mut admin = server.admin().await;
-    admin.create_key("scheduled", BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (admin, mut billing) = server.billing_key("scheduled").await;
     let sealed = billing
         .encrypt("scheduled", b"kept", &[])
         .await
@@ -245,15 +214,7 @@ async fn scheduled_backups_are_written_checked_and_restorable() {
     drop((admin, billing));
     let fixture = server.stop().await;
     let restored = fixture.dir.path().join("from-schedule");
-    let out = tresor(&[
-        "backup",
-        "restore",
-        newest.to_str().expect("utf8"),
-        "--data-dir",
-        restored.to_str().expect("utf8"),
-        "--master-key-file",
-        fixture.master_key_file().to_str().expect("utf8"),
-    ]);
+    let out = restore(&newest, &restored, &fixture.master_key_file(), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     #[cfg(unix)]
     {
@@ -324,17 +285,7 @@ async fn restoring_over_a_keystore_lists_what_comes_back_and_keeps_audit_checkpo
     std::fs::write(&file, &backup).expect("write backup");
     let data = fixture.data_dir();
     let mk = fixture.master_key_file();
-    let args = [
-        "backup",
-        "restore",
-        file.to_str().expect("utf8"),
-        "--data-dir",
-        data.to_str().expect("utf8"),
-        "--master-key-file",
-        mk.to_str().expect("utf8"),
-        "--force",
-    ];
-    let refused = tresor(&args);
+    let refused = restore(&file, &data, &mk, &["--force"]);
     let stderr = text(&refused.stderr);
     assert!(!refused.status.success(), "restored without confirmation");
     assert!(
@@ -350,9 +301,7 @@ async fn restoring_over_a_keystore_lists_what_comes_back_and_keeps_audit_checkpo
     );
     assert!(stderr.contains("--yes"), "{stderr}");
 
-    let mut confirmed = args.to_vec();
-    confirmed.extend(["--yes", "--output", "json"]);
-    let out = tresor(&confirmed);
+    let out = restore(&file, &data, &mk, &["--force", "--yes", "--output", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(

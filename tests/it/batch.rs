@@ -288,7 +288,7 @@ async fn only_whole_call_problems_fail_the_whole_call() {
     );
 
     // Sealed: the whole call is UNAVAILABLE, empty or not.
-    admin.admin.seal(proto::SealRequest {}).await.expect("seal");
+    admin.seal().await;
     for sealed in [
         billing.encrypt_batch(items(KEY, 2)).await.map(|_| ()),
         billing.encrypt_batch(Vec::new()).await.map(|_| ()),
@@ -299,11 +299,7 @@ async fn only_whole_call_problems_fail_the_whole_call() {
     ] {
         assert!(matches!(sealed, Err(ClientError::Sealed)), "{sealed:?}");
     }
-    admin
-        .admin
-        .unseal(proto::UnsealRequest::default())
-        .await
-        .expect("unseal");
+    admin.unseal().await;
     assert!(billing.encrypt_batch(items(KEY, 1)).await.expect("1")[0].is_ok());
 }
 

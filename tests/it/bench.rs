@@ -7,7 +7,7 @@ use crate::common;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use common::{ADMIN, BILLING, TestServer};
 use serde_json::Value;
@@ -48,10 +48,9 @@ impl Bench {
     }
 
     fn command(&self, args: &[String]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tresor"))
+        common::cli::command(["--addr", &format!("https://localhost:{}", self.addr.port())])
             .env_remove("TRESOR_ADDR")
             .env("TRESOR_LOG", "warn")
-            .args(["--addr", &format!("https://localhost:{}", self.addr.port())])
             .args(["--ca", &self.path("client-ca.pem")])
             .args([
                 "--cert",
@@ -418,19 +417,18 @@ struct EchoServe {
 impl EchoServe {
     fn start(dir: &Path) -> Self {
         let p = |name: &str| dir.join(name).display().to_string();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .args([
-                "echo-serve",
-                "--tls-cert",
-                &p("server/cert.pem"),
-                "--tls-key",
-            ])
-            .arg(p("server/key.pem"))
-            .args(["--client-ca", &p("client-ca.pem")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn echo-serve");
+        let mut child = common::cli::command([
+            "echo-serve",
+            "--tls-cert",
+            &p("server/cert.pem"),
+            "--tls-key",
+        ])
+        .arg(p("server/key.pem"))
+        .args(["--client-ca", &p("client-ca.pem")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn echo-serve");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)

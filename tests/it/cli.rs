@@ -5,17 +5,11 @@ use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use common::cli::{command, tresor};
 use tresor::pki::CertifiedKey;
-
-fn tresor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(args)
-        .output()
-        .expect("run tresor")
-}
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -111,8 +105,7 @@ fn serve_refuses_a_wrong_master_key_for_an_existing_keystore() {
     let flags = fixture.serve_flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     // First start initialises the keystore; stop it at once.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(&flags)
+    let mut child = command(&flags)
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
@@ -201,18 +194,17 @@ fn x509_der(pem: &str) -> Vec<u8> {
 
 /// Runs `tresor dev` on an ephemeral port and reads the address it prints.
 fn start_dev(dir: &Path) -> (std::process::Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args([
-            "dev",
-            "--dir",
-            dir.to_str().expect("utf8"),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tresor dev");
+    let mut child = command([
+        "dev",
+        "--dir",
+        dir.to_str().expect("utf8"),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn tresor dev");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

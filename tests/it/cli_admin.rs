@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::cli::{Tresor, text};
+use common::cli::{Tresor, server_with_billing_key, text};
 use common::{ADMIN, BILLING, SHIPPING, TestServer};
 use serde_json::Value;
 
@@ -175,12 +175,8 @@ async fn key_list_follows_pages_and_filters_by_prefix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_from_the_cli() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
+    let (server, dir, admin, billing) = server_with_billing_key("billing/records").await;
     let shipping = Tresor::new(&server, SHIPPING, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
-    admin.ok(&["key", "create", "billing/records", "--owner", BILLING]);
     assert_eq!(
         admin.ok(&["grant", "list", "billing/records"]),
         "no grants on billing/records\n"
@@ -255,11 +251,7 @@ async fn grants_from_the_cli() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_plane_is_binary_safe_with_files_stdin_and_base64() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
-    admin.ok(&["key", "create", "billing/records", "--owner", BILLING]);
+    let (_server, dir, _admin, billing) = server_with_billing_key("billing/records").await;
     let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
     let plain = dir.path().join("plain.bin");
     let sealed = dir.path().join("sealed.bin");
@@ -366,11 +358,7 @@ async fn data_plane_is_binary_safe_with_files_stdin_and_base64() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seal_unseal_and_status_from_the_cli() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
-    admin.ok(&["key", "create", "billing/records", "--owner", BILLING]);
+    let (_server, _dir, admin, billing) = server_with_billing_key("billing/records").await;
     let status = admin.ok(&["status"]);
     assert!(
         status.starts_with("Sealed:          false\nKeys:            1\nServer version:  "),
@@ -416,12 +404,8 @@ async fn seal_unseal_and_status_from_the_cli() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_exit_1_with_plain_words() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
+    let (server, dir, admin, billing) = server_with_billing_key("billing/records").await;
     let shipping = Tresor::new(&server, SHIPPING, dir.path());
-    admin.ok(&["key", "create", "billing/records", "--owner", BILLING]);
 
     let err = admin.fails(&["key", "show", "billing/nope"], 1);
     assert_eq!(
@@ -465,28 +449,15 @@ async fn usage_errors_exit_2() {
     admin.fails(&["key", "frobnicate"], 2);
     admin.fails(&["key", "set-min-version", "x", "not-a-number", "--yes"], 2);
     admin.fails(&["--output", "yaml", "status"], 2);
-    let err = admin.clone_without("TRESOR_ADDR").fails(&["status"], 2);
+    let err = admin.clone().without("TRESOR_ADDR").fails(&["status"], 2);
     assert!(err.contains("TRESOR_ADDR"), "{err}");
-    let err = admin.clone_without("TRESOR_KEY").fails(&["status"], 2);
+    let err = admin.clone().without("TRESOR_KEY").fails(&["status"], 2);
     assert!(err.contains("--cert given without --key"), "{err}");
     let err = admin
-        .clone_env()
+        .clone()
         .with("TRESOR_CA", "/does/not/exist.pem")
         .fails(&["status"], 2);
     assert!(err.contains("/does/not/exist.pem"), "{err}");
-}
-
-impl Tresor {
-    fn clone_env(&self) -> Self {
-        Self {
-            env: self.env.clone(),
-            dir: self.dir.clone(),
-        }
-    }
-
-    fn clone_without(&self, key: &str) -> Self {
-        self.clone_env().without(key)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -500,7 +471,7 @@ async fn connection_failures_exit_3_with_a_hint() {
     let other_ca = dir.path().join("other-ca.pem");
     std::fs::write(&other_ca, other.cert_pem()).expect("write");
     let err = admin
-        .clone_env()
+        .clone()
         .with("TRESOR_CA", other_ca.to_str().expect("utf8"))
         .fails(&["status"], 3);
     assert!(
@@ -510,7 +481,8 @@ async fn connection_failures_exit_3_with_a_hint() {
 
     // Missing client certificate.
     let err = admin
-        .clone_without("TRESOR_CERT")
+        .clone()
+        .without("TRESOR_CERT")
         .without("TRESOR_KEY")
         .fails(&["status"], 3);
     assert!(
@@ -524,15 +496,8 @@ async fn connection_failures_exit_3_with_a_hint() {
         .save(&dir.path().join("foreign"), true)
         .expect("save");
     let err = admin
-        .clone_env()
-        .with(
-            "TRESOR_CERT",
-            dir.path().join("foreign/cert.pem").to_str().expect("utf8"),
-        )
-        .with(
-            "TRESOR_KEY",
-            dir.path().join("foreign/key.pem").to_str().expect("utf8"),
-        )
+        .clone()
+        .with_cert(&dir.path().join("foreign"))
         .fails(&["status"], 3);
     assert!(
         err.contains("hint: the server refused the client certificate"),
@@ -551,15 +516,8 @@ async fn connection_failures_exit_3_with_a_hint() {
         .save(&dir.path().join("expired"), true)
         .expect("save");
     let err = admin
-        .clone_env()
-        .with(
-            "TRESOR_CERT",
-            dir.path().join("expired/cert.pem").to_str().expect("utf8"),
-        )
-        .with(
-            "TRESOR_KEY",
-            dir.path().join("expired/key.pem").to_str().expect("utf8"),
-        )
+        .clone()
+        .with_cert(&dir.path().join("expired"))
         .fails(&["status"], 3);
     assert!(err.contains("expired"), "{err}");
     assert!(err.contains("hint: a certificate has expired"), "{err}");
@@ -570,7 +528,7 @@ async fn connection_failures_exit_3_with_a_hint() {
         listener.local_addr().expect("addr").port()
     };
     let err = admin
-        .clone_env()
+        .clone()
         .with("TRESOR_ADDR", &format!("https://localhost:{closed}"))
         .fails(&["status"], 3);
     assert!(err.contains("hint: is the server running"), "{err}");
@@ -579,10 +537,7 @@ async fn connection_failures_exit_3_with_a_hint() {
 #[test]
 fn completions_are_generated_for_common_shells() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .args(["completions", shell])
-            .output()
-            .expect("run");
+        let out = common::cli::tresor(&["completions", shell]);
         assert!(out.status.success());
         let script = text(&out.stdout);
         assert!(
@@ -650,11 +605,7 @@ async fn a_terminal_user_confirms_a_destructive_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_tool_reports_throughput_and_latency() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
-    admin.ok(&["key", "create", "billing/bench", "--owner", BILLING]);
+    let (_server, _dir, _admin, billing) = server_with_billing_key("billing/bench").await;
     let report = billing.json(&[
         "bench",
         "--key-id",

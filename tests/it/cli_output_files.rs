@@ -9,8 +9,7 @@ use crate::common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::cli::Tresor;
-use common::{ADMIN, BILLING, TestServer};
+use common::cli::server_with_billing_key;
 
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path)
@@ -22,11 +21,7 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decrypt_out_writes_a_private_file_and_never_follows_a_symlink() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let admin = Tresor::new(&server, ADMIN, dir.path());
-    let billing = Tresor::new(&server, BILLING, dir.path());
-    admin.ok(&["key", "create", "billing/records", "--owner", BILLING]);
+    let (_server, dir, _admin, billing) = server_with_billing_key("billing/records").await;
     let p = |name: &str| dir.path().join(name).display().to_string();
     std::fs::write(dir.path().join("plain.txt"), b"card 4111").expect("write");
     let encrypt = ["encrypt", "billing/records", "--in", &p("plain.txt")];

@@ -60,9 +60,7 @@ async fn non_admin_control_plane_calls_are_rate_limited_admin_calls_never() {
     let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
     settings.service.guard.control_plane_rate = Some(tresor::anomaly::Rate(5));
     let server = TestServer::start_with_settings(fixture, settings).await;
-    let mut admin = server.admin().await;
-    admin.create_key("billing/k", BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key("billing/k").await;
     let mut limited = None;
     let mut answered = 0;
     for _ in 0..30 {
@@ -110,9 +108,7 @@ async fn rotate_key_is_refused_at_the_version_cap_until_old_versions_go() {
     let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
     settings.service.lifecycle.max_versions_per_key = 3;
     let server = TestServer::start_with_settings(fixture, settings).await;
-    let mut admin = server.admin().await;
-    admin.create_key("billing/capped", BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key("billing/capped").await;
     billing.rotate("billing/capped").await.expect("v2");
     billing.rotate("billing/capped").await.expect("v3");
     let refused = assert_code(

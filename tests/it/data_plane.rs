@@ -8,17 +8,9 @@ use tonic::Code;
 
 const KEY: &str = "billing/records";
 
-async fn server_with_billing_key() -> (TestServer, common::Clients, common::Clients) {
-    let server = TestServer::start().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let billing = server.client(BILLING).await;
-    (server, admin, billing)
-}
-
 #[tokio::test]
 async fn encrypt_decrypt_round_trip_with_context() {
-    let (_server, _admin, mut billing) = server_with_billing_key().await;
+    let (_server, _admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let context = [("tenant", "42"), ("table", "customers")];
     let first = billing
         .encrypt(KEY, b"card 4111", &context)
@@ -51,7 +43,7 @@ async fn encrypt_decrypt_round_trip_with_context() {
 
 #[tokio::test]
 async fn rotation_keeps_old_versions_decrypting() {
-    let (_server, _admin, mut billing) = server_with_billing_key().await;
+    let (_server, _admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let mut ciphertexts = Vec::new();
     for round in 1..=4u32 {
         let out = billing
@@ -79,7 +71,7 @@ async fn rotation_keeps_old_versions_decrypting() {
 
 #[tokio::test]
 async fn reencrypt_moves_to_the_primary_version_without_revealing_plaintext() {
-    let (_server, _admin, mut billing) = server_with_billing_key().await;
+    let (_server, _admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let old = billing
         .encrypt(KEY, b"secret", &[("a", "b")])
         .await
@@ -117,7 +109,7 @@ async fn reencrypt_moves_to_the_primary_version_without_revealing_plaintext() {
 
 #[tokio::test]
 async fn generated_data_keys_unwrap_with_decrypt_data_key_not_decrypt() {
-    let (_server, _admin, mut billing) = server_with_billing_key().await;
+    let (_server, _admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let context = common::ctx(&[("file", "invoice.pdf")]);
     let data_key = billing
         .crypto
@@ -169,7 +161,7 @@ async fn generated_data_keys_unwrap_with_decrypt_data_key_not_decrypt() {
 
 #[tokio::test]
 async fn every_single_byte_change_is_refused() {
-    let (_server, _admin, mut billing) = server_with_billing_key().await;
+    let (_server, _admin, mut billing) = TestServer::with_billing_key(KEY).await;
     let sealed = billing
         .encrypt(KEY, b"do not touch", &[("k", "v")])
         .await
@@ -201,7 +193,7 @@ async fn every_single_byte_change_is_refused() {
 
 #[tokio::test]
 async fn wrong_context_and_wrong_key_are_refused() {
-    let (_server, mut admin, mut billing) = server_with_billing_key().await;
+    let (_server, mut admin, mut billing) = TestServer::with_billing_key(KEY).await;
     admin.create_key("billing/other", BILLING).await;
     let sealed = billing
         .encrypt(KEY, b"bound", &[("tenant", "1")])
@@ -235,9 +227,7 @@ async fn wrong_context_and_wrong_key_are_refused() {
 #[tokio::test]
 async fn oversized_and_malformed_requests_get_invalid_argument_and_the_server_keeps_serving() {
     let server = TestServer::start_with(common::Fixture::new(), 1024).await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key(KEY).await;
     assert!(billing.encrypt(KEY, &[7; 1024], &[]).await.is_ok());
     let status = assert_code(
         billing.encrypt(KEY, &[7; 1025], &[]).await,

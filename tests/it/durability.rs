@@ -122,8 +122,7 @@ async fn kill_9_right_after_rotate_loses_nothing_acknowledged() {
         .filter(|l| l.contains("\"operation\":\"RotateKey\"") && l.contains("\"status\":\"OK\""))
         .count();
     assert_eq!(rotations, 16, "4 rounds of 4 acknowledged rotations");
-    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(["audit", "verify", "--data-dir"])
+    let verified = common::cli::command(["audit", "verify", "--data-dir"])
         .arg(fixture.data_dir())
         .arg("--master-key-file")
         .arg(fixture.master_key_file())

@@ -6,77 +6,37 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{ADMIN, TestServer, proto};
+use common::cli::{Tresor, text};
+use common::{ADMIN, TestServer};
 
 /// The identity the container's HEALTHCHECK uses: no grants, no admin.
 const HEALTHCHECK: &str = "spiffe://test.tresor/healthcheck";
 
-/// Connection settings of a health checker, written to files.
-struct Checker {
-    env: Vec<(&'static str, String)>,
-}
+/// A health checker: `tresor health` with the connection settings of an
+/// identity that holds no grants.
+struct Checker(Tresor);
 
 impl Checker {
     fn new(server: &TestServer, dir: &Path) -> Self {
-        let cert = server.fixture.ca.issue_client(HEALTHCHECK).expect("cert");
-        let folder = dir.join("health");
-        cert.save(&folder, true).expect("save cert");
-        std::fs::write(dir.join("ca.pem"), server.fixture.ca.cert_pem()).expect("ca");
-        let p = |path: PathBuf| path.display().to_string();
-        Self {
-            env: vec![
-                (
-                    "TRESOR_ADDR",
-                    format!("https://localhost:{}", server.addr.port()),
-                ),
-                ("TRESOR_CA", p(dir.join("ca.pem"))),
-                ("TRESOR_CERT", p(folder.join("cert.pem"))),
-                ("TRESOR_KEY", p(folder.join("key.pem"))),
-            ],
-        }
+        Self(Tresor::new(server, HEALTHCHECK, dir))
     }
 
-    fn with(&self, key: &'static str, value: &str) -> Self {
-        let mut env: Vec<_> = self
-            .env
-            .iter()
-            .filter(|(k, _)| *k != key)
-            .cloned()
-            .collect();
-        env.push((key, value.to_owned()));
-        Self { env }
+    fn with(&self, key: &str, value: &str) -> Self {
+        Self(self.0.clone().with(key, value))
     }
 
     fn without(&self, key: &str) -> Self {
-        Self {
-            env: self
-                .env
-                .iter()
-                .filter(|(k, _)| *k != key)
-                .cloned()
-                .collect(),
-        }
+        Self(self.0.clone().without(key))
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tresor"));
-        command.arg("health").args(args).stdin(Stdio::null());
-        for key in [
-            "TRESOR_ADDR",
-            "TRESOR_CA",
-            "TRESOR_CERT",
-            "TRESOR_KEY",
-            "TRESOR_HEALTH_SERVICE",
-            "TRESOR_HEALTH_SERVER_NAME",
-        ] {
-            command.env_remove(key);
-        }
-        command.envs(self.env.iter().map(|(k, v)| (k, v)));
-        command.output().expect("run tresor health")
+        let mut all = vec!["health"];
+        all.extend_from_slice(args);
+        self.0.run(&all)
     }
 
     /// Runs until the exit code is `code` (health follows a seal within
@@ -93,10 +53,6 @@ impl Checker {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn describe(out: &Output) -> String {
@@ -140,7 +96,7 @@ async fn serving_when_unsealed_not_serving_while_sealed_admin_stays_serving() {
     // Sealed: the whole server and the data plane are NOT_SERVING (exit 1),
     // the control plane stays SERVING so an admin can unseal.
     let mut admin = server.client(ADMIN).await;
-    admin.admin.seal(proto::SealRequest {}).await.expect("seal");
+    admin.seal().await;
     let out = checker.until(&[], 1);
     assert_eq!(text(&out.stdout), "NOT_SERVING\n");
     assert!(
@@ -156,11 +112,7 @@ async fn serving_when_unsealed_not_serving_while_sealed_admin_stays_serving() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(text(&out.stdout), "SERVING\n");
 
-    admin
-        .admin
-        .unseal(proto::UnsealRequest::default())
-        .await
-        .expect("unseal");
+    admin.unseal().await;
     let out = checker.until(&[], 0);
     assert_eq!(text(&out.stdout), "SERVING\n");
 

@@ -5,9 +5,9 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{BILLING, Fixture, TestServer, assert_code};
+use common::{BILLING, Fixture, TestServer, assert_code, copy_dir};
 use tresor::master_key::{FileMasterKey, MasterKeySpec, RotationTargets};
 use tresor::server::Server;
 
@@ -36,30 +36,24 @@ fn new_master(fixture: &Fixture, name: &str) -> PathBuf {
     path
 }
 
-fn tresor(args: &[&str], crash_at: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tresor"));
-    command.args(args);
+/// `tresor master-key rotate` offline, crashing at `crash_at` if given
+/// (and never because the test's environment says so).
+fn rotate_offline(data_dir: &Path, from: &Path, to: &Path, crash_at: Option<&str>) -> Output {
+    let mut command = common::cli::command([
+        "master-key",
+        "rotate",
+        "--data-dir",
+        data_dir.to_str().expect("utf8"),
+        "--from-master-key-file",
+        from.to_str().expect("utf8"),
+        "--to-master-key-file",
+        to.to_str().expect("utf8"),
+    ]);
     match crash_at {
         Some(point) => command.env("TRESOR_CRASH_AT", point),
         None => command.env_remove("TRESOR_CRASH_AT"),
     };
-    command.output().expect("run tresor")
-}
-
-fn rotate_offline(data_dir: &Path, from: &Path, to: &Path, crash_at: Option<&str>) -> Output {
-    tresor(
-        &[
-            "master-key",
-            "rotate",
-            "--data-dir",
-            data_dir.to_str().expect("utf8"),
-            "--from-master-key-file",
-            from.to_str().expect("utf8"),
-            "--to-master-key-file",
-            to.to_str().expect("utf8"),
-        ],
-        crash_at,
-    )
+    common::cli::run(&mut command)
 }
 
 /// Starts the server on `data_dir` with `master`, checks the ciphertext
@@ -94,19 +88,6 @@ async fn opens_and_decrypts(
     let _ = tx.send(());
     handle.await.expect("join").expect("serve");
     Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,9 +220,7 @@ async fn server_allowing_one_new_master_key() -> (TestServer, PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_rotates_the_master_key_of_a_running_server() {
     let (server, new) = server_allowing_one_new_master_key().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key(KEY).await;
     let ciphertext = billing
         .encrypt(KEY, b"survives rotation", &[("t", "1")])
         .await
@@ -284,16 +263,8 @@ async fn the_admin_api_rotates_the_master_key_of_a_running_server() {
         .into_inner();
     assert_eq!(status.master_key, spec);
     // Serving goes on; seal and unseal now use the new master key.
-    admin
-        .admin
-        .seal(common::proto::SealRequest {})
-        .await
-        .expect("seal");
-    admin
-        .admin
-        .unseal(common::proto::UnsealRequest::default())
-        .await
-        .expect("unseal");
+    admin.seal().await;
+    admin.unseal().await;
     billing
         .decrypt(KEY, &ciphertext, &[("t", "1")])
         .await

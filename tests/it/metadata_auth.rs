@@ -8,7 +8,6 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use common::{BILLING, SHIPPING, TestServer, audit_records, proto};
@@ -147,38 +146,25 @@ async fn removing_the_metadata_key_does_not_make_the_keystore_legacy() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-    #[cfg(unix)]
-    if to.join("master.key").exists() {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            to.join("master.key"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .expect("chmod");
-    }
-}
-
 #[tokio::test]
 async fn the_legacy_fixture_is_migrated_even_after_a_crash_mid_way() {
     let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(
+    common::copy_dir(
         Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/keystore-fixtures/keystore-v1"
         )),
         dir.path(),
     );
+    #[cfg(unix)]
+    if dir.path().join("master.key").exists() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.path().join("master.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
+    }
     let data = dir.path().join("data");
     let master_file = dir.path().join("master.key");
     {
@@ -195,20 +181,19 @@ async fn the_legacy_fixture_is_migrated_even_after_a_crash_mid_way() {
     // after every record is tagged, before the root is re-wrapped.
     let other_master = dir.path().join("other.key");
     FileMasterKey::generate(&other_master).expect("master key");
-    let crashed = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args([
-            "master-key",
-            "rotate",
-            "--data-dir",
-            data.to_str().expect("utf8"),
-            "--from-master-key-file",
-            master_file.to_str().expect("utf8"),
-            "--to-master-key-file",
-            other_master.to_str().expect("utf8"),
-        ])
-        .env("TRESOR_CRASH_AT", "metadata-auth:after-tagging")
-        .output()
-        .expect("run tresor");
+    let crashed = common::cli::command([
+        "master-key",
+        "rotate",
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--from-master-key-file",
+        master_file.to_str().expect("utf8"),
+        "--to-master-key-file",
+        other_master.to_str().expect("utf8"),
+    ])
+    .env("TRESOR_CRASH_AT", "metadata-auth:after-tagging")
+    .output()
+    .expect("run tresor");
     assert!(!crashed.status.success(), "the crash point was not reached");
     assert!(
         String::from_utf8_lossy(&crashed.stderr).contains("metadata-auth:after-tagging"),

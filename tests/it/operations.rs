@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{ADMIN, BILLING, Fixture, SHIPPING, ServeProcess, TestServer, assert_code, proto};
+use common::{ADMIN, BILLING, Fixture, SHIPPING, ServeProcess, TestServer, assert_code};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tonic::Code;
@@ -295,9 +295,7 @@ async fn a_severe_alert_seals_the_service_when_configured_and_denials_need_two_i
         .seal_on
         .insert(tresor::anomaly::AlertKind::DenialSpike);
     let server = TestServer::start_with_settings(fixture, settings).await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let mut billing = server.client(BILLING).await;
+    let (mut admin, mut billing) = server.billing_key(KEY).await;
     let sealed = billing
         .encrypt(KEY, b"x", &[])
         .await
@@ -332,11 +330,7 @@ async fn a_severe_alert_seals_the_service_when_configured_and_denials_need_two_i
     assert!(refused.message().contains("sealed"), "{refused:?}");
     let status = admin.status().await;
     assert!(status.sealed);
-    admin
-        .admin
-        .unseal(proto::UnsealRequest::default())
-        .await
-        .expect("unseal");
+    admin.unseal().await;
     billing
         .decrypt(KEY, &sealed, &[])
         .await

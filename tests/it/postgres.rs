@@ -5,11 +5,10 @@
 use crate::common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::postgres::Postgres;
 use tonic_health::ServingStatus;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 use tresor::model::KeyVersion;
 use tresor::store::{KeyStore, PostgresKeyStore};
 
@@ -117,7 +116,10 @@ async fn a_schema_2_database_gets_the_owner_index() {
     driver.abort();
 }
 
-use common::{ADMIN, BILLING, Fixture, Replica, assert_code, proto};
+use common::cli::Tresor;
+use common::{
+    ADMIN, BILLING, Fixture, Replica, assert_code, assert_round_trip, proto, wait_for_health,
+};
 
 /// Polls `check` until it yields a value, failing if that takes longer than
 /// the documented freshness bound (with slack for a loaded machine).
@@ -144,8 +146,7 @@ async fn two_replicas_serve_the_same_keys_and_see_each_others_changes() {
     let Some(pg) = Postgres::start() else { return };
     let url = pg.fresh_database().await;
     let fixture = Fixture::new();
-    let a = Replica::start(fixture.postgres_settings(&url, "a")).await;
-    let b = Replica::start(fixture.postgres_settings(&url, "b")).await;
+    let (a, b) = fixture.two_replicas(&url).await;
     let mut admin_a = fixture.client_at(a.addr, ADMIN).await;
     let mut admin_b = fixture.client_at(b.addr, ADMIN).await;
     let mut billing_a = fixture.client_at(a.addr, BILLING).await;
@@ -172,22 +173,12 @@ async fn two_replicas_serve_the_same_keys_and_see_each_others_changes() {
     })
     .await;
     for client in [&mut billing_a, &mut billing_b] {
-        assert_eq!(
-            client
-                .decrypt("shared", &v1.ciphertext, &[])
-                .await
-                .expect("v1")
-                .plaintext,
-            b"one"
-        );
-        assert_eq!(
-            client
-                .decrypt("shared", &v2.ciphertext, &[])
-                .await
-                .expect("v2")
-                .plaintext,
-            b"two"
-        );
+        client
+            .assert_decrypts("shared", &v1.ciphertext, &[], b"one")
+            .await;
+        client
+            .assert_decrypts("shared", &v2.ciphertext, &[], b"two")
+            .await;
     }
     // Disable on A: B refuses.
     admin_a
@@ -220,11 +211,7 @@ async fn two_replicas_serve_the_same_keys_and_see_each_others_changes() {
     })
     .await;
     // Seal is per replica.
-    admin_a
-        .admin
-        .seal(proto::SealRequest {})
-        .await
-        .expect("seal a");
+    admin_a.seal().await;
     assert_code(
         billing_a.encrypt("shared", b"x", &[]).await,
         tonic::Code::Unavailable,
@@ -233,11 +220,7 @@ async fn two_replicas_serve_the_same_keys_and_see_each_others_changes() {
         billing_b.encrypt("shared", b"x", &[]).await.is_ok(),
         "b stays unsealed"
     );
-    admin_a
-        .admin
-        .unseal(proto::UnsealRequest::default())
-        .await
-        .expect("unseal a");
+    admin_a.unseal().await;
 
     // A root-key rotation on A: B keeps decrypting and loads the new root
     // key when it meets a DEK wrapped under it.
@@ -247,18 +230,13 @@ async fn two_replicas_serve_the_same_keys_and_see_each_others_changes() {
         .await
         .expect("rotate root on a");
     admin_a.create_key("after-root-rotation", BILLING).await;
-    let fresh = billing_a
-        .encrypt("after-root-rotation", b"fresh", &[])
-        .await
-        .expect("encrypt on a");
-    assert_eq!(
-        billing_b
-            .decrypt("after-root-rotation", &fresh.ciphertext, &[])
-            .await
-            .expect("decrypt on b")
-            .plaintext,
-        b"fresh"
-    );
+    assert_round_trip(
+        &mut billing_a,
+        &mut billing_b,
+        "after-root-rotation",
+        b"fresh",
+    )
+    .await;
     drop((admin_a, admin_b, billing_a, billing_b));
     a.stop().await;
     b.stop().await;
@@ -269,8 +247,7 @@ async fn eight_clients_hammer_two_replicas_with_rotations_in_between() {
     let Some(pg) = Postgres::start() else { return };
     let url = pg.fresh_database().await;
     let fixture = Arc::new(Fixture::new());
-    let a = Replica::start(fixture.postgres_settings(&url, "a")).await;
-    let b = Replica::start(fixture.postgres_settings(&url, "b")).await;
+    let (a, b) = fixture.two_replicas(&url).await;
     let mut admin = fixture.client_at(a.addr, ADMIN).await;
     for k in 0..4 {
         admin.create_key(&format!("hot/{k}"), BILLING).await;
@@ -304,12 +281,11 @@ async fn eight_clients_hammer_two_replicas_with_rotations_in_between() {
     let mut billing_a = fixture.client_at(a.addr, BILLING).await;
     let mut billing_b = fixture.client_at(b.addr, BILLING).await;
     for (key, plaintext, ciphertext) in &all {
+        // Every ciphertext decrypts on both replicas.
         for client in [&mut billing_a, &mut billing_b] {
-            let opened = client
-                .decrypt(key, ciphertext, &[("c", "x")])
-                .await
-                .expect("every ciphertext decrypts on both replicas");
-            assert_eq!(opened.plaintext, plaintext.as_bytes());
+            client
+                .assert_decrypts(key, ciphertext, &[("c", "x")], plaintext.as_bytes())
+                .await;
         }
     }
     for k in 0..4 {
@@ -323,31 +299,6 @@ async fn eight_clients_hammer_two_replicas_with_rotations_in_between() {
     b.stop().await;
 }
 
-/// Polls the data plane's health (up to 15 s: the probe runs every 2 s and
-/// waits at most 2 s) until it reports `want`.
-async fn wait_for_health(clients: &common::Clients, want: ServingStatus) {
-    let mut health = HealthClient::new(clients.channel.clone());
-    let started = std::time::Instant::now();
-    loop {
-        let status = health
-            .check(HealthCheckRequest {
-                service: "tresor.v1.Crypto".into(),
-            })
-            .await
-            .expect("health check")
-            .into_inner()
-            .status;
-        if status == want as i32 {
-            return;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(15),
-            "health stayed {status}, wanted {want:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_crash_under_load_loses_nothing_and_replicas_fail_closed_then_recover() {
     let Some(pg) = Postgres::start() else { return };
@@ -359,8 +310,7 @@ async fn a_database_crash_under_load_loses_nothing_and_replicas_fail_closed_then
     }
     let url = pg.fresh_database().await;
     let fixture = Arc::new(Fixture::new());
-    let a = Replica::start(fixture.postgres_settings(&url, "a")).await;
-    let b = Replica::start(fixture.postgres_settings(&url, "b")).await;
+    let (a, b) = fixture.two_replicas(&url).await;
     let mut admin = fixture.client_at(a.addr, ADMIN).await;
     admin.create_key("load", BILLING).await;
 
@@ -404,9 +354,12 @@ async fn a_database_crash_under_load_loses_nothing_and_replicas_fail_closed_then
         probe.encrypt("load", b"x", &[]).await,
         tonic::Code::Unavailable,
     );
-    wait_for_health(&probe, ServingStatus::NotServing).await;
+    // The data plane's health probe runs every 2 s and waits at most 2 s.
+    let (every, within) = (Duration::from_millis(200), Duration::from_secs(15));
+    let crypto = "tresor.v1.Crypto";
+    wait_for_health(&probe, crypto, ServingStatus::NotServing, every, within).await;
     pg.restart();
-    wait_for_health(&probe, ServingStatus::Serving).await;
+    wait_for_health(&probe, crypto, ServingStatus::Serving, every, within).await;
     // And recover by themselves.
     let started = std::time::Instant::now();
     while probe.encrypt("load", b"x", &[]).await.is_err() {
@@ -445,11 +398,9 @@ async fn a_database_crash_under_load_loses_nothing_and_replicas_fail_closed_then
     let mut billing_b = fixture.client_at(b.addr, BILLING).await;
     for (plaintext, ciphertext) in &acknowledged {
         for client in [&mut billing_a, &mut billing_b] {
-            let opened = client
-                .decrypt("load", ciphertext, &[])
-                .await
-                .expect("decrypt");
-            assert_eq!(opened.plaintext, plaintext.as_bytes());
+            client
+                .assert_decrypts("load", ciphertext, &[], plaintext.as_bytes())
+                .await;
         }
     }
     drop((admin, probe, billing_a, billing_b));
@@ -462,38 +413,23 @@ async fn one_command_seals_every_replica_even_when_one_is_down() {
     let Some(pg) = Postgres::start() else { return };
     let url = pg.fresh_database().await;
     let fixture = Fixture::new();
-    let a = Replica::start(fixture.postgres_settings(&url, "a")).await;
-    let b = Replica::start(fixture.postgres_settings(&url, "b")).await;
+    let (a, b) = fixture.two_replicas(&url).await;
     let mut admin_a = fixture.client_at(a.addr, ADMIN).await;
     let mut admin_b = fixture.client_at(b.addr, ADMIN).await;
-    let dir = fixture.dir.path();
-    fixture
-        .ca
-        .issue_client(ADMIN)
-        .expect("cert")
-        .save(&dir.join("admin"), true)
-        .expect("save");
-    std::fs::write(dir.join("ca.pem"), fixture.ca.cert_pem()).expect("ca");
+    let admin = Tresor::at(&fixture, a.addr, ADMIN, fixture.dir.path());
     let down = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr").port()
     };
     let url_of = |port: u16| format!("https://localhost:{port}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args([
-            "seal",
-            "--yes",
-            "--replica",
-            &url_of(down),
-            "--replica",
-            &url_of(b.addr.port()),
-        ])
-        .env("TRESOR_ADDR", url_of(a.addr.port()))
-        .env("TRESOR_CA", dir.join("ca.pem"))
-        .env("TRESOR_CERT", dir.join("admin/cert.pem"))
-        .env("TRESOR_KEY", dir.join("admin/key.pem"))
-        .output()
-        .expect("run tresor seal");
+    let out = admin.run(&[
+        "seal",
+        "--yes",
+        "--replica",
+        &url_of(down),
+        "--replica",
+        &url_of(b.addr.port()),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -548,18 +484,17 @@ async fn backups_move_a_keystore_from_sled_to_postgres_and_back() {
     // Restore into PostgreSQL with the binary, serve from it.
     let file = fixture.dir.path().join("sled.tbk");
     std::fs::write(&file, &from_sled).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args([
-            "backup",
-            "restore",
-            file.to_str().expect("utf8"),
-            "--store",
-            &url,
-        ])
-        .arg("--master-key-file")
-        .arg(fixture.master_key_file())
-        .output()
-        .expect("restore");
+    let out = common::cli::command([
+        "backup",
+        "restore",
+        file.to_str().expect("utf8"),
+        "--store",
+        &url,
+    ])
+    .arg("--master-key-file")
+    .arg(fixture.master_key_file())
+    .output()
+    .expect("restore");
     assert!(
         out.status.success(),
         "{}",
@@ -568,14 +503,9 @@ async fn backups_move_a_keystore_from_sled_to_postgres_and_back() {
     let replica = Replica::start(fixture.postgres_settings(&url, "pg")).await;
     let mut billing = fixture.client_at(replica.addr, BILLING).await;
     for (key, ciphertext) in &sealed {
-        assert_eq!(
-            billing
-                .decrypt(key, ciphertext, &[])
-                .await
-                .expect("decrypt on pg")
-                .plaintext,
-            key.as_bytes()
-        );
+        billing
+            .assert_decrypts(key, ciphertext, &[], key.as_bytes())
+            .await;
     }
     // And back: a backup from PostgreSQL restored into a new sled keystore.
     let sdk = fixture.sdk_at(replica.addr, ADMIN).await;
@@ -599,14 +529,9 @@ async fn backups_move_a_keystore_from_sled_to_postgres_and_back() {
     let server = common::TestServer::start_with_settings(fixture, settings).await;
     let mut billing = server.client(BILLING).await;
     for (key, ciphertext) in &sealed {
-        assert_eq!(
-            billing
-                .decrypt(key, ciphertext, &[])
-                .await
-                .expect("decrypt on sled")
-                .plaintext,
-            key.as_bytes()
-        );
+        billing
+            .assert_decrypts(key, ciphertext, &[], key.as_bytes())
+            .await;
     }
 }
 
@@ -628,18 +553,10 @@ async fn replicas_reach_a_tls_only_database_and_verify_its_certificate() {
     let mut admin = fixture.client_at(replica.addr, ADMIN).await;
     admin.create_key("over-tls", BILLING).await;
     let mut billing = fixture.client_at(replica.addr, BILLING).await;
-    let sealed = billing
-        .encrypt("over-tls", b"x", &[])
+    billing
+        .round_trip("over-tls", b"x", &[])
         .await
-        .expect("encrypt");
-    assert_eq!(
-        billing
-            .decrypt("over-tls", &sealed.ciphertext, &[])
-            .await
-            .expect("decrypt")
-            .plaintext,
-        b"x"
-    );
+        .expect("round trip over TLS");
     drop((admin, billing));
     replica.stop().await;
 

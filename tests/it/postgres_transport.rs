@@ -115,8 +115,7 @@ fn serve_refuses_a_remote_database_without_a_ca_or_with_a_weak_sslmode() {
             "sslmode=prefer allows a connection in plaintext",
         ),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .args(postgres_flags(&fixture, &store))
+        let out = common::cli::command(postgres_flags(&fixture, &store))
             .env_remove("TRESOR_STORE")
             .output()
             .expect("run tresor serve");
@@ -130,8 +129,7 @@ fn serve_refuses_a_remote_database_without_a_ca_or_with_a_weak_sslmode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_commands_take_the_same_store_flags_and_rules() {
     let tresor = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-            .args(args)
+        common::cli::command(args)
             .env_remove("TRESOR_STORE")
             .output()
             .expect("run tresor")

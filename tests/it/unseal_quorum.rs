@@ -6,10 +6,10 @@
 use crate::common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
+use common::cli::Tresor;
 use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer, proto};
 use tonic::Code;
 use tresor::identity::Identity;
@@ -50,12 +50,7 @@ async fn unseal(client: &mut common::Clients, token: &str) -> Result<proto::Seal
 }
 
 async fn seal(client: &mut common::Clients) {
-    let status = client
-        .admin
-        .seal(proto::SealRequest {})
-        .await
-        .expect("seal")
-        .into_inner();
+    let status = client.seal().await;
     assert!(status.sealed);
 }
 
@@ -279,26 +274,6 @@ async fn with_a_token_file_every_approval_needs_the_token() {
     server.stop().await;
 }
 
-/// `tresor` with the connection environment of `identity`'s certificate.
-fn tresor(fixture: &Fixture, addr: std::net::SocketAddr, identity: &str, args: &[&str]) -> Output {
-    let dir = fixture.dir.path();
-    let folder = dir.join(identity.rsplit('/').next().expect("name"));
-    if !folder.join("cert.pem").exists() {
-        let cert = fixture.ca.issue_client(identity).expect("cert");
-        cert.save(&folder, true).expect("save cert");
-    }
-    let p = |path: &Path| path.display().to_string();
-    Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(args)
-        .env("TRESOR_ADDR", format!("https://localhost:{}", addr.port()))
-        .env("TRESOR_CA", p(&dir.join("client-ca.pem")))
-        .env("TRESOR_CERT", p(&folder.join("cert.pem")))
-        .env("TRESOR_KEY", p(&folder.join("key.pem")))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tresor")
-}
-
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -309,8 +284,7 @@ fn the_cli_makes_a_token_the_server_checks_and_unseal_sends_it() {
     let token = fixture.dir.path().join("offline/unseal.token");
     let verifier = fixture.dir.path().join("unseal.verifier");
     std::fs::create_dir_all(token.parent().expect("dir")).expect("mkdir");
-    let made = Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(["unseal-token", "generate", "--out"])
+    let made = common::cli::command(["unseal-token", "generate", "--out"])
         .arg(&token)
         .arg("--verifier-out")
         .arg(&verifier)
@@ -327,7 +301,8 @@ fn the_cli_makes_a_token_the_server_checks_and_unseal_sends_it() {
     let mut flags = fixture.serve_flags();
     flags.extend(["--unseal-token-file".into(), verifier.display().to_string()]);
     let server = ServeProcess::start_with(&flags, &[]);
-    let run = |args: &[&str]| tresor(&fixture, server.addr, ADMIN, args);
+    let admin = Tresor::at(&fixture, server.addr, ADMIN, fixture.dir.path());
+    let run = |args: &[&str]| admin.run(args);
     assert!(run(&["seal", "--yes"]).status.success());
     let refused = run(&["unseal"]);
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
