@@ -2,18 +2,14 @@
 //! certificates for tests and demos of rotation (issue 20). The validity is
 //! read back from the written certificate.
 
+use crate::common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::cli::tresor;
 use x509_parser::pem::parse_x509_pem;
-
-fn tresor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(args)
-        .output()
-        .expect("run tresor")
-}
 
 /// `tresor certs issue` for `identity` into `dir/out`, from the CA in
 /// `dir/ca`, with `extra` flags.

@@ -174,8 +174,7 @@ async fn a_rotated_server_certificate_is_served_to_new_handshakes_while_old_conn
     let (server, files) = server_watching_its_files().await;
     let original = serial_of_pem(&server.fixture.server_cert.cert_pem);
     assert_eq!(served_serial(&server, ADMIN).await, original);
-    server.admin().await.create_key(KEY, BILLING).await;
-    let mut established = server.client(BILLING).await;
+    let (_admin, mut established) = server.billing_key(KEY).await;
     round_trip_works(&mut established).await;
 
     let localhost = ["localhost".to_owned()];
@@ -329,10 +328,8 @@ fn a_reload_interval_below_100ms_is_refused_before_binding() {
     let fixture = Fixture::new();
     let mut flags = fixture.serve_flags();
     flags.extend(["--tls-reload-interval".to_owned(), "10ms".to_owned()]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
-        .args(&flags)
-        .output()
-        .expect("run tresor");
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let out = common::cli::tresor(&flags);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--tls-reload-interval"), "{stderr}");

@@ -16,20 +16,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{ADMIN, BILLING, Clients, SHIPPING, TestServer, assert_code, proto};
 use proto::{KeyState, Operation};
 use tonic::Code;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
+use tonic_health::ServingStatus;
 
 const KEY: &str = "billing/records";
 const MISSING: &str = "billing/no-such-key";
 const DAY: i64 = 86_400;
 
+/// A server with [`KEY`] owned by BILLING; an admin and a BILLING client.
 async fn server_with_billing_key() -> (TestServer, Clients, Clients) {
-    let server = TestServer::start().await;
-    let mut admin = server.admin().await;
-    admin.create_key(KEY, BILLING).await;
-    let billing = server.client(BILLING).await;
-    (server, admin, billing)
+    TestServer::with_billing_key(KEY).await
 }
 
 fn key_req(key_id: &str) -> proto::KeyRequest {
@@ -167,23 +162,9 @@ async fn set_min_version(
     )
 }
 
-/// Polls the health service (bounded, ~2 s) until `service` reports `want`.
+/// Polls the health service (every 50 ms, for up to 2 s) until `service`
+/// reports `want`.
 async fn wait_for_health(clients: &Clients, service: &str, want: ServingStatus) {
-    let mut health = HealthClient::new(clients.channel.clone());
-    let mut last = None;
-    for _ in 0..40 {
-        let response = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .expect("health check")
-            .into_inner();
-        if response.status == want as i32 {
-            return;
-        }
-        last = Some(response.status);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("health of {service:?} stayed {last:?}, wanted {want:?}");
+    let (every, within) = (Duration::from_millis(50), Duration::from_secs(2));
+    common::wait_for_health(clients, service, want, every, within).await;
 }
