@@ -65,6 +65,22 @@ async fn server_watching_its_files() -> (TestServer, Files) {
     (server, files)
 }
 
+/// A new server certificate for localhost and 127.0.0.1 from `ca`.
+fn new_server_cert(ca: &tresor::pki::CertificateAuthority) -> CertifiedKey {
+    ca.issue_server(
+        &["localhost".to_owned()],
+        &["127.0.0.1".parse().expect("ip")],
+    )
+    .expect("server cert")
+}
+
+/// Installs a new server certificate and waits until new handshakes get it.
+async fn rotate_certificate(server: &TestServer, files: &Files) {
+    let next = new_server_cert(&server.fixture.ca);
+    files.install(&next);
+    until_served(server, &serial_of_pem(&next.cert_pem)).await;
+}
+
 fn serial_of(cert_der: &[u8]) -> String {
     let (_, cert) = X509Certificate::from_der(cert_der).expect("x509");
     cert.raw_serial_as_string()
@@ -177,16 +193,8 @@ async fn a_rotated_server_certificate_is_served_to_new_handshakes_while_old_conn
     let (_admin, mut established) = server.billing_key(KEY).await;
     round_trip_works(&mut established).await;
 
-    let localhost = ["localhost".to_owned()];
-    let loopback = ["127.0.0.1".parse().expect("ip")];
     for _ in 0..3 {
-        let next = server
-            .fixture
-            .ca
-            .issue_server(&localhost, &loopback)
-            .expect("cert");
-        files.install(&next);
-        until_served(&server, &serial_of_pem(&next.cert_pem)).await;
+        rotate_certificate(&server, &files).await;
         round_trip_works(&mut established).await;
         round_trip_works(&mut server.client(BILLING).await).await;
     }
@@ -222,11 +230,7 @@ async fn a_bad_set_is_refused_and_the_old_one_keeps_serving() {
             },
         )
         .expect("expired cert");
-    let another = server
-        .fixture
-        .ca
-        .issue_server(&localhost, &loopback)
-        .expect("cert");
+    let another = new_server_cert(&server.fixture.ca);
     let bad_sets: [(&str, &str, &str); 3] = [
         ("garbage", "not a certificate at all\n", good_key.as_str()),
         ("expired", &expired.cert_pem, &expired.key_pem),
@@ -269,13 +273,7 @@ async fn a_bad_set_is_refused_and_the_old_one_keeps_serving() {
     );
 
     // A good set is applied after all that.
-    let next = server
-        .fixture
-        .ca
-        .issue_server(&localhost, &loopback)
-        .expect("cert");
-    files.install(&next);
-    until_served(&server, &serial_of_pem(&next.cert_pem)).await;
+    rotate_certificate(&server, &files).await;
 }
 
 #[tokio::test]
@@ -290,13 +288,7 @@ async fn sighup_reloads_at_once_with_the_watch_off() {
         original
     );
 
-    let next = fixture
-        .ca
-        .issue_server(
-            &["localhost".to_owned()],
-            &["127.0.0.1".parse().expect("ip")],
-        )
-        .expect("cert");
+    let next = new_server_cert(&fixture.ca);
     next.save(&fixture.dir.path().join("server"), true)
         .expect("save");
     // The watch is off: nothing changes until the signal.
