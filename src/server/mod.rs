@@ -185,6 +185,9 @@ impl Server {
             tracing::info!(%addr, "tresor listening (mTLS)");
         }
         let (live_tls, connections) = listen(listener, &settings.tls, &settings.transport)?;
+        if let Ok(expiry) = tls_reload::expiry(&settings.tls) {
+            tls_reload::publish_expiry(&service, &expiry);
+        }
         if let Some(reload) = settings.tls_reload.clone() {
             let (service, served) = (service.clone(), settings.tls.clone());
             side_tasks.push(tokio::spawn(async move {

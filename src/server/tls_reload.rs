@@ -14,8 +14,16 @@
 //! set is logged with its certificate's serial and expiry
 //! (`result="ok"`, audit event `tls_reloaded`). Connections established
 //! before keep the set they started with.
+//!
+//! Expiry is visible before it hurts: the gauge
+//! `tresor_tls_certificate_expiry_timestamp_seconds` holds when the served
+//! certificate (`cert="server"`) and the earliest client CA
+//! (`cert="client_ca"`) expire, and a WARN line, at most once a day, says
+//! when the served certificate has less than a tenth of its lifetime or
+//! less than seven days left.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -33,6 +41,9 @@ pub async fn follow(
     service: Arc<Service>,
 ) {
     let mut seen = digest(served);
+    let mut in_force = expiry(served).ok();
+    let mut last_warned: Option<tokio::time::Instant> = None;
+    let mut expiry_check = tokio::time::interval(EXPIRY_CHECK);
     let mut hangup = Hangup::new();
     let mut tick = reload.watch_every.map(|every| {
         let mut tick = tokio::time::interval(every);
@@ -43,6 +54,10 @@ pub async fn follow(
         let forced = tokio::select! {
             () = hangup.recv() => true,
             () = next_tick(tick.as_mut()) => false,
+            _ = expiry_check.tick() => {
+                warn_if_expiring(in_force.as_ref(), &mut last_warned);
+                continue;
+            }
         };
         let read = reload.files.read().map_err(|e| e.to_string());
         let now_seen = match &read {
@@ -53,9 +68,104 @@ pub async fn follow(
             continue;
         }
         seen = now_seen;
-        let outcome = read.and_then(|material| apply(&live, &material));
+        let outcome = read.and_then(|material| {
+            let described = apply(&live, &material)?;
+            if let Ok(applied) = expiry(&material) {
+                publish_expiry(&service, &applied);
+                in_force = Some(applied);
+                last_warned = None;
+            }
+            Ok(described)
+        });
         report(&service, outcome).await;
     }
+}
+
+/// How often the served certificate's remaining lifetime is checked.
+const EXPIRY_CHECK: Duration = Duration::from_secs(60 * 60);
+/// At most one expiry warning per this long.
+const EXPIRY_WARNING_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+/// Warn below this much time left...
+const EXPIRY_WARNING_LEFT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// ...or below this share of the certificate's lifetime left.
+const EXPIRY_WARNING_SHARE: f64 = 0.1;
+
+/// When the served material expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    /// The served certificate's `not_before`, Unix seconds.
+    pub server_from: i64,
+    /// The served certificate's `not_after`, Unix seconds.
+    pub server_until: i64,
+    /// The earliest `not_after` of the client CA bundle, Unix seconds.
+    pub earliest_client_ca: i64,
+}
+
+impl Expiry {
+    /// Whether the served certificate, at Unix time `now`, has less than
+    /// [`EXPIRY_WARNING_LEFT`] or [`EXPIRY_WARNING_SHARE`] of its lifetime
+    /// left.
+    pub fn expiring_soon(&self, now: i64) -> bool {
+        let left = self.server_until - now;
+        let lifetime = (self.server_until - self.server_from).max(1);
+        let floor = i64::try_from(EXPIRY_WARNING_LEFT.as_secs()).unwrap_or(i64::MAX);
+        left < floor || (left as f64) < EXPIRY_WARNING_SHARE * lifetime as f64
+    }
+}
+
+/// The expiry of `material`'s certificate and client CA bundle.
+pub fn expiry(material: &TlsMaterial) -> Result<Expiry, String> {
+    let windows = |pem: &str| -> Vec<(i64, i64)> {
+        x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
+            .filter_map(Result::ok)
+            .filter_map(|pem| {
+                let (_, cert) = X509Certificate::from_der(&pem.contents).ok()?;
+                let validity = cert.validity();
+                Some((
+                    validity.not_before.timestamp(),
+                    validity.not_after.timestamp(),
+                ))
+            })
+            .collect()
+    };
+    let (server_from, server_until) = *windows(&material.cert_pem)
+        .first()
+        .ok_or("--tls-cert: no certificate")?;
+    let earliest_client_ca = windows(&material.client_ca_pem)
+        .iter()
+        .map(|(_, until)| *until)
+        .min()
+        .ok_or("--client-ca: no certificate")?;
+    Ok(Expiry {
+        server_from,
+        server_until,
+        earliest_client_ca,
+    })
+}
+
+/// Sets the expiry gauges.
+pub fn publish_expiry(service: &Service, expiry: &Expiry) {
+    service
+        .metrics()
+        .tls_expiry(expiry.server_until, expiry.earliest_client_ca);
+}
+
+fn warn_if_expiring(expiry: Option<&Expiry>, last_warned: &mut Option<tokio::time::Instant>) {
+    let Some(expiry) = expiry else { return };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    if !expiry.expiring_soon(now)
+        || last_warned.is_some_and(|at| at.elapsed() < EXPIRY_WARNING_EVERY)
+    {
+        return;
+    }
+    *last_warned = Some(tokio::time::Instant::now());
+    tracing::warn!(
+        expires_unix = expiry.server_until,
+        seconds_left = expiry.server_until - now,
+        "the server certificate expires soon: renew it (the new files are picked up without a restart)"
+    );
 }
 
 /// Validates `material` and, when it passes, makes it the one new
@@ -155,5 +265,35 @@ impl Hangup {
             return;
         }
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 24 * 60 * 60;
+
+    fn lasting(from: i64, until: i64) -> Expiry {
+        Expiry {
+            server_from: from,
+            server_until: until,
+            earliest_client_ca: until,
+        }
+    }
+
+    #[test]
+    fn certificates_warn_in_their_last_tenth_or_last_week_whichever_is_longer() {
+        // A year: a tenth is 36.5 days, longer than a week.
+        let year = lasting(0, 365 * DAY);
+        assert!(!year.expiring_soon(300 * DAY));
+        assert!(year.expiring_soon(330 * DAY), "under a tenth left");
+        // 30 days: a tenth is 3 days, so the week counts.
+        let month = lasting(0, 30 * DAY);
+        assert!(!month.expiring_soon(22 * DAY));
+        assert!(month.expiring_soon(24 * DAY), "under seven days left");
+        // An hour-long SVID always has less than seven days left: it warns
+        // (at most once a day) from the start.
+        assert!(lasting(0, 3600).expiring_soon(0));
     }
 }

@@ -34,6 +34,11 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CertLabels {
+    cert: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 50 µs to about 1.6 s.
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -60,6 +65,7 @@ pub struct Metrics {
     latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
     anomalies: Family<KindLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
+    tls_expiry: Family<CertLabels, Gauge>,
     cache_hits: Counter,
     cache_misses: Counter,
     cache_hit_ratio: Gauge<f64, AtomicU64>,
@@ -92,12 +98,14 @@ impl Metrics {
         );
         let anomalies = Family::<KindLabels, Counter>::default();
         let tls_reloads = Family::<ResultLabels, Counter>::default();
+        let tls_expiry = Family::<CertLabels, Gauge>::default();
         let metrics = Self {
             requests: requests.clone(),
             batch_items: batch_items.clone(),
             latency: latency.clone(),
             anomalies: anomalies.clone(),
             tls_reloads: tls_reloads.clone(),
+            tls_expiry: tls_expiry.clone(),
             cache_hits: Counter::default(),
             cache_misses: Counter::default(),
             cache_hit_ratio: Gauge::default(),
@@ -131,6 +139,11 @@ impl Metrics {
             "tls_reload",
             "Reloads of the listener's TLS files: ok (applied) or refused (the old set keeps serving)",
             tls_reloads,
+        );
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the served certificate (cert=\"server\") and the earliest client CA (cert=\"client_ca\") expire, Unix time",
+            tls_expiry,
         );
         registry.register(
             "dek_cache_hits",
@@ -206,6 +219,14 @@ impl Metrics {
         self.tls_reloads
             .get_or_create(&ResultLabels { result })
             .inc();
+    }
+
+    /// When the served certificate and the earliest client CA expire (Unix
+    /// seconds).
+    pub fn tls_expiry(&self, server: i64, earliest_client_ca: i64) {
+        for (cert, at) in [("server", server), ("client_ca", earliest_client_ca)] {
+            self.tls_expiry.get_or_create(&CertLabels { cert }).set(at);
+        }
     }
 
     /// Counts a data-key lookup.

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::metrics::{metric, scrape};
 use common::{ADMIN, BILLING, Fixture, SHIPPING, ServeProcess, TestServer, assert_code};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -56,42 +57,6 @@ async fn webhook_receiver() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
         }
     });
     (addr, bodies)
-}
-
-/// `GET /metrics`, parsed: `name{labels}` to value.
-async fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
-    let request = hyper::Request::builder()
-        .uri("/metrics")
-        .header("host", addr.to_string())
-        .body(Full::new(Bytes::new()))
-        .expect("request");
-    let response = sender.send_request(request).await.expect("scrape");
-    assert_eq!(response.status(), 200);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let text = String::from_utf8(body.to_vec()).expect("utf8");
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            let (name, value) = line.rsplit_once(' ').expect("sample line");
-            (name.to_owned(), value.parse().expect("sample value"))
-        })
-        .collect()
-}
-
-fn metric(samples: &HashMap<String, f64>, name: &str) -> f64 {
-    *samples
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} in {samples:#?}"))
 }
 
 async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use common::metrics::{metric, scrape};
 use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -84,6 +85,12 @@ async fn rotate_certificate(server: &TestServer, files: &Files) {
 fn serial_of(cert_der: &[u8]) -> String {
     let (_, cert) = X509Certificate::from_der(cert_der).expect("x509");
     cert.raw_serial_as_string()
+}
+
+fn not_after_of_pem(cert_pem: &str) -> i64 {
+    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("pem");
+    let (_, cert) = X509Certificate::from_der(&der).expect("x509");
+    cert.validity().not_after.timestamp()
 }
 
 fn serial_of_pem(cert_pem: &str) -> String {
@@ -277,18 +284,54 @@ async fn a_bad_set_is_refused_and_the_old_one_keeps_serving() {
 }
 
 #[tokio::test]
-async fn sighup_reloads_at_once_with_the_watch_off() {
+async fn sighup_reloads_at_once_with_the_watch_off_and_the_expiry_gauges_follow() {
     let fixture = Fixture::new();
     let mut flags = fixture.serve_flags();
-    flags.extend(["--tls-reload-interval".to_owned(), "off".to_owned()]);
+    flags.extend(
+        [
+            "--tls-reload-interval",
+            "off",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ]
+        .map(str::to_owned),
+    );
     let serve = ServeProcess::start_with(&flags, &[]);
     let original = serial_of_pem(&fixture.server_cert.cert_pem);
     assert_eq!(
         served_serial_at(serve.addr, &fixture, ADMIN).await,
         original
     );
+    let metrics_addr = serve
+        .log_lines()
+        .iter()
+        .find_map(|line| common::logged_addr(line, "metrics_addr"))
+        .expect("the metrics address is logged before the listening line");
+    let expiry = |samples: &std::collections::HashMap<String, f64>, cert: &str| {
+        metric(
+            samples,
+            &format!("tresor_tls_certificate_expiry_timestamp_seconds{{cert=\"{cert}\"}}"),
+        ) as i64
+    };
+    let samples = scrape(metrics_addr).await;
+    assert_eq!(
+        expiry(&samples, "server"),
+        not_after_of_pem(&fixture.server_cert.cert_pem)
+    );
+    assert_eq!(
+        expiry(&samples, "client_ca"),
+        not_after_of_pem(&fixture.ca.cert_pem())
+    );
 
-    let next = new_server_cert(&fixture.ca);
+    // The next certificate lives two minutes.
+    let next = fixture
+        .ca
+        .issue_server_with_validity(
+            &["localhost".to_owned()],
+            &["127.0.0.1".parse().expect("ip")],
+            Validity::from_now(Duration::from_secs(120)),
+        )
+        .expect("short-lived cert");
     next.save(&fixture.dir.path().join("server"), true)
         .expect("save");
     // The watch is off: nothing changes until the signal.
@@ -311,6 +354,16 @@ async fn sighup_reloads_at_once_with_the_watch_off() {
             .any(|l| l.contains("TLS files reloaded")),
         "{:#?}",
         serve.log_lines()
+    );
+    let samples = scrape(metrics_addr).await;
+    assert_eq!(expiry(&samples, "server"), not_after_of_pem(&next.cert_pem));
+    assert_eq!(
+        metric(&samples, "tresor_tls_reload_total{result=\"ok\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&samples, "tresor_tls_reload_total{result=\"refused\"}"),
+        0.0
     );
     serve.terminate();
 }
