@@ -185,13 +185,14 @@ impl Server {
             tracing::info!(%addr, "tresor listening (mTLS)");
         }
         let (live_tls, connections) = listen(listener, &settings.tls, &settings.transport)?;
-        if let Ok(expiry) = tls_reload::expiry(&settings.tls) {
-            tls_reload::publish_expiry(&service, &expiry);
+        let in_force = tls_reload::expiry(&settings.tls).ok();
+        if let Some(expiry) = &in_force {
+            tls_reload::publish_expiry(&service, expiry);
         }
         if let Some(reload) = settings.tls_reload.clone() {
             let (service, served) = (service.clone(), settings.tls.clone());
             side_tasks.push(tokio::spawn(async move {
-                tls_reload::follow(live_tls, reload, &served, service).await;
+                tls_reload::follow(live_tls, reload, &served, in_force, service).await;
             }));
         }
         let outcome = transport

@@ -26,22 +26,22 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{ASN1Time, FromDer, X509Certificate};
 
 use super::tls::{LiveTls, server_config};
 use crate::config::{TlsMaterial, TlsReload};
 use crate::service::Service;
 
 /// Follows `reload`'s files for `live` until the task is aborted.
-/// `served` is the material `live` was built from.
+/// `served` is the material `live` was built from, `in_force` its expiry.
 pub async fn follow(
     live: Arc<LiveTls>,
     reload: TlsReload,
     served: &TlsMaterial,
+    mut in_force: Option<Expiry>,
     service: Arc<Service>,
 ) {
     let mut seen = digest(served);
-    let mut in_force = expiry(served).ok();
     let mut last_warned: Option<tokio::time::Instant> = None;
     let mut expiry_check = tokio::time::interval(EXPIRY_CHECK);
     let mut hangup = Hangup::new();
@@ -68,16 +68,17 @@ pub async fn follow(
             continue;
         }
         seen = now_seen;
-        let outcome = read.and_then(|material| {
-            let described = apply(&live, &material)?;
-            if let Ok(applied) = expiry(&material) {
-                publish_expiry(&service, &applied);
-                in_force = Some(applied);
-                last_warned = None;
-            }
-            Ok(described)
-        });
-        report(&service, outcome).await;
+        let outcome = read.and_then(|material| apply(&live, &material));
+        if let Ok(Applied {
+            expiry: Some(applied),
+            ..
+        }) = &outcome
+        {
+            publish_expiry(&service, applied);
+            in_force = Some(*applied);
+            last_warned = None;
+        }
+        report(&service, outcome.map(|applied| applied.described)).await;
     }
 }
 
@@ -115,32 +116,53 @@ impl Expiry {
 
 /// The expiry of `material`'s certificate and client CA bundle.
 pub fn expiry(material: &TlsMaterial) -> Result<Expiry, String> {
-    let windows = |pem: &str| -> Vec<(i64, i64)> {
-        x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
-            .filter_map(Result::ok)
-            .filter_map(|pem| {
-                let (_, cert) = X509Certificate::from_der(&pem.contents).ok()?;
-                let validity = cert.validity();
-                Some((
-                    validity.not_before.timestamp(),
-                    validity.not_after.timestamp(),
-                ))
-            })
-            .collect()
-    };
-    let (server_from, server_until) = *windows(&material.cert_pem)
-        .first()
-        .ok_or("--tls-cert: no certificate")?;
-    let earliest_client_ca = windows(&material.client_ca_pem)
-        .iter()
-        .map(|(_, until)| *until)
-        .min()
-        .ok_or("--client-ca: no certificate")?;
-    Ok(Expiry {
-        server_from,
-        server_until,
-        earliest_client_ca,
+    let leaf = leaf(&material.cert_pem)?;
+    let earliest_client_ca =
+        earliest_expiry(&material.client_ca_pem).ok_or("--client-ca: no certificate")?;
+    Ok(leaf.expiry(earliest_client_ca))
+}
+
+/// The first certificate of a PEM chain, parsed once per reload.
+struct Leaf {
+    serial: String,
+    not_before: ASN1Time,
+    not_after: ASN1Time,
+}
+
+impl Leaf {
+    fn expiry(&self, earliest_client_ca: i64) -> Expiry {
+        Expiry {
+            server_from: self.not_before.timestamp(),
+            server_until: self.not_after.timestamp(),
+            earliest_client_ca,
+        }
+    }
+}
+
+/// The chain's first certificate, or why it does not parse.
+fn leaf(cert_pem: &str) -> Result<Leaf, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(|_| "--tls-cert: no PEM certificate".to_owned())?;
+    let (_, cert) = X509Certificate::from_der(&pem.contents)
+        .map_err(|_| "--tls-cert: the certificate does not parse".to_owned())?;
+    let validity = cert.validity();
+    Ok(Leaf {
+        serial: cert.raw_serial_as_string(),
+        not_before: validity.not_before,
+        not_after: validity.not_after,
     })
+}
+
+/// The earliest `not_after` of the certificates in a PEM bundle, Unix
+/// seconds (`None` when none parses).
+fn earliest_expiry(bundle_pem: &str) -> Option<i64> {
+    x509_parser::pem::Pem::iter_from_buffer(bundle_pem.as_bytes())
+        .filter_map(Result::ok)
+        .filter_map(|pem| {
+            let (_, cert) = X509Certificate::from_der(&pem.contents).ok()?;
+            Some(cert.validity().not_after.timestamp())
+        })
+        .min()
 }
 
 /// Sets the expiry gauges.
@@ -168,34 +190,31 @@ fn warn_if_expiring(expiry: Option<&Expiry>, last_warned: &mut Option<tokio::tim
     );
 }
 
-/// Validates `material` and, when it passes, makes it the one new
-/// handshakes use. Returns what the audit record says of it.
-fn apply(live: &LiveTls, material: &TlsMaterial) -> Result<String, String> {
-    let described = leaf_in_force(&material.cert_pem)?;
-    let config = server_config(material).map_err(|e| e.to_string())?;
-    live.replace(config);
-    Ok(described)
+/// A set that passed validation and serves new handshakes.
+struct Applied {
+    /// What its audit record says: the certificate's serial and expiry.
+    described: String,
+    /// Its expiry, when the client CA bundle's could be read too.
+    expiry: Option<Expiry>,
 }
 
-/// The serial and expiry of the chain's first certificate, or why it cannot
-/// serve now (unparsable, expired, not yet valid).
-fn leaf_in_force(cert_pem: &str) -> Result<String, String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
-        .map_err(|_| "--tls-cert: no PEM certificate".to_owned())?;
-    let (_, cert) = X509Certificate::from_der(&pem.contents)
-        .map_err(|_| "--tls-cert: the certificate does not parse".to_owned())?;
-    let validity = cert.validity();
-    if !validity.is_valid() {
+/// Validates `material` (the certificate must be valid now; rustls checks
+/// the rest) and, when it passes, makes it the one new handshakes use.
+fn apply(live: &LiveTls, material: &TlsMaterial) -> Result<Applied, String> {
+    let leaf = leaf(&material.cert_pem)?;
+    let now = ASN1Time::now();
+    if now < leaf.not_before || leaf.not_after < now {
         return Err(format!(
             "--tls-cert: the certificate is not valid now (valid from {} to {})",
-            validity.not_before, validity.not_after
+            leaf.not_before, leaf.not_after
         ));
     }
-    Ok(format!(
-        "serial {} expires {}",
-        cert.raw_serial_as_string(),
-        validity.not_after
-    ))
+    let config = server_config(material).map_err(|e| e.to_string())?;
+    live.replace(config);
+    Ok(Applied {
+        described: format!("serial {} expires {}", leaf.serial, leaf.not_after),
+        expiry: earliest_expiry(&material.client_ca_pem).map(|ca| leaf.expiry(ca)),
+    })
 }
 
 async fn report(service: &Service, outcome: Result<String, String>) {
