@@ -268,16 +268,16 @@ pub const MIN_TLS_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::fr
 /// Parses `--tls-reload-interval`: `off`, or at least
 /// [`MIN_TLS_RELOAD_INTERVAL`].
 fn tls_reload_interval(text: &str) -> Result<Option<std::time::Duration>, ConfigError> {
-    const FLAG: &str = "--tls-reload-interval";
     if text == "off" {
         return Ok(None);
     }
-    let interval = humantime::parse_duration(text)
-        .map_err(|e| config_error(FLAG, format!("{text:?}: {e} (for example 5s, or off)")))?;
-    if interval < MIN_TLS_RELOAD_INTERVAL {
-        return Err(config_error(FLAG, "must be at least 100ms, or off"));
-    }
-    Ok(Some(interval))
+    interval_of_at_least(
+        "--tls-reload-interval",
+        text,
+        "5s, or off",
+        MIN_TLS_RELOAD_INTERVAL,
+    )
+    .map(Some)
 }
 
 /// The TLS files of a gRPC listener (`tresor serve`, and the bench echo
@@ -462,10 +462,26 @@ fn interval_of_at_least_1s(
     text: &str,
     example: &str,
 ) -> Result<std::time::Duration, ConfigError> {
+    interval_of_at_least(flag, text, example, std::time::Duration::from_secs(1))
+}
+
+/// Parses a `humantime` interval flag that must be at least `floor`.
+fn interval_of_at_least(
+    flag: &'static str,
+    text: &str,
+    example: &str,
+    floor: std::time::Duration,
+) -> Result<std::time::Duration, ConfigError> {
     let interval = humantime::parse_duration(text)
         .map_err(|e| config_error(flag, format!("{text:?}: {e} (for example {example})")))?;
-    if interval < std::time::Duration::from_secs(1) {
-        return Err(config_error(flag, "must be at least 1s"));
+    if interval < floor {
+        return Err(config_error(
+            flag,
+            format!(
+                "must be at least {} (for example {example})",
+                humantime::format_duration(floor)
+            ),
+        ));
     }
     Ok(interval)
 }
