@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use tonic::transport::Channel;
 use tresor_client::{ClientBuilder, ClientError, RawChannel};
 
 use crate::proto::{EchoRequest, echo_client::EchoClient as RawEchoClient};
@@ -12,7 +11,6 @@ use crate::proto::{EchoRequest, echo_client::EchoClient as RawEchoClient};
 /// tresor client. Cheap to clone; clones share the connection.
 #[derive(Debug, Clone)]
 pub struct EchoClient {
-    echo: RawEchoClient<Channel>,
     raw: RawChannel,
 }
 
@@ -20,10 +18,8 @@ impl EchoClient {
     /// Connects with `builder`'s settings (endpoint, CA, identity,
     /// timeouts), as [`ClientBuilder::build`] would connect to tresor.
     pub async fn connect(builder: ClientBuilder) -> Result<Self, ClientError> {
-        let raw = builder.build_raw().await?;
         Ok(Self {
-            echo: RawEchoClient::new(raw.channel()),
-            raw,
+            raw: builder.build_raw().await?,
         })
     }
 
@@ -41,7 +37,9 @@ impl EchoClient {
             payload: payload.to_vec(),
             context: context.clone(),
         };
-        let mut echo = self.echo.clone();
+        // A client per call over the shared channel, as `Client::encrypt`
+        // clones its own.
+        let mut echo = RawEchoClient::new(self.raw.channel());
         echo.echo(request)
             .await
             .map(|response| response.into_inner().payload)
