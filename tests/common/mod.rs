@@ -697,19 +697,32 @@ pub fn manual_lifecycle(settings: &mut Settings) -> std::sync::Arc<ManualClock> 
 
 /// Polls `check` until it returns `Some`, for up to 30 s (a generous bound
 /// for background work that should take well under a second).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    eventually_within(what, std::time::Duration::from_secs(30), check).await
+}
+
+/// Polls `check` every 20 ms until it returns `Some`; fails after `within`.
+pub async fn eventually_within<T, F, Fut>(
+    what: &str,
+    within: std::time::Duration,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
     loop {
         if let Some(value) = check().await {
             return value;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "{what}: not within 30 s"
+            "{what}: not within {within:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

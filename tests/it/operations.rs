@@ -8,7 +8,7 @@ use crate::common;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::metrics::{metric, scrape};
@@ -59,15 +59,14 @@ async fn webhook_receiver() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     (addr, bodies)
 }
 
+/// [`common::eventually_within`] 20 s, for a check that needs no awaiting.
 async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::eventually_within(
+        what,
+        Duration::from_secs(20),
+        || std::future::ready(check()),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::metrics::{metric, scrape};
-use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer};
+use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer, eventually_within};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
@@ -134,17 +134,11 @@ async fn served_serial(server: &TestServer, identity: &str) -> String {
 /// Waits until a new handshake at `addr` is served the certificate with
 /// `serial`.
 async fn until_served_at(addr: SocketAddr, fixture: &Fixture, serial: &str) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if served_serial_at(addr, fixture, ADMIN).await == serial {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the server never served serial {serial}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("a handshake served serial {serial}");
+    eventually_within(&what, PATIENCE, || async {
+        (served_serial_at(addr, fixture, ADMIN).await == serial).then_some(())
+    })
+    .await;
 }
 
 /// [`until_served_at`] of an in-process server.
@@ -166,18 +160,12 @@ fn audit_events(server: &TestServer, event: &str) -> Vec<serde_json::Value> {
 
 /// Waits until `count` events `event` are in the audit log.
 async fn until_audited(server: &TestServer, event: &str, count: usize) -> Vec<serde_json::Value> {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    let what = format!("{count} {event} audit events");
+    eventually_within(&what, PATIENCE, || async {
         let events = audit_events(server, event);
-        if events.len() >= count {
-            return events;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "fewer than {count} {event} audit events: {events:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (events.len() >= count).then_some(events)
+    })
+    .await
 }
 
 async fn round_trip_works(clients: &mut common::Clients) {
