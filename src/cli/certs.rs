@@ -86,13 +86,9 @@ pub fn run(command: CertsCommand, format: OutputFormat) -> Result<String, String
             let identity = Identity::parse(&identity).map_err(|e| format!("--identity: {e}"))?;
             let validity = Validity::from_now(ttl.unwrap_or(LEAF_LIFETIME));
             let ca = CertificateAuthority::load(&ca).map_err(|e| e.to_string())?;
-            ca.issue_client_with_validity(
-                identity.as_str(),
-                validity.not_before,
-                validity.not_after,
-            )
-            .and_then(|cert| cert.save(&out, false))
-            .map_err(|e| e.to_string())?;
+            ca.issue_client_with_validity(identity.as_str(), validity)
+                .and_then(|cert| cert.save(&out, false))
+                .map_err(|e| e.to_string())?;
             (
                 vec![out.join("cert.pem"), out.join("key.pem")],
                 format!(" for {identity}"),

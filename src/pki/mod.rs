@@ -79,6 +79,16 @@ pub struct Validity {
 }
 
 impl Validity {
+    /// From `not_before` to `not_after` (absolute times, truncated to whole
+    /// seconds when issued; both may lie in the past, e.g. to test that
+    /// expired certificates are refused).
+    pub fn between(not_before: SystemTime, not_after: SystemTime) -> Self {
+        Self {
+            not_before,
+            not_after,
+        }
+    }
+
     /// A certificate issued now for `lifetime`: valid until now plus
     /// `lifetime`, and from a little before now, so that a peer whose clock
     /// is slightly behind accepts it at once (by the smaller of one hour
@@ -429,21 +439,18 @@ impl CertificateAuthority {
             &common_name,
             sans,
             ExtendedKeyUsagePurpose::ServerAuth,
-            validity.not_before,
-            validity.not_after,
+            validity,
         )
     }
 
     /// Issues a client certificate for `identity`, valid from one hour ago for
     /// one year. See [`CertificateAuthority::issue_client_with_validity`].
     pub fn issue_client(&self, identity: &str) -> Result<CertifiedKey, PkiError> {
-        let validity = Validity::from_now(LEAF_LIFETIME);
-        self.issue_client_with_validity(identity, validity.not_before, validity.not_after)
+        self.issue_client_with_validity(identity, Validity::from_now(LEAF_LIFETIME))
     }
 
-    /// Issues a client certificate for `identity`, valid from `not_before` to
-    /// `not_after` (absolute times, truncated to whole seconds; both may lie in
-    /// the past, e.g. to test that expired certificates are refused).
+    /// Issues a client certificate for `identity`, valid for `validity`
+    /// (see [`Validity::between`] and [`Validity::from_now`]).
     ///
     /// `identity` is read as [`Identity::parse`] reads it, and goes where the
     /// server will look for it: a URI (e.g. `spiffe://example.org/billing`)
@@ -456,8 +463,7 @@ impl CertificateAuthority {
     pub fn issue_client_with_validity(
         &self,
         identity: &str,
-        not_before: SystemTime,
-        not_after: SystemTime,
+        validity: Validity,
     ) -> Result<CertifiedKey, PkiError> {
         const KIND: &str = "client identity";
         let invalid = |reason: String| PkiError::InvalidName {
@@ -484,13 +490,7 @@ impl CertificateAuthority {
             }
             _ => return Err(invalid("fits no certificate field".to_owned())),
         };
-        self.issue_leaf(
-            name,
-            sans,
-            ExtendedKeyUsagePurpose::ClientAuth,
-            not_before,
-            not_after,
-        )
+        self.issue_leaf(name, sans, ExtendedKeyUsagePurpose::ClientAuth, validity)
     }
 
     /// Writes `ca.pem` and `ca.key` (the key with mode 0600 on unix) into
@@ -539,8 +539,7 @@ impl CertificateAuthority {
         common_name: &str,
         sans: Vec<SanType>,
         eku: ExtendedKeyUsagePurpose,
-        not_before: SystemTime,
-        not_after: SystemTime,
+        validity: Validity,
     ) -> Result<CertifiedKey, PkiError> {
         let key = WipedKeyPair::generate()?;
         let mut params = CertificateParams::default();
@@ -555,7 +554,7 @@ impl CertificateAuthority {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![eku];
         params.use_authority_key_identifier_extension = true;
-        set_validity(&mut params, not_before, not_after)?;
+        set_validity(&mut params, validity.not_before, validity.not_after)?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(CertifiedKey {
             cert_pem: cert.pem(),

@@ -337,7 +337,7 @@ fn client_certificate_with_explicit_validity() {
     let not_before = now - Duration::from_secs(2 * DAY);
     let not_after = now - Duration::from_secs(DAY);
     let issued = ca
-        .issue_client_with_validity("expired.example", not_before, not_after)
+        .issue_client_with_validity("expired.example", Validity::between(not_before, not_after))
         .expect("expired cert");
     let der = der_of(&issued.cert_pem);
     let cert = parse(&der);
@@ -355,20 +355,20 @@ fn client_certificate_with_explicit_validity() {
     let old = UNIX_EPOCH - Duration::from_secs(30 * 365 * DAY);
     let far = UNIX_EPOCH + Duration::from_secs(100 * 365 * DAY);
     let issued = ca
-        .issue_client_with_validity("far.example", old, far)
+        .issue_client_with_validity("far.example", Validity::between(old, far))
         .expect("wide validity");
     let der = der_of(&issued.cert_pem);
     assert_eq!(parse(&der).validity().not_before.timestamp(), secs(old));
 
     for (nb, na) in [(not_after, not_before), (now, now)] {
         let err = ca
-            .issue_client_with_validity("x.example", nb, na)
+            .issue_client_with_validity("x.example", Validity::between(nb, na))
             .expect_err("empty validity");
         assert!(matches!(err, PkiError::InvalidValidity { .. }), "{err}");
     }
     let year_10000 = UNIX_EPOCH + Duration::from_secs(8100 * 366 * DAY);
     let err = ca
-        .issue_client_with_validity("x.example", now, year_10000)
+        .issue_client_with_validity("x.example", Validity::between(now, year_10000))
         .expect_err("unencodable");
     assert!(matches!(err, PkiError::InvalidValidity { .. }), "{err}");
 }

@@ -510,7 +510,10 @@ async fn connection_failures_exit_3_with_a_hint() {
     let expired = server
         .fixture
         .ca
-        .issue_client_with_validity(ADMIN, now - 30 * day, now - day)
+        .issue_client_with_validity(
+            ADMIN,
+            tresor::pki::Validity::between(now - 30 * day, now - day),
+        )
         .expect("cert");
     expired
         .save(&dir.path().join("expired"), true)

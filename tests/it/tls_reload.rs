@@ -219,10 +219,10 @@ async fn a_bad_set_is_refused_and_the_old_one_keeps_serving() {
         .issue_server_with_validity(
             &localhost,
             &loopback,
-            Validity {
-                not_before: SystemTime::now() - Duration::from_secs(7200),
-                not_after: SystemTime::now() - Duration::from_secs(3600),
-            },
+            Validity::between(
+                SystemTime::now() - Duration::from_secs(7200),
+                SystemTime::now() - Duration::from_secs(3600),
+            ),
         )
         .expect("expired cert");
     let another = new_server_cert(&server.fixture.ca);

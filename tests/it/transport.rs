@@ -99,7 +99,10 @@ async fn an_expired_client_certificate_is_refused() {
     let expired = server
         .fixture
         .ca
-        .issue_client_with_validity(ADMIN, now - 30 * DAY, now - DAY)
+        .issue_client_with_validity(
+            ADMIN,
+            tresor::pki::Validity::between(now - 30 * DAY, now - DAY),
+        )
         .expect("expired cert");
     let connected =
         common::connect(server.addr, &server.fixture.ca.cert_pem(), Some(&expired)).await;
@@ -114,7 +117,10 @@ async fn a_client_certificate_that_is_not_yet_valid_is_refused() {
     let future = server
         .fixture
         .ca
-        .issue_client_with_validity(ADMIN, now + DAY, now + 30 * DAY)
+        .issue_client_with_validity(
+            ADMIN,
+            tresor::pki::Validity::between(now + DAY, now + 30 * DAY),
+        )
         .expect("future cert");
     let connected =
         common::connect(server.addr, &server.fixture.ca.cert_pem(), Some(&future)).await;
