@@ -1,16 +1,17 @@
 //! The bench echo server: `tresor.bench.v1.Echo` (from the `tresor-bench`
 //! crate) alone, on exactly the transport tresor serves with by default
-//! ([`super::transport`] and [`super::listen`]: same tonic, same rustls
+//! ([`super::transport`] and [`super::tls_incoming`]: same tonic, same rustls
 //! mutual TLS requiring a client certificate from the client CA, same
 //! default timeouts, keep-alive, connection and stream limits, TCP_NODELAY
 //! and message limits). `tresor echo-serve` runs it in its own process for
 //! `tresor bench --compare-echo`.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use super::{ServerError, listen, max_message_bytes, transport};
+use super::{LiveTls, ServerError, max_message_bytes, tls_incoming, transport};
 use crate::config::{DEFAULT_MAX_PLAINTEXT_BYTES, TlsMaterial, TransportLimits};
 
 /// Serves the echo service on `listener` with `tls` until `shutdown`
@@ -23,7 +24,8 @@ pub async fn serve(
     let max_message = max_message_bytes(DEFAULT_MAX_PLAINTEXT_BYTES);
     let echo = tresor_bench::echo_server(max_message);
     let limits = TransportLimits::default();
-    let (_tls, connections) = listen(listener, tls, &limits)?;
+    let tls = Arc::new(LiveTls::new(tls, &limits)?);
+    let connections = tls_incoming(listener, &limits, tls);
     transport(&limits)
         .add_service(echo)
         .serve_with_incoming_shutdown(connections, shutdown)

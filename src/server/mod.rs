@@ -14,10 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_rustls::server::TlsStream;
 use tonic_health::ServingStatus;
 
-use crate::config::{Settings, StoreSpec, TlsMaterial, TransportLimits};
+use crate::config::{Settings, StoreSpec, TransportLimits};
 use crate::error::{Error, MasterKeyError, StoreError};
 use crate::grpc::{AdminApi, CryptoApi};
 use crate::service::Service;
@@ -184,7 +183,8 @@ impl Server {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "tresor listening (mTLS)");
         }
-        let (live_tls, connections) = listen(listener, &settings.tls, &settings.transport)?;
+        let live_tls = Arc::new(LiveTls::new(&settings.tls, &settings.transport)?);
+        let connections = tls_incoming(listener, &settings.transport, live_tls.clone());
         let in_force = tls_reload::expiry(&settings.tls).ok();
         if let Some(expiry) = &in_force {
             tls_reload::publish_expiry(&service, expiry);
@@ -255,8 +255,9 @@ pub type Transport = tonic::transport::Server<
 /// timeout, HTTP/2 keep-alive and the stream, header and reset limits of
 /// `limits`, and bad requests tonic refuses reported as INVALID_ARGUMENT.
 /// tresor and the bench echo service ([`echo`]) both start from it, so they
-/// differ only in the services they add. Serve it with [`listen`] (mutual
-/// TLS, connection cap, idle timeout, TCP_NODELAY).
+/// differ only in the services they add. Serve it with [`tls_incoming`]
+/// (mutual TLS with a [`LiveTls`], connection cap, idle timeout,
+/// TCP_NODELAY).
 pub fn transport(limits: &TransportLimits) -> Transport {
     let map: ResponseMap = bad_request_is_invalid_argument;
     tonic::transport::Server::builder()
@@ -267,27 +268,6 @@ pub fn transport(limits: &TransportLimits) -> Transport {
         .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESET_STREAMS))
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
-}
-
-/// The mutually authenticated connections of `listener`: TLS with `tls`
-/// (a client certificate from the client CA is required; handshakes time
-/// out after `limits.tls_handshake_timeout`), at most
-/// `limits.max_connections` open at once, each with an idle timeout.
-/// Returns the live configuration too, which can be replaced while serving.
-pub fn listen(
-    listener: TcpListener,
-    tls: &TlsMaterial,
-    limits: &TransportLimits,
-) -> Result<
-    (
-        Arc<LiveTls>,
-        impl tokio_stream::Stream<Item = std::io::Result<TlsStream<Connection>>> + use<>,
-    ),
-    ServerError,
-> {
-    let live = Arc::new(LiveTls::new(tls, limits.tls_handshake_timeout)?);
-    let connections = tls_incoming(listener, limits, live.clone());
-    Ok((live, connections))
 }
 
 /// gRPC status code OUT_OF_RANGE, as it appears in the `grpc-status` header.

@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::TlsMaterial;
+use crate::config::{TlsMaterial, TransportLimits};
 
 /// Why a TLS configuration could not be built from its files' contents.
 #[derive(Debug, thiserror::Error)]
@@ -50,11 +50,11 @@ pub struct LiveTls {
 
 impl LiveTls {
     /// The configuration of `material`; handshakes that take longer than
-    /// `handshake_timeout` are dropped.
-    pub fn new(material: &TlsMaterial, handshake_timeout: Duration) -> Result<Self, TlsSetupError> {
+    /// `limits.tls_handshake_timeout` are dropped.
+    pub fn new(material: &TlsMaterial, limits: &TransportLimits) -> Result<Self, TlsSetupError> {
         Ok(Self {
             current: RwLock::new(Arc::new(server_config(material)?)),
-            handshake_timeout,
+            handshake_timeout: limits.tls_handshake_timeout,
         })
     }
 
