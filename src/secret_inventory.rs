@@ -159,11 +159,11 @@ const INVENTORY: &[Secret] = &[
         holds: "the server's TLS private key (PEM)",
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
-            shown(&crate::config::TlsMaterial {
-                cert_pem: "cert".into(),
-                key_pem: pem(k).into(),
-                client_ca_pem: "ca".into(),
-            })
+            shown(&crate::config::TlsMaterial::new(
+                "cert".into(),
+                pem(k).into(),
+                "ca".into(),
+            ))
         }),
     },
     Secret {

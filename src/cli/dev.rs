@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::config::{DEFAULT_LISTEN, Settings, TlsMaterial};
+use crate::config::{DEFAULT_LISTEN, Settings, TlsMaterial, TlsSettings, TlsSource};
 use crate::error::Error;
 use crate::identity::Identity;
 use crate::master_key::FileMasterKey;
@@ -108,20 +108,26 @@ fn settings(dir: &Path, listen: SocketAddr) -> Result<Settings, String> {
         listen,
         store: crate::config::StoreSpec::Sled(dir.join("data")),
         master_key: crate::master_key::MasterKeySpec::File(dir.join("master.key")),
-        tls: TlsMaterial {
-            cert_pem: read(dir.join("server/cert.pem"))?,
-            key_pem: Zeroizing::new(read(dir.join("server/key.pem"))?),
-            client_ca_pem: read(dir.join("ca/ca.pem"))?,
-        },
-        // Re-issue the dev certificates and the server follows.
-        tls_reload: Some(crate::config::TlsReload {
-            files: crate::config::TlsFiles {
-                tls_cert: dir.join("server/cert.pem"),
-                tls_key: dir.join("server/key.pem"),
-                client_ca: dir.join("ca/ca.pem"),
+        tls: TlsSettings {
+            source: TlsSource::Files {
+                material: TlsMaterial::new(
+                    read(dir.join("server/cert.pem"))?,
+                    Zeroizing::new(read(dir.join("server/key.pem"))?),
+                    read(dir.join("ca/ca.pem"))?,
+                ),
+                // Re-issue the dev certificates and the server follows.
+                reload: Some(crate::config::TlsReload {
+                    files: crate::config::TlsFiles {
+                        tls_cert: dir.join("server/cert.pem"),
+                        tls_key: dir.join("server/key.pem"),
+                        client_ca: dir.join("ca/ca.pem"),
+                        client_crls: Vec::new(),
+                    },
+                    watch_every: Some(std::time::Duration::from_secs(5)),
+                }),
             },
-            watch_every: Some(std::time::Duration::from_secs(5)),
-        }),
+            trust_domains: crate::identity::TrustDomains::any(),
+        },
         transport: crate::config::TransportLimits::default(),
         // Unseal: one call by the dev admin, no token (the default).
         service: ServiceOptions {

@@ -82,6 +82,22 @@ pub struct StatusView {
     pub root_rotation: Option<RootRotationView>,
     /// What unsealing takes, and the approvals so far.
     pub unseal: UnsealView,
+    /// The certificate the server presents to new handshakes (null from
+    /// older servers).
+    pub server_certificate: Option<ServerCertificateView>,
+}
+
+/// A certificate the server serves, as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerCertificateView {
+    /// Its subject.
+    pub subject: String,
+    /// Its serial, colon-separated hex.
+    pub serial: String,
+    /// End of its validity, RFC 3339 UTC.
+    pub expires: String,
+    /// End of its validity, Unix seconds.
+    pub expires_unix: i64,
 }
 
 /// What unsealing takes, and the approvals of the open round, as printed.
@@ -213,6 +229,14 @@ impl From<&proto::SealStatus> for StatusView {
                 window_remaining_seconds: status.unseal_window_remaining_seconds,
                 token_required: status.unseal_token_required,
             },
+            server_certificate: status.server_certificate.as_ref().map(|served| {
+                ServerCertificateView {
+                    subject: served.subject.clone(),
+                    serial: served.serial.clone(),
+                    expires: timestamp(served.not_after_unix),
+                    expires_unix: served.not_after_unix,
+                }
+            }),
         }
     }
 }
@@ -353,6 +377,18 @@ pub fn status_block(status: &StatusView) -> String {
             },
         ],
         vec!["Unseal:".into(), unseal_line(&status.unseal)],
+        vec![
+            "Certificate:".into(),
+            status.server_certificate.as_ref().map_or_else(
+                || "not reported".to_owned(),
+                |served| {
+                    format!(
+                        "{} (serial {}), expires {}",
+                        served.subject, served.serial, served.expires
+                    )
+                },
+            ),
+        ],
     ])
 }
 

@@ -63,7 +63,7 @@ pub fn fuzz_serve_args(data: &[u8]) {
             return;
         }
     };
-    match Settings::from_args(args, &FuzzFiles) {
+    match Settings::from_args(args, &FuzzFiles, None) {
         Ok(settings) => {
             let service = &settings.service;
             assert!((1..=MAX_PLAINTEXT_CEILING).contains(&service.max_plaintext_bytes));

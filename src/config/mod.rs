@@ -7,8 +7,6 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
-use zeroize::Zeroizing;
-
 use crate::audit::AuditOptions;
 use crate::identity::Identity;
 use crate::master_key::MasterKeySpec;
@@ -19,11 +17,16 @@ use crate::service::{
 
 mod fuzz;
 mod store;
+mod tls;
 mod transport;
 mod unseal;
 
 pub use fuzz::fuzz_serve_args;
 pub use store::{STORE_ENV, offline_store_spec};
+pub use tls::{
+    MIN_TLS_RELOAD_INTERVAL, SPIFFE_ENDPOINT_ENV, ServeTlsArgs, TlsFileArgs, TlsFiles, TlsMaterial,
+    TlsReload, TlsSettings, TlsSource,
+};
 pub use transport::{
     DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_LIST_BYTES,
     TransportArgs, TransportLimits,
@@ -86,15 +89,10 @@ pub struct ServeArgs {
     /// under the current master key; requests can never name an endpoint.
     #[arg(long = "allowed-master-key", value_name = "SPEC")]
     pub allowed_master_keys: Vec<String>,
-    /// Server certificate, key and client CA.
+    /// Server certificate and trust anchors: files or a SPIFFE Workload
+    /// API, and the trust-domain allowlist.
     #[command(flatten)]
-    pub tls: TlsFiles,
-    /// How often the TLS files are checked and, when their content changed,
-    /// reloaded while serving (new handshakes get the new set; a bad set is
-    /// refused and the old one keeps serving); `off` stops the watch.
-    /// SIGHUP reloads at once either way.
-    #[arg(long, default_value = "5s", value_name = "INTERVAL")]
-    pub tls_reload_interval: String,
+    pub tls: ServeTlsArgs,
     /// Connection, stream and time limits of the listener.
     #[command(flatten)]
     pub transport: TransportArgs,
@@ -240,105 +238,6 @@ fn default_replica_name(files: &dyn ConfigFiles) -> String {
         .unwrap_or_else(|| "tresor".to_owned())
 }
 
-/// TLS material, read and checked.
-#[derive(Clone)]
-pub struct TlsMaterial {
-    /// Server certificate chain, PEM.
-    pub cert_pem: String,
-    /// Server private key, PEM (secret).
-    pub key_pem: Zeroizing<String>,
-    /// Client CA bundle, PEM.
-    pub client_ca_pem: String,
-}
-
-/// Where a listener's TLS material comes from, so it can be reloaded while
-/// serving.
-#[derive(Debug, Clone)]
-pub struct TlsReload {
-    /// The files.
-    pub files: TlsFiles,
-    /// How often their content is compared with what is served (`None`:
-    /// only on SIGHUP).
-    pub watch_every: Option<std::time::Duration>,
-}
-
-/// Smallest `--tls-reload-interval` (tests use short ones).
-pub const MIN_TLS_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Parses `--tls-reload-interval`: `off`, or at least
-/// [`MIN_TLS_RELOAD_INTERVAL`].
-fn tls_reload_interval(text: &str) -> Result<Option<std::time::Duration>, ConfigError> {
-    if text == "off" {
-        return Ok(None);
-    }
-    interval_of_at_least(
-        "--tls-reload-interval",
-        text,
-        "5s, or off",
-        MIN_TLS_RELOAD_INTERVAL,
-    )
-    .map(Some)
-}
-
-/// The TLS files of a gRPC listener (`tresor serve`, and the bench echo
-/// server that must serve exactly as tresor does).
-#[derive(Debug, Clone, clap::Args)]
-pub struct TlsFiles {
-    /// Server certificate chain (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub tls_cert: PathBuf,
-    /// Server private key (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: PathBuf,
-    /// CA certificate(s) (PEM) that client certificates must chain to.
-    #[arg(long, value_name = "FILE")]
-    pub client_ca: PathBuf,
-}
-
-impl TlsFiles {
-    /// Reads the three files.
-    pub fn read(&self) -> Result<TlsMaterial, ConfigError> {
-        TlsMaterial::read(
-            ("--tls-cert", &self.tls_cert),
-            ("--tls-key", &self.tls_key),
-            ("--client-ca", &self.client_ca),
-        )
-    }
-}
-
-impl TlsMaterial {
-    /// Reads the server certificate, its key and the client CA, each given
-    /// as the flag that named it and its path (the flag is named in errors).
-    pub fn read(
-        cert: (&'static str, &Path),
-        key: (&'static str, &Path),
-        client_ca: (&'static str, &Path),
-    ) -> Result<Self, ConfigError> {
-        Self::read_from(&HostFiles, cert, key, client_ca)
-    }
-
-    fn read_from(
-        files: &dyn ConfigFiles,
-        cert: (&'static str, &Path),
-        key: (&'static str, &Path),
-        client_ca: (&'static str, &Path),
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
-            cert_pem: read_pem(files, cert.0, cert.1, "CERTIFICATE")?,
-            key_pem: Zeroizing::new(read_pem(files, key.0, key.1, "PRIVATE KEY")?),
-            client_ca_pem: read_pem(files, client_ca.0, client_ca.1, "CERTIFICATE")?,
-        })
-    }
-}
-
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsMaterial")
-            .field("key_pem", &"REDACTED")
-            .finish_non_exhaustive()
-    }
-}
-
 /// Validated server settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -348,11 +247,8 @@ pub struct Settings {
     pub store: StoreSpec,
     /// The master key.
     pub master_key: MasterKeySpec,
-    /// TLS material.
-    pub tls: TlsMaterial,
-    /// Where `tls` was read from, to reload it while serving (`None`: the
-    /// material was given directly and is served as it is).
-    pub tls_reload: Option<TlsReload>,
+    /// Where the listener's certificate and trust anchors come from.
+    pub tls: TlsSettings,
     /// Connection, stream and time limits of the listener.
     pub transport: TransportLimits,
     /// Service-layer settings.
@@ -423,6 +319,10 @@ trait ConfigFiles {
     fn read_to_string(&self, path: &Path) -> std::io::Result<String>;
     /// Whether `path` names a regular file.
     fn is_file(&self, path: &Path) -> bool;
+    /// The whole file at `path`, as bytes.
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.read_to_string(path).map(String::into_bytes)
+    }
 }
 
 /// The host's file system.
@@ -435,6 +335,10 @@ impl ConfigFiles for HostFiles {
 
     fn is_file(&self, path: &Path) -> bool {
         path.is_file()
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
     }
 }
 
@@ -490,13 +394,19 @@ impl TryFrom<ServeArgs> for Settings {
     type Error = ConfigError;
 
     fn try_from(args: ServeArgs) -> Result<Self, ConfigError> {
-        Self::from_args(args, &HostFiles)
+        let spiffe_env = std::env::var(SPIFFE_ENDPOINT_ENV).ok();
+        Self::from_args(args, &HostFiles, spiffe_env)
     }
 }
 
 impl Settings {
-    /// Validates `args`, reading the files they name from `files`.
-    fn from_args(args: ServeArgs, files: &dyn ConfigFiles) -> Result<Self, ConfigError> {
+    /// Validates `args`, reading the files they name from `files`;
+    /// `spiffe_env` is the value of [`SPIFFE_ENDPOINT_ENV`].
+    fn from_args(
+        args: ServeArgs,
+        files: &dyn ConfigFiles,
+        spiffe_env: Option<String>,
+    ) -> Result<Self, ConfigError> {
         let listen = args.listen.parse().map_err(|_| {
             config_error(
                 "--listen",
@@ -526,16 +436,7 @@ impl Settings {
         }
         let dek_cache_capacity = NonZeroUsize::new(args.dek_cache_capacity)
             .ok_or_else(|| config_error("--dek-cache-capacity", "must be at least 1"))?;
-        let tls = TlsMaterial::read_from(
-            files,
-            ("--tls-cert", &args.tls.tls_cert),
-            ("--tls-key", &args.tls.tls_key),
-            ("--client-ca", &args.tls.client_ca),
-        )?;
-        let tls_reload = Some(TlsReload {
-            watch_every: tls_reload_interval(&args.tls_reload_interval)?,
-            files: args.tls.clone(),
-        });
+        let tls = TlsSettings::from_args(&args.tls, files, spiffe_env)?;
         let transport = TransportLimits::try_from(&args.transport)?;
         if args.audit_max_file_mib == 0 {
             return Err(config_error("--audit-max-file-mib", "must be at least 1"));
@@ -697,7 +598,6 @@ impl Settings {
             store,
             master_key,
             tls,
-            tls_reload,
             transport,
             service: ServiceOptions {
                 admins,

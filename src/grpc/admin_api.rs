@@ -107,6 +107,14 @@ impl AdminApi {
                 .collect(),
             unseal_window_remaining_seconds: status.unseal.window_remaining.as_secs(),
             unseal_token_required: status.unseal.token_required,
+            server_certificate: status.server_certificate.map(|served| {
+                tresor_proto::v1::ServerCertificate {
+                    subject: served.subject,
+                    serial: served.serial,
+                    not_before_unix: served.not_before_unix,
+                    not_after_unix: served.not_after_unix,
+                }
+            }),
         })
     }
 

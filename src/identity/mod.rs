@@ -32,6 +32,9 @@ mod certificate;
 mod name;
 #[cfg(test)]
 mod tests;
+mod trust_domain;
+
+pub use trust_domain::TrustDomains;
 
 /// The longest identity accepted, in bytes (of its text, prefix included).
 pub const MAX_IDENTITY_LEN: usize = 1024;

@@ -41,6 +41,7 @@ use x509_parser::extensions::ParsedExtension;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 mod ca_cert;
+mod crl;
 mod files;
 mod names;
 #[cfg(test)]

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use super::{LiveTls, ServerError, max_message_bytes, tls_incoming, transport};
+use super::{LiveTls, ServerError, ServingSet, max_message_bytes, tls_incoming, transport};
 use crate::config::{DEFAULT_MAX_PLAINTEXT_BYTES, TlsMaterial, TransportLimits};
+use crate::identity::TrustDomains;
 
 /// Serves the echo service on `listener` with `tls` until `shutdown`
 /// completes, then drains.
@@ -24,7 +25,8 @@ pub async fn serve(
     let max_message = max_message_bytes(DEFAULT_MAX_PLAINTEXT_BYTES);
     let echo = tresor_bench::echo_server(max_message);
     let limits = TransportLimits::default();
-    let tls = Arc::new(LiveTls::new(tls, &limits)?);
+    let set = ServingSet::from_material(tls)?;
+    let tls = Arc::new(LiveTls::new(set, TrustDomains::any(), &limits)?);
     let connections = tls_incoming(listener, &limits, tls);
     transport(&limits)
         .add_service(echo)

@@ -26,15 +26,17 @@ use tresor_proto::v1 as proto;
 use tresor_proto::v1::admin_server::AdminServer;
 use tresor_proto::v1::crypto_server::CryptoServer;
 
+mod client_verifier;
 pub mod echo;
 pub mod hardening;
 mod incoming;
 pub mod ops_http;
 mod tls;
 mod tls_reload;
+mod tls_spiffe;
 
 pub use incoming::{Connection, incoming, tls_incoming};
-pub use tls::{LiveTls, TlsSetupError};
+pub use tls::{LiveTls, ServingSet, TlsSetupError};
 
 /// How often the audit log writes a checkpoint the keystore remembers.
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
@@ -64,6 +66,9 @@ pub enum ServerError {
     /// The TLS files do not make a configuration.
     #[error("TLS: {0}")]
     Tls(#[from] TlsSetupError),
+    /// The SPIFFE Workload API gave no usable SVID.
+    #[error("SPIFFE: {0}")]
+    Spiffe(String),
     /// Transport failure.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -183,18 +188,9 @@ impl Server {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "tresor listening (mTLS)");
         }
-        let live_tls = Arc::new(LiveTls::new(&settings.tls, &settings.transport)?);
-        let connections = tls_incoming(listener, &settings.transport, live_tls.clone());
-        let in_force = tls_reload::expiry(&settings.tls).ok();
-        if let Some(expiry) = &in_force {
-            tls_reload::publish_expiry(&service, expiry);
-        }
-        if let Some(reload) = settings.tls_reload.clone() {
-            let (service, served) = (service.clone(), settings.tls.clone());
-            side_tasks.push(tokio::spawn(async move {
-                tls_reload::follow(live_tls, reload, &served, in_force, service).await;
-            }));
-        }
+        let served = tls_reload::start(&settings.tls, &settings.transport, service.clone()).await?;
+        side_tasks.extend(served.follower);
+        let connections = tls_incoming(listener, &settings.transport, served.live);
         let outcome = transport
             .add_service(health_service)
             .add_service(reflection)

@@ -6,18 +6,21 @@
 //!
 //! The configuration is what tonic built before: rustls with the ring
 //! provider and its default protocol versions, a client certificate
-//! required and verified against the client CA bundle (webpki), ALPN `h2`.
+//! required and verified against the client CAs (webpki, with the
+//! revocation lists and trust-domain rules of [`super::client_verifier`]),
+//! ALPN `h2`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
+use super::client_verifier::client_verifier;
 use crate::config::{TlsMaterial, TransportLimits};
+use crate::identity::TrustDomains;
 
 /// Why a TLS configuration could not be built from its files' contents.
 #[derive(Debug, thiserror::Error)]
@@ -35,25 +38,111 @@ pub enum TlsSetupError {
     /// The client CA file holds no usable PEM certificate.
     #[error("--client-ca holds no usable PEM certificate")]
     NoClientCa,
-    /// rustls refused the set (for example, a key that does not match the
-    /// certificate).
+    /// A revocation list does not parse.
+    #[error("--client-crl: not a certificate revocation list (PEM or DER): {0}")]
+    InvalidCrl(String),
+    /// rustls refused the set.
     #[error("{0}")]
     Rustls(String),
+}
+
+/// The certificates that verify clients.
+#[derive(Debug, Clone)]
+pub enum ClientRoots {
+    /// One bundle, for clients of any trust domain (the `--client-ca` file).
+    Shared(Vec<CertificateDer<'static>>),
+    /// A bundle per SPIFFE trust domain (the Workload API's): a client must
+    /// chain to its own trust domain's.
+    PerTrustDomain(BTreeMap<String, Vec<CertificateDer<'static>>>),
+}
+
+impl ClientRoots {
+    /// Every certificate, of every trust domain.
+    pub fn all(&self) -> Box<dyn Iterator<Item = &CertificateDer<'static>> + '_> {
+        match self {
+            Self::Shared(certs) => Box::new(certs.iter()),
+            Self::PerTrustDomain(bundles) => Box::new(bundles.values().flatten()),
+        }
+    }
+}
+
+/// Everything one TLS configuration is built from, parsed.
+#[derive(Debug)]
+pub struct ServingSet {
+    /// The server certificate chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The server's private key (rustls redacts its `Debug`).
+    pub key: PrivateKeyDer<'static>,
+    /// What verifies clients.
+    pub client_roots: ClientRoots,
+    /// Revocation lists of client CAs.
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
+}
+
+impl ServingSet {
+    /// Parses PEM material (the revocation lists may be PEM or DER).
+    pub fn from_material(material: &TlsMaterial) -> Result<Self, TlsSetupError> {
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(material.cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(|_| TlsSetupError::NoServerCertificate)?;
+        if chain.is_empty() {
+            return Err(TlsSetupError::NoServerCertificate);
+        }
+        let key = PrivateKeyDer::from_pem_slice(material.key_pem.as_bytes())
+            .map_err(|_| TlsSetupError::NoServerKey)?;
+        let client_cas = CertificateDer::pem_slice_iter(material.client_ca_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| TlsSetupError::NoClientCa)?;
+        let mut crls = Vec::new();
+        for crl in &material.client_crls {
+            crls.extend(revocation_lists(crl)?);
+        }
+        Ok(Self {
+            chain,
+            key,
+            client_roots: ClientRoots::Shared(client_cas),
+            crls,
+        })
+    }
+}
+
+/// The lists in one `--client-crl` file: PEM blocks, or one DER list.
+fn revocation_lists(
+    bytes: &[u8],
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsSetupError> {
+    if bytes.trim_ascii_start().starts_with(b"-----") {
+        let lists = CertificateRevocationListDer::pem_slice_iter(bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TlsSetupError::InvalidCrl(e.to_string()))?;
+        if lists.is_empty() {
+            return Err(TlsSetupError::InvalidCrl("no X509 CRL block".to_owned()));
+        }
+        return Ok(lists);
+    }
+    Ok(vec![CertificateRevocationListDer::from(bytes.to_vec())])
 }
 
 /// The TLS configuration a listener serves with, replaceable while serving.
 #[derive(Debug)]
 pub struct LiveTls {
     current: RwLock<Arc<rustls::ServerConfig>>,
+    trust_domains: TrustDomains,
     handshake_timeout: Duration,
 }
 
 impl LiveTls {
-    /// The configuration of `material`; handshakes that take longer than
-    /// `limits.tls_handshake_timeout` are dropped.
-    pub fn new(material: &TlsMaterial, limits: &TransportLimits) -> Result<Self, TlsSetupError> {
+    /// The configuration of `set`, accepting clients of `trust_domains`;
+    /// handshakes that take longer than `limits.tls_handshake_timeout` are
+    /// dropped.
+    pub fn new(
+        set: ServingSet,
+        trust_domains: TrustDomains,
+        limits: &TransportLimits,
+    ) -> Result<Self, TlsSetupError> {
         Ok(Self {
-            current: RwLock::new(Arc::new(server_config(material)?)),
+            current: RwLock::new(Arc::new(server_config(set, &trust_domains)?)),
+            trust_domains,
             handshake_timeout: limits.tls_handshake_timeout,
         })
     }
@@ -69,14 +158,16 @@ impl LiveTls {
         TlsAcceptor::from(current)
     }
 
-    /// Makes `config` the one new handshakes use; connections established
-    /// before keep theirs.
-    pub fn replace(&self, config: rustls::ServerConfig) {
-        let config = Arc::new(config);
+    /// Makes the configuration of `set` the one new handshakes use;
+    /// connections established before keep theirs. When it cannot be
+    /// built, the current one stays.
+    pub fn install(&self, set: ServingSet) -> Result<(), TlsSetupError> {
+        let config = Arc::new(server_config(set, &self.trust_domains)?);
         match self.current.write() {
             Ok(mut current) => *current = config,
             Err(poisoned) => *poisoned.into_inner() = config,
         }
+        Ok(())
     }
 
     /// How long a handshake may take.
@@ -85,35 +176,20 @@ impl LiveTls {
     }
 }
 
-/// A rustls server configuration from PEM material: the server chain and
-/// key, and the client CA bundle every client certificate must chain to.
-pub fn server_config(material: &TlsMaterial) -> Result<rustls::ServerConfig, TlsSetupError> {
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(material.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|_| TlsSetupError::NoServerCertificate)?;
-    if chain.is_empty() {
-        return Err(TlsSetupError::NoServerCertificate);
-    }
-    let key = PrivateKeyDer::from_pem_slice(material.key_pem.as_bytes())
-        .map_err(|_| TlsSetupError::NoServerKey)?;
-    let mut roots = RootCertStore::empty();
-    let client_cas = CertificateDer::pem_slice_iter(material.client_ca_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| TlsSetupError::NoClientCa)?;
-    let (added, _) = roots.add_parsable_certificates(client_cas);
-    if added == 0 {
-        return Err(TlsSetupError::NoClientCa);
-    }
+/// A rustls server configuration serving `set`'s chain and key, and
+/// requiring a client certificate that `set`'s roots verify, of one of
+/// `trust_domains`.
+fn server_config(
+    set: ServingSet,
+    trust_domains: &TrustDomains,
+) -> Result<rustls::ServerConfig, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+    let verifier = client_verifier(&set.client_roots, &set.crls, trust_domains, &provider)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsSetupError::Rustls(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
+        .with_single_cert(set.chain, set.key)
         .map_err(|e| match e {
             rustls::Error::InconsistentKeys(_) => TlsSetupError::KeyMismatch,
             other => TlsSetupError::Rustls(other.to_string()),

@@ -3,10 +3,12 @@
 //! `--tls-reload-interval`, so a Kubernetes secret volume swapping a
 //! symlink is seen as well as a file rewritten in place).
 //!
-//! The three files are read, validated and swapped together, never one
-//! alone: the server certificate chain must parse and its first
-//! certificate be valid now, the key must be a private key matching that
-//! certificate, the client CA bundle must hold a certificate. A set that
+//! The files are read, validated and swapped together, never one alone:
+//! the server certificate chain must parse and its first certificate be
+//! valid now, the key must be a private key matching that certificate, the
+//! client CA bundle must hold a certificate, every revocation list must
+//! parse. The same rules apply to what a SPIFFE Workload API pushes
+//! ([`super::tls_spiffe`]). A set that
 //! fails is refused (an ERROR line naming the file or the reason, the
 //! metric `tresor_tls_reload_total{result="refused"}`, the audit event
 //! `tls_reload_refused`) and the old set keeps serving; a half-written
@@ -28,9 +30,52 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{ASN1Time, FromDer, X509Certificate};
 
-use super::tls::{LiveTls, server_config};
-use crate::config::{TlsMaterial, TlsReload};
-use crate::service::Service;
+use super::ServerError;
+use super::tls::{LiveTls, ServingSet};
+use crate::config::{TlsMaterial, TlsReload, TlsSettings, TlsSource, TransportLimits};
+use crate::service::{ServedCertificate, Service};
+
+/// A listener's live TLS configuration and the task that keeps it current.
+#[derive(Debug)]
+pub struct ServedTls {
+    /// What new handshakes get.
+    pub live: Arc<LiveTls>,
+    /// Follows the files or the Workload API (`None`: served as it is).
+    pub follower: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Builds the listener's TLS from `settings` and follows its source: the
+/// files (when they are to be reloaded) or the SPIFFE Workload API.
+pub async fn start(
+    settings: &TlsSettings,
+    limits: &TransportLimits,
+    service: Arc<Service>,
+) -> Result<ServedTls, ServerError> {
+    let (material, reload) = match &settings.source {
+        TlsSource::Files { material, reload } => (material, reload),
+        TlsSource::Spiffe { endpoint } => {
+            return super::tls_spiffe::start(
+                endpoint,
+                settings.trust_domains.clone(),
+                limits,
+                service,
+            )
+            .await;
+        }
+    };
+    let set = ServingSet::from_material(material)?;
+    let in_force = described(&set).ok();
+    let live = Arc::new(LiveTls::new(set, settings.trust_domains.clone(), limits)?);
+    let in_force = in_force.map(|(certificate, expiry)| {
+        publish(&service, certificate, &expiry);
+        expiry
+    });
+    let follower = reload.clone().map(|reload| {
+        let (live, served) = (live.clone(), material.clone());
+        tokio::spawn(async move { follow(live, reload, &served, in_force, service).await })
+    });
+    Ok(ServedTls { live, follower })
+}
 
 /// Follows `reload`'s files for `live` until the task is aborted.
 /// `served` is the material `live` was built from, `in_force` its expiry.
@@ -68,17 +113,15 @@ pub async fn follow(
             continue;
         }
         seen = now_seen;
-        let outcome = read.and_then(|material| apply(&live, &material));
-        if let Ok(Applied {
-            expiry: Some(applied),
-            ..
-        }) = &outcome
-        {
-            publish_expiry(&service, applied);
-            in_force = Some(*applied);
+        let outcome = read.and_then(|material| {
+            ServingSet::from_material(&material)
+                .map_err(|e| e.to_string())
+                .and_then(|set| apply(&live, set))
+        });
+        if let Some(applied) = report(&service, outcome).await {
+            in_force = Some(applied);
             last_warned = None;
         }
-        report(&service, outcome.map(|applied| applied.described)).await;
     }
 }
 
@@ -114,62 +157,47 @@ impl Expiry {
     }
 }
 
-/// The expiry of `material`'s certificate and client CA bundle.
-pub fn expiry(material: &TlsMaterial) -> Result<Expiry, String> {
-    let leaf = leaf(&material.cert_pem)?;
-    let earliest_client_ca =
-        earliest_expiry(&material.client_ca_pem).ok_or("--client-ca: no certificate")?;
-    Ok(leaf.expiry(earliest_client_ca))
-}
-
-/// The first certificate of a PEM chain, parsed once per reload.
-struct Leaf {
-    serial: String,
-    not_before: ASN1Time,
-    not_after: ASN1Time,
-}
-
-impl Leaf {
-    fn expiry(&self, earliest_client_ca: i64) -> Expiry {
-        Expiry {
-            server_from: self.not_before.timestamp(),
-            server_until: self.not_after.timestamp(),
-            earliest_client_ca,
-        }
-    }
-}
-
-/// The chain's first certificate, or why it does not parse.
-fn leaf(cert_pem: &str) -> Result<Leaf, String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
-        .map_err(|_| "--tls-cert: no PEM certificate".to_owned())?;
-    let (_, cert) = X509Certificate::from_der(&pem.contents)
-        .map_err(|_| "--tls-cert: the certificate does not parse".to_owned())?;
-    let validity = cert.validity();
-    Ok(Leaf {
-        serial: cert.raw_serial_as_string(),
-        not_before: validity.not_before,
-        not_after: validity.not_after,
-    })
-}
-
-/// The earliest `not_after` of the certificates in a PEM bundle, Unix
-/// seconds (`None` when none parses).
-fn earliest_expiry(bundle_pem: &str) -> Option<i64> {
-    x509_parser::pem::Pem::iter_from_buffer(bundle_pem.as_bytes())
-        .filter_map(Result::ok)
-        .filter_map(|pem| {
-            let (_, cert) = X509Certificate::from_der(&pem.contents).ok()?;
+/// The served certificate and expiry of `set`.
+pub fn described(set: &ServingSet) -> Result<(ServedCertificate, Expiry), String> {
+    let leaf = leaf(set)?;
+    let earliest_client_ca = set
+        .client_roots
+        .all()
+        .filter_map(|der| {
+            let (_, cert) = X509Certificate::from_der(der.as_ref()).ok()?;
             Some(cert.validity().not_after.timestamp())
         })
         .min()
+        .ok_or("--client-ca: no certificate")?;
+    let expiry = Expiry {
+        server_from: leaf.not_before_unix,
+        server_until: leaf.not_after_unix,
+        earliest_client_ca,
+    };
+    Ok((leaf, expiry))
 }
 
-/// Sets the expiry gauges.
-pub fn publish_expiry(service: &Service, expiry: &Expiry) {
+/// The chain's first certificate, or why it does not parse.
+fn leaf(set: &ServingSet) -> Result<ServedCertificate, String> {
+    let der = set.chain.first().ok_or("--tls-cert: no certificate")?;
+    let (_, cert) = X509Certificate::from_der(der.as_ref())
+        .map_err(|_| "--tls-cert: the certificate does not parse".to_owned())?;
+    let validity = cert.validity();
+    Ok(ServedCertificate {
+        subject: cert.subject().to_string(),
+        serial: cert.raw_serial_as_string(),
+        not_before_unix: validity.not_before.timestamp(),
+        not_after_unix: validity.not_after.timestamp(),
+    })
+}
+
+/// Makes `certificate` and `expiry` what the status and the expiry gauges
+/// show.
+pub fn publish(service: &Service, certificate: ServedCertificate, expiry: &Expiry) {
     service
         .metrics()
         .tls_expiry(expiry.server_until, expiry.earliest_client_ca);
+    service.set_served_certificate(certificate);
 }
 
 fn warn_if_expiring(expiry: Option<&Expiry>, last_warned: &mut Option<tokio::time::Instant>) {
@@ -191,57 +219,82 @@ fn warn_if_expiring(expiry: Option<&Expiry>, last_warned: &mut Option<tokio::tim
 }
 
 /// A set that passed validation and serves new handshakes.
-struct Applied {
-    /// What its audit record says: the certificate's serial and expiry.
-    described: String,
-    /// Its expiry, when the client CA bundle's could be read too.
-    expiry: Option<Expiry>,
+pub struct Applied {
+    /// Its server certificate.
+    certificate: ServedCertificate,
+    /// Its expiry.
+    expiry: Expiry,
 }
 
-/// Validates `material` (the certificate must be valid now; rustls checks
-/// the rest) and, when it passes, makes it the one new handshakes use.
-fn apply(live: &LiveTls, material: &TlsMaterial) -> Result<Applied, String> {
-    let leaf = leaf(&material.cert_pem)?;
-    let now = ASN1Time::now();
-    if now < leaf.not_before || leaf.not_after < now {
+/// Validates `set` (the certificate must be valid now; rustls checks the
+/// rest) and, when it passes, makes it the one new handshakes use.
+pub fn apply(live: &LiveTls, set: ServingSet) -> Result<Applied, String> {
+    let (certificate, expiry) = described(&set)?;
+    let now = ASN1Time::now().timestamp();
+    if now < certificate.not_before_unix || certificate.not_after_unix < now {
         return Err(format!(
             "--tls-cert: the certificate is not valid now (valid from {} to {})",
-            leaf.not_before, leaf.not_after
+            unix_time(certificate.not_before_unix),
+            unix_time(certificate.not_after_unix)
         ));
     }
-    let config = server_config(material).map_err(|e| e.to_string())?;
-    live.replace(config);
+    live.install(set).map_err(|e| e.to_string())?;
     Ok(Applied {
-        described: format!("serial {} expires {}", leaf.serial, leaf.not_after),
-        expiry: earliest_expiry(&material.client_ca_pem).map(|ca| leaf.expiry(ca)),
+        certificate,
+        expiry,
     })
 }
 
-async fn report(service: &Service, outcome: Result<String, String>) {
+/// A Unix time as RFC 3339 text.
+fn unix_time(seconds: i64) -> String {
+    u64::try_from(seconds).map_or_else(
+        |_| seconds.to_string(),
+        |s| humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(s)).to_string(),
+    )
+}
+
+/// Logs, counts and audits the outcome of a reload; when a set was
+/// applied, publishes it and returns its expiry.
+pub async fn report(service: &Service, outcome: Result<Applied, String>) -> Option<Expiry> {
     match outcome {
-        Ok(described) => {
-            tracing::info!(certificate = %described, "TLS files reloaded");
+        Ok(Applied {
+            certificate,
+            expiry,
+        }) => {
+            let described = format!(
+                "serial {} expires {}",
+                certificate.serial,
+                unix_time(certificate.not_after_unix)
+            );
+            tracing::info!(certificate = %described, "TLS material reloaded");
             service.metrics().tls_reload(true);
             service.audit_event("tls_reloaded", None, &described).await;
+            publish(service, certificate, &expiry);
+            Some(expiry)
         }
         Err(reason) => {
-            tracing::error!(%reason, "TLS files refused; the previous set keeps serving");
+            tracing::error!(%reason, "TLS material refused; the previous set keeps serving");
             service.metrics().tls_reload(false);
             service
                 .audit_event("tls_reload_refused", None, &reason)
                 .await;
+            None
         }
     }
 }
 
-/// A digest of the three files' contents.
+/// A digest of the files' contents.
 fn digest(material: &TlsMaterial) -> [u8; 32] {
     let mut hash = Sha256::new();
-    for part in [
+    let parts = [
         material.cert_pem.as_bytes(),
         material.key_pem.as_bytes(),
         material.client_ca_pem.as_bytes(),
-    ] {
+    ];
+    for part in parts
+        .into_iter()
+        .chain(material.client_crls.iter().map(Vec::as_slice))
+    {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part);
     }

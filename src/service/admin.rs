@@ -44,6 +44,21 @@ pub struct ServiceStatus {
     pub root_rotation: Option<crate::service::RootRotation>,
     /// Where unsealing stands (the quorum, and the open round if any).
     pub unseal: crate::service::UnsealProgress,
+    /// The certificate new TLS handshakes get, once the listener serves.
+    pub server_certificate: Option<ServedCertificate>,
+}
+
+/// The server certificate the listener presents to new handshakes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedCertificate {
+    /// Its subject, as text (`CN=tresor`).
+    pub subject: String,
+    /// Its serial, colon-separated lower-case hex.
+    pub serial: String,
+    /// Start of its validity, Unix seconds.
+    pub not_before_unix: i64,
+    /// End of its validity, Unix seconds.
+    pub not_after_unix: i64,
 }
 
 /// The domain error an update function refused with, or the store's.
@@ -408,6 +423,23 @@ impl Service {
             server_version: env!("CARGO_PKG_VERSION"),
             master_key: self.master().describe(),
             unseal: self.unseal_progress().await,
+            server_certificate: self.served_certificate(),
         })
+    }
+
+    /// Records the certificate new handshakes get (the server calls it at
+    /// start and after every reload).
+    pub fn set_served_certificate(&self, certificate: ServedCertificate) {
+        match self.served_certificate.write() {
+            Ok(mut served) => *served = Some(certificate),
+            Err(poisoned) => *poisoned.into_inner() = Some(certificate),
+        }
+    }
+
+    fn served_certificate(&self) -> Option<ServedCertificate> {
+        match self.served_certificate.read() {
+            Ok(served) => served.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 }

@@ -35,7 +35,7 @@ use crate::master_key::MasterKey;
 use crate::model::{KeyId, KeyMetadata, UnixTime};
 use crate::store::KeyStore;
 
-pub use admin::{KeyPage, ServiceStatus};
+pub use admin::{KeyPage, ServedCertificate, ServiceStatus};
 pub use audit::{
     AuditReport, AuditSettings, AuditedContext, Intent, ItemRecord, LOCAL_LOG, RequestRecord,
     default_audit_file, offline_audit_key, stored_checkpoint,
@@ -175,6 +175,8 @@ pub struct Service {
     key_count: key_count::KeyCountCache,
     /// Tampered key records already audited.
     tamper_reports: metadata_auth::TamperReports,
+    /// What the listener serves, for the status.
+    served_certificate: std::sync::RwLock<Option<ServedCertificate>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -231,6 +233,7 @@ impl Service {
             ),
             key_count: Default::default(),
             tamper_reports: Default::default(),
+            served_certificate: Default::default(),
             options,
         };
         if let Some(changes) = service.store.key_changes() {

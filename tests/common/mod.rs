@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity as TlsIdentity};
 
-use tresor::config::{Settings, TlsMaterial};
+use tresor::config::{Settings, TlsMaterial, TlsSettings};
 use tresor::identity::Identity;
 use tresor::master_key::FileMasterKey;
 use tresor::pki::{CertificateAuthority, CertifiedKey};
@@ -82,12 +82,11 @@ impl Fixture {
             listen: "127.0.0.1:0".parse().expect("addr"),
             store: tresor::config::StoreSpec::Sled(self.data_dir()),
             master_key,
-            tls: TlsMaterial {
-                cert_pem: self.server_cert.cert_pem.clone(),
-                key_pem: self.server_cert.key_pem.clone(),
-                client_ca_pem: self.ca.cert_pem(),
-            },
-            tls_reload: None,
+            tls: TlsSettings::fixed(TlsMaterial::new(
+                self.server_cert.cert_pem.clone(),
+                self.server_cert.key_pem.clone(),
+                self.ca.cert_pem(),
+            )),
             transport: tresor::config::TransportLimits::default(),
             service: ServiceOptions {
                 max_plaintext_bytes,

@@ -358,7 +358,7 @@ async fn data_plane_is_binary_safe_with_files_stdin_and_base64() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seal_unseal_and_status_from_the_cli() {
-    let (_server, _dir, admin, billing) = server_with_billing_key("billing/records").await;
+    let (server, _dir, admin, billing) = server_with_billing_key("billing/records").await;
     let status = admin.ok(&["status"]);
     assert!(
         status.starts_with("Sealed:          false\nKeys:            1\nServer version:  "),
@@ -368,6 +368,24 @@ async fn seal_unseal_and_status_from_the_cli() {
     assert_eq!(json["sealed"], false);
     assert_eq!(json["key_count"], 1);
     assert_eq!(json["server_version"], env!("CARGO_PKG_VERSION"));
+    // The certificate new handshakes get: the fixture's server certificate.
+    let served = &server.fixture.server_cert.cert_pem;
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(served.as_bytes()).expect("pem");
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("x509");
+    let serial = cert.raw_serial_as_string();
+    assert_eq!(json["server_certificate"]["serial"], serial.as_str());
+    assert_eq!(
+        json["server_certificate"]["expires_unix"],
+        cert.validity().not_after.timestamp()
+    );
+    assert_eq!(json["server_certificate"]["subject"], "CN=localhost");
+    assert!(
+        status.contains(&format!(
+            "Certificate:     CN=localhost (serial {serial}), expires "
+        )),
+        "{status}"
+    );
 
     admin.fails(&["seal"], 2);
     assert!(

@@ -45,7 +45,7 @@ mod postgres_transport;
 mod python_client;
 mod root_rotation;
 mod sdk_retry;
-mod tls_reload;
+mod tls;
 mod transport;
 mod unsafe_forbidden;
 mod unseal_quorum;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::cli::failure::CliError;
-use crate::config::{TlsFiles, TlsMaterial};
+use crate::config::{TlsFileArgs, TlsMaterial};
 
 /// What `echo-serve` prints on stdout once it listens, before the address.
 const READY: &str = "echo listening on ";
@@ -28,7 +28,7 @@ pub struct EchoServeArgs {
     pub listen: SocketAddr,
     /// The files tresor serves with.
     #[command(flatten)]
-    pub tls: TlsFiles,
+    pub tls: TlsFileArgs,
 }
 
 /// The certificate files of the echo server, as `tresor bench` names them.

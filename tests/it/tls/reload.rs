@@ -4,181 +4,13 @@
 //! certificate, garbage) is refused while the old set keeps serving. Real
 //! server, real TLS; the served certificate is read from the handshake.
 
-use crate::common;
+use super::*;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use common::metrics::{metric, scrape};
-use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer, eventually_within};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::net::TcpStream;
-use tresor::config::{TlsFiles, TlsReload};
-use tresor::pki::{CertifiedKey, Validity};
-use x509_parser::prelude::{FromDer, X509Certificate};
-
-const KEY: &str = "billing/reload";
-/// Long enough for any reload the tests wait for, on a loaded machine.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-struct Files {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Files {
-    /// Rewrites the certificate, then the key: two steps, as a careless
-    /// deployment would, so the watcher may see the new certificate with
-    /// the old key in between.
-    fn install(&self, server_cert: &CertifiedKey) {
-        std::fs::write(&self.cert, &server_cert.cert_pem).expect("write cert");
-        std::thread::sleep(Duration::from_millis(250));
-        std::fs::write(&self.key, server_cert.key_pem.as_bytes()).expect("write key");
-    }
-}
-
-/// A server that watches its TLS files every 100 ms.
-async fn server_watching_its_files() -> (TestServer, Files) {
-    let fixture = Fixture::new();
-    let dir = fixture.dir.path().join("tls");
-    std::fs::create_dir_all(&dir).expect("tls dir");
-    let files = TlsFiles {
-        tls_cert: dir.join("cert.pem"),
-        tls_key: dir.join("key.pem"),
-        client_ca: dir.join("ca.pem"),
-    };
-    std::fs::write(&files.tls_cert, &fixture.server_cert.cert_pem).expect("cert");
-    std::fs::write(&files.tls_key, fixture.server_cert.key_pem.as_bytes()).expect("key");
-    std::fs::write(&files.client_ca, fixture.ca.cert_pem()).expect("ca");
-    let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
-    settings.tls_reload = Some(TlsReload {
-        files: files.clone(),
-        watch_every: Some(Duration::from_millis(100)),
-    });
-    let server = TestServer::start_with_settings(fixture, settings).await;
-    let files = Files {
-        cert: files.tls_cert,
-        key: files.tls_key,
-    };
-    (server, files)
-}
-
-/// A new server certificate for localhost and 127.0.0.1 from `ca`.
-fn new_server_cert(ca: &tresor::pki::CertificateAuthority) -> CertifiedKey {
-    ca.issue_server(
-        &["localhost".to_owned()],
-        &["127.0.0.1".parse().expect("ip")],
-    )
-    .expect("server cert")
-}
-
-/// Installs a new server certificate and waits until new handshakes get it.
-async fn rotate_certificate(server: &TestServer, files: &Files) {
-    let next = new_server_cert(&server.fixture.ca);
-    files.install(&next);
-    until_served(server, &serial_of_pem(&next.cert_pem)).await;
-}
-
-fn serial_of(cert_der: &[u8]) -> String {
-    let (_, cert) = X509Certificate::from_der(cert_der).expect("x509");
-    cert.raw_serial_as_string()
-}
-
-fn not_after_of_pem(cert_pem: &str) -> i64 {
-    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("pem");
-    let (_, cert) = X509Certificate::from_der(&der).expect("x509");
-    cert.validity().not_after.timestamp()
-}
-
-fn serial_of_pem(cert_pem: &str) -> String {
-    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("pem");
-    serial_of(&der)
-}
-
-/// The serial of the certificate the server at `addr` presents to a new
-/// handshake (a client certificate of `identity` from `fixture`'s CA).
-async fn served_serial_at(addr: SocketAddr, fixture: &Fixture, identity: &str) -> String {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(fixture.ca.cert_pem().as_bytes()).expect("ca"))
-        .expect("root");
-    let client = fixture.ca.issue_client(identity).expect("client cert");
-    let chain = vec![CertificateDer::from_pem_slice(client.cert_pem.as_bytes()).expect("cert")];
-    let key = PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).expect("key");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, key)
-    .expect("client auth");
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let tls = connector
-        .connect(ServerName::try_from("localhost").expect("name"), tcp)
-        .await
-        .expect("handshake");
-    let served = tls.get_ref().1.peer_certificates().expect("server chain");
-    serial_of(&served[0])
-}
-
-/// [`served_serial_at`] of an in-process server.
-async fn served_serial(server: &TestServer, identity: &str) -> String {
-    served_serial_at(server.addr, &server.fixture, identity).await
-}
-
-/// Waits until a new handshake at `addr` is served the certificate with
-/// `serial`.
-async fn until_served_at(addr: SocketAddr, fixture: &Fixture, serial: &str) {
-    let what = format!("a handshake served serial {serial}");
-    eventually_within(&what, PATIENCE, || async {
-        (served_serial_at(addr, fixture, ADMIN).await == serial).then_some(())
-    })
-    .await;
-}
-
-/// [`until_served_at`] of an in-process server.
-async fn until_served(server: &TestServer, serial: &str) {
-    until_served_at(server.addr, &server.fixture, serial).await;
-}
-
-/// The audit events named `event` written so far (a line being written
-/// is skipped).
-fn audit_events(server: &TestServer, event: &str) -> Vec<serde_json::Value> {
-    let file = tresor::service::default_audit_file(&server.fixture.data_dir());
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|record| record["operation"] == event)
-        .collect()
-}
-
-/// Waits until `count` events `event` are in the audit log.
-async fn until_audited(server: &TestServer, event: &str, count: usize) -> Vec<serde_json::Value> {
-    let what = format!("{count} {event} audit events");
-    eventually_within(&what, PATIENCE, || async {
-        let events = audit_events(server, event);
-        (events.len() >= count).then_some(events)
-    })
-    .await
-}
-
-async fn round_trip_works(clients: &mut common::Clients) {
-    let sealed = clients
-        .encrypt(KEY, b"still here", &[])
-        .await
-        .expect("encrypt");
-    let opened = clients
-        .decrypt(KEY, &sealed.ciphertext, &[])
-        .await
-        .expect("decrypt");
-    assert_eq!(opened.plaintext, b"still here");
-}
+use common::{BILLING, ServeProcess};
+use tresor::pki::Validity;
 
 #[tokio::test]
 async fn a_rotated_server_certificate_is_served_to_new_handshakes_while_old_connections_go_on() {
@@ -339,7 +171,7 @@ async fn sighup_reloads_at_once_with_the_watch_off_and_the_expiry_gauges_follow(
         serve
             .log_lines()
             .iter()
-            .any(|l| l.contains("TLS files reloaded")),
+            .any(|l| l.contains("TLS material reloaded")),
         "{:#?}",
         serve.log_lines()
     );
@@ -372,7 +204,7 @@ fn a_reload_interval_below_100ms_is_refused_before_binding() {
 async fn a_client_ca_roll_over_applies_to_new_connections_and_a_bundle_accepts_both() {
     let (server, files) = server_watching_its_files().await;
     server.admin().await.create_key(KEY, BILLING).await;
-    let ca_file = files.cert.with_file_name("ca.pem");
+    let ca_file = &files.client_ca;
     let old_ca = &server.fixture.ca;
     let new_ca = tresor::pki::CertificateAuthority::generate("next CA").expect("CA");
     // Clients verify the server with the old CA either way: the server's
@@ -381,19 +213,14 @@ async fn a_client_ca_roll_over_applies_to_new_connections_and_a_bundle_accepts_b
     let connects = |ca: &tresor::pki::CertificateAuthority| {
         let cert = ca.issue_client(BILLING).expect("client cert");
         let (addr, root) = (server.addr, server_root.clone());
-        async move {
-            match common::connect(addr, &root, Some(&cert)).await {
-                Ok(mut clients) => clients.encrypt(KEY, b"x", &[]).await.is_ok(),
-                Err(_) => false,
-            }
-        }
+        async move { encrypts_with(addr, &root, &cert).await }
     };
     assert!(connects(old_ca).await);
     assert!(!connects(&new_ca).await);
 
     // The overlap: both CAs in the bundle.
     std::fs::write(
-        &ca_file,
+        ca_file,
         format!("{}{}", old_ca.cert_pem(), new_ca.cert_pem()),
     )
     .expect("bundle");
@@ -405,7 +232,7 @@ async fn a_client_ca_roll_over_applies_to_new_connections_and_a_bundle_accepts_b
     assert!(connects(&new_ca).await, "the bundle accepts the new CA");
 
     // The old CA leaves.
-    std::fs::write(&ca_file, new_ca.cert_pem()).expect("new ca");
+    std::fs::write(ca_file, new_ca.cert_pem()).expect("new ca");
     until_audited(&server, "tls_reloaded", 2).await;
     assert!(
         !connects(old_ca).await,
@@ -414,7 +241,7 @@ async fn a_client_ca_roll_over_applies_to_new_connections_and_a_bundle_accepts_b
     assert!(connects(&new_ca).await);
 
     // An empty bundle is refused: the new CA keeps being the one.
-    std::fs::write(&ca_file, "").expect("empty ca");
+    std::fs::write(ca_file, "").expect("empty ca");
     until_audited(&server, "tls_reload_refused", 1).await;
     assert!(connects(&new_ca).await);
 }
