@@ -5,6 +5,8 @@
 
 mod reload;
 mod revocation;
+mod rotation_load;
+mod spiffe;
 
 use crate::common;
 
@@ -278,4 +280,67 @@ pub async fn handshake_accepted(addr: SocketAddr, root_pem: &str, client: &Certi
         Ok(Err(_)) => false,
         Err(_) => panic!("the server neither spoke nor refused within {PATIENCE:?}"),
     }
+}
+
+/// Client tasks calling while material rotates: each returns what went
+/// wrong; [`Load::stop`] ends them and gathers it.
+pub struct Load {
+    /// Set when the callers must stop.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Calls made so far, by all callers.
+    pub calls: Arc<std::sync::atomic::AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<String>>>,
+}
+
+impl Load {
+    pub fn new() -> Self {
+        Self {
+            stop: Arc::default(),
+            calls: Arc::default(),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Whether callers should go on.
+    pub fn running(stop: &std::sync::atomic::AtomicBool) -> bool {
+        !stop.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn spawn(&mut self, caller: impl Future<Output = Vec<String>> + Send + 'static) {
+        self.tasks.push(tokio::spawn(caller));
+    }
+
+    /// Stops the callers; returns the calls made and every problem.
+    pub async fn stop(self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut problems = Vec::new();
+        for task in self.tasks {
+            problems.extend(task.await.expect("caller"));
+        }
+        (
+            self.calls.load(std::sync::atomic::Ordering::Relaxed),
+            problems,
+        )
+    }
+}
+
+/// Round `round` of a caller: a round trip with [`KEY`], every third one
+/// through a new connection to `addr` (verifying the server with
+/// `root_pem`, presenting `cert`), the others through `established`.
+pub async fn round_trip_in_round(
+    round: usize,
+    established: &mut common::Clients,
+    addr: SocketAddr,
+    root_pem: &str,
+    cert: &CertifiedKey,
+) -> Result<(), String> {
+    let result = if round.is_multiple_of(3) {
+        match common::connect(addr, root_pem, Some(cert)).await {
+            Ok(mut fresh) => fresh.round_trip(KEY, b"rotating", &[]).await,
+            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+        }
+    } else {
+        established.round_trip(KEY, b"rotating", &[]).await
+    };
+    result.map_err(|status| format!("call failed: {status}"))
 }
