@@ -82,6 +82,25 @@ impl ConnectionArgs {
         Ok(EchoClient::connect(builder).await?)
     }
 
+    /// Opens a new connection with these settings at each call (the files
+    /// are read once, here), without retries: `tresor bench
+    /// --new-connections`.
+    pub fn connector(&self) -> Result<tresor_bench::Connect, CliError> {
+        let files = self.read_files()?;
+        Ok(std::sync::Arc::new(move || {
+            let mut builder = Client::builder()
+                .endpoint(files.addr.clone())
+                .ca(files.ca_pem.clone());
+            if let Some((cert_pem, key_pem)) = &files.client {
+                builder = builder.identity(cert_pem.clone(), key_pem.clone());
+            }
+            Box::pin(async move {
+                let client = builder.build().await?;
+                Ok(client.with_retry_policy(tresor_client::RetryPolicy::none()))
+            })
+        }))
+    }
+
     /// A client builder from these settings, and the identity its
     /// certificate names.
     fn builder(&self) -> Result<(ClientBuilder, Option<Identity>), CliError> {

@@ -27,7 +27,7 @@ pub async fn serve(
     let limits = TransportLimits::default();
     let set = ServingSet::from_material(tls)?;
     let tls = Arc::new(LiveTls::new(set, TrustDomains::any(), &limits)?);
-    let connections = tls_incoming(listener, &limits, tls);
+    let connections = tls_incoming(listener, &limits, tls, Arc::new(|_| {}));
     transport(&limits)
         .add_service(echo)
         .serve_with_incoming_shutdown(connections, shutdown)

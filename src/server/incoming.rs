@@ -62,15 +62,20 @@ pub fn incoming(
     ReceiverStream::new(stream)
 }
 
+/// Hears how each TLS handshake ended (`ok`, `refused`, `timed_out`).
+pub type HandshakeOutcome = Arc<dyn Fn(&'static str) + Send + Sync>;
+
 /// The TLS connections of `listener`: [`incoming`]'s connections, each
 /// through a handshake with the configuration current when it was
 /// accepted, run in a task of its own (a slow client holds its slot, not
 /// the loop) and dropped, freeing the slot, when it fails or outlasts the
-/// handshake timeout.
+/// handshake timeout. `outcome` hears how each handshake ended: `ok`,
+/// `refused` or `timed_out`.
 pub fn tls_incoming(
     listener: TcpListener,
     limits: &TransportLimits,
     tls: Arc<LiveTls>,
+    outcome: HandshakeOutcome,
 ) -> impl tokio_stream::Stream<Item = io::Result<TlsStream<Connection>>> + use<> {
     let mut connections = Box::pin(incoming(listener, limits));
     let (handshaken, stream) = mpsc::channel(1);
@@ -85,14 +90,21 @@ pub fn tls_incoming(
                 () = handshaken.closed() => return,
             };
             let (acceptor, timeout) = (tls.acceptor(), tls.handshake_timeout());
-            let handshaken = handshaken.clone();
+            let (handshaken, outcome) = (handshaken.clone(), outcome.clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(timeout, acceptor.accept(connection)).await {
                     Ok(Ok(stream)) => {
+                        outcome("ok");
                         let _ = handshaken.send(Ok(stream)).await;
                     }
-                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                    Ok(Err(e)) => {
+                        outcome("refused");
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        outcome("timed_out");
+                        tracing::debug!("TLS handshake timed out");
+                    }
                 }
             });
         }

@@ -35,7 +35,7 @@ mod tls;
 mod tls_reload;
 mod tls_spiffe;
 
-pub use incoming::{Connection, incoming, tls_incoming};
+pub use incoming::{Connection, HandshakeOutcome, incoming, tls_incoming};
 pub use tls::{LiveTls, ServingSet, TlsSetupError};
 
 /// How often the audit log writes a checkpoint the keystore remembers.
@@ -190,7 +190,10 @@ impl Server {
         }
         let served = tls_reload::start(&settings.tls, &settings.transport, service.clone()).await?;
         side_tasks.extend(served.follower);
-        let connections = tls_incoming(listener, &settings.transport, served.live);
+        let counted = service.clone();
+        let outcome: HandshakeOutcome =
+            Arc::new(move |result| counted.metrics().tls_handshake(result));
+        let connections = tls_incoming(listener, &settings.transport, served.live, outcome);
         let outcome = transport
             .add_service(health_service)
             .add_service(reflection)

@@ -65,6 +65,7 @@ pub struct Metrics {
     latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
     anomalies: Family<KindLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
+    tls_handshakes: Family<ResultLabels, Counter>,
     tls_expiry: Family<CertLabels, Gauge>,
     cache_hits: Counter,
     cache_misses: Counter,
@@ -98,6 +99,7 @@ impl Metrics {
         );
         let anomalies = Family::<KindLabels, Counter>::default();
         let tls_reloads = Family::<ResultLabels, Counter>::default();
+        let tls_handshakes = Family::<ResultLabels, Counter>::default();
         let tls_expiry = Family::<CertLabels, Gauge>::default();
         let metrics = Self {
             requests: requests.clone(),
@@ -105,6 +107,7 @@ impl Metrics {
             latency: latency.clone(),
             anomalies: anomalies.clone(),
             tls_reloads: tls_reloads.clone(),
+            tls_handshakes: tls_handshakes.clone(),
             tls_expiry: tls_expiry.clone(),
             cache_hits: Counter::default(),
             cache_misses: Counter::default(),
@@ -139,6 +142,11 @@ impl Metrics {
             "tls_reload",
             "Reloads of the listener's TLS files: ok (applied) or refused (the old set keeps serving)",
             tls_reloads,
+        );
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes of the gRPC listener: ok, refused (e.g. a client certificate that does not verify, is revoked or of another trust domain) or timed_out",
+            tls_handshakes,
         );
         registry.register(
             "tls_certificate_expiry_timestamp_seconds",
@@ -217,6 +225,14 @@ impl Metrics {
     pub fn tls_reload(&self, applied: bool) {
         let result = if applied { "ok" } else { "refused" };
         self.tls_reloads
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// Counts a TLS handshake of the listener by its `result`: `ok`,
+    /// `refused` or `timed_out`.
+    pub fn tls_handshake(&self, result: &'static str) {
+        self.tls_handshakes
             .get_or_create(&ResultLabels { result })
             .inc();
     }

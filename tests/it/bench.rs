@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use common::{ADMIN, BILLING, TestServer};
+use common::metrics::{metric, scrape};
+use common::{ADMIN, BILLING, Fixture, ServeProcess, TestServer};
 use serde_json::Value;
 use tresor::pki::CertificateAuthority;
 
@@ -25,22 +26,22 @@ struct Bench {
 impl Bench {
     /// Writes the server's files and a client certificate for `identity`.
     fn new(server: &TestServer, identity: &str) -> Self {
+        Self::at(server.addr, &server.fixture, identity)
+    }
+
+    /// [`Bench::new`] for the server of `fixture` at `addr`.
+    fn at(addr: SocketAddr, fixture: &Fixture, identity: &str) -> Self {
         // Writes server/cert.pem, server/key.pem and client-ca.pem.
-        server.fixture.serve_flags();
-        let dir = server.fixture.dir.path().to_owned();
+        fixture.serve_flags();
+        let dir = fixture.dir.path().to_owned();
         let client = dir.join(identity.rsplit('/').next().expect("name"));
-        server
-            .fixture
+        fixture
             .ca
             .issue_client(identity)
             .expect("client cert")
             .save(&client, true)
             .expect("save client cert");
-        Self {
-            addr: server.addr,
-            dir,
-            client,
-        }
+        Self { addr, dir, client }
     }
 
     fn path(&self, name: &str) -> String {
@@ -76,6 +77,14 @@ impl Bench {
             .expect("bench thread")
     }
 
+    /// Runs it for 300 ms after a 100 ms warm-up and parses its JSON
+    /// report.
+    async fn short_json(&self, args: &[&str]) -> Value {
+        let timing = ["--duration", "300ms", "--warmup", "100ms", "--json"];
+        let args: Vec<&str> = args.iter().copied().chain(timing).collect();
+        self.json(&args).await
+    }
+
     /// Runs it and parses its JSON report.
     async fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args).await;
@@ -98,6 +107,14 @@ fn assert_fails(out: &Output, code: i32, needle: &str) {
     let text = stderr(out);
     assert_eq!(out.status.code(), Some(code), "{text}");
     assert!(text.contains(needle), "expected {needle:?} in: {text}");
+}
+
+/// The requests of a report, which must be some, none failed.
+fn requests_without_errors(report: &Value) -> f64 {
+    let requests = number(report, "/requests");
+    assert!(requests > 0.0, "{report:#}");
+    assert_eq!(number(report, "/errors"), 0.0, "{report:#}");
+    requests
 }
 
 fn number(value: &Value, path: &str) -> f64 {
@@ -234,7 +251,7 @@ async fn a_mix_over_created_keys_sends_every_operation() {
 async fn batches_count_requests_and_items() {
     let (_server, bench) = billing_with_a_key().await;
     let report = bench
-        .json(&[
+        .short_json(&[
             "--key-id",
             "bench/k",
             "--mix",
@@ -245,16 +262,9 @@ async fn batches_count_requests_and_items() {
             "64",
             "--concurrency",
             "4",
-            "--duration",
-            "300ms",
-            "--warmup",
-            "100ms",
-            "--json",
         ])
         .await;
-    let requests = number(&report, "/requests");
-    assert!(requests > 0.0, "{report:#}");
-    assert_eq!(number(&report, "/errors"), 0.0, "{report:#}");
+    let requests = requests_without_errors(&report);
     assert_eq!(report["batch_size"], 10, "{report:#}");
     assert_eq!(report["mix"], "encrypt-batch=1,decrypt-batch=1");
     // Every request is a batch of 10 items, each of 64 plaintext bytes.
@@ -487,4 +497,46 @@ async fn the_echo_serves_over_mutual_tls_with_the_server_files_and_exits_with_it
         .expect("wait thread")
         .expect("wait");
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_connections_open_one_connection_per_request() {
+    let fixture = Fixture::new();
+    let mut flags = fixture.serve_flags();
+    flags.extend(["--metrics-listen".to_owned(), "127.0.0.1:0".to_owned()]);
+    let serve = ServeProcess::start_with(&flags, &[]);
+    let metrics_addr = serve
+        .log_lines()
+        .iter()
+        .find_map(|line| common::logged_addr(line, "metrics_addr"))
+        .expect("the metrics address is logged before the listening line");
+    fixture
+        .client_at(serve.addr, ADMIN)
+        .await
+        .create_key("bench/k", BILLING)
+        .await;
+    let before = scrape(metrics_addr).await;
+    let handshakes = |samples: &std::collections::HashMap<String, f64>| {
+        metric(samples, "tresor_tls_handshakes_total{result=\"ok\"}")
+    };
+    let report = Bench::at(serve.addr, &fixture, BILLING)
+        .short_json(&[
+            "--key-id",
+            "bench/k",
+            "--new-connections",
+            "--concurrency",
+            "1",
+        ])
+        .await;
+    let requests = requests_without_errors(&report);
+    assert_eq!(report["new_connection_per_request"], true, "{report:#}");
+    let opened = handshakes(&scrape(metrics_addr).await) - handshakes(&before);
+    assert!(
+        opened >= requests,
+        "{opened} handshakes for {requests} requests"
+    );
+    let stopped = tokio::task::spawn_blocking(move || serve.terminate())
+        .await
+        .expect("terminate");
+    assert!(stopped.success());
 }

@@ -35,6 +35,7 @@ pub mod report;
 pub use echo_client::EchoClient;
 pub use echo_service::{EchoApi, echo_server};
 pub use error::BenchError;
+pub use load::Connect;
 
 /// Generated protobuf and tonic code for `tresor.bench.v1`, the bench echo
 /// service (not served by tresor, not in its reflection).

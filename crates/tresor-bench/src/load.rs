@@ -101,38 +101,54 @@ impl Workload {
     }
 }
 
+/// Opens a new connection to tresor (TCP, TLS handshake, HTTP/2).
+pub type Connect = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<Client, ClientError>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// The connections of one side of a comparison.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Target {
     /// tresor servers, one client per connection.
     Tresor(Vec<Client>),
+    /// tresor, a new connection for every request (its latency includes
+    /// the TCP connection and the TLS handshake): what a handshake costs.
+    TresorNewConnections(Connect),
     /// The echo server, one client per connection.
     Echo(Vec<EchoClient>),
 }
 
-impl Target {
-    fn connections(&self) -> usize {
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Target::Tresor(clients) => clients.len(),
-            Target::Echo(clients) => clients.len(),
+            Target::Tresor(clients) => write!(f, "Tresor({} connections)", clients.len()),
+            Target::TresorNewConnections(_) => f.write_str("TresorNewConnections"),
+            Target::Echo(clients) => write!(f, "Echo({} connections)", clients.len()),
         }
     }
+}
 
+impl Target {
     /// The connection of worker `worker`.
     fn connection(&self, worker: usize) -> Option<Connection> {
-        let n = self.connections();
-        if n == 0 {
-            return None;
-        }
+        let pick = |n: usize| (n > 0).then_some(worker % n);
         Some(match self {
-            Target::Tresor(clients) => Connection::Tresor(Box::new(clients[worker % n].clone())),
-            Target::Echo(clients) => Connection::Echo(Box::new(clients[worker % n].clone())),
+            Target::Tresor(clients) => {
+                Connection::Tresor(Box::new(clients[pick(clients.len())?].clone()))
+            }
+            Target::TresorNewConnections(connect) => Connection::New(connect.clone()),
+            Target::Echo(clients) => {
+                Connection::Echo(Box::new(clients[pick(clients.len())?].clone()))
+            }
         })
     }
 }
 
 enum Connection {
     Tresor(Box<Client>),
+    New(Connect),
     Echo(Box<EchoClient>),
 }
 
@@ -277,6 +293,10 @@ async fn call(
     let items = workload.items(op, draw)?;
     match connection {
         Connection::Tresor(client) => call_tresor(client, op, &items, &workload.context).await,
+        Connection::New(connect) => {
+            let client = connect().await?;
+            call_tresor(&client, op, &items, &workload.context).await
+        }
         Connection::Echo(client) => call_echo(client, &items, &workload.context).await,
     }
 }

@@ -15,6 +15,9 @@ pub struct Setup {
     pub targets: Vec<String>,
     /// Connections to each server.
     pub connections: usize,
+    /// Every request opened its own connection (TCP and TLS handshake
+    /// included in its latency); `connections` is then 0.
+    pub new_connection_per_request: bool,
     /// Requests in flight.
     pub concurrency: usize,
     /// Plaintext size of encrypt and decrypt.
@@ -220,12 +223,16 @@ fn describe(setup: &Setup) -> String {
     let batches = setup
         .batch_size
         .map_or_else(String::new, |n| format!(" (batches of {n})"));
+    let connections = if setup.new_connection_per_request {
+        "a new connection per request".to_owned()
+    } else {
+        format!("{} connection(s)", setup.connections)
+    };
     format!(
-        "{}{batches} with {} B payload, {} in flight over {} connection(s) to each of {} server(s), {} key(s)",
+        "{}{batches} with {} B payload, {} in flight over {connections} to each of {} server(s), {} key(s)",
         setup.mix,
         setup.payload_bytes,
         setup.concurrency,
-        setup.connections,
         setup.targets.len(),
         setup.keys
     )

@@ -92,6 +92,12 @@ pub struct BenchArgs {
     /// Unmeasured warm-up before each measured window.
     #[arg(long, default_value = "2s", value_name = "DURATION")]
     pub warmup: String,
+    /// Open a new connection for every request (TCP and TLS handshake
+    /// included in its latency) instead of keeping --connections open:
+    /// what a handshake costs. Use with --concurrency 1 for the cost of
+    /// one.
+    #[arg(long, conflicts_with_all = ["compare_echo", "targets"])]
+    pub new_connections: bool,
     /// Also start a bare echo server with the same transport and
     /// certificates, and measure tresor and it in alternating rounds.
     #[arg(long)]
@@ -219,14 +225,23 @@ pub async fn run(
     let workload = Arc::new(set_up(&first, keys, &args).await?);
     let setup = Setup {
         targets,
-        connections: args.connections,
+        connections: if args.new_connections {
+            0
+        } else {
+            args.connections
+        },
+        new_connection_per_request: args.new_connections,
         concurrency: args.concurrency,
         payload_bytes: args.payload,
         mix: args.mix.to_string(),
         batch_size: args.mix.ops().any(Op::is_batch).then_some(args.batch_size),
         keys: workload.keys.len(),
     };
-    let tresor = Target::Tresor(clients);
+    let tresor = if args.new_connections {
+        Target::TresorNewConnections(connection.connector()?)
+    } else {
+        Target::Tresor(clients)
+    };
 
     if !args.compare_echo {
         let stats = load::run(&tresor, &workload, phase).await?;
