@@ -323,3 +323,86 @@ impl std::fmt::Debug for TlsMaterial {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tresor serve`'s TLS flags: `files` names the three PEM files (in
+    /// `dir`), `spiffe` the endpoint flag.
+    fn args(dir: &Path, files: bool, spiffe: Option<&str>) -> ServeTlsArgs {
+        let pem = dir.join("pem");
+        std::fs::write(
+            &pem,
+            "-----BEGIN CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\n",
+        )
+        .expect("write");
+        let file = files.then(|| pem.clone());
+        ServeTlsArgs {
+            files: TlsFileArgs {
+                tls_cert: file.clone(),
+                tls_key: file.clone(),
+                client_ca: file,
+                client_crls: Vec::new(),
+            },
+            tls_reload_interval: "5s".to_owned(),
+            spiffe_endpoint: spiffe.map(str::to_owned),
+            trust_domains: Vec::new(),
+        }
+    }
+
+    fn source(args: &ServeTlsArgs, env: Option<&str>) -> Result<TlsSource, ConfigError> {
+        TlsSettings::from_args(args, &HostFiles, env.map(str::to_owned)).map(|s| s.source)
+    }
+
+    #[test]
+    fn a_workload_api_endpoint_is_an_absolute_unix_path_or_tcp_ip_port() {
+        let dir = tempfile::tempdir().expect("dir");
+        for good in ["unix:///run/spire/agent.sock", "tcp://127.0.0.1:8081"] {
+            assert!(
+                matches!(source(&args(dir.path(), false, Some(good)), None), Ok(TlsSource::Spiffe { endpoint }) if endpoint == good),
+                "{good}"
+            );
+        }
+        for bad in [
+            "/run/spire/agent.sock",
+            "unix://relative.sock",
+            "unix:///",
+            "tcp://spire:8081",
+            "http://127.0.0.1:1",
+        ] {
+            let refused = source(&args(dir.path(), false, Some(bad)), None).expect_err(bad);
+            assert!(
+                refused.to_string().contains("--spiffe-endpoint"),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn files_win_over_the_environment_and_exclude_the_flag() {
+        let dir = tempfile::tempdir().expect("dir");
+        let env = Some("unix:///run/spire/agent.sock");
+        // A SPIRE-enabled pod sets the variable for every workload: files
+        // given explicitly are served anyway.
+        assert!(matches!(
+            source(&args(dir.path(), true, None), env),
+            Ok(TlsSource::Files { .. })
+        ));
+        assert!(matches!(
+            source(&args(dir.path(), false, None), env),
+            Ok(TlsSource::Spiffe { .. })
+        ));
+        let both = source(&args(dir.path(), true, Some("unix:///a.sock")), None).expect_err("both");
+        assert!(both.to_string().contains("not both"), "{both}");
+        let neither = source(&args(dir.path(), false, None), None).expect_err("neither");
+        assert!(
+            neither.to_string().contains(SPIFFE_ENDPOINT_ENV),
+            "{neither}"
+        );
+        let mut partial = args(dir.path(), true, None);
+        partial.files.tls_key = None;
+        let partial = source(&partial, None).expect_err("partial");
+        assert!(partial.to_string().contains("--tls-key"), "{partial}");
+    }
+}
