@@ -1,6 +1,9 @@
 //! The Rust client (SDK): connects to tresor over mTLS and calls every RPC,
 //! with typed errors ([`ClientError`]) that say what happened, and retries
-//! what may pass ([`RetryPolicy`]). [`Client::seal_stream`] and
+//! what may pass ([`RetryPolicy`]). Its certificates may rotate while it
+//! runs: every new connection uses the newest ones, from files
+//! ([`ClientBuilder::ca_file`], [`ClientBuilder::identity_files`]) or a
+//! SPIFFE Workload API ([`ClientBuilder::spiffe`]). [`Client::seal_stream`] and
 //! [`Client::seal_bytes`] encrypt locally under a data key from
 //! GenerateDataKey (the stream envelope of `docs/FORMAT.md` section 10),
 //! optionally reusing data keys within a [`DataKeyCache`]'s limits.
@@ -23,7 +26,6 @@
 //! assert_eq!(opened.plaintext, b"hello");
 //! # Ok(()) }
 //! ```
-
 //!
 //! # Layout
 //!
@@ -31,6 +33,9 @@
 //! |--------|----------------|
 //! | this file | [`ClientBuilder`], [`Client`] and the data-plane RPCs |
 //! | `admin` | the control-plane RPCs of [`Client`] |
+//! | `connector` | the connector of every connection: TCP, then TLS with the current material |
+//! | `tls` | the TLS material: PEM parsed once, or files followed (the last good set kept) |
+//! | `spiffe_tls` | the TLS material of a SPIFFE Workload API, and the server check by SPIFFE id |
 //! | `error` | [`ClientError`] from a status and its `x-tresor-reason`, [`ConnectHint`] for TLS failures |
 //! | `retry` | [`RetryPolicy`]: which calls may be repeated, and backoff |
 //! | `envelope` | [`Client::seal_stream`] / [`Client::open_stream`]: the stream envelope over GenerateDataKey and DecryptDataKey |
@@ -38,25 +43,29 @@
 //! | `data_key_cache` | [`DataKeyCache`]: bounded reuse of data keys |
 //!
 //! The crate depends on the wire contract (`tresor-proto`) and the crypto
-//! crate (`tresor-crypto`) only, plus tonic and tokio: none of the server's
-//! storage, KMS or metrics crates.
+//! crate (`tresor-crypto`) only, plus tonic, tokio, rustls and the `spiffe`
+//! crate: none of the server's storage, KMS or metrics crates.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod admin;
+mod connector;
 mod data_key_cache;
 mod data_keys;
 mod envelope;
 mod error;
 mod retry;
+mod spiffe_tls;
+mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity as TlsIdentity};
+use tonic::transport::Channel;
 use zeroize::Zeroizing;
 
 use error::CallSite;
@@ -96,11 +105,43 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds a [`Client`].
+///
+/// The server is verified with a CA ([`ClientBuilder::ca`] or
+/// [`ClientBuilder::ca_file`]) and the client presents a certificate
+/// ([`ClientBuilder::identity`] or [`ClientBuilder::identity_files`]);
+/// or both come from a SPIFFE Workload API ([`ClientBuilder::spiffe`]).
+/// Material in files or from the Workload API is followed: every new
+/// connection (tonic reconnects after the server closed one) uses the
+/// newest.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), tresor_client::ClientError> {
+/// // Certificates renewed in place (by cert-manager, a cron job...).
+/// let client = tresor_client::Client::builder()
+///     .endpoint("https://tresor.internal:7443")
+///     .ca_file("/etc/tresor/ca.pem")
+///     .identity_files("/etc/tresor/tls.crt", "/etc/tresor/tls.key")
+///     .build()
+///     .await?;
+/// // Or the X.509-SVID of a SPIRE agent.
+/// let client = tresor_client::Client::builder()
+///     .endpoint("https://tresor.internal:7443")
+///     .spiffe("unix:///run/spire/agent.sock")
+///     .server_spiffe_id("spiffe://example.org/tresor")
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Default)]
 pub struct ClientBuilder {
     endpoint: Option<String>,
     ca_pem: Option<String>,
+    ca_file: Option<PathBuf>,
     identity: Option<(String, Zeroizing<String>)>,
+    identity_files: Option<(PathBuf, PathBuf)>,
+    spiffe: Option<String>,
+    server_name: Option<String>,
+    server_spiffe_id: Option<String>,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
@@ -111,7 +152,13 @@ impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("endpoint", &self.endpoint)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "PEM"))
+            .field("ca_file", &self.ca_file)
             .field("identity", &self.identity.as_ref().map(|_| "REDACTED"))
+            .field("identity_files", &self.identity_files)
+            .field("spiffe", &self.spiffe)
+            .field("server_name", &self.server_name)
+            .field("server_spiffe_id", &self.server_spiffe_id)
             .finish_non_exhaustive()
     }
 }
@@ -123,20 +170,83 @@ impl ClientBuilder {
         self
     }
 
-    /// PEM of the CA that issued the server certificate.
+    /// PEM of the CA(s) that issued the server certificate, parsed once
+    /// (replaces a [`ClientBuilder::ca_file`]).
     pub fn ca(mut self, ca_pem: impl Into<String>) -> Self {
         self.ca_pem = Some(ca_pem.into());
+        self.ca_file = None;
+        self
+    }
+
+    /// A PEM file of the CA(s) that issued the server certificate, read
+    /// again before every new connection (replaces a [`ClientBuilder::ca`]).
+    /// [`ClientBuilder::build`] fails if it cannot be read or parsed; later,
+    /// a changed file that does not load is refused with a warning and the
+    /// CAs last loaded stay in use.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self.ca_pem = None;
         self
     }
 
     /// The client certificate and its private key (PEM; a `String` or a
-    /// `Zeroizing<String>`, kept zeroizing either way).
+    /// `Zeroizing<String>`, kept zeroizing either way), parsed once
+    /// (replaces [`ClientBuilder::identity_files`]).
     pub fn identity(
         mut self,
         cert_pem: impl Into<String>,
         key_pem: impl Into<Zeroizing<String>>,
     ) -> Self {
         self.identity = Some((cert_pem.into(), key_pem.into()));
+        self.identity_files = None;
+        self
+    }
+
+    /// PEM files of the client certificate (chain) and its private key,
+    /// read again before every new connection, so a certificate renewed in
+    /// place is presented from the next connection on (replaces
+    /// [`ClientBuilder::identity`]). [`ClientBuilder::build`] fails if they
+    /// cannot be read, parsed or do not belong together; later, a changed
+    /// pair that does not load (say the certificate is written and the key
+    /// not yet) is refused with a warning and the pair last loaded stays in
+    /// use until a good pair is in place.
+    pub fn identity_files(
+        mut self,
+        cert_path: impl Into<PathBuf>,
+        key_path: impl Into<PathBuf>,
+    ) -> Self {
+        self.identity_files = Some((cert_path.into(), key_path.into()));
+        self.identity = None;
+        self
+    }
+
+    /// Takes the client certificate and the CAs from the SPIFFE Workload
+    /// API at `endpoint` (e.g. `unix:///run/spire/agent.sock`): the client
+    /// presents its X.509-SVID, and accepts a server whose certificate
+    /// carries a SPIFFE id and chains to the trust bundle of that id's
+    /// trust domain (its DNS names are not checked: pin the server with
+    /// [`ClientBuilder::server_spiffe_id`]). Rotated SVIDs and bundles are
+    /// used from the next connection on. [`ClientBuilder::build`] waits up
+    /// to the connect timeout for the first SVID. Not with
+    /// [`ClientBuilder::ca`], [`ClientBuilder::ca_file`],
+    /// [`ClientBuilder::identity`] or [`ClientBuilder::identity_files`].
+    pub fn spiffe(mut self, endpoint: impl Into<String>) -> Self {
+        self.spiffe = Some(endpoint.into());
+        self
+    }
+
+    /// With [`ClientBuilder::spiffe`], the one SPIFFE id the server's
+    /// certificate must carry (e.g. `spiffe://example.org/tresor`).
+    pub fn server_spiffe_id(mut self, id: impl Into<String>) -> Self {
+        self.server_spiffe_id = Some(id.into());
+        self
+    }
+
+    /// The name the server certificate must carry, also sent as SNI
+    /// (default: the endpoint's host), for reaching a server by another
+    /// name or address than its certificate's.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
         self
     }
 
@@ -168,7 +278,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects (TCP and TLS handshake happen here).
+    /// Loads the TLS material and connects (TCP and TLS handshake happen
+    /// here). [`ClientError::Config`] if the settings are incomplete or
+    /// contradict each other, a file cannot be read or does not load (the
+    /// message names it), or the Workload API gave no SVID within the
+    /// connect timeout; [`ClientError::Connect`] if the server cannot be
+    /// reached or the handshake fails.
     pub async fn build(self) -> Result<Client, ClientError> {
         let retry = self.retry.unwrap_or_default();
         let cache = self
@@ -192,33 +307,68 @@ impl ClientBuilder {
     async fn connect(self) -> Result<(Channel, CallSite), ClientError> {
         let raw = self
             .endpoint
+            .clone()
             .ok_or_else(|| ClientError::Config("no endpoint given".into()))?;
-        let url = if raw.contains("://") {
-            raw.clone()
-        } else {
-            format!("https://{raw}")
-        };
-        let ca_pem = self
-            .ca_pem
-            .ok_or_else(|| ClientError::Config("no CA certificate given".into()))?;
+        let address = connector::Address::parse(&raw, self.server_name.as_deref())?;
+        let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let site = CallSite {
-            endpoint: raw.clone(),
-            had_client_cert: self.identity.is_some(),
+            endpoint: raw,
+            had_client_cert: self.identity.is_some()
+                || self.identity_files.is_some()
+                || self.spiffe.is_some(),
         };
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem));
-        if let Some((cert, key)) = &self.identity {
-            tls = tls.identity(TlsIdentity::from_pem(cert, key.as_bytes()));
-        }
-        let endpoint = Endpoint::from_shared(url)
-            .map_err(|e| ClientError::Config(format!("invalid address {raw:?}: {e}")))?
-            .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
-            .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-            .tls_config(tls)
-            .map_err(|e| {
-                ClientError::Config(format!("TLS configuration: {}", describe_chain(&e)))
-            })?;
-        let channel = endpoint.connect().await.map_err(|e| site.transport(&e))?;
+        let material = self.material(connect_timeout).await?;
+        let channel = address
+            .endpoint(self.timeout.unwrap_or(DEFAULT_TIMEOUT), connect_timeout)
+            .connect_with_connector(address.connector(material))
+            .await
+            .map_err(|e| site.transport(&e))?;
         Ok((channel, site))
+    }
+
+    /// The TLS material these settings name, loaded for the first time.
+    async fn material(&self, connect_timeout: Duration) -> Result<tls::Material, ClientError> {
+        let config = ClientError::Config;
+        if let Some(endpoint) = &self.spiffe {
+            if self.ca_pem.is_some()
+                || self.ca_file.is_some()
+                || self.identity.is_some()
+                || self.identity_files.is_some()
+            {
+                return Err(config(
+                    "ClientBuilder::spiffe takes the CAs and the client certificate from the \
+                     Workload API: it cannot be combined with ca, ca_file, identity or identity_files"
+                        .into(),
+                ));
+            }
+            let server_id = match &self.server_spiffe_id {
+                Some(id) => Some(
+                    spiffe::SpiffeId::new(id)
+                        .map_err(|e| config(format!("server SPIFFE id {id:?}: {e}")))?,
+                ),
+                None => None,
+            };
+            return spiffe_tls::SpiffeMaterial::connect(endpoint, connect_timeout, server_id)
+                .await
+                .map(tls::Material::Spiffe)
+                .map_err(config);
+        }
+        if self.server_spiffe_id.is_some() {
+            return Err(config(
+                "ClientBuilder::server_spiffe_id needs ClientBuilder::spiffe".into(),
+            ));
+        }
+        let ca = match (&self.ca_pem, &self.ca_file) {
+            (_, Some(path)) => tls::CaPem::File(path),
+            (Some(pem), None) => tls::CaPem::Text(pem),
+            (None, None) => return Err(config("no CA certificate given".into())),
+        };
+        let identity = match (&self.identity, &self.identity_files) {
+            (_, Some((cert, key))) => Some(tls::IdentityPem::Files { cert, key }),
+            (Some((cert, key)), None) => Some(tls::IdentityPem::Text { cert, key }),
+            (None, None) => None,
+        };
+        tls::Material::from_pem(ca, identity).await.map_err(config)
     }
 }
 
