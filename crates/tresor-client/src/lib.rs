@@ -1,6 +1,9 @@
 //! The Rust client (SDK): connects to tresor over mTLS and calls every RPC,
 //! with typed errors ([`ClientError`]) that say what happened, and retries
-//! what may pass ([`RetryPolicy`]). [`Client::seal_stream`] and
+//! what may pass ([`RetryPolicy`]). Its certificates may rotate while it
+//! runs: every new connection uses the newest ones, from files
+//! ([`ClientBuilder::ca_file`], [`ClientBuilder::identity_files`]) or a
+//! SPIFFE Workload API ([`ClientBuilder::spiffe`]). [`Client::seal_stream`] and
 //! [`Client::seal_bytes`] encrypt locally under a data key from
 //! GenerateDataKey (the stream envelope of `docs/FORMAT.md` section 10),
 //! optionally reusing data keys within a [`DataKeyCache`]'s limits.
@@ -23,13 +26,16 @@
 //! assert_eq!(opened.plaintext, b"hello");
 //! # Ok(()) }
 //! ```
-
 //!
 //! # Layout
 //!
 //! | module | responsibility |
 //! |--------|----------------|
-//! | this file | [`ClientBuilder`], [`Client`] and one method per RPC |
+//! | this file | [`ClientBuilder`], [`Client`] and the data-plane RPCs |
+//! | `admin` | the control-plane RPCs of [`Client`] |
+//! | `connector` | the connector of every connection: TCP, then TLS with the current material |
+//! | `tls` | the TLS material: PEM parsed once, or files followed (the last good set kept) |
+//! | `spiffe_tls` | the TLS material of a SPIFFE Workload API, and the server check by SPIFFE id |
 //! | `error` | [`ClientError`] from a status and its `x-tresor-reason`, [`ConnectHint`] for TLS failures |
 //! | `retry` | [`RetryPolicy`]: which calls may be repeated, and backoff |
 //! | `envelope` | [`Client::seal_stream`] / [`Client::open_stream`]: the stream envelope over GenerateDataKey and DecryptDataKey |
@@ -37,24 +43,29 @@
 //! | `data_key_cache` | [`DataKeyCache`]: bounded reuse of data keys |
 //!
 //! The crate depends on the wire contract (`tresor-proto`) and the crypto
-//! crate (`tresor-crypto`) only, plus tonic and tokio: none of the server's
-//! storage, KMS or metrics crates.
+//! crate (`tresor-crypto`) only, plus tonic, tokio, rustls and the `spiffe`
+//! crate: none of the server's storage, KMS or metrics crates.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod admin;
+mod connector;
 mod data_key_cache;
 mod data_keys;
 mod envelope;
 mod error;
 mod retry;
+mod spiffe_tls;
+mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity as TlsIdentity};
+use tonic::transport::Channel;
 use zeroize::Zeroizing;
 
 use error::CallSite;
@@ -94,11 +105,43 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds a [`Client`].
+///
+/// The server is verified with a CA ([`ClientBuilder::ca`] or
+/// [`ClientBuilder::ca_file`]) and the client presents a certificate
+/// ([`ClientBuilder::identity`] or [`ClientBuilder::identity_files`]);
+/// or both come from a SPIFFE Workload API ([`ClientBuilder::spiffe`]).
+/// Material in files or from the Workload API is followed: every new
+/// connection (tonic reconnects after the server closed one) uses the
+/// newest.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), tresor_client::ClientError> {
+/// // Certificates renewed in place (by cert-manager, a cron job...).
+/// let client = tresor_client::Client::builder()
+///     .endpoint("https://tresor.internal:7443")
+///     .ca_file("/etc/tresor/ca.pem")
+///     .identity_files("/etc/tresor/tls.crt", "/etc/tresor/tls.key")
+///     .build()
+///     .await?;
+/// // Or the X.509-SVID of a SPIRE agent.
+/// let client = tresor_client::Client::builder()
+///     .endpoint("https://tresor.internal:7443")
+///     .spiffe("unix:///run/spire/agent.sock")
+///     .server_spiffe_id("spiffe://example.org/tresor")
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Default)]
 pub struct ClientBuilder {
     endpoint: Option<String>,
     ca_pem: Option<String>,
+    ca_file: Option<PathBuf>,
     identity: Option<(String, Zeroizing<String>)>,
+    identity_files: Option<(PathBuf, PathBuf)>,
+    spiffe: Option<String>,
+    server_name: Option<String>,
+    server_spiffe_id: Option<String>,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
@@ -109,7 +152,13 @@ impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("endpoint", &self.endpoint)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "PEM"))
+            .field("ca_file", &self.ca_file)
             .field("identity", &self.identity.as_ref().map(|_| "REDACTED"))
+            .field("identity_files", &self.identity_files)
+            .field("spiffe", &self.spiffe)
+            .field("server_name", &self.server_name)
+            .field("server_spiffe_id", &self.server_spiffe_id)
             .finish_non_exhaustive()
     }
 }
@@ -121,20 +170,83 @@ impl ClientBuilder {
         self
     }
 
-    /// PEM of the CA that issued the server certificate.
+    /// PEM of the CA(s) that issued the server certificate, parsed once
+    /// (replaces a [`ClientBuilder::ca_file`]).
     pub fn ca(mut self, ca_pem: impl Into<String>) -> Self {
         self.ca_pem = Some(ca_pem.into());
+        self.ca_file = None;
+        self
+    }
+
+    /// A PEM file of the CA(s) that issued the server certificate, read
+    /// again before every new connection (replaces a [`ClientBuilder::ca`]).
+    /// [`ClientBuilder::build`] fails if it cannot be read or parsed; later,
+    /// a changed file that does not load is refused with a warning and the
+    /// CAs last loaded stay in use.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self.ca_pem = None;
         self
     }
 
     /// The client certificate and its private key (PEM; a `String` or a
-    /// `Zeroizing<String>`, kept zeroizing either way).
+    /// `Zeroizing<String>`, kept zeroizing either way), parsed once
+    /// (replaces [`ClientBuilder::identity_files`]).
     pub fn identity(
         mut self,
         cert_pem: impl Into<String>,
         key_pem: impl Into<Zeroizing<String>>,
     ) -> Self {
         self.identity = Some((cert_pem.into(), key_pem.into()));
+        self.identity_files = None;
+        self
+    }
+
+    /// PEM files of the client certificate (chain) and its private key,
+    /// read again before every new connection, so a certificate renewed in
+    /// place is presented from the next connection on (replaces
+    /// [`ClientBuilder::identity`]). [`ClientBuilder::build`] fails if they
+    /// cannot be read, parsed or do not belong together; later, a changed
+    /// pair that does not load (say the certificate is written and the key
+    /// not yet) is refused with a warning and the pair last loaded stays in
+    /// use until a good pair is in place.
+    pub fn identity_files(
+        mut self,
+        cert_path: impl Into<PathBuf>,
+        key_path: impl Into<PathBuf>,
+    ) -> Self {
+        self.identity_files = Some((cert_path.into(), key_path.into()));
+        self.identity = None;
+        self
+    }
+
+    /// Takes the client certificate and the CAs from the SPIFFE Workload
+    /// API at `endpoint` (e.g. `unix:///run/spire/agent.sock`): the client
+    /// presents its X.509-SVID, and accepts a server whose certificate
+    /// carries a SPIFFE id and chains to the trust bundle of that id's
+    /// trust domain (its DNS names are not checked: pin the server with
+    /// [`ClientBuilder::server_spiffe_id`]). Rotated SVIDs and bundles are
+    /// used from the next connection on. [`ClientBuilder::build`] waits up
+    /// to the connect timeout for the first SVID. Not with
+    /// [`ClientBuilder::ca`], [`ClientBuilder::ca_file`],
+    /// [`ClientBuilder::identity`] or [`ClientBuilder::identity_files`].
+    pub fn spiffe(mut self, endpoint: impl Into<String>) -> Self {
+        self.spiffe = Some(endpoint.into());
+        self
+    }
+
+    /// With [`ClientBuilder::spiffe`], the one SPIFFE id the server's
+    /// certificate must carry (e.g. `spiffe://example.org/tresor`).
+    pub fn server_spiffe_id(mut self, id: impl Into<String>) -> Self {
+        self.server_spiffe_id = Some(id.into());
+        self
+    }
+
+    /// The name the server certificate must carry, also sent as SNI
+    /// (default: the endpoint's host), for reaching a server by another
+    /// name or address than its certificate's.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
         self
     }
 
@@ -166,7 +278,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects (TCP and TLS handshake happen here).
+    /// Loads the TLS material and connects (TCP and TLS handshake happen
+    /// here). [`ClientError::Config`] if the settings are incomplete or
+    /// contradict each other, a file cannot be read or does not load (the
+    /// message names it), or the Workload API gave no SVID within the
+    /// connect timeout; [`ClientError::Connect`] if the server cannot be
+    /// reached or the handshake fails.
     pub async fn build(self) -> Result<Client, ClientError> {
         let retry = self.retry.unwrap_or_default();
         let cache = self
@@ -190,33 +307,68 @@ impl ClientBuilder {
     async fn connect(self) -> Result<(Channel, CallSite), ClientError> {
         let raw = self
             .endpoint
+            .clone()
             .ok_or_else(|| ClientError::Config("no endpoint given".into()))?;
-        let url = if raw.contains("://") {
-            raw.clone()
-        } else {
-            format!("https://{raw}")
-        };
-        let ca_pem = self
-            .ca_pem
-            .ok_or_else(|| ClientError::Config("no CA certificate given".into()))?;
+        let address = connector::Address::parse(&raw, self.server_name.as_deref())?;
+        let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let site = CallSite {
-            endpoint: raw.clone(),
-            had_client_cert: self.identity.is_some(),
+            endpoint: raw,
+            had_client_cert: self.identity.is_some()
+                || self.identity_files.is_some()
+                || self.spiffe.is_some(),
         };
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem));
-        if let Some((cert, key)) = &self.identity {
-            tls = tls.identity(TlsIdentity::from_pem(cert, key.as_bytes()));
-        }
-        let endpoint = Endpoint::from_shared(url)
-            .map_err(|e| ClientError::Config(format!("invalid address {raw:?}: {e}")))?
-            .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
-            .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-            .tls_config(tls)
-            .map_err(|e| {
-                ClientError::Config(format!("TLS configuration: {}", describe_chain(&e)))
-            })?;
-        let channel = endpoint.connect().await.map_err(|e| site.transport(&e))?;
+        let material = self.material(connect_timeout).await?;
+        let channel = address
+            .endpoint(self.timeout.unwrap_or(DEFAULT_TIMEOUT), connect_timeout)
+            .connect_with_connector(address.connector(material))
+            .await
+            .map_err(|e| site.transport(&e))?;
         Ok((channel, site))
+    }
+
+    /// The TLS material these settings name, loaded for the first time.
+    async fn material(&self, connect_timeout: Duration) -> Result<tls::Material, ClientError> {
+        let config = ClientError::Config;
+        if let Some(endpoint) = &self.spiffe {
+            if self.ca_pem.is_some()
+                || self.ca_file.is_some()
+                || self.identity.is_some()
+                || self.identity_files.is_some()
+            {
+                return Err(config(
+                    "ClientBuilder::spiffe takes the CAs and the client certificate from the \
+                     Workload API: it cannot be combined with ca, ca_file, identity or identity_files"
+                        .into(),
+                ));
+            }
+            let server_id = match &self.server_spiffe_id {
+                Some(id) => Some(
+                    spiffe::SpiffeId::new(id)
+                        .map_err(|e| config(format!("server SPIFFE id {id:?}: {e}")))?,
+                ),
+                None => None,
+            };
+            return spiffe_tls::SpiffeMaterial::connect(endpoint, connect_timeout, server_id)
+                .await
+                .map(tls::Material::Spiffe)
+                .map_err(config);
+        }
+        if self.server_spiffe_id.is_some() {
+            return Err(config(
+                "ClientBuilder::server_spiffe_id needs ClientBuilder::spiffe".into(),
+            ));
+        }
+        let ca = match (&self.ca_pem, &self.ca_file) {
+            (_, Some(path)) => tls::CaPem::File(path),
+            (Some(pem), None) => tls::CaPem::Text(pem),
+            (None, None) => return Err(config("no CA certificate given".into())),
+        };
+        let identity = match (&self.identity, &self.identity_files) {
+            (_, Some((cert, key))) => Some(tls::IdentityPem::Files { cert, key }),
+            (Some((cert, key)), None) => Some(tls::IdentityPem::Text { cert, key }),
+            (None, None) => None,
+        };
+        tls::Material::from_pem(ca, identity).await.map_err(config)
     }
 }
 
@@ -232,12 +384,6 @@ pub struct Client {
     /// Whether [`Client::open_stream`] opens version 1 streams (see
     /// [`Client::accepting_legacy_streams`]).
     legacy_streams: bool,
-}
-
-fn key_request(key_id: &str) -> proto::KeyRequest {
-    proto::KeyRequest {
-        key_id: key_id.to_owned(),
-    }
 }
 
 impl Client {
@@ -466,335 +612,6 @@ impl Client {
             c.re_encrypt(r).await
         })
         .await
-    }
-
-    /// Creates a key, rotated only on request.
-    pub async fn create_key(
-        &self,
-        key_id: &str,
-        owner: &str,
-        description: &str,
-    ) -> Result<proto::KeyInfo, ClientError> {
-        self.create_key_with_rotation(key_id, owner, description, None)
-            .await
-    }
-
-    /// Creates a key that the server rotates every `rotation_period` (at
-    /// least an hour) if given.
-    pub async fn create_key_with_rotation(
-        &self,
-        key_id: &str,
-        owner: &str,
-        description: &str,
-        rotation_period: Option<std::time::Duration>,
-    ) -> Result<proto::KeyInfo, ClientError> {
-        let request = proto::CreateKeyRequest {
-            key_id: key_id.to_owned(),
-            owner: owner.to_owned(),
-            description: description.to_owned(),
-            rotation_period_seconds: rotation_period.map_or(0, |p| p.as_secs()),
-        };
-        // Not idempotent: a second run after a lost answer says the key
-        // already exists.
-        self.admin_rpc(Idempotency::Unsafe, request, |mut a, r| async move {
-            a.create_key(r).await
-        })
-        .await
-    }
-
-    /// Runs a control-plane call that takes only a key id.
-    async fn key_call(&self, key_id: &str, call: KeyCall) -> Result<proto::KeyInfo, ClientError> {
-        // Rotating twice adds two versions; the others set a state.
-        let idempotency = match call {
-            KeyCall::Rotate => Idempotency::Unsafe,
-            _ => Idempotency::Safe,
-        };
-        self.admin_rpc(
-            idempotency,
-            key_request(key_id),
-            |mut admin, request| async move {
-                match call {
-                    KeyCall::Rotate => admin.rotate_key(request).await,
-                    KeyCall::Get => admin.get_key(request).await,
-                    KeyCall::Disable => admin.disable_key(request).await,
-                    KeyCall::Enable => admin.enable_key(request).await,
-                    KeyCall::CancelDeletion => admin.cancel_key_deletion(request).await,
-                }
-            },
-        )
-        .await
-    }
-
-    /// Adds a version and makes it primary.
-    pub async fn rotate_key(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
-        self.key_call(key_id, KeyCall::Rotate).await
-    }
-
-    /// A key's metadata.
-    pub async fn get_key(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
-        self.key_call(key_id, KeyCall::Get).await
-    }
-
-    /// Disables a key.
-    pub async fn disable_key(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
-        self.key_call(key_id, KeyCall::Disable).await
-    }
-
-    /// Enables a key.
-    pub async fn enable_key(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
-        self.key_call(key_id, KeyCall::Enable).await
-    }
-
-    /// Cancels a scheduled deletion (the key comes back disabled).
-    pub async fn cancel_key_deletion(&self, key_id: &str) -> Result<proto::KeyInfo, ClientError> {
-        self.key_call(key_id, KeyCall::CancelDeletion).await
-    }
-
-    /// Sets the minimum decryption version.
-    pub async fn set_min_decryption_version(
-        &self,
-        key_id: &str,
-        version: u32,
-    ) -> Result<proto::KeyInfo, ClientError> {
-        let request = proto::SetMinDecryptionVersionRequest {
-            key_id: key_id.to_owned(),
-            version,
-        };
-        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
-            a.set_min_decryption_version(r).await
-        })
-        .await
-    }
-
-    /// Sets how often the server rotates the key by itself (at least an
-    /// hour), or with `None` stops automatic rotation.
-    pub async fn set_rotation_period(
-        &self,
-        key_id: &str,
-        rotation_period: Option<std::time::Duration>,
-    ) -> Result<proto::KeyInfo, ClientError> {
-        let request = proto::SetRotationPeriodRequest {
-            key_id: key_id.to_owned(),
-            rotation_period_seconds: rotation_period.map_or(0, |p| p.as_secs()),
-        };
-        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
-            a.set_rotation_period(r).await
-        })
-        .await
-    }
-
-    /// Destroys one version below the minimum decryption version: its DEK
-    /// is erased and its ciphertexts can never be decrypted again.
-    pub async fn destroy_key_version(
-        &self,
-        key_id: &str,
-        version: u32,
-    ) -> Result<proto::KeyInfo, ClientError> {
-        let request = proto::DestroyKeyVersionRequest {
-            key_id: key_id.to_owned(),
-            version,
-        };
-        // A second run after a lost answer says "already destroyed".
-        self.admin_rpc(Idempotency::Unsafe, request, |mut a, r| async move {
-            a.destroy_key_version(r).await
-        })
-        .await
-    }
-
-    /// Schedules deletion after `pending_days` (0: the default of 30).
-    pub async fn schedule_key_deletion(
-        &self,
-        key_id: &str,
-        pending_days: u32,
-    ) -> Result<proto::KeyInfo, ClientError> {
-        let request = proto::ScheduleKeyDeletionRequest {
-            key_id: key_id.to_owned(),
-            pending_days,
-        };
-        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
-            a.schedule_key_deletion(r).await
-        })
-        .await
-    }
-
-    /// One page of keys.
-    pub async fn list_keys_page(
-        &self,
-        prefix: &str,
-        page_size: u32,
-        page_token: &str,
-    ) -> Result<proto::ListKeysResponse, ClientError> {
-        let request = proto::ListKeysRequest {
-            prefix: prefix.to_owned(),
-            page_size,
-            page_token: page_token.to_owned(),
-        };
-        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
-            a.list_keys(r).await
-        })
-        .await
-    }
-
-    /// Every key with this prefix, following pages.
-    pub async fn list_keys(&self, prefix: &str) -> Result<Vec<proto::KeyInfo>, ClientError> {
-        let mut keys = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = self.list_keys_page(prefix, 0, &token).await?;
-            keys.extend(page.keys);
-            if page.next_page_token.is_empty() {
-                return Ok(keys);
-            }
-            token = page.next_page_token;
-        }
-    }
-
-    /// Grants operations on a key to another identity.
-    pub async fn create_grant(
-        &self,
-        key_id: &str,
-        grantee: &str,
-        operations: &[proto::Operation],
-    ) -> Result<proto::KeyInfo, ClientError> {
-        let request = grant_request(key_id, grantee, operations);
-        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
-            a.create_grant(r).await
-        })
-        .await
-    }
-
-    /// Revokes operations (all of them when `operations` is empty).
-    pub async fn revoke_grant(
-        &self,
-        key_id: &str,
-        grantee: &str,
-        operations: &[proto::Operation],
-    ) -> Result<proto::KeyInfo, ClientError> {
-        let request = grant_request(key_id, grantee, operations);
-        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
-            a.revoke_grant(r).await
-        })
-        .await
-    }
-
-    /// Re-wraps the root key under another master key (`aws-kms:KEY` or
-    /// `file:PATH`, one of the server's `--allowed-master-key` entries;
-    /// empty for the current one). `aws_endpoint` must be empty: servers
-    /// refuse a request that names a KMS endpoint.
-    pub async fn rotate_master_key(
-        &self,
-        new_master_key: &str,
-        aws_endpoint: &str,
-    ) -> Result<proto::RotateMasterKeyResponse, ClientError> {
-        let request = proto::RotateMasterKeyRequest {
-            new_master_key: new_master_key.to_owned(),
-            aws_endpoint: aws_endpoint.to_owned(),
-        };
-        self.admin_rpc(Idempotency::Unsafe, request, |mut a, r| async move {
-            a.rotate_master_key(r).await
-        })
-        .await
-    }
-
-    /// Starts a root-key rotation; returns the status with its progress.
-    pub async fn rotate_root_key(&self) -> Result<proto::SealStatus, ClientError> {
-        self.admin_rpc(
-            Idempotency::Unsafe,
-            proto::RotateRootKeyRequest {},
-            |mut a, r| async move { a.rotate_root_key(r).await },
-        )
-        .await
-    }
-
-    /// A backup of the whole keystore (the chunks concatenated).
-    pub async fn create_backup(&self) -> Result<Vec<u8>, ClientError> {
-        // Only the call is retried, not a stream broken midway.
-        let mut stream = self
-            .admin_rpc(
-                Idempotency::Safe,
-                proto::CreateBackupRequest {},
-                |mut a, r| async move { a.create_backup(r).await },
-            )
-            .await?;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = stream.message().await.map_err(|s| self.fail(s))? {
-            bytes.extend_from_slice(&chunk.data);
-        }
-        Ok(bytes)
-    }
-
-    /// Has the server check its own audit log (admin).
-    pub async fn verify_audit_log(&self) -> Result<proto::AuditLogReport, ClientError> {
-        self.admin_rpc(
-            Idempotency::Safe,
-            proto::VerifyAuditLogRequest {},
-            |mut a, r| async move { a.verify_audit_log(r).await },
-        )
-        .await
-    }
-
-    /// Seals the server.
-    pub async fn seal(&self) -> Result<proto::SealStatus, ClientError> {
-        self.admin_rpc(
-            Idempotency::Safe,
-            proto::SealRequest {},
-            |mut a, r| async move { a.seal(r).await },
-        )
-        .await
-    }
-
-    /// Approves unsealing the server: unseals it unless the server needs
-    /// more approvals (`unseal_approvals` < `unseal_quorum` in the status)
-    /// or an unseal token ([`Client::unseal_with_token`]).
-    pub async fn unseal(&self) -> Result<proto::SealStatus, ClientError> {
-        self.unseal_with_token(None).await
-    }
-
-    /// [`Client::unseal`] with the out-of-band unseal token, for a server
-    /// started with `--unseal-token-file`.
-    pub async fn unseal_with_token(
-        &self,
-        token: Option<&str>,
-    ) -> Result<proto::SealStatus, ClientError> {
-        let request = proto::UnsealRequest {
-            unseal_token: token.unwrap_or_default().to_owned(),
-        };
-        // Retrying resends the same approval, which never counts twice.
-        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
-            a.unseal(r).await
-        })
-        .await
-    }
-
-    /// Seal state, key count and server version.
-    pub async fn status(&self) -> Result<proto::SealStatus, ClientError> {
-        self.admin_rpc(
-            Idempotency::Safe,
-            proto::StatusRequest {},
-            |mut a, r| async move { a.get_status(r).await },
-        )
-        .await
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum KeyCall {
-    Rotate,
-    Get,
-    Disable,
-    Enable,
-    CancelDeletion,
-}
-
-fn grant_request(
-    key_id: &str,
-    grantee: &str,
-    operations: &[proto::Operation],
-) -> proto::GrantRequest {
-    proto::GrantRequest {
-        key_id: key_id.to_owned(),
-        grantee: grantee.to_owned(),
-        operations: operations.iter().map(|op| (*op).into()).collect(),
     }
 }
 
