@@ -8,7 +8,8 @@
 //! provider and its default protocol versions, a client certificate
 //! required and verified against the client CAs (webpki, with the
 //! revocation lists and trust-domain rules of [`super::client_verifier`]),
-//! ALPN `h2`.
+//! ALPN `h2`; and, unlike tonic's, no session resumption, so that every
+//! connection's client certificate is verified when it connects.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -195,5 +196,11 @@ fn server_config(
             other => TlsSetupError::Rustls(other.to_string()),
         })?;
     config.alpn_protocols.push(b"h2".to_vec());
+    // No session resumption: a resumed session skips the client
+    // certificate, so a certificate that expired, was revoked or left the
+    // allowlist since would keep opening connections. Every connection
+    // verifies the certificate it presents now.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }

@@ -27,6 +27,10 @@ pub enum ConnectHint {
     Timeout,
     /// The address could not be resolved.
     BadAddress,
+    /// The server closed the connection (for example at its idle timeout)
+    /// before the call was sent on it: nothing was done, and the next
+    /// attempt opens a new connection.
+    ConnectionClosed,
     /// Something else; see the detail.
     Unknown,
 }
@@ -55,6 +59,9 @@ impl ConnectHint {
             }
             Self::Timeout => "the server did not answer in time; check the address and the network",
             Self::BadAddress => "the host name in --addr/TRESOR_ADDR does not resolve",
+            Self::ConnectionClosed => {
+                "the server closed the connection before the call was sent (an idle timeout?); try again"
+            }
             Self::Unknown => "check --addr, --ca, --cert and --key",
         }
     }
@@ -65,6 +72,10 @@ impl ConnectHint {
         let has = |needle: &str| text.contains(needle);
         if has("connection refused") {
             Self::ServerNotRunning
+        } else if has("operation was canceled") && has("connection closed") {
+            // hyper cancels a request it had not sent yet when its
+            // connection closes under it.
+            Self::ConnectionClosed
         } else if has("expired") || has("notvalidyet") || has("not valid yet") {
             Self::CertificateExpired
         } else if has("certificaterequired") || has("certificate required") {
@@ -213,7 +224,9 @@ impl ClientError {
             Self::Sealed => true,
             Self::Connect { hint, .. } => matches!(
                 hint,
-                ConnectHint::ServerNotRunning | ConnectHint::BadAddress
+                ConnectHint::ServerNotRunning
+                    | ConnectHint::BadAddress
+                    | ConnectHint::ConnectionClosed
             ),
             _ => false,
         }
@@ -401,5 +414,25 @@ mod tests {
                 "{reason:?} has no typed ClientError"
             );
         }
+    }
+
+    #[test]
+    fn a_call_cancelled_by_a_closing_connection_is_sent_again_even_when_unsafe() {
+        // What tonic reports when hyper had queued the call on a connection
+        // the server then closed.
+        let detail = "operation was canceled: connection closed";
+        let hint = ConnectHint::classify(detail, true);
+        assert_eq!(hint, ConnectHint::ConnectionClosed);
+        let error = ClientError::Connect {
+            endpoint: "https://localhost:7443".into(),
+            hint,
+            detail: detail.into(),
+        };
+        assert!(error.is_transient() && error.nothing_done());
+        // A connection dropped during the handshake stays a refusal.
+        assert_eq!(
+            ConnectHint::classify("connection closed via error", true),
+            ConnectHint::ClientCertRejected
+        );
     }
 }

@@ -6,6 +6,7 @@
 mod reload;
 mod revocation;
 mod rotation_load;
+mod sdk;
 mod spiffe;
 
 use crate::common;
@@ -146,7 +147,7 @@ pub fn serial_of_pem(cert_pem: &str) -> String {
 
 /// A TLS client (ALPN h2) verifying servers with `root_pem` and presenting
 /// `client`.
-fn connector(root_pem: &str, client: &CertifiedKey) -> tokio_rustls::TlsConnector {
+pub fn connector(root_pem: &str, client: &CertifiedKey) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for root in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
         roots.add(root.expect("root pem")).expect("root");
@@ -264,9 +265,17 @@ pub async fn encrypts_with(addr: SocketAddr, root_pem: &str, cert: &CertifiedKey
 /// certificate gets an alert instead. Refusals are decided at the
 /// handshake, before any call.
 pub async fn handshake_accepted(addr: SocketAddr, root_pem: &str, client: &CertifiedKey) -> bool {
+    handshake_accepted_with(addr, &connector(root_pem, client)).await
+}
+
+/// [`handshake_accepted`] with a given client configuration (which keeps
+/// its TLS sessions for resumption between calls).
+pub async fn handshake_accepted_with(
+    addr: SocketAddr,
+    connector: &tokio_rustls::TlsConnector,
+) -> bool {
     use tokio::io::AsyncReadExt;
 
-    let connector = connector(root_pem, client);
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let Ok(mut tls) = connector
         .connect(ServerName::try_from("localhost").expect("name"), tcp)

@@ -122,3 +122,33 @@ fn a_bad_trust_domain_or_an_unreadable_crl_is_refused_before_binding() {
         assert!(stderr.contains(flag), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn an_expired_client_certificate_cannot_resume_a_session_it_opened_while_valid() {
+    let (server, _files) = server_watching_its_files().await;
+    let root = server.fixture.ca.cert_pem();
+    let short_lived = server
+        .fixture
+        .ca
+        .issue_client_with_validity(
+            BILLING,
+            tresor::pki::Validity::from_now(Duration::from_secs(2)),
+        )
+        .expect("cert");
+    // One client configuration throughout, as a long-lived client keeps:
+    // rustls clients store the sessions servers offer, to resume them.
+    let client = connector(&root, &short_lived);
+    assert!(handshake_accepted_with(server.addr, &client).await);
+    let expiry = not_after_of_pem(&short_lived.cert_pem);
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        <= u64::try_from(expiry).expect("expiry")
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A resumed session would skip the certificate: the server offers
+    // none, so the expired certificate is verified, and refused.
+    assert!(!handshake_accepted_with(server.addr, &client).await);
+}

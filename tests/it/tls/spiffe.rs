@@ -30,6 +30,15 @@ impl SpiffeServer {
     /// Its Workload API issues SVIDs living `lifetime`; clients of
     /// `trust_domains` (any when empty) may connect.
     async fn start(lifetime: Duration, trust_domains: &[&str]) -> Self {
+        Self::start_with(lifetime, trust_domains, |_| {}).await
+    }
+
+    /// [`SpiffeServer::start`], with the settings changed by `configure`.
+    async fn start_with(
+        lifetime: Duration,
+        trust_domains: &[&str],
+        configure: impl FnOnce(&mut tresor::config::Settings),
+    ) -> Self {
         let api_dir = tempfile::tempdir().expect("tempdir");
         let api = WorkloadApi::start(api_dir.path(), "test.tresor", TRESOR_ID, lifetime).await;
         let fixture = Fixture::new();
@@ -40,6 +49,7 @@ impl SpiffeServer {
             },
             trust_domains: TrustDomains::parse(trust_domains).expect("domains"),
         };
+        configure(&mut settings);
         let server = TestServer::start_with_settings(fixture, settings).await;
         let started = Self {
             api,
@@ -262,4 +272,35 @@ fn without_tls_files_or_a_workload_api_serve_says_what_to_give() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--spiffe-endpoint"), "{stderr}");
     assert!(stderr.contains("SPIFFE_ENDPOINT_SOCKET"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sdk_client_on_the_workload_api_follows_rotations_through_new_connections() {
+    // The Workload API serves one SVID, tresor's: the SDK client presents
+    // it too, so it calls as TRESOR_ID.
+    let spiffe = SpiffeServer::start_with(
+        Duration::from_secs(5),
+        &[],
+        super::sdk::closing_idle_connections,
+    )
+    .await;
+    spiffe.connect(ADMIN).await.create_key(KEY, TRESOR_ID).await;
+    let client = tresor_client::Client::builder()
+        .endpoint(format!("https://localhost:{}", spiffe.server.addr.port()))
+        .spiffe(spiffe.api.endpoint())
+        .server_spiffe_id(TRESOR_ID)
+        .build()
+        .await
+        .expect("client");
+    let mut failures = Vec::new();
+    for _ in 0..6 {
+        // The SVID the client connected with expires within 5 seconds;
+        // each call after the pause needs a new connection with the newest.
+        spiffe.api.rotate();
+        tokio::time::sleep(super::sdk::PAUSE).await;
+        for _ in 0..2 {
+            failures.extend(super::sdk::sdk_round_trip(&client).await.err());
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
