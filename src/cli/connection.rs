@@ -1,6 +1,9 @@
 //! Connection settings of the client commands, from flags or environment:
 //! `--addr`/`TRESOR_ADDR`, `--ca`/`TRESOR_CA`, `--cert`/`TRESOR_CERT`,
-//! `--key`/`TRESOR_KEY` (what `tresor dev` prints as `export` lines).
+//! `--key`/`TRESOR_KEY` (what `tresor dev` prints as `export` lines), or,
+//! instead of the three files, `--spiffe-endpoint`/`TRESOR_SPIFFE_ENDPOINT`
+//! (a SPIFFE Workload API that gives the client its X.509-SVID and the
+//! trust bundles).
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +53,17 @@ pub struct ConnectionArgs {
         value_name = "FILE"
     )]
     pub key: Option<PathBuf>,
+    /// SPIFFE Workload API (unix:///run/spire/agent.sock) to take the
+    /// client's X.509-SVID and the trust bundles from, instead of --ca,
+    /// --cert and --key.
+    #[arg(
+        long,
+        env = "TRESOR_SPIFFE_ENDPOINT",
+        global = true,
+        hide_env_values = true,
+        value_name = "URI"
+    )]
+    pub spiffe_endpoint: Option<String>,
 }
 
 fn read(flag: &str, path: &Path) -> Result<String, CliError> {
@@ -104,6 +118,17 @@ impl ConnectionArgs {
     /// A client builder from these settings, and the identity its
     /// certificate names.
     fn builder(&self) -> Result<(ClientBuilder, Option<Identity>), CliError> {
+        if let Some(endpoint) = &self.spiffe_endpoint {
+            if self.ca.is_some() || self.cert.is_some() || self.key.is_some() {
+                return Err(CliError::usage(
+                    "--spiffe-endpoint (TRESOR_SPIFFE_ENDPOINT) replaces --ca, --cert and --key (TRESOR_CA, TRESOR_CERT, TRESOR_KEY): give one or the other",
+                ));
+            }
+            let builder = Client::builder()
+                .endpoint(self.addr()?)
+                .spiffe(endpoint.clone());
+            return Ok((builder, None));
+        }
         let files = self.read_files()?;
         let mut builder = Client::builder().endpoint(files.addr).ca(files.ca_pem);
         let mut identity = None;
@@ -114,19 +139,27 @@ impl ConnectionArgs {
         Ok((builder, identity))
     }
 
+    /// The server address.
+    fn addr(&self) -> Result<String, CliError> {
+        self.addr.clone().ok_or_else(|| {
+            CliError::usage(
+                "no server address: pass --addr https://HOST:PORT or set TRESOR_ADDR (`tresor dev` prints the export lines)",
+            )
+        })
+    }
+
     /// The address and the PEM files these settings name, read and checked
     /// exactly as every client command does (a client certificate that is
     /// expired or not yet valid is refused here, with exit 3).
     pub(super) fn read_files(&self) -> Result<ConnectionFiles, CliError> {
-        let addr = self.addr.clone().ok_or_else(|| {
-            CliError::usage(
-                "no server address: pass --addr https://HOST:PORT or set TRESOR_ADDR (`tresor dev` prints the export lines)",
-            )
+        let addr = self.addr()?;
+        let ca = self.ca.as_deref().ok_or_else(|| {
+            CliError::usage(if self.spiffe_endpoint.is_some() {
+                "this command needs --ca, --cert and --key files (--spiffe-endpoint serves the commands that call tresor's API)"
+            } else {
+                "no CA certificate: pass --ca FILE or set TRESOR_CA"
+            })
         })?;
-        let ca = self
-            .ca
-            .as_deref()
-            .ok_or_else(|| CliError::usage("no CA certificate: pass --ca FILE or set TRESOR_CA"))?;
         let ca_pem = read("--ca", ca)?;
         let client = match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => {

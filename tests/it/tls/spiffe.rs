@@ -304,3 +304,38 @@ async fn an_sdk_client_on_the_workload_api_follows_rotations_through_new_connect
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_calls_with_the_svid_of_tresor_spiffe_endpoint() {
+    let spiffe = SpiffeServer::start(CLIENT_LIFETIME, &[]).await;
+    spiffe.connect(ADMIN).await.create_key(KEY, TRESOR_ID).await;
+    let cli = |args: &[&str], files: bool| {
+        let mut command = common::cli::command(args);
+        command
+            .env(
+                "TRESOR_ADDR",
+                format!("https://localhost:{}", spiffe.server.addr.port()),
+            )
+            .env("TRESOR_SPIFFE_ENDPOINT", spiffe.api.endpoint())
+            .env_remove("TRESOR_CERT")
+            .env_remove("TRESOR_KEY")
+            .env_remove("TRESOR_CA");
+        if files {
+            command.env("TRESOR_CA", "/nonexistent/ca.pem");
+        }
+        command
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run tresor")
+    };
+    let listed = tokio::task::block_in_place(|| cli(&["key", "list"], false));
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success() && stdout.contains(KEY),
+        "{stdout}{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let mixed = tokio::task::block_in_place(|| cli(&["key", "list"], true));
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("replaces --ca"));
+}
