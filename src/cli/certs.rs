@@ -66,6 +66,26 @@ pub enum CertsCommand {
         #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
         ttl: Option<Duration>,
     },
+    /// Write a certificate revocation list of the CA, for `tresor serve
+    /// --client-crl` (replaces FILE atomically, so a server following it
+    /// never reads half a list).
+    ///
+    /// Example: tresor certs crl --ca ./ca --revoke ./billing/cert.pem --out ./ca/clients.crl
+    Crl {
+        /// Folder holding ca.pem and ca.key.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// A certificate (PEM) to list as revoked (repeatable; none writes
+        /// an empty list).
+        #[arg(long, value_name = "CERT_FILE")]
+        revoke: Vec<PathBuf>,
+        /// When the next list is due, e.g. 7d.
+        #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = parse_ttl)]
+        next_update: Duration,
+        /// The list file to write (PEM).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 /// Runs a `tresor certs` command; returns what to print (one JSON document
@@ -114,12 +134,51 @@ pub fn run(command: CertsCommand, format: OutputFormat) -> Result<String, String
                 String::new(),
             )
         }
+        CertsCommand::Crl {
+            ca,
+            revoke,
+            next_update,
+            out,
+        } => {
+            let ca = CertificateAuthority::load(&ca).map_err(|e| e.to_string())?;
+            let serials = revoke
+                .iter()
+                .map(|path| serial_of(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            // Unix seconds: each list written later has a higher number.
+            let number = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs());
+            let list = ca
+                .revocation_list(&serials, number, next_update)
+                .map_err(|e| e.to_string())?;
+            crate::fs::write_file(&out, list.as_bytes(), true, 0o644)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            (
+                vec![out],
+                format!(" revoking {} certificate(s)", serials.len()),
+            )
+        }
     };
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     Ok(match format {
         OutputFormat::Json => output::json(&serde_json::json!({ "files": names })),
         OutputFormat::Human => format!("wrote {}{summary}\n", names.join(" and ")),
     })
+}
+
+/// The serial number of the PEM certificate in `path`.
+fn serial_of(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let text = std::fs::read(path).map_err(|e| format!("--revoke {}: {e}", path.display()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&text)
+        .map_err(|_| format!("--revoke {}: not a PEM certificate", path.display()))?;
+    let cert = pem.parse_x509().map_err(|_| {
+        format!(
+            "--revoke {}: the certificate does not parse",
+            path.display()
+        )
+    })?;
+    Ok(cert.raw_serial().to_vec())
 }
 
 /// `--ttl`: a duration such as `2m`, `1h` or `90d`, at least one second.

@@ -133,3 +133,59 @@ fn a_zero_or_unreadable_ttl_is_refused_and_writes_nothing() {
         );
     }
 }
+
+#[test]
+fn certs_crl_lists_the_revoked_certificates_signed_by_the_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = |name: &str| dir.path().join(name).display().to_string();
+    succeeds(&["certs", "ca", "--out", &d("ca")]);
+    succeeds(&[
+        "certs",
+        "issue",
+        "--ca",
+        &d("ca"),
+        "--identity",
+        "spiffe://x/gone",
+        "--out",
+        &d("gone"),
+    ]);
+    succeeds(&[
+        "certs",
+        "crl",
+        "--ca",
+        &d("ca"),
+        "--revoke",
+        &d("gone/cert.pem"),
+        "--out",
+        &d("clients.crl"),
+    ]);
+
+    let pem = std::fs::read(dir.path().join("clients.crl")).expect("crl");
+    let (_, pem) = parse_x509_pem(&pem).expect("pem");
+    assert_eq!(pem.label, "X509 CRL");
+    let (_, crl) = x509_parser::parse_x509_crl(&pem.contents).expect("CRL");
+    let cert = std::fs::read(dir.path().join("gone/cert.pem")).expect("cert");
+    let (_, cert) = parse_x509_pem(&cert).expect("pem");
+    let cert = cert.parse_x509().expect("x509");
+    let revoked: Vec<_> = crl
+        .iter_revoked_certificates()
+        .map(|r| r.raw_serial().to_vec())
+        .collect();
+    assert_eq!(revoked, vec![cert.raw_serial().to_vec()]);
+    assert_eq!(crl.issuer(), cert.issuer());
+    let next = crl.next_update().expect("next update").timestamp();
+    assert!((next - now() - 7 * 86_400).abs() < 120, "due in 7 days");
+
+    let missing = tresor(&[
+        "certs",
+        "crl",
+        "--ca",
+        &d("ca"),
+        "--revoke",
+        &d("nope.pem"),
+        "--out",
+        &d("x.crl"),
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--revoke"));
+}

@@ -57,11 +57,31 @@ async fn a_bad_set_is_refused_and_the_old_one_keeps_serving() {
             ),
         )
         .expect("expired cert");
+    let not_yet_valid = server
+        .fixture
+        .ca
+        .issue_server_with_validity(
+            &localhost,
+            &loopback,
+            Validity::between(
+                SystemTime::now() + Duration::from_secs(3600),
+                SystemTime::now() + Duration::from_secs(7200),
+            ),
+        )
+        .expect("future cert");
     let another = new_server_cert(&server.fixture.ca);
-    let bad_sets: [(&str, &str, &str); 3] = [
+    // A certificate file caught half written.
+    let half = &another.cert_pem[..another.cert_pem.len() / 2];
+    let bad_sets: [(&str, &str, &str); 5] = [
         ("garbage", "not a certificate at all\n", good_key.as_str()),
         ("expired", &expired.cert_pem, &expired.key_pem),
+        (
+            "not yet valid",
+            &not_yet_valid.cert_pem,
+            &not_yet_valid.key_pem,
+        ),
         ("another key", &another.cert_pem, good_key.as_str()),
+        ("half written", half, &another.key_pem),
     ];
     for (refusals, (why, cert, key)) in bad_sets.into_iter().enumerate() {
         std::fs::write(&files.key, key).expect("key");
