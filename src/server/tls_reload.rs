@@ -151,9 +151,17 @@ impl Expiry {
     /// left.
     pub fn expiring_soon(&self, now: i64) -> bool {
         let left = self.server_until - now;
-        let lifetime = (self.server_until - self.server_from).max(1);
         let floor = i64::try_from(EXPIRY_WARNING_LEFT.as_secs()).unwrap_or(i64::MAX);
-        left < floor || (left as f64) < EXPIRY_WARNING_SHARE * lifetime as f64
+        left < floor || self.in_last_tenth(now)
+    }
+
+    /// Whether the served certificate, at Unix time `now`, is in the last
+    /// [`EXPIRY_WARNING_SHARE`] of its lifetime: for an SVID, which the
+    /// Workload API replaces at about half its life, a rotation overdue.
+    pub fn in_last_tenth(&self, now: i64) -> bool {
+        let left = self.server_until - now;
+        let lifetime = (self.server_until - self.server_from).max(1);
+        (left as f64) < EXPIRY_WARNING_SHARE * lifetime as f64
     }
 }
 
@@ -200,11 +208,16 @@ pub fn publish(service: &Service, certificate: ServedCertificate, expiry: &Expir
     service.set_served_certificate(certificate);
 }
 
+/// The Unix time now, in seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 fn warn_if_expiring(expiry: Option<&Expiry>, last_warned: &mut Option<tokio::time::Instant>) {
     let Some(expiry) = expiry else { return };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now = unix_now();
     if !expiry.expiring_soon(now)
         || last_warned.is_some_and(|at| at.elapsed() < EXPIRY_WARNING_EVERY)
     {
@@ -367,5 +380,8 @@ mod tests {
         // An hour-long SVID always has less than seven days left: it warns
         // (at most once a day) from the start.
         assert!(lasting(0, 3600).expiring_soon(0));
+        // Its rotation is overdue only in its last six minutes.
+        assert!(!lasting(0, 3600).in_last_tenth(3000));
+        assert!(lasting(0, 3600).in_last_tenth(3300));
     }
 }

@@ -16,7 +16,7 @@ use spiffe::X509Source;
 
 use super::ServerError;
 use super::tls::{ClientRoots, LiveTls, ServingSet};
-use super::tls_reload::{ServedTls, apply, described, publish, report};
+use super::tls_reload::{Expiry, ServedTls, apply, described, publish, report, unix_now};
 use crate::config::TransportLimits;
 use crate::identity::TrustDomains;
 use crate::service::Service;
@@ -51,19 +51,50 @@ pub async fn start(
     );
     let live = Arc::new(LiveTls::new(set, trust_domains, limits)?);
     publish(&service, certificate, &expiry);
-    let follower = tokio::spawn(follow(source, live.clone(), service));
+    let follower = tokio::spawn(follow(source, live.clone(), expiry, service));
     Ok(ServedTls {
         live,
         follower: Some(follower),
     })
 }
 
-/// Applies every SVID or bundle update of `source` until it closes.
-async fn follow(source: X509Source, live: Arc<LiveTls>, service: Arc<Service>) {
+/// How often the served SVID's remaining lifetime is checked.
+const SVID_CHECK: Duration = Duration::from_secs(10);
+
+/// Applies every SVID or bundle update of `source` until it closes; warns
+/// once per SVID when one is in the last tenth of its life (the Workload
+/// API replaces them at about half), since it then stops serving soon.
+async fn follow(
+    source: X509Source,
+    live: Arc<LiveTls>,
+    mut in_force: Expiry,
+    service: Arc<Service>,
+) {
     let mut updates = source.updated();
-    while updates.changed().await.is_ok() {
-        let outcome = serving_set(&source).and_then(|set| apply(&live, set));
-        report(&service, outcome).await;
+    let mut check = tokio::time::interval(SVID_CHECK);
+    let mut warned_until = None;
+    loop {
+        tokio::select! {
+            changed = updates.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let outcome = serving_set(&source).and_then(|set| apply(&live, set));
+                if let Some(applied) = report(&service, outcome).await {
+                    in_force = applied;
+                }
+            }
+            _ = check.tick() => {
+                let now = unix_now();
+                if in_force.in_last_tenth(now) && warned_until != Some(in_force.server_until) {
+                    warned_until = Some(in_force.server_until);
+                    tracing::warn!(
+                        seconds_left = in_force.server_until - now,
+                        "the SPIFFE Workload API has not rotated the served X.509-SVID: is the agent running?"
+                    );
+                }
+            }
+        }
     }
     tracing::error!("the SPIFFE Workload API source closed: the last SVID serves until it expires");
 }
