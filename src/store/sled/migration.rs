@@ -237,7 +237,7 @@ mod tests {
         write_unpacked(dir.path(), 50);
         {
             // Half moved, as if the process died between two batches.
-            let db = sled::open(dir.path()).expect("open raw");
+            let db = raw_open(dir.path());
             let packed = PackedTree::new(db.open_tree("records").expect("tree"), 4096);
             let old = db.open_tree("keys").expect("keys");
             let mut changes = packed.stage();
