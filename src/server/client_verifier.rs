@@ -66,7 +66,7 @@ pub fn client_verifier(
             .values()
             .next()
             .cloned()
-            .ok_or(TlsSetupError::NoClientCa)?,
+            .ok_or(TlsSetupError::NoTrustBundle)?,
     };
     Ok(Arc::new(SpiffeVerifier {
         by_domain,

@@ -39,6 +39,9 @@ pub enum TlsSetupError {
     /// The client CA file holds no usable PEM certificate.
     #[error("--client-ca holds no usable PEM certificate")]
     NoClientCa,
+    /// The Workload API gave no bundle of an allowed trust domain.
+    #[error("no trust bundle of an allowed trust domain (--trust-domain) from the Workload API")]
+    NoTrustBundle,
     /// A revocation list does not parse.
     #[error("--client-crl: not a certificate revocation list (PEM or DER): {0}")]
     InvalidCrl(String),
