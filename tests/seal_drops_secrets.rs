@@ -54,7 +54,7 @@ async fn use_keys(admin: &mut Clients, billing: &mut Clients) -> Vec<u8> {
             .crypto
             .generate_data_key(proto::GenerateDataKeyRequest {
                 key_id: key.into(),
-                context: Default::default(),
+                ..Default::default()
             })
             .await
             .expect("data key");

@@ -55,6 +55,22 @@ pub struct DataKeyArgs {
     /// Encryption context pair (repeatable).
     #[arg(long = "context", short = 'c', value_name = "K=V", value_parser = parse_pair)]
     pub context: Vec<(String, String)>,
+    /// Length of the data key: 32 (AES-256) or 16 (AES-128).
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = key_bytes)]
+    pub bytes: u32,
+    /// Print only the wrapped key (GenerateDataKeyWithoutPlaintext): for
+    /// provisioning a key this machine must never see.
+    #[arg(long)]
+    pub without_plaintext: bool,
+}
+
+/// `--bytes`: 16 or 32.
+fn key_bytes(raw: &str) -> Result<u32, String> {
+    match raw {
+        "16" => Ok(16),
+        "32" => Ok(32),
+        _ => Err("give 16 (AES-128) or 32 (AES-256)".to_owned()),
+    }
 }
 
 fn parse_pair(raw: &str) -> Result<(String, String), String> {
@@ -125,7 +141,9 @@ struct DecryptedView<'a> {
 struct DataKeyView<'a> {
     key_id: &'a str,
     key_version: u32,
-    plaintext_key: String,
+    /// Absent with --without-plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plaintext_key: Option<String>,
     wrapped_key: String,
 }
 
@@ -216,25 +234,45 @@ pub async fn datakey(
     conn: &Connection,
     format: OutputFormat,
 ) -> Result<String, CliError> {
-    let out = conn
-        .client
-        .generate_data_key(&args.id, &context(&args.context))
-        .await
-        .map_err(|e| CliError::about_key(e, &args.id, conn.identity.as_ref()))?;
-    let plaintext_key = Zeroizing::new(out.plaintext_key);
+    let client = &conn.client;
+    let context = context(&args.context);
+    let refused = |e| CliError::about_key(e, &args.id, conn.identity.as_ref());
+    let (key_version, plaintext_key, wrapped_key) = if args.without_plaintext {
+        let out = client
+            .generate_data_key_without_plaintext(&args.id, &context, args.bytes)
+            .await
+            .map_err(refused)?;
+        (out.key_version, None, out.wrapped_key)
+    } else {
+        let out = client
+            .generate_data_key_of(&args.id, &context, args.bytes)
+            .await
+            .map_err(refused)?;
+        let plaintext_key = Zeroizing::new(out.plaintext_key);
+        (
+            out.key_version,
+            Some(BASE64.encode(plaintext_key.as_slice())),
+            out.wrapped_key,
+        )
+    };
     let view = DataKeyView {
         key_id: &args.id,
-        key_version: out.key_version,
-        plaintext_key: BASE64.encode(plaintext_key.as_slice()),
-        wrapped_key: BASE64.encode(&out.wrapped_key),
+        key_version,
+        plaintext_key,
+        wrapped_key: BASE64.encode(&wrapped_key),
     };
     Ok(match format {
         OutputFormat::Json => output::json(&view),
-        OutputFormat::Human => output::table(&[
-            vec!["key_id:".into(), view.key_id.to_owned()],
-            vec!["key_version:".into(), view.key_version.to_string()],
-            vec!["plaintext_key:".into(), view.plaintext_key.clone()],
-            vec!["wrapped_key:".into(), view.wrapped_key.clone()],
-        ]),
+        OutputFormat::Human => {
+            let mut rows = vec![
+                vec!["key_id:".into(), view.key_id.to_owned()],
+                vec!["key_version:".into(), view.key_version.to_string()],
+            ];
+            if let Some(plaintext_key) = &view.plaintext_key {
+                rows.push(vec!["plaintext_key:".into(), plaintext_key.clone()]);
+            }
+            rows.push(vec!["wrapped_key:".into(), view.wrapped_key.clone()]);
+            output::table(&rows)
+        }
     })
 }

@@ -7,7 +7,7 @@ use tonic::Status;
 
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyState, Operation, OperationSet};
-use crate::service::{BatchInput, BatchItem};
+use crate::service::{BatchInput, BatchItem, DataKeySize};
 use tresor_crypto::Context;
 use tresor_proto::v1 as proto;
 
@@ -44,6 +44,15 @@ pub fn identity(field: &str, raw: &str) -> Result<Identity, Status> {
 /// grantee of a revocation): also a legacy name an older release stored.
 pub fn stored_identity(field: &str, raw: &str) -> Result<Identity, Status> {
     Identity::parse_stored(raw).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+}
+
+/// GenerateDataKey's `key_bytes`: 0 or 32 for AES-256, 16 for AES-128.
+pub fn data_key_size(key_bytes: u32) -> Result<DataKeySize, Status> {
+    DataKeySize::from_requested(key_bytes).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "key_bytes is {key_bytes}: give 16 or 32 (or leave it 0 for 32)"
+        ))
+    })
 }
 
 /// The encryption context.

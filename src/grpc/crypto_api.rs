@@ -13,14 +13,14 @@ use super::audited::{
 use super::convert;
 use crate::error::Error;
 use crate::model::Rpc;
-use crate::service::{BatchInput, Service};
+use crate::service::{BatchInput, DataKey, Service};
 use tresor_proto::v1::crypto_server::Crypto;
 use tresor_proto::v1::{
     DecryptBatchRequest, DecryptBatchResponse, DecryptDataKeyRequest, DecryptDataKeyResponse,
     DecryptItemResult, DecryptRequest, DecryptResponse, EncryptBatchRequest, EncryptBatchResponse,
     EncryptItemResult, EncryptRequest, EncryptResponse, GenerateDataKeyRequest,
-    GenerateDataKeyResponse, ItemStatus, ReEncryptRequest, decrypt_item_result,
-    encrypt_item_result,
+    GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse, ItemStatus, ReEncryptRequest,
+    decrypt_item_result, encrypt_item_result,
 };
 
 /// Handlers of the data plane.
@@ -33,6 +33,21 @@ impl CryptoApi {
     /// Handlers over `service`.
     pub fn new(service: Arc<Service>) -> Self {
         Self { service }
+    }
+
+    /// The data key a GenerateDataKey request asks for.
+    async fn new_data_key(
+        &self,
+        identity: &crate::identity::Identity,
+        req: GenerateDataKeyRequest,
+    ) -> Result<DataKey, Status> {
+        let key_id = convert::key_id(&req.key_id)?;
+        let size = convert::data_key_size(req.key_bytes)?;
+        let context = convert::context(req.context);
+        Ok(self
+            .service
+            .generate_data_key(identity, &key_id, &context, size)
+            .await?)
     }
 }
 
@@ -196,16 +211,36 @@ impl Crypto for CryptoApi {
             request,
             |req| Subject::key_with_context(service, &req.key_id, &req.context),
             |identity, req| async move {
-                let key_id = convert::key_id(&req.key_id)?;
-                let context = convert::context(req.context);
-                let data_key = service
-                    .generate_data_key(&identity, &key_id, &context)
-                    .await?;
+                let data_key = self.new_data_key(&identity, req).await?;
                 let version = data_key.key_version.get();
                 Ok(Answer::new(GenerateDataKeyResponse {
                     key_version: version,
                     wrapped_key: data_key.wrapped_key,
                     plaintext_key: data_key.plaintext_key.into_vec(),
+                })
+                .with_key_version(version))
+            },
+        )
+        .await
+    }
+
+    async fn generate_data_key_without_plaintext(
+        &self,
+        request: Request<GenerateDataKeyRequest>,
+    ) -> Result<Response<GenerateDataKeyWithoutPlaintextResponse>, Status> {
+        let service = &self.service;
+        audited(
+            service,
+            Rpc::GenerateDataKeyWithoutPlaintext,
+            request,
+            |req| Subject::key_with_context(service, &req.key_id, &req.context),
+            |identity, req| async move {
+                // The clear key is wiped when `data_key` drops, here.
+                let data_key = self.new_data_key(&identity, req).await?;
+                let version = data_key.key_version.get();
+                Ok(Answer::new(GenerateDataKeyWithoutPlaintextResponse {
+                    key_version: version,
+                    wrapped_key: data_key.wrapped_key,
                 })
                 .with_key_version(version))
             },

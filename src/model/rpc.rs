@@ -17,6 +17,8 @@ pub enum Rpc {
     ReEncrypt,
     /// `Crypto/GenerateDataKey`.
     GenerateDataKey,
+    /// `Crypto/GenerateDataKeyWithoutPlaintext`.
+    GenerateDataKeyWithoutPlaintext,
     /// `Crypto/DecryptDataKey`.
     DecryptDataKey,
     /// `Crypto/EncryptBatch`.
@@ -67,11 +69,12 @@ pub enum Rpc {
 
 impl Rpc {
     /// Every RPC.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
         Self::Encrypt,
         Self::Decrypt,
         Self::ReEncrypt,
         Self::GenerateDataKey,
+        Self::GenerateDataKeyWithoutPlaintext,
         Self::DecryptDataKey,
         Self::EncryptBatch,
         Self::DecryptBatch,
@@ -104,6 +107,7 @@ impl Rpc {
             Self::Decrypt => "Decrypt",
             Self::ReEncrypt => "ReEncrypt",
             Self::GenerateDataKey => "GenerateDataKey",
+            Self::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
             Self::DecryptDataKey => "DecryptDataKey",
             Self::EncryptBatch => "EncryptBatch",
             Self::DecryptBatch => "DecryptBatch",
@@ -139,6 +143,7 @@ impl Rpc {
                 | Self::Decrypt
                 | Self::ReEncrypt
                 | Self::GenerateDataKey
+                | Self::GenerateDataKeyWithoutPlaintext
                 | Self::DecryptDataKey
                 | Self::EncryptBatch
                 | Self::DecryptBatch
@@ -177,6 +182,7 @@ impl Rpc {
             | Self::Decrypt
             | Self::ReEncrypt
             | Self::GenerateDataKey
+            | Self::GenerateDataKeyWithoutPlaintext
             | Self::DecryptDataKey
             | Self::EncryptBatch
             | Self::DecryptBatch

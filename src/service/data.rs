@@ -14,6 +14,36 @@ use tresor_crypto::{self as crypto, Binding, Context, Envelope, Purpose, SecretB
 /// Length of a generated data key.
 pub const DATA_KEY_BYTES: usize = 32;
 
+/// How long a data key is: GenerateDataKey's `key_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataKeySize {
+    /// 16 bytes, for AES-128.
+    Aes128,
+    /// 32 bytes, for AES-256 (the default).
+    #[default]
+    Aes256,
+}
+
+impl DataKeySize {
+    /// The size a request asks for: 0 (unset) or 32 is AES-256, 16 is
+    /// AES-128; `None` for anything else.
+    pub fn from_requested(bytes: u32) -> Option<Self> {
+        match bytes {
+            0 | 32 => Some(Self::Aes256),
+            16 => Some(Self::Aes128),
+            _ => None,
+        }
+    }
+
+    /// Its length in bytes.
+    pub fn bytes(self) -> usize {
+        match self {
+            Self::Aes128 => 16,
+            Self::Aes256 => DATA_KEY_BYTES,
+        }
+    }
+}
+
 /// A fresh ciphertext.
 #[derive(Debug)]
 pub struct Encrypted {
@@ -470,16 +500,19 @@ impl Service {
             .await
     }
 
-    /// A fresh data key, in clear and wrapped.
+    /// A fresh data key of `size`, in clear and wrapped (GenerateDataKey;
+    /// GenerateDataKeyWithoutPlaintext drops the clear one, which wipes
+    /// itself).
     pub async fn generate_data_key(
         &self,
         identity: &Identity,
         key_id: &KeyId,
         context: &Context,
+        size: DataKeySize,
     ) -> Result<DataKey, Error> {
         let mut scope = self.key_scope(identity, Operation::GenerateDataKey)?;
         let key = scope.usable(key_id, context).await?;
-        let plaintext_key = crypto::random_bytes(DATA_KEY_BYTES)?;
+        let plaintext_key = crypto::random_bytes(size.bytes())?;
         let wrapped = scope
             .seal_under_primary(&key, Purpose::DataKey, plaintext_key.expose(), context)
             .await?;
@@ -505,8 +538,12 @@ impl Service {
         let opened = scope
             .open_ciphertext(&key, Purpose::DataKey, wrapped_key, context)
             .await?;
-        if opened.plaintext.expose().len() != DATA_KEY_BYTES {
-            // Only GenerateDataKey seals for this purpose, always 32 bytes.
+        let length = opened.plaintext.expose().len();
+        if [DataKeySize::Aes128, DataKeySize::Aes256]
+            .iter()
+            .all(|size| size.bytes() != length)
+        {
+            // Only GenerateDataKey seals for this purpose, 16 or 32 bytes.
             return Err(Error::InvalidCiphertext(CryptoError::Unauthentic));
         }
         Ok(opened)

@@ -322,17 +322,21 @@ async fn data_plane_is_binary_safe_with_files_stdin_and_base64() {
         .expect("b64");
     assert_eq!(key.len(), 32);
     let wrapped = json["wrapped_key"].as_str().expect("wrapped").to_owned();
-    let unwrapped = billing.run_with_stdin(
-        &[
-            "decrypt",
-            "billing/records",
-            "-c",
-            "file=a",
-            "--base64",
-            "--data-key",
-        ],
-        wrapped.as_bytes(),
-    );
+    // `tresor decrypt --data-key` of a base64 wrapped key of context file=a.
+    let unwrap = |wrapped: &str| {
+        billing.run_with_stdin(
+            &[
+                "decrypt",
+                "billing/records",
+                "-c",
+                "file=a",
+                "--base64",
+                "--data-key",
+            ],
+            wrapped.as_bytes(),
+        )
+    };
+    let unwrapped = unwrap(&wrapped);
     assert_eq!(unwrapped.stdout, key);
     // Plain decrypt does not open a wrapped data key, and says what does.
     let refused = billing.run_with_stdin(
@@ -351,6 +355,25 @@ async fn data_plane_is_binary_safe_with_files_stdin_and_base64() {
         human.starts_with("key_id:         billing/records\nkey_version:    1\nplaintext_key:  "),
         "{human}"
     );
+    // A 16-byte key provisioned without its plaintext opens to 16 bytes.
+    let provisioned = billing.json(&[
+        "datakey",
+        "billing/records",
+        "-c",
+        "file=a",
+        "--bytes",
+        "16",
+        "--without-plaintext",
+    ]);
+    assert!(provisioned.get("plaintext_key").is_none(), "{provisioned}");
+    let unwrapped = unwrap(provisioned["wrapped_key"].as_str().expect("wrapped key"));
+    assert_eq!(unwrapped.stdout.len(), 16, "{}", text(&unwrapped.stderr));
+    assert!(
+        !billing
+            .ok(&["datakey", "billing/records", "--without-plaintext"])
+            .contains("plaintext_key")
+    );
+    billing.fails(&["datakey", "billing/records", "--bytes", "24"], 2);
 
     let bad = billing.fails(&["encrypt", "billing/records", "-c", "no-equals"], 2);
     assert!(bad.contains("is not KEY=VALUE"), "{bad}");

@@ -116,6 +116,7 @@ async fn generated_data_keys_unwrap_with_decrypt_data_key_not_decrypt() {
         .generate_data_key(proto::GenerateDataKeyRequest {
             key_id: KEY.into(),
             context: context.clone(),
+            ..Default::default()
         })
         .await
         .expect("generate data key")
@@ -152,6 +153,7 @@ async fn generated_data_keys_unwrap_with_decrypt_data_key_not_decrypt() {
         .generate_data_key(proto::GenerateDataKeyRequest {
             key_id: KEY.into(),
             context,
+            ..Default::default()
         })
         .await
         .expect("generate data key")

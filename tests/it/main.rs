@@ -24,6 +24,7 @@ mod control_plane;
 mod control_plane_metering;
 mod data_key_cache;
 mod data_key_purpose;
+mod data_keys;
 mod data_plane;
 mod dockerfile;
 mod durability;

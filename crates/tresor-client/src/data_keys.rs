@@ -9,19 +9,59 @@ use zeroize::Zeroize;
 use super::{Client, ClientError, DataKey, Idempotency, proto, protocol_error};
 use tresor_crypto::{SecretKey, StreamVersion};
 
+/// The data key length GenerateDataKey uses unless asked otherwise.
+pub const DEFAULT_KEY_BYTES: u32 = 32;
+
+fn data_key_request(
+    key_id: &str,
+    context: &HashMap<String, String>,
+    key_bytes: u32,
+) -> proto::GenerateDataKeyRequest {
+    proto::GenerateDataKeyRequest {
+        key_id: key_id.to_owned(),
+        context: context.clone(),
+        key_bytes,
+    }
+}
+
 impl Client {
-    /// A fresh data key, in clear and wrapped.
+    /// A fresh 32-byte data key, in clear and wrapped.
     pub async fn generate_data_key(
         &self,
         key_id: &str,
         context: &HashMap<String, String>,
     ) -> Result<proto::GenerateDataKeyResponse, ClientError> {
-        let request = proto::GenerateDataKeyRequest {
-            key_id: key_id.to_owned(),
-            context: context.clone(),
-        };
+        self.generate_data_key_of(key_id, context, DEFAULT_KEY_BYTES)
+            .await
+    }
+
+    /// A fresh data key of `key_bytes` bytes (16 or 32), in clear and
+    /// wrapped.
+    pub async fn generate_data_key_of(
+        &self,
+        key_id: &str,
+        context: &HashMap<String, String>,
+        key_bytes: u32,
+    ) -> Result<proto::GenerateDataKeyResponse, ClientError> {
+        let request = data_key_request(key_id, context, key_bytes);
         self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
             c.generate_data_key(r).await
+        })
+        .await
+    }
+
+    /// A fresh data key of `key_bytes` bytes (16 or 32), wrapped only: for
+    /// provisioning keys this process must never see (whoever holds the
+    /// Decrypt grant opens it with [`Client::decrypt_data_key`]).
+    pub async fn generate_data_key_without_plaintext(
+        &self,
+        key_id: &str,
+        context: &HashMap<String, String>,
+        key_bytes: u32,
+    ) -> Result<proto::GenerateDataKeyWithoutPlaintextResponse, ClientError> {
+        let request = data_key_request(key_id, context, key_bytes);
+        self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
+            c.generate_data_key_without_plaintext(r).await
         })
         .await
     }

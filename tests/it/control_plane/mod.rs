@@ -85,7 +85,7 @@ async fn data_key(
             .crypto
             .generate_data_key(proto::GenerateDataKeyRequest {
                 key_id: key_id.into(),
-                context: Default::default(),
+                ..Default::default()
             })
             .await,
     )

@@ -127,6 +127,12 @@ impl Crypto for Fake {
     ) -> Result<Response<proto::GenerateDataKeyResponse>, Status> {
         Err(Status::unimplemented("test server"))
     }
+    async fn generate_data_key_without_plaintext(
+        &self,
+        _: Request<proto::GenerateDataKeyRequest>,
+    ) -> Result<Response<proto::GenerateDataKeyWithoutPlaintextResponse>, Status> {
+        Err(Status::unimplemented("test server"))
+    }
     async fn decrypt_data_key(
         &self,
         _: Request<proto::DecryptDataKeyRequest>,
