@@ -399,6 +399,16 @@ impl Service {
         }
         let due = confirmed;
         for id in &due {
+            // Recorded before the key goes, so that no stop or crash can
+            // leave a destruction unrecorded: a record whose deletion did
+            // not happen is followed by another when the next pass
+            // destroys the key.
+            self.audit_event(
+                "key_destroyed",
+                Some(id.as_str()),
+                "its deletion window ended",
+            )
+            .await;
             match self.store.delete_key(id).await {
                 Ok(()) | Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),
@@ -408,12 +418,6 @@ impl Service {
                 keyring.forget_key(id);
             }
             tracing::warn!(key_id = %id, "destroyed key: its deletion window ended");
-            self.audit_event(
-                "key_destroyed",
-                Some(id.as_str()),
-                "its deletion window ended",
-            )
-            .await;
         }
         Ok(due)
     }
