@@ -73,17 +73,17 @@ fn key_bytes(raw: &str) -> Result<u32, String> {
     }
 }
 
-fn parse_pair(raw: &str) -> Result<(String, String), String> {
+pub(super) fn parse_pair(raw: &str) -> Result<(String, String), String> {
     raw.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("{raw:?} is not KEY=VALUE"))
 }
 
-fn context(pairs: &[(String, String)]) -> HashMap<String, String> {
+pub(super) fn context(pairs: &[(String, String)]) -> HashMap<String, String> {
     pairs.iter().cloned().collect()
 }
 
-fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+pub(super) fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
     let mut data = Zeroizing::new(Vec::new());
     if path == "-" {
         std::io::stdin()
@@ -98,7 +98,7 @@ fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
     Ok(data)
 }
 
-fn write_output(path: &str, bytes: &[u8]) -> Result<(), CliError> {
+pub(super) fn write_output(path: &str, bytes: &[u8]) -> Result<(), CliError> {
     if path == "-" {
         let mut stdout = std::io::stdout().lock();
         stdout
@@ -114,7 +114,7 @@ fn write_output(path: &str, bytes: &[u8]) -> Result<(), CliError> {
     }
 }
 
-fn refuse_binary_to_terminal(args: &DataArgs, what: &str) -> Result<(), CliError> {
+pub(super) fn refuse_binary_to_terminal(args: &DataArgs, what: &str) -> Result<(), CliError> {
     if args.out_file == "-" && !args.base64 && std::io::stdout().is_terminal() {
         return Err(CliError::usage(format!(
             "refusing to write binary {what} to a terminal; pass --base64 or --out FILE"
@@ -162,9 +162,33 @@ pub async fn encrypt(
         .encrypt(&args.id, &plaintext, &context(&args.context))
         .await
         .map_err(|e| CliError::about_key(e, &args.id, conn.identity.as_ref()))?;
+    write_ciphertext(&args, &args.id, out, format)
+}
+
+/// The ciphertext `args` name: the input's bytes, or its base64 text
+/// (whitespace ignored) with `--base64`.
+pub(super) fn read_ciphertext(args: &DataArgs) -> Result<Vec<u8>, CliError> {
+    let raw = read_input(&args.input)?;
+    if !args.base64 {
+        return Ok(raw.to_vec());
+    }
+    let text: String = String::from_utf8_lossy(&raw).split_whitespace().collect();
+    BASE64
+        .decode(text.as_bytes())
+        .map_err(|e| CliError::usage(format!("input is not base64: {e}")))
+}
+
+/// Writes a ciphertext of `key_id` where `args` say: raw, base64 with
+/// `--base64`, or a JSON document.
+pub(super) fn write_ciphertext(
+    args: &DataArgs,
+    key_id: &str,
+    out: tresor_proto::v1::EncryptResponse,
+    format: OutputFormat,
+) -> Result<(), CliError> {
     let bytes = match format {
         OutputFormat::Json => output::json(&EncryptedView {
-            key_id: &args.id,
+            key_id,
             key_version: out.key_version,
             ciphertext: BASE64.encode(&out.ciphertext),
         })
@@ -187,15 +211,7 @@ pub async fn decrypt(
         data: args,
         data_key,
     } = args;
-    let raw = read_input(&args.input)?;
-    let ciphertext = if args.base64 {
-        let text: String = String::from_utf8_lossy(&raw).split_whitespace().collect();
-        BASE64
-            .decode(text.as_bytes())
-            .map_err(|e| CliError::usage(format!("input is not base64: {e}")))?
-    } else {
-        raw.to_vec()
-    };
+    let ciphertext = read_ciphertext(&args)?;
     let context = context(&args.context);
     let opened = if data_key {
         conn.client

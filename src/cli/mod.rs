@@ -2,7 +2,7 @@
 //!
 //! Server side: `serve`, `dev`, `master-key generate`, `certs`. Client side
 //! (the control plane and a data plane for scripts): `key`, `grant`, `seal`,
-//! `unseal`, `status`, `health`, `encrypt`, `decrypt`, `datakey`; they read
+//! `unseal`, `status`, `health`, `encrypt`, `decrypt`, `reencrypt`, `datakey`; they read
 //! `--addr/--ca/--cert/--key` or `TRESOR_ADDR/TRESOR_CA/TRESOR_CERT/TRESOR_KEY`.
 //!
 //! Exit codes: 0 success; 1 the server refused (or a local operation
@@ -22,6 +22,7 @@ mod keys;
 mod keystore;
 mod master_key;
 mod output;
+mod reencrypt;
 mod unseal;
 
 use std::io::Write;
@@ -106,6 +107,11 @@ pub enum Command {
     ///
     /// Example: tresor decrypt billing/customer-records --context tenant=42 --in card.enc
     Decrypt(data::DecryptArgs),
+    /// Re-encrypt a ciphertext under its key's primary version, or move it
+    /// to another key, without the plaintext leaving tresor.
+    ///
+    /// Example: tresor reencrypt billing/old --context tenant=42 --in card.enc --to billing/new --to-context tenant=42 --out card.v2
+    Reencrypt(reencrypt::ReEncryptArgs),
     /// Get a fresh data key for local encryption, in clear and wrapped.
     ///
     /// Example: tresor datakey billing/customer-records --context file=invoice.pdf
@@ -266,6 +272,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Encrypt(args) => data::encrypt(args, &conn, format).await,
                 Command::Decrypt(args) => data::decrypt(args, &conn, format).await,
                 Command::Datakey(args) => print(&data::datakey(args, &conn, format).await?),
+                Command::Reencrypt(args) => reencrypt::reencrypt(args, &conn, format).await,
                 _ => Err(CliError::usage("not a client command")),
             }
         }),

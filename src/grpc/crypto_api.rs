@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 use zeroize::Zeroize;
 
 use super::audited::{
-    Answer, BatchAnswer, BatchItemRequest, BatchRequest, ItemOutcome, Subject, audited,
-    audited_batch, audited_scrubbing,
+    Answer, BatchAnswer, BatchItemRequest, BatchRequest, Handled, ItemOutcome, Subject, audited,
+    audited_batch, audited_scrubbing, audited_with_detail,
 };
 use super::convert;
 use crate::error::Error;
@@ -33,6 +33,43 @@ impl CryptoApi {
     /// Handlers over `service`.
     pub fn new(service: Arc<Service>) -> Self {
         Self { service }
+    }
+
+    /// A ReEncrypt: under the same key, or moved to `destination_key_id`.
+    async fn re_encrypted(
+        &self,
+        identity: &crate::identity::Identity,
+        req: ReEncryptRequest,
+    ) -> Handled<EncryptResponse> {
+        let key_id = convert::key_id(&req.key_id)?;
+        let context = convert::context(req.context);
+        let encrypted = if req.destination_key_id.is_empty() {
+            if !req.destination_context.is_empty() {
+                return Err(Status::invalid_argument(
+                    "destination_context is given without destination_key_id",
+                ));
+            }
+            self.service
+                .re_encrypt(identity, &key_id, &req.ciphertext, &context)
+                .await?
+        } else {
+            let destination = convert::key_id(&req.destination_key_id)?;
+            let destination_context = convert::context(req.destination_context);
+            self.service
+                .re_encrypt_to(
+                    identity,
+                    (&key_id, &context),
+                    &req.ciphertext,
+                    (&destination, &destination_context),
+                )
+                .await?
+        };
+        let version = encrypted.key_version.get();
+        Ok(Answer::new(EncryptResponse {
+            ciphertext: encrypted.ciphertext,
+            key_version: version,
+        })
+        .with_key_version(version))
     }
 
     /// The data key a GenerateDataKey request asks for.
@@ -178,23 +215,16 @@ impl Crypto for CryptoApi {
         request: Request<ReEncryptRequest>,
     ) -> Result<Response<EncryptResponse>, Status> {
         let service = &self.service;
-        audited(
+        audited_with_detail(
             service,
             Rpc::ReEncrypt,
             request,
             |req| Subject::key_with_context(service, &req.key_id, &req.context),
+            drop,
             |identity, req| async move {
-                let key_id = convert::key_id(&req.key_id)?;
-                let context = convert::context(req.context);
-                let encrypted = service
-                    .re_encrypt(&identity, &key_id, &req.ciphertext, &context)
-                    .await?;
-                let version = encrypted.key_version.get();
-                Ok(Answer::new(EncryptResponse {
-                    ciphertext: encrypted.ciphertext,
-                    key_version: version,
-                })
-                .with_key_version(version))
+                let moved_to = (!req.destination_key_id.is_empty())
+                    .then(|| format!("to {}", req.destination_key_id));
+                (self.re_encrypted(&identity, req).await, moved_to)
             },
         )
         .await

@@ -500,6 +500,48 @@ impl Service {
             .await
     }
 
+    /// Moves a ciphertext from `source` to the primary version of
+    /// `destination`, bound to `destination_context`, without the plaintext
+    /// leaving tresor. Needs Decrypt on the source and, on the destination,
+    /// Encrypt, or GenerateDataKey when the ciphertext is a wrapped data key
+    /// (it stays one, and only a GenerateDataKey holder may make those).
+    pub async fn re_encrypt_to(
+        &self,
+        identity: &Identity,
+        source: (&KeyId, &Context),
+        ciphertext: &[u8],
+        destination: (&KeyId, &Context),
+    ) -> Result<Encrypted, Error> {
+        let (source_id, context) = source;
+        let (destination_id, destination_context) = destination;
+        let mut from = self.key_scope(identity, Operation::Decrypt)?;
+        let source_key = from.usable(source_id, context).await?;
+        // The destination is authorized before anything is opened, for
+        // the weaker of the two operations; a wrapped data key also needs
+        // the stronger one.
+        let mut to = self.key_scope(identity, Operation::Encrypt)?;
+        to.usable(destination_id, destination_context).await?;
+        let (opened, purpose) = from
+            .open_any(
+                &source_key,
+                &[Purpose::Data, Purpose::DataKey],
+                ciphertext,
+                context,
+            )
+            .await?;
+        if purpose == Purpose::DataKey {
+            to = self.key_scope(identity, Operation::GenerateDataKey)?;
+        }
+        let destination_key = to.usable(destination_id, destination_context).await?;
+        to.seal_under_primary(
+            &destination_key,
+            purpose,
+            opened.plaintext.expose(),
+            destination_context,
+        )
+        .await
+    }
+
     /// A fresh data key of `size`, in clear and wrapped (GenerateDataKey;
     /// GenerateDataKeyWithoutPlaintext drops the clear one, which wipes
     /// itself).

@@ -84,6 +84,7 @@ async fn reencrypt_moves_to_the_primary_version_without_revealing_plaintext() {
             key_id: KEY.into(),
             ciphertext: old.ciphertext.clone(),
             context: common::ctx(&[("a", "b")]),
+            ..Default::default()
         })
         .await
         .expect("reencrypt")
@@ -102,6 +103,7 @@ async fn reencrypt_moves_to_the_primary_version_without_revealing_plaintext() {
             key_id: KEY.into(),
             ciphertext: old.ciphertext,
             context: common::ctx(&[("a", "c")]),
+            ..Default::default()
         })
         .await;
     assert_code(wrong_context, Code::InvalidArgument);

@@ -36,6 +36,7 @@ mod health;
 mod hostile_client;
 mod identity;
 mod key_lifecycle;
+mod key_moves;
 mod licences;
 mod master_key_rotation;
 mod metadata_auth;

@@ -607,6 +607,34 @@ impl Client {
             key_id: key_id.to_owned(),
             ciphertext: ciphertext.to_vec(),
             context: context.clone(),
+            ..Default::default()
+        };
+        self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
+            c.re_encrypt(r).await
+        })
+        .await
+    }
+
+    /// Moves a ciphertext of `key_id` (made with `context`) to the primary
+    /// version of `destination`, bound to `destination_context`, without
+    /// the plaintext leaving tresor. Needs the Decrypt grant on `key_id`
+    /// and Encrypt on `destination` (GenerateDataKey when the ciphertext is
+    /// a wrapped data key). Store the destination key id beside the new
+    /// ciphertext: it opens only under that key.
+    pub async fn re_encrypt_to(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        context: &HashMap<String, String>,
+        destination: &str,
+        destination_context: &HashMap<String, String>,
+    ) -> Result<proto::EncryptResponse, ClientError> {
+        let request = proto::ReEncryptRequest {
+            key_id: key_id.to_owned(),
+            ciphertext: ciphertext.to_vec(),
+            context: context.clone(),
+            destination_key_id: destination.to_owned(),
+            destination_context: destination_context.clone(),
         };
         self.crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
             c.re_encrypt(r).await

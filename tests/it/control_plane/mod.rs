@@ -71,6 +71,7 @@ async fn re_encrypt(
                 key_id: key_id.into(),
                 ciphertext: ciphertext.to_vec(),
                 context: Default::default(),
+                ..Default::default()
             })
             .await,
     )
