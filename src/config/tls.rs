@@ -143,6 +143,12 @@ impl TlsSettings {
         let trust_domains = TrustDomains::parse(&args.trust_domains)
             .map_err(|e| config_error("--trust-domain", e))?;
         let watch_every = tls_reload_interval(&args.tls_reload_interval)?;
+        if args.spiffe_endpoint.is_some() && !args.files.client_crls.is_empty() {
+            return Err(config_error(
+                "--client-crl",
+                "not with --spiffe-endpoint: SVIDs are short-lived instead of revoked",
+            ));
+        }
         let source = match (args.files.files()?, &args.spiffe_endpoint) {
             (Some(_), Some(_)) => {
                 return Err(config_error(
@@ -404,5 +410,9 @@ mod tests {
         partial.files.tls_key = None;
         let partial = source(&partial, None).expect_err("partial");
         assert!(partial.to_string().contains("--tls-key"), "{partial}");
+        let mut revoking = args(dir.path(), false, Some("unix:///a.sock"));
+        revoking.files.client_crls.push(dir.path().join("pem"));
+        let revoking = source(&revoking, None).expect_err("CRL with SPIFFE");
+        assert!(revoking.to_string().contains("--client-crl"), "{revoking}");
     }
 }

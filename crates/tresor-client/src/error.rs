@@ -27,10 +27,6 @@ pub enum ConnectHint {
     Timeout,
     /// The address could not be resolved.
     BadAddress,
-    /// The server closed the connection (for example at its idle timeout)
-    /// before the call was sent on it: nothing was done, and the next
-    /// attempt opens a new connection.
-    ConnectionClosed,
     /// Something else; see the detail.
     Unknown,
 }
@@ -59,9 +55,6 @@ impl ConnectHint {
             }
             Self::Timeout => "the server did not answer in time; check the address and the network",
             Self::BadAddress => "the host name in --addr/TRESOR_ADDR does not resolve",
-            Self::ConnectionClosed => {
-                "the server closed the connection before the call was sent (an idle timeout?); try again"
-            }
             Self::Unknown => "check --addr, --ca, --cert and --key",
         }
     }
@@ -72,10 +65,6 @@ impl ConnectHint {
         let has = |needle: &str| text.contains(needle);
         if has("connection refused") {
             Self::ServerNotRunning
-        } else if has("operation was canceled") && has("connection closed") {
-            // hyper cancels a request it had not sent yet when its
-            // connection closes under it.
-            Self::ConnectionClosed
         } else if has("expired") || has("notvalidyet") || has("not valid yet") {
             Self::CertificateExpired
         } else if has("certificaterequired") || has("certificate required") {
@@ -222,12 +211,12 @@ impl ClientError {
     pub(crate) fn nothing_done(&self) -> bool {
         match self {
             Self::Sealed => true,
-            Self::Connect { hint, .. } => matches!(
-                hint,
-                ConnectHint::ServerNotRunning
-                    | ConnectHint::BadAddress
-                    | ConnectHint::ConnectionClosed
-            ),
+            Self::Connect { hint, detail, .. } => {
+                matches!(
+                    hint,
+                    ConnectHint::ServerNotRunning | ConnectHint::BadAddress
+                ) || cancelled_unsent(detail)
+            }
             _ => false,
         }
     }
@@ -237,6 +226,7 @@ impl ClientError {
     pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Sealed | Self::Unavailable(_) => true,
+            Self::Connect { detail, .. } if cancelled_unsent(detail) => true,
             Self::Connect { hint, .. } => !matches!(
                 hint,
                 ConnectHint::WrongCa
@@ -248,6 +238,15 @@ impl ClientError {
             _ => false,
         }
     }
+}
+
+/// Whether hyper cancelled the call before sending it because its
+/// connection closed: the server closed an idle connection as the call was
+/// queued on it (nothing done, the next attempt opens a new connection),
+/// or refused the client certificate of a new one (the attempts then run
+/// out and the error says so). The text alone cannot tell them apart.
+fn cancelled_unsent(detail: &str) -> bool {
+    detail.contains("operation was canceled") && detail.contains("connection closed")
 }
 
 /// The typed error for a server's [`Reason`]; `None` for a reason newer
@@ -419,19 +418,23 @@ mod tests {
     #[test]
     fn a_call_cancelled_by_a_closing_connection_is_sent_again_even_when_unsafe() {
         // What tonic reports when hyper had queued the call on a connection
-        // the server then closed.
+        // the server then closed (or whose client certificate it refused).
         let detail = "operation was canceled: connection closed";
-        let hint = ConnectHint::classify(detail, true);
-        assert_eq!(hint, ConnectHint::ConnectionClosed);
-        let error = ClientError::Connect {
-            endpoint: "https://localhost:7443".into(),
-            hint,
-            detail: detail.into(),
-        };
-        assert!(error.is_transient() && error.nothing_done());
-        // A connection dropped during the handshake stays a refusal.
+        for had_client_cert in [true, false] {
+            let error = ClientError::Connect {
+                endpoint: "https://localhost:7443".into(),
+                hint: ConnectHint::classify(detail, had_client_cert),
+                detail: detail.into(),
+            };
+            assert!(error.is_transient() && error.nothing_done());
+        }
+        // When the attempts run out it still reads as a refusal.
         assert_eq!(
-            ConnectHint::classify("connection closed via error", true),
+            ConnectHint::classify(detail, false),
+            ConnectHint::MissingClientCert
+        );
+        assert_eq!(
+            ConnectHint::classify(detail, true),
             ConnectHint::ClientCertRejected
         );
     }
