@@ -383,16 +383,28 @@ impl Service {
     /// Records something that happened without a request. The event has
     /// happened already, so a failure to record it is logged, not returned.
     pub async fn audit_event(&self, operation: &'static str, key_id: Option<&str>, detail: &str) {
+        if let Err(e) = self.audit_event_first(operation, key_id, detail).await {
+            tracing::error!(error = %e, event = operation, "audit event not recorded");
+        }
+    }
+
+    /// Records something about to happen without a request; when the
+    /// record cannot be written, the caller must not do it.
+    pub async fn audit_event_first(
+        &self,
+        operation: &'static str,
+        key_id: Option<&str>,
+        detail: &str,
+    ) -> Result<(), Error> {
         let Some(log) = self.audit.get() else {
-            return;
+            return Ok(());
         };
         let entry = Entry {
             key_id: key_id.map(str::to_owned),
             ..Entry::event(operation, detail)
         };
-        if let Err(e) = log.append(entry).await {
-            tracing::error!(error = %e, event = operation, "audit event not recorded");
-        }
+        log.append(entry).await?;
+        Ok(())
     }
 
     /// Writes a checkpoint record and remembers it in the keystore, so that

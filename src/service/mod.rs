@@ -402,13 +402,19 @@ impl Service {
             // Recorded before the key goes, so that no stop or crash can
             // leave a destruction unrecorded: a record whose deletion did
             // not happen is followed by another when the next pass
-            // destroys the key.
-            self.audit_event(
-                "key_destroyed",
-                Some(id.as_str()),
-                "its deletion window ended",
-            )
-            .await;
+            // destroys the key. Without a record (the audit log cannot be
+            // written), the key stays pending until a pass can record it.
+            if let Err(e) = self
+                .audit_event_first(
+                    "key_destroyed",
+                    Some(id.as_str()),
+                    "its deletion window ended",
+                )
+                .await
+            {
+                tracing::error!(key_id = %id, error = %e, "not destroyed yet: its audit record cannot be written");
+                continue;
+            }
             match self.store.delete_key(id).await {
                 Ok(()) | Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),

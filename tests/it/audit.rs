@@ -735,3 +735,54 @@ async fn a_batch_item_with_an_oversized_context_is_refused_and_recorded_small() 
     assert!(items[1].get("context").is_none());
     assert_eq!(items[1]["status"], "INVALID_ARGUMENT");
 }
+
+/// A key whose deletion window ended is not destroyed while its
+/// `key_destroyed` record cannot be written: it stays pending (unusable)
+/// until a pass can record the destruction first.
+#[tokio::test]
+async fn a_key_is_not_destroyed_without_its_record() {
+    let fixture = common::Fixture::new();
+    let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
+    let clock = common::manual_lifecycle(&mut settings);
+    let disk_full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(audit) = &mut settings.service.audit {
+        audit.options.fail_writes = Some(disk_full.clone());
+    }
+    let server = TestServer::start_with_settings(fixture, settings).await;
+    let mut admin = server.admin().await;
+    admin.create_key(KEY, BILLING).await;
+    admin
+        .admin
+        .schedule_key_deletion(proto::ScheduleKeyDeletionRequest {
+            key_id: KEY.into(),
+            pending_days: 7,
+        })
+        .await
+        .expect("schedule");
+
+    disk_full.store(true, Ordering::SeqCst);
+    clock.advance(7 * 86_400 + 1);
+    // Several lifecycle passes (every 100 ms) run with the log failing. A
+    // pass that destroyed the key then would leave no record ever: the
+    // key would be gone and the count below 0.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    disk_full.store(false, Ordering::SeqCst);
+
+    // GetKey says NOT_FOUND as soon as the window ends; the key count
+    // drops when the key is really gone.
+    common::eventually("the destruction, once recorded", || {
+        let mut admin = admin.clone();
+        async move {
+            let status = admin.admin.get_status(proto::StatusRequest {}).await.ok()?;
+            (status.into_inner().key_count == 0).then_some(())
+        }
+    })
+    .await;
+    let file = audit_file(&server.fixture);
+    let _fixture = server.stop().await;
+    let destroyed = records(&file)
+        .into_iter()
+        .filter(|r| r["operation"] == "key_destroyed" && r["key_id"] == KEY)
+        .count();
+    assert_eq!(destroyed, 1);
+}
