@@ -216,7 +216,7 @@ fn check_fixtures(format_version: u8) {
 }
 
 /// A fixed, random-looking fixture key.
-fn fixture_key(n: u8) -> [u8; 32] {
+pub(super) fn fixture_key(n: u8) -> [u8; 32] {
     let d = digest::digest(
         &digest::SHA256,
         &[b"tresor fixture key ".as_slice(), &[n]].concat(),

@@ -24,7 +24,7 @@ use super::{Binding, Context, Purpose, SecretKey};
 use crate::CryptoError;
 
 /// The magic bytes every tresor ciphertext starts with.
-const MAGIC: [u8; 3] = *b"TRS";
+pub(crate) const MAGIC: [u8; 3] = *b"TRS";
 /// Format version 1: HKDF-SHA256 key schedule (read only since v2).
 pub(crate) const FORMAT_VERSION_V1: u8 = 0x01;
 /// Format version 2: HMAC-SHA256 keyed by the long-term key (written).

@@ -40,6 +40,9 @@
 //! | `sealing` | [`seal`] and [`open`] (HKDF-SHA256 + AES-256-GCM, key-committing) |
 //! | `salt` | fork-safe per-message salts |
 //! | `mac` | [`MacKey`], [`mac`], [`verify_mac`] (HMAC-SHA256) |
+//! | `purpose_keys` | per-purpose key material derived from a DEK (MAC, DETERMINISTIC) |
+//! | `mac_token` | MAC tokens for blind indexes: [`mac_token`], [`verify_mac_token`] (format 0x21) |
+//! | `deterministic` | deterministic encryption: [`seal_deterministic`], [`open_deterministic`] (AES-SIV, format 0x11) |
 //! | `stream` | the stream envelope: header, chunk cipher, [`StreamSealer`], [`StreamOpener`] |
 //! | `error` | [`CryptoError`] |
 //!
@@ -51,10 +54,13 @@
 
 mod binding;
 mod context;
+mod deterministic;
 mod error;
 mod format;
 mod live;
 mod mac;
+mod mac_token;
+mod purpose_keys;
 mod salt;
 mod sealing;
 mod secret;
@@ -63,10 +69,16 @@ mod stream;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod purpose_fixtures;
+#[cfg(test)]
 mod tests;
 
 pub use binding::{Binding, Purpose};
 pub use context::Context;
+pub use deterministic::{
+    DETERMINISTIC_OVERHEAD, deterministic_key_version, fuzz_deterministic, open_deterministic,
+    seal_deterministic,
+};
 pub use error::CryptoError;
 /// For the server crate's secret inventory (`src/secret_inventory.rs`) only.
 #[cfg(feature = "inventory")]
@@ -75,6 +87,9 @@ pub use format::EnvelopeWriter;
 pub use format::{CIPHERTEXT_OVERHEAD, Envelope, fuzz_ciphertext};
 pub use live::{SecretKind, live_secrets};
 pub use mac::{MAC_LEN, MacKey, mac, verify_mac};
+pub use mac_token::{
+    MAC_TOKEN_HEADER_LEN, MacLength, fuzz_mac_token, mac_token, mac_token_header, verify_mac_token,
+};
 pub use sealing::{open, seal};
 pub use secret::{SecretBytes, SecretKey, random_bytes};
 pub use stream::{
