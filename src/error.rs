@@ -158,6 +158,14 @@ pub enum Precondition {
         /// The cap.
         max: u32,
     },
+    /// The key's purpose does not serve the operation (Encrypt on a MAC
+    /// key, Mac on an encryption key...).
+    WrongKeyPurpose {
+        /// The key's purpose, as the API names it.
+        purpose: &'static str,
+        /// The operation asked for.
+        operation: &'static str,
+    },
     /// Any other state rule, explained.
     Other(String),
 }
@@ -176,6 +184,10 @@ impl fmt::Display for Precondition {
             Self::TooManyVersions { max } => write!(
                 f,
                 "key already has {max} versions, the most allowed; raise the minimum decryption version and destroy old versions to make room"
+            ),
+            Self::WrongKeyPurpose { purpose, operation } => write!(
+                f,
+                "the key's purpose is {purpose}, which {operation} does not serve"
             ),
             Self::Other(why) => f.write_str(why),
         }

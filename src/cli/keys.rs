@@ -5,6 +5,7 @@ use clap::Subcommand;
 
 use super::confirm::confirm;
 use super::connection::Connection;
+use super::data::{context, parse_pair};
 use super::failure::CliError;
 use super::output::{self, KeyView, OutputFormat, StatusView};
 use tresor_client::ClientError;
@@ -29,6 +30,16 @@ pub enum KeyCommand {
         /// 12h (at least 1h). Without it the key rotates only on request.
         #[arg(long, value_name = "DURATION", value_parser = parse_period)]
         rotation_period: Option<std::time::Duration>,
+        /// What the key is for, fixed for its life: encrypt-decrypt
+        /// (encrypt, decrypt, data keys), mac (blind indexes: tresor mac)
+        /// or deterministic (equal plaintexts give equal ciphertexts, for
+        /// equality search).
+        #[arg(long, value_enum, default_value_t = PurposeArg::EncryptDecrypt)]
+        purpose: PurposeArg,
+        /// Label (repeatable): metadata for people and tooling, never
+        /// access. Keys: a-z 0-9 _ . / - starting with a letter.
+        #[arg(long = "label", value_name = "K=V", value_parser = parse_pair)]
+        labels: Vec<(String, String)>,
     },
     /// Add a new version and make it primary (old versions keep decrypting).
     ///
@@ -51,6 +62,22 @@ pub enum KeyCommand {
         /// Only ids starting with this.
         #[arg(long, default_value = "", value_name = "P")]
         prefix: String,
+        /// Only keys with this label (repeatable: all of them).
+        #[arg(long = "label", value_name = "K=V", value_parser = parse_pair)]
+        labels: Vec<(String, String)>,
+    },
+    /// Replace a key's labels (metadata only; they never grant access).
+    ///
+    /// Example: tresor key set-labels billing/customer-records --label team=billing --label env=prod
+    SetLabels {
+        /// Key id.
+        id: String,
+        /// The new labels (repeatable); the old ones are dropped.
+        #[arg(long = "label", value_name = "K=V", value_parser = parse_pair, required_unless_present = "clear")]
+        labels: Vec<(String, String)>,
+        /// Remove every label.
+        #[arg(long, conflicts_with = "labels")]
+        clear: bool,
     },
     /// Disable a key: every data-plane call fails until it is enabled.
     ///
@@ -142,7 +169,8 @@ pub enum GrantCommand {
         /// Identity receiving the grant.
         #[arg(long, value_name = "IDENTITY")]
         grantee: String,
-        /// Comma-separated: encrypt, decrypt, reencrypt, generate-data-key.
+        /// Comma-separated: encrypt, decrypt, reencrypt, generate-data-key,
+        /// mac, verify-mac.
         #[arg(long, value_name = "OPS", value_delimiter = ',', required = true, value_parser = parse_operation)]
         ops: Vec<proto::Operation>,
     },
@@ -168,6 +196,27 @@ pub enum GrantCommand {
     },
 }
 
+/// `tresor key create --purpose`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PurposeArg {
+    /// Randomized encryption and data keys (the default).
+    EncryptDecrypt,
+    /// HMAC-SHA256 MAC tokens for blind indexes.
+    Mac,
+    /// Deterministic encryption (AES-SIV) for equality search.
+    Deterministic,
+}
+
+impl From<PurposeArg> for proto::KeyPurpose {
+    fn from(purpose: PurposeArg) -> Self {
+        match purpose {
+            PurposeArg::EncryptDecrypt => Self::EncryptDecrypt,
+            PurposeArg::Mac => Self::Mac,
+            PurposeArg::Deterministic => Self::Deterministic,
+        }
+    }
+}
+
 /// A rotation period given on the command line, or `off`.
 #[derive(Debug, Clone, Copy)]
 pub struct PeriodOrOff(Option<std::time::Duration>);
@@ -189,8 +238,10 @@ fn parse_operation(raw: &str) -> Result<proto::Operation, String> {
         "decrypt" => Ok(proto::Operation::Decrypt),
         "reencrypt" | "re-encrypt" => Ok(proto::Operation::Reencrypt),
         "generate-data-key" | "datakey" => Ok(proto::Operation::GenerateDataKey),
+        "mac" => Ok(proto::Operation::Mac),
+        "verify-mac" => Ok(proto::Operation::VerifyMac),
         other => Err(format!(
-            "unknown operation {other:?}; use encrypt, decrypt, reencrypt or generate-data-key"
+            "unknown operation {other:?}; use encrypt, decrypt, reencrypt, generate-data-key, mac or verify-mac"
         )),
     }
 }
@@ -223,15 +274,29 @@ pub async fn run_key(
             owner,
             description,
             rotation_period,
+            purpose,
+            labels,
         } => {
+            let request = proto::CreateKeyRequest {
+                key_id: id.clone(),
+                owner: owner.clone(),
+                description,
+                rotation_period_seconds: rotation_period.map_or(0, |p| p.as_secs()),
+                purpose: proto::KeyPurpose::from(purpose).into(),
+                labels: context(&labels),
+            };
             let key = client
-                .create_key_with_rotation(&id, &owner, &description, rotation_period)
+                .create_key_with(request)
                 .await
                 .map_err(key_err(&id))?;
+            let purpose = match output::purpose_name(key.purpose) {
+                "encrypt-decrypt" => String::new(),
+                other => format!(", purpose {other}"),
+            };
             print_key(
                 format,
                 &key,
-                format!("created key {id} (version 1, owner {owner})"),
+                format!("created key {id} (version 1, owner {owner}{purpose})"),
             )
         }
         KeyCommand::Rotate { id } => {
@@ -250,9 +315,18 @@ pub async fn run_key(
                 OutputFormat::Human => output::key_block(&KeyView::from(&key)),
             }
         }
-        KeyCommand::List { prefix } => {
+        KeyCommand::SetLabels { id, labels, clear } => {
+            let labels = if clear { Vec::new() } else { labels };
+            let count = labels.len();
+            let key = client
+                .set_key_labels(&id, labels)
+                .await
+                .map_err(key_err(&id))?;
+            print_key(format, &key, format!("key {id} has {count} labels now"))
+        }
+        KeyCommand::List { prefix, labels } => {
             let keys: Vec<KeyView> = client
-                .list_keys(&prefix)
+                .list_keys_matching(&prefix, context(&labels))
                 .await
                 .map_err(CliError::from)?
                 .iter()

@@ -20,6 +20,7 @@ mod failure;
 mod health;
 mod keys;
 mod keystore;
+mod mac;
 mod master_key;
 mod output;
 mod reencrypt;
@@ -116,6 +117,16 @@ pub enum Command {
     ///
     /// Example: tresor datakey billing/customer-records --context file=invoice.pdf
     Datakey(data::DataKeyArgs),
+    /// Compute a blind-index token of a message under a MAC key.
+    ///
+    /// The message is read from --in (or stdin) byte for byte.
+    ///
+    /// Example: tresor mac crm/email-index --context table=users --in email.txt --all-versions
+    Mac(mac::MacArgs),
+    /// Check a token from `tresor mac`; exit 0 when it verifies, 1 when not.
+    ///
+    /// Example: tresor verify-mac crm/email-index --context table=users --in email.txt --mac VFJTIQAAAAE...
+    VerifyMac(mac::VerifyMacArgs),
     /// Run the server.
     ///
     /// Example: tresor serve --data-dir /var/lib/tresor --master-key-file /etc/tresor/master.key --tls-cert server/cert.pem --tls-key server/key.pem --client-ca ca/ca.pem --admin spiffe://example.org/admin
@@ -273,6 +284,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Decrypt(args) => data::decrypt(args, &conn, format).await,
                 Command::Datakey(args) => print(&data::datakey(args, &conn, format).await?),
                 Command::Reencrypt(args) => reencrypt::reencrypt(args, &conn, format).await,
+                Command::Mac(args) => print(&mac::mac(args, &conn, format).await?),
+                Command::VerifyMac(args) => print(&mac::verify_mac(args, &conn, format).await?),
                 _ => Err(CliError::usage("not a client command")),
             }
         }),

@@ -45,6 +45,10 @@ pub struct KeyView {
     pub owner: String,
     /// enabled, disabled or pending_deletion.
     pub state: String,
+    /// encrypt-decrypt, mac or deterministic.
+    pub purpose: String,
+    /// Labels, sorted by key.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Free text.
     pub description: String,
     /// Version used by new encryptions.
@@ -153,7 +157,19 @@ pub fn operation_name(op: proto::Operation) -> &'static str {
         proto::Operation::Decrypt => "decrypt",
         proto::Operation::Reencrypt => "reencrypt",
         proto::Operation::GenerateDataKey => "generate-data-key",
+        proto::Operation::Mac => "mac",
+        proto::Operation::VerifyMac => "verify-mac",
         proto::Operation::Unspecified => "unspecified",
+    }
+}
+
+/// Name of a key purpose as the CLI spells it (`--purpose`).
+pub fn purpose_name(raw: i32) -> &'static str {
+    match proto::KeyPurpose::try_from(raw) {
+        Ok(proto::KeyPurpose::EncryptDecrypt | proto::KeyPurpose::Unspecified) => "encrypt-decrypt",
+        Ok(proto::KeyPurpose::Mac) => "mac",
+        Ok(proto::KeyPurpose::Deterministic) => "deterministic",
+        Err(_) => "unknown",
     }
 }
 
@@ -172,6 +188,12 @@ impl From<&proto::KeyInfo> for KeyView {
             key_id: key.key_id.clone(),
             owner: key.owner.clone(),
             state: state_name(key.state).to_owned(),
+            purpose: purpose_name(key.purpose).to_owned(),
+            labels: key
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             description: key.description.clone(),
             primary_version: key.primary_version,
             min_decryption_version: key.min_decryption_version,
@@ -302,6 +324,19 @@ pub fn key_block(key: &KeyView) -> String {
         vec!["Key:".into(), key.key_id.clone()],
         vec!["Owner:".into(), key.owner.clone()],
         vec!["State:".into(), key.state.clone()],
+        vec!["Purpose:".into(), key.purpose.clone()],
+        vec![
+            "Labels:".into(),
+            if key.labels.is_empty() {
+                none()
+            } else {
+                key.labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ],
         vec![
             "Description:".into(),
             if key.description.is_empty() {

@@ -6,15 +6,15 @@ use tonic::{Request, Response, Status};
 
 use super::audited::{Answer, Handled, Subject, audited, audited_with_detail};
 use super::convert;
-use crate::model::{KeyVersion, RotationPeriod, Rpc};
-use crate::service::Service;
+use crate::model::{KeyVersion, Labels, RotationPeriod, Rpc};
+use crate::service::{NewKey, Service};
 use tresor_proto::v1::admin_server::Admin;
 use tresor_proto::v1::{
     AuditLogReport, BackupChunk, CreateBackupRequest, CreateKeyRequest, DestroyKeyVersionRequest,
     GrantRequest, KeyInfo, KeyRequest, ListKeysRequest, ListKeysResponse, RotateMasterKeyRequest,
     RotateMasterKeyResponse, RotateRootKeyRequest, ScheduleKeyDeletionRequest, SealRequest,
-    SealStatus, SetMinDecryptionVersionRequest, SetRotationPeriodRequest, StatusRequest,
-    UnsealRequest, VerifyAuditLogRequest,
+    SealStatus, SetKeyLabelsRequest, SetMinDecryptionVersionRequest, SetRotationPeriodRequest,
+    StatusRequest, UnsealRequest, VerifyAuditLogRequest,
 };
 
 /// Handlers of the control plane.
@@ -190,7 +190,8 @@ names_key!(
     KeyRequest,
     SetMinDecryptionVersionRequest,
     SetRotationPeriodRequest,
-    DestroyKeyVersionRequest
+    DestroyKeyVersionRequest,
+    SetKeyLabelsRequest
 );
 
 #[tonic::async_trait]
@@ -238,11 +239,14 @@ impl Admin for AdminApi {
             |req| Subject::key(&req.key_id),
             |identity, req| async move {
                 let key_id = convert::key_id(&req.key_id)?;
-                let owner = convert::identity("owner", &req.owner)?;
-                let period = RotationPeriod::optional(req.rotation_period_seconds)?;
-                let key = service
-                    .create_key_with_period(&identity, &key_id, &owner, &req.description, period)
-                    .await?;
+                let spec = NewKey {
+                    owner: convert::identity("owner", &req.owner)?,
+                    description: req.description,
+                    rotation_period: RotationPeriod::optional(req.rotation_period_seconds)?,
+                    purpose: convert::key_purpose(req.purpose)?,
+                    labels: convert::labels("labels", req.labels)?,
+                };
+                let key = service.create_key_as(&identity, &key_id, spec).await?;
                 Ok(key_info(&key))
             },
         )
@@ -316,6 +320,21 @@ impl Admin for AdminApi {
         .await
     }
 
+    async fn set_key_labels(
+        &self,
+        request: Request<SetKeyLabelsRequest>,
+    ) -> Result<Response<KeyInfo>, Status> {
+        self.on_key(
+            Rpc::SetKeyLabels,
+            request,
+            |service, identity, key_id, req| async move {
+                let labels = Labels::parse(req.labels)?;
+                service.set_key_labels(&identity, &key_id, labels).await
+            },
+        )
+        .await
+    }
+
     async fn destroy_key_version(
         &self,
         request: Request<DestroyKeyVersionRequest>,
@@ -344,9 +363,10 @@ impl Admin for AdminApi {
             |_| Subject::default(),
             |identity, req| async move {
                 let page = service
-                    .list_keys(
+                    .list_keys_matching(
                         &identity,
                         &req.prefix,
+                        &convert::labels("label_selector", req.label_selector)?,
                         req.page_size,
                         convert::page_start(&req.page_token)?,
                     )

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use tonic::Status;
 
 use crate::identity::Identity;
-use crate::model::{KeyId, KeyMetadata, KeyState, Operation, OperationSet};
+use crate::model::{KeyId, KeyMetadata, KeyPurpose, KeyState, Labels, Operation, OperationSet};
 use crate::service::{BatchInput, BatchItem, DataKeySize};
-use tresor_crypto::Context;
+use tresor_crypto::{Context, MacLength};
 use tresor_proto::v1 as proto;
 
 /// A validated key id.
@@ -88,6 +88,8 @@ fn operation(raw: i32) -> Result<Operation, Status> {
         Ok(proto::Operation::Decrypt) => Ok(Operation::Decrypt),
         Ok(proto::Operation::Reencrypt) => Ok(Operation::ReEncrypt),
         Ok(proto::Operation::GenerateDataKey) => Ok(Operation::GenerateDataKey),
+        Ok(proto::Operation::Mac) => Ok(Operation::Mac),
+        Ok(proto::Operation::VerifyMac) => Ok(Operation::VerifyMac),
         Ok(proto::Operation::Unspecified) | Err(_) => Err(Status::invalid_argument(format!(
             "operations: {raw} is not a known operation"
         ))),
@@ -105,6 +107,57 @@ fn proto_operation(op: Operation) -> proto::Operation {
         Operation::Decrypt => proto::Operation::Decrypt,
         Operation::ReEncrypt => proto::Operation::Reencrypt,
         Operation::GenerateDataKey => proto::Operation::GenerateDataKey,
+        Operation::Mac => proto::Operation::Mac,
+        Operation::VerifyMac => proto::Operation::VerifyMac,
+    }
+}
+
+/// CreateKey's purpose: unspecified is ENCRYPT_DECRYPT.
+pub fn key_purpose(raw: i32) -> Result<KeyPurpose, Status> {
+    match proto::KeyPurpose::try_from(raw) {
+        Ok(proto::KeyPurpose::Unspecified | proto::KeyPurpose::EncryptDecrypt) => {
+            Ok(KeyPurpose::EncryptDecrypt)
+        }
+        Ok(proto::KeyPurpose::Mac) => Ok(KeyPurpose::Mac),
+        Ok(proto::KeyPurpose::Deterministic) => Ok(KeyPurpose::Deterministic),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "purpose: {raw} is not a known key purpose"
+        ))),
+    }
+}
+
+fn proto_purpose(purpose: KeyPurpose) -> proto::KeyPurpose {
+    match purpose {
+        KeyPurpose::EncryptDecrypt => proto::KeyPurpose::EncryptDecrypt,
+        KeyPurpose::Mac => proto::KeyPurpose::Mac,
+        KeyPurpose::Deterministic => proto::KeyPurpose::Deterministic,
+    }
+}
+
+/// Validated labels (or a label selector) from a request field.
+pub fn labels(field: &str, map: HashMap<String, String>) -> Result<Labels, Status> {
+    Labels::parse(map).map_err(|e| match e {
+        crate::error::Error::InvalidArgument(why) => {
+            Status::invalid_argument(format!("{field}: {why}"))
+        }
+        other => Status::from(other),
+    })
+}
+
+/// MAC token length from `truncate_bytes` (0 means 32).
+pub fn mac_length(truncate_bytes: u32) -> Result<MacLength, Status> {
+    Ok(mac_length_of_item(truncate_bytes)?)
+}
+
+/// [`mac_length`] for a batch item, whose refusal is the item's answer.
+pub fn mac_length_of_item(truncate_bytes: u32) -> Result<MacLength, crate::error::Error> {
+    match truncate_bytes {
+        0 => Ok(MacLength::FULL),
+        n => MacLength::new(n).ok_or_else(|| {
+            crate::error::Error::InvalidArgument(format!(
+                "truncate_bytes is {n}: give 4 to 32 (or leave it 0 for 32)"
+            ))
+        }),
     }
 }
 
@@ -145,5 +198,11 @@ pub fn key_info(key: &KeyMetadata) -> proto::KeyInfo {
             .rotation_period
             .map_or(0, |period| u64::from(period.secs())),
         next_rotation_at_unix: key.next_rotation_at().unwrap_or(0),
+        purpose: proto_purpose(key.purpose).into(),
+        labels: key
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
     }
 }

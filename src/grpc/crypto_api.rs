@@ -19,8 +19,10 @@ use tresor_proto::v1::{
     DecryptBatchRequest, DecryptBatchResponse, DecryptDataKeyRequest, DecryptDataKeyResponse,
     DecryptItemResult, DecryptRequest, DecryptResponse, EncryptBatchRequest, EncryptBatchResponse,
     EncryptItemResult, EncryptRequest, EncryptResponse, GenerateDataKeyRequest,
-    GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse, ItemStatus, ReEncryptRequest,
-    decrypt_item_result, encrypt_item_result,
+    GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse, ItemStatus,
+    MacAllVersionsResponse, MacBatchRequest, MacBatchResponse, MacRequest, MacResponse,
+    ReEncryptRequest, VerifyMacRequest, VerifyMacResponse, decrypt_item_result,
+    encrypt_item_result,
 };
 
 /// Handlers of the data plane.
@@ -33,6 +35,11 @@ impl CryptoApi {
     /// Handlers over `service`.
     pub fn new(service: Arc<Service>) -> Self {
         Self { service }
+    }
+
+    /// The service the handlers call.
+    pub(super) fn service(&self) -> &Arc<Service> {
+        &self.service
     }
 
     /// A ReEncrypt: under the same key, or moved to `destination_key_id`.
@@ -125,7 +132,7 @@ batch_request!(DecryptBatchRequest, DecryptRequest, ciphertext);
 
 /// Per-item service results as proto results, with each item's outcome
 /// for its audit record.
-fn item_results<T, R>(
+pub(super) fn item_results<T, R>(
     results: Vec<Result<T, Error>>,
     version: impl Fn(&T) -> u32,
     success: impl Fn(T) -> R,
@@ -338,6 +345,31 @@ impl Crypto for CryptoApi {
             },
         )
         .await
+    }
+
+    async fn mac(&self, request: Request<MacRequest>) -> Result<Response<MacResponse>, Status> {
+        self.handle_mac(request).await
+    }
+
+    async fn verify_mac(
+        &self,
+        request: Request<VerifyMacRequest>,
+    ) -> Result<Response<VerifyMacResponse>, Status> {
+        self.handle_verify_mac(request).await
+    }
+
+    async fn mac_all_versions(
+        &self,
+        request: Request<MacRequest>,
+    ) -> Result<Response<MacAllVersionsResponse>, Status> {
+        self.handle_mac_all_versions(request).await
+    }
+
+    async fn mac_batch(
+        &self,
+        request: Request<MacBatchRequest>,
+    ) -> Result<Response<MacBatchResponse>, Status> {
+        self.handle_mac_batch(request).await
     }
 
     async fn decrypt_batch(

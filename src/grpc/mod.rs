@@ -6,6 +6,7 @@ mod admin_api;
 mod audited;
 mod convert;
 mod crypto_api;
+mod mac_api;
 mod peer_identity;
 mod status;
 

@@ -98,6 +98,7 @@ fn precondition(why: &Precondition) -> Classified {
             classified.because(Reason::KeyVersionBelowMinimum)
         }
         Precondition::VersionDestroyed { .. } => classified.because(Reason::KeyVersionDestroyed),
+        Precondition::WrongKeyPurpose { .. } => classified.because(Reason::WrongKeyPurpose),
         Precondition::RotationNotDue
         | Precondition::TooManyVersions { .. }
         | Precondition::Other(_) => classified,

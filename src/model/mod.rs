@@ -3,8 +3,12 @@
 //! ([`Rpc`]). Pure data, no I/O, and nothing secret (wrapped DEKs live in
 //! [`crate::store::StoredVersion`]).
 
+mod labels;
+mod purpose;
 mod rpc;
 
+pub use labels::{Labels, MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN, MAX_LABELS};
+pub use purpose::KeyPurpose;
 pub use rpc::Rpc;
 
 use std::collections::BTreeMap;
@@ -124,15 +128,21 @@ pub enum Operation {
     ReEncrypt,
     /// GenerateDataKey.
     GenerateDataKey,
+    /// Mac, MacAllVersions and MacBatch items (MAC keys).
+    Mac,
+    /// VerifyMac (MAC keys).
+    VerifyMac,
 }
 
 impl Operation {
     /// Every operation, in a fixed order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::Encrypt,
         Self::Decrypt,
         Self::ReEncrypt,
         Self::GenerateDataKey,
+        Self::Mac,
+        Self::VerifyMac,
     ];
 
     fn bit(self) -> u8 {
@@ -141,6 +151,8 @@ impl Operation {
             Self::Decrypt => 2,
             Self::ReEncrypt => 4,
             Self::GenerateDataKey => 8,
+            Self::Mac => 16,
+            Self::VerifyMac => 32,
         }
     }
 
@@ -151,6 +163,8 @@ impl Operation {
             Self::Decrypt => "decrypt",
             Self::ReEncrypt => "reencrypt",
             Self::GenerateDataKey => "generate-data-key",
+            Self::Mac => "mac",
+            Self::VerifyMac => "verify-mac",
         }
     }
 }
@@ -171,7 +185,7 @@ impl OperationSet {
 
     /// Rebuilds a set from its stored bits, dropping unknown bits.
     pub fn from_bits(bits: u8) -> Self {
-        Self(bits & 0x0f)
+        Self(bits & 0x3f)
     }
 
     /// The stored representation.
@@ -296,6 +310,10 @@ pub struct KeyMetadata {
     /// Automatic rotation: a new version this long after the primary
     /// version was made. `None`: rotated only on request.
     pub rotation_period: Option<RotationPeriod>,
+    /// What the key is for, fixed at creation.
+    pub purpose: KeyPurpose,
+    /// Labels for humans and tooling; they never authorize anything.
+    pub labels: Labels,
     /// The integrity tag the service computed over everything above, under
     /// the keystore's metadata key (`service/metadata_auth.rs`). The store
     /// keeps it and never computes or checks it. `None` in records written

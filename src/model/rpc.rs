@@ -25,6 +25,14 @@ pub enum Rpc {
     EncryptBatch,
     /// `Crypto/DecryptBatch`.
     DecryptBatch,
+    /// `Crypto/Mac`.
+    Mac,
+    /// `Crypto/VerifyMac`.
+    VerifyMac,
+    /// `Crypto/MacAllVersions`.
+    MacAllVersions,
+    /// `Crypto/MacBatch`.
+    MacBatch,
     /// `Admin/CreateKey`.
     CreateKey,
     /// `Admin/RotateKey`.
@@ -43,6 +51,8 @@ pub enum Rpc {
     DestroyKeyVersion,
     /// `Admin/ListKeys`.
     ListKeys,
+    /// `Admin/SetKeyLabels`.
+    SetKeyLabels,
     /// `Admin/ScheduleKeyDeletion`.
     ScheduleKeyDeletion,
     /// `Admin/CancelKeyDeletion`.
@@ -69,7 +79,7 @@ pub enum Rpc {
 
 impl Rpc {
     /// Every RPC.
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 33] = [
         Self::Encrypt,
         Self::Decrypt,
         Self::ReEncrypt,
@@ -78,6 +88,10 @@ impl Rpc {
         Self::DecryptDataKey,
         Self::EncryptBatch,
         Self::DecryptBatch,
+        Self::Mac,
+        Self::VerifyMac,
+        Self::MacAllVersions,
+        Self::MacBatch,
         Self::CreateKey,
         Self::RotateKey,
         Self::GetKey,
@@ -87,6 +101,7 @@ impl Rpc {
         Self::SetRotationPeriod,
         Self::DestroyKeyVersion,
         Self::ListKeys,
+        Self::SetKeyLabels,
         Self::ScheduleKeyDeletion,
         Self::CancelKeyDeletion,
         Self::CreateGrant,
@@ -111,6 +126,10 @@ impl Rpc {
             Self::DecryptDataKey => "DecryptDataKey",
             Self::EncryptBatch => "EncryptBatch",
             Self::DecryptBatch => "DecryptBatch",
+            Self::Mac => "Mac",
+            Self::VerifyMac => "VerifyMac",
+            Self::MacAllVersions => "MacAllVersions",
+            Self::MacBatch => "MacBatch",
             Self::CreateKey => "CreateKey",
             Self::RotateKey => "RotateKey",
             Self::GetKey => "GetKey",
@@ -120,6 +139,7 @@ impl Rpc {
             Self::SetRotationPeriod => "SetRotationPeriod",
             Self::DestroyKeyVersion => "DestroyKeyVersion",
             Self::ListKeys => "ListKeys",
+            Self::SetKeyLabels => "SetKeyLabels",
             Self::ScheduleKeyDeletion => "ScheduleKeyDeletion",
             Self::CancelKeyDeletion => "CancelKeyDeletion",
             Self::CreateGrant => "CreateGrant",
@@ -147,6 +167,10 @@ impl Rpc {
                 | Self::DecryptDataKey
                 | Self::EncryptBatch
                 | Self::DecryptBatch
+                | Self::Mac
+                | Self::VerifyMac
+                | Self::MacAllVersions
+                | Self::MacBatch
         )
     }
 
@@ -174,6 +198,7 @@ impl Rpc {
             | Self::CreateGrant
             | Self::RevokeGrant
             | Self::SetRotationPeriod
+            | Self::SetKeyLabels
             | Self::Seal
             | Self::Unseal
             | Self::RotateMasterKey
@@ -186,6 +211,10 @@ impl Rpc {
             | Self::DecryptDataKey
             | Self::EncryptBatch
             | Self::DecryptBatch
+            | Self::Mac
+            | Self::VerifyMac
+            | Self::MacAllVersions
+            | Self::MacBatch
             | Self::GetKey
             | Self::ListKeys
             | Self::VerifyAuditLog

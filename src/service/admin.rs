@@ -5,7 +5,8 @@ use super::{Service, lifecycle};
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{
-    KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, RotationPeriod, VersionInfo,
+    KeyId, KeyMetadata, KeyPurpose, KeyState, KeyVersion, Labels, OperationSet, RotationPeriod,
+    VersionInfo,
 };
 use crate::store::KeyUpdate;
 use tresor_crypto::SecretKey;
@@ -16,6 +17,35 @@ pub const MAX_DESCRIPTION_BYTES: usize = 1024;
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Largest page size.
 pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// What CreateKey makes: everything about a new key but its id.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// The identity that owns it.
+    pub owner: Identity,
+    /// Free text for humans (at most [`MAX_DESCRIPTION_BYTES`]).
+    pub description: String,
+    /// Automatic rotation, if any.
+    pub rotation_period: Option<RotationPeriod>,
+    /// What the key is for, fixed for its life.
+    pub purpose: KeyPurpose,
+    /// Labels.
+    pub labels: Labels,
+}
+
+impl NewKey {
+    /// An encryption key owned by `owner`, without description, rotation
+    /// period or labels.
+    pub fn owned_by(owner: Identity) -> Self {
+        Self {
+            owner,
+            description: String::new(),
+            rotation_period: None,
+            purpose: KeyPurpose::default(),
+            labels: Labels::new(),
+        }
+    }
+}
 
 /// One page of a key listing.
 #[derive(Debug)]
@@ -110,21 +140,29 @@ impl Service {
         owner: &Identity,
         description: &str,
     ) -> Result<KeyMetadata, Error> {
-        self.create_key_with_period(identity, key_id, owner, description, None)
-            .await
+        let spec = NewKey {
+            description: description.to_owned(),
+            ..NewKey::owned_by(owner.clone())
+        };
+        self.create_key_as(identity, key_id, spec).await
     }
 
-    /// Creates a key with a first version, rotated by the server every
-    /// `rotation_period` if given. Admins only.
-    pub async fn create_key_with_period(
+    /// Creates a key as `spec` says, with a first version. Admins only.
+    pub async fn create_key_as(
         &self,
         identity: &Identity,
         key_id: &KeyId,
-        owner: &Identity,
-        description: &str,
-        rotation_period: Option<RotationPeriod>,
+        spec: NewKey,
     ) -> Result<KeyMetadata, Error> {
         authz::require_admin(self.caller(identity))?;
+        let NewKey {
+            owner,
+            description,
+            rotation_period,
+            purpose,
+            labels,
+        } = spec;
+        let owner = &owner;
         if description.len() > MAX_DESCRIPTION_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "description is longer than {MAX_DESCRIPTION_BYTES} bytes"
@@ -138,7 +176,7 @@ impl Service {
         let key = KeyMetadata {
             id: key_id.clone(),
             owner: owner.clone(),
-            description: description.to_owned(),
+            description,
             state: KeyState::Enabled,
             primary_version: KeyVersion::FIRST,
             min_decryption_version: KeyVersion::FIRST,
@@ -146,6 +184,8 @@ impl Service {
             created_at: now,
             grants: Default::default(),
             rotation_period,
+            purpose,
+            labels,
             tag: None,
         };
         let key = self.tag_new(key)?;
@@ -170,7 +210,7 @@ impl Service {
             }
         }
         self.remember(&key);
-        tracing::info!(key_id = %key_id, owner = %owner, by = %identity, "created key");
+        tracing::info!(key_id = %key_id, owner = %owner, purpose = %purpose, by = %identity, "created key");
         Ok(key)
     }
 
@@ -245,6 +285,27 @@ impl Service {
             })
             .await?;
         tracing::info!(key_id = %key_id, period_secs = ?period.map(RotationPeriod::secs), by = %identity, "set rotation period");
+        Ok(key)
+    }
+
+    /// Replaces a key's labels (an empty set removes them all). Admins
+    /// only: labels are metadata and never authorize anything.
+    pub async fn set_key_labels(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        labels: Labels,
+    ) -> Result<KeyMetadata, Error> {
+        let count = labels.len();
+        let key = self
+            .transition(identity, key_id, Action::Manage, |key| {
+                Ok(KeyMetadata {
+                    labels: labels.clone(),
+                    ..key.clone()
+                })
+            })
+            .await?;
+        tracing::info!(key_id = %key_id, labels = count, by = %identity, "set key labels");
         Ok(key)
     }
 
@@ -347,6 +408,20 @@ impl Service {
         page_size: u32,
         start_after: Option<KeyId>,
     ) -> Result<KeyPage, Error> {
+        self.list_keys_matching(identity, prefix, &Labels::new(), page_size, start_after)
+            .await
+    }
+
+    /// ListKeys with a label selector: only keys carrying every label of
+    /// `selector` (equality). Otherwise as [`Service::list_keys`].
+    pub async fn list_keys_matching(
+        &self,
+        identity: &Identity,
+        prefix: &str,
+        selector: &Labels,
+        page_size: u32,
+        start_after: Option<KeyId>,
+    ) -> Result<KeyPage, Error> {
         if prefix.len() > crate::model::MAX_KEY_ID_LEN {
             return Err(Error::InvalidArgument("prefix is too long".into()));
         }
@@ -382,7 +457,7 @@ impl Service {
                 };
                 let visible = authz::lists(caller, &key);
                 let live = key.deletion_at().is_none_or(|at| at > now);
-                if visible && live {
+                if visible && live && key.labels.matches(selector) {
                     if keys.len() == page_size {
                         more = true;
                         break 'scan;

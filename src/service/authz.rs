@@ -124,6 +124,8 @@ mod tests {
                 .map(|(who, ops)| (ident(who), ops.iter().copied().collect::<OperationSet>()))
                 .collect::<BTreeMap<_, _>>(),
             rotation_period: None,
+            purpose: Default::default(),
+            labels: Default::default(),
             tag: None,
         }
     }

@@ -8,7 +8,7 @@ use super::keyring::Keyring;
 use super::{MAX_CONTEXT_BYTES, MAX_CONTEXT_PAIRS, Service, lifecycle};
 use crate::error::{CryptoError, Error, Precondition};
 use crate::identity::Identity;
-use crate::model::{KeyId, KeyMetadata, KeyVersion, Operation};
+use crate::model::{KeyId, KeyMetadata, KeyPurpose, KeyVersion, Operation};
 use tresor_crypto::{self as crypto, Binding, Context, Envelope, Purpose, SecretBytes, SecretKey};
 
 /// Length of a generated data key.
@@ -96,10 +96,46 @@ impl std::fmt::Debug for BatchItem<'_> {
 /// not (answered as that item's result).
 pub type BatchInput<'a> = Result<BatchItem<'a>, Error>;
 
+/// The purposes that encrypt and decrypt data.
+const ENCRYPTING: &[KeyPurpose] = &[KeyPurpose::EncryptDecrypt, KeyPurpose::Deterministic];
+/// The purpose that makes and opens data keys.
+const DATA_KEYS: &[KeyPurpose] = &[KeyPurpose::EncryptDecrypt];
+
+/// The version a ciphertext (or MAC token) names, if `key` has it and it
+/// may still be used to decrypt or verify: `None` for a version the key
+/// does not have (the caller answers as for an unauthentic input),
+/// FAILED_PRECONDITION for a destroyed version or one below the minimum
+/// decryption version.
+pub(super) fn decryptable_version(
+    key: &KeyMetadata,
+    raw: u32,
+) -> Result<Option<KeyVersion>, Error> {
+    let Ok(version) = KeyVersion::new(raw) else {
+        return Ok(None);
+    };
+    if !key.has_version(version) {
+        return Ok(None);
+    }
+    if key.is_destroyed(version) {
+        return Err(Error::FailedPrecondition(Precondition::VersionDestroyed {
+            version: version.get(),
+        }));
+    }
+    if version < key.min_decryption_version {
+        return Err(Error::FailedPrecondition(
+            Precondition::BelowMinDecryptionVersion {
+                version: version.get(),
+                min: key.min_decryption_version.get(),
+            },
+        ));
+    }
+    Ok(Some(version))
+}
+
 /// What a ciphertext of `key_id` is bound to: `purpose` is
 /// [`Purpose::Data`] for Encrypt's ciphertexts and [`Purpose::DataKey`] for
 /// GenerateDataKey's wrapped keys, so neither opens as the other.
-fn key_binding<'a>(
+pub(super) fn key_binding<'a>(
     purpose: Purpose,
     key_id: &'a KeyId,
     version: KeyVersion,
@@ -118,8 +154,8 @@ fn key_binding<'a>(
 /// however many items of a batch name them. Authorization and key state are
 /// checked for every item (pure checks on the remembered metadata). A single
 /// call is a scope used once.
-struct KeyScope<'s> {
-    service: &'s Service,
+pub(super) struct KeyScope<'s> {
+    pub(super) service: &'s Service,
     identity: &'s Identity,
     operation: Operation,
     keyring: Arc<Keyring>,
@@ -133,7 +169,7 @@ struct KeyScope<'s> {
 impl KeyScope<'_> {
     /// Context size, authorization and key state for one item, in that
     /// order (so a caller without access learns nothing about state).
-    async fn usable(
+    pub(super) async fn usable(
         &mut self,
         key_id: &KeyId,
         context: &Context,
@@ -158,7 +194,7 @@ impl KeyScope<'_> {
     }
 
     /// The unwrapped DEK of one version.
-    async fn dek(
+    pub(super) async fn dek(
         &mut self,
         key: &KeyMetadata,
         version: KeyVersion,
@@ -206,30 +242,48 @@ impl KeyScope<'_> {
                 "ciphertext is larger than any this server produces".into(),
             ));
         }
-        let envelope = Envelope::parse(ciphertext)?;
-        let version = KeyVersion::new(envelope.key_version())
-            .map_err(|_| Error::InvalidCiphertext(CryptoError::Malformed))?;
-        if !key.has_version(version) {
-            return Err(Error::InvalidCiphertext(CryptoError::Unauthentic));
-        }
-        if key.is_destroyed(version) {
-            return Err(Error::FailedPrecondition(Precondition::VersionDestroyed {
-                version: version.get(),
-            }));
-        }
-        if version < key.min_decryption_version {
-            return Err(Error::FailedPrecondition(
-                Precondition::BelowMinDecryptionVersion {
-                    version: version.get(),
-                    min: key.min_decryption_version.get(),
-                },
-            ));
-        }
+        let deterministic = key.purpose == KeyPurpose::Deterministic;
+        let raw_version = if deterministic {
+            crypto::deterministic_key_version(ciphertext)?
+        } else {
+            Envelope::parse(ciphertext)?.key_version()
+        };
+        let version = decryptable_version(key, raw_version)?
+            .ok_or(Error::InvalidCiphertext(CryptoError::Unauthentic))?;
         let dek = self.dek(key, version).await?;
         let binding = key_binding(purpose, &key.id, version, context);
-        let plaintext = crypto::open(&dek, &binding, ciphertext)?;
+        let plaintext = if deterministic {
+            crypto::open_deterministic(&dek, &binding, ciphertext)?
+        } else {
+            crypto::open(&dek, &binding, ciphertext)?
+        };
         Ok(Decrypted {
             plaintext,
+            key_version: version,
+        })
+    }
+
+    /// Seals data under the key's primary version as its purpose says:
+    /// randomized for encryption keys, deterministic for deterministic
+    /// keys; MAC keys do not encrypt.
+    async fn seal_data(
+        &mut self,
+        key: &KeyMetadata,
+        plaintext: &[u8],
+        context: &Context,
+        operation: &'static str,
+    ) -> Result<Encrypted, Error> {
+        key.purpose.require(ENCRYPTING, operation)?;
+        if key.purpose != KeyPurpose::Deterministic {
+            return self
+                .seal_under_primary(key, Purpose::Data, plaintext, context)
+                .await;
+        }
+        let version = key.primary_version;
+        let dek = self.dek(key, version).await?;
+        let binding = key_binding(Purpose::Data, &key.id, version, context);
+        Ok(Encrypted {
+            ciphertext: crypto::seal_deterministic(&dek, &binding, plaintext)?,
             key_version: version,
         })
     }
@@ -243,8 +297,7 @@ impl KeyScope<'_> {
     ) -> Result<Encrypted, Error> {
         let key = self.usable(key_id, context).await?;
         self.service.check_plaintext(plaintext)?;
-        self.seal_under_primary(&key, Purpose::Data, plaintext, context)
-            .await
+        self.seal_data(&key, plaintext, context, "Encrypt").await
     }
 
     /// Opens one data ciphertext. A wrapped data key (sealed for
@@ -257,10 +310,13 @@ impl KeyScope<'_> {
         context: &Context,
     ) -> Result<Decrypted, Error> {
         let key = self.usable(key_id, context).await?;
+        key.purpose.require(ENCRYPTING, "Decrypt")?;
         match self
             .open_ciphertext(&key, Purpose::Data, ciphertext, context)
             .await
         {
+            // Deterministic keys make no data keys.
+            Err(e) if key.purpose == KeyPurpose::Deterministic => Err(e),
             Err(Error::InvalidCiphertext(CryptoError::Unauthentic))
                 if self
                     .open_ciphertext(&key, Purpose::DataKey, ciphertext, context)
@@ -271,6 +327,26 @@ impl KeyScope<'_> {
             }
             other => other,
         }
+    }
+
+    /// Seals what ReEncrypt opened, for the same purpose: a wrapped data
+    /// key stays one (only encryption keys hold those), data is sealed as
+    /// the key's purpose says.
+    async fn reseal(
+        &mut self,
+        key: &KeyMetadata,
+        purpose: Purpose,
+        plaintext: &[u8],
+        context: &Context,
+    ) -> Result<Encrypted, Error> {
+        if purpose == Purpose::DataKey {
+            key.purpose
+                .require(DATA_KEYS, "ReEncrypt of a wrapped data key")?;
+            return self
+                .seal_under_primary(key, purpose, plaintext, context)
+                .await;
+        }
+        self.seal_data(key, plaintext, context, "ReEncrypt").await
     }
 
     /// Opens `ciphertext` as whichever of `purposes` it was made for (the
@@ -293,6 +369,16 @@ impl KeyScope<'_> {
             }
         }
         Err(Error::InvalidCiphertext(CryptoError::Unauthentic))
+    }
+}
+
+/// What ReEncrypt may find in a ciphertext of `key`: data, and for
+/// encryption keys also wrapped data keys.
+fn openable(key: &KeyMetadata) -> &'static [Purpose] {
+    if key.purpose == KeyPurpose::EncryptDecrypt {
+        &[Purpose::Data, Purpose::DataKey]
+    } else {
+        &[Purpose::Data]
     }
 }
 
@@ -334,7 +420,7 @@ impl Service {
     }
 
     /// A scope for `operation` by `identity`, or `Sealed`.
-    fn key_scope<'s>(
+    pub(super) fn key_scope<'s>(
         &'s self,
         identity: &'s Identity,
         operation: Operation,
@@ -377,9 +463,14 @@ impl Service {
     }
 
     fn check_plaintext(&self, plaintext: &[u8]) -> Result<(), Error> {
-        if plaintext.len() > self.options.max_plaintext_bytes {
+        self.check_size("plaintext", plaintext)
+    }
+
+    /// Refuses a `field` larger than `--max-plaintext-bytes`.
+    pub(super) fn check_size(&self, field: &str, data: &[u8]) -> Result<(), Error> {
+        if data.len() > self.options.max_plaintext_bytes {
             return Err(Error::InvalidArgument(format!(
-                "plaintext is larger than the limit of {} bytes",
+                "{field} is larger than the limit of {} bytes",
                 self.options.max_plaintext_bytes
             )));
         }
@@ -485,18 +576,14 @@ impl Service {
     ) -> Result<Encrypted, Error> {
         let mut scope = self.key_scope(identity, Operation::ReEncrypt)?;
         let key = scope.usable(key_id, context).await?;
+        key.purpose.require(ENCRYPTING, "ReEncrypt")?;
         // A wrapped data key stays one: the purpose is kept, never changed,
         // so ReEncrypt cannot turn an Encrypt ciphertext into a data key.
         let (opened, purpose) = scope
-            .open_any(
-                &key,
-                &[Purpose::Data, Purpose::DataKey],
-                ciphertext,
-                context,
-            )
+            .open_any(&key, openable(&key), ciphertext, context)
             .await?;
         scope
-            .seal_under_primary(&key, purpose, opened.plaintext.expose(), context)
+            .reseal(&key, purpose, opened.plaintext.expose(), context)
             .await
     }
 
@@ -516,24 +603,23 @@ impl Service {
         let (destination_id, destination_context) = destination;
         let mut from = self.key_scope(identity, Operation::Decrypt)?;
         let source_key = from.usable(source_id, context).await?;
+        source_key.purpose.require(ENCRYPTING, "ReEncrypt")?;
         // The destination is authorized before anything is opened, for
         // the weaker of the two operations; a wrapped data key also needs
         // the stronger one.
         let mut to = self.key_scope(identity, Operation::Encrypt)?;
-        to.usable(destination_id, destination_context).await?;
+        to.usable(destination_id, destination_context)
+            .await?
+            .purpose
+            .require(ENCRYPTING, "ReEncrypt")?;
         let (opened, purpose) = from
-            .open_any(
-                &source_key,
-                &[Purpose::Data, Purpose::DataKey],
-                ciphertext,
-                context,
-            )
+            .open_any(&source_key, openable(&source_key), ciphertext, context)
             .await?;
         if purpose == Purpose::DataKey {
             to = self.key_scope(identity, Operation::GenerateDataKey)?;
         }
         let destination_key = to.usable(destination_id, destination_context).await?;
-        to.seal_under_primary(
+        to.reseal(
             &destination_key,
             purpose,
             opened.plaintext.expose(),
@@ -554,6 +640,7 @@ impl Service {
     ) -> Result<DataKey, Error> {
         let mut scope = self.key_scope(identity, Operation::GenerateDataKey)?;
         let key = scope.usable(key_id, context).await?;
+        key.purpose.require(DATA_KEYS, "GenerateDataKey")?;
         let plaintext_key = crypto::random_bytes(size.bytes())?;
         let wrapped = scope
             .seal_under_primary(&key, Purpose::DataKey, plaintext_key.expose(), context)
@@ -577,6 +664,7 @@ impl Service {
     ) -> Result<Decrypted, Error> {
         let mut scope = self.key_scope(identity, Operation::Decrypt)?;
         let key = scope.usable(key_id, context).await?;
+        key.purpose.require(DATA_KEYS, "DecryptDataKey")?;
         let opened = scope
             .open_ciphertext(&key, Purpose::DataKey, wrapped_key, context)
             .await?;

@@ -322,6 +322,8 @@ mod tests {
             created_at: 10,
             grants: BTreeMap::new(),
             rotation_period: None,
+            purpose: Default::default(),
+            labels: Default::default(),
             tag: None,
         }
     }

@@ -34,7 +34,7 @@ use super::Service;
 use super::root_secrets::{self, RootSecret};
 use crate::error::{CryptoError, Error, MasterKeyError, StoreError};
 use crate::master_key::MasterKey;
-use crate::model::{KeyId, KeyMetadata, KeyState};
+use crate::model::{KeyId, KeyMetadata, KeyPurpose, KeyState};
 use crate::store::{KeyStore, KeyUpdate, RetiringRoot, RootWrapping, StoredRoot, UpdateFn};
 use tresor_crypto::{MacKey, SecretKey};
 
@@ -212,6 +212,26 @@ fn canonical(key: &KeyMetadata) -> Vec<u8> {
         Some(period) => {
             out.push(1);
             out.extend_from_slice(&period.secs().to_be_bytes());
+        }
+    }
+    // Fields added later, each only when it is not its default, behind a
+    // marker byte, so that every record tagged before they existed keeps
+    // its tag (the encoding above is self-delimiting, so the trailer is
+    // unambiguous).
+    if key.purpose != KeyPurpose::default() {
+        out.push(b'P');
+        out.push(key.purpose.code());
+    }
+    if !key.labels.is_empty() {
+        out.push(b'L');
+        out.extend_from_slice(
+            &u64::try_from(key.labels.len())
+                .unwrap_or(u64::MAX)
+                .to_be_bytes(),
+        );
+        for (k, v) in key.labels.iter() {
+            bytes(&mut out, k.as_bytes());
+            bytes(&mut out, v.as_bytes());
         }
     }
     out
@@ -449,6 +469,8 @@ mod tests {
             created_at: 10,
             grants: Default::default(),
             rotation_period: None,
+            purpose: Default::default(),
+            labels: Default::default(),
             tag: None,
         }
     }
@@ -463,7 +485,11 @@ mod tests {
     #[test]
     fn a_change_to_any_covered_field_breaks_the_tag() {
         let auth = auth(1);
-        let good = auth.tagged(key("a/b"));
+        let good = auth.tagged(KeyMetadata {
+            purpose: crate::model::KeyPurpose::Mac,
+            labels: crate::model::Labels::parse([("team", "billing")]).expect("labels"),
+            ..key("a/b")
+        });
         assert!(auth.is_authentic(&good));
         let grantee = Identity::parse_stored("spiffe://t/attacker").expect("identity");
         let changes: Vec<(&str, Change)> = vec![
@@ -507,6 +533,20 @@ mod tests {
                     k.rotation_period = Some(RotationPeriod::from_secs(86_400).expect("period"));
                 }),
             ),
+            (
+                "purpose",
+                Box::new(|k| k.purpose = crate::model::KeyPurpose::EncryptDecrypt),
+            ),
+            (
+                "labels",
+                Box::new(|k| k.labels = crate::model::Labels::new()),
+            ),
+            (
+                "label value",
+                Box::new(|k| {
+                    k.labels = crate::model::Labels::parse([("team", "other")]).expect("labels");
+                }),
+            ),
         ];
         for (what, change) in changes {
             let mut changed = good.clone();
@@ -517,6 +557,22 @@ mod tests {
                 Err(Error::TamperedKeyRecord(_))
             ));
         }
+    }
+
+    /// Records tagged before purposes and labels existed keep their tags:
+    /// the defaults add nothing to the canonical encoding.
+    #[test]
+    fn defaults_of_later_fields_leave_old_tags_valid() {
+        let auth = auth(3);
+        let old = key("a/b");
+        // The bytes an older release tagged end with the rotation period.
+        let canonical = canonical(&old);
+        assert_eq!(canonical.last(), Some(&0));
+        // Fixed: the tag this record has had since metadata was authenticated.
+        assert_eq!(
+            hex::encode(auth.tag(&old)),
+            "08f28236449b933694c7de9866f8820fdac6fcbb822a2ac44899367aedf14718"
+        );
     }
 
     #[test]

@@ -194,6 +194,8 @@ mod tests {
             created_at: 0,
             grants: BTreeMap::new(),
             rotation_period: None,
+            purpose: Default::default(),
+            labels: Default::default(),
             tag: None,
         }
     }

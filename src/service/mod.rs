@@ -14,6 +14,7 @@ mod guard;
 mod key_count;
 mod keyring;
 pub mod lifecycle;
+mod mac;
 mod metadata_auth;
 mod metadata_cache;
 pub mod metrics;
@@ -35,7 +36,7 @@ use crate::master_key::MasterKey;
 use crate::model::{KeyId, KeyMetadata, UnixTime};
 use crate::store::KeyStore;
 
-pub use admin::{KeyPage, ServedCertificate, ServiceStatus};
+pub use admin::{KeyPage, NewKey, ServedCertificate, ServiceStatus};
 pub use audit::{
     AuditReport, AuditSettings, AuditedContext, Intent, ItemRecord, LOCAL_LOG, RequestRecord,
     default_audit_file, offline_audit_key, stored_checkpoint,
@@ -53,6 +54,7 @@ use keyring::Keyring;
 /// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
 #[cfg(test)]
 pub(crate) use keyring::Keyring;
+pub use mac::{MacInput, MacToken};
 pub use metadata_cache::METADATA_TTL;
 pub use rotation::root_key::{DEFAULT_REWRAP_BATCH, RootRotation};
 pub use rotation::schedule::{

@@ -10,7 +10,8 @@ use super::{AuditMark, RetiringRoot, RootWrapping, StoredRoot, StoredVersion};
 use crate::error::StoreError;
 use crate::identity::Identity;
 use crate::model::{
-    KeyId, KeyMetadata, KeyState, KeyVersion, OperationSet, RotationPeriod, UnixTime, VersionInfo,
+    KeyId, KeyMetadata, KeyPurpose, KeyState, KeyVersion, Labels, OperationSet, RotationPeriod,
+    UnixTime, VersionInfo,
 };
 
 const STATE_ENABLED: i32 = 1;
@@ -130,6 +131,12 @@ struct KeyRecord {
     /// The service's integrity tag over the metadata (empty: none).
     #[prost(bytes = "vec", tag = "12")]
     tag: Vec<u8>,
+    /// The key's purpose (0, and absent in old records: encryption).
+    #[prost(uint32, tag = "13")]
+    purpose: u32,
+    /// Labels.
+    #[prost(btree_map = "string, string", tag = "14")]
+    labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -302,6 +309,12 @@ pub fn encode_key(meta: &KeyMetadata) -> Vec<u8> {
             .collect(),
         rotation_period: meta.rotation_period.map_or(0, RotationPeriod::secs),
         tag: meta.tag.clone().unwrap_or_default(),
+        purpose: u32::from(meta.purpose.code()),
+        labels: meta
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
     }
     .encode_to_vec()
 }
@@ -356,6 +369,9 @@ pub fn decode_key(bytes: &[u8]) -> Result<KeyMetadata, StoreError> {
             0 => None,
             secs => Some(RotationPeriod::from_secs(u64::from(secs)).map_err(|e| bad(&e))?),
         },
+        purpose: KeyPurpose::from_code(record.purpose)
+            .ok_or_else(|| bad(&format!("unknown purpose {}", record.purpose)))?,
+        labels: Labels::parse(record.labels).map_err(|e| bad(&e))?,
         tag: (!record.tag.is_empty()).then_some(record.tag),
     })
 }

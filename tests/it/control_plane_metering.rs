@@ -14,6 +14,7 @@ fn list_req(prefix: &str, page_size: u32, page_token: &str) -> proto::ListKeysRe
         prefix: prefix.into(),
         page_size,
         page_token: page_token.into(),
+        ..Default::default()
     }
 }
 

@@ -313,6 +313,8 @@ async fn as_an_older_release_left_it(
     for listed in store.list_keys("", None, 1000).await.expect("list") {
         let untag = |key: &tresor::model::KeyMetadata| {
             Ok(KeyUpdate::metadata(tresor::model::KeyMetadata {
+                purpose: Default::default(),
+                labels: Default::default(),
                 tag: None,
                 ..key.clone()
             }))

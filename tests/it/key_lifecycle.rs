@@ -22,6 +22,7 @@ async fn create_with_period(admin: &mut Clients, key_id: &str, period: u64) -> p
             owner: BILLING.into(),
             description: String::new(),
             rotation_period_seconds: period,
+            ..Default::default()
         })
         .await
         .expect("create key")

@@ -34,6 +34,7 @@ async fn of_two_replicas_exactly_one_rotates_each_due_key() {
                 owner: BILLING.into(),
                 description: String::new(),
                 rotation_period_seconds: HOUR,
+                ..Default::default()
             })
             .await
             .expect("create");

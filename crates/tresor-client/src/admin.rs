@@ -30,7 +30,17 @@ impl Client {
             owner: owner.to_owned(),
             description: description.to_owned(),
             rotation_period_seconds: rotation_period.map_or(0, |p| p.as_secs()),
+            ..Default::default()
         };
+        self.create_key_with(request).await
+    }
+
+    /// Creates a key from a full request: a purpose (MAC, DETERMINISTIC)
+    /// or labels besides what [`Client::create_key_with_rotation`] sets.
+    pub async fn create_key_with(
+        &self,
+        request: proto::CreateKeyRequest,
+    ) -> Result<proto::KeyInfo, ClientError> {
         // Not idempotent: a second run after a lost answer says the key
         // already exists.
         self.admin_rpc(Idempotency::Unsafe, request, |mut a, r| async move {
@@ -154,6 +164,29 @@ impl Client {
         .await
     }
 
+    /// Replaces a key's labels (empty: removes them all).
+    pub async fn set_key_labels<K, V>(
+        &self,
+        key_id: &str,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<proto::KeyInfo, ClientError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let request = proto::SetKeyLabelsRequest {
+            key_id: key_id.to_owned(),
+            labels: labels
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        };
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.set_key_labels(r).await
+        })
+        .await
+    }
+
     /// One page of keys.
     pub async fn list_keys_page(
         &self,
@@ -165,7 +198,16 @@ impl Client {
             prefix: prefix.to_owned(),
             page_size,
             page_token: page_token.to_owned(),
+            label_selector: Default::default(),
         };
+        self.list_keys_request(request).await
+    }
+
+    /// One page of keys for a full request (a label selector).
+    pub async fn list_keys_request(
+        &self,
+        request: proto::ListKeysRequest,
+    ) -> Result<proto::ListKeysResponse, ClientError> {
         self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
             a.list_keys(r).await
         })
@@ -174,10 +216,27 @@ impl Client {
 
     /// Every key with this prefix, following pages.
     pub async fn list_keys(&self, prefix: &str) -> Result<Vec<proto::KeyInfo>, ClientError> {
+        self.list_keys_matching(prefix, std::collections::HashMap::new())
+            .await
+    }
+
+    /// Every key with this prefix carrying every label of `selector`,
+    /// following pages.
+    pub async fn list_keys_matching(
+        &self,
+        prefix: &str,
+        selector: std::collections::HashMap<String, String>,
+    ) -> Result<Vec<proto::KeyInfo>, ClientError> {
         let mut keys = Vec::new();
         let mut token = String::new();
         loop {
-            let page = self.list_keys_page(prefix, 0, &token).await?;
+            let request = proto::ListKeysRequest {
+                prefix: prefix.to_owned(),
+                page_size: 0,
+                page_token: token.clone(),
+                label_selector: selector.clone(),
+            };
+            let page = self.list_keys_request(request).await?;
             keys.extend(page.keys);
             if page.next_page_token.is_empty() {
                 return Ok(keys);

@@ -166,6 +166,10 @@ pub enum ClientError {
     /// admin restores it.
     #[error("the key's stored record fails its integrity check; an admin must restore it")]
     KeyRecordTampered,
+    /// The key's purpose does not serve the operation (Encrypt on a MAC
+    /// key, Mac on an encryption key...): use a key made for it.
+    #[error("{0}")]
+    WrongKeyPurpose(String),
     /// Another rule on the key's state forbids this.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -265,6 +269,7 @@ fn from_reason(reason: Reason, message: &str) -> Option<ClientError> {
             ClientError::Unavailable(message.to_owned())
         }
         Reason::RateLimited => ClientError::RateLimited(message.to_owned()),
+        Reason::WrongKeyPurpose => ClientError::WrongKeyPurpose(message.to_owned()),
         _ => return None,
     })
 }
@@ -283,6 +288,9 @@ fn reason_from_message(code: Code, message: &str) -> Option<Reason> {
             if m.starts_with("key version") && m.ends_with("was destroyed") =>
         {
             Reason::KeyVersionDestroyed
+        }
+        (Code::FailedPrecondition, m) if m.starts_with("the key's purpose is ") => {
+            Reason::WrongKeyPurpose
         }
         (Code::InvalidArgument, m) if m.starts_with("invalid ciphertext") => {
             Reason::InvalidCiphertext

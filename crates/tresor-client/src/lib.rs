@@ -33,6 +33,7 @@
 //! |--------|----------------|
 //! | this file | [`ClientBuilder`], [`Client`] and the data-plane RPCs |
 //! | `admin` | the control-plane RPCs of [`Client`] |
+//! | `mac` | the blind-index RPCs of [`Client`]: Mac, VerifyMac, MacAllVersions, MacBatch |
 //! | `connector` | the connector of every connection: TCP, then TLS with the current material |
 //! | `tls` | the TLS material: PEM parsed once, or files followed (the last good set kept) |
 //! | `spiffe_tls` | the TLS material of a SPIFFE Workload API, and the server check by SPIFFE id |
@@ -55,6 +56,7 @@ mod data_key_cache;
 mod data_keys;
 mod envelope;
 mod error;
+mod mac;
 mod retry;
 mod spiffe_tls;
 mod tls;
@@ -74,6 +76,7 @@ use tresor_proto::v1::{self as proto, admin_client::AdminClient, crypto_client::
 pub use data_key_cache::{DataKey, DataKeyCache, DataKeyCacheLimits};
 pub use envelope::{StreamError, StreamSummary};
 pub use error::{ClientError, ConnectHint, code_words, describe_chain};
+pub use mac::mac_request;
 use retry::Idempotency;
 pub use retry::RetryPolicy;
 pub use tresor_crypto::ChunkSize;

@@ -40,11 +40,14 @@ pub enum Reason {
     AuditUnavailable,
     /// The caller exceeded its rate limit (RESOURCE_EXHAUSTED).
     RateLimited,
+    /// The key's purpose does not serve the operation: Encrypt on a MAC
+    /// key, Mac on an encryption key... (FAILED_PRECONDITION).
+    WrongKeyPurpose,
 }
 
 impl Reason {
     /// Every reason, for parsing.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::KeyDisabled,
         Self::KeyPendingDeletion,
         Self::KeyVersionBelowMinimum,
@@ -56,6 +59,7 @@ impl Reason {
         Self::KeystoreUnavailable,
         Self::AuditUnavailable,
         Self::RateLimited,
+        Self::WrongKeyPurpose,
     ];
 
     /// The wire value.
@@ -72,6 +76,7 @@ impl Reason {
             Self::KeystoreUnavailable => "KEYSTORE_UNAVAILABLE",
             Self::AuditUnavailable => "AUDIT_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
+            Self::WrongKeyPurpose => "WRONG_KEY_PURPOSE",
         }
     }
 

@@ -30,6 +30,10 @@ pub fn metadata(raw: &str) -> KeyMetadata {
         created_at: 1_700_000_000,
         grants: BTreeMap::new(),
         rotation_period: None,
+        // Not the defaults, so every store is seen to keep them.
+        purpose: crate::model::KeyPurpose::Deterministic,
+        labels: crate::model::Labels::parse([("team", "conformance"), ("env", "test")])
+            .expect("valid labels"),
         // Opaque to the store: kept byte for byte.
         tag: Some(vec![0x7a; 32]),
     }

@@ -109,6 +109,7 @@ async fn list(
                 prefix: prefix.into(),
                 page_size,
                 page_token: page_token.into(),
+                ..Default::default()
             })
             .await,
     )

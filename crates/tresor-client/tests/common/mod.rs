@@ -151,6 +151,30 @@ impl Crypto for Fake {
     ) -> Result<Response<proto::DecryptBatchResponse>, Status> {
         Err(Status::unimplemented("test server"))
     }
+    async fn mac(
+        &self,
+        _: Request<proto::MacRequest>,
+    ) -> Result<Response<proto::MacResponse>, Status> {
+        Err(Status::unimplemented("test server"))
+    }
+    async fn verify_mac(
+        &self,
+        _: Request<proto::VerifyMacRequest>,
+    ) -> Result<Response<proto::VerifyMacResponse>, Status> {
+        Err(Status::unimplemented("test server"))
+    }
+    async fn mac_all_versions(
+        &self,
+        _: Request<proto::MacRequest>,
+    ) -> Result<Response<proto::MacAllVersionsResponse>, Status> {
+        Err(Status::unimplemented("test server"))
+    }
+    async fn mac_batch(
+        &self,
+        _: Request<proto::MacBatchRequest>,
+    ) -> Result<Response<proto::MacBatchResponse>, Status> {
+        Err(Status::unimplemented("test server"))
+    }
 }
 
 /// A TLS server requiring a client certificate from its client CA, serving
