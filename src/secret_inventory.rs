@@ -244,6 +244,7 @@ const INVENTORY: &[Secret] = &[
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
             shown(&crate::service::Decrypted {
+                key_id: crate::model::KeyId::parse("k").expect("key id"),
                 plaintext: tresor_crypto::SecretBytes::new(k.to_vec()),
                 key_version: crate::model::KeyVersion::FIRST,
             })
@@ -256,6 +257,7 @@ const INVENTORY: &[Secret] = &[
         wipe: Wipe::ByFields,
         debug: Shown::Redacted(|k| {
             shown(&crate::service::DataKey {
+                key_id: crate::model::KeyId::parse("k").expect("key id"),
                 plaintext_key: tresor_crypto::SecretBytes::new(k.to_vec()),
                 wrapped_key: Vec::new(),
                 key_version: crate::model::KeyVersion::FIRST,

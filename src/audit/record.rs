@@ -99,9 +99,13 @@ pub struct Entry {
     /// The caller's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
-    /// The key concerned.
+    /// The key concerned, as the caller named it (a key id or an alias).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The key an alias in `key_id` resolved to (absent when `key_id`
+    /// named the key itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_key_id: Option<String>,
     /// The key version used, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_version: Option<u32>,
@@ -158,6 +162,7 @@ impl Entry {
             identity: None,
             peer: None,
             key_id: None,
+            resolved_key_id: None,
             key_version: None,
             items: None,
             results: None,
@@ -210,9 +215,13 @@ impl Entry {
 /// One item of a batch call, in its call's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemEntry {
-    /// The key the item named.
+    /// The key the item named (a key id or an alias).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The key an alias in `key_id` resolved to, when the item succeeded
+    /// through an alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_key_id: Option<String>,
     /// The key version used, when the item succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_version: Option<u32>,
@@ -336,6 +345,7 @@ impl Serialize for Fields<'_> {
             identity,
             peer,
             key_id,
+            resolved_key_id,
             key_version,
             items,
             results,
@@ -594,11 +604,13 @@ mod tests {
             prev: hex::encode(GENESIS),
             entry: Entry {
                 key_id: Some("orders".into()),
+                resolved_key_id: None,
                 key_version: Some(3),
                 items: Some(2),
                 results: Some(vec![
                     ItemEntry {
                         key_id: Some("orders".into()),
+                        resolved_key_id: None,
                         key_version: Some(3),
                         context: Some(BTreeMap::from([("t".into(), "hmac-sha256:00".into())])),
                         context_oversized: None,
@@ -606,6 +618,7 @@ mod tests {
                     },
                     ItemEntry {
                         key_id: Some("other".into()),
+                        resolved_key_id: None,
                         key_version: None,
                         context: None,
                         context_oversized: Some(OversizedContext {
@@ -648,6 +661,7 @@ mod tests {
         let digests = BTreeMap::from([("tenant".to_owned(), "hmac-sha256:00".to_owned())]);
         let item = ItemEntry {
             key_id: Some("orders".into()),
+            resolved_key_id: None,
             key_version: Some(1),
             context: Some(digests.clone()),
             context_oversized: None,

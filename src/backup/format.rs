@@ -4,10 +4,11 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic "TRESORBK"
-//! 8       4     format version, u32 big-endian (1)
+//! 8       4     format version, u32 big-endian (2; 1 is still read)
 //! 12      8     body length n, u64 big-endian
 //! 20      n     body: protobuf BackupBody (root record, key records,
-//!               version records, creation time), the store's own encodings
+//!               version records, creation time, and from version 2 the
+//!               alias records), the store's own encodings
 //! 20+n    32    HMAC-SHA256 over bytes 0..20+n, key derived (HKDF) from the
 //!               root key with the label "tresor backup v1"
 //! ```
@@ -25,8 +26,12 @@ use crate::store::{Snapshot, records};
 use tresor_crypto::{self as crypto, MAC_LEN, SecretKey};
 
 const MAGIC: &[u8; 8] = b"TRESORBK";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes: 2, which adds aliases. Version
+/// 1 (no aliases) is still read; a version 1 reader refuses version 2
+/// rather than restore a keystore without its aliases.
+pub const FORMAT_VERSION: u32 = 2;
+/// Every format version this build reads.
+const READABLE_VERSIONS: [u32; 2] = [1, 2];
 const MAC_LABEL: &[u8] = b"tresor backup v1";
 const HEADER_LEN: usize = 20;
 
@@ -48,6 +53,9 @@ struct BackupBody {
     keys: Vec<Vec<u8>>,
     #[prost(message, repeated, tag = "4")]
     versions: Vec<VersionEntry>,
+    /// Aliases (format version 2 on).
+    #[prost(bytes = "vec", repeated, tag = "5")]
+    aliases: Vec<Vec<u8>>,
 }
 
 /// Why a backup file was refused.
@@ -107,6 +115,7 @@ pub fn encode(
                 record: records::encode_version(version),
             })
             .collect(),
+        aliases: snapshot.aliases.iter().map(records::encode_alias).collect(),
     }
     .encode_to_vec();
     let mut out = Vec::with_capacity(HEADER_LEN + body.len() + MAC_LEN);
@@ -127,9 +136,9 @@ pub fn parse(bytes: &[u8]) -> Result<UncheckedBackup<'_>, BackupError> {
         return Err(malformed("missing the TRESORBK header"));
     }
     let version = u32::from_be_bytes(bytes[8..12].try_into().map_err(|_| malformed("header"))?);
-    if version != FORMAT_VERSION {
+    if !READABLE_VERSIONS.contains(&version) {
         return Err(BackupError::Malformed(format!(
-            "format version {version}; this tresor reads version {FORMAT_VERSION}"
+            "format version {version}; this tresor reads versions 1 to {FORMAT_VERSION}"
         )));
     }
     let len = u64::from_be_bytes(bytes[12..20].try_into().map_err(|_| malformed("header"))?);
@@ -156,6 +165,11 @@ pub fn parse(bytes: &[u8]) -> Result<UncheckedBackup<'_>, BackupError> {
                 Ok((id, records::decode_version(&entry.record)?))
             })
             .collect::<Result<_, StoreError>>()?,
+        aliases: body
+            .aliases
+            .iter()
+            .map(|record| records::decode_alias(record))
+            .collect::<Result<_, _>>()?,
     };
     Ok(UncheckedBackup {
         snapshot,
@@ -163,4 +177,61 @@ pub fn parse(bytes: &[u8]) -> Result<UncheckedBackup<'_>, BackupError> {
         signed: &bytes[..end],
         tag: &bytes[end..],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Alias, AliasName};
+
+    fn snapshot(aliases: Vec<Alias>) -> Snapshot {
+        Snapshot {
+            root: crate::store::conformance::test_root(),
+            keys: vec![crate::store::conformance::metadata("k/one")],
+            versions: Vec::new(),
+            aliases,
+        }
+    }
+
+    /// A version 1 file as releases before aliases wrote it: the same
+    /// body without field 5, under header version 1.
+    fn version_1(snapshot: &Snapshot, root_key: &SecretKey) -> Vec<u8> {
+        let v2 = encode(snapshot, root_key, 7).expect("encode");
+        let mut v1 = v2[..v2.len() - MAC_LEN].to_vec();
+        v1[8..12].copy_from_slice(&1u32.to_be_bytes());
+        let tag = crypto::mac(root_key, MAC_LABEL, &v1).expect("mac");
+        v1.extend_from_slice(&tag);
+        v1
+    }
+
+    #[test]
+    fn aliases_round_trip_and_version_1_backups_still_open() {
+        let root_key = SecretKey::generate().expect("key");
+        let alias = Alias {
+            name: AliasName::parse("alias/one").expect("alias"),
+            key_id: crate::model::KeyId::parse("k/one").expect("id"),
+            created_at: 1,
+            updated_at: 2,
+            tag: Some(vec![3; 32]),
+        };
+        let with_alias = snapshot(vec![alias]);
+        let bytes = encode(&with_alias, &root_key, 7).expect("encode");
+        assert_eq!(bytes[8..12], FORMAT_VERSION.to_be_bytes());
+        let opened = parse(&bytes)
+            .expect("parse")
+            .verify(&root_key)
+            .expect("verify");
+        assert_eq!(opened, with_alias);
+
+        let old = version_1(&snapshot(Vec::new()), &root_key);
+        let opened = parse(&old).expect("a version 1 backup parses");
+        assert_eq!(opened.created_at, 7);
+        let opened = opened.verify(&root_key).expect("and verifies");
+        assert!(opened.aliases.is_empty());
+        assert_eq!(opened.keys.len(), 1);
+
+        let mut future = bytes.clone();
+        future[8..12].copy_from_slice(&3u32.to_be_bytes());
+        assert!(matches!(parse(&future), Err(BackupError::Malformed(_))));
+    }
 }

@@ -186,6 +186,13 @@ pub(super) fn write_ciphertext(
     out: tresor_proto::v1::EncryptResponse,
     format: OutputFormat,
 ) -> Result<(), CliError> {
+    // The key that made it: the alias's target when an alias was given
+    // (an older server does not say; then the id as given).
+    let key_id = if out.key_id.is_empty() {
+        key_id
+    } else {
+        out.key_id.as_str()
+    };
     let bytes = match format {
         OutputFormat::Json => output::json(&EncryptedView {
             key_id,

@@ -8,6 +8,7 @@
 //! Exit codes: 0 success; 1 the server refused (or a local operation
 //! failed); 2 usage error; 3 cannot connect or TLS failure.
 
+mod alias;
 mod audit;
 mod backup;
 mod bench;
@@ -65,6 +66,10 @@ pub enum Command {
     /// Let other identities use a key.
     #[command(subcommand)]
     Grant(keys::GrantCommand),
+    /// Name keys with aliases that can be repointed: create, update,
+    /// delete, list.
+    #[command(subcommand)]
+    Alias(alias::AliasCommand),
     /// Emergency switch: drop all key material from the server's memory.
     ///
     /// Example: tresor seal --yes
@@ -268,6 +273,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             match client_command {
                 Command::Key(command) => print(&keys::run_key(command, &conn, format).await?),
                 Command::Grant(command) => print(&keys::run_grant(command, &conn, format).await?),
+                Command::Alias(command) => print(&alias::run_alias(command, &conn, format).await?),
                 Command::Seal { yes, .. } => {
                     print(&keys::run_seal(keys::SealAction::Seal { yes }, &conn, format).await?)
                 }

@@ -10,11 +10,13 @@ use crate::model::{KeyVersion, Labels, RotationPeriod, Rpc};
 use crate::service::{NewKey, Service};
 use tresor_proto::v1::admin_server::Admin;
 use tresor_proto::v1::{
-    AuditLogReport, BackupChunk, CreateBackupRequest, CreateKeyRequest, DestroyKeyVersionRequest,
-    GrantRequest, KeyInfo, KeyRequest, ListKeysRequest, ListKeysResponse, RotateMasterKeyRequest,
-    RotateMasterKeyResponse, RotateRootKeyRequest, ScheduleKeyDeletionRequest, SealRequest,
-    SealStatus, SetKeyLabelsRequest, SetMinDecryptionVersionRequest, SetRotationPeriodRequest,
-    StatusRequest, UnsealRequest, VerifyAuditLogRequest,
+    AliasInfo, AliasRequest, AuditLogReport, BackupChunk, CreateBackupRequest, CreateKeyRequest,
+    DeleteAliasRequest, DeleteAliasResponse, DestroyKeyVersionRequest, GrantRequest, KeyInfo,
+    KeyRequest, ListAliasesRequest, ListAliasesResponse, ListKeysRequest, ListKeysResponse,
+    RotateMasterKeyRequest, RotateMasterKeyResponse, RotateRootKeyRequest,
+    ScheduleKeyDeletionRequest, SealRequest, SealStatus, SetKeyLabelsRequest,
+    SetMinDecryptionVersionRequest, SetRotationPeriodRequest, StatusRequest, UnsealRequest,
+    VerifyAuditLogRequest,
 };
 
 /// Handlers of the control plane.
@@ -27,6 +29,11 @@ impl AdminApi {
     /// Handlers over `service`.
     pub fn new(service: Arc<Service>) -> Self {
         Self { service }
+    }
+
+    /// The service the handlers call.
+    pub(super) fn service(&self) -> &Arc<Service> {
+        &self.service
     }
 
     /// A call on one key that returns the key's info: validated, run and
@@ -444,6 +451,34 @@ impl Admin for AdminApi {
             },
         )
         .await
+    }
+
+    async fn create_alias(
+        &self,
+        request: Request<AliasRequest>,
+    ) -> Result<Response<AliasInfo>, Status> {
+        self.handle_point_alias(Rpc::CreateAlias, request).await
+    }
+
+    async fn update_alias(
+        &self,
+        request: Request<AliasRequest>,
+    ) -> Result<Response<AliasInfo>, Status> {
+        self.handle_point_alias(Rpc::UpdateAlias, request).await
+    }
+
+    async fn delete_alias(
+        &self,
+        request: Request<DeleteAliasRequest>,
+    ) -> Result<Response<DeleteAliasResponse>, Status> {
+        self.handle_delete_alias(request).await
+    }
+
+    async fn list_aliases(
+        &self,
+        request: Request<ListAliasesRequest>,
+    ) -> Result<Response<ListAliasesResponse>, Status> {
+        self.handle_list_aliases(request).await
     }
 
     async fn revoke_grant(

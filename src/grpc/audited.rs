@@ -72,13 +72,16 @@ impl Subject {
     }
 }
 
-/// What a handler answered: the response, and the key version it used,
-/// which goes into the call's audit record.
+/// What a handler answered: the response, and the key and version it
+/// used, which go into the call's audit record.
 pub(crate) struct Answer<T> {
     /// The response.
     pub response: T,
     /// The key version the call used, if any.
     pub key_version: Option<u32>,
+    /// The key the call used, if any (recorded as `resolved_key_id` when
+    /// the caller named it by an alias).
+    pub used_key_id: Option<String>,
 }
 
 impl<T> Answer<T> {
@@ -87,6 +90,7 @@ impl<T> Answer<T> {
         Self {
             response,
             key_version: None,
+            used_key_id: None,
         }
     }
 
@@ -97,6 +101,22 @@ impl<T> Answer<T> {
             ..self
         }
     }
+
+    /// The same answer, recording that the call used `version` of the key
+    /// `key_id` (which the caller may have named by an alias).
+    pub fn with_key(self, key_id: &str, version: u32) -> Self {
+        Self {
+            key_version: Some(version),
+            used_key_id: Some(key_id.to_owned()),
+            ..self
+        }
+    }
+}
+
+/// The key an alias resolved to, for the record: `used` when it differs
+/// from the id the caller `named`.
+fn resolved(named: Option<&str>, used: Option<String>) -> Option<String> {
+    used.filter(|used| named != Some(used.as_str()))
 }
 
 /// What a handler produced: its answer or its refusal.
@@ -262,19 +282,21 @@ where
             (Err(refused), None)
         }
     };
-    let (outcome, key_version) = match outcome {
-        Ok(answer) => (Ok(answer.response), answer.key_version),
-        Err(status) => (Err(status), None),
+    let (outcome, key_version, used_key_id) = match outcome {
+        Ok(answer) => (Ok(answer.response), answer.key_version, answer.used_key_id),
+        Err(status) => (Err(status), None, None),
     };
+    let resolved_key_id = resolved(subject.key_id.as_deref(), used_key_id);
     let mut record = call.record(subject, key_version, None, &outcome);
+    record.resolved_key_id = resolved_key_id;
     if detail.is_some() {
         record.detail = detail;
     }
     call.finish(service, record, Vec::new(), outcome).await
 }
 
-/// One item's outcome in a batch: the key version used, or its status.
-pub(crate) type ItemOutcome = Result<u32, Code>;
+/// One item's outcome in a batch: the key and version used, or its status.
+pub(crate) type ItemOutcome = Result<(String, u32), Code>;
 
 /// One item of a batch request.
 pub(crate) trait BatchItemRequest {
@@ -340,11 +362,12 @@ fn item_records(subjects: Vec<Subject>, outcomes: Vec<ItemOutcome>) -> Vec<ItemR
         .into_iter()
         .zip(outcomes)
         .map(|(subject, outcome)| {
-            let (key_version, status) = match outcome {
-                Ok(version) => (Some(version), Code::Ok),
-                Err(code) => (None, code),
+            let (used_key_id, key_version, status) = match outcome {
+                Ok((key_id, version)) => (Some(key_id), Some(version), Code::Ok),
+                Err(code) => (None, None, code),
             };
             ItemRecord {
+                resolved_key_id: resolved(subject.key_id.as_deref(), used_key_id),
                 key_id: subject.key_id.unwrap_or_default(),
                 key_version,
                 context: subject.context,
@@ -423,6 +446,7 @@ impl Call {
             identity: self.identity.as_ref().ok().cloned(),
             peer: self.peer,
             key_id: subject.key_id,
+            resolved_key_id: None,
             key_version,
             items,
             context: subject.context,

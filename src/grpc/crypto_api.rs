@@ -13,7 +13,7 @@ use super::audited::{
 use super::convert;
 use crate::error::Error;
 use crate::model::Rpc;
-use crate::service::{BatchInput, DataKey, Service};
+use crate::service::{BatchInput, DataKey, Decrypted, Encrypted, Service};
 use tresor_proto::v1::crypto_server::Crypto;
 use tresor_proto::v1::{
     DecryptBatchRequest, DecryptBatchResponse, DecryptDataKeyRequest, DecryptDataKeyResponse,
@@ -71,12 +71,7 @@ impl CryptoApi {
                 )
                 .await?
         };
-        let version = encrypted.key_version.get();
-        Ok(Answer::new(EncryptResponse {
-            ciphertext: encrypted.ciphertext,
-            key_version: version,
-        })
-        .with_key_version(version))
+        Ok(encrypted_answer(encrypted))
     }
 
     /// The data key a GenerateDataKey request asks for.
@@ -130,11 +125,35 @@ macro_rules! batch_request {
 batch_request!(EncryptBatchRequest, EncryptRequest, plaintext);
 batch_request!(DecryptBatchRequest, DecryptRequest, ciphertext);
 
+/// An Encrypt or ReEncrypt result as the API answers it.
+fn encrypt_response(encrypted: Encrypted) -> EncryptResponse {
+    EncryptResponse {
+        key_version: encrypted.key_version.get(),
+        key_id: encrypted.key_id.to_string(),
+        ciphertext: encrypted.ciphertext,
+    }
+}
+
+/// [`encrypt_response`], recording the key and version used.
+fn encrypted_answer(encrypted: Encrypted) -> Answer<EncryptResponse> {
+    let used = (encrypted.key_id.to_string(), encrypted.key_version.get());
+    Answer::new(encrypt_response(encrypted)).with_key(&used.0, used.1)
+}
+
+/// A Decrypt result as the API answers it.
+fn decrypt_response(decrypted: Decrypted) -> DecryptResponse {
+    DecryptResponse {
+        key_version: decrypted.key_version.get(),
+        key_id: decrypted.key_id.to_string(),
+        plaintext: decrypted.plaintext.into_vec(),
+    }
+}
+
 /// Per-item service results as proto results, with each item's outcome
 /// for its audit record.
 pub(super) fn item_results<T, R>(
     results: Vec<Result<T, Error>>,
-    version: impl Fn(&T) -> u32,
+    used: impl Fn(&T) -> (String, u32),
     success: impl Fn(T) -> R,
     failure: impl Fn(ItemStatus) -> R,
 ) -> (Vec<R>, Vec<ItemOutcome>) {
@@ -142,7 +161,7 @@ pub(super) fn item_results<T, R>(
         .into_iter()
         .map(|result| match result {
             Ok(done) => {
-                let outcome = Ok(version(&done));
+                let outcome = Ok(used(&done));
                 (success(done), outcome)
             }
             Err(e) => {
@@ -179,12 +198,7 @@ impl Crypto for CryptoApi {
                 .await;
                 req.plaintext.zeroize();
                 let encrypted = outcome?;
-                let version = encrypted.key_version.get();
-                Ok(Answer::new(EncryptResponse {
-                    ciphertext: encrypted.ciphertext,
-                    key_version: version,
-                })
-                .with_key_version(version))
+                Ok(encrypted_answer(encrypted))
             },
         )
         .await
@@ -206,12 +220,8 @@ impl Crypto for CryptoApi {
                 let decrypted = service
                     .decrypt(&identity, &key_id, &req.ciphertext, &context)
                     .await?;
-                let version = decrypted.key_version.get();
-                Ok(Answer::new(DecryptResponse {
-                    key_version: version,
-                    plaintext: decrypted.plaintext.into_vec(),
-                })
-                .with_key_version(version))
+                let used = (decrypted.key_id.to_string(), decrypted.key_version.get());
+                Ok(Answer::new(decrypt_response(decrypted)).with_key(&used.0, used.1))
             },
         )
         .await
@@ -250,12 +260,14 @@ impl Crypto for CryptoApi {
             |identity, req| async move {
                 let data_key = self.new_data_key(&identity, req).await?;
                 let version = data_key.key_version.get();
+                let key_id = data_key.key_id.to_string();
                 Ok(Answer::new(GenerateDataKeyResponse {
                     key_version: version,
                     wrapped_key: data_key.wrapped_key,
                     plaintext_key: data_key.plaintext_key.into_vec(),
+                    key_id: key_id.clone(),
                 })
-                .with_key_version(version))
+                .with_key(&key_id, version))
             },
         )
         .await
@@ -275,11 +287,13 @@ impl Crypto for CryptoApi {
                 // The clear key is wiped when `data_key` drops, here.
                 let data_key = self.new_data_key(&identity, req).await?;
                 let version = data_key.key_version.get();
+                let key_id = data_key.key_id.to_string();
                 Ok(Answer::new(GenerateDataKeyWithoutPlaintextResponse {
                     key_version: version,
                     wrapped_key: data_key.wrapped_key,
+                    key_id: key_id.clone(),
                 })
-                .with_key_version(version))
+                .with_key(&key_id, version))
             },
         )
         .await
@@ -302,11 +316,13 @@ impl Crypto for CryptoApi {
                     .decrypt_data_key(&identity, &key_id, &req.wrapped_key, &context)
                     .await?;
                 let version = opened.key_version.get();
+                let key_id = opened.key_id.to_string();
                 Ok(Answer::new(DecryptDataKeyResponse {
                     key_version: version,
                     plaintext_key: opened.plaintext.into_vec(),
+                    key_id: key_id.clone(),
                 })
-                .with_key_version(version))
+                .with_key(&key_id, version))
             },
         )
         .await
@@ -327,12 +343,11 @@ impl Crypto for CryptoApi {
                 req.items.iter_mut().for_each(BatchItemRequest::scrub);
                 let (results, outcomes) = item_results(
                     outcome?,
-                    |encrypted| encrypted.key_version.get(),
+                    |encrypted| (encrypted.key_id.to_string(), encrypted.key_version.get()),
                     |encrypted| EncryptItemResult {
-                        result: Some(encrypt_item_result::Result::Encrypted(EncryptResponse {
-                            key_version: encrypted.key_version.get(),
-                            ciphertext: encrypted.ciphertext,
-                        })),
+                        result: Some(encrypt_item_result::Result::Encrypted(encrypt_response(
+                            encrypted,
+                        ))),
                     },
                     |error| EncryptItemResult {
                         result: Some(encrypt_item_result::Result::Error(error)),
@@ -385,12 +400,11 @@ impl Crypto for CryptoApi {
                 let items = req.items.iter_mut().map(BatchItemRequest::input);
                 let (results, outcomes) = item_results(
                     service.decrypt_batch(&identity, items).await?,
-                    |decrypted| decrypted.key_version.get(),
+                    |decrypted| (decrypted.key_id.to_string(), decrypted.key_version.get()),
                     |decrypted| DecryptItemResult {
-                        result: Some(decrypt_item_result::Result::Decrypted(DecryptResponse {
-                            key_version: decrypted.key_version.get(),
-                            plaintext: decrypted.plaintext.into_vec(),
-                        })),
+                        result: Some(decrypt_item_result::Result::Decrypted(decrypt_response(
+                            decrypted,
+                        ))),
                     },
                     |error| DecryptItemResult {
                         result: Some(decrypt_item_result::Result::Error(error)),

@@ -76,6 +76,7 @@ fn mac_response(token: MacToken) -> MacResponse {
     MacResponse {
         mac: token.mac,
         key_version: token.key_version.get(),
+        key_id: token.key_id.to_string(),
     }
 }
 
@@ -125,8 +126,8 @@ impl CryptoApi {
                         call.length,
                     )
                     .await?;
-                let version = token.key_version.get();
-                Ok(Answer::new(mac_response(token)).with_key_version(version))
+                let used = (token.key_id.to_string(), token.key_version.get());
+                Ok(Answer::new(mac_response(token)).with_key(&used.0, used.1))
             },
         )
         .await
@@ -150,9 +151,13 @@ impl CryptoApi {
                         call.length,
                     )
                     .await?;
-                Ok(Answer::new(MacAllVersionsResponse {
-                    macs: tokens.into_iter().map(mac_response).collect(),
-                }))
+                let used_key_id = tokens.first().map(|token| token.key_id.to_string());
+                Ok(Answer {
+                    used_key_id,
+                    ..Answer::new(MacAllVersionsResponse {
+                        macs: tokens.into_iter().map(mac_response).collect(),
+                    })
+                })
             },
         )
         .await
@@ -192,17 +197,22 @@ impl CryptoApi {
                 let detail = outcome
                     .as_ref()
                     .ok()
-                    .map(|valid| if valid.is_some() { "valid" } else { "invalid" }.to_owned());
-                let answer = outcome.map(|version| {
-                    let version = version.map_or(0, |v| v.get());
+                    .map(|verdict| match verdict.valid_version {
+                        Some(_) => "valid".to_owned(),
+                        None => "invalid".to_owned(),
+                    });
+                let answer = outcome.map(|verdict| {
+                    let key_id = verdict.key_id.to_string();
+                    let version = verdict.valid_version.map_or(0, |v| v.get());
                     let answer = Answer::new(VerifyMacResponse {
                         valid: version != 0,
                         key_version: version,
+                        key_id: key_id.clone(),
                     });
-                    if version == 0 {
-                        answer
-                    } else {
-                        answer.with_key_version(version)
+                    Answer {
+                        used_key_id: Some(key_id),
+                        key_version: (version != 0).then_some(version),
+                        ..answer
                     }
                 });
                 (answer, detail)
@@ -230,7 +240,7 @@ impl CryptoApi {
                 req.items.iter_mut().for_each(BatchItemRequest::scrub);
                 let (results, outcomes) = item_results(
                     outcome?,
-                    |token| token.key_version.get(),
+                    |token| (token.key_id.to_string(), token.key_version.get()),
                     |token| MacItemResult {
                         result: Some(mac_item_result::Result::Mac(mac_response(token))),
                     },

@@ -3,6 +3,7 @@
 //! types (validating them), call the service, convert back.
 
 mod admin_api;
+mod alias_api;
 mod audited;
 mod convert;
 mod crypto_api;

@@ -3,10 +3,12 @@
 //! ([`Rpc`]). Pure data, no I/O, and nothing secret (wrapped DEKs live in
 //! [`crate::store::StoredVersion`]).
 
+mod alias;
 mod labels;
 mod purpose;
 mod rpc;
 
+pub use alias::{ALIAS_PREFIX, Alias, AliasName};
 pub use labels::{Labels, MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN, MAX_LABELS};
 pub use purpose::KeyPurpose;
 pub use rpc::Rpc;

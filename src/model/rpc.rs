@@ -53,6 +53,14 @@ pub enum Rpc {
     ListKeys,
     /// `Admin/SetKeyLabels`.
     SetKeyLabels,
+    /// `Admin/CreateAlias`.
+    CreateAlias,
+    /// `Admin/UpdateAlias`.
+    UpdateAlias,
+    /// `Admin/DeleteAlias`.
+    DeleteAlias,
+    /// `Admin/ListAliases`.
+    ListAliases,
     /// `Admin/ScheduleKeyDeletion`.
     ScheduleKeyDeletion,
     /// `Admin/CancelKeyDeletion`.
@@ -79,7 +87,7 @@ pub enum Rpc {
 
 impl Rpc {
     /// Every RPC.
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 37] = [
         Self::Encrypt,
         Self::Decrypt,
         Self::ReEncrypt,
@@ -102,6 +110,10 @@ impl Rpc {
         Self::DestroyKeyVersion,
         Self::ListKeys,
         Self::SetKeyLabels,
+        Self::CreateAlias,
+        Self::UpdateAlias,
+        Self::DeleteAlias,
+        Self::ListAliases,
         Self::ScheduleKeyDeletion,
         Self::CancelKeyDeletion,
         Self::CreateGrant,
@@ -140,6 +152,10 @@ impl Rpc {
             Self::DestroyKeyVersion => "DestroyKeyVersion",
             Self::ListKeys => "ListKeys",
             Self::SetKeyLabels => "SetKeyLabels",
+            Self::CreateAlias => "CreateAlias",
+            Self::UpdateAlias => "UpdateAlias",
+            Self::DeleteAlias => "DeleteAlias",
+            Self::ListAliases => "ListAliases",
             Self::ScheduleKeyDeletion => "ScheduleKeyDeletion",
             Self::CancelKeyDeletion => "CancelKeyDeletion",
             Self::CreateGrant => "CreateGrant",
@@ -199,6 +215,9 @@ impl Rpc {
             | Self::RevokeGrant
             | Self::SetRotationPeriod
             | Self::SetKeyLabels
+            | Self::CreateAlias
+            | Self::UpdateAlias
+            | Self::DeleteAlias
             | Self::Seal
             | Self::Unseal
             | Self::RotateMasterKey
@@ -217,6 +236,7 @@ impl Rpc {
             | Self::MacBatch
             | Self::GetKey
             | Self::ListKeys
+            | Self::ListAliases
             | Self::VerifyAuditLog
             | Self::GetStatus
             | Self::CreateBackup => false,

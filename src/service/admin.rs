@@ -5,8 +5,8 @@ use super::{Service, lifecycle};
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{
-    KeyId, KeyMetadata, KeyPurpose, KeyState, KeyVersion, Labels, OperationSet, RotationPeriod,
-    VersionInfo,
+    ALIAS_PREFIX, AliasName, KeyId, KeyMetadata, KeyPurpose, KeyState, KeyVersion, Labels,
+    OperationSet, RotationPeriod, VersionInfo,
 };
 use crate::store::KeyUpdate;
 use tresor_crypto::SecretKey;
@@ -155,6 +155,11 @@ impl Service {
         spec: NewKey,
     ) -> Result<KeyMetadata, Error> {
         authz::require_admin(self.caller(identity))?;
+        if AliasName::names_alias(key_id.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "key ids starting with {ALIAS_PREFIX} name aliases; create the key under another id and point an alias at it"
+            )));
+        }
         let NewKey {
             owner,
             description,

@@ -181,6 +181,8 @@ pub struct RequestRecord {
     pub peer: Option<SocketAddr>,
     /// The key id as given.
     pub key_id: Option<String>,
+    /// The key an alias resolved to, when the call named an alias.
+    pub resolved_key_id: Option<String>,
     /// The key version used, when known.
     pub key_version: Option<u32>,
     /// A batch call's number of items (`None` for a single call).
@@ -201,6 +203,9 @@ pub struct RequestRecord {
 pub struct ItemRecord {
     /// The key id as given.
     pub key_id: String,
+    /// The key an alias resolved to, when the item named an alias and
+    /// succeeded.
+    pub resolved_key_id: Option<String>,
     /// The key version used, when the item succeeded.
     pub key_version: Option<u32>,
     /// The context digest from [`Service::audit_context`].
@@ -350,6 +355,7 @@ impl Service {
                     let (context, context_oversized) = AuditedContext::into_fields(item.context);
                     ItemEntry {
                         key_id: recorded_key_id(Some(item.key_id)),
+                        resolved_key_id: item.resolved_key_id,
                         key_version: item.key_version,
                         context,
                         context_oversized,
@@ -366,6 +372,7 @@ impl Service {
             identity: record.identity.map(Identity::into_string),
             peer: record.peer.map(peer_text),
             key_id: recorded_key_id(record.key_id),
+            resolved_key_id: record.resolved_key_id,
             key_version: record.key_version,
             items: record.items,
             results,

@@ -47,6 +47,8 @@ impl DataKeySize {
 /// A fresh ciphertext.
 #[derive(Debug)]
 pub struct Encrypted {
+    /// The key that made it (the alias's target when an alias was given).
+    pub key_id: KeyId,
     /// The ciphertext.
     pub ciphertext: Vec<u8>,
     /// The version that encrypted it.
@@ -56,6 +58,8 @@ pub struct Encrypted {
 /// An opened ciphertext.
 #[derive(Debug)]
 pub struct Decrypted {
+    /// The key that opened it (the alias's target when an alias was given).
+    pub key_id: KeyId,
     /// The plaintext (zeroized on drop).
     pub plaintext: SecretBytes,
     /// The version the ciphertext was made with.
@@ -65,6 +69,8 @@ pub struct Decrypted {
 /// A generated data key.
 #[derive(Debug)]
 pub struct DataKey {
+    /// The key that wrapped it (the alias's target when an alias was given).
+    pub key_id: KeyId,
     /// The key for the caller's own encryption (zeroized on drop).
     pub plaintext_key: SecretBytes,
     /// The same key encrypted under the KMS key.
@@ -178,7 +184,7 @@ impl KeyScope<'_> {
         let key = match self.keys.get(key_id) {
             Some(known) => known.clone(),
             None => {
-                let found = self.service.live_key(key_id).await?;
+                let found = self.service.live_key_or_alias(key_id).await?;
                 self.keys.insert(key_id.clone(), found.clone());
                 found
             }
@@ -221,6 +227,7 @@ impl KeyScope<'_> {
         let ciphertext = crypto::seal(&dek, &binding, plaintext)?;
         self.service.count_encryption(&key.id, version);
         Ok(Encrypted {
+            key_id: key.id.clone(),
             ciphertext,
             key_version: version,
         })
@@ -258,6 +265,7 @@ impl KeyScope<'_> {
             crypto::open(&dek, &binding, ciphertext)?
         };
         Ok(Decrypted {
+            key_id: key.id.clone(),
             plaintext,
             key_version: version,
         })
@@ -283,6 +291,7 @@ impl KeyScope<'_> {
         let dek = self.dek(key, version).await?;
         let binding = key_binding(Purpose::Data, &key.id, version, context);
         Ok(Encrypted {
+            key_id: key.id.clone(),
             ciphertext: crypto::seal_deterministic(&dek, &binding, plaintext)?,
             key_version: version,
         })
@@ -646,6 +655,7 @@ impl Service {
             .seal_under_primary(&key, Purpose::DataKey, plaintext_key.expose(), context)
             .await?;
         Ok(DataKey {
+            key_id: wrapped.key_id,
             plaintext_key,
             wrapped_key: wrapped.ciphertext,
             key_version: wrapped.key_version,

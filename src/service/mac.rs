@@ -13,10 +13,21 @@ use tresor_crypto::{self as crypto, Context, MacLength, Purpose};
 /// A MAC token and the version that made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MacToken {
+    /// The key that made it (the alias's target when an alias was given).
+    pub key_id: KeyId,
     /// The token (header and HMAC bytes).
     pub mac: Vec<u8>,
     /// The version that made it.
     pub key_version: KeyVersion,
+}
+
+/// What VerifyMac found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MacVerdict {
+    /// The key checked (the alias's target when an alias was given).
+    pub key_id: KeyId,
+    /// The token's version when it is valid; `None` when it is not.
+    pub valid_version: Option<KeyVersion>,
 }
 
 /// One MacBatch item as the edge passes it on: validated with its length,
@@ -52,6 +63,7 @@ impl KeyScope<'_> {
         let dek = self.dek(key, version).await?;
         let binding = key_binding(Purpose::Data, &key.id, version, context);
         Ok(MacToken {
+            key_id: key.id.clone(),
             mac: crypto::mac_token(&dek, &binding, length, message)?,
             key_version: version,
         })
@@ -101,21 +113,25 @@ impl Service {
         token: &[u8],
         context: &Context,
         length: MacLength,
-    ) -> Result<Option<KeyVersion>, Error> {
+    ) -> Result<MacVerdict, Error> {
         let mut scope = self.key_scope(identity, Operation::VerifyMac)?;
         let key = scope.mac_key(key_id, message, context, "VerifyMac").await?;
+        let verdict = |valid_version| MacVerdict {
+            key_id: key.id.clone(),
+            valid_version,
+        };
         let (raw_version, token_length) = crypto::mac_token_header(token)?;
         let Some(version) = decryptable_version(&key, raw_version)? else {
-            return Ok(None);
+            return Ok(verdict(None));
         };
         if token_length != length {
-            return Ok(None);
+            return Ok(verdict(None));
         }
         let dek = scope.dek(&key, version).await?;
         let binding = key_binding(Purpose::Data, &key.id, version, context);
         match crypto::verify_mac_token(&dek, &binding, message, token) {
-            Ok(()) => Ok(Some(version)),
-            Err(CryptoError::Unauthentic) => Ok(None),
+            Ok(()) => Ok(verdict(Some(version))),
+            Err(CryptoError::Unauthentic) => Ok(verdict(None)),
             Err(other) => Err(other.into()),
         }
     }

@@ -34,7 +34,7 @@ use super::Service;
 use super::root_secrets::{self, RootSecret};
 use crate::error::{CryptoError, Error, MasterKeyError, StoreError};
 use crate::master_key::MasterKey;
-use crate::model::{KeyId, KeyMetadata, KeyPurpose, KeyState};
+use crate::model::{Alias, KeyId, KeyMetadata, KeyPurpose, KeyState};
 use crate::store::{KeyStore, KeyUpdate, RetiringRoot, RootWrapping, StoredRoot, UpdateFn};
 use tresor_crypto::{MacKey, SecretKey};
 
@@ -42,6 +42,8 @@ use tresor_crypto::{MacKey, SecretKey};
 const TAG_LABEL: &[u8] = b"tresor key metadata v1";
 /// The first field of the canonical encoding (its version).
 const ENCODING_LABEL: &[u8] = b"tresor/key-metadata v1";
+/// The first field of an alias record's canonical encoding.
+const ALIAS_ENCODING_LABEL: &[u8] = b"tresor/alias v1";
 /// Keys tagged per page while migrating.
 const MIGRATION_PAGE: usize = 256;
 /// Tampered key ids remembered so each is audited once, not per read.
@@ -154,6 +156,54 @@ impl MetadataAuth {
             Err(Error::TamperedKeyRecord(key.id.clone()))
         }
     }
+}
+
+impl MetadataAuth {
+    /// `alias` with its tag set: over its name, key id and times, under
+    /// the same key as key records with a label of its own.
+    #[must_use]
+    pub fn tagged_alias(&self, mut alias: Alias) -> Alias {
+        alias.tag = Some(self.mac.sign(&alias_canonical(&alias)).to_vec());
+        alias
+    }
+
+    /// `Ok` if `alias` carries a valid tag, else
+    /// [`Error::TamperedKeyRecord`] naming the alias: a database writer
+    /// cannot point an alias at another key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TamperedKeyRecord`] for a missing or wrong tag.
+    pub fn check_alias(&self, alias: &Alias) -> Result<(), Error> {
+        let authentic = alias
+            .tag
+            .as_deref()
+            .is_some_and(|tag| self.mac.verify(&alias_canonical(alias), tag).is_ok());
+        if authentic {
+            return Ok(());
+        }
+        // An alias name is a valid key id (it uses the key id alphabet).
+        match KeyId::parse(alias.name.as_str()) {
+            Ok(id) => Err(Error::TamperedKeyRecord(id)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The canonical encoding an alias tag covers.
+fn alias_canonical(alias: &Alias) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    for field in [
+        ALIAS_ENCODING_LABEL,
+        alias.name.as_str().as_bytes(),
+        alias.key_id.as_str().as_bytes(),
+    ] {
+        out.extend_from_slice(&u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
+        out.extend_from_slice(field);
+    }
+    out.extend_from_slice(&alias.created_at.to_be_bytes());
+    out.extend_from_slice(&alias.updated_at.to_be_bytes());
+    out
 }
 
 /// The canonical encoding the tag covers: a label, then every field in a

@@ -6,6 +6,8 @@
 //! has already validated.
 
 mod admin;
+mod alias_cache;
+mod aliases;
 mod audit;
 pub mod authz;
 mod backup;
@@ -33,10 +35,11 @@ use tokio::sync::watch;
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::master_key::MasterKey;
-use crate::model::{KeyId, KeyMetadata, UnixTime};
+use crate::model::{AliasName, KeyId, KeyMetadata, UnixTime};
 use crate::store::KeyStore;
 
 pub use admin::{KeyPage, NewKey, ServedCertificate, ServiceStatus};
+pub use aliases::AliasPage;
 pub use audit::{
     AuditReport, AuditSettings, AuditedContext, Intent, ItemRecord, LOCAL_LOG, RequestRecord,
     default_audit_file, offline_audit_key, stored_checkpoint,
@@ -54,7 +57,7 @@ use keyring::Keyring;
 /// Crate-visible for the secret inventory (`src/secret_inventory.rs`).
 #[cfg(test)]
 pub(crate) use keyring::Keyring;
-pub use mac::{MacInput, MacToken};
+pub use mac::{MacInput, MacToken, MacVerdict};
 pub use metadata_cache::METADATA_TTL;
 pub use rotation::root_key::{DEFAULT_REWRAP_BATCH, RootRotation};
 pub use rotation::schedule::{
@@ -166,6 +169,8 @@ pub struct Service {
     unseal_round: unseal::RoundSlot,
     rewrap: rotation::root_key::RewrapProgress,
     metadata: metadata_cache::SharedMetadataCache,
+    /// Alias targets, shared with the task that follows other replicas.
+    aliases: Arc<alias_cache::AliasCache>,
     audit: std::sync::OnceLock<crate::audit::AuditLog>,
     limiter: crate::anomaly::RateLimiter,
     /// Limits non-admins' control-plane calls.
@@ -221,6 +226,7 @@ impl Service {
             unseal_round: Default::default(),
             rewrap: Default::default(),
             metadata: Default::default(),
+            aliases: Default::default(),
             audit: Default::default(),
             limiter: crate::anomaly::RateLimiter::new(options.guard.rate_limits.clone()),
             control_limiter: crate::anomaly::RateLimiter::new(crate::anomaly::RateLimits {
@@ -244,10 +250,18 @@ impl Service {
             // it, restored a backup): its DEKs leave this replica's memory
             // too, not only at LRU eviction.
             let keyring = Arc::downgrade(&service.keyring);
+            let aliases = Arc::downgrade(&service.aliases);
             metadata_cache::MetadataCache::follow(
                 Arc::downgrade(&service.metadata),
                 changes,
                 move |changed| {
+                    if let Some(aliases) = aliases.upgrade() {
+                        match changed.map(|id| AliasName::parse(id.as_str())) {
+                            Some(Ok(name)) => aliases.evict(&name),
+                            Some(Err(_)) => {}
+                            None => aliases.clear(),
+                        }
+                    }
                     let Some(slot) = keyring.upgrade() else {
                         return;
                     };
@@ -415,6 +429,12 @@ impl Service {
                 .await
             {
                 tracing::error!(key_id = %id, error = %e, "not destroyed yet: its audit record cannot be written");
+                continue;
+            }
+            // Its aliases go first, so that a later key of this id never
+            // inherits them; the key stays pending until they are gone.
+            if let Err(e) = self.delete_aliases_of(id).await {
+                tracing::error!(key_id = %id, error = %e, "not destroyed yet: its aliases cannot be deleted");
                 continue;
             }
             match self.store.delete_key(id).await {

@@ -717,6 +717,7 @@ async fn each_decrypt_item_counts_for_the_detector_and_the_metrics() {
             identity: Some(caller.clone()),
             peer: None,
             key_id: None,
+            resolved_key_id: None,
             key_version: None,
             items: Some(items as u32),
             context: None,
@@ -727,6 +728,7 @@ async fn each_decrypt_item_counts_for_the_detector_and_the_metrics() {
         let items = (0..items)
             .map(|_| super::ItemRecord {
                 key_id: "k".into(),
+                resolved_key_id: None,
                 key_version: Some(1),
                 context: None,
                 status: "OK",

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
-use crate::model::{KeyId, KeyMetadata, KeyVersion, UnixTime};
+use crate::model::{Alias, AliasName, KeyId, KeyMetadata, KeyVersion, UnixTime};
 
 pub use postgres::PostgresKeyStore;
 pub use postgres::tls::{DbTls, StoreUrlError, check_store_url, store_url_has_password};
@@ -119,6 +119,8 @@ pub struct Snapshot {
     pub keys: Vec<KeyMetadata>,
     /// Every wrapped DEK, in (key id, version) order.
     pub versions: Vec<(KeyId, StoredVersion)>,
+    /// Every alias, in name order.
+    pub aliases: Vec<Alias>,
 }
 
 /// A change to key metadata made by another process sharing the store.
@@ -172,10 +174,39 @@ impl KeyUpdate {
 /// than once when concurrent updates race, so it must not have side effects.
 pub type UpdateFn<'a> = dyn Fn(&KeyMetadata) -> Result<KeyUpdate, Error> + Send + Sync + 'a;
 
+/// Aliases: names that point at keys. Every write is atomic and durable
+/// before it returns `Ok`; the service tags and checks the records, the
+/// store only keeps them.
+#[async_trait]
+pub trait AliasStore: Send + Sync {
+    /// The alias named `name`.
+    async fn alias(&self, name: &AliasName) -> Result<Option<Alias>, StoreError>;
+
+    /// Stores a new alias; [`StoreError::AlreadyExists`] if the name is
+    /// taken.
+    async fn create_alias(&self, alias: &Alias) -> Result<(), StoreError>;
+
+    /// Replaces an existing alias; [`StoreError::NotFound`] if there is
+    /// none of that name.
+    async fn replace_alias(&self, alias: &Alias) -> Result<(), StoreError>;
+
+    /// Removes an alias; [`StoreError::NotFound`] if there is none.
+    async fn delete_alias(&self, name: &AliasName) -> Result<(), StoreError>;
+
+    /// Aliases in name order whose name starts with `prefix`, after
+    /// `start_after`, at most `limit` of them.
+    async fn list_aliases(
+        &self,
+        prefix: &str,
+        start_after: Option<&AliasName>,
+        limit: usize,
+    ) -> Result<Vec<Alias>, StoreError>;
+}
+
 /// The storage capability tresor needs. Implementations must make every
 /// mutation atomic and durable before returning `Ok`.
 #[async_trait]
-pub trait KeyStore: Send + Sync + 'static {
+pub trait KeyStore: AliasStore + Send + Sync + 'static {
     /// The stored root key, if the keystore is initialised.
     async fn root(&self) -> Result<Option<StoredRoot>, StoreError>;
 

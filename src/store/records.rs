@@ -10,8 +10,8 @@ use super::{AuditMark, RetiringRoot, RootWrapping, StoredRoot, StoredVersion};
 use crate::error::StoreError;
 use crate::identity::Identity;
 use crate::model::{
-    KeyId, KeyMetadata, KeyPurpose, KeyState, KeyVersion, Labels, OperationSet, RotationPeriod,
-    UnixTime, VersionInfo,
+    Alias, AliasName, KeyId, KeyMetadata, KeyPurpose, KeyState, KeyVersion, Labels, OperationSet,
+    RotationPeriod, UnixTime, VersionInfo,
 };
 
 const STATE_ENABLED: i32 = 1;
@@ -137,6 +137,46 @@ struct KeyRecord {
     /// Labels.
     #[prost(btree_map = "string, string", tag = "14")]
     labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct AliasRecord {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    key_id: String,
+    #[prost(int64, tag = "3")]
+    created_at: i64,
+    #[prost(int64, tag = "4")]
+    updated_at: i64,
+    /// The service's integrity tag (empty: none).
+    #[prost(bytes = "vec", tag = "5")]
+    tag: Vec<u8>,
+}
+
+/// Encodes an alias.
+pub fn encode_alias(alias: &Alias) -> Vec<u8> {
+    AliasRecord {
+        name: alias.name.as_str().to_owned(),
+        key_id: alias.key_id.as_str().to_owned(),
+        created_at: alias.created_at,
+        updated_at: alias.updated_at,
+        tag: alias.tag.clone().unwrap_or_default(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes an alias.
+pub fn decode_alias(bytes: &[u8]) -> Result<Alias, StoreError> {
+    let record = AliasRecord::decode(bytes).map_err(|e| corrupt("alias record", e))?;
+    let bad = |e: &dyn std::fmt::Display| corrupt(&format!("alias record {}", record.name), e);
+    Ok(Alias {
+        name: AliasName::parse(&record.name).map_err(|e| bad(&e))?,
+        key_id: KeyId::parse(&record.key_id).map_err(|e| bad(&e))?,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        tag: (!record.tag.is_empty()).then_some(record.tag),
+    })
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -105,3 +105,36 @@ async fn blind_indexes_from_the_cli() {
         text(&refused.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_from_the_cli() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = Tresor::new(&server, ADMIN, dir.path());
+    let billing = Tresor::new(&server, BILLING, dir.path());
+    admin.ok(&["key", "create", "pay/2026", "--owner", BILLING]);
+    admin.ok(&["key", "create", "pay/2027", "--owner", BILLING]);
+    assert_eq!(
+        admin.ok(&["alias", "create", "alias/pay", "pay/2026"]),
+        "alias/pay now points at pay/2026\n"
+    );
+    let plaintext = dir.path().join("card.txt");
+    std::fs::write(&plaintext, "4111").expect("write");
+    let plaintext = plaintext.to_str().expect("utf8");
+    let sealed = billing.json(&["encrypt", "alias/pay", "--in", plaintext]);
+    assert_eq!(
+        sealed["key_id"], "pay/2026",
+        "the CLI names the key to store"
+    );
+    admin.ok(&["alias", "update", "alias/pay", "pay/2027"]);
+    let listed = admin.json(&["alias", "list"]);
+    assert_eq!(listed["aliases"][0]["key_id"], "pay/2027");
+    assert_eq!(
+        billing.json(&["alias", "list"])["aliases"][0]["alias"],
+        "alias/pay"
+    );
+    let refused = billing.run(&["alias", "delete", "alias/pay", "--yes"]);
+    assert_eq!(refused.status.code(), Some(1));
+    admin.ok(&["alias", "delete", "alias/pay", "--yes"]);
+    assert_eq!(admin.ok(&["alias", "list"]), "no aliases\n");
+}

@@ -201,6 +201,7 @@ fn audit_seeds() -> Vec<(String, Vec<u8>)> {
             results: Some(vec![
                 ItemEntry {
                     key_id: Some("orders".into()),
+                    resolved_key_id: None,
                     key_version: Some(3),
                     context: Some(context),
                     context_oversized: None,
@@ -208,6 +209,7 @@ fn audit_seeds() -> Vec<(String, Vec<u8>)> {
                 },
                 ItemEntry {
                     key_id: Some("payroll".into()),
+                    resolved_key_id: None,
                     key_version: None,
                     context: None,
                     context_oversized: Some(record::OversizedContext {

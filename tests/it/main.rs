@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod aliases;
 mod audit;
 mod aws_kms;
 mod backup;

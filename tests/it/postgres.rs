@@ -50,8 +50,9 @@ async fn concurrent_writes_on_postgres_run_the_shared_deadlock_check() {
     tresor::store::conformance::concurrent_rotations_on_one_key(&stores, 40).await;
 }
 
-/// A database of schema version 2 (before the owner column) with keys in
-/// it is migrated at connect: every key's owner is filled in and indexed.
+/// A database of schema version 2 (before the owner column and the
+/// aliases table) with keys in it is migrated at connect to version 4:
+/// every key's owner is filled in and indexed, and aliases get their table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_2_database_gets_the_owner_index() {
     use tresor::identity::Identity;
@@ -84,7 +85,7 @@ async fn a_schema_2_database_gets_the_owner_index() {
     let driver = tokio::spawn(connection);
     client
         .batch_execute(
-            "ALTER TABLE tresor_keys DROP COLUMN owner; UPDATE tresor_schema SET version = 2;",
+            "ALTER TABLE tresor_keys DROP COLUMN owner; DROP TABLE tresor_aliases; UPDATE tresor_schema SET version = 2;",
         )
         .await
         .expect("downgrade");
@@ -96,7 +97,10 @@ async fn a_schema_2_database_gets_the_owner_index() {
         .await
         .expect("version")
         .get(0);
-    assert_eq!(version, 3);
+    assert_eq!(
+        version, 4,
+        "migrated through the owner index and the aliases table"
+    );
     let alices = store
         .list_owned_keys(&owners[0], "old/", None, 100)
         .await

@@ -399,3 +399,77 @@ fn grant_request(
         operations: operations.iter().map(|op| (*op).into()).collect(),
     }
 }
+
+impl Client {
+    /// Creates `alias` (`alias/...`) pointing at `key_id`. Admins only.
+    pub async fn create_alias(
+        &self,
+        alias: &str,
+        key_id: &str,
+    ) -> Result<proto::AliasInfo, ClientError> {
+        let request = alias_request(alias, key_id);
+        // Not idempotent: a second run after a lost answer says it exists.
+        self.admin_rpc(Idempotency::Unsafe, request, |mut a, r| async move {
+            a.create_alias(r).await
+        })
+        .await
+    }
+
+    /// Points `alias` at `key_id` (of the same purpose as its current
+    /// key). Admins only.
+    pub async fn update_alias(
+        &self,
+        alias: &str,
+        key_id: &str,
+    ) -> Result<proto::AliasInfo, ClientError> {
+        let request = alias_request(alias, key_id);
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.update_alias(r).await
+        })
+        .await
+    }
+
+    /// Deletes `alias`; its key is untouched. Admins only.
+    pub async fn delete_alias(&self, alias: &str) -> Result<(), ClientError> {
+        let request = proto::DeleteAliasRequest {
+            alias: alias.to_owned(),
+        };
+        // A second run after a lost answer says NOT_FOUND: not retried.
+        self.admin_rpc(Idempotency::Unsafe, request, |mut a, r| async move {
+            a.delete_alias(r).await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Every alias starting with `prefix` the caller may see, following
+    /// pages.
+    pub async fn list_aliases(&self, prefix: &str) -> Result<Vec<proto::AliasInfo>, ClientError> {
+        let mut aliases = Vec::new();
+        let mut token = String::new();
+        loop {
+            let request = proto::ListAliasesRequest {
+                prefix: prefix.to_owned(),
+                page_size: 0,
+                page_token: token.clone(),
+            };
+            let page = self
+                .admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+                    a.list_aliases(r).await
+                })
+                .await?;
+            aliases.extend(page.aliases);
+            if page.next_page_token.is_empty() {
+                return Ok(aliases);
+            }
+            token = page.next_page_token;
+        }
+    }
+}
+
+fn alias_request(alias: &str, key_id: &str) -> proto::AliasRequest {
+    proto::AliasRequest {
+        alias: alias.to_owned(),
+        key_id: key_id.to_owned(),
+    }
+}

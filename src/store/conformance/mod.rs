@@ -3,6 +3,7 @@
 //! tests below, `tests/it/postgres.rs` for PostgreSQL). Public only so that
 //! integration tests can run it; it panics on the first violation.
 
+mod aliases;
 mod owner_index;
 
 use std::collections::BTreeMap;
@@ -88,8 +89,9 @@ pub async fn run_all(store: &dyn KeyStore) {
     destroying_a_version_erases_its_dek(store).await;
     rotation_schedule_follows_the_metadata(store).await;
     usage_counts_add_up_and_go_with_their_key(store).await;
-    // Last: it restores the store from its own snapshot.
+    // Last: they restore the store from its own snapshot.
     owner_index::listing_by_owner_reads_one_owners_keys(store).await;
+    aliases::aliases_are_kept_listed_and_restored(store).await;
 }
 
 async fn audit_marks_are_kept_per_log(store: &dyn KeyStore) {

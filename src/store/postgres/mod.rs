@@ -13,6 +13,7 @@
 //! advisory lock, so replicas starting together do not race
 //! ([`schema`](schema)).
 
+mod aliases;
 mod notify;
 mod schema;
 pub(crate) mod tls;
@@ -368,11 +369,13 @@ impl KeyStore for PostgresKeyStore {
             .iter()
             .map(decode_version_row)
             .collect::<Result<Vec<_>, _>>()?;
+        let aliases = aliases::all(&tx).await?;
         tx.commit().await.map_err(db)?;
         Ok(Snapshot {
             root,
             keys,
             versions,
+            aliases,
         })
     }
 
@@ -435,6 +438,7 @@ impl KeyStore for PostgresKeyStore {
             .await
             .map_err(db)?;
         }
+        aliases::restore(&tx, &snapshot.aliases).await?;
         notify(&tx, EVERYTHING).await?;
         tx.commit().await.map_err(db)?;
         Ok(())

@@ -12,11 +12,11 @@ use crate::store::records;
 /// Advisory lock key taken while migrating ("tresor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7472_6573_6f72;
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 /// The version that added the `owner` column.
 const OWNER_VERSION: i32 = 3;
 
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // Version 1.
     r#"
     CREATE TABLE tresor_meta (
@@ -56,6 +56,13 @@ const MIGRATIONS: [&str; 3] = [
     r#"
     ALTER TABLE tresor_keys ADD COLUMN owner TEXT COLLATE "C";
     CREATE INDEX tresor_keys_owner ON tresor_keys (owner, key_id);
+    "#,
+    // Version 4: aliases (issue 21), one row per alias name.
+    r#"
+    CREATE TABLE tresor_aliases (
+        name   TEXT COLLATE "C" PRIMARY KEY,
+        record BYTEA NOT NULL
+    );
     "#,
 ];
 

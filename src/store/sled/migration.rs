@@ -317,6 +317,7 @@ mod tests {
                         root: test_root(),
                         keys: snapshot_keys,
                         versions: Vec::new(),
+                        aliases: Vec::new(),
                     },
                     false,
                 )

@@ -18,6 +18,7 @@
 //! transaction over the trees it touches, followed by a flush (fsync of
 //! sled's log) before the method returns.
 
+mod aliases;
 pub(crate) mod compaction;
 mod migration;
 mod owner_index;
@@ -73,6 +74,8 @@ pub struct SledKeyStore {
     pub(super) usage: PackedTree,
     /// The owner index ([`owner_index`](owner_index)).
     pub(super) owners: PackedTree,
+    /// Aliases ([`aliases`](aliases)).
+    aliases: sled::Tree,
 }
 
 /// The size budget of a bucket of key records and wrapped DEKs: about a
@@ -161,6 +164,7 @@ impl SledKeyStore {
             rotations: db.open_tree("rotations").map_err(backend)?,
             usage: packed("usage_pages", USAGE_BUCKET_BYTES)?,
             owners: packed(owner_index::TREE, owner_index::BUCKET_BYTES)?,
+            aliases: db.open_tree(aliases::TREE).map_err(backend)?,
             db,
         };
         migration::migrate(&store)?;
@@ -377,6 +381,7 @@ impl KeyStore for SledKeyStore {
             root,
             keys,
             versions,
+            aliases: aliases::all(&self.aliases)?,
         })
     }
 
@@ -419,9 +424,13 @@ impl KeyStore for SledKeyStore {
                 &store.rotations,
                 store.usage.sled_tree(),
                 store.owners.sled_tree(),
+                &store.aliases,
             ] {
                 tree.clear().map_err(backend)?;
             }
+            // Before the root goes in: a restore cut short here leaves no
+            // root, so it is simply run again.
+            aliases::restore(&store.aliases, &snapshot.aliases)?;
             let mut staged = store.records.stage();
             for (key, record) in &keys {
                 staged.insert(key.id.as_str().as_bytes(), record)?;

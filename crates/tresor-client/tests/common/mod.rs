@@ -107,6 +107,7 @@ impl Crypto for Fake {
         Ok(Response::new(proto::EncryptResponse {
             ciphertext: b"sealed".to_vec(),
             key_version: 1,
+            key_id: String::new(),
         }))
     }
     async fn decrypt(

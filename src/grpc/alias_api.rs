@@ -1,0 +1,134 @@
+//! The alias calls of `tresor.v1.Admin` (CreateAlias, UpdateAlias,
+//! DeleteAlias, ListAliases): the handlers' bodies. Records name the
+//! alias as their key id and the target key in their detail.
+
+use tonic::{Request, Response, Status};
+
+use super::admin_api::AdminApi;
+use super::audited::{Answer, Subject, audited};
+use super::convert;
+use crate::model::{Alias, AliasName, Rpc};
+use tresor_proto::v1::{
+    AliasInfo, AliasRequest, DeleteAliasRequest, DeleteAliasResponse, ListAliasesRequest,
+    ListAliasesResponse,
+};
+
+/// A validated alias name from a request field.
+fn alias_name(raw: &str) -> Result<AliasName, Status> {
+    AliasName::parse(raw).map_err(|e| match e {
+        crate::error::Error::InvalidArgument(why) => {
+            Status::invalid_argument(format!("alias: {why}"))
+        }
+        other => Status::from(other),
+    })
+}
+
+/// An alias as the API shows it.
+fn alias_info(alias: &Alias) -> AliasInfo {
+    AliasInfo {
+        alias: alias.name.to_string(),
+        key_id: alias.key_id.to_string(),
+        created_at_unix: alias.created_at,
+        updated_at_unix: alias.updated_at,
+    }
+}
+
+/// What a create or update record shows: the alias, and the key it is
+/// pointed at.
+fn pointing(req: &AliasRequest) -> Subject {
+    Subject {
+        detail: Some(format!("to {}", req.key_id)),
+        ..Subject::key(&req.alias)
+    }
+}
+
+/// The page after `token` (the hex of the last alias listed), if any.
+fn page_start(token: &str) -> Result<Option<AliasName>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || Status::invalid_argument("page_token is not one this server issued");
+    let bytes = hex::decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    AliasName::parse(&text).map(Some).map_err(|_| invalid())
+}
+
+impl AdminApi {
+    /// CreateAlias or UpdateAlias.
+    pub(super) async fn handle_point_alias(
+        &self,
+        rpc: Rpc,
+        request: Request<AliasRequest>,
+    ) -> Result<Response<AliasInfo>, Status> {
+        let service = self.service();
+        audited(
+            service,
+            rpc,
+            request,
+            pointing,
+            |identity, req| async move {
+                let name = alias_name(&req.alias)?;
+                let key_id = convert::key_id(&req.key_id)?;
+                let alias = if rpc == Rpc::CreateAlias {
+                    service.create_alias(&identity, &name, &key_id).await?
+                } else {
+                    service.update_alias(&identity, &name, &key_id).await?
+                };
+                Ok(Answer::new(alias_info(&alias)))
+            },
+        )
+        .await
+    }
+
+    /// DeleteAlias.
+    pub(super) async fn handle_delete_alias(
+        &self,
+        request: Request<DeleteAliasRequest>,
+    ) -> Result<Response<DeleteAliasResponse>, Status> {
+        let service = self.service();
+        audited(
+            service,
+            Rpc::DeleteAlias,
+            request,
+            |req| Subject::key(&req.alias),
+            |identity, req| async move {
+                let name = alias_name(&req.alias)?;
+                service.delete_alias(&identity, &name).await?;
+                Ok(Answer::new(DeleteAliasResponse {}))
+            },
+        )
+        .await
+    }
+
+    /// ListAliases.
+    pub(super) async fn handle_list_aliases(
+        &self,
+        request: Request<ListAliasesRequest>,
+    ) -> Result<Response<ListAliasesResponse>, Status> {
+        let service = self.service();
+        audited(
+            service,
+            Rpc::ListAliases,
+            request,
+            |_| Subject::default(),
+            |identity, req| async move {
+                let page = service
+                    .list_aliases(
+                        &identity,
+                        &req.prefix,
+                        req.page_size,
+                        page_start(&req.page_token)?,
+                    )
+                    .await?;
+                Ok(Answer::new(ListAliasesResponse {
+                    aliases: page.aliases.iter().map(alias_info).collect(),
+                    next_page_token: page
+                        .next_after
+                        .map(|last| hex::encode(last.as_str()))
+                        .unwrap_or_default(),
+                }))
+            },
+        )
+        .await
+    }
+}
