@@ -85,6 +85,16 @@ fn stream_helper_survives_random_and_mutated_input() {
 }
 
 #[test]
+fn mac_token_helper_survives_random_and_mutated_input() {
+    smoke("mac_token", tresor_crypto::fuzz_mac_token);
+}
+
+#[test]
+fn deterministic_helper_survives_random_and_mutated_input() {
+    smoke("deterministic", tresor_crypto::fuzz_deterministic);
+}
+
+#[test]
 fn audit_helper_survives_random_and_mutated_input() {
     smoke("audit_record", tresor::audit::fuzz_audit);
 }
@@ -101,6 +111,8 @@ fn every_seed_passes_its_helper() {
     for (target, helper) in [
         ("ciphertext", tresor_crypto::fuzz_ciphertext as Helper),
         ("stream", tresor_crypto::fuzz_stream),
+        ("mac_token", tresor_crypto::fuzz_mac_token),
+        ("deterministic", tresor_crypto::fuzz_deterministic),
         ("audit_record", tresor::audit::fuzz_audit),
         ("config", tresor::config::fuzz_serve_args),
     ] {
@@ -133,6 +145,15 @@ fn hex_fields(path: &str, field: &str) -> Vec<Vec<u8>> {
         .lines()
         .filter_map(|line| line.strip_prefix(&prefix))
         .map(|value| hex::decode(value).expect("hex"))
+        .collect()
+}
+
+/// The `output:` values of a MAC or deterministic fixture file.
+fn output_seeds(path: &str) -> Vec<(String, Vec<u8>)> {
+    hex_fields(path, "output")
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| (format!("vector-{i}"), bytes))
         .collect()
 }
 
@@ -320,6 +341,8 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     for (target, seeds) in [
         ("ciphertext", ciphertext_seeds()),
         ("stream", stream_seeds()),
+        ("mac_token", output_seeds("keystore-fixtures/mac-v1.txt")),
+        ("deterministic", output_seeds("keystore-fixtures/deterministic-v1.txt")),
         ("audit_record", audit_seeds()),
         ("config", config_seeds()),
     ] {
@@ -331,7 +354,14 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
 #[test]
 fn committed_seeds_are_made_from_the_fixtures() {
     let expected = seeds();
-    for target in ["ciphertext", "stream", "audit_record", "config"] {
+    for target in [
+        "ciphertext",
+        "stream",
+        "mac_token",
+        "deterministic",
+        "audit_record",
+        "config",
+    ] {
         let mut want: Vec<(String, Vec<u8>)> = expected
             .iter()
             .filter(|(t, _, _)| *t == target)
@@ -362,7 +392,14 @@ fn committed_seeds_are_made_from_the_fixtures() {
 #[test]
 #[ignore = "writes fuzz/seeds; run by fuzz/seed.sh"]
 fn write_seeds() {
-    for target in ["ciphertext", "stream", "audit_record", "config"] {
+    for target in [
+        "ciphertext",
+        "stream",
+        "mac_token",
+        "deterministic",
+        "audit_record",
+        "config",
+    ] {
         let dir = seeds_dir(target);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).expect("remove old seeds");
