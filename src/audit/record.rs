@@ -102,8 +102,9 @@ pub struct Entry {
     /// The key concerned, as the caller named it (a key id or an alias).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
-    /// The key an alias in `key_id` resolved to (absent when `key_id`
-    /// named the key itself).
+    /// The key the call used when it is not `key_id`: the target of an
+    /// alias in `key_id`, or a key move's destination (ReEncrypt with a
+    /// destination key). Absent when `key_id` named the key used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_key_id: Option<String>,
     /// The key version used, when known.
@@ -218,8 +219,8 @@ pub struct ItemEntry {
     /// The key the item named (a key id or an alias).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
-    /// The key an alias in `key_id` resolved to, when the item succeeded
-    /// through an alias.
+    /// The key the item used when it is not `key_id` (an alias's target,
+    /// a key move's destination), when the item succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_key_id: Option<String>,
     /// The key version used, when the item succeeded.

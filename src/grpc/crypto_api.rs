@@ -13,7 +13,7 @@ use super::audited::{
 use super::convert;
 use crate::error::Error;
 use crate::model::Rpc;
-use crate::service::{BatchInput, DataKey, Decrypted, Encrypted, Service};
+use crate::service::{BatchInput, DataKey, Decrypted, Encrypted, ReEncryptItem, Service};
 use tresor_proto::v1::crypto_server::Crypto;
 use tresor_proto::v1::{
     DecryptBatchRequest, DecryptBatchResponse, DecryptDataKeyRequest, DecryptDataKeyResponse,
@@ -21,8 +21,8 @@ use tresor_proto::v1::{
     EncryptItemResult, EncryptRequest, EncryptResponse, GenerateDataKeyRequest,
     GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse, ItemStatus,
     MacAllVersionsResponse, MacBatchRequest, MacBatchResponse, MacRequest, MacResponse,
-    ReEncryptRequest, VerifyMacRequest, VerifyMacResponse, decrypt_item_result,
-    encrypt_item_result,
+    ReEncryptBatchRequest, ReEncryptRequest, VerifyMacRequest, VerifyMacResponse,
+    decrypt_item_result, encrypt_item_result,
 };
 
 /// Handlers of the data plane.
@@ -124,6 +124,27 @@ macro_rules! batch_request {
 
 batch_request!(EncryptBatchRequest, EncryptRequest, plaintext);
 batch_request!(DecryptBatchRequest, DecryptRequest, ciphertext);
+batch_request!(ReEncryptBatchRequest, ReEncryptRequest, ciphertext);
+
+/// One ReEncryptBatch item as the service takes it, or why it is refused.
+fn re_encrypt_item(item: &mut ReEncryptRequest) -> Result<ReEncryptItem<'_>, Error> {
+    let destination = if item.destination_key_id.is_empty() {
+        if !item.destination_context.is_empty() {
+            return Err(Error::InvalidArgument(
+                "destination_context is given without destination_key_id".into(),
+            ));
+        }
+        None
+    } else {
+        let key_id = crate::model::KeyId::parse(&item.destination_key_id)?;
+        let context = convert::context(std::mem::take(&mut item.destination_context));
+        Some((key_id, context))
+    };
+    Ok(ReEncryptItem {
+        source: item.input()?,
+        destination,
+    })
+}
 
 /// An Encrypt or ReEncrypt result as the API answers it.
 fn encrypt_response(encrypted: Encrypted) -> EncryptResponse {
@@ -385,6 +406,38 @@ impl Crypto for CryptoApi {
         request: Request<MacBatchRequest>,
     ) -> Result<Response<MacBatchResponse>, Status> {
         self.handle_mac_batch(request).await
+    }
+
+    async fn re_encrypt_batch(
+        &self,
+        request: Request<ReEncryptBatchRequest>,
+    ) -> Result<Response<EncryptBatchResponse>, Status> {
+        let service = &self.service;
+        audited_batch(
+            service,
+            Rpc::ReEncryptBatch,
+            request,
+            |identity, mut req| async move {
+                let items = req.items.iter_mut().map(re_encrypt_item);
+                let (results, outcomes) = item_results(
+                    service.re_encrypt_batch(&identity, items).await?,
+                    |encrypted| (encrypted.key_id.to_string(), encrypted.key_version.get()),
+                    |encrypted| EncryptItemResult {
+                        result: Some(encrypt_item_result::Result::Encrypted(encrypt_response(
+                            encrypted,
+                        ))),
+                    },
+                    |error| EncryptItemResult {
+                        result: Some(encrypt_item_result::Result::Error(error)),
+                    },
+                );
+                Ok(BatchAnswer {
+                    response: EncryptBatchResponse { results },
+                    outcomes,
+                })
+            },
+        )
+        .await
     }
 
     async fn decrypt_batch(

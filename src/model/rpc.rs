@@ -25,6 +25,8 @@ pub enum Rpc {
     EncryptBatch,
     /// `Crypto/DecryptBatch`.
     DecryptBatch,
+    /// `Crypto/ReEncryptBatch`.
+    ReEncryptBatch,
     /// `Crypto/Mac`.
     Mac,
     /// `Crypto/VerifyMac`.
@@ -87,7 +89,7 @@ pub enum Rpc {
 
 impl Rpc {
     /// Every RPC.
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 38] = [
         Self::Encrypt,
         Self::Decrypt,
         Self::ReEncrypt,
@@ -96,6 +98,7 @@ impl Rpc {
         Self::DecryptDataKey,
         Self::EncryptBatch,
         Self::DecryptBatch,
+        Self::ReEncryptBatch,
         Self::Mac,
         Self::VerifyMac,
         Self::MacAllVersions,
@@ -138,6 +141,7 @@ impl Rpc {
             Self::DecryptDataKey => "DecryptDataKey",
             Self::EncryptBatch => "EncryptBatch",
             Self::DecryptBatch => "DecryptBatch",
+            Self::ReEncryptBatch => "ReEncryptBatch",
             Self::Mac => "Mac",
             Self::VerifyMac => "VerifyMac",
             Self::MacAllVersions => "MacAllVersions",
@@ -183,6 +187,7 @@ impl Rpc {
                 | Self::DecryptDataKey
                 | Self::EncryptBatch
                 | Self::DecryptBatch
+                | Self::ReEncryptBatch
                 | Self::Mac
                 | Self::VerifyMac
                 | Self::MacAllVersions
@@ -195,7 +200,11 @@ impl Rpc {
     pub fn decrypts(self) -> bool {
         matches!(
             self,
-            Self::Decrypt | Self::DecryptDataKey | Self::ReEncrypt | Self::DecryptBatch
+            Self::Decrypt
+                | Self::DecryptDataKey
+                | Self::ReEncrypt
+                | Self::DecryptBatch
+                | Self::ReEncryptBatch
         )
     }
 
@@ -230,6 +239,7 @@ impl Rpc {
             | Self::DecryptDataKey
             | Self::EncryptBatch
             | Self::DecryptBatch
+            | Self::ReEncryptBatch
             | Self::Mac
             | Self::VerifyMac
             | Self::MacAllVersions

@@ -689,3 +689,56 @@ impl Service {
         Ok(opened)
     }
 }
+
+/// One ReEncryptBatch item, validated at the edge: the ciphertext with its
+/// key and context, and where to move it (`None`: re-encrypt under its own
+/// key's primary version).
+#[derive(Debug)]
+pub struct ReEncryptItem<'a> {
+    /// The ciphertext, its key and its context.
+    pub source: BatchItem<'a>,
+    /// The destination key and context of a key move.
+    pub destination: Option<(KeyId, Context)>,
+}
+
+impl Service {
+    /// Re-encrypts or moves every item as [`Service::re_encrypt`] or
+    /// [`Service::re_encrypt_to`] would, each with its own result, in
+    /// order. Fails as a whole only when sealed or given more than
+    /// `--max-batch-items` items.
+    pub async fn re_encrypt_batch<'a>(
+        &self,
+        identity: &Identity,
+        items: impl ExactSizeIterator<Item = Result<ReEncryptItem<'a>, Error>>,
+    ) -> Result<Vec<Result<Encrypted, Error>>, Error> {
+        self.check_batch_size(items.len())?;
+        self.keyring()?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = match item {
+                Ok(ReEncryptItem {
+                    source,
+                    destination: None,
+                }) => {
+                    self.re_encrypt(identity, &source.key_id, source.data, &source.context)
+                        .await
+                }
+                Ok(ReEncryptItem {
+                    source,
+                    destination: Some((key_id, context)),
+                }) => {
+                    self.re_encrypt_to(
+                        identity,
+                        (&source.key_id, &source.context),
+                        source.data,
+                        (&key_id, &context),
+                    )
+                    .await
+                }
+                Err(refused) => Err(refused),
+            };
+            results.push(result);
+        }
+        Ok(results)
+    }
+}

@@ -47,8 +47,8 @@ pub use audit::{
 use authz::Caller;
 pub use backup::{BackupSummary, RestorePlan, open_backup, plan_restore, restore_backup};
 pub use data::{
-    BatchInput, BatchItem, DataKey, DataKeySize, Decrypted, Encrypted, context_too_large,
-    context_within_limits,
+    BatchInput, BatchItem, DataKey, DataKeySize, Decrypted, Encrypted, ReEncryptItem,
+    context_too_large, context_within_limits,
 };
 pub use guard::{DEFAULT_CONTROL_PLANE_RATE, DEFAULT_SEAL_DENIAL_IDENTITIES, GuardOptions};
 pub use key_count::KEY_COUNT_TTL;

@@ -342,7 +342,10 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ("ciphertext", ciphertext_seeds()),
         ("stream", stream_seeds()),
         ("mac_token", output_seeds("keystore-fixtures/mac-v1.txt")),
-        ("deterministic", output_seeds("keystore-fixtures/deterministic-v1.txt")),
+        (
+            "deterministic",
+            output_seeds("keystore-fixtures/deterministic-v1.txt"),
+        ),
         ("audit_record", audit_seeds()),
         ("config", config_seeds()),
     ] {

@@ -261,3 +261,77 @@ async fn tresor_reencrypt_to_moves_a_ciphertext_from_the_command_line() {
     assert_eq!(opened.stdout, b"card 4111");
     billing.fails(&["reencrypt", SOURCE, "--to-context", "a=b"], 2);
 }
+
+/// ReEncryptBatch: each item re-encrypted in place or moved, with its own
+/// authorization and result; the moved items open only under the
+/// destination, and the audit record names each item's destination.
+#[tokio::test]
+async fn a_batch_moves_each_item_on_its_own() {
+    let (server, mut admin, mut billing, sealed) = two_tenants_keys().await;
+    let item = |destination: &str| proto::ReEncryptRequest {
+        destination_context: ctx(&[]),
+        ..move_request(&sealed, destination)
+    };
+    let in_place = proto::ReEncryptRequest {
+        key_id: SOURCE.into(),
+        ciphertext: sealed.clone(),
+        context: ctx(&[("tenant", "42")]),
+        ..Default::default()
+    };
+    let context_alone = proto::ReEncryptRequest {
+        destination_context: ctx(&[("a", "b")]),
+        ..in_place.clone()
+    };
+    let batch = |billing: &mut common::Clients, items: Vec<proto::ReEncryptRequest>| {
+        let mut billing = billing.clone();
+        async move {
+            billing
+                .crypto
+                .re_encrypt_batch(proto::ReEncryptBatchRequest { items })
+                .await
+                .expect("batch")
+                .into_inner()
+                .results
+        }
+    };
+    // Without ENCRYPT on the destination the move is refused, the rest done.
+    let results = batch(
+        &mut billing,
+        vec![item(DESTINATION), in_place.clone(), context_alone],
+    )
+    .await;
+    let code = |r: &proto::EncryptItemResult| match &r.result {
+        Some(proto::encrypt_item_result::Result::Encrypted(_)) => 0,
+        Some(proto::encrypt_item_result::Result::Error(e)) => e.code,
+        None => -1,
+    };
+    assert_eq!(
+        results.iter().map(code).collect::<Vec<_>>(),
+        [
+            Code::PermissionDenied as i32,
+            0,
+            Code::InvalidArgument as i32
+        ]
+    );
+    allow(&mut admin, DESTINATION, BILLING, Operation::Encrypt).await;
+    let results = batch(&mut billing, vec![item(DESTINATION), item("not a key id")]).await;
+    let moved = match &results[0].result {
+        Some(proto::encrypt_item_result::Result::Encrypted(done)) => done.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(moved.key_id, DESTINATION);
+    assert_eq!(code(&results[1]), Code::InvalidArgument as i32);
+    let mut shipping = server.client(SHIPPING).await;
+    shipping
+        .assert_decrypts(DESTINATION, &moved.ciphertext, &[], b"card 4111")
+        .await;
+    let fixture = server.stop().await;
+    let records = common::audit_records(&tresor::service::default_audit_file(&fixture.data_dir()));
+    let last = records
+        .iter()
+        .rev()
+        .find(|r| r["operation"] == "ReEncryptBatch")
+        .expect("batch record");
+    assert_eq!(last["results"][0]["key_id"], SOURCE);
+    assert_eq!(last["results"][0]["resolved_key_id"], DESTINATION);
+}

@@ -567,6 +567,27 @@ impl Client {
         })
     }
 
+    /// Re-encrypts or moves many ciphertexts in one call (each item as
+    /// [`Client::re_encrypt`], or [`Client::re_encrypt_to`] when it names a
+    /// destination key); as [`Client::encrypt_batch`] otherwise.
+    pub async fn re_encrypt_batch(
+        &self,
+        items: Vec<proto::ReEncryptRequest>,
+    ) -> Result<Vec<Result<proto::EncryptResponse, ClientError>>, ClientError> {
+        let count = items.len();
+        let request = proto::ReEncryptBatchRequest { items };
+        let response = self
+            .crypto_rpc(Idempotency::Safe, request, |mut c, r| async move {
+                c.re_encrypt_batch(r).await
+            })
+            .await?;
+        self.item_results(count, response.results, |result| match result.result {
+            Some(proto::encrypt_item_result::Result::Encrypted(done)) => Some(Ok(done)),
+            Some(proto::encrypt_item_result::Result::Error(status)) => Some(Err(status)),
+            None => None,
+        })
+    }
+
     /// Per-item results as typed errors; a server that answers another
     /// number of results, or a result with neither payload nor status,
     /// breaks the contract.

@@ -152,6 +152,12 @@ impl Crypto for Fake {
     ) -> Result<Response<proto::DecryptBatchResponse>, Status> {
         Err(Status::unimplemented("test server"))
     }
+    async fn re_encrypt_batch(
+        &self,
+        _: Request<proto::ReEncryptBatchRequest>,
+    ) -> Result<Response<proto::EncryptBatchResponse>, Status> {
+        Err(Status::unimplemented("test server"))
+    }
     async fn mac(
         &self,
         _: Request<proto::MacRequest>,
