@@ -247,6 +247,42 @@ async fn a_mix_over_created_keys_sends_every_operation() {
     }
 }
 
+/// `--mix mac,mac-batch` with `--create-keys` makes MAC keys and sends
+/// both (issue 21); mixing them with encryption is refused up front.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mac_operations_run_on_created_mac_keys() {
+    let server = TestServer::start().await;
+    let bench = Bench::new(&server, ADMIN);
+    let report = bench
+        .short_json(&[
+            "--key-prefix",
+            "bench/mac",
+            "--keys",
+            "2",
+            "--create-keys",
+            "--mix",
+            "mac=1,mac-batch=1",
+            "--batch-size",
+            "10",
+            "--payload",
+            "64",
+        ])
+        .await;
+    requests_without_errors(&report);
+    let ops = &report["operations"];
+    assert!(
+        number(ops, "/mac") > 0.0 && number(ops, "/mac-batch") > 0.0,
+        "{report:#}"
+    );
+    let mut admin = server.admin().await;
+    let key = admin.key("bench/mac-0").await.expect("key created");
+    assert_eq!(key.purpose, common::proto::KeyPurpose::Mac as i32);
+    let mixed = bench
+        .run(&["--key-id", "bench/mac-0", "--mix", "encrypt,mac"])
+        .await;
+    assert_fails(&mixed, 2, "separate runs");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_count_requests_and_items() {
     let (_server, bench) = billing_with_a_key().await;

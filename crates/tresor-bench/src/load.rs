@@ -71,7 +71,7 @@ impl Workload {
         let count = op.items(self.batch_size);
         let mut items = Vec::with_capacity(count);
         match op {
-            Op::Encrypt | Op::EncryptBatch => {
+            Op::Encrypt | Op::EncryptBatch | Op::Mac | Op::MacBatch => {
                 for _ in 0..count {
                     let key = self.key(draw.below(self.keys.len()));
                     items.push(Item {
@@ -349,6 +349,20 @@ pub async fn call_tresor(
                 })
                 .collect();
             first_item_error(client.decrypt_batch(requests).await?)
+        }
+        Op::Mac => {
+            let item = one()?;
+            client
+                .mac_request(tresor_client::mac_request(item.key, item.data, context, 0))
+                .await
+                .map(drop)
+        }
+        Op::MacBatch => {
+            let requests = items
+                .iter()
+                .map(|item| tresor_client::mac_request(item.key, item.data, context, 0))
+                .collect();
+            first_item_error(client.mac_batch(requests).await?)
         }
     }
 }

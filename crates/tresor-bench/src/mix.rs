@@ -20,6 +20,10 @@ pub enum Op {
     EncryptBatch,
     /// One DecryptBatch of `--batch-size` ciphertexts made during set-up.
     DecryptBatch,
+    /// Mac of `--payload` bytes (the keys must be MAC keys).
+    Mac,
+    /// One MacBatch of `--batch-size` items of `--payload` bytes.
+    MacBatch,
 }
 
 /// Size of a data key from GenerateDataKey.
@@ -27,12 +31,14 @@ const DATA_KEY_BYTES: usize = 32;
 
 impl Op {
     /// Every operation, in the order the CLI lists them.
-    pub const ALL: [Op; 5] = [
+    pub const ALL: [Op; 7] = [
         Op::Encrypt,
         Op::Decrypt,
         Op::GenerateDataKey,
         Op::EncryptBatch,
         Op::DecryptBatch,
+        Op::Mac,
+        Op::MacBatch,
     ];
 
     /// The name used in `--mix` and in reports.
@@ -43,12 +49,20 @@ impl Op {
             Op::GenerateDataKey => "generate-data-key",
             Op::EncryptBatch => "encrypt-batch",
             Op::DecryptBatch => "decrypt-batch",
+            Op::Mac => "mac",
+            Op::MacBatch => "mac-batch",
         }
     }
 
     /// Whether one request of this kind carries `--batch-size` items.
     pub fn is_batch(self) -> bool {
-        matches!(self, Op::EncryptBatch | Op::DecryptBatch)
+        matches!(self, Op::EncryptBatch | Op::DecryptBatch | Op::MacBatch)
+    }
+
+    /// Whether this operation needs MAC keys (the others need encryption
+    /// keys, so one run cannot mix the two).
+    pub fn needs_mac_keys(self) -> bool {
+        matches!(self, Op::Mac | Op::MacBatch)
     }
 
     /// Items one request of this kind handles (what items/s counts): the
@@ -62,9 +76,11 @@ impl Op {
     /// generate-data-key, payload × batch size for a batch.
     pub fn plaintext_bytes(self, payload: usize, batch_size: usize) -> usize {
         match self {
-            Op::Encrypt | Op::Decrypt => payload,
+            Op::Encrypt | Op::Decrypt | Op::Mac => payload,
             Op::GenerateDataKey => DATA_KEY_BYTES,
-            Op::EncryptBatch | Op::DecryptBatch => payload.saturating_mul(batch_size),
+            Op::EncryptBatch | Op::DecryptBatch | Op::MacBatch => {
+                payload.saturating_mul(batch_size)
+            }
         }
     }
 
@@ -131,6 +147,12 @@ impl Mix {
             weights.push((op, weight));
         }
         weights.retain(|(_, weight)| *weight > 0);
+        let mac_ops = weights.iter().filter(|(op, _)| op.needs_mac_keys()).count();
+        if mac_ops != 0 && mac_ops != weights.len() {
+            return Err(
+                "mac and mac-batch need MAC keys and the other operations encryption keys: run them in separate runs".into(),
+            );
+        }
         let divisor = weights.iter().fold(0, |g, (_, w)| gcd(g, *w));
         if divisor == 0 {
             return Err("every weight is 0: at least one operation needs a positive weight".into());
@@ -210,6 +232,18 @@ impl Draw {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mac_operations_run_apart_from_encryption() {
+        let mac = Mix::parse("mac=3,mac-batch").expect("mac mix");
+        assert!(mac.ops().all(Op::needs_mac_keys));
+        assert_eq!(Op::MacBatch.items(100), 100);
+        assert_eq!(Op::Mac.plaintext_bytes(64, 100), 64);
+        let mixed = Mix::parse("encrypt,mac").expect_err("mixed purposes");
+        assert!(mixed.contains("separate runs"), "{mixed}");
+        // A zero weight does not count.
+        assert!(Mix::parse("encrypt,mac=0").is_ok());
+    }
 
     #[test]
     fn weights_default_to_one_and_reduce_by_their_gcd() {

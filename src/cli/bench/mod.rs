@@ -34,6 +34,7 @@ use tresor_bench::load::{self, Item, Phase, Sealed, Stats, Target, Workload};
 use tresor_bench::mix::{Mix, Op};
 use tresor_bench::report::{Comparison, Round, Setup, Side, Single};
 use tresor_client::{ClientError, RetryPolicy};
+use tresor_proto::v1 as proto;
 
 /// Ciphertexts encrypted during set-up for Decrypt and DecryptBatch, at
 /// least (a larger batch repeats them).
@@ -220,7 +221,12 @@ pub async fn run(
     }
     let first = first.ok_or_else(|| CliError::usage("no connection"))?;
     if args.create_keys {
-        create_keys(&first, &keys).await?;
+        let purpose = if args.mix.ops().any(Op::needs_mac_keys) {
+            proto::KeyPurpose::Mac
+        } else {
+            proto::KeyPurpose::EncryptDecrypt
+        };
+        create_keys(&first, &keys, purpose).await?;
     }
     let workload = Arc::new(set_up(&first, keys, &args).await?);
     let setup = Setup {
@@ -346,19 +352,26 @@ async fn compare(
     Ok((tresor_total, echo_total, rounds))
 }
 
-/// Creates the keys that do not exist, owned by the caller.
-async fn create_keys(connection: &Connection, keys: &[String]) -> Result<(), CliError> {
+/// Creates the keys that do not exist, owned by the caller, of `purpose`.
+async fn create_keys(
+    connection: &Connection,
+    keys: &[String],
+    purpose: proto::KeyPurpose,
+) -> Result<(), CliError> {
     let owner = connection.identity.as_ref().ok_or_else(|| {
         CliError::usage(
             "--create-keys needs a client certificate (--cert/--key) naming an identity",
         )
     })?;
     for key in keys {
-        match connection
-            .client
-            .create_key(key, owner.as_ref(), "created by tresor bench")
-            .await
-        {
+        let request = proto::CreateKeyRequest {
+            key_id: key.clone(),
+            owner: owner.as_ref().to_owned(),
+            description: "created by tresor bench".into(),
+            purpose: purpose.into(),
+            ..Default::default()
+        };
+        match connection.client.create_key_with(request).await {
             Ok(_) | Err(ClientError::AlreadyExists(_)) => {}
             Err(e @ ClientError::PermissionDenied(_)) => {
                 let mut error = CliError::about_key(e, key, Some(owner));
@@ -421,7 +434,7 @@ async fn set_up(
     for (index, key) in probed {
         for op in args.mix.ops() {
             let data: &[u8] = match op {
-                Op::Encrypt | Op::EncryptBatch => &payload,
+                Op::Encrypt | Op::EncryptBatch | Op::Mac | Op::MacBatch => &payload,
                 // Decrypts use only keys with a ciphertext in the pool.
                 Op::Decrypt | Op::DecryptBatch => {
                     match pool.iter().find(|sealed| sealed.key == index) {
