@@ -12,14 +12,14 @@
 //! | [`config`] | `tresor serve` flags validated into `Settings`, one file per concern (transport, store, unseal) |
 //! | [`server`] | wiring, mTLS, connection limits, health, reflection, graceful shutdown; the ops HTTP listener (metrics, alert webhook), process hardening, the bench echo server |
 //! | [`grpc`] | the gRPC edge: tonic handlers, proto ↔ domain conversion, the one error → status mapping ([`grpc::classify`]) |
-//! | [`service`] | domain operations, the single authorization check (`service::authz`), key lifecycle, rotation (`service::rotation`), seal and unseal, metrics |
+//! | [`service`] | domain operations, the single authorization check (`service::authz`), key purposes and blind indexes (`service::mac`), aliases (`service::aliases`), key lifecycle, rotation (`service::rotation`), seal and unseal, metrics |
 //! | [`anomaly`] | per-identity rate limits and anomaly alerts (pure counting) |
 //! | [`audit`] | the tamper-evident audit log: record format, group-commit writer, offline verification |
 //! | [`backup`] | the backup file format and scheduled backups with retention |
-//! | [`store`] | the `KeyStore` trait, its conformance suite, `store::sled` and `store::postgres` |
+//! | [`store`] | the `KeyStore` and `AliasStore` traits, their conformance suite, `store::sled` and `store::postgres` |
 //! | [`master_key`] | the `MasterKey` trait, the key-file and AWS KMS providers |
 //! | [`pki`] | certificate authority and certificate issuing (rcgen) |
-//! | [`model`], [`identity`], [`error`] | domain values (key ids, versions, states, metadata), caller identities from certificates, one error enum per concern |
+//! | [`model`], [`identity`], [`error`] | domain values (key ids, versions, states, purposes, labels, aliases, metadata), caller identities from certificates, one error enum per concern |
 //! | [`fs`] | private files: 0600, fsynced, replaced atomically |
 //!
 //! Where to change what: how a grant is checked, `service::authz`; a new
