@@ -128,7 +128,13 @@ impl Service {
         let current = self.store.alias(name).await?.ok_or(Error::NotFound)?;
         let current = self.verified_alias(current).await?;
         let target = self.alias_target_key(key_id).await?;
-        if let Some(old) = self.live_key(&current.key_id).await?
+        // The key it points at now, also past its deletion time (until the
+        // purge destroys it): a repoint never changes the purpose.
+        let old = match self.store.key(&current.key_id).await? {
+            Some(old) => Some(self.verified(old).await?),
+            None => None,
+        };
+        if let Some(old) = old
             && old.purpose != target.purpose
         {
             return Err(Error::FailedPrecondition(Precondition::WrongKeyPurpose {
