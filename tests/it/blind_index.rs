@@ -333,3 +333,44 @@ async fn the_audit_log_keeps_no_message_and_says_whether_a_mac_verified() {
             .any(|r| r["operation"] == "Mac" && r["key_id"] == INDEX)
     );
 }
+
+#[tokio::test]
+async fn oversized_messages_and_contexts_are_refused_without_echoing_them() {
+    let fixture = common::Fixture::new();
+    let server = TestServer::start_with(fixture, 1024).await;
+    let mut admin = server.admin().await;
+    crate::key_purposes::create(&mut admin, INDEX, BILLING, KeyPurpose::Mac, &[]).await;
+    let mut billing = server.client(BILLING).await;
+    let secret = b"SECRET-EMAIL-MARKER".repeat(60);
+    let status = assert_code(
+        billing.crypto.mac(request(&secret, 0)).await,
+        Code::InvalidArgument,
+    );
+    assert!(
+        status
+            .message()
+            .starts_with("message is larger than the limit"),
+        "{status:?}"
+    );
+    assert!(!status.message().contains("SECRET"));
+    let mut huge_context = request(b"m", 0);
+    huge_context.context = (0..100)
+        .map(|i| (format!("k{i}"), "v".repeat(300)))
+        .collect();
+    let status = assert_code(
+        billing.crypto.mac(huge_context).await,
+        Code::InvalidArgument,
+    );
+    assert!(
+        status.message().contains("context is too large"),
+        "{status:?}"
+    );
+    let status = assert_code(
+        billing
+            .crypto
+            .verify_mac(verify(&secret, b"TRS!\0\0\0\x01abcd", 4))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert!(!status.message().contains("SECRET"));
+}
