@@ -38,6 +38,7 @@ fn key(n: u64) -> KeyMetadata {
         created_at: 1_700_000_000,
         grants: BTreeMap::new(),
         rotation_period: None,
+        conditional_grants: Vec::new(),
         purpose: Default::default(),
         labels: Default::default(),
         tag: None,

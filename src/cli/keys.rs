@@ -166,22 +166,34 @@ pub enum GrantCommand {
     Create {
         /// Key id.
         id: String,
-        /// Identity receiving the grant.
-        #[arg(long, value_name = "IDENTITY")]
+        /// Identity receiving the grant, or every SPIFFE id under a path:
+        /// spiffe://TRUST-DOMAIN/PATH/* (no other wildcard).
+        #[arg(long, value_name = "IDENTITY|PATTERN")]
         grantee: String,
         /// Comma-separated: encrypt, decrypt, reencrypt, generate-data-key,
         /// mac, verify-mac.
         #[arg(long, value_name = "OPS", value_delimiter = ',', required = true, value_parser = parse_operation)]
         ops: Vec<proto::Operation>,
+        /// Only requests whose context is exactly these pairs (repeatable).
+        #[arg(long = "context-equals", value_name = "K=V", value_parser = parse_pair, conflicts_with = "context_subset")]
+        context_equals: Vec<(String, String)>,
+        /// Only requests whose context contains these pairs (repeatable).
+        #[arg(long = "context-subset", value_name = "K=V", value_parser = parse_pair)]
+        context_subset: Vec<(String, String)>,
+        /// The grant stops allowing anything after this long, for example
+        /// 30d or 12h.
+        #[arg(long, value_name = "DURATION", value_parser = parse_period)]
+        expires_in: Option<std::time::Duration>,
     },
-    /// Take operations away from a grantee (all of them without --ops).
+    /// Take operations away from a grantee (all of them without --ops), in
+    /// every grant it has on the key.
     ///
     /// Example: tresor grant revoke billing/customer-records --grantee spiffe://example.org/reports
     Revoke {
         /// Key id.
         id: String,
-        /// Identity losing the grant.
-        #[arg(long, value_name = "IDENTITY")]
+        /// Identity or pattern losing the grant, as granted.
+        #[arg(long, value_name = "IDENTITY|PATTERN")]
         grantee: String,
         /// Comma-separated operations to remove; all when omitted.
         #[arg(long, value_name = "OPS", value_delimiter = ',', value_parser = parse_operation)]
@@ -444,9 +456,32 @@ pub async fn run_grant(
             .join(",")
     };
     Ok(match command {
-        GrantCommand::Create { id, grantee, ops } => {
+        GrantCommand::Create {
+            id,
+            grantee,
+            ops,
+            context_equals,
+            context_subset,
+            expires_in,
+        } => {
+            let expires_at_unix = match expires_in {
+                None => 0,
+                Some(after) => std::time::SystemTime::now()
+                    .checked_add(after)
+                    .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+                    .and_then(|secs| i64::try_from(secs.as_secs()).ok())
+                    .ok_or_else(|| CliError::usage("--expires-in is too far in the future"))?,
+            };
+            let request = proto::GrantRequest {
+                key_id: id.clone(),
+                grantee: grantee.clone(),
+                operations: ops.iter().map(|op| (*op).into()).collect(),
+                context_equals: context(&context_equals),
+                context_subset: context(&context_subset),
+                expires_at_unix,
+            };
             let key = client
-                .create_grant(&id, &grantee, &ops)
+                .create_grant_with(request)
                 .await
                 .map_err(|e| about_key(e, &id, conn))?;
             print_key(
@@ -483,15 +518,7 @@ pub async fn run_grant(
                     output::json(&serde_json::json!({ "key_id": key.key_id, "grants": key.grants }))
                 }
                 OutputFormat::Human if key.grants.is_empty() => format!("no grants on {id}\n"),
-                OutputFormat::Human => {
-                    let mut rows = vec![vec!["GRANTEE".to_owned(), "OPERATIONS".to_owned()]];
-                    rows.extend(
-                        key.grants
-                            .iter()
-                            .map(|g| vec![g.grantee.clone(), g.operations.join(",")]),
-                    );
-                    output::table(&rows)
-                }
+                OutputFormat::Human => output::table(&output::grant_rows(&key.grants, "")),
             }
         }
     })

@@ -30,10 +30,66 @@ pub struct VersionView {
 /// A grant as printed.
 #[derive(Debug, Clone, Serialize)]
 pub struct GrantView {
-    /// The identity granted.
+    /// The identity granted, or a pattern `spiffe://.../*`.
     pub grantee: String,
-    /// Operation names: encrypt, decrypt, reencrypt, generate-data-key.
+    /// Operation names: encrypt, decrypt, reencrypt, generate-data-key,
+    /// mac, verify-mac.
     pub operations: Vec<String>,
+    /// The context a request must have exactly (omitted when none).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub context_equals: std::collections::BTreeMap<String, String>,
+    /// Pairs a request's context must contain (omitted when none).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub context_subset: std::collections::BTreeMap<String, String>,
+    /// When the grant expires, RFC 3339 UTC (omitted when never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// The table of a key's grants, each row's first cell after `indent`: a
+/// CONDITIONS column only when some grant has a constraint or an expiry.
+pub fn grant_rows(grants: &[GrantView], indent: &str) -> Vec<Vec<String>> {
+    let conditional = grants.iter().any(|g| g.conditions() != "-");
+    let mut header = vec![format!("{indent}GRANTEE"), "OPERATIONS".to_owned()];
+    if conditional {
+        header.push("CONDITIONS".to_owned());
+    }
+    let mut rows = vec![header];
+    rows.extend(grants.iter().map(|g| {
+        let mut row = vec![format!("{indent}{}", g.grantee), g.operations.join(",")];
+        if conditional {
+            row.push(g.conditions());
+        }
+        row
+    }));
+    rows
+}
+
+impl GrantView {
+    /// Its constraint and expiry for people ("-" when none).
+    fn conditions(&self) -> String {
+        let pairs = |map: &std::collections::BTreeMap<String, String>| {
+            map.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut parts = Vec::new();
+        if !self.context_equals.is_empty() {
+            parts.push(format!("context = {}", pairs(&self.context_equals)));
+        }
+        if !self.context_subset.is_empty() {
+            parts.push(format!("context has {}", pairs(&self.context_subset)));
+        }
+        if let Some(at) = &self.expires_at {
+            parts.push(format!("until {at}"));
+        }
+        if parts.is_empty() {
+            "-".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    }
 }
 
 /// A key as printed.
@@ -224,6 +280,9 @@ impl From<&proto::KeyInfo> for KeyView {
                         .filter_map(|op| proto::Operation::try_from(*op).ok())
                         .map(|op| operation_name(op).to_owned())
                         .collect(),
+                    context_equals: g.context_equals.clone().into_iter().collect(),
+                    context_subset: g.context_subset.clone().into_iter().collect(),
+                    expires_at: (g.expires_at_unix != 0).then(|| timestamp(g.expires_at_unix)),
                 })
                 .collect(),
         }
@@ -383,12 +442,7 @@ pub fn key_block(key: &KeyView) -> String {
     if key.grants.is_empty() {
         out.push_str("  none\n");
     } else {
-        let mut rows = vec![vec!["  GRANTEE".to_owned(), "OPERATIONS".to_owned()]];
-        rows.extend(
-            key.grants
-                .iter()
-                .map(|g| vec![format!("  {}", g.grantee), g.operations.join(",")]),
-        );
+        let rows = grant_rows(&key.grants, "  ");
         out.push_str(&table(&rows));
     }
     out

@@ -145,26 +145,6 @@ impl AdminApi {
     }
 }
 
-/// A grant request, validated.
-struct GrantParts {
-    key_id: crate::model::KeyId,
-    grantee: crate::identity::Identity,
-    operations: crate::model::OperationSet,
-}
-
-/// Key id, grantee and operations of a grant request, validated; the
-/// grantee by `grantee` (a [`convert`] function).
-fn grant_parts(
-    req: &GrantRequest,
-    grantee: fn(&str, &str) -> Result<crate::identity::Identity, Status>,
-) -> Result<GrantParts, Status> {
-    Ok(GrantParts {
-        key_id: convert::key_id(&req.key_id)?,
-        grantee: grantee("grantee", &req.grantee)?,
-        operations: convert::operations(&req.operations)?,
-    })
-}
-
 /// A key's info as a response, with its primary version for the record.
 fn key_info(key: &crate::model::KeyMetadata) -> Answer<KeyInfo> {
     Answer::new(convert::key_info(key)).with_key_version(key.primary_version.get())
@@ -438,14 +418,11 @@ impl Admin for AdminApi {
             request,
             grant_subject,
             |identity, req| async move {
-                let GrantParts {
-                    key_id,
-                    grantee,
-                    operations,
-                } = grant_parts(&req, convert::identity)?;
+                let key_id = convert::key_id(&req.key_id)?;
+                let grant = convert::grant(&req)?;
                 Ok(key_info(
                     &service
-                        .create_grant(&identity, &key_id, &grantee, operations)
+                        .create_conditional_grant(&identity, &key_id, grant)
                         .await?,
                 ))
             },
@@ -492,14 +469,12 @@ impl Admin for AdminApi {
             request,
             grant_subject,
             |identity, req| async move {
-                let GrantParts {
-                    key_id,
-                    grantee,
-                    operations,
-                } = grant_parts(&req, convert::stored_identity)?;
+                let key_id = convert::key_id(&req.key_id)?;
+                let grantee = convert::revoked_grantee(&req)?;
+                let operations = convert::operations(&req.operations)?;
                 Ok(key_info(
                     &service
-                        .revoke_grant(&identity, &key_id, &grantee, operations)
+                        .revoke_grantee(&identity, &key_id, &grantee, operations)
                         .await?,
                 ))
             },

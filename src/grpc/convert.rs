@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use tonic::Status;
 
 use crate::identity::Identity;
-use crate::model::{KeyId, KeyMetadata, KeyPurpose, KeyState, Labels, Operation, OperationSet};
+use crate::model::{
+    ConditionalGrant, ContextConstraint, Grantee, KeyId, KeyMetadata, KeyPurpose, KeyState, Labels,
+    Operation, OperationSet,
+};
 use crate::service::{BatchInput, BatchItem, DataKeySize};
 use tresor_crypto::{Context, MacLength};
 use tresor_proto::v1 as proto;
@@ -112,6 +115,68 @@ fn proto_operation(op: Operation) -> proto::Operation {
     }
 }
 
+/// A conditional grant as KeyInfo shows it.
+fn conditional_grant(grant: &ConditionalGrant) -> proto::Grant {
+    let (context_equals, context_subset) = match &grant.constraint {
+        ContextConstraint::None => Default::default(),
+        ContextConstraint::Equals(pairs) => (pairs.clone().into_iter().collect(), HashMap::new()),
+        ContextConstraint::Subset(pairs) => (HashMap::new(), pairs.clone().into_iter().collect()),
+    };
+    proto::Grant {
+        grantee: grant.grantee.to_string(),
+        operations: grant
+            .operations
+            .iter()
+            .map(|op| proto_operation(op).into())
+            .collect(),
+        context_equals,
+        context_subset,
+        expires_at_unix: grant.expires_at.unwrap_or(0),
+    }
+}
+
+/// A CreateGrant request's grant, validated: grantee (identity or
+/// pattern), operations, constraint and expiry.
+pub fn grant(req: &proto::GrantRequest) -> Result<ConditionalGrant, Status> {
+    let grantee = Grantee::parse(&req.grantee)
+        .map_err(|e| Status::invalid_argument(format!("grantee: {}", message_of(e))))?;
+    let constraint = ContextConstraint::from_fields(
+        req.context_equals.clone().into_iter().collect(),
+        req.context_subset.clone().into_iter().collect(),
+    )?;
+    if req.expires_at_unix < 0 {
+        return Err(Status::invalid_argument("expires_at_unix is negative"));
+    }
+    Ok(ConditionalGrant {
+        grantee,
+        operations: operations(&req.operations)?,
+        constraint,
+        expires_at: (req.expires_at_unix != 0).then_some(req.expires_at_unix),
+    })
+}
+
+/// A RevokeGrant request's grantee: a pattern, or an identity as stored
+/// (also a legacy name an older release kept); no constraint or expiry.
+pub fn revoked_grantee(req: &proto::GrantRequest) -> Result<Grantee, Status> {
+    if !req.context_equals.is_empty() || !req.context_subset.is_empty() || req.expires_at_unix != 0
+    {
+        return Err(Status::invalid_argument(
+            "RevokeGrant takes no constraint or expiry: it revokes from every grant of the grantee",
+        ));
+    }
+    match Grantee::parse(&req.grantee) {
+        Ok(grantee) => Ok(grantee),
+        Err(_) => Ok(Grantee::Exact(stored_identity("grantee", &req.grantee)?)),
+    }
+}
+
+fn message_of(e: crate::error::Error) -> String {
+    match e {
+        crate::error::Error::InvalidArgument(why) => why,
+        other => other.to_string(),
+    }
+}
+
 /// CreateKey's purpose: unspecified is ENCRYPT_DECRYPT.
 pub fn key_purpose(raw: i32) -> Result<KeyPurpose, Status> {
     match proto::KeyPurpose::try_from(raw) {
@@ -192,7 +257,9 @@ pub fn key_info(key: &KeyMetadata) -> proto::KeyInfo {
             .map(|(grantee, ops)| proto::Grant {
                 grantee: grantee.to_string(),
                 operations: ops.iter().map(|op| proto_operation(op).into()).collect(),
+                ..Default::default()
             })
+            .chain(key.conditional_grants.iter().map(conditional_grant))
             .collect(),
         rotation_period_seconds: key
             .rotation_period

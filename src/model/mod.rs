@@ -4,11 +4,15 @@
 //! [`crate::store::StoredVersion`]).
 
 mod alias;
+mod grant;
 mod labels;
 mod purpose;
 mod rpc;
 
 pub use alias::{ALIAS_PREFIX, Alias, AliasName};
+pub use grant::{
+    ConditionalGrant, ContextConstraint, Grantee, MAX_CONDITIONAL_GRANTS, MAX_CONSTRAINT_PAIRS,
+};
 pub use labels::{Labels, MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN, MAX_LABELS};
 pub use purpose::KeyPurpose;
 pub use rpc::Rpc;
@@ -307,8 +311,12 @@ pub struct KeyMetadata {
     pub versions: Vec<VersionInfo>,
     /// Creation time.
     pub created_at: UnixTime,
-    /// Who else may use the key, and for what.
+    /// Who else may use the key, and for what: plain grants, one exact
+    /// identity each, no constraint, no expiry.
     pub grants: BTreeMap<Identity, OperationSet>,
+    /// Grants to a SPIFFE-ID pattern, with a context constraint or with an
+    /// expiry, in the order they were made.
+    pub conditional_grants: Vec<ConditionalGrant>,
     /// Automatic rotation: a new version this long after the primary
     /// version was made. `None`: rotated only on request.
     pub rotation_period: Option<RotationPeriod>,

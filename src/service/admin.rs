@@ -5,8 +5,8 @@ use super::{Service, lifecycle};
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::model::{
-    ALIAS_PREFIX, AliasName, KeyId, KeyMetadata, KeyPurpose, KeyState, KeyVersion, Labels,
-    OperationSet, RotationPeriod, VersionInfo,
+    ALIAS_PREFIX, AliasName, ConditionalGrant, ContextConstraint, Grantee, KeyId, KeyMetadata,
+    KeyPurpose, KeyState, KeyVersion, Labels, OperationSet, RotationPeriod, VersionInfo,
 };
 use crate::store::KeyUpdate;
 use tresor_crypto::SecretKey;
@@ -188,6 +188,7 @@ impl Service {
             versions: vec![VersionInfo::new(KeyVersion::FIRST, now)],
             created_at: now,
             grants: Default::default(),
+            conditional_grants: Vec::new(),
             rotation_period,
             purpose,
             labels,
@@ -397,8 +398,48 @@ impl Service {
         grantee: &Identity,
         operations: OperationSet,
     ) -> Result<KeyMetadata, Error> {
+        self.revoke_grantee(
+            identity,
+            key_id,
+            &Grantee::Exact(grantee.clone()),
+            operations,
+        )
+        .await
+    }
+
+    /// Grants operations to an identity or a SPIFFE-ID pattern, with a
+    /// context constraint and an expiry if given (a grant with neither,
+    /// to one identity, is a plain grant). Admins only.
+    pub async fn create_conditional_grant(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        grant: ConditionalGrant,
+    ) -> Result<KeyMetadata, Error> {
+        let plain = grant.constraint == ContextConstraint::None && grant.expires_at.is_none();
+        if let (Grantee::Exact(grantee), true) = (&grant.grantee, plain) {
+            return self
+                .create_grant(identity, key_id, grantee, grant.operations)
+                .await;
+        }
+        let now = self.clock.now();
         self.transition(identity, key_id, Action::Manage, |key| {
-            lifecycle::revoke(key, grantee, operations)
+            lifecycle::grant_conditional(key, grant.clone(), now)
+        })
+        .await
+    }
+
+    /// Revokes operations (all when empty) from every grant of `grantee`
+    /// (an identity or a pattern), plain or conditional. Admins only.
+    pub async fn revoke_grantee(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        grantee: &Grantee,
+        operations: OperationSet,
+    ) -> Result<KeyMetadata, Error> {
+        self.transition(identity, key_id, Action::Manage, |key| {
+            lifecycle::revoke_grantee(key, grantee, operations)
         })
         .await
     }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::authz::{self, Action};
+use super::authz;
 use super::keyring::Keyring;
 use super::{MAX_CONTEXT_BYTES, MAX_CONTEXT_PAIRS, Service, lifecycle};
 use crate::error::{CryptoError, Error, Precondition};
@@ -189,10 +189,12 @@ impl KeyScope<'_> {
                 found
             }
         };
-        authz::authorize(
+        authz::authorize_use(
             self.service.caller(self.identity),
-            Action::Use(self.operation),
+            self.operation,
             key.as_deref(),
+            context,
+            self.service.clock.now(),
         )?;
         let key = key.ok_or(Error::PermissionDenied)?;
         lifecycle::ensure_usable(&key)?;

@@ -5,7 +5,8 @@
 use crate::error::{Error, Precondition};
 use crate::identity::Identity;
 use crate::model::{
-    KeyMetadata, KeyState, KeyVersion, OperationSet, RotationPeriod, UnixTime, VersionInfo,
+    ConditionalGrant, Grantee, KeyMetadata, KeyState, KeyVersion, MAX_CONDITIONAL_GRANTS,
+    OperationSet, RotationPeriod, UnixTime, VersionInfo,
 };
 
 /// Shortest deletion window, in days.
@@ -273,6 +274,69 @@ pub fn grant(
     Ok(next)
 }
 
+/// Adds a conditional grant (a pattern, a context constraint or an
+/// expiry): its operations join those of a grant with the same terms, if
+/// any; at most [`MAX_CONDITIONAL_GRANTS`] per key.
+pub fn grant_conditional(
+    key: &KeyMetadata,
+    grant: ConditionalGrant,
+    now: UnixTime,
+) -> Result<KeyMetadata, Error> {
+    refuse_if_pending(key)?;
+    if grant.operations.is_empty() {
+        return Err(Error::InvalidArgument(
+            "operations must name at least one operation".into(),
+        ));
+    }
+    if grant.is_expired(now) {
+        return Err(Error::InvalidArgument(
+            "expires_at is not in the future".into(),
+        ));
+    }
+    let mut next = key.clone();
+    if let Some(same) = next
+        .conditional_grants
+        .iter_mut()
+        .find(|existing| existing.same_terms(&grant))
+    {
+        same.operations = same.operations.union(grant.operations);
+        return Ok(next);
+    }
+    if next.conditional_grants.len() >= MAX_CONDITIONAL_GRANTS {
+        return Err(Error::FailedPrecondition(Precondition::Other(format!(
+            "the key already has {MAX_CONDITIONAL_GRANTS} conditional grants, the most allowed; revoke some first"
+        ))));
+    }
+    next.conditional_grants.push(grant);
+    Ok(next)
+}
+
+/// Removes `operations` (all when empty) from every grant of `grantee`:
+/// its plain grant when it is an exact identity, and every conditional
+/// grant naming exactly it (whatever the constraint or expiry).
+pub fn revoke_grantee(
+    key: &KeyMetadata,
+    grantee: &Grantee,
+    operations: OperationSet,
+) -> Result<KeyMetadata, Error> {
+    let mut next = match grantee {
+        Grantee::Exact(identity) => revoke(key, identity, operations)?,
+        Grantee::PathPrefix(_) => key.clone(),
+    };
+    for grant in &mut next.conditional_grants {
+        if &grant.grantee == grantee {
+            grant.operations = if operations.is_empty() {
+                OperationSet::EMPTY
+            } else {
+                grant.operations.difference(operations)
+            };
+        }
+    }
+    next.conditional_grants
+        .retain(|grant| !grant.operations.is_empty());
+    Ok(next)
+}
+
 /// Removes `operations` from `grantee`'s grant (all of it when empty).
 pub fn revoke(
     key: &KeyMetadata,
@@ -322,6 +386,7 @@ mod tests {
             created_at: 10,
             grants: BTreeMap::new(),
             rotation_period: None,
+            conditional_grants: Vec::new(),
             purpose: Default::default(),
             labels: Default::default(),
             tag: None,

@@ -34,7 +34,7 @@ use super::Service;
 use super::root_secrets::{self, RootSecret};
 use crate::error::{CryptoError, Error, MasterKeyError, StoreError};
 use crate::master_key::MasterKey;
-use crate::model::{Alias, KeyId, KeyMetadata, KeyPurpose, KeyState};
+use crate::model::{Alias, ContextConstraint, KeyId, KeyMetadata, KeyPurpose, KeyState};
 use crate::store::{KeyStore, KeyUpdate, RetiringRoot, RootWrapping, StoredRoot, UpdateFn};
 use tresor_crypto::{MacKey, SecretKey};
 
@@ -271,6 +271,39 @@ fn canonical(key: &KeyMetadata) -> Vec<u8> {
     if key.purpose != KeyPurpose::default() {
         out.push(b'P');
         out.push(key.purpose.code());
+    }
+    if !key.conditional_grants.is_empty() {
+        out.push(b'C');
+        out.extend_from_slice(
+            &u64::try_from(key.conditional_grants.len())
+                .unwrap_or(u64::MAX)
+                .to_be_bytes(),
+        );
+        for grant in &key.conditional_grants {
+            bytes(&mut out, grant.grantee.to_string().as_bytes());
+            out.push(grant.operations.bits());
+            let (kind, pairs) = match &grant.constraint {
+                ContextConstraint::None => (0u8, None),
+                ContextConstraint::Equals(pairs) => (1, Some(pairs)),
+                ContextConstraint::Subset(pairs) => (2, Some(pairs)),
+            };
+            out.push(kind);
+            let pairs = pairs
+                .map(|p| p.iter().collect::<Vec<_>>())
+                .unwrap_or_default();
+            out.extend_from_slice(&u64::try_from(pairs.len()).unwrap_or(u64::MAX).to_be_bytes());
+            for (k, v) in pairs {
+                bytes(&mut out, k.as_bytes());
+                bytes(&mut out, v.as_bytes());
+            }
+            match grant.expires_at {
+                None => out.push(0),
+                Some(at) => {
+                    out.push(1);
+                    out.extend_from_slice(&at.to_be_bytes());
+                }
+            }
+        }
     }
     if !key.labels.is_empty() {
         out.push(b'L');
@@ -519,6 +552,7 @@ mod tests {
             created_at: 10,
             grants: Default::default(),
             rotation_period: None,
+            conditional_grants: Vec::new(),
             purpose: Default::default(),
             labels: Default::default(),
             tag: None,
@@ -536,6 +570,7 @@ mod tests {
     fn a_change_to_any_covered_field_breaks_the_tag() {
         let auth = auth(1);
         let good = auth.tagged(KeyMetadata {
+            conditional_grants: Vec::new(),
             purpose: crate::model::KeyPurpose::Mac,
             labels: crate::model::Labels::parse([("team", "billing")]).expect("labels"),
             ..key("a/b")
@@ -590,6 +625,17 @@ mod tests {
             (
                 "labels",
                 Box::new(|k| k.labels = crate::model::Labels::new()),
+            ),
+            (
+                "conditional grant",
+                Box::new(|k| {
+                    k.conditional_grants.push(crate::model::ConditionalGrant {
+                        grantee: crate::model::Grantee::PathPrefix("spiffe://t/ns/".into()),
+                        operations: std::iter::once(Operation::Decrypt).collect(),
+                        constraint: crate::model::ContextConstraint::None,
+                        expires_at: None,
+                    });
+                }),
             ),
             (
                 "label value",

@@ -194,6 +194,7 @@ mod tests {
             created_at: 0,
             grants: BTreeMap::new(),
             rotation_period: None,
+            conditional_grants: Vec::new(),
             purpose: Default::default(),
             labels: Default::default(),
             tag: None,

@@ -10,8 +10,8 @@ use super::{AuditMark, RetiringRoot, RootWrapping, StoredRoot, StoredVersion};
 use crate::error::StoreError;
 use crate::identity::Identity;
 use crate::model::{
-    Alias, AliasName, KeyId, KeyMetadata, KeyPurpose, KeyState, KeyVersion, Labels, OperationSet,
-    RotationPeriod, UnixTime, VersionInfo,
+    Alias, AliasName, ConditionalGrant, ContextConstraint, Grantee, KeyId, KeyMetadata, KeyPurpose,
+    KeyState, KeyVersion, Labels, OperationSet, RotationPeriod, UnixTime, VersionInfo,
 };
 
 const STATE_ENABLED: i32 = 1;
@@ -103,6 +103,67 @@ struct GrantRecord {
     operations: u32,
 }
 
+/// A grant with a pattern, a context constraint or an expiry.
+#[derive(Clone, PartialEq, Message)]
+struct ConditionalGrantRecord {
+    /// An identity, or a pattern `spiffe://.../*`.
+    #[prost(string, tag = "1")]
+    grantee: String,
+    #[prost(uint32, tag = "2")]
+    operations: u32,
+    /// 0: no constraint; 1: context equals `context`; 2: context contains
+    /// `context`.
+    #[prost(uint32, tag = "3")]
+    constraint: u32,
+    #[prost(btree_map = "string, string", tag = "4")]
+    context: BTreeMap<String, String>,
+    /// When it expires (0: never).
+    #[prost(int64, tag = "5")]
+    expires_at: i64,
+}
+
+const CONSTRAINT_NONE: u32 = 0;
+const CONSTRAINT_EQUALS: u32 = 1;
+const CONSTRAINT_SUBSET: u32 = 2;
+
+fn encode_conditional(grant: &ConditionalGrant) -> ConditionalGrantRecord {
+    let (constraint, context) = match &grant.constraint {
+        ContextConstraint::None => (CONSTRAINT_NONE, BTreeMap::new()),
+        ContextConstraint::Equals(pairs) => (CONSTRAINT_EQUALS, pairs.clone()),
+        ContextConstraint::Subset(pairs) => (CONSTRAINT_SUBSET, pairs.clone()),
+    };
+    ConditionalGrantRecord {
+        grantee: grant.grantee.to_string(),
+        operations: u32::from(grant.operations.bits()),
+        constraint,
+        context,
+        expires_at: grant.expires_at.unwrap_or(0),
+    }
+}
+
+fn decode_conditional(record: &ConditionalGrantRecord) -> Result<ConditionalGrant, String> {
+    let grantee = match Grantee::parse(&record.grantee) {
+        Ok(grantee) => grantee,
+        // A name an older release accepted (never a pattern).
+        Err(_) => {
+            Grantee::Exact(Identity::parse_stored(&record.grantee).map_err(|e| e.to_string())?)
+        }
+    };
+    let bits = u8::try_from(record.operations).map_err(|e| e.to_string())?;
+    let constraint = match record.constraint {
+        CONSTRAINT_NONE => ContextConstraint::None,
+        CONSTRAINT_EQUALS => ContextConstraint::Equals(record.context.clone()),
+        CONSTRAINT_SUBSET => ContextConstraint::Subset(record.context.clone()),
+        other => return Err(format!("unknown grant constraint {other}")),
+    };
+    Ok(ConditionalGrant {
+        grantee,
+        operations: OperationSet::from_bits(bits),
+        constraint,
+        expires_at: (record.expires_at != 0).then_some(record.expires_at),
+    })
+}
+
 #[derive(Clone, PartialEq, Message)]
 struct KeyRecord {
     #[prost(string, tag = "1")]
@@ -137,6 +198,9 @@ struct KeyRecord {
     /// Labels.
     #[prost(btree_map = "string, string", tag = "14")]
     labels: BTreeMap<String, String>,
+    /// Grants with a pattern, a constraint or an expiry.
+    #[prost(message, repeated, tag = "15")]
+    conditional_grants: Vec<ConditionalGrantRecord>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -350,6 +414,11 @@ pub fn encode_key(meta: &KeyMetadata) -> Vec<u8> {
         rotation_period: meta.rotation_period.map_or(0, RotationPeriod::secs),
         tag: meta.tag.clone().unwrap_or_default(),
         purpose: u32::from(meta.purpose.code()),
+        conditional_grants: meta
+            .conditional_grants
+            .iter()
+            .map(encode_conditional)
+            .collect(),
         labels: meta
             .labels
             .iter()
@@ -409,6 +478,11 @@ pub fn decode_key(bytes: &[u8]) -> Result<KeyMetadata, StoreError> {
             0 => None,
             secs => Some(RotationPeriod::from_secs(u64::from(secs)).map_err(|e| bad(&e))?),
         },
+        conditional_grants: record
+            .conditional_grants
+            .iter()
+            .map(|g| decode_conditional(g).map_err(|e| bad(&e)))
+            .collect::<Result<_, _>>()?,
         purpose: KeyPurpose::from_code(record.purpose)
             .ok_or_else(|| bad(&format!("unknown purpose {}", record.purpose)))?,
         labels: Labels::parse(record.labels).map_err(|e| bad(&e))?,

@@ -170,6 +170,7 @@ async fn authorization_and_state_are_the_target_keys() {
             key_id: OLD.into(),
             grantee: SHIPPING.into(),
             operations: vec![proto::Operation::Encrypt as i32],
+            ..Default::default()
         })
         .await
         .expect("grant");

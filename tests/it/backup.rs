@@ -248,6 +248,7 @@ async fn restoring_over_a_keystore_lists_what_comes_back_and_keeps_audit_checkpo
         key_id: "k".into(),
         grantee: common::SHIPPING.into(),
         operations: vec![proto::Operation::Decrypt as i32],
+        ..Default::default()
     };
     admin
         .admin

@@ -196,6 +196,7 @@ async fn mac_and_verify_mac_are_granted_apart() {
         key_id: INDEX.into(),
         grantee: SHIPPING.into(),
         operations: vec![operation as i32],
+        ..Default::default()
     };
     // ENCRYPT and DECRYPT do not allow MAC calls.
     admin

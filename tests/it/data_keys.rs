@@ -66,6 +66,7 @@ async fn a_data_key_without_plaintext_is_opened_only_by_whoever_may_decrypt() {
             key_id: KEY.into(),
             grantee: SHIPPING.into(),
             operations: vec![Operation::GenerateDataKey as i32],
+            ..Default::default()
         })
         .await
         .expect("grant");
@@ -91,6 +92,7 @@ async fn a_data_key_without_plaintext_is_opened_only_by_whoever_may_decrypt() {
         key_id: KEY.into(),
         grantee: SHIPPING.into(),
         operations: vec![operation as i32],
+        ..Default::default()
     };
     admin
         .admin

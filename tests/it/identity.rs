@@ -258,6 +258,7 @@ async fn a_grantee_an_older_release_stored_opens_and_can_be_revoked() {
         key_id: KEY.into(),
         grantee: grantee.into(),
         operations: vec![proto::Operation::Encrypt.into()],
+        ..Default::default()
     };
     // No new grant to such a name, but the old one can be revoked.
     assert_code(
@@ -313,6 +314,7 @@ async fn as_an_older_release_left_it(
     for listed in store.list_keys("", None, 1000).await.expect("list") {
         let untag = |key: &tresor::model::KeyMetadata| {
             Ok(KeyUpdate::metadata(tresor::model::KeyMetadata {
+                conditional_grants: Vec::new(),
                 purpose: Default::default(),
                 labels: Default::default(),
                 tag: None,

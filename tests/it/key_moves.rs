@@ -27,6 +27,7 @@ fn grant(key_id: &str, grantee: &str, operation: Operation) -> proto::GrantReque
         key_id: key_id.into(),
         grantee: grantee.into(),
         operations: vec![operation as i32],
+        ..Default::default()
     }
 }
 

@@ -35,6 +35,7 @@ mod durability;
 mod envelope;
 mod format_reference;
 mod fuzz_smoke;
+mod grant_conditions;
 mod hardening;
 mod health;
 mod hostile_client;

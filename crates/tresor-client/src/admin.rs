@@ -259,6 +259,19 @@ impl Client {
         .await
     }
 
+    /// Creates a grant from a full request: a grantee pattern
+    /// (`spiffe://TRUST-DOMAIN/PATH/*`), `context_equals` or
+    /// `context_subset`, `expires_at_unix`.
+    pub async fn create_grant_with(
+        &self,
+        request: proto::GrantRequest,
+    ) -> Result<proto::KeyInfo, ClientError> {
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.create_grant(r).await
+        })
+        .await
+    }
+
     /// Revokes operations (all of them when `operations` is empty).
     pub async fn revoke_grant(
         &self,
@@ -397,6 +410,7 @@ fn grant_request(
         key_id: key_id.to_owned(),
         grantee: grantee.to_owned(),
         operations: operations.iter().map(|op| (*op).into()).collect(),
+        ..Default::default()
     }
 }
 

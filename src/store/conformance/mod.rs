@@ -32,6 +32,15 @@ pub fn metadata(raw: &str) -> KeyMetadata {
         grants: BTreeMap::new(),
         rotation_period: None,
         // Not the defaults, so every store is seen to keep them.
+        conditional_grants: vec![crate::model::ConditionalGrant {
+            grantee: crate::model::Grantee::PathPrefix("spiffe://test/ns/prod/".into()),
+            operations: [crate::model::Operation::Decrypt].into_iter().collect(),
+            constraint: crate::model::ContextConstraint::Subset(BTreeMap::from([(
+                "tenant".to_owned(),
+                "42".to_owned(),
+            )])),
+            expires_at: Some(1_900_000_000),
+        }],
         purpose: crate::model::KeyPurpose::Deterministic,
         labels: crate::model::Labels::parse([("team", "conformance"), ("env", "test")])
             .expect("valid labels"),

@@ -27,6 +27,7 @@ async fn grants_allow_exactly_the_granted_operations_until_revoked() {
         [proto::Grant {
             grantee: SHIPPING.into(),
             operations: ops(&[Operation::Decrypt]),
+            ..Default::default()
         }]
     );
     assert_eq!(admin.key(KEY).await.expect("get").grants, info.grants);

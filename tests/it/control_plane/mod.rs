@@ -38,6 +38,7 @@ fn grant_req(key_id: &str, grantee: &str, operations: &[i32]) -> proto::GrantReq
         key_id: key_id.into(),
         grantee: grantee.into(),
         operations: operations.to_vec(),
+        ..Default::default()
     }
 }
 
