@@ -234,6 +234,11 @@ pub enum Error {
     /// The caller may not do this (or, for non-admins, the key does not exist).
     #[error("permission denied")]
     PermissionDenied,
+    /// Separation of duties: an admin tried to give itself data-plane use
+    /// of a key it does not own (a grant covering itself, or the key's
+    /// ownership); another admin must do it.
+    #[error("an admin cannot give itself use of a key it does not own")]
+    SelfGrant,
     /// An admin named a key that does not exist.
     #[error("key not found")]
     NotFound,

@@ -79,6 +79,28 @@ pub enum KeyCommand {
         #[arg(long, conflicts_with = "labels")]
         clear: bool,
     },
+    /// Give a key to another owner (never to yourself: another admin must).
+    ///
+    /// Example: tresor key transfer billing/customer-records --to spiffe://example.org/billing-v2 --yes
+    Transfer {
+        /// Key id.
+        id: String,
+        /// The new owner's identity.
+        #[arg(long, value_name = "IDENTITY")]
+        to: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Replace a key's description (empty clears it).
+    ///
+    /// Example: tresor key set-description billing/customer-records "customer table, EU"
+    SetDescription {
+        /// Key id.
+        id: String,
+        /// The new description (at most 1024 bytes).
+        description: String,
+    },
     /// Disable a key: every data-plane call fails until it is enabled.
     ///
     /// Example: tresor key disable billing/customer-records --yes
@@ -326,6 +348,24 @@ pub async fn run_key(
                 OutputFormat::Json => output::json(&KeyView::from(&key)),
                 OutputFormat::Human => output::key_block(&KeyView::from(&key)),
             }
+        }
+        KeyCommand::Transfer { id, to, yes } => {
+            confirm(
+                &format!("Give key {id} to {to} (the current owner loses its use)"),
+                yes,
+            )?;
+            let key = client
+                .transfer_key_ownership(&id, &to)
+                .await
+                .map_err(key_err(&id))?;
+            print_key(format, &key, format!("key {id} is owned by {to} now"))
+        }
+        KeyCommand::SetDescription { id, description } => {
+            let key = client
+                .update_key_description(&id, &description)
+                .await
+                .map_err(key_err(&id))?;
+            print_key(format, &key, format!("updated the description of key {id}"))
         }
         KeyCommand::SetLabels { id, labels, clear } => {
             let labels = if clear { Vec::new() } else { labels };

@@ -15,8 +15,8 @@ use tresor_proto::v1::{
     KeyRequest, ListAliasesRequest, ListAliasesResponse, ListKeysRequest, ListKeysResponse,
     RotateMasterKeyRequest, RotateMasterKeyResponse, RotateRootKeyRequest,
     ScheduleKeyDeletionRequest, SealRequest, SealStatus, SetKeyLabelsRequest,
-    SetMinDecryptionVersionRequest, SetRotationPeriodRequest, StatusRequest, UnsealRequest,
-    VerifyAuditLogRequest,
+    SetMinDecryptionVersionRequest, SetRotationPeriodRequest, StatusRequest,
+    TransferKeyOwnershipRequest, UnsealRequest, UpdateKeyDescriptionRequest, VerifyAuditLogRequest,
 };
 
 /// Handlers of the control plane.
@@ -178,7 +178,9 @@ names_key!(
     SetMinDecryptionVersionRequest,
     SetRotationPeriodRequest,
     DestroyKeyVersionRequest,
-    SetKeyLabelsRequest
+    SetKeyLabelsRequest,
+    TransferKeyOwnershipRequest,
+    UpdateKeyDescriptionRequest
 );
 
 #[tonic::async_trait]
@@ -317,6 +319,40 @@ impl Admin for AdminApi {
             |service, identity, key_id, req| async move {
                 let labels = Labels::parse(req.labels)?;
                 service.set_key_labels(&identity, &key_id, labels).await
+            },
+        )
+        .await
+    }
+
+    async fn transfer_key_ownership(
+        &self,
+        request: Request<TransferKeyOwnershipRequest>,
+    ) -> Result<Response<KeyInfo>, Status> {
+        self.on_key(
+            Rpc::TransferKeyOwnership,
+            request,
+            |service, identity, key_id, req| async move {
+                let new_owner = crate::identity::Identity::parse(&req.new_owner)
+                    .map_err(|e| crate::error::Error::InvalidArgument(format!("new_owner: {e}")))?;
+                service
+                    .transfer_key_ownership(&identity, &key_id, &new_owner)
+                    .await
+            },
+        )
+        .await
+    }
+
+    async fn update_key_description(
+        &self,
+        request: Request<UpdateKeyDescriptionRequest>,
+    ) -> Result<Response<KeyInfo>, Status> {
+        self.on_key(
+            Rpc::UpdateKeyDescription,
+            request,
+            |service, identity, key_id, req| async move {
+                service
+                    .update_key_description(&identity, &key_id, &req.description)
+                    .await
             },
         )
         .await

@@ -62,6 +62,10 @@ pub fn classify(err: &Error) -> Classified {
             Code::PermissionDenied,
             "this identity may not do this, or the key does not exist",
         ),
+        Error::SelfGrant => Classified::new(
+            Code::PermissionDenied,
+            "an admin cannot give itself use of a key it does not own: another admin must make this grant or transfer",
+        ),
         Error::NotFound => Classified::new(Code::NotFound, "no key with this id"),
         Error::AlreadyExists => Classified::new(Code::AlreadyExists, "a key with this id exists"),
         Error::FailedPrecondition(why) => precondition(why),

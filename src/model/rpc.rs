@@ -55,6 +55,10 @@ pub enum Rpc {
     ListKeys,
     /// `Admin/SetKeyLabels`.
     SetKeyLabels,
+    /// `Admin/TransferKeyOwnership`.
+    TransferKeyOwnership,
+    /// `Admin/UpdateKeyDescription`.
+    UpdateKeyDescription,
     /// `Admin/CreateAlias`.
     CreateAlias,
     /// `Admin/UpdateAlias`.
@@ -89,7 +93,7 @@ pub enum Rpc {
 
 impl Rpc {
     /// Every RPC.
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 40] = [
         Self::Encrypt,
         Self::Decrypt,
         Self::ReEncrypt,
@@ -113,6 +117,8 @@ impl Rpc {
         Self::DestroyKeyVersion,
         Self::ListKeys,
         Self::SetKeyLabels,
+        Self::TransferKeyOwnership,
+        Self::UpdateKeyDescription,
         Self::CreateAlias,
         Self::UpdateAlias,
         Self::DeleteAlias,
@@ -156,6 +162,8 @@ impl Rpc {
             Self::DestroyKeyVersion => "DestroyKeyVersion",
             Self::ListKeys => "ListKeys",
             Self::SetKeyLabels => "SetKeyLabels",
+            Self::TransferKeyOwnership => "TransferKeyOwnership",
+            Self::UpdateKeyDescription => "UpdateKeyDescription",
             Self::CreateAlias => "CreateAlias",
             Self::UpdateAlias => "UpdateAlias",
             Self::DeleteAlias => "DeleteAlias",
@@ -224,6 +232,8 @@ impl Rpc {
             | Self::RevokeGrant
             | Self::SetRotationPeriod
             | Self::SetKeyLabels
+            | Self::TransferKeyOwnership
+            | Self::UpdateKeyDescription
             | Self::CreateAlias
             | Self::UpdateAlias
             | Self::DeleteAlias

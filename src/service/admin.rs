@@ -315,6 +315,51 @@ impl Service {
         Ok(key)
     }
 
+    /// Makes `new_owner` the key's owner. Admins only, and never to
+    /// themselves (separation of duties: another admin must).
+    pub async fn transfer_key_ownership(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        new_owner: &Identity,
+    ) -> Result<KeyMetadata, Error> {
+        let caller = self.caller(identity);
+        let owner = Grantee::Exact(new_owner.clone());
+        let key = self
+            .transition(identity, key_id, Action::Manage, |key| {
+                authz::check_not_self_grant(caller, key, &owner)?;
+                lifecycle::refuse_if_pending(key)?;
+                Ok(KeyMetadata {
+                    owner: new_owner.clone(),
+                    ..key.clone()
+                })
+            })
+            .await?;
+        tracing::info!(key_id = %key_id, owner = %new_owner, by = %identity, "transferred key ownership");
+        Ok(key)
+    }
+
+    /// Replaces a key's description. Admins only.
+    pub async fn update_key_description(
+        &self,
+        identity: &Identity,
+        key_id: &KeyId,
+        description: &str,
+    ) -> Result<KeyMetadata, Error> {
+        if description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "description is longer than {MAX_DESCRIPTION_BYTES} bytes"
+            )));
+        }
+        self.transition(identity, key_id, Action::Manage, |key| {
+            Ok(KeyMetadata {
+                description: description.to_owned(),
+                ..key.clone()
+            })
+        })
+        .await
+    }
+
     /// Destroys one old version: marks it destroyed and erases its wrapped
     /// DEK from the store in one atomic step, then drops any cached copy.
     /// Ciphertexts of that version can never be decrypted again. Admins
@@ -384,7 +429,10 @@ impl Service {
         grantee: &Identity,
         operations: OperationSet,
     ) -> Result<KeyMetadata, Error> {
+        let caller = self.caller(identity);
+        let covered = Grantee::Exact(grantee.clone());
         self.transition(identity, key_id, Action::Manage, |key| {
+            authz::check_not_self_grant(caller, key, &covered)?;
             lifecycle::grant(key, grantee, operations)
         })
         .await
@@ -423,7 +471,9 @@ impl Service {
                 .await;
         }
         let now = self.clock.now();
+        let caller = self.caller(identity);
         self.transition(identity, key_id, Action::Manage, |key| {
+            authz::check_not_self_grant(caller, key, &grant.grantee)?;
             lifecycle::grant_conditional(key, grant.clone(), now)
         })
         .await

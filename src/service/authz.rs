@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::identity::Identity;
-use crate::model::{KeyMetadata, Operation, UnixTime};
+use crate::model::{Grantee, KeyMetadata, Operation, UnixTime};
 use tresor_crypto::Context;
 
 /// What a caller wants to do with a key.
@@ -103,6 +103,21 @@ pub fn authorize_use(
         .position(|grant| grant.allows(caller.identity, op, context, now))
         .map(Allowed::ConditionalGrant)
         .ok_or(Error::PermissionDenied)
+}
+
+/// Separation of duties: `caller` may not give itself data-plane use of
+/// `key` unless it owns it already — a grant whose grantee covers the
+/// caller (exactly or by pattern), or the key's ownership (`grantee` the
+/// new owner). Another admin must do it.
+pub fn check_not_self_grant(
+    caller: Caller<'_>,
+    key: &KeyMetadata,
+    grantee: &Grantee,
+) -> Result<(), Error> {
+    if &key.owner != caller.identity && grantee.matches(caller.identity) {
+        return Err(Error::SelfGrant);
+    }
+    Ok(())
 }
 
 /// ListKeys: admins see every key, everyone else the keys it owns (not

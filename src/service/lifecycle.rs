@@ -17,7 +17,7 @@ pub const MAX_PENDING_DAYS: u32 = 30;
 pub const DEFAULT_PENDING_DAYS: u32 = 30;
 const SECONDS_PER_DAY: i64 = 86_400;
 
-fn refuse_if_pending(key: &KeyMetadata) -> Result<(), Error> {
+pub(super) fn refuse_if_pending(key: &KeyMetadata) -> Result<(), Error> {
     match key.state {
         KeyState::PendingDeletion { .. } => {
             Err(Error::FailedPrecondition(Precondition::PendingDeletion))

@@ -260,3 +260,116 @@ async fn conditional_grants_from_the_cli() {
         2,
     );
 }
+
+/// Separation of duties: an admin cannot give itself use of a key it does
+/// not own, by a grant (exact or a pattern covering it) or by taking the
+/// key's ownership; another admin can.
+#[tokio::test]
+async fn an_admin_cannot_grant_itself_a_key() {
+    let (_server, mut admin, _billing) = TestServer::with_billing_key(KEY).await;
+    let me = common::ADMIN;
+    for grantee in [
+        me.to_owned(),
+        format!("{}/*", me.rsplit_once('/').expect("path").0),
+    ] {
+        let status = assert_code(
+            create(&mut admin, grant(&grantee, Operation::Decrypt)).await,
+            Code::PermissionDenied,
+        );
+        assert!(status.message().contains("another admin"), "{status:?}");
+    }
+    let refused = admin
+        .admin
+        .transfer_key_ownership(proto::TransferKeyOwnershipRequest {
+            key_id: KEY.into(),
+            new_owner: me.into(),
+        })
+        .await;
+    assert_code(refused, Code::PermissionDenied);
+    assert!(admin.key(KEY).await.expect("key").grants.is_empty());
+}
+
+#[tokio::test]
+async fn ownership_moves_and_descriptions_change_by_admins_only() {
+    let (server, mut admin, mut billing) = TestServer::with_billing_key(KEY).await;
+    let sealed = billing
+        .encrypt(KEY, b"row", &[])
+        .await
+        .expect("encrypt")
+        .ciphertext;
+    // The owner cannot give its key away or relabel it.
+    let refused = billing
+        .admin
+        .transfer_key_ownership(proto::TransferKeyOwnershipRequest {
+            key_id: KEY.into(),
+            new_owner: SHIPPING.into(),
+        })
+        .await;
+    assert_code(refused, Code::PermissionDenied);
+    let info = admin
+        .admin
+        .transfer_key_ownership(proto::TransferKeyOwnershipRequest {
+            key_id: KEY.into(),
+            new_owner: SHIPPING.into(),
+        })
+        .await
+        .expect("transfer")
+        .into_inner();
+    assert_eq!(info.owner, SHIPPING);
+    let mut shipping = server.client(SHIPPING).await;
+    shipping.assert_decrypts(KEY, &sealed, &[], b"row").await;
+    assert_code(
+        billing.encrypt(KEY, b"x", &[]).await,
+        Code::PermissionDenied,
+    );
+    let invalid = admin
+        .admin
+        .transfer_key_ownership(proto::TransferKeyOwnershipRequest {
+            key_id: KEY.into(),
+            new_owner: "bad identity\n".into(),
+        })
+        .await;
+    assert_code(invalid, Code::InvalidArgument);
+
+    let info = admin
+        .admin
+        .update_key_description(proto::UpdateKeyDescriptionRequest {
+            key_id: KEY.into(),
+            description: "customer table, EU".into(),
+        })
+        .await
+        .expect("describe")
+        .into_inner();
+    assert_eq!(info.description, "customer table, EU");
+    let too_long = admin
+        .admin
+        .update_key_description(proto::UpdateKeyDescriptionRequest {
+            key_id: KEY.into(),
+            description: "x".repeat(1025),
+        })
+        .await;
+    assert_code(too_long, Code::InvalidArgument);
+    let by_owner = shipping
+        .admin
+        .update_key_description(proto::UpdateKeyDescriptionRequest {
+            key_id: KEY.into(),
+            description: "mine".into(),
+        })
+        .await;
+    assert_code(by_owner, Code::PermissionDenied);
+    // ListKeys follows the new owner (the owner index moved with it).
+    let listed = shipping
+        .admin
+        .list_keys(proto::ListKeysRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.keys.len(), 1);
+    let listed = billing
+        .admin
+        .list_keys(proto::ListKeysRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.keys.is_empty());
+}

@@ -164,6 +164,39 @@ impl Client {
         .await
     }
 
+    /// Makes `new_owner` the key's owner. Admins only, never to
+    /// themselves.
+    pub async fn transfer_key_ownership(
+        &self,
+        key_id: &str,
+        new_owner: &str,
+    ) -> Result<proto::KeyInfo, ClientError> {
+        let request = proto::TransferKeyOwnershipRequest {
+            key_id: key_id.to_owned(),
+            new_owner: new_owner.to_owned(),
+        };
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.transfer_key_ownership(r).await
+        })
+        .await
+    }
+
+    /// Replaces a key's description. Admins only.
+    pub async fn update_key_description(
+        &self,
+        key_id: &str,
+        description: &str,
+    ) -> Result<proto::KeyInfo, ClientError> {
+        let request = proto::UpdateKeyDescriptionRequest {
+            key_id: key_id.to_owned(),
+            description: description.to_owned(),
+        };
+        self.admin_rpc(Idempotency::Safe, request, |mut a, r| async move {
+            a.update_key_description(r).await
+        })
+        .await
+    }
+
     /// Replaces a key's labels (empty: removes them all).
     pub async fn set_key_labels<K, V>(
         &self,
