@@ -44,6 +44,9 @@ pub struct GrantView {
     /// When the grant expires, RFC 3339 UTC (omitted when never).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// Whether it has expired (it allows nothing then).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
 }
 
 /// The table of a key's grants, each row's first cell after `indent`: a
@@ -82,7 +85,8 @@ impl GrantView {
             parts.push(format!("context has {}", pairs(&self.context_subset)));
         }
         if let Some(at) = &self.expires_at {
-            parts.push(format!("until {at}"));
+            let state = if self.expired { "expired " } else { "until " };
+            parts.push(format!("{state}{at}"));
         }
         if parts.is_empty() {
             "-".to_owned()
@@ -283,6 +287,7 @@ impl From<&proto::KeyInfo> for KeyView {
                     context_equals: g.context_equals.clone().into_iter().collect(),
                     context_subset: g.context_subset.clone().into_iter().collect(),
                     expires_at: (g.expires_at_unix != 0).then(|| timestamp(g.expires_at_unix)),
+                    expired: g.expired,
                 })
                 .collect(),
         }

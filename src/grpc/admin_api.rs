@@ -58,6 +58,7 @@ impl AdminApi {
             |identity, req| async move {
                 let key_id = convert::key_id(req.key_id())?;
                 Ok(key_info(
+                    service,
                     &act(service.clone(), identity, key_id, req).await?,
                 ))
             },
@@ -146,8 +147,8 @@ impl AdminApi {
 }
 
 /// A key's info as a response, with its primary version for the record.
-fn key_info(key: &crate::model::KeyMetadata) -> Answer<KeyInfo> {
-    Answer::new(convert::key_info(key)).with_key_version(key.primary_version.get())
+fn key_info(service: &Service, key: &crate::model::KeyMetadata) -> Answer<KeyInfo> {
+    Answer::new(convert::key_info(key, service.now())).with_key_version(key.primary_version.get())
 }
 
 fn grant_subject(req: &GrantRequest) -> Subject {
@@ -236,7 +237,7 @@ impl Admin for AdminApi {
                     labels: convert::labels("labels", req.labels)?,
                 };
                 let key = service.create_key_as(&identity, &key_id, spec).await?;
-                Ok(key_info(&key))
+                Ok(key_info(service, &key))
             },
         )
         .await
@@ -395,7 +396,11 @@ impl Admin for AdminApi {
                     )
                     .await?;
                 Ok(Answer::new(ListKeysResponse {
-                    keys: page.keys.iter().map(convert::key_info).collect(),
+                    keys: page
+                        .keys
+                        .iter()
+                        .map(|key| convert::key_info(key, service.now()))
+                        .collect(),
                     next_page_token: page
                         .next_after
                         .as_ref()
@@ -420,6 +425,7 @@ impl Admin for AdminApi {
             |identity, req| async move {
                 let key_id = convert::key_id(&req.key_id)?;
                 Ok(key_info(
+                    service,
                     &service
                         .schedule_key_deletion(&identity, &key_id, req.pending_days)
                         .await?,
@@ -457,6 +463,7 @@ impl Admin for AdminApi {
                 let key_id = convert::key_id(&req.key_id)?;
                 let grant = convert::grant(&req)?;
                 Ok(key_info(
+                    service,
                     &service
                         .create_conditional_grant(&identity, &key_id, grant)
                         .await?,
@@ -509,6 +516,7 @@ impl Admin for AdminApi {
                 let grantee = convert::revoked_grantee(&req)?;
                 let operations = convert::operations(&req.operations)?;
                 Ok(key_info(
+                    service,
                     &service
                         .revoke_grantee(&identity, &key_id, &grantee, operations)
                         .await?,

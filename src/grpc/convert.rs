@@ -116,7 +116,7 @@ fn proto_operation(op: Operation) -> proto::Operation {
 }
 
 /// A conditional grant as KeyInfo shows it.
-fn conditional_grant(grant: &ConditionalGrant) -> proto::Grant {
+fn conditional_grant(grant: &ConditionalGrant, now: crate::model::UnixTime) -> proto::Grant {
     let (context_equals, context_subset) = match &grant.constraint {
         ContextConstraint::None => Default::default(),
         ContextConstraint::Equals(pairs) => (pairs.clone().into_iter().collect(), HashMap::new()),
@@ -132,6 +132,7 @@ fn conditional_grant(grant: &ConditionalGrant) -> proto::Grant {
         context_equals,
         context_subset,
         expires_at_unix: grant.expires_at.unwrap_or(0),
+        expired: grant.is_expired(now),
     }
 }
 
@@ -227,7 +228,7 @@ pub fn mac_length_of_item(truncate_bytes: u32) -> Result<MacLength, crate::error
 }
 
 /// Key metadata as the API shows it.
-pub fn key_info(key: &KeyMetadata) -> proto::KeyInfo {
+pub fn key_info(key: &KeyMetadata, now: crate::model::UnixTime) -> proto::KeyInfo {
     let state = match key.state {
         KeyState::Enabled => proto::KeyState::Enabled,
         KeyState::Disabled => proto::KeyState::Disabled,
@@ -259,7 +260,11 @@ pub fn key_info(key: &KeyMetadata) -> proto::KeyInfo {
                 operations: ops.iter().map(|op| proto_operation(op).into()).collect(),
                 ..Default::default()
             })
-            .chain(key.conditional_grants.iter().map(conditional_grant))
+            .chain(
+                key.conditional_grants
+                    .iter()
+                    .map(|grant| conditional_grant(grant, now)),
+            )
             .collect(),
         rotation_period_seconds: key
             .rotation_period

@@ -417,5 +417,9 @@ async fn purge_periodically(service: Arc<Service>) {
         if let Err(e) = service.purge_due_deletions().await {
             tracing::error!(error = %e, "destroying keys whose deletion window ended failed");
         }
+        match service.sweep_expired_grants().await {
+            Ok(_) | Err(crate::error::Error::Sealed) => {}
+            Err(e) => tracing::error!(error = %e, "removing expired grants failed"),
+        }
     }
 }

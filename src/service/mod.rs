@@ -12,6 +12,7 @@ mod audit;
 pub mod authz;
 mod backup;
 mod data;
+mod grant_sweep;
 mod guard;
 mod key_count;
 mod keyring;
@@ -50,6 +51,7 @@ pub use data::{
     BatchInput, BatchItem, DataKey, DataKeySize, Decrypted, Encrypted, ReEncryptItem,
     context_too_large, context_within_limits,
 };
+pub use grant_sweep::EXPIRED_GRANT_RETENTION;
 pub use guard::{DEFAULT_CONTROL_PLANE_RATE, DEFAULT_SEAL_DENIAL_IDENTITIES, GuardOptions};
 pub use key_count::KEY_COUNT_TTL;
 #[cfg(not(test))]
@@ -171,6 +173,8 @@ pub struct Service {
     metadata: metadata_cache::SharedMetadataCache,
     /// Alias targets, shared with the task that follows other replicas.
     aliases: Arc<alias_cache::AliasCache>,
+    /// Where the expired-grant sweep resumes.
+    grant_sweep: grant_sweep::SweepCursor,
     audit: std::sync::OnceLock<crate::audit::AuditLog>,
     limiter: crate::anomaly::RateLimiter,
     /// Limits non-admins' control-plane calls.
@@ -227,6 +231,7 @@ impl Service {
             rewrap: Default::default(),
             metadata: Default::default(),
             aliases: Default::default(),
+            grant_sweep: Default::default(),
             audit: Default::default(),
             limiter: crate::anomaly::RateLimiter::new(options.guard.rate_limits.clone()),
             control_limiter: crate::anomaly::RateLimiter::new(crate::anomaly::RateLimits {

@@ -188,6 +188,24 @@ async fn an_expired_grant_allows_nothing() {
         shipping.encrypt(KEY, b"x", &[]).await,
         Code::PermissionDenied,
     );
+    // Shown as expired for the retention, then removed by the lifecycle
+    // check and audited.
+    let grants = admin.key(KEY).await.expect("key").grants;
+    assert!(grants[0].expired, "{grants:?}");
+    clock.advance(tresor::service::EXPIRED_GRANT_RETENTION + 1);
+    common::eventually("the expired grant removed", || {
+        let mut admin = admin.clone();
+        async move { admin.key(KEY).await.ok()?.grants.is_empty().then_some(()) }
+    })
+    .await;
+    drop((admin, shipping));
+    let fixture = server.stop().await;
+    let records = common::audit_records(&tresor::service::default_audit_file(&fixture.data_dir()));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["operation"] == "expired_grant_removed" && r["key_id"] == KEY)
+    );
 }
 
 #[tokio::test]
