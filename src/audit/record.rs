@@ -107,6 +107,11 @@ pub struct Entry {
     /// destination key). Absent when `key_id` named the key used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_key_id: Option<String>,
+    /// What authorized a data-plane call: `owner`, `grant to IDENTITY`, or
+    /// a conditional grant with its pattern, constraint keys and expiry (a
+    /// batch call: each distinct one, `; ` between them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_by: Option<String>,
     /// The key version used, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_version: Option<u32>,
@@ -164,6 +169,7 @@ impl Entry {
             peer: None,
             key_id: None,
             resolved_key_id: None,
+            allowed_by: None,
             key_version: None,
             items: None,
             results: None,
@@ -347,6 +353,7 @@ impl Serialize for Fields<'_> {
             peer,
             key_id,
             resolved_key_id,
+            allowed_by,
             key_version,
             items,
             results,

@@ -16,6 +16,7 @@ use tracing::Instrument;
 use super::caller_identity;
 use crate::identity::Identity;
 use crate::model::Rpc;
+use crate::service::allowances;
 use crate::service::{
     AuditedContext, BatchInput, ItemRecord, RequestRecord, Service, context_too_large,
     context_within_limits,
@@ -111,6 +112,12 @@ impl<T> Answer<T> {
             ..self
         }
     }
+}
+
+/// What allowed a call, for its record: the distinct allowances, `; `
+/// between them (`None` when nothing was authorized).
+fn joined(allowances: Vec<String>) -> Option<String> {
+    (!allowances.is_empty()).then(|| allowances.join("; "))
 }
 
 /// The key an alias resolved to, for the record: `used` when it differs
@@ -275,11 +282,13 @@ where
             .map(|()| identity),
         Err(refused) => Err(refused),
     };
-    let (outcome, detail) = match admitted {
-        Ok(identity) => handle(identity, req).instrument(call.span.clone()).await,
+    let ((outcome, detail), allowed_by) = match admitted {
+        Ok(identity) => {
+            allowances::collecting(handle(identity, req).instrument(call.span.clone())).await
+        }
         Err(refused) => {
             scrub(req);
-            (Err(refused), None)
+            ((Err(refused), None), Vec::new())
         }
     };
     let (outcome, key_version, used_key_id) = match outcome {
@@ -289,6 +298,7 @@ where
     let resolved_key_id = resolved(subject.key_id.as_deref(), used_key_id);
     let mut record = call.record(subject, key_version, None, &outcome);
     record.resolved_key_id = resolved_key_id;
+    record.allowed_by = joined(allowed_by);
     if detail.is_some() {
         record.detail = detail;
     }
@@ -335,25 +345,32 @@ where
     let call = Call::begin(rpc, &request);
     let mut req = request.into_inner();
     let count = req.items().len();
-    let (outcome, items) = match call.admit(service, count) {
+    let (outcome, items, allowed_by) = match call.admit(service, count) {
         Ok(identity) => {
             let subjects: Vec<Subject> = req
                 .items()
                 .iter()
                 .map(|item| Subject::key_with_context(service, item.key_id(), item.context()))
                 .collect();
-            match handle(identity, req).instrument(call.span.clone()).await {
-                Ok(answer) => (Ok(answer.response), item_records(subjects, answer.outcomes)),
-                Err(status) => (Err(status), Vec::new()),
+            let (handled, allowed_by) =
+                allowances::collecting(handle(identity, req).instrument(call.span.clone())).await;
+            match handled {
+                Ok(answer) => (
+                    Ok(answer.response),
+                    item_records(subjects, answer.outcomes),
+                    allowed_by,
+                ),
+                Err(status) => (Err(status), Vec::new(), allowed_by),
             }
         }
         Err(refused) => {
             req.items().iter_mut().for_each(BatchItemRequest::scrub);
-            (Err(refused), Vec::new())
+            (Err(refused), Vec::new(), Vec::new())
         }
     };
     let items_count = Some(u32::try_from(count).unwrap_or(u32::MAX));
-    let record = call.record(Subject::default(), None, items_count, &outcome);
+    let mut record = call.record(Subject::default(), None, items_count, &outcome);
+    record.allowed_by = joined(allowed_by);
     call.finish(service, record, items, outcome).await
 }
 
@@ -447,6 +464,7 @@ impl Call {
             peer: self.peer,
             key_id: subject.key_id,
             resolved_key_id: None,
+            allowed_by: None,
             key_version,
             items,
             context: subject.context,

@@ -183,6 +183,9 @@ pub struct RequestRecord {
     pub key_id: Option<String>,
     /// The key an alias resolved to, when the call named an alias.
     pub resolved_key_id: Option<String>,
+    /// What authorized a data-plane call: `owner`, `grant to ID`, or a
+    /// conditional grant with its terms (a batch: each distinct one).
+    pub allowed_by: Option<String>,
     /// The key version used, when known.
     pub key_version: Option<u32>,
     /// A batch call's number of items (`None` for a single call).
@@ -373,6 +376,7 @@ impl Service {
             peer: record.peer.map(peer_text),
             key_id: recorded_key_id(record.key_id),
             resolved_key_id: record.resolved_key_id,
+            allowed_by: record.allowed_by,
             key_version: record.key_version,
             items: record.items,
             results,

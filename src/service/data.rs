@@ -189,7 +189,7 @@ impl KeyScope<'_> {
                 found
             }
         };
-        authz::authorize_use(
+        let allowed = authz::authorize_use(
             self.service.caller(self.identity),
             self.operation,
             key.as_deref(),
@@ -197,6 +197,7 @@ impl KeyScope<'_> {
             self.service.clock.now(),
         )?;
         let key = key.ok_or(Error::PermissionDenied)?;
+        super::allowances::note(&key, &allowed, self.identity.as_str());
         lifecycle::ensure_usable(&key)?;
         Ok(key)
     }

@@ -8,6 +8,7 @@
 mod admin;
 mod alias_cache;
 mod aliases;
+pub mod allowances;
 mod audit;
 pub mod authz;
 mod backup;

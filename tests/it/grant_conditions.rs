@@ -391,3 +391,57 @@ async fn ownership_moves_and_descriptions_change_by_admins_only() {
         .into_inner();
     assert!(listed.keys.is_empty());
 }
+
+/// Every allowed data-plane call's audit record names what allowed it:
+/// the owner, a plain grant, or a conditional grant with its terms (the
+/// constraint's keys, never its values).
+#[tokio::test]
+async fn audit_records_name_the_owner_or_grant_that_allowed_the_call() {
+    let (server, mut admin, mut billing) = TestServer::with_billing_key(KEY).await;
+    create(&mut admin, grant(SHIPPING, Operation::Encrypt))
+        .await
+        .expect("grant");
+    let pattern = proto::GrantRequest {
+        context_subset: ctx(&[("tenant", "secret-tenant-7")]),
+        ..grant("spiffe://test.tresor/ns/prod/*", Operation::Encrypt)
+    };
+    create(&mut admin, pattern).await.expect("grant");
+    billing.encrypt(KEY, b"x", &[]).await.expect("owner");
+    let mut shipping = server.client(SHIPPING).await;
+    shipping.encrypt(KEY, b"x", &[]).await.expect("plain grant");
+    let mut pod = server.client(POD_A).await;
+    pod.encrypt(KEY, b"x", &[("tenant", "secret-tenant-7")])
+        .await
+        .expect("pattern grant");
+    pod.crypto
+        .encrypt_batch(proto::EncryptBatchRequest {
+            items: vec![proto::EncryptRequest {
+                key_id: KEY.into(),
+                plaintext: b"x".to_vec(),
+                context: ctx(&[("tenant", "secret-tenant-7")]),
+            }],
+        })
+        .await
+        .expect("batch");
+    drop((admin, billing, shipping, pod));
+    let fixture = server.stop().await;
+    let records = common::audit_records(&tresor::service::default_audit_file(&fixture.data_dir()));
+    let allowed: Vec<&str> = records
+        .iter()
+        .filter(|r| r["operation"] == "Encrypt" || r["operation"] == "EncryptBatch")
+        .map(|r| r["allowed_by"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(
+        allowed,
+        [
+            "owner",
+            &format!("grant to {SHIPPING}"),
+            "grant to spiffe://test.tresor/ns/prod/* (context has tenant)",
+            "grant to spiffe://test.tresor/ns/prod/* (context has tenant)",
+        ]
+    );
+    assert!(
+        !common::found_in_files(&fixture.data_dir().join("audit"), b"secret-tenant-7"),
+        "a constraint value reached the audit log"
+    );
+}
