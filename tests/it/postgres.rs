@@ -145,6 +145,63 @@ where
     }
 }
 
+/// A pattern grant revoked on replica A stops working on replica B within
+/// the propagation bound, and a new conditional grant made on A starts
+/// working on B within it too (issue 22).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_revoked_on_one_replica_stops_on_the_other_within_the_bound() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let fixture = Fixture::new();
+    let (a, b) = fixture.two_replicas(&url).await;
+    let mut admin_a = fixture.client_at(a.addr, ADMIN).await;
+    admin_a.create_key("shared", BILLING).await;
+    let pod = "spiffe://test.tresor/ns/prod/sa/reports";
+    let pod_b = fixture.client_at(b.addr, pod).await;
+    let pattern = proto::GrantRequest {
+        key_id: "shared".into(),
+        grantee: "spiffe://test.tresor/ns/prod/*".into(),
+        operations: vec![proto::Operation::Encrypt as i32],
+        context_subset: common::ctx(&[("tenant", "42")]),
+        ..Default::default()
+    };
+    admin_a
+        .admin
+        .create_grant(pattern.clone())
+        .await
+        .expect("grant on a");
+    within_bound(|| {
+        let mut pod_b = pod_b.clone();
+        async move {
+            pod_b
+                .encrypt("shared", b"x", &[("tenant", "42")])
+                .await
+                .ok()
+        }
+    })
+    .await;
+    admin_a
+        .admin
+        .revoke_grant(proto::GrantRequest {
+            operations: vec![],
+            context_subset: Default::default(),
+            ..pattern
+        })
+        .await
+        .expect("revoke on a");
+    within_bound(|| {
+        let mut pod_b = pod_b.clone();
+        async move {
+            let refused = pod_b.encrypt("shared", b"x", &[("tenant", "42")]).await;
+            matches!(refused, Err(s) if s.code() == tonic::Code::PermissionDenied).then_some(())
+        }
+    })
+    .await;
+    drop((admin_a, pod_b));
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_serve_the_same_keys_and_see_each_others_changes() {
     let Some(pg) = Postgres::start() else { return };
