@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::identity::Identity;
-use crate::model::{Grantee, KeyMetadata, Operation, UnixTime};
+use crate::model::{ConditionalGrant, Grantee, KeyMetadata, Operation, UnixTime};
 use tresor_crypto::Context;
 
 /// What a caller wants to do with a key.
@@ -98,11 +98,33 @@ pub fn authorize_use(
     {
         return Ok(Allowed::Grant);
     }
-    key.conditional_grants
-        .iter()
-        .position(|grant| grant.allows(caller.identity, op, context, now))
+    conditional_grant_for(&key.conditional_grants, caller.identity, op, context, now)
         .map(Allowed::ConditionalGrant)
         .ok_or(Error::PermissionDenied)
+}
+
+/// The index of a conditional grant allowing the call, if any. The list
+/// is kept sorted by grantee (exact identities first, in order, then
+/// patterns: `lifecycle::grant_conditional`), so the caller's exact grants
+/// are found by binary search and only pattern grants are scanned: a key
+/// with a thousand grants to other services costs a lookup, not a walk.
+fn conditional_grant_for(
+    grants: &[ConditionalGrant],
+    identity: &Identity,
+    op: Operation,
+    context: &Context,
+    now: UnixTime,
+) -> Option<usize> {
+    let exact_start = grants.partition_point(|grant| match &grant.grantee {
+        Grantee::Exact(other) => other < identity,
+        Grantee::PathPrefix(_) => false,
+    });
+    let patterns_start = grants.partition_point(|grant| matches!(grant.grantee, Grantee::Exact(_)));
+    let exact = (exact_start..patterns_start)
+        .take_while(|i| matches!(&grants[*i].grantee, Grantee::Exact(other) if other == identity));
+    exact
+        .chain(patterns_start..grants.len())
+        .find(|i| grants[*i].allows(identity, op, context, now))
 }
 
 /// Separation of duties: `caller` may not give itself data-plane use of
@@ -414,6 +436,8 @@ mod tests {
                         expires_at: g.expires,
                     })
                     .collect();
+                // As the service keeps them: sorted by grantee.
+                key.conditional_grants.sort_by(|a, b| a.grantee.cmp(&b.grantee));
                 let op = Operation::ALL[op_index];
                 let op_bit = OperationSet::from_iter([op]).bits();
                 let caller_identity = ident(caller);

@@ -307,7 +307,12 @@ pub fn grant_conditional(
             "the key already has {MAX_CONDITIONAL_GRANTS} conditional grants, the most allowed; revoke some first"
         ))));
     }
-    next.conditional_grants.push(grant);
+    // Kept sorted by grantee (authz finds exact grantees by binary search);
+    // a new grant goes after those with the same grantee.
+    let at = next
+        .conditional_grants
+        .partition_point(|existing| existing.grantee <= grant.grantee);
+    next.conditional_grants.insert(at, grant);
     Ok(next)
 }
 

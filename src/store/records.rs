@@ -478,11 +478,17 @@ pub fn decode_key(bytes: &[u8]) -> Result<KeyMetadata, StoreError> {
             0 => None,
             secs => Some(RotationPeriod::from_secs(u64::from(secs)).map_err(|e| bad(&e))?),
         },
-        conditional_grants: record
-            .conditional_grants
-            .iter()
-            .map(|g| decode_conditional(g).map_err(|e| bad(&e)))
-            .collect::<Result<_, _>>()?,
+        conditional_grants: {
+            let mut grants = record
+                .conditional_grants
+                .iter()
+                .map(|g| decode_conditional(g).map_err(|e| bad(&e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            // The service writes them sorted by grantee and authorizes by
+            // binary search; a stable sort keeps that true whatever was read.
+            grants.sort_by(|a, b| a.grantee.cmp(&b.grantee));
+            grants
+        },
         purpose: KeyPurpose::from_code(record.purpose)
             .ok_or_else(|| bad(&format!("unknown purpose {}", record.purpose)))?,
         labels: Labels::parse(record.labels).map_err(|e| bad(&e))?,

@@ -66,6 +66,10 @@ pub struct BenchArgs {
     /// admin certificate).
     #[arg(long)]
     pub create_keys: bool,
+    /// Encryption context pair of every request (repeatable), for
+    /// example to meet a grant's context constraint.
+    #[arg(long = "context", value_name = "K=V", value_parser = super::data::parse_pair)]
+    pub context: Vec<(String, String)>,
     /// Also send load to this server (repeatable); --addr is always used.
     #[arg(long = "target", value_name = "URL")]
     pub targets: Vec<String>,
@@ -412,7 +416,7 @@ async fn set_up(
         error
     };
     let payload = vec![0x5a_u8; args.payload];
-    let context = HashMap::new();
+    let context: HashMap<String, String> = args.context.iter().cloned().collect();
     let mut pool = Vec::new();
     if args.mix.contains(Op::Decrypt) || args.mix.contains(Op::DecryptBatch) {
         for i in 0..keys.len().clamp(MIN_POOL, MAX_PROBED) {
