@@ -112,6 +112,11 @@ pub struct Entry {
     /// batch call: each distinct one, `; ` between them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_by: Option<String>,
+    /// For a refused data-plane call: the conditional grant(s) that came
+    /// closest to allowing it (covering the caller, with the operation
+    /// when one has it), for operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closest_grant: Option<String>,
     /// The key version used, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_version: Option<u32>,
@@ -170,6 +175,7 @@ impl Entry {
             key_id: None,
             resolved_key_id: None,
             allowed_by: None,
+            closest_grant: None,
             key_version: None,
             items: None,
             results: None,
@@ -354,6 +360,7 @@ impl Serialize for Fields<'_> {
             key_id,
             resolved_key_id,
             allowed_by,
+            closest_grant,
             key_version,
             items,
             results,

@@ -282,13 +282,13 @@ where
             .map(|()| identity),
         Err(refused) => Err(refused),
     };
-    let ((outcome, detail), allowed_by) = match admitted {
+    let ((outcome, detail), notes) = match admitted {
         Ok(identity) => {
             allowances::collecting(handle(identity, req).instrument(call.span.clone())).await
         }
         Err(refused) => {
             scrub(req);
-            ((Err(refused), None), Vec::new())
+            ((Err(refused), None), Default::default())
         }
     };
     let (outcome, key_version, used_key_id) = match outcome {
@@ -298,7 +298,8 @@ where
     let resolved_key_id = resolved(subject.key_id.as_deref(), used_key_id);
     let mut record = call.record(subject, key_version, None, &outcome);
     record.resolved_key_id = resolved_key_id;
-    record.allowed_by = joined(allowed_by);
+    record.allowed_by = joined(notes.allowed_by);
+    record.closest_grant = joined(notes.closest_denied);
     if detail.is_some() {
         record.detail = detail;
     }
@@ -345,32 +346,33 @@ where
     let call = Call::begin(rpc, &request);
     let mut req = request.into_inner();
     let count = req.items().len();
-    let (outcome, items, allowed_by) = match call.admit(service, count) {
+    let (outcome, items, notes) = match call.admit(service, count) {
         Ok(identity) => {
             let subjects: Vec<Subject> = req
                 .items()
                 .iter()
                 .map(|item| Subject::key_with_context(service, item.key_id(), item.context()))
                 .collect();
-            let (handled, allowed_by) =
+            let (handled, notes) =
                 allowances::collecting(handle(identity, req).instrument(call.span.clone())).await;
             match handled {
                 Ok(answer) => (
                     Ok(answer.response),
                     item_records(subjects, answer.outcomes),
-                    allowed_by,
+                    notes,
                 ),
-                Err(status) => (Err(status), Vec::new(), allowed_by),
+                Err(status) => (Err(status), Vec::new(), notes),
             }
         }
         Err(refused) => {
             req.items().iter_mut().for_each(BatchItemRequest::scrub);
-            (Err(refused), Vec::new(), Vec::new())
+            (Err(refused), Vec::new(), Default::default())
         }
     };
     let items_count = Some(u32::try_from(count).unwrap_or(u32::MAX));
     let mut record = call.record(Subject::default(), None, items_count, &outcome);
-    record.allowed_by = joined(allowed_by);
+    record.allowed_by = joined(notes.allowed_by);
+    record.closest_grant = joined(notes.closest_denied);
     call.finish(service, record, items, outcome).await
 }
 
@@ -465,6 +467,7 @@ impl Call {
             key_id: subject.key_id,
             resolved_key_id: None,
             allowed_by: None,
+            closest_grant: None,
             key_version,
             items,
             context: subject.context,

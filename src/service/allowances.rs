@@ -10,13 +10,21 @@ use super::authz::Allowed;
 use crate::model::{ContextConstraint, KeyMetadata};
 
 tokio::task_local! {
-    static NOTES: Arc<Mutex<Vec<String>>>;
+    static NOTES: Arc<Mutex<Notes>>;
 }
 
-/// Runs `call`, collecting what allowed it: each distinct allowance once,
-/// in the order they were first noted.
-pub async fn collecting<F: Future>(call: F) -> (F::Output, Vec<String>) {
-    let notes = Arc::new(Mutex::new(Vec::new()));
+/// What one call's authorization noted.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// What allowed it: each distinct allowance once, in order.
+    pub allowed_by: Vec<String>,
+    /// For refusals: the grants that came closest, each once.
+    pub closest_denied: Vec<String>,
+}
+
+/// Runs `call`, collecting what its authorization noted.
+pub async fn collecting<F: Future>(call: F) -> (F::Output, Notes) {
+    let notes = Arc::new(Mutex::new(Notes::default()));
     let output = NOTES.scope(Arc::clone(&notes), call).await;
     let notes = std::mem::take(
         &mut *notes
@@ -26,17 +34,30 @@ pub async fn collecting<F: Future>(call: F) -> (F::Output, Vec<String>) {
     (output, notes)
 }
 
-/// Notes what allowed a call on `key` (nothing outside [`collecting`]).
-pub(super) fn note(key: &KeyMetadata, allowed: &Allowed, caller: &str) {
-    let text = describe(key, allowed, caller);
+fn push(pick: impl FnOnce(&mut Notes) -> &mut Vec<String>, text: String) {
     let _ = NOTES.try_with(|notes| {
         let mut notes = notes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !notes.contains(&text) {
-            notes.push(text);
+        let list = pick(&mut notes);
+        if !list.contains(&text) {
+            list.push(text);
         }
     });
+}
+
+/// Notes what allowed a call on `key` (nothing outside [`collecting`]).
+pub(super) fn note(key: &KeyMetadata, allowed: &Allowed, caller: &str) {
+    push(|n| &mut n.allowed_by, describe(key, allowed, caller));
+}
+
+/// Notes, for a refused call, the conditional grant that came closest
+/// (for operators: only the audit record shows it).
+pub(super) fn note_closest(key: &KeyMetadata, index: usize, caller: &str) {
+    push(
+        |n| &mut n.closest_denied,
+        describe(key, &Allowed::ConditionalGrant(index), caller),
+    );
 }
 
 /// "owner", "grant to ID", or a conditional grant with its terms.

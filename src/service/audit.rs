@@ -186,6 +186,9 @@ pub struct RequestRecord {
     /// What authorized a data-plane call: `owner`, `grant to ID`, or a
     /// conditional grant with its terms (a batch: each distinct one).
     pub allowed_by: Option<String>,
+    /// For a refused data-plane call: the conditional grant(s) that came
+    /// closest to allowing it (for operators; never told to the caller).
+    pub closest_grant: Option<String>,
     /// The key version used, when known.
     pub key_version: Option<u32>,
     /// A batch call's number of items (`None` for a single call).
@@ -377,6 +380,7 @@ impl Service {
             key_id: recorded_key_id(record.key_id),
             resolved_key_id: record.resolved_key_id,
             allowed_by: record.allowed_by,
+            closest_grant: record.closest_grant,
             key_version: record.key_version,
             items: record.items,
             results,

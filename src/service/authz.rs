@@ -127,6 +127,23 @@ fn conditional_grant_for(
         .find(|i| grants[*i].allows(identity, op, context, now))
 }
 
+/// For an operator reading a denial's audit record: the conditional grant
+/// that came closest to allowing it — one covering the caller and holding
+/// the operation (so its constraint or expiry failed), else one covering
+/// the caller. Never shown to the caller.
+pub fn closest_grant(key: &KeyMetadata, identity: &Identity, op: Operation) -> Option<usize> {
+    let covering = || {
+        key.conditional_grants
+            .iter()
+            .enumerate()
+            .filter(|(_, grant)| grant.grantee.matches(identity))
+    };
+    covering()
+        .find(|(_, grant)| grant.operations.contains(op))
+        .or_else(|| covering().next())
+        .map(|(index, _)| index)
+}
+
 /// Separation of duties: `caller` may not give itself data-plane use of
 /// `key` unless it owns it already — a grant whose grantee covers the
 /// caller (exactly or by pattern), or the key's ownership (`grantee` the

@@ -195,7 +195,14 @@ impl KeyScope<'_> {
             key.as_deref(),
             context,
             self.service.clock.now(),
-        )?;
+        )
+        .inspect_err(|_| {
+            if let Some(key) = key.as_deref()
+                && let Some(index) = authz::closest_grant(key, self.identity, self.operation)
+            {
+                super::allowances::note_closest(key, index, self.identity.as_str());
+            }
+        })?;
         let key = key.ok_or(Error::PermissionDenied)?;
         super::allowances::note(&key, &allowed, self.identity.as_str());
         lifecycle::ensure_usable(&key)?;

@@ -719,6 +719,7 @@ async fn each_decrypt_item_counts_for_the_detector_and_the_metrics() {
             key_id: None,
             resolved_key_id: None,
             allowed_by: None,
+            closest_grant: None,
             key_version: None,
             items: Some(items as u32),
             context: None,

@@ -445,3 +445,40 @@ async fn audit_records_name_the_owner_or_grant_that_allowed_the_call() {
         "a constraint value reached the audit log"
     );
 }
+
+/// A refused call's audit record names the grant that came closest, for
+/// operators; the caller only gets the usual denial.
+#[tokio::test]
+async fn a_denials_record_names_the_closest_grant() {
+    let (server, mut admin, mut billing) = TestServer::with_billing_key(KEY).await;
+    let tenant_43 = sealed(&mut billing, &[("tenant", "43")]).await;
+    let subset = proto::GrantRequest {
+        context_subset: ctx(&[("tenant", "42")]),
+        ..grant(SHIPPING, Operation::Decrypt)
+    };
+    create(&mut admin, subset).await.expect("grant");
+    let mut shipping = server.client(SHIPPING).await;
+    let refused = assert_code(
+        shipping.decrypt(KEY, &tenant_43, &[("tenant", "43")]).await,
+        Code::PermissionDenied,
+    );
+    assert!(!refused.message().contains("tenant"), "{refused:?}");
+    let mut stranger = server.client(POD_A).await;
+    assert_code(
+        stranger.decrypt(KEY, &tenant_43, &[("tenant", "43")]).await,
+        Code::PermissionDenied,
+    );
+    drop((admin, billing, shipping, stranger));
+    let fixture = server.stop().await;
+    let records = common::audit_records(&tresor::service::default_audit_file(&fixture.data_dir()));
+    let denials: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["operation"] == "Decrypt" && r["status"] == "PERMISSION_DENIED")
+        .collect();
+    assert_eq!(denials.len(), 2);
+    assert_eq!(
+        denials[0]["closest_grant"],
+        format!("grant to {SHIPPING} (context has tenant)")
+    );
+    assert!(denials[1].get("closest_grant").is_none(), "{}", denials[1]);
+}
