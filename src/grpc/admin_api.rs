@@ -404,7 +404,7 @@ impl Admin for AdminApi {
                     next_page_token: page
                         .next_after
                         .as_ref()
-                        .map(convert::page_token)
+                        .map(|last| convert::page_token(last.as_str()))
                         .unwrap_or_default(),
                 }))
             },

@@ -15,12 +15,7 @@ use tresor_proto::v1::{
 
 /// A validated alias name from a request field.
 fn alias_name(raw: &str) -> Result<AliasName, Status> {
-    AliasName::parse(raw).map_err(|e| match e {
-        crate::error::Error::InvalidArgument(why) => {
-            Status::invalid_argument(format!("alias: {why}"))
-        }
-        other => Status::from(other),
-    })
+    AliasName::parse(raw).map_err(convert::in_field("alias"))
 }
 
 /// An alias as the API shows it.
@@ -40,17 +35,6 @@ fn pointing(req: &AliasRequest) -> Subject {
         detail: Some(format!("to {}", req.key_id)),
         ..Subject::key(&req.alias)
     }
-}
-
-/// The page after `token` (the hex of the last alias listed), if any.
-fn page_start(token: &str) -> Result<Option<AliasName>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let invalid = || Status::invalid_argument("page_token is not one this server issued");
-    let bytes = hex::decode(token).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    AliasName::parse(&text).map(Some).map_err(|_| invalid())
 }
 
 impl AdminApi {
@@ -117,14 +101,14 @@ impl AdminApi {
                         &identity,
                         &req.prefix,
                         req.page_size,
-                        page_start(&req.page_token)?,
+                        convert::page_start_of(&req.page_token, AliasName::parse)?,
                     )
                     .await?;
                 Ok(Answer::new(ListAliasesResponse {
                     aliases: page.aliases.iter().map(alias_info).collect(),
                     next_page_token: page
                         .next_after
-                        .map(|last| hex::encode(last.as_str()))
+                        .map(|last| convert::page_token(last.as_str()))
                         .unwrap_or_default(),
                 }))
             },

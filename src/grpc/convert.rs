@@ -20,21 +20,41 @@ pub fn key_id(raw: &str) -> Result<KeyId, Status> {
 }
 
 /// The key a ListKeys page starts after, from the token the previous page
-/// gave (none for the first page). Tokens are opaque to callers: the hex of
-/// the last key id listed.
+/// gave (none for the first page).
 pub fn page_start(token: &str) -> Result<Option<KeyId>, Status> {
+    page_start_of(token, KeyId::parse)
+}
+
+/// Where a listing's page starts, from the token the previous page gave
+/// (none for the first page), read back with `parse`. Tokens are opaque
+/// to callers: the hex of the last id listed.
+pub fn page_start_of<T>(
+    token: &str,
+    parse: impl Fn(&str) -> Result<T, crate::error::Error>,
+) -> Result<Option<T>, Status> {
     if token.is_empty() {
         return Ok(None);
     }
     let invalid = || Status::invalid_argument("page_token is not one this server issued");
     let bytes = hex::decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    KeyId::parse(&text).map(Some).map_err(|_| invalid())
+    parse(&text).map(Some).map_err(|_| invalid())
 }
 
-/// The token of the page after one that ended at `last`.
-pub fn page_token(last: &KeyId) -> String {
-    hex::encode(last.as_str())
+/// The token of the page after one that ended at the id `last`.
+pub fn page_token(last: &str) -> String {
+    hex::encode(last)
+}
+
+/// A refusal of a request field's value: an invalid argument says which
+/// field; any other error is answered as it is.
+pub fn in_field(field: &str) -> impl Fn(crate::error::Error) -> Status + '_ {
+    move |e| match e {
+        crate::error::Error::InvalidArgument(why) => {
+            Status::invalid_argument(format!("{field}: {why}"))
+        }
+        other => Status::from(other),
+    }
 }
 
 /// A validated identity named in a request field, to be given access (an
@@ -139,8 +159,7 @@ fn conditional_grant(grant: &ConditionalGrant, now: crate::model::UnixTime) -> p
 /// A CreateGrant request's grant, validated: grantee (identity or
 /// pattern), operations, constraint and expiry.
 pub fn grant(req: &proto::GrantRequest) -> Result<ConditionalGrant, Status> {
-    let grantee = Grantee::parse(&req.grantee)
-        .map_err(|e| Status::invalid_argument(format!("grantee: {}", message_of(e))))?;
+    let grantee = Grantee::parse(&req.grantee).map_err(in_field("grantee"))?;
     let constraint = ContextConstraint::from_fields(
         req.context_equals.clone().into_iter().collect(),
         req.context_subset.clone().into_iter().collect(),
@@ -171,13 +190,6 @@ pub fn revoked_grantee(req: &proto::GrantRequest) -> Result<Grantee, Status> {
     }
 }
 
-fn message_of(e: crate::error::Error) -> String {
-    match e {
-        crate::error::Error::InvalidArgument(why) => why,
-        other => other.to_string(),
-    }
-}
-
 /// CreateKey's purpose: unspecified is ENCRYPT_DECRYPT.
 pub fn key_purpose(raw: i32) -> Result<KeyPurpose, Status> {
     match proto::KeyPurpose::try_from(raw) {
@@ -202,12 +214,7 @@ fn proto_purpose(purpose: KeyPurpose) -> proto::KeyPurpose {
 
 /// Validated labels (or a label selector) from a request field.
 pub fn labels(field: &str, map: HashMap<String, String>) -> Result<Labels, Status> {
-    Labels::parse(map).map_err(|e| match e {
-        crate::error::Error::InvalidArgument(why) => {
-            Status::invalid_argument(format!("{field}: {why}"))
-        }
-        other => Status::from(other),
-    })
+    Labels::parse(map).map_err(in_field(field))
 }
 
 /// MAC token length from `truncate_bytes` (0 means 32).

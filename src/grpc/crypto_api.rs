@@ -161,6 +161,27 @@ fn encrypted_answer(encrypted: Encrypted) -> Answer<EncryptResponse> {
     Answer::new(encrypt_response(encrypted)).with_key(&used.0, used.1)
 }
 
+/// The answer of EncryptBatch and ReEncryptBatch: each item's ciphertext
+/// or refusal, and its outcome for the record.
+fn encrypted_batch(results: Vec<Result<Encrypted, Error>>) -> BatchAnswer<EncryptBatchResponse> {
+    let (results, outcomes) = item_results(
+        results,
+        |encrypted| (encrypted.key_id.to_string(), encrypted.key_version.get()),
+        |encrypted| EncryptItemResult {
+            result: Some(encrypt_item_result::Result::Encrypted(encrypt_response(
+                encrypted,
+            ))),
+        },
+        |error| EncryptItemResult {
+            result: Some(encrypt_item_result::Result::Error(error)),
+        },
+    );
+    BatchAnswer {
+        response: EncryptBatchResponse { results },
+        outcomes,
+    }
+}
+
 /// A Decrypt result as the API answers it.
 fn decrypt_response(decrypted: Decrypted) -> DecryptResponse {
     DecryptResponse {
@@ -362,22 +383,7 @@ impl Crypto for CryptoApi {
                 let items = req.items.iter_mut().map(BatchItemRequest::input);
                 let outcome = service.encrypt_batch(&identity, items).await;
                 req.items.iter_mut().for_each(BatchItemRequest::scrub);
-                let (results, outcomes) = item_results(
-                    outcome?,
-                    |encrypted| (encrypted.key_id.to_string(), encrypted.key_version.get()),
-                    |encrypted| EncryptItemResult {
-                        result: Some(encrypt_item_result::Result::Encrypted(encrypt_response(
-                            encrypted,
-                        ))),
-                    },
-                    |error| EncryptItemResult {
-                        result: Some(encrypt_item_result::Result::Error(error)),
-                    },
-                );
-                Ok(BatchAnswer {
-                    response: EncryptBatchResponse { results },
-                    outcomes,
-                })
+                Ok(encrypted_batch(outcome?))
             },
         )
         .await
@@ -419,22 +425,9 @@ impl Crypto for CryptoApi {
             request,
             |identity, mut req| async move {
                 let items = req.items.iter_mut().map(re_encrypt_item);
-                let (results, outcomes) = item_results(
+                Ok(encrypted_batch(
                     service.re_encrypt_batch(&identity, items).await?,
-                    |encrypted| (encrypted.key_id.to_string(), encrypted.key_version.get()),
-                    |encrypted| EncryptItemResult {
-                        result: Some(encrypt_item_result::Result::Encrypted(encrypt_response(
-                            encrypted,
-                        ))),
-                    },
-                    |error| EncryptItemResult {
-                        result: Some(encrypt_item_result::Result::Error(error)),
-                    },
-                );
-                Ok(BatchAnswer {
-                    response: EncryptBatchResponse { results },
-                    outcomes,
-                })
+                ))
             },
         )
         .await
