@@ -71,6 +71,7 @@ async fn open_filled() -> SledKeyStore {
         keys: (0..KEYS).map(key).collect(),
         versions: Vec::new(),
         aliases: Vec::new(),
+        role_bindings: Vec::new(),
     };
     store.restore(&snapshot, true).await.expect("restore");
     eprintln!("wrote {KEYS} keys in {:?}", started.elapsed());

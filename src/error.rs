@@ -239,6 +239,16 @@ pub enum Error {
     /// ownership); another admin must do it.
     #[error("an admin cannot give itself use of a key it does not own")]
     SelfGrant,
+    /// Separation of duties: an admin tried to give itself a role it does
+    /// not hold (a binding whose grantee covers it); another admin must.
+    #[error("an admin cannot give itself a role it does not hold")]
+    SelfRole,
+    /// AddRoleBinding of a role already bound to that grantee.
+    #[error("this role is already bound to this identity or pattern")]
+    RoleBindingExists,
+    /// RemoveRoleBinding of a binding there is not.
+    #[error("no such role binding")]
+    NoSuchRoleBinding,
     /// An admin named a key that does not exist.
     #[error("key not found")]
     NotFound,

@@ -4,11 +4,12 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic "TRESORBK"
-//! 8       4     format version, u32 big-endian (2; 1 is still read)
+//! 8       4     format version, u32 big-endian (3; 1 and 2 are still read)
 //! 12      8     body length n, u64 big-endian
 //! 20      n     body: protobuf BackupBody (root record, key records,
-//!               version records, creation time, and from version 2 the
-//!               alias records), the store's own encodings
+//!               version records, creation time, from version 2 the
+//!               alias records, from version 3 the role bindings), the
+//!               store's own encodings
 //! 20+n    32    HMAC-SHA256 over bytes 0..20+n, key derived (HKDF) from the
 //!               root key with the label "tresor backup v1"
 //! ```
@@ -26,12 +27,13 @@ use crate::store::{Snapshot, records};
 use tresor_crypto::{self as crypto, MAC_LEN, SecretKey};
 
 const MAGIC: &[u8; 8] = b"TRESORBK";
-/// The format version this build writes: 2, which adds aliases. Version
-/// 1 (no aliases) is still read; a version 1 reader refuses version 2
-/// rather than restore a keystore without its aliases.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes: 3, which adds role bindings (2
+/// added aliases). Versions 1 and 2 are still read; an older reader
+/// refuses a newer version rather than restore a keystore without its
+/// aliases or role bindings.
+pub const FORMAT_VERSION: u32 = 3;
 /// Every format version this build reads.
-const READABLE_VERSIONS: [u32; 2] = [1, 2];
+const READABLE_VERSIONS: [u32; 3] = [1, 2, 3];
 const MAC_LABEL: &[u8] = b"tresor backup v1";
 const HEADER_LEN: usize = 20;
 
@@ -56,6 +58,9 @@ struct BackupBody {
     /// Aliases (format version 2 on).
     #[prost(bytes = "vec", repeated, tag = "5")]
     aliases: Vec<Vec<u8>>,
+    /// Role bindings (format version 3 on).
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    role_bindings: Vec<Vec<u8>>,
 }
 
 /// Why a backup file was refused.
@@ -116,6 +121,11 @@ pub fn encode(
             })
             .collect(),
         aliases: snapshot.aliases.iter().map(records::encode_alias).collect(),
+        role_bindings: snapshot
+            .role_bindings
+            .iter()
+            .map(records::encode_role_binding)
+            .collect(),
     }
     .encode_to_vec();
     let mut out = Vec::with_capacity(HEADER_LEN + body.len() + MAC_LEN);
@@ -170,6 +180,11 @@ pub fn parse(bytes: &[u8]) -> Result<UncheckedBackup<'_>, BackupError> {
             .iter()
             .map(|record| records::decode_alias(record))
             .collect::<Result<_, _>>()?,
+        role_bindings: body
+            .role_bindings
+            .iter()
+            .map(|record| records::decode_role_binding(record))
+            .collect::<Result<_, _>>()?,
     };
     Ok(UncheckedBackup {
         snapshot,
@@ -182,7 +197,8 @@ pub fn parse(bytes: &[u8]) -> Result<UncheckedBackup<'_>, BackupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Alias, AliasName};
+    use crate::identity::Identity;
+    use crate::model::{Alias, AliasName, Grantee, Role, RoleBinding};
 
     fn snapshot(aliases: Vec<Alias>) -> Snapshot {
         Snapshot {
@@ -190,18 +206,42 @@ mod tests {
             keys: vec![crate::store::conformance::metadata("k/one")],
             versions: Vec::new(),
             aliases,
+            role_bindings: Vec::new(),
         }
     }
 
-    /// A version 1 file as releases before aliases wrote it: the same
-    /// body without field 5, under header version 1.
-    fn version_1(snapshot: &Snapshot, root_key: &SecretKey) -> Vec<u8> {
-        let v2 = encode(snapshot, root_key, 7).expect("encode");
-        let mut v1 = v2[..v2.len() - MAC_LEN].to_vec();
-        v1[8..12].copy_from_slice(&1u32.to_be_bytes());
-        let tag = crypto::mac(root_key, MAC_LABEL, &v1).expect("mac");
-        v1.extend_from_slice(&tag);
-        v1
+    /// A file of an older format `version` as releases before it wrote
+    /// one: the same body without the later fields (empty here), under
+    /// that header version.
+    fn older_version(snapshot: &Snapshot, root_key: &SecretKey, version: u32) -> Vec<u8> {
+        let current = encode(snapshot, root_key, 7).expect("encode");
+        let mut old = current[..current.len() - MAC_LEN].to_vec();
+        old[8..12].copy_from_slice(&version.to_be_bytes());
+        let tag = crypto::mac(root_key, MAC_LABEL, &old).expect("mac");
+        old.extend_from_slice(&tag);
+        old
+    }
+
+    #[test]
+    fn role_bindings_round_trip_and_version_2_backups_still_open() {
+        let root_key = SecretKey::generate().expect("key");
+        let mut with_roles = snapshot(Vec::new());
+        with_roles.role_bindings = vec![RoleBinding {
+            role: Role::SecurityOfficer,
+            grantee: Grantee::parse("spiffe://acme.test/ns/sec/*").expect("pattern"),
+            created_at: 5,
+            created_by: Identity::parse("spiffe://acme.test/admin").expect("id"),
+            tag: Some(vec![4; 32]),
+        }];
+        let bytes = encode(&with_roles, &root_key, 7).expect("encode");
+        let opened = parse(&bytes).expect("parse").verify(&root_key);
+        assert_eq!(opened.expect("verify"), with_roles);
+
+        let old = older_version(&snapshot(Vec::new()), &root_key, 2);
+        let opened = parse(&old).expect("a version 2 backup parses");
+        let opened = opened.verify(&root_key).expect("and verifies");
+        assert!(opened.role_bindings.is_empty());
+        assert_eq!(opened.keys.len(), 1);
     }
 
     #[test]
@@ -223,7 +263,7 @@ mod tests {
             .expect("verify");
         assert_eq!(opened, with_alias);
 
-        let old = version_1(&snapshot(Vec::new()), &root_key);
+        let old = older_version(&snapshot(Vec::new()), &root_key, 1);
         let opened = parse(&old).expect("a version 1 backup parses");
         assert_eq!(opened.created_at, 7);
         let opened = opened.verify(&root_key).expect("and verifies");
@@ -231,7 +271,7 @@ mod tests {
         assert_eq!(opened.keys.len(), 1);
 
         let mut future = bytes.clone();
-        future[8..12].copy_from_slice(&3u32.to_be_bytes());
+        future[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_be_bytes());
         assert!(matches!(parse(&future), Err(BackupError::Malformed(_))));
     }
 }

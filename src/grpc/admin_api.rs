@@ -13,7 +13,8 @@ use tresor_proto::v1::{
     AliasInfo, AliasRequest, AuditLogReport, BackupChunk, CreateBackupRequest, CreateKeyRequest,
     DeleteAliasRequest, DeleteAliasResponse, DestroyKeyVersionRequest, GrantRequest, KeyInfo,
     KeyRequest, ListAliasesRequest, ListAliasesResponse, ListKeysRequest, ListKeysResponse,
-    RotateMasterKeyRequest, RotateMasterKeyResponse, RotateRootKeyRequest,
+    ListRoleBindingsRequest, ListRoleBindingsResponse, RemoveRoleBindingResponse, RoleBinding,
+    RoleBindingRequest, RotateMasterKeyRequest, RotateMasterKeyResponse, RotateRootKeyRequest,
     ScheduleKeyDeletionRequest, SealRequest, SealStatus, SetKeyLabelsRequest,
     SetMinDecryptionVersionRequest, SetRotationPeriodRequest, StatusRequest,
     TransferKeyOwnershipRequest, UnsealRequest, UpdateKeyDescriptionRequest, VerifyAuditLogRequest,
@@ -85,17 +86,15 @@ impl AdminApi {
             |_| Subject::default(),
             |identity, _| async move {
                 act(self.service.clone(), identity.clone()).await?;
-                self.seal_status(&identity).await.map(Answer::new)
+                self.seal_status().await.map(Answer::new)
             },
         )
         .await
     }
 
-    async fn seal_status(
-        &self,
-        identity: &crate::identity::Identity,
-    ) -> Result<SealStatus, Status> {
-        let status = self.service.status(identity).await?;
+    /// The status after a call its handler authorized.
+    async fn seal_status(&self) -> Result<SealStatus, Status> {
+        let status = self.service.current_status().await?;
         Ok(SealStatus {
             sealed: status.sealed,
             key_count: status.key_count,
@@ -138,7 +137,7 @@ impl AdminApi {
         let given = (!token.is_empty()).then_some(token.as_str());
         match self.service.approve_unseal(&identity, given).await {
             Ok(outcome) => (
-                self.seal_status(&identity).await.map(Answer::new),
+                self.seal_status().await.map(Answer::new),
                 Some(outcome.to_string()),
             ),
             Err(refused) => (Err(refused.error.into()), Some(refused.why.to_owned())),
@@ -618,7 +617,30 @@ impl Admin for AdminApi {
         &self,
         request: Request<StatusRequest>,
     ) -> Result<Response<SealStatus>, Status> {
-        self.then_status(Rpc::GetStatus, request, |_, _| async { Ok(()) })
-            .await
+        self.then_status(Rpc::GetStatus, request, |service, identity| async move {
+            Ok(service.authorize_status(&identity).await?)
+        })
+        .await
+    }
+
+    async fn add_role_binding(
+        &self,
+        request: Request<RoleBindingRequest>,
+    ) -> Result<Response<RoleBinding>, Status> {
+        self.handle_add_role_binding(request).await
+    }
+
+    async fn remove_role_binding(
+        &self,
+        request: Request<RoleBindingRequest>,
+    ) -> Result<Response<RemoveRoleBindingResponse>, Status> {
+        self.handle_remove_role_binding(request).await
+    }
+
+    async fn list_role_bindings(
+        &self,
+        request: Request<ListRoleBindingsRequest>,
+    ) -> Result<Response<ListRoleBindingsResponse>, Status> {
+        self.handle_list_role_bindings(request).await
     }
 }

@@ -273,7 +273,7 @@ where
     let admitted = if subject.context_too_large {
         Err(Status::from(context_too_large()))
     } else {
-        call.admit(service, 1)
+        call.admit(service, 1).await
     };
     let admitted = match admitted {
         Ok(identity) => call
@@ -346,7 +346,7 @@ where
     let call = Call::begin(rpc, &request);
     let mut req = request.into_inner();
     let count = req.items().len();
-    let (outcome, items, notes) = match call.admit(service, count) {
+    let (outcome, items, notes) = match call.admit(service, count).await {
         Ok(identity) => {
             let subjects: Vec<Subject> = req
                 .items()
@@ -421,9 +421,9 @@ impl Call {
 
     /// The caller, if it has an identity and the service admits a call of
     /// `items` items from it.
-    fn admit(&self, service: &Service, items: usize) -> Result<Identity, Status> {
+    async fn admit(&self, service: &Service, items: usize) -> Result<Identity, Status> {
         let identity = self.identity.clone()?;
-        service.admit(&identity, self.rpc, items)?;
+        service.admit(&identity, self.rpc, items).await?;
         Ok(identity)
     }
 

@@ -9,6 +9,7 @@ mod convert;
 mod crypto_api;
 mod mac_api;
 mod peer_identity;
+mod role_api;
 mod status;
 
 pub use admin_api::AdminApi;

@@ -66,6 +66,18 @@ pub fn classify(err: &Error) -> Classified {
             Code::PermissionDenied,
             "an admin cannot give itself use of a key it does not own: another admin must make this grant or transfer",
         ),
+        Error::SelfRole => Classified::new(
+            Code::PermissionDenied,
+            "an admin cannot give itself a role it does not hold: another admin must add this binding",
+        ),
+        Error::RoleBindingExists => Classified::new(
+            Code::AlreadyExists,
+            "this role is already bound to this identity or pattern",
+        ),
+        Error::NoSuchRoleBinding => Classified::new(
+            Code::NotFound,
+            "no such role binding: see tresor role list",
+        ),
         Error::NotFound => Classified::new(Code::NotFound, "no key with this id"),
         Error::AlreadyExists => Classified::new(Code::AlreadyExists, "a key with this id exists"),
         Error::FailedPrecondition(why) => precondition(why),

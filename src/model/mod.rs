@@ -7,6 +7,7 @@ mod alias;
 mod grant;
 mod labels;
 mod purpose;
+mod role;
 mod rpc;
 
 pub use alias::{ALIAS_PREFIX, Alias, AliasName};
@@ -15,6 +16,7 @@ pub use grant::{
 };
 pub use labels::{Labels, MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN, MAX_LABELS};
 pub use purpose::KeyPurpose;
+pub use role::{MAX_ROLE_BINDINGS, Role, RoleBinding, RoleSet};
 pub use rpc::Rpc;
 
 use std::collections::BTreeMap;

@@ -89,11 +89,17 @@ pub enum Rpc {
     GetStatus,
     /// `Admin/CreateBackup`.
     CreateBackup,
+    /// `Admin/AddRoleBinding`.
+    AddRoleBinding,
+    /// `Admin/RemoveRoleBinding`.
+    RemoveRoleBinding,
+    /// `Admin/ListRoleBindings`.
+    ListRoleBindings,
 }
 
 impl Rpc {
     /// Every RPC.
-    pub const ALL: [Self; 40] = [
+    pub const ALL: [Self; 43] = [
         Self::Encrypt,
         Self::Decrypt,
         Self::ReEncrypt,
@@ -134,6 +140,9 @@ impl Rpc {
         Self::VerifyAuditLog,
         Self::GetStatus,
         Self::CreateBackup,
+        Self::AddRoleBinding,
+        Self::RemoveRoleBinding,
+        Self::ListRoleBindings,
     ];
 
     /// The gRPC method name, as audit records and metrics show it.
@@ -179,6 +188,9 @@ impl Rpc {
             Self::VerifyAuditLog => "VerifyAuditLog",
             Self::GetStatus => "GetStatus",
             Self::CreateBackup => "CreateBackup",
+            Self::AddRoleBinding => "AddRoleBinding",
+            Self::RemoveRoleBinding => "RemoveRoleBinding",
+            Self::ListRoleBindings => "ListRoleBindings",
         }
     }
 
@@ -240,7 +252,9 @@ impl Rpc {
             | Self::Seal
             | Self::Unseal
             | Self::RotateMasterKey
-            | Self::RotateRootKey => true,
+            | Self::RotateRootKey
+            | Self::AddRoleBinding
+            | Self::RemoveRoleBinding => true,
             Self::Encrypt
             | Self::Decrypt
             | Self::ReEncrypt
@@ -259,7 +273,8 @@ impl Rpc {
             | Self::ListAliases
             | Self::VerifyAuditLog
             | Self::GetStatus
-            | Self::CreateBackup => false,
+            | Self::CreateBackup
+            | Self::ListRoleBindings => false,
         }
     }
 }

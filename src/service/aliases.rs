@@ -96,7 +96,7 @@ impl Service {
         name: &AliasName,
         key_id: &KeyId,
     ) -> Result<Alias, Error> {
-        authz::require_admin(self.caller(identity))?;
+        authz::require(self.caller(identity).await?, crate::model::Role::Admin)?;
         self.alias_target_key(key_id).await?;
         let now = self.clock.now();
         let alias = self.keyring()?.metadata_auth()?.tagged_alias(Alias {
@@ -124,7 +124,7 @@ impl Service {
         name: &AliasName,
         key_id: &KeyId,
     ) -> Result<Alias, Error> {
-        authz::require_admin(self.caller(identity))?;
+        authz::require(self.caller(identity).await?, crate::model::Role::Admin)?;
         let current = self.store.alias(name).await?.ok_or(Error::NotFound)?;
         let current = self.verified_alias(current).await?;
         let target = self.alias_target_key(key_id).await?;
@@ -156,7 +156,7 @@ impl Service {
 
     /// Deletes `name`; its key is untouched. Admins only.
     pub async fn delete_alias(&self, identity: &Identity, name: &AliasName) -> Result<(), Error> {
-        authz::require_admin(self.caller(identity))?;
+        authz::require(self.caller(identity).await?, crate::model::Role::Admin)?;
         self.store.delete_alias(name).await.map_err(not_found)?;
         self.aliases.put_written(name.clone(), None);
         tracing::info!(alias = %name, by = %identity, "deleted alias");
@@ -180,7 +180,7 @@ impl Service {
             0 => DEFAULT_PAGE_SIZE,
             n => n.min(MAX_PAGE_SIZE),
         };
-        let caller = self.caller(identity);
+        let caller = self.caller(identity).await?;
         let mut after = start_after;
         let mut aliases = Vec::with_capacity(page_size);
         loop {
@@ -196,7 +196,7 @@ impl Service {
                     Err(Error::TamperedKeyRecord(_)) => continue,
                     Err(e) => return Err(e),
                 };
-                let visible = caller.is_admin
+                let visible = caller.sees_every_key()
                     || self
                         .live_key(&alias.key_id)
                         .await?

@@ -432,10 +432,10 @@ impl Service {
         self.remember_checkpoint(checkpoint).await
     }
 
-    /// Checks this server's audit log up to a checkpoint written now (admins
-    /// only): every record authentic, in sequence and chained.
+    /// Checks this server's audit log up to a checkpoint written now
+    /// (auditors only): every record authentic, in sequence and chained.
     pub async fn verify_audit_log(&self, identity: &Identity) -> Result<AuditReport, Error> {
-        super::authz::require_admin(self.caller(identity))?;
+        super::authz::require(self.caller(identity).await?, crate::model::Role::Auditor)?;
         let log = self.audit.get().ok_or_else(|| {
             Error::FailedPrecondition(crate::error::Precondition::Other(
                 "auditing is off on this server (--no-audit)".into(),

@@ -1,9 +1,23 @@
-//! The single authorization check. Pure: it looks only at the caller, whether
-//! the caller is an admin, what is asked and the key's metadata.
+//! The single authorization check. Pure: it looks only at the caller, the
+//! roles it holds, what is asked and the key's metadata.
+//!
+//! | role               | may                                                        |
+//! |--------------------|------------------------------------------------------------|
+//! | `admin`            | keys (create, change, delete, transfer), grants, aliases,  |
+//! |                    | labels, role bindings; read and list everything            |
+//! | `security-officer` | seal, master-key and root-key rotation, backups, status    |
+//! | `auditor`          | read and list keys, grants, aliases and role bindings,     |
+//! |                    | verify the audit log, status                               |
+//! | key owner          | use its key, read it, rotate it                            |
+//! | grantee            | the operations of its grants, under their conditions       |
+//!
+//! Roles give no data-plane use of keys. `--admin` identities hold every
+//! role (break-glass). Everything is additive: no rule denies what another
+//! allows, so there is no precedence.
 
 use crate::error::Error;
 use crate::identity::Identity;
-use crate::model::{ConditionalGrant, Grantee, KeyMetadata, Operation, UnixTime};
+use crate::model::{ConditionalGrant, Grantee, KeyMetadata, Operation, Role, RoleSet, UnixTime};
 use tresor_crypto::Context;
 
 /// What a caller wants to do with a key.
@@ -11,7 +25,7 @@ use tresor_crypto::Context;
 pub enum Action {
     /// RotateKey: admins and the owner.
     Rotate,
-    /// GetKey: admins and the owner.
+    /// GetKey: admins, auditors and the owner.
     Read,
     /// Any other control-plane change: admins only.
     Manage,
@@ -22,23 +36,31 @@ pub enum Action {
 pub struct Caller<'a> {
     /// The identity from the client certificate.
     pub identity: &'a Identity,
-    /// Whether that identity was named with `--admin`.
-    pub is_admin: bool,
+    /// The roles it holds.
+    pub roles: RoleSet,
+}
+
+impl Caller<'_> {
+    /// Whether the caller may see every key (and so is told when one does
+    /// not exist): admins and auditors.
+    pub fn sees_every_key(self) -> bool {
+        self.roles.has(Role::Admin) || self.roles.has(Role::Auditor)
+    }
 }
 
 /// Decides whether `caller` may do `action` on `key` (`None`: no such key).
 ///
-/// Non-admins get `PermissionDenied` for keys that do not exist, exactly as
-/// for keys they may not use, so the answer is no existence oracle. Admins
-/// are told `NotFound`. Admins do not get data-plane use of keys they neither
-/// own nor hold a grant for.
+/// Callers who may not see every key get `PermissionDenied` for keys that
+/// do not exist, exactly as for keys they may not use, so the answer is no
+/// existence oracle. Admins and auditors are told `NotFound`. No role gives
+/// data-plane use of keys the caller neither owns nor holds a grant for.
 pub fn authorize(
     caller: Caller<'_>,
     action: Action,
     key: Option<&KeyMetadata>,
 ) -> Result<(), Error> {
     let Some(key) = key else {
-        return Err(if caller.is_admin {
+        return Err(if caller.sees_every_key() {
             Error::NotFound
         } else {
             Error::PermissionDenied
@@ -46,8 +68,9 @@ pub fn authorize(
     };
     let is_owner = &key.owner == caller.identity;
     let allowed = match action {
-        Action::Rotate | Action::Read => is_owner || caller.is_admin,
-        Action::Manage => caller.is_admin,
+        Action::Rotate => is_owner || caller.roles.has(Role::Admin),
+        Action::Read => is_owner || caller.sees_every_key(),
+        Action::Manage => caller.roles.has(Role::Admin),
     };
     if allowed {
         Ok(())
@@ -72,8 +95,7 @@ pub enum Allowed {
 /// context constraint, expiry) that allows it. Grants only add: there is
 /// no deny and no precedence. A refusal is the same
 /// [`Error::PermissionDenied`] whatever was missing, and for a missing key
-/// too (admins are told [`Error::NotFound`]); admins get no data-plane use
-/// from being admins.
+/// too (admins are told [`Error::NotFound`]); no role gives data-plane use.
 pub fn authorize_use(
     caller: Caller<'_>,
     op: Operation,
@@ -82,7 +104,7 @@ pub fn authorize_use(
     now: UnixTime,
 ) -> Result<Allowed, Error> {
     let Some(key) = key else {
-        return Err(if caller.is_admin {
+        return Err(if caller.roles.has(Role::Admin) {
             Error::NotFound
         } else {
             Error::PermissionDenied
@@ -159,15 +181,38 @@ pub fn check_not_self_grant(
     Ok(())
 }
 
-/// ListKeys: admins see every key, everyone else the keys it owns (not
-/// the keys it holds grants on: a grantee learns a key id from its owner).
-pub fn lists(caller: Caller<'_>, key: &KeyMetadata) -> bool {
-    caller.is_admin || &key.owner == caller.identity
+/// Separation of duties: `caller` may not give itself a role it does not
+/// hold (a binding of `role` whose grantee covers the caller); another
+/// admin must. Binding a role the caller already holds to a pattern that
+/// also covers it gives it nothing new, and is allowed.
+pub fn check_not_self_role(caller: Caller<'_>, role: Role, grantee: &Grantee) -> Result<(), Error> {
+    if grantee.matches(caller.identity) && !caller.roles.has(role) {
+        return Err(Error::SelfRole);
+    }
+    Ok(())
 }
 
-/// Control-plane calls that are not about one key (CreateKey, Seal, ...).
-pub fn require_admin(caller: Caller<'_>) -> Result<(), Error> {
-    if caller.is_admin {
+/// ListKeys and ListAliases: admins and auditors see every key, everyone
+/// else the keys it owns (not the keys it holds grants on: a grantee
+/// learns a key id from its owner).
+pub fn lists(caller: Caller<'_>, key: &KeyMetadata) -> bool {
+    caller.sees_every_key() || &key.owner == caller.identity
+}
+
+/// Control-plane calls that are not about one key and need `role`
+/// (CreateKey: admin; Seal, RotateMasterKey, CreateBackup:
+/// security-officer; VerifyAuditLog: auditor; ...).
+pub fn require(caller: Caller<'_>, role: Role) -> Result<(), Error> {
+    if caller.roles.has(role) {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied)
+    }
+}
+
+/// Read-only calls any role may make (ListRoleBindings).
+pub fn require_any_role(caller: Caller<'_>) -> Result<(), Error> {
+    if caller.roles.any() {
         Ok(())
     } else {
         Err(Error::PermissionDenied)
@@ -184,9 +229,10 @@ pub fn require_unseal_approver(is_approver: bool) -> Result<(), Error> {
     }
 }
 
-/// GetStatus: admins, and unseal approvers (who follow the unseal progress).
-pub fn require_admin_or_approver(caller: Caller<'_>, is_approver: bool) -> Result<(), Error> {
-    if caller.is_admin || is_approver {
+/// GetStatus: any role, and unseal approvers (who follow the unseal
+/// progress).
+pub fn require_any_role_or_approver(caller: Caller<'_>, is_approver: bool) -> Result<(), Error> {
+    if caller.roles.any() || is_approver {
         Ok(())
     } else {
         Err(Error::PermissionDenied)
@@ -242,11 +288,11 @@ mod tests {
         let friend = ident("friend");
         let owner = Caller {
             identity: &owner,
-            is_admin: false,
+            roles: RoleSet::NONE,
         };
         let friend = Caller {
             identity: &friend,
-            is_admin: false,
+            roles: RoleSet::NONE,
         };
         for op in Operation::ALL {
             assert_eq!(use_(owner, op, Some(&key)).ok(), Some(Allowed::Owner));
@@ -267,7 +313,7 @@ mod tests {
         let admin = ident("admin");
         let admin = Caller {
             identity: &admin,
-            is_admin: true,
+            roles: RoleSet::ALL,
         };
         assert!(authorize(admin, Action::Manage, Some(&key)).is_ok());
         assert!(authorize(admin, Action::Rotate, Some(&key)).is_ok());
@@ -285,14 +331,19 @@ mod tests {
     fn listings_show_admins_everything_and_others_their_own_keys() {
         let key = key_owned_by("owner", &[("friend", &[Operation::Decrypt])]);
         let [owner, friend, admin] = ["owner", "friend", "admin"].map(ident);
-        let caller = |identity, is_admin| Caller { identity, is_admin };
-        assert!(lists(caller(&owner, false), &key));
-        assert!(lists(caller(&admin, true), &key));
+        let caller = |identity, roles| Caller { identity, roles };
+        assert!(lists(caller(&owner, RoleSet::NONE), &key));
+        assert!(lists(caller(&admin, RoleSet::only(Role::Admin)), &key));
+        assert!(lists(caller(&admin, RoleSet::only(Role::Auditor)), &key));
         assert!(
-            !lists(caller(&friend, false), &key),
+            !lists(caller(&friend, RoleSet::NONE), &key),
             "a grant does not list"
         );
-        assert!(!lists(caller(&admin, false), &key));
+        assert!(!lists(caller(&admin, RoleSet::NONE), &key));
+        assert!(!lists(
+            caller(&admin, RoleSet::only(Role::SecurityOfficer)),
+            &key
+        ));
     }
 
     #[test]
@@ -301,7 +352,7 @@ mod tests {
         let stranger = ident("stranger");
         let stranger = Caller {
             identity: &stranger,
-            is_admin: false,
+            roles: RoleSet::NONE,
         };
         assert!(matches!(
             use_(stranger, Operation::Decrypt, Some(&key)),
@@ -459,7 +510,7 @@ mod tests {
                 let op_bit = OperationSet::from_iter([op]).bits();
                 let caller_identity = ident(caller);
                 let decided = authorize_use(
-                    Caller { identity: &caller_identity, is_admin: false },
+                    Caller { identity: &caller_identity, roles: RoleSet::NONE },
                     op,
                     Some(&key),
                     &context.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

@@ -37,10 +37,13 @@ fn backup_error(err: BackupError) -> Error {
 }
 
 impl Service {
-    /// A backup of the whole keystore. Admins only; needs the service
+    /// A backup of the whole keystore. Security officers only; needs the service
     /// unsealed (the tag is keyed by the root key).
     pub async fn create_backup(&self, identity: &Identity) -> Result<Vec<u8>, Error> {
-        authz::require_admin(self.caller(identity))?;
+        authz::require(
+            self.caller(identity).await?,
+            crate::model::Role::SecurityOfficer,
+        )?;
         self.backup_now().await
     }
 

@@ -190,7 +190,7 @@ impl KeyScope<'_> {
             }
         };
         let allowed = authz::authorize_use(
-            self.service.caller(self.identity),
+            self.service.data_plane_caller(self.identity),
             self.operation,
             key.as_deref(),
             context,

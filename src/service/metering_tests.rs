@@ -59,20 +59,23 @@ async fn non_admins_are_rate_limited_on_the_control_plane_and_admins_never() {
     let service = super::Service::open_with_clock(store, master, options, clock())
         .await
         .expect("open");
-    let admitted = (0..50)
-        .filter(|_| service.admit(&owner, Rpc::ListKeys, 1).is_ok())
-        .count();
+    let mut admitted = 0;
+    for _ in 0..50 {
+        admitted += usize::from(service.admit(&owner, Rpc::ListKeys, 1).await.is_ok());
+    }
     assert_eq!(admitted, 5);
     assert!(matches!(
-        service.admit(&owner, Rpc::RotateKey, 1),
+        service.admit(&owner, Rpc::RotateKey, 1).await,
         Err(Error::RateLimited(_))
     ));
+    for _ in 0..50 {
+        assert!(
+            service.admit(&admin, Rpc::Seal, 1).await.is_ok(),
+            "admins are not limited"
+        );
+    }
     assert!(
-        (0..50).all(|_| service.admit(&admin, Rpc::Seal, 1).is_ok()),
-        "admins are not limited"
-    );
-    assert!(
-        service.admit(&owner, Rpc::Encrypt, 1).is_ok(),
+        service.admit(&owner, Rpc::Encrypt, 1).await.is_ok(),
         "the data plane has its own limits"
     );
 }

@@ -23,6 +23,7 @@ mod metadata_auth;
 mod metadata_cache;
 pub mod metrics;
 mod restore_diff;
+pub mod roles;
 mod root;
 mod root_secrets;
 mod rotation;
@@ -37,7 +38,7 @@ use tokio::sync::watch;
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
 use crate::master_key::MasterKey;
-use crate::model::{AliasName, KeyId, KeyMetadata, UnixTime};
+use crate::model::{AliasName, KeyId, KeyMetadata, Role, UnixTime};
 use crate::store::KeyStore;
 
 pub use admin::{KeyPage, NewKey, ServedCertificate, ServiceStatus};
@@ -46,7 +47,6 @@ pub use audit::{
     AuditReport, AuditSettings, AuditedContext, Intent, ItemRecord, LOCAL_LOG, RequestRecord,
     default_audit_file, offline_audit_key, stored_checkpoint,
 };
-use authz::Caller;
 pub use backup::{BackupSummary, RestorePlan, open_backup, plan_restore, restore_backup};
 pub use data::{
     BatchInput, BatchItem, DataKey, DataKeySize, Decrypted, Encrypted, ReEncryptItem,
@@ -176,6 +176,8 @@ pub struct Service {
     aliases: Arc<alias_cache::AliasCache>,
     /// Where the expired-grant sweep resumes.
     grant_sweep: grant_sweep::SweepCursor,
+    /// Verified role bindings, re-read within the metadata bound.
+    roles: roles::RoleCache,
     audit: std::sync::OnceLock<crate::audit::AuditLog>,
     limiter: crate::anomaly::RateLimiter,
     /// Limits non-admins' control-plane calls.
@@ -233,6 +235,7 @@ impl Service {
             metadata: Default::default(),
             aliases: Default::default(),
             grant_sweep: Default::default(),
+            roles: Default::default(),
             audit: Default::default(),
             limiter: crate::anomaly::RateLimiter::new(options.guard.rate_limits.clone()),
             control_limiter: crate::anomaly::RateLimiter::new(crate::anomaly::RateLimits {
@@ -345,17 +348,10 @@ impl Service {
         self.options.admins.contains(identity)
     }
 
-    /// The admin check of control-plane calls, for callers that must refuse
-    /// a non-admin before doing expensive preparation (opening a KMS key).
-    pub fn require_admin(&self, identity: &Identity) -> Result<(), Error> {
-        authz::require_admin(self.caller(identity))
-    }
-
-    fn caller<'a>(&self, identity: &'a Identity) -> Caller<'a> {
-        Caller {
-            identity,
-            is_admin: self.is_admin(identity),
-        }
+    /// The role check of a control-plane call, for callers that must
+    /// refuse before doing expensive preparation (opening a KMS key).
+    pub async fn require_role(&self, identity: &Identity, role: Role) -> Result<(), Error> {
+        authz::require(self.caller(identity).await?, role)
     }
 
     /// The keyring, or `Sealed`.
@@ -460,7 +456,7 @@ impl Service {
     /// in the keystore so that a restart stays sealed. Discards the approvals
     /// of an unseal in progress. Idempotent.
     pub async fn seal(&self, identity: &Identity) -> Result<(), Error> {
-        authz::require_admin(self.caller(identity))?;
+        authz::require(self.caller(identity).await?, Role::SecurityOfficer)?;
         self.drop_key_material();
         self.cancel_unseal().await;
         tracing::warn!(by = %identity, "service sealed: key material dropped from memory");
@@ -514,6 +510,8 @@ impl Service {
     }
 }
 
+#[cfg(test)]
+mod authz_table_tests;
 #[cfg(test)]
 mod metering_tests;
 #[cfg(test)]

@@ -232,7 +232,10 @@ impl Service {
         name: &str,
         endpoint: &str,
     ) -> Result<String, Error> {
-        authz::require_admin(self.caller(identity))?;
+        authz::require(
+            self.caller(identity).await?,
+            crate::model::Role::SecurityOfficer,
+        )?;
         let new = if name.is_empty() && endpoint.is_empty() {
             self.master()
         } else {

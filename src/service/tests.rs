@@ -681,11 +681,12 @@ async fn a_batch_fails_whole_only_when_sealed_or_too_large() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        service.admit(&owner, Rpc::DecryptBatch, max + 1),
+        service.admit(&owner, Rpc::DecryptBatch, max + 1).await,
         Err(Error::InvalidArgument(_))
     ));
     service
         .admit(&owner, Rpc::DecryptBatch, max)
+        .await
         .expect("at the cap");
     service.seal(&admin).await.expect("seal");
     assert!(matches!(

@@ -220,9 +220,13 @@ impl Service {
         }
     }
 
-    /// Admins and unseal approvers: who may read the status.
-    pub(super) fn require_admin_or_approver(&self, identity: &Identity) -> Result<(), Error> {
-        authz::require_admin_or_approver(self.caller(identity), self.is_unseal_approver(identity))
+    /// Who may read the status (GetStatus): any role holder and the
+    /// unseal approvers.
+    pub async fn authorize_status(&self, identity: &Identity) -> Result<(), Error> {
+        authz::require_any_role_or_approver(
+            self.caller(identity).await?,
+            self.is_unseal_approver(identity),
+        )
     }
 
     /// Where unsealing stands now.

@@ -19,7 +19,9 @@ use async_trait::async_trait;
 
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
-use crate::model::{Alias, AliasName, KeyId, KeyMetadata, KeyVersion, UnixTime};
+use crate::model::{
+    Alias, AliasName, Grantee, KeyId, KeyMetadata, KeyVersion, Role, RoleBinding, UnixTime,
+};
 
 pub use postgres::PostgresKeyStore;
 pub use postgres::tls::{DbTls, StoreUrlError, check_store_url, store_url_has_password};
@@ -121,6 +123,8 @@ pub struct Snapshot {
     pub versions: Vec<(KeyId, StoredVersion)>,
     /// Every alias, in name order.
     pub aliases: Vec<Alias>,
+    /// Every role binding, in store-key order ([`RoleBinding::store_key`]).
+    pub role_bindings: Vec<RoleBinding>,
 }
 
 /// A change to key metadata made by another process sharing the store.
@@ -203,10 +207,27 @@ pub trait AliasStore: Send + Sync {
     ) -> Result<Vec<Alias>, StoreError>;
 }
 
+/// Role bindings: which identities (or patterns) hold which control-plane
+/// role. Every write is atomic and durable before it returns `Ok`; the
+/// service tags and checks the records, the store only keeps them.
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// Every role binding, in the byte order of [`RoleBinding::store_key`]
+    /// (role name, then grantee).
+    async fn role_bindings(&self) -> Result<Vec<RoleBinding>, StoreError>;
+
+    /// Stores a new binding; [`StoreError::AlreadyExists`] if that role is
+    /// already bound to that grantee.
+    async fn add_role_binding(&self, binding: &RoleBinding) -> Result<(), StoreError>;
+
+    /// Removes a binding; [`StoreError::NotFound`] if there is none.
+    async fn remove_role_binding(&self, role: Role, grantee: &Grantee) -> Result<(), StoreError>;
+}
+
 /// The storage capability tresor needs. Implementations must make every
 /// mutation atomic and durable before returning `Ok`.
 #[async_trait]
-pub trait KeyStore: AliasStore + Send + Sync + 'static {
+pub trait KeyStore: AliasStore + RoleStore + Send + Sync + 'static {
     /// The stored root key, if the keystore is initialised.
     async fn root(&self) -> Result<Option<StoredRoot>, StoreError>;
 

@@ -11,7 +11,8 @@ use crate::error::StoreError;
 use crate::identity::Identity;
 use crate::model::{
     Alias, AliasName, ConditionalGrant, ContextConstraint, Grantee, KeyId, KeyMetadata, KeyPurpose,
-    KeyState, KeyVersion, Labels, OperationSet, RotationPeriod, UnixTime, VersionInfo,
+    KeyState, KeyVersion, Labels, OperationSet, Role, RoleBinding, RotationPeriod, UnixTime,
+    VersionInfo,
 };
 
 const STATE_ENABLED: i32 = 1;
@@ -239,6 +240,53 @@ pub fn decode_alias(bytes: &[u8]) -> Result<Alias, StoreError> {
         key_id: KeyId::parse(&record.key_id).map_err(|e| bad(&e))?,
         created_at: record.created_at,
         updated_at: record.updated_at,
+        tag: (!record.tag.is_empty()).then_some(record.tag),
+    })
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct RoleBindingRecord {
+    /// The role's name (`admin`, `security-officer`, `auditor`).
+    #[prost(string, tag = "1")]
+    role: String,
+    /// An identity, or a pattern `spiffe://.../*`.
+    #[prost(string, tag = "2")]
+    grantee: String,
+    #[prost(int64, tag = "3")]
+    created_at: i64,
+    #[prost(string, tag = "4")]
+    created_by: String,
+    /// The service's integrity tag (empty: none).
+    #[prost(bytes = "vec", tag = "5")]
+    tag: Vec<u8>,
+}
+
+/// Encodes a role binding.
+pub fn encode_role_binding(binding: &RoleBinding) -> Vec<u8> {
+    RoleBindingRecord {
+        role: binding.role.as_str().to_owned(),
+        grantee: binding.grantee.to_string(),
+        created_at: binding.created_at,
+        created_by: binding.created_by.as_str().to_owned(),
+        tag: binding.tag.clone().unwrap_or_default(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes a role binding.
+pub fn decode_role_binding(bytes: &[u8]) -> Result<RoleBinding, StoreError> {
+    let record = RoleBindingRecord::decode(bytes).map_err(|e| corrupt("role binding", e))?;
+    let bad = |e: &dyn std::fmt::Display| {
+        corrupt(
+            &format!("role binding {} {}", record.role, record.grantee),
+            e,
+        )
+    };
+    Ok(RoleBinding {
+        role: Role::parse(&record.role).map_err(|e| bad(&e))?,
+        grantee: Grantee::parse(&record.grantee).map_err(|e| bad(&e))?,
+        created_at: record.created_at,
+        created_by: Identity::parse_stored(&record.created_by).map_err(|e| bad(&e))?,
         tag: (!record.tag.is_empty()).then_some(record.tag),
     })
 }

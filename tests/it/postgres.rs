@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::postgres::Postgres;
 use tonic_health::ServingStatus;
 use tresor::model::KeyVersion;
-use tresor::store::{KeyStore, PostgresKeyStore};
+use tresor::store::{KeyStore, PostgresKeyStore, RoleStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_key_store_conforms() {
@@ -85,7 +85,7 @@ async fn a_schema_2_database_gets_the_owner_index() {
     let driver = tokio::spawn(connection);
     client
         .batch_execute(
-            "ALTER TABLE tresor_keys DROP COLUMN owner; DROP TABLE tresor_aliases; UPDATE tresor_schema SET version = 2;",
+            "ALTER TABLE tresor_keys DROP COLUMN owner; DROP TABLE tresor_aliases; DROP TABLE tresor_role_bindings; UPDATE tresor_schema SET version = 2;",
         )
         .await
         .expect("downgrade");
@@ -98,8 +98,16 @@ async fn a_schema_2_database_gets_the_owner_index() {
         .expect("version")
         .get(0);
     assert_eq!(
-        version, 4,
-        "migrated through the owner index and the aliases table"
+        version, 5,
+        "migrated through the owner index, the aliases and the role bindings tables"
+    );
+    assert!(
+        store
+            .role_bindings()
+            .await
+            .expect("role bindings")
+            .is_empty(),
+        "the role bindings table is there, empty"
     );
     let alices = store
         .list_owned_keys(&owners[0], "old/", None, 100)
@@ -198,6 +206,39 @@ async fn a_grant_revoked_on_one_replica_stops_on_the_other_within_the_bound() {
     })
     .await;
     drop((admin_a, pod_b));
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A role bound on replica A holds on replica B within the propagation
+/// bound, and stops there within it once removed on A (issue 22).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_removed_on_one_replica_stops_on_the_other_within_the_bound() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.fresh_database().await;
+    let fixture = Fixture::new();
+    let (a, b) = fixture.two_replicas(&url).await;
+    let root_a = fixture.sdk_at(a.addr, ADMIN).await;
+    let officer = "spiffe://test.tresor/ns/security/sa/oncall";
+    let officer_b = fixture.sdk_at(b.addr, officer).await;
+    root_a
+        .add_role_binding("security-officer", "spiffe://test.tresor/ns/security/*")
+        .await
+        .expect("bind on a");
+    within_bound(|| async { officer_b.create_backup().await.ok() }).await;
+    root_a
+        .remove_role_binding("security-officer", "spiffe://test.tresor/ns/security/*")
+        .await
+        .expect("remove on a");
+    within_bound(|| async {
+        matches!(
+            officer_b.create_backup().await,
+            Err(tresor_client::ClientError::PermissionDenied(_))
+        )
+        .then_some(())
+    })
+    .await;
+    drop((root_a, officer_b));
     a.stop().await;
     b.stop().await;
 }

@@ -34,6 +34,7 @@
 //! | this file | [`ClientBuilder`], [`Client`] and the data-plane RPCs |
 //! | `admin` | the control-plane RPCs of [`Client`] |
 //! | `mac` | the blind-index RPCs of [`Client`]: Mac, VerifyMac, MacAllVersions, MacBatch |
+//! | `roles` | the role-binding RPCs of [`Client`]: AddRoleBinding, RemoveRoleBinding, ListRoleBindings |
 //! | `connector` | the connector of every connection: TCP, then TLS with the current material |
 //! | `tls` | the TLS material: PEM parsed once, or files followed (the last good set kept) |
 //! | `spiffe_tls` | the TLS material of a SPIFFE Workload API, and the server check by SPIFFE id |
@@ -58,6 +59,7 @@ mod envelope;
 mod error;
 mod mac;
 mod retry;
+mod roles;
 mod spiffe_tls;
 mod tls;
 

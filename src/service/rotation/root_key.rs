@@ -40,9 +40,12 @@ pub struct RootRotation {
 
 impl Service {
     /// Makes a new root key current and starts re-wrapping every DEK under
-    /// it in the background. Admins only; needs the service unsealed.
+    /// it in the background. Security officers only; needs the service unsealed.
     pub async fn rotate_root_key(self: &Arc<Self>, identity: &Identity) -> Result<(), Error> {
-        authz::require_admin(self.caller(identity))?;
+        authz::require(
+            self.caller(identity).await?,
+            crate::model::Role::SecurityOfficer,
+        )?;
         let keyring = self.keyring()?;
         let stored = self
             .store

@@ -5,6 +5,7 @@
 
 mod aliases;
 mod owner_index;
+mod roles;
 
 use std::collections::BTreeMap;
 
@@ -101,6 +102,7 @@ pub async fn run_all(store: &dyn KeyStore) {
     // Last: they restore the store from its own snapshot.
     owner_index::listing_by_owner_reads_one_owners_keys(store).await;
     aliases::aliases_are_kept_listed_and_restored(store).await;
+    roles::role_bindings_are_kept_listed_and_restored(store).await;
 }
 
 async fn audit_marks_are_kept_per_log(store: &dyn KeyStore) {

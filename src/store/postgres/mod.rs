@@ -15,6 +15,7 @@
 
 mod aliases;
 mod notify;
+mod roles;
 mod schema;
 pub(crate) mod tls;
 
@@ -370,12 +371,14 @@ impl KeyStore for PostgresKeyStore {
             .map(decode_version_row)
             .collect::<Result<Vec<_>, _>>()?;
         let aliases = aliases::all(&tx).await?;
+        let role_bindings = roles::all(&tx).await?;
         tx.commit().await.map_err(db)?;
         Ok(Snapshot {
             root,
             keys,
             versions,
             aliases,
+            role_bindings,
         })
     }
 
@@ -439,6 +442,7 @@ impl KeyStore for PostgresKeyStore {
             .map_err(db)?;
         }
         aliases::restore(&tx, &snapshot.aliases).await?;
+        roles::restore(&tx, &snapshot.role_bindings).await?;
         notify(&tx, EVERYTHING).await?;
         tx.commit().await.map_err(db)?;
         Ok(())

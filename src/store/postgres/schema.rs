@@ -12,11 +12,11 @@ use crate::store::records;
 /// Advisory lock key taken while migrating ("tresor" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7472_6573_6f72;
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 /// The version that added the `owner` column.
 const OWNER_VERSION: i32 = 3;
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     // Version 1.
     r#"
     CREATE TABLE tresor_meta (
@@ -62,6 +62,14 @@ const MIGRATIONS: [&str; 4] = [
     CREATE TABLE tresor_aliases (
         name   TEXT COLLATE "C" PRIMARY KEY,
         record BYTEA NOT NULL
+    );
+    "#,
+    // Version 5: role bindings (issue 22), one row per role and grantee
+    // (`ROLE\nGRANTEE`).
+    r#"
+    CREATE TABLE tresor_role_bindings (
+        binding TEXT COLLATE "C" PRIMARY KEY,
+        record  BYTEA NOT NULL
     );
     "#,
 ];

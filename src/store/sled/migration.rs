@@ -318,6 +318,7 @@ mod tests {
                         keys: snapshot_keys,
                         versions: Vec::new(),
                         aliases: Vec::new(),
+                        role_bindings: Vec::new(),
                     },
                     false,
                 )

@@ -23,6 +23,7 @@ pub(crate) mod compaction;
 mod migration;
 mod owner_index;
 mod packed_tree;
+mod roles;
 mod tx;
 
 use std::path::Path;
@@ -76,6 +77,8 @@ pub struct SledKeyStore {
     pub(super) owners: PackedTree,
     /// Aliases ([`aliases`](aliases)).
     aliases: sled::Tree,
+    /// Role bindings ([`roles`](roles)).
+    role_bindings: sled::Tree,
 }
 
 /// The size budget of a bucket of key records and wrapped DEKs: about a
@@ -165,6 +168,7 @@ impl SledKeyStore {
             usage: packed("usage_pages", USAGE_BUCKET_BYTES)?,
             owners: packed(owner_index::TREE, owner_index::BUCKET_BYTES)?,
             aliases: db.open_tree(aliases::TREE).map_err(backend)?,
+            role_bindings: db.open_tree(roles::TREE).map_err(backend)?,
             db,
         };
         migration::migrate(&store)?;
@@ -382,6 +386,7 @@ impl KeyStore for SledKeyStore {
             keys,
             versions,
             aliases: aliases::all(&self.aliases)?,
+            role_bindings: roles::all(&self.role_bindings)?,
         })
     }
 
@@ -425,12 +430,14 @@ impl KeyStore for SledKeyStore {
                 store.usage.sled_tree(),
                 store.owners.sled_tree(),
                 &store.aliases,
+                &store.role_bindings,
             ] {
                 tree.clear().map_err(backend)?;
             }
             // Before the root goes in: a restore cut short here leaves no
             // root, so it is simply run again.
             aliases::restore(&store.aliases, &snapshot.aliases)?;
+            roles::restore(&store.role_bindings, &snapshot.role_bindings)?;
             let mut staged = store.records.stage();
             for (key, record) in &keys {
                 staged.insert(key.id.as_str().as_bytes(), record)?;
