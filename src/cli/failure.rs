@@ -29,6 +29,15 @@ impl CliError {
         }
     }
 
+    /// An exit code without a message (the command printed its result;
+    /// `tresor plan` with changes exits 2).
+    pub fn silent(exit: u8) -> Self {
+        Self {
+            exit,
+            message: String::new(),
+        }
+    }
+
     /// The command was used wrongly.
     pub fn usage(message: impl Into<String>) -> Self {
         Self {

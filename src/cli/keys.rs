@@ -230,10 +230,22 @@ pub enum GrantCommand {
     },
 }
 
-/// `tresor key create --purpose`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// `tresor key create --purpose`, and a key's `purpose:` in a policy file.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum PurposeArg {
     /// Randomized encryption and data keys (the default).
+    #[default]
     EncryptDecrypt,
     /// HMAC-SHA256 MAC tokens for blind indexes.
     Mac,
@@ -248,6 +260,25 @@ impl From<PurposeArg> for proto::KeyPurpose {
             PurposeArg::Mac => Self::Mac,
             PurposeArg::Deterministic => Self::Deterministic,
         }
+    }
+}
+
+impl PurposeArg {
+    /// A purpose as the server reports it (`None`: one this CLI does not
+    /// know).
+    pub fn from_proto(raw: i32) -> Option<Self> {
+        match proto::KeyPurpose::try_from(raw).ok()? {
+            proto::KeyPurpose::Unspecified | proto::KeyPurpose::EncryptDecrypt => {
+                Some(Self::EncryptDecrypt)
+            }
+            proto::KeyPurpose::Mac => Some(Self::Mac),
+            proto::KeyPurpose::Deterministic => Some(Self::Deterministic),
+        }
+    }
+
+    /// The name `--purpose` takes.
+    pub fn name(self) -> &'static str {
+        output::purpose_name(proto::KeyPurpose::from(self).into())
     }
 }
 
@@ -266,7 +297,7 @@ fn parse_period_or_off(raw: &str) -> Result<PeriodOrOff, String> {
     }
 }
 
-fn parse_operation(raw: &str) -> Result<proto::Operation, String> {
+pub(super) fn parse_operation(raw: &str) -> Result<proto::Operation, String> {
     match raw.trim() {
         "encrypt" => Ok(proto::Operation::Encrypt),
         "decrypt" => Ok(proto::Operation::Decrypt),

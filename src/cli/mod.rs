@@ -2,11 +2,13 @@
 //!
 //! Server side: `serve`, `dev`, `master-key generate`, `certs`. Client side
 //! (the control plane and a data plane for scripts): `key`, `grant`, `seal`,
-//! `unseal`, `status`, `health`, `encrypt`, `decrypt`, `reencrypt`, `datakey`; they read
+//! `unseal`, `status`, `health`, `encrypt`, `decrypt`, `reencrypt`, `datakey`,
+//! and the policy files' `plan`, `apply`, `export`; they read
 //! `--addr/--ca/--cert/--key` or `TRESOR_ADDR/TRESOR_CA/TRESOR_CERT/TRESOR_KEY`.
 //!
 //! Exit codes: 0 success; 1 the server refused (or a local operation
-//! failed); 2 usage error; 3 cannot connect or TLS failure.
+//! failed); 2 usage error; 3 cannot connect or TLS failure. `tresor plan`
+//! exits 2 when it has changes to apply, and 1 on any error.
 
 mod alias;
 mod audit;
@@ -24,7 +26,9 @@ mod keystore;
 mod mac;
 mod master_key;
 mod output;
+mod policy;
 mod reencrypt;
+mod role;
 mod unseal;
 
 use std::io::Write;
@@ -70,6 +74,34 @@ pub enum Command {
     /// delete, list.
     #[command(subcommand)]
     Alias(alias::AliasCommand),
+    /// Control-plane roles kept in the keystore: add, remove, list.
+    #[command(subcommand)]
+    Role(role::RoleCommand),
+    /// Show what `tresor apply` would change to make the server match a
+    /// policy file; exit 0 without changes, 2 with changes, 1 on an error.
+    ///
+    /// Destructive changes (revocations, alias deletions, disabling keys,
+    /// removing role bindings) are listed as "not applied without
+    /// --prune" and count only with --prune. docs/POLICY.md has the file's
+    /// format.
+    ///
+    /// Example: tresor plan -f tresor.yaml
+    Plan(policy::PlanArgs),
+    /// Make the server match a policy file, through the same calls any
+    /// admin would make; idempotent.
+    ///
+    /// Stops at the first change the server refuses and reports each
+    /// change as applied, failed or not attempted; run it again once the
+    /// cause is fixed. Destructive changes need --prune (and --yes without
+    /// a terminal).
+    ///
+    /// Example: tresor apply -f tresor.yaml
+    Apply(policy::ApplyArgs),
+    /// Write the server's keys, grants, aliases and role bindings as a
+    /// policy file (metadata only, never key material).
+    ///
+    /// Example: tresor export -o tresor.yaml
+    Export(policy::ExportArgs),
     /// Emergency switch: drop all key material from the server's memory.
     ///
     /// Example: tresor seal --yes
@@ -185,7 +217,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", err.message);
+            if !err.message.is_empty() {
+                eprintln!("error: {}", err.message);
+            }
             ExitCode::from(err.exit)
         }
     }
@@ -265,6 +299,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             print(&String::from_utf8_lossy(&buffer))
         }
         Command::Health(args) => runtime()?.block_on(health::run(args, &connection, format)),
+        Command::Plan(args) => runtime()?.block_on(policy::run_plan(args, &connection, format)),
+        Command::Apply(args) => runtime()?.block_on(policy::run_apply(args, &connection, format)),
+        Command::Export(args) => runtime()?.block_on(policy::run_export(args, &connection, format)),
         Command::Seal { yes, replicas } if !replicas.is_empty() => {
             runtime()?.block_on(keys::seal_replicas(&connection, replicas, yes, format))
         }
@@ -274,6 +311,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Key(command) => print(&keys::run_key(command, &conn, format).await?),
                 Command::Grant(command) => print(&keys::run_grant(command, &conn, format).await?),
                 Command::Alias(command) => print(&alias::run_alias(command, &conn, format).await?),
+                Command::Role(command) => print(&role::run_role(command, &conn, format).await?),
                 Command::Seal { yes, .. } => {
                     print(&keys::run_seal(keys::SealAction::Seal { yes }, &conn, format).await?)
                 }

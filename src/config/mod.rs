@@ -96,8 +96,9 @@ pub struct ServeArgs {
     /// Connection, stream and time limits of the listener.
     #[command(flatten)]
     pub transport: TransportArgs,
-    /// Identity allowed to use the control plane (repeatable), for example
-    /// spiffe://example.org/admin.
+    /// Break-glass identity holding every control-plane role, also while
+    /// sealed (repeatable), for example spiffe://example.org/admin; other
+    /// roles come from `tresor role add`.
     #[arg(long = "admin", value_name = "IDENTITY")]
     pub admins: Vec<String>,
     /// Who may unseal, and what it takes.
@@ -156,8 +157,8 @@ pub struct ServeArgs {
     /// Limit of identities without their own --rate-limit (default: none).
     #[arg(long, value_name = "N/s")]
     pub rate_limit_default: Option<String>,
-    /// Limit each non-admin identity's control-plane calls (ListKeys,
-    /// GetKey, RotateKey, ...); admins are not limited.
+    /// Limit the control-plane calls (ListKeys, GetKey, RotateKey, ...) of
+    /// each identity holding no role; role holders are not limited.
     #[arg(long, default_value = "20/s", value_name = "N/s")]
     pub control_plane_rate_limit: String,
     /// Refuse RotateKey on a key holding this many versions that are not
@@ -414,7 +415,9 @@ impl Settings {
             )
         })?;
         if args.admins.is_empty() {
-            tracing::warn!("no --admin given: nobody can use the control plane");
+            tracing::warn!(
+                "no --admin given: only role bindings kept in the keystore authorise the control plane, and only while unsealed"
+            );
         }
         let admins = args
             .admins
