@@ -44,7 +44,8 @@ pub enum AliasCommand {
         #[arg(long, short)]
         yes: bool,
     },
-    /// List aliases (all pages): admins see all, others their keys'.
+    /// List aliases (all pages): admins and auditors see all, others their
+    /// keys'.
     ///
     /// Example: tresor alias list --prefix alias/payments
     List {

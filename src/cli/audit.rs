@@ -30,7 +30,7 @@ pub enum AuditCommand {
     /// Example: tresor audit verify --data-dir /var/lib/tresor --master-key-file /etc/tresor/master.key
     Verify(Box<VerifyArgs>),
     /// Ask the running server to check its own audit log up to a
-    /// checkpoint it writes now (admin). Exit 0 when intact, 1 when not.
+    /// checkpoint it writes now (auditor). Exit 0 when intact, 1 when not.
     ///
     /// Example: tresor audit check
     Check,

@@ -45,7 +45,7 @@ impl MasterKeyArgs {
 /// `tresor backup ...`
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
-    /// Take a consistent backup from the running server (admin) into FILE
+    /// Take a consistent backup from the running server (security officer) into FILE
     /// (mode 0600; must not exist).
     ///
     /// Example: tresor backup create --out /backups/tresor-2026-11-26.tbk

@@ -27,7 +27,7 @@ pub enum MasterKeyCommand {
         out: PathBuf,
     },
     /// Re-wrap the root key under another master key. Without --data-dir it
-    /// asks the running server (admin); with --data-dir it works on a stopped
+    /// asks the running server (security officer); with --data-dir it works on a stopped
     /// keystore. Crash-safe: the keystore opens with the old or the new key.
     ///
     /// Example: tresor master-key rotate --data-dir /var/lib/tresor --from-master-key-file /etc/tresor/master.key --to aws-kms:alias/tresor
