@@ -19,6 +19,7 @@ mod confirm;
 mod connection;
 mod data;
 mod dev;
+mod env;
 mod failure;
 mod health;
 mod keys;
@@ -137,6 +138,17 @@ pub enum Command {
     ///
     /// Example: tresor health --timeout 3s
     Health(health::HealthArgs),
+    /// Env files whose values are tresor ciphertexts: encrypt, decrypt,
+    /// set, rotate, edit.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
+    /// Run a command with the tresor:v1: values of env files and of the
+    /// environment decrypted into its environment only (the process is
+    /// replaced: exit status and signals are the command's). Nothing runs
+    /// unless every value decrypts.
+    ///
+    /// Example: tresor exec --env-file .env.tresor -- ./server --port 8080
+    Exec(env::ExecArgs),
     /// Encrypt a file or stdin under a key.
     ///
     /// Example: tresor encrypt billing/customer-records --context tenant=42 --in card.txt --out card.enc
@@ -302,6 +314,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Plan(args) => runtime()?.block_on(policy::run_plan(args, &connection, format)),
         Command::Apply(args) => runtime()?.block_on(policy::run_apply(args, &connection, format)),
         Command::Export(args) => runtime()?.block_on(policy::run_export(args, &connection, format)),
+        Command::Exec(args) => {
+            let child = runtime()?.block_on(async {
+                let conn = connection.connect().await?;
+                env::exec::prepare(&args, &conn.client).await
+            })?;
+            Err(env::exec::replace_process(&args.command, child))
+        }
         Command::Seal { yes, replicas } if !replicas.is_empty() => {
             runtime()?.block_on(keys::seal_replicas(&connection, replicas, yes, format))
         }
@@ -312,6 +331,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Grant(command) => print(&keys::run_grant(command, &conn, format).await?),
                 Command::Alias(command) => print(&alias::run_alias(command, &conn, format).await?),
                 Command::Role(command) => print(&role::run_role(command, &conn, format).await?),
+                Command::Env(command) => print(&env::run_env(command, &conn).await?),
                 Command::Seal { yes, .. } => {
                     print(&keys::run_seal(keys::SealAction::Seal { yes }, &conn, format).await?)
                 }

@@ -32,6 +32,7 @@ mod data_keys;
 mod data_plane;
 mod dockerfile;
 mod durability;
+mod env_files;
 mod envelope;
 mod format_reference;
 mod fuzz_smoke;
