@@ -181,6 +181,15 @@ fn exec(billing: &Tresor, sealed: &Path, script: &str) -> std::process::Command 
     command
 }
 
+/// The lines that differ between two versions of a file (same length).
+fn changed_lines<'a>(before: &'a str, after: &'a str) -> Vec<(&'a str, &'a str)> {
+    before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect()
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes)
         .iter()
@@ -398,11 +407,7 @@ async fn set_and_rotate_change_only_their_lines() {
     );
     assert!(said.status.success(), "{}", text(&said.stderr));
     let after = std::fs::read_to_string(&sealed).expect("read");
-    let changed: Vec<(&str, &str)> = before
-        .lines()
-        .zip(after.lines())
-        .filter(|(a, b)| a != b)
-        .collect();
+    let changed = changed_lines(&before, &after);
     assert_eq!(changed.len(), 1, "{changed:?}");
     assert!(changed[0].0.starts_with("DB_PASS="));
     let added = billing.run_with_stdin(&["env", "set", "NEW_ONE", "--in", &p(&sealed)], b"fresh");
@@ -462,11 +467,7 @@ async fn edit_re_encrypts_only_what_changed_and_always_removes_its_file() {
         "{said}"
     );
     let after = std::fs::read_to_string(&sealed).expect("read");
-    let changed: Vec<(&str, &str)> = before
-        .lines()
-        .zip(after.lines())
-        .filter(|(a, b)| a != b)
-        .collect();
+    let changed = changed_lines(&before, &after);
     assert_eq!(changed.len(), 1, "{changed:?}");
     assert!(changed[0].1.starts_with("EMPTY=tresor:v1:"));
     assert!(!temp_path().exists(), "the temporary file is gone");
