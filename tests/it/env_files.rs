@@ -132,6 +132,22 @@ async fn an_env_file_round_trips_byte_exact_and_keeps_its_layout() {
     );
     assert_eq!(mode & 0o777, 0o600);
 
+    // --out never writes through a symlink: it replaces the link.
+    let target = write(dir.path(), "elsewhere", "untouched\n");
+    let link = dir.path().join("link.env");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    billing.ok(&["env", "decrypt", "--in", &p(&sealed), "--out", &p(&link)]);
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("read"),
+        "untouched\n"
+    );
+    let link_meta = std::fs::symlink_metadata(&link).expect("meta");
+    assert!(link_meta.is_file(), "the link was replaced by a file");
+    assert_eq!(
+        dotenv_values(&std::fs::read_to_string(&link).expect("read")),
+        original
+    );
+
     // Not into a file through stdout.
     let redirected = std::fs::File::create(dir.path().join("redirected.env")).expect("file");
     let output = billing
