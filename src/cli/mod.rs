@@ -20,6 +20,7 @@ mod connection;
 mod data;
 mod dev;
 mod env;
+mod envelope;
 mod failure;
 mod health;
 mod keys;
@@ -138,6 +139,10 @@ pub enum Command {
     ///
     /// Example: tresor health --timeout 3s
     Health(health::HealthArgs),
+    /// Seal and open payloads of any size as stream envelopes (one data
+    /// key per stream, constant memory).
+    #[command(subcommand)]
+    Envelope(envelope::EnvelopeCommand),
     /// Env files whose values are tresor ciphertexts: encrypt, decrypt,
     /// set, rotate, edit.
     #[command(subcommand)]
@@ -332,6 +337,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Alias(command) => print(&alias::run_alias(command, &conn, format).await?),
                 Command::Role(command) => print(&role::run_role(command, &conn, format).await?),
                 Command::Env(command) => print(&env::run_env(command, &conn).await?),
+                Command::Envelope(command) => envelope::run_envelope(command, &conn).await,
                 Command::Seal { yes, .. } => {
                     print(&keys::run_seal(keys::SealAction::Seal { yes }, &conn, format).await?)
                 }

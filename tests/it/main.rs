@@ -22,6 +22,7 @@ mod certs_ttl;
 mod cli;
 mod cli_admin;
 mod cli_blind_index;
+mod cli_envelope;
 mod cli_output_files;
 mod cli_snapshots;
 mod control_plane;
