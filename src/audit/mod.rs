@@ -14,11 +14,13 @@
 //! - [`files`]: file names, rotation order.
 //! - [`resume`]: where a log continues at start, checked against the
 //!   keystore's checkpoint.
+//! - [`stdout_copy`]: the best-effort copy on stdout (`--audit-stdout`).
 //! - [`verify`]: offline verification (`tresor audit verify`).
 
 pub mod files;
 pub mod record;
 pub mod resume;
+pub mod stdout_copy;
 pub mod verify;
 pub mod writer;
 

@@ -33,6 +33,7 @@ use tokio::sync::Notify;
 use super::files::{self, Tail};
 use super::record::{self, AuditKeys, Entry, LineHash, RecordKind};
 use super::resume::{self, MissingRecords, ResumeError};
+use super::stdout_copy::StdoutCopy;
 use crate::error::AuditError;
 use tresor_crypto::SecretKey;
 
@@ -64,6 +65,8 @@ pub struct AuditOptions {
     /// Test switch: while set, every write fails as on a full disk.
     #[doc(hidden)]
     pub fail_writes: Option<Arc<AtomicBool>>,
+    /// Also copy every record to stdout (`--audit-stdout`), best effort.
+    pub copy_to_stdout: bool,
 }
 
 impl AuditOptions {
@@ -74,6 +77,7 @@ impl AuditOptions {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             accept_gap: false,
             fail_writes: None,
+            copy_to_stdout: false,
         }
     }
 }
@@ -192,6 +196,7 @@ pub struct AuditLog {
     keys: Arc<AuditKeys>,
     shared: Arc<Shared>,
     path: PathBuf,
+    stdout: Option<Arc<StdoutCopy>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -250,7 +255,15 @@ impl AuditLog {
             .name("tresor-audit-sync".into())
             .spawn(move || syncer.run())
             .map_err(|e| AuditError::Write(format!("cannot start the audit syncer: {e}")))?;
+        let stdout = if options.copy_to_stdout {
+            let copy = StdoutCopy::start()
+                .map_err(|e| AuditError::Write(format!("cannot start the stdout copy: {e}")))?;
+            Some(Arc::new(copy))
+        } else {
+            None
+        };
         let mut writer = Writer {
+            stdout: stdout.clone(),
             keys: keys.clone(),
             options,
             file,
@@ -277,7 +290,12 @@ impl AuditLog {
             last_append: AtomicU64::new(0),
             opened: Instant::now(),
         });
-        Ok(Self { keys, shared, path })
+        Ok(Self {
+            keys,
+            shared,
+            path,
+            stdout,
+        })
     }
 
     /// The MAC keys (for the server's own verification).
@@ -299,6 +317,11 @@ impl AuditLog {
     #[cfg(test)]
     pub(super) fn groups_written(&self) -> u64 {
         self.shared.done.load(Ordering::SeqCst)
+    }
+
+    /// Records left out of the `--audit-stdout` copy (0 without it).
+    pub fn stdout_dropped(&self) -> u64 {
+        self.stdout.as_ref().map_or(0, |copy| copy.dropped())
     }
 
     /// Records written since the log was opened.
@@ -369,6 +392,9 @@ impl AuditLog {
         self.shared.closed.store(true, Ordering::SeqCst);
         let checkpoint = self.checkpoint().await;
         self.shared.sync.stop.store(true, Ordering::SeqCst);
+        if let Some(copy) = self.stdout.clone() {
+            let _ = tokio::task::spawn_blocking(move || copy.flush()).await;
+        }
         checkpoint
     }
 
@@ -464,6 +490,8 @@ impl SyncShared {
 
 /// The file and the chain; only a leader (or a checkpoint) touches it.
 struct Writer {
+    /// The `--audit-stdout` copy.
+    stdout: Option<Arc<StdoutCopy>>,
     keys: Arc<AuditKeys>,
     options: AuditOptions,
     file: File,
@@ -554,6 +582,9 @@ impl Writer {
         let written = self.write(&buffer);
         self.buffer = buffer;
         written?;
+        if let Some(copy) = &self.stdout {
+            copy.send(&self.buffer);
+        }
         if self.tail.current_first_seq.is_none() {
             self.tail.current_first_seq = Some(self.tail.next_seq);
         }

@@ -141,6 +141,12 @@ pub struct ServeArgs {
     /// Rotate the audit file once it reaches this many MiB.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub audit_max_file_mib: u64,
+    /// Also write every audit record to stdout as JSON lines, for a
+    /// cluster's log collector: a best-effort copy (dropped, and counted,
+    /// when stdout does not keep up) without the file's tamper evidence,
+    /// in addition to the hash-chained file, never instead of it.
+    #[arg(long, conflicts_with = "no_audit")]
+    pub audit_stdout: bool,
     /// Turn the audit log off (benchmarks only: every call then goes
     /// unrecorded).
     #[arg(long)]
@@ -613,6 +619,7 @@ impl Settings {
                     options: AuditOptions {
                         max_file_bytes: args.audit_max_file_mib.saturating_mul(1024 * 1024),
                         accept_gap: args.accept_audit_gap,
+                        copy_to_stdout: args.audit_stdout,
                         ..AuditOptions::at(path)
                     },
                     log_name,

@@ -55,6 +55,8 @@ pub struct Snapshot {
     pub store_up: bool,
     /// Audit records queued, not yet written.
     pub audit_queue_depth: u64,
+    /// Audit records left out of the `--audit-stdout` copy since start.
+    pub audit_stdout_dropped: u64,
 }
 
 /// The metrics of one server.
@@ -74,6 +76,7 @@ pub struct Metrics {
     sealed: Gauge,
     store_up: Gauge,
     audit_queue_depth: Gauge,
+    audit_stdout_dropped: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -116,6 +119,7 @@ impl Metrics {
             sealed: Gauge::default(),
             store_up: Gauge::default(),
             audit_queue_depth: Gauge::default(),
+            audit_stdout_dropped: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -183,6 +187,11 @@ impl Metrics {
             "audit_queue_depth",
             "Audit records waiting for the writer",
             metrics.audit_queue_depth.clone(),
+        );
+        registry.register(
+            "audit_stdout_dropped_records",
+            "Audit records left out of the --audit-stdout copy since start (stdout did not keep up); the file has them",
+            metrics.audit_stdout_dropped.clone(),
         );
         for result in ["ok", "refused"] {
             let _ = metrics.tls_reloads.get_or_create(&ResultLabels { result });
@@ -264,6 +273,8 @@ impl Metrics {
         self.store_up.set(i64::from(snapshot.store_up));
         self.audit_queue_depth
             .set(gauge(snapshot.audit_queue_depth));
+        self.audit_stdout_dropped
+            .set(gauge(snapshot.audit_stdout_dropped));
         let (hits, misses) = (self.cache_hits.get(), self.cache_misses.get());
         if hits + misses > 0 {
             self.cache_hit_ratio
@@ -299,6 +310,7 @@ mod tests {
             sealed: true,
             store_up: true,
             audit_queue_depth: 3,
+            audit_stdout_dropped: 0,
         });
         for expected in [
             "tresor_requests_total{operation=\"Encrypt\",status=\"OK\"} 2",

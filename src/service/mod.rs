@@ -506,6 +506,7 @@ impl Service {
             // The count may be cached: ask the store itself.
             store_up: self.store_answers().await,
             audit_queue_depth: self.audit.get().map_or(0, |log| log.queue_depth() as u64),
+            audit_stdout_dropped: self.audit.get().map_or(0, |log| log.stdout_dropped()),
         })
     }
 }

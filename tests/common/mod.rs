@@ -519,11 +519,20 @@ impl ServeProcess {
     /// `tresor serve` with these flags and extra environment; waits until it
     /// reports its listening address.
     pub fn start_with(flags: &[String], envs: &[(&str, &str)]) -> Self {
+        Self::start_with_stdout(flags, envs, std::process::Stdio::null())
+    }
+
+    /// [`ServeProcess::start_with`], its stdout going to `stdout`.
+    pub fn start_with_stdout(
+        flags: &[String],
+        envs: &[(&str, &str)],
+        stdout: std::process::Stdio,
+    ) -> Self {
         use std::io::BufRead;
         let mut child = cli::command(flags)
             .env("TRESOR_LOG", "info")
             .envs(envs.iter().copied())
-            .stdout(std::process::Stdio::null())
+            .stdout(stdout)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn tresor serve");

@@ -786,3 +786,41 @@ async fn a_key_is_not_destroyed_without_its_record() {
         .count();
     assert_eq!(destroyed, 1);
 }
+
+/// `--audit-stdout`: every record of the file also reaches stdout, the same
+/// lines, and nothing secret is on stdout either (issue 26).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_stdout_copies_every_record_of_the_file() {
+    let fixture = Fixture::new();
+    let mut flags = fixture.serve_flags();
+    flags.push("--audit-stdout".into());
+    let copy_path = fixture.dir.path().join("stdout.jsonl");
+    let copy = std::fs::File::create(&copy_path).expect("stdout file");
+    let server = common::ServeProcess::start_with_stdout(&flags, &[], copy.into());
+    let mut admin = fixture.client_at(server.addr, ADMIN).await;
+    admin.create_key(KEY, BILLING).await;
+    let mut billing = fixture.client_at(server.addr, BILLING).await;
+    billing
+        .encrypt(KEY, MARKER, &[("tenant", CONTEXT_SECRET)])
+        .await
+        .expect("encrypt");
+    let mut shipping = fixture.client_at(server.addr, SHIPPING).await;
+    assert_code(
+        shipping.encrypt(KEY, MARKER, &[]).await,
+        Code::PermissionDenied,
+    );
+    assert!(server.terminate().success());
+
+    let file = std::fs::read_to_string(audit_file(&fixture)).expect("audit file");
+    let stdout = std::fs::read_to_string(&copy_path).expect("stdout copy");
+    assert_eq!(stdout, file, "the copy holds the file's lines, in order");
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.contains("\"operation\":\"Encrypt\""))
+    );
+    let marker = String::from_utf8_lossy(MARKER);
+    assert!(!stdout.contains(marker.as_ref()) && !stdout.contains(CONTEXT_SECRET));
+    let (code, out) = verify(&fixture, &[]);
+    assert_eq!(code, 0, "the file is still the verified record: {out}");
+}
