@@ -72,7 +72,7 @@ fn line_of<'a>(file: &'a str, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_env_file_round_trips_byte_exact_and_keeps_its_layout() {
-    let (_server, dir, _admin, billing, sealed) = encrypted().await;
+    let (_server, dir, admin, billing, sealed) = encrypted().await;
     let encrypted = std::fs::read_to_string(&sealed).expect("read");
     assert!(
         encrypted.starts_with(
@@ -165,6 +165,31 @@ async fn an_env_file_round_trips_byte_exact_and_keeps_its_layout() {
         std::fs::read(dir.path().join("redirected.env")).expect("read"),
         b""
     );
+
+    // A deterministic key would show which values are equal: refused.
+    admin.ok(&[
+        "key",
+        "create",
+        "app/det",
+        "--owner",
+        common::BILLING,
+        "--purpose",
+        "deterministic",
+    ]);
+    let refused = billing.fails(
+        &[
+            "env",
+            "encrypt",
+            "app/det",
+            "--in",
+            &p(&dir.path().join(".env")),
+            "--out",
+            &p(&dir.path().join("det")),
+        ],
+        1,
+    );
+    assert!(refused.contains("deterministic key"), "{refused}");
+    assert!(!dir.path().join("det").exists());
 
     // A value a dotenv reader would substitute is refused, by name.
     let dollar = write(dir.path(), "dollar.env", "OK=1\nBAD=pa$word\n");

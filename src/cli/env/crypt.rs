@@ -114,11 +114,20 @@ pub async fn seal_all(
             }
         }
     }
-    if failures.is_empty() {
-        Ok(sealed)
-    } else {
-        Err(refused(&failures))
+    if !failures.is_empty() {
+        return Err(refused(&failures));
     }
+    // A deterministic key's ciphertexts show which values are equal (the
+    // same password in two variables, an old value put back): refused.
+    if sealed
+        .iter()
+        .any(|value| tresor_crypto::deterministic_key_version(&value.ciphertext).is_ok())
+    {
+        return Err(CliError::refused(format!(
+            "{key_id} is a deterministic key, whose ciphertexts show which values are equal: seal env files with an encrypt-decrypt key"
+        )));
+    }
+    Ok(sealed)
 }
 
 /// Opens every value (one DecryptBatch per key and [`BATCH`] values);
