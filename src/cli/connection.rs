@@ -64,6 +64,17 @@ pub struct ConnectionArgs {
         value_name = "URI"
     )]
     pub spiffe_endpoint: Option<String>,
+    /// With --spiffe-endpoint, the SPIFFE id tresor's certificate must
+    /// carry (spiffe://example.org/tresor). Without it, any workload of the
+    /// trust domain that answers at --addr is taken for tresor.
+    #[arg(
+        long,
+        env = "TRESOR_SERVER_SPIFFE_ID",
+        global = true,
+        hide_env_values = true,
+        value_name = "SPIFFE_ID"
+    )]
+    pub server_spiffe_id: Option<String>,
 }
 
 fn read(flag: &str, path: &Path) -> Result<String, CliError> {
@@ -124,9 +135,12 @@ impl ConnectionArgs {
                     "--spiffe-endpoint (TRESOR_SPIFFE_ENDPOINT) replaces --ca, --cert and --key (TRESOR_CA, TRESOR_CERT, TRESOR_KEY): give one or the other",
                 ));
             }
-            let builder = Client::builder()
+            let mut builder = Client::builder()
                 .endpoint(self.addr()?)
                 .spiffe(endpoint.clone());
+            if let Some(server_id) = &self.server_spiffe_id {
+                builder = builder.server_spiffe_id(server_id.clone());
+            }
             return Ok((builder, None));
         }
         let files = self.read_files()?;

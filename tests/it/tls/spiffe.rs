@@ -338,4 +338,28 @@ async fn the_cli_calls_with_the_svid_of_tresor_spiffe_endpoint() {
     let mixed = tokio::task::block_in_place(|| cli(&["key", "list"], true));
     assert_eq!(mixed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("replaces --ca"));
+
+    // --server-spiffe-id pins the server: its own id passes, another fails.
+    let pinned = tokio::task::block_in_place(|| {
+        cli(&["--server-spiffe-id", TRESOR_ID, "key", "list"], false)
+    });
+    assert!(
+        pinned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pinned.stderr)
+    );
+    let impostor = tokio::task::block_in_place(|| {
+        cli(
+            &[
+                "--server-spiffe-id",
+                "spiffe://test.tresor/other",
+                "key",
+                "list",
+            ],
+            false,
+        )
+    });
+    assert_eq!(impostor.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&impostor.stderr);
+    assert!(stderr.contains("spiffe://test.tresor/other"), "{stderr}");
 }
