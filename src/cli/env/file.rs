@@ -12,8 +12,7 @@ use super::layout::{Layout, Var, assignment_line, quote};
 use super::value::{Header, SealedValue};
 use crate::cli::failure::CliError;
 
-/// A parsed env file.
-#[derive(Debug)]
+/// A parsed env file (no `Debug`: it holds plaintext values).
 pub struct EnvFile {
     /// The header, when the file has one (a file `tresor env encrypt` wrote).
     pub header: Option<Header>,

@@ -6,8 +6,8 @@
 
 use zeroize::Zeroizing;
 
-/// One piece of a dotenv file, in file order.
-#[derive(Debug)]
+/// One piece of a dotenv file, in file order (no `Debug`: a value may be
+/// a secret).
 pub enum Entry {
     /// A comment or blank line, kept byte for byte (with its newline).
     Verbatim(String),
@@ -15,8 +15,7 @@ pub enum Entry {
     Var(Var),
 }
 
-/// One assignment.
-#[derive(Debug)]
+/// One assignment (no `Debug`: its value may be a secret).
 pub struct Var {
     /// `export ` when the line had it.
     pub export: bool,
@@ -33,8 +32,8 @@ pub struct Var {
     pub substitutes: bool,
 }
 
-/// A dotenv file's pieces.
-#[derive(Debug, Default)]
+/// A dotenv file's pieces (no `Debug`: values may be secrets).
+#[derive(Default)]
 pub struct Layout {
     /// In file order.
     pub entries: Vec<Entry>,
@@ -338,7 +337,9 @@ mod tests {
         ] {
             assert!(Layout::parse(bad).is_err(), "{bad:?}");
         }
-        let error = Layout::parse("# c\nA=ok\nB=\"never closed\n").expect_err("refused");
+        let error = Layout::parse("# c\nA=ok\nB=\"never closed\n")
+            .err()
+            .expect("refused");
         assert_eq!(error.line, 3);
     }
 }

@@ -74,7 +74,7 @@ pub enum EnvCommand {
     /// newline dropped), or from a prompt that does not echo on a terminal.
     /// Only that line changes.
     ///
-    /// Example: printf %s "$NEW_PASSWORD" | tresor env set DB_PASSWORD --in .env.tresor
+    /// Example: tresor env set DB_PASSWORD --in .env.tresor < new-password.txt
     Set {
         /// The variable.
         name: String,
@@ -96,7 +96,7 @@ pub enum EnvCommand {
     /// one) that is overwritten and removed afterwards, whatever happens;
     /// only changed values are re-encrypted.
     ///
-    /// Example: EDITOR=nano tresor env edit .env.tresor
+    /// Example: tresor env edit .env.tresor
     Edit {
         /// The encrypted file.
         #[arg(default_value = ".env.tresor", value_name = "FILE")]
@@ -203,8 +203,7 @@ async fn set(
     path: &Path,
 ) -> Result<Zeroizing<String>, CliError> {
     let (mut env, header) = EnvFile::read_sealed(path)?;
-    let probe = layout::Layout::parse(&format!("{name}=x\n"));
-    if probe.is_err() {
+    if layout::Layout::parse(&format!("{name}=x\n")).is_err() {
         return Err(CliError::usage(
             "a variable name is letters, digits, _ and . only",
         ));
