@@ -1,15 +1,13 @@
 #!/usr/bin/env python3
-"""A tresor client in Python, written from crates/tresor-proto/proto/tresor/v1/tresor.proto alone.
+"""A tresor client in Python, with the SDK in clients/python (package tresor-client).
 
-It generates the gRPC stubs from the proto with grpcio-tools into a
-temporary folder (nothing generated is kept), then walks through the life of
-a key over mutual TLS:
+Walks a new key through its life over mutual TLS:
 
   1. create a key                       (as the admin)
   2. encrypt with an encryption context (as the service that owns the key)
   3. decrypt it
-  4. decrypt with another context       -> INVALID_ARGUMENT
-  5. encrypt as the admin               -> PERMISSION_DENIED (no data-plane use)
+  4. decrypt with another context       -> tresor.InvalidCiphertext (INVALID_ARGUMENT)
+  5. encrypt as the admin               -> tresor.PermissionDenied (no data-plane use)
   6. rotate the key                     (as the admin)
   7. encrypt again                      -> key version 2
   8. decrypt the version-1 ciphertext   -> still opens
@@ -17,23 +15,28 @@ a key over mutual TLS:
 Every step prints one line; the script exits 0 when all pass, 1 on the first
 failure (2 for a usage error). Plaintexts and key material are never printed.
 
-    python3 -m pip install grpcio grpcio-tools
+    python3 -m pip install ./clients/python
     python3 examples/python/client.py --help
+
+Run from a checkout without installing, it uses clients/python/src (which then
+needs grpcio, protobuf and cryptography installed).
 """
+
+from __future__ import annotations
 
 import argparse
 import os
 import secrets
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+from typing import Callable
 
-import grpc
+try:
+    import tresor
+except ImportError:  # not installed: the SDK of this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "clients" / "python" / "src"))
+    import tresor
 
-# The proto crate's proto folder in this repository.
-DEFAULT_PROTO_DIR = Path(__file__).resolve().parents[2] / "crates" / "tresor-proto" / "proto"
-PROTO_FILE = "tresor/v1/tresor.proto"
 TOTAL_STEPS = 8
 
 
@@ -41,81 +44,25 @@ class StepFailed(Exception):
     """A step did not get what the contract promises."""
 
 
-def generate_stubs(proto_dir, out_dir):
-    """Runs protoc from grpcio-tools; returns the tresor_pb2 and _grpc modules."""
-    command = [
-        sys.executable, "-m", "grpc_tools.protoc",
-        f"-I{proto_dir}",
-        f"--python_out={out_dir}",
-        f"--grpc_python_out={out_dir}",
-        str(Path(proto_dir) / PROTO_FILE),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise StepFailed(f"grpc_tools.protoc failed on {proto_dir}/{PROTO_FILE}:\n{result.stderr}")
-    sys.path.insert(0, str(out_dir))
-    from tresor.v1 import tresor_pb2, tresor_pb2_grpc  # generated just now
-
-    return tresor_pb2, tresor_pb2_grpc
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def channel(args, cert, key):
-    """An mTLS channel presenting the client certificate `cert`."""
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=read(args.ca),
-        private_key=read(key),
-        certificate_chain=read(cert),
-    )
-    ch = grpc.secure_channel(args.addr, credentials)
-    try:
-        grpc.channel_ready_future(ch).result(timeout=args.timeout)
-    except grpc.FutureTimeoutError:
-        raise StepFailed(
-            f"cannot connect to {args.addr} within {args.timeout}s: is the server running, "
-            f"and does {args.ca} sign its certificate?"
-        ) from None
-    return ch
+def expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise StepFailed(what)
 
 
 class Steps:
-    """Runs numbered steps, each sending its own x-request-id."""
+    """Runs numbered steps, one line each."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.number = 0
 
-    def call(self, method, request):
-        """Calls `method` with a request id; checks the server echoes it back."""
-        request_id = f"python-example-{self.number}-{secrets.token_hex(4)}"
-        response, call = method.with_call(
-            request, metadata=(("x-request-id", request_id),)
-        )
-        echoed = dict(call.initial_metadata()).get("x-request-id")
-        if echoed != request_id:
-            raise StepFailed(f"the server answered x-request-id {echoed!r}, sent {request_id!r}")
-        return response
-
-    def refused(self, method, request, code):
-        """Calls `method` and expects it to fail with `code`; returns the message."""
-        try:
-            method(request)
-        except grpc.RpcError as err:
-            if err.code() != code:
-                raise StepFailed(f"expected {code.name}, got {err.code().name}: {err.details()}")
-            return err.details()
-        raise StepFailed(f"expected {code.name}, but the call succeeded")
-
-    def run(self, title, action):
+    def run(self, title: str, action: Callable[[], str]) -> None:
         self.number += 1
         prefix = f"step {self.number}/{TOTAL_STEPS}: {title}"
         try:
             outcome = action()
-        except grpc.RpcError as err:
-            print(f"{prefix} ... FAILED: {err.code().name}: {err.details()}", flush=True)
+        except tresor.TresorError as err:
+            code = err.code.name if err.code else type(err).__name__
+            print(f"{prefix} ... FAILED: {code}: {err}", flush=True)
             raise StepFailed(title) from None
         except StepFailed as err:
             print(f"{prefix} ... FAILED: {err}", flush=True)
@@ -123,64 +70,64 @@ class Steps:
         print(f"{prefix} ... ok ({outcome})", flush=True)
 
 
-def expect(condition, what):
-    if not condition:
-        raise StepFailed(what)
+def refused(action: Callable[[], object], error: type[tresor.TresorError]) -> str:
+    """Runs `action`, which must raise `error`; returns its status code's name."""
+    try:
+        action()
+    except error as err:
+        return err.code.name if err.code else type(err).__name__
+    raise StepFailed(f"expected {error.__name__}, but the call succeeded")
 
 
-def walk_through(args, pb, pb_grpc):
-    admin_ch = channel(args, args.admin_cert, args.admin_key)
-    service_ch = channel(args, args.service_cert, args.service_key)
-    admin = pb_grpc.AdminStub(admin_ch)
-    admin_crypto = pb_grpc.CryptoStub(admin_ch)
-    crypto = pb_grpc.CryptoStub(service_ch)
+def walk_through(args: argparse.Namespace, admin: tresor.Client, service: tresor.Client) -> None:
     key_id = args.key_id
     context = {"tenant": "42", "purpose": "python-example"}
     plaintext = b"card 4111, written by the python example"
     steps = Steps()
-    saved = {}
+    saved: dict[str, bytes] = {}
 
-    def create():
-        info = steps.call(admin.CreateKey, pb.CreateKeyRequest(
-            key_id=key_id, owner=args.owner, description="created by examples/python/client.py"))
+    def create() -> str:
+        info = admin.create_key(key_id, args.owner, "created by examples/python/client.py")
         expect(info.primary_version == 1, f"primary version {info.primary_version}, expected 1")
         expect(info.owner == args.owner, f"owner {info.owner!r}, expected {args.owner!r}")
-        expect(info.state == pb.KEY_STATE_ENABLED, f"state {pb.KeyState.Name(info.state)}")
+        expect(info.state == tresor.KeyState.ENABLED, f"state {info.state.name}")
         return f"version 1, owner {info.owner}"
 
-    def encrypt(expected_version, name):
-        def action():
-            resp = steps.call(crypto.Encrypt, pb.EncryptRequest(
-                key_id=key_id, plaintext=plaintext, context=context))
-            expect(resp.key_version == expected_version,
-                   f"key version {resp.key_version}, expected {expected_version}")
-            saved[name] = resp.ciphertext
-            return f"key version {resp.key_version}, {len(resp.ciphertext)} bytes of ciphertext"
+    def encrypt(expected_version: int, name: str) -> Callable[[], str]:
+        def action() -> str:
+            sealed = service.encrypt(key_id, plaintext, context)
+            expect(
+                sealed.key_version == expected_version,
+                f"key version {sealed.key_version}, expected {expected_version}",
+            )
+            saved[name] = sealed.ciphertext
+            return f"key version {sealed.key_version}, {len(sealed.ciphertext)} bytes of ciphertext"
+
         return action
 
-    def decrypt(name, expected_version):
-        def action():
-            resp = steps.call(crypto.Decrypt, pb.DecryptRequest(
-                key_id=key_id, ciphertext=saved[name], context=context))
-            expect(resp.plaintext == plaintext, "the plaintext differs from the one encrypted")
-            expect(resp.key_version == expected_version,
-                   f"key version {resp.key_version}, expected {expected_version}")
-            return f"key version {resp.key_version}, plaintext matches"
+    def decrypt(name: str, expected_version: int) -> Callable[[], str]:
+        def action() -> str:
+            opened = service.decrypt(key_id, saved[name], context)
+            expect(opened.plaintext == plaintext, "the plaintext differs from the one encrypted")
+            expect(
+                opened.key_version == expected_version,
+                f"key version {opened.key_version}, expected {expected_version}",
+            )
+            return f"key version {opened.key_version}, plaintext matches"
+
         return action
 
-    def wrong_context():
+    def wrong_context() -> str:
         other = dict(context, tenant="43")
-        steps.refused(crypto.Decrypt, pb.DecryptRequest(
-            key_id=key_id, ciphertext=saved["v1"], context=other), grpc.StatusCode.INVALID_ARGUMENT)
-        return "INVALID_ARGUMENT as expected"
+        code = refused(lambda: service.decrypt(key_id, saved["v1"], other), tresor.InvalidCiphertext)
+        return f"{code} as expected"
 
-    def admin_encrypts():
-        steps.refused(admin_crypto.Encrypt, pb.EncryptRequest(
-            key_id=key_id, plaintext=b"x", context=context), grpc.StatusCode.PERMISSION_DENIED)
-        return "PERMISSION_DENIED as expected"
+    def admin_encrypts() -> str:
+        code = refused(lambda: admin.encrypt(key_id, b"x", context), tresor.PermissionDenied)
+        return f"{code} as expected"
 
-    def rotate():
-        info = steps.call(admin.RotateKey, pb.KeyRequest(key_id=key_id))
+    def rotate() -> str:
+        info = admin.rotate_key(key_id)
         versions = [v.version for v in info.versions]
         expect(info.primary_version == 2, f"primary version {info.primary_version}, expected 2")
         expect(versions == [1, 2], f"versions {versions}, expected [1, 2]")
@@ -194,17 +141,16 @@ def walk_through(args, pb, pb_grpc):
     steps.run("rotate the key as the admin", rotate)
     steps.run("encrypt again as the owning service", encrypt(2, "v2"))
     steps.run("decrypt the version-1 ciphertext", decrypt("v1", 1))
-    admin_ch.close()
-    service_ch.close()
 
 
-def parse_args(argv):
+def parse_args(argv: list[str]) -> argparse.Namespace:
     dev = Path(".tresor-dev")
     parser = argparse.ArgumentParser(
         description="Walk a key through create, encrypt, decrypt and rotate on a tresor server. "
-                    "Defaults fit `tresor dev` run from the repository root.")
+        "Defaults fit `tresor dev` run from the repository root."
+    )
     parser.add_argument("--addr", default="localhost:7443",
-                        help="HOST:PORT of the server; HOST must match its certificate (default %(default)s)")
+                        help="[https://]HOST:PORT of the server; HOST must match its certificate")
     parser.add_argument("--ca", default=dev / "ca/ca.pem", help="CA that signed the server certificate")
     parser.add_argument("--admin-cert", default=dev / "admin/cert.pem", help="an admin's client certificate")
     parser.add_argument("--admin-key", default=dev / "admin/key.pem", help="its private key")
@@ -215,10 +161,8 @@ def parse_args(argv):
                         help="the identity in --service-cert (default %(default)s)")
     parser.add_argument("--key-id", default=None,
                         help="id of the key to create (default: example/python-RANDOM, new on every run)")
-    parser.add_argument("--proto-dir", default=DEFAULT_PROTO_DIR,
-                        help="folder holding tresor/v1/tresor.proto (default: this repository's crates/tresor-proto/proto/)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a connection")
-    args = parser.parse_args(argv)
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds each call may take")
+    args = parser.parse_args(argv)  # fmt: skip
     if args.key_id is None:
         args.key_id = f"example/python-{secrets.token_hex(4)}"
     for name in ("ca", "admin_cert", "admin_key", "service_cert", "service_key"):
@@ -231,14 +175,20 @@ def parse_args(argv):
     return args
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    common = {"ca": str(args.ca), "timeout": args.timeout, "retry": tresor.RetryPolicy.none()}
     try:
-        with tempfile.TemporaryDirectory(prefix="tresor-stubs-") as out_dir:
-            pb, pb_grpc = generate_stubs(args.proto_dir, out_dir)
-            print(f"generated stubs from {Path(args.proto_dir) / PROTO_FILE}", flush=True)
-            walk_through(args, pb, pb_grpc)
+        with tresor.Client(
+            args.addr, cert=str(args.admin_cert), key=str(args.admin_key), **common
+        ) as admin, tresor.Client(
+            args.addr, cert=str(args.service_cert), key=str(args.service_key), **common
+        ) as service:
+            walk_through(args, admin, service)
     except StepFailed as err:
+        print(f"FAILED: {err}", file=sys.stderr, flush=True)
+        return 1
+    except tresor.TresorError as err:
         print(f"FAILED: {err}", file=sys.stderr, flush=True)
         return 1
     print(f"all {TOTAL_STEPS} steps passed", flush=True)

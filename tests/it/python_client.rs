@@ -1,9 +1,11 @@
-//! The Python example client (`examples/python/client.py`) against a real
-//! server over mTLS: the proto is the contract, and a client written from it
-//! alone in another language must be able to create, use and rotate a key.
+//! The Python example client (`examples/python/client.py`, on the Python SDK
+//! in `clients/python`) against a real server over mTLS: a client in another
+//! language must be able to create, use and rotate a key.
 //!
-//! Needs `python3` with `grpcio` and `grpcio-tools` (CI installs them).
-//! Outside CI, without them, the test prints why and skips.
+//! Needs `python3` with `grpcio`, `protobuf` and `cryptography`, the SDK's
+//! dependencies (CI installs them); the example imports the SDK from
+//! `clients/python/src` when it is not installed. Outside CI, without them,
+//! the test prints why and skips.
 
 use crate::common;
 
@@ -14,16 +16,16 @@ use common::{ADMIN, BILLING, TestServer};
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/client.py");
 const KEY_ID: &str = "example/python-client";
 
-/// Whether python3 can import grpc and grpc_tools; fails under CI when not.
+/// Whether python3 can import the SDK's dependencies; fails under CI when not.
 fn python_grpc_available() -> bool {
     let probe = std::process::Command::new("python3")
-        .args(["-c", "import grpc, grpc_tools"])
+        .args(["-c", "import grpc, google.protobuf, cryptography"])
         .output();
     if probe.as_ref().is_ok_and(|o| o.status.success()) {
         return true;
     }
-    let reason = "python3 with the grpcio and grpcio-tools packages is not installed \
-                  (python3 -m pip install grpcio grpcio-tools)";
+    let reason = "python3 with the grpcio, protobuf and cryptography packages is not installed \
+                  (python3 -m pip install ./clients/python)";
     assert!(std::env::var_os("CI").is_none(), "{reason}");
     eprintln!("skipping the Python example client: {reason}");
     false
