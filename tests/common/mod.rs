@@ -568,6 +568,17 @@ impl ServeProcess {
         self.log.lock().expect("log").clone()
     }
 
+    /// The address of the metrics listener (`--metrics-listen`), once the
+    /// server has logged it.
+    pub async fn metrics_addr(&self) -> SocketAddr {
+        eventually("the metrics address", || async {
+            self.log_lines()
+                .iter()
+                .find_map(|line| logged_addr(line, "metrics_addr"))
+        })
+        .await
+    }
+
     /// SIGTERM, then waits for a graceful exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

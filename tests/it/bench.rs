@@ -541,11 +541,7 @@ async fn new_connections_open_one_connection_per_request() {
     let mut flags = fixture.serve_flags();
     flags.extend(["--metrics-listen".to_owned(), "127.0.0.1:0".to_owned()]);
     let serve = ServeProcess::start_with(&flags, &[]);
-    let metrics_addr = serve
-        .log_lines()
-        .iter()
-        .find_map(|line| common::logged_addr(line, "metrics_addr"))
-        .expect("the metrics address is logged before the listening line");
+    let metrics_addr = serve.metrics_addr().await;
     fixture
         .client_at(serve.addr, ADMIN)
         .await

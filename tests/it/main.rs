@@ -31,6 +31,7 @@ mod data_key_cache;
 mod data_key_purpose;
 mod data_keys;
 mod data_plane;
+mod deploy_files;
 mod dockerfile;
 mod durability;
 mod env_files;

@@ -92,13 +92,7 @@ async fn load_triggers_limits_and_alerts_seen_in_log_metrics_webhook_and_audit()
         .map(str::to_owned),
     );
     let server = ServeProcess::start_with(&flags, &[("TRESOR_LOG", "debug")]);
-    let metrics_addr = eventually("the metrics address", || {
-        server
-            .log_lines()
-            .iter()
-            .find_map(|line| common::logged_addr(line, "metrics_addr"))
-    })
-    .await;
+    let metrics_addr = server.metrics_addr().await;
 
     let mut admin = fixture.client_at(server.addr, ADMIN).await;
     admin.create_key(KEY, BILLING).await;

@@ -142,11 +142,7 @@ async fn sighup_reloads_at_once_with_the_watch_off_and_the_expiry_gauges_follow(
         served_serial_at(serve.addr, &fixture, ADMIN).await,
         original
     );
-    let metrics_addr = serve
-        .log_lines()
-        .iter()
-        .find_map(|line| common::logged_addr(line, "metrics_addr"))
-        .expect("the metrics address is logged before the listening line");
+    let metrics_addr = serve.metrics_addr().await;
     let expiry = |samples: &std::collections::HashMap<String, f64>, cert: &str| {
         metric(
             samples,
