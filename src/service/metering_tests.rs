@@ -196,3 +196,43 @@ async fn metrics_serve_a_bounded_number_of_connections() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     server.abort();
 }
+
+#[tokio::test]
+async fn a_key_left_due_for_rotation_over_an_hour_counts_as_overdue() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let (service, _store) = open_service(dir.path(), clock.clone()).await;
+    let admin = ident(ADMIN);
+    let id = key_id("k/rotated");
+    service
+        .create_key(&admin, &id, &ident(OWNER), "")
+        .await
+        .expect("create");
+    let hour = crate::model::RotationPeriod::from_secs(3600).expect("period");
+    service
+        .set_rotation_period(&admin, &id, Some(hour))
+        .await
+        .expect("period");
+    let overdue = |text: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix("tresor_keys_rotation_overdue "))
+            .map(str::to_owned)
+    };
+    // Due, but not for long: the lifecycle check has time to rotate it.
+    clock
+        .0
+        .fetch_add(3600 + 60, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        overdue(&service.render_metrics().await).as_deref(),
+        Some("0")
+    );
+    // No rotation ran (this service has no lifecycle task): over an hour late.
+    clock.0.fetch_add(
+        super::ROTATION_OVERDUE_AFTER,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    assert_eq!(
+        overdue(&service.render_metrics().await).as_deref(),
+        Some("1")
+    );
+}

@@ -57,6 +57,8 @@ pub struct Snapshot {
     pub audit_queue_depth: u64,
     /// Audit records left out of the `--audit-stdout` copy since start.
     pub audit_stdout_dropped: u64,
+    /// Keys whose automatic rotation is overdue, if the store answered.
+    pub keys_rotation_overdue: Option<u64>,
 }
 
 /// The metrics of one server.
@@ -77,6 +79,7 @@ pub struct Metrics {
     store_up: Gauge,
     audit_queue_depth: Gauge,
     audit_stdout_dropped: Gauge,
+    keys_rotation_overdue: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -120,6 +123,7 @@ impl Metrics {
             store_up: Gauge::default(),
             audit_queue_depth: Gauge::default(),
             audit_stdout_dropped: Gauge::default(),
+            keys_rotation_overdue: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -187,6 +191,11 @@ impl Metrics {
             "audit_queue_depth",
             "Audit records waiting for the writer",
             metrics.audit_queue_depth.clone(),
+        );
+        registry.register(
+            "keys_rotation_overdue",
+            "Keys whose automatic rotation is more than an hour overdue (counted up to 10000): automatic rotation is failing",
+            metrics.keys_rotation_overdue.clone(),
         );
         registry.register(
             "audit_stdout_dropped_records",
@@ -275,6 +284,9 @@ impl Metrics {
             .set(gauge(snapshot.audit_queue_depth));
         self.audit_stdout_dropped
             .set(gauge(snapshot.audit_stdout_dropped));
+        if let Some(overdue) = snapshot.keys_rotation_overdue {
+            self.keys_rotation_overdue.set(gauge(overdue));
+        }
         let (hits, misses) = (self.cache_hits.get(), self.cache_misses.get());
         if hits + misses > 0 {
             self.cache_hit_ratio
@@ -311,6 +323,7 @@ mod tests {
             store_up: true,
             audit_queue_depth: 3,
             audit_stdout_dropped: 0,
+            keys_rotation_overdue: Some(0),
         });
         for expected in [
             "tresor_requests_total{operation=\"Encrypt\",status=\"OK\"} 2",

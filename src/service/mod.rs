@@ -128,6 +128,12 @@ pub struct ServiceOptions {
     pub master_key_targets: crate::master_key::RotationTargets,
 }
 
+/// How long past its rotation time a key counts as overdue in
+/// `tresor_keys_rotation_overdue` (seconds).
+pub const ROTATION_OVERDUE_AFTER: i64 = 3600;
+/// Most overdue keys the metric counts.
+const ROTATION_OVERDUE_CAP: usize = 10_000;
+
 /// Largest plaintext Encrypt accepts by default (`--max-plaintext-bytes`).
 pub const DEFAULT_MAX_PLAINTEXT_BYTES: usize = 4 * 1024 * 1024;
 
@@ -507,7 +513,26 @@ impl Service {
             store_up: self.store_answers().await,
             audit_queue_depth: self.audit.get().map_or(0, |log| log.queue_depth() as u64),
             audit_stdout_dropped: self.audit.get().map_or(0, |log| log.stdout_dropped()),
+            keys_rotation_overdue: self.keys_rotation_overdue().await,
         })
+    }
+
+    /// Keys due for automatic rotation more than [`ROTATION_OVERDUE_AFTER`]
+    /// seconds ago (up to [`ROTATION_OVERDUE_CAP`]); `None` when the store
+    /// does not answer. The lifecycle check rotates due keys every
+    /// `--lifecycle-check-interval`, so a key left due that long means
+    /// rotation is failing (sealed, store errors).
+    async fn keys_rotation_overdue(&self) -> Option<u64> {
+        let before = self.clock.now().saturating_sub(ROTATION_OVERDUE_AFTER);
+        let due = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            self.store.due_rotations(before, ROTATION_OVERDUE_CAP),
+        )
+        .await;
+        match due {
+            Ok(Ok(keys)) => Some(keys.len() as u64),
+            _ => None,
+        }
     }
 }
 
