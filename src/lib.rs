@@ -16,7 +16,8 @@
 //! | [`anomaly`] | per-identity rate limits and anomaly alerts (pure counting) |
 //! | [`audit`] | the tamper-evident audit log: record format, group-commit writer, offline verification |
 //! | [`backup`] | the backup file format and scheduled backups with retention |
-//! | [`store`] | the `KeyStore` and `AliasStore` traits, their conformance suite, `store::sled` and `store::postgres` |
+//! | [`store`] | the `KeyStore`, `AliasStore` and `RoleStore` traits, their conformance suite, `store::sled` and `store::postgres` |
+//! | [`telemetry`] | OpenTelemetry traces over OTLP (`serve --otlp-endpoint`), W3C trace context from requests |
 //! | [`master_key`] | the `MasterKey` trait, the key-file and AWS KMS providers |
 //! | [`pki`] | certificate authority and certificate issuing (rcgen) |
 //! | [`model`], [`identity`], [`error`] | domain values (key ids, versions, states, purposes, labels, aliases, metadata), caller identities from certificates, one error enum per concern |
@@ -52,3 +53,4 @@ mod secret_inventory;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod telemetry;

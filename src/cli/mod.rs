@@ -230,8 +230,24 @@ pub enum Command {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
-    match run(cli) {
+    let exporting = match &cli.command {
+        Command::Serve(args) => args.otlp_endpoint.as_deref().map(crate::telemetry::start),
+        _ => None,
+    };
+    let (exporting, export_layer) = match exporting.transpose() {
+        Ok(Some((exporting, layer))) => (Some(exporting), Some(layer)),
+        Ok(None) => (None, None),
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(failure::EXIT_USAGE);
+        }
+    };
+    init_logging(cli.log_format, export_layer);
+    let outcome = run(cli);
+    if let Some(exporting) = exporting {
+        exporting.shutdown();
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if !err.message.is_empty() {
@@ -252,23 +268,32 @@ pub enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, export: Option<crate::telemetry::ExportLayer>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRESOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    if format == LogFormat::Json {
-        let _ = tracing_subscriber::fmt()
+    let lines = if format == LogFormat::Json {
+        tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .with_env_filter(filter)
             .with_writer(std::io::stderr)
-            .try_init();
-        return;
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .boxed()
+    };
+    // The trace exporter (`serve --otlp-endpoint`) sees tresor's spans only.
+    let tresor_spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span() && meta.target().starts_with("tresor")
+    });
+    let _ = tracing_subscriber::registry()
+        .with(export.map(|layer| layer.with_filter(tresor_spans)))
+        .with(lines.with_filter(filter))
         .try_init();
 }
 

@@ -147,6 +147,13 @@ pub struct ServeArgs {
     /// in addition to the hash-chained file, never instead of it.
     #[arg(long, conflicts_with = "no_audit")]
     pub audit_stdout: bool,
+    /// Export traces over OTLP/gRPC to this collector (http://HOST:4317):
+    /// one span per call and its keystore and audit steps, never
+    /// plaintext, key material or context values. Off by default;
+    /// OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
+    /// apply.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Turn the audit log off (benchmarks only: every call then goes
     /// unrecorded).
     #[arg(long)]

@@ -409,10 +409,27 @@ struct Call {
 impl Call {
     fn begin<Req>(rpc: Rpc, request: &Request<Req>) -> Self {
         let request_id = request_id(request.metadata());
+        let span = tracing::info_span!(
+            "call",
+            otel.name = %format_args!(
+                "tresor.v1.{}/{}",
+                if rpc.is_data_plane() { "Crypto" } else { "Admin" },
+                rpc.name()
+            ),
+            otel.kind = "server",
+            request_id = %request_id,
+            operation = rpc.name(),
+            identity = tracing::field::Empty,
+            key_id = tracing::field::Empty,
+            key_version = tracing::field::Empty,
+            rpc.grpc.status_code = tracing::field::Empty,
+            reason = tracing::field::Empty,
+        );
+        crate::telemetry::continue_trace(&span, request.metadata());
         Self {
             rpc,
             started: Instant::now(),
-            span: tracing::info_span!("call", request_id = %request_id, operation = rpc.name()),
+            span,
             request_id,
             peer: request.remote_addr(),
             identity: caller_identity(request),
@@ -477,6 +494,33 @@ impl Call {
         }
     }
 
+    /// Puts what the audit record says of the call on its span (for trace
+    /// export): identity, key, version, status code and reason; never
+    /// context values.
+    fn describe_span<Resp>(&self, record: &RequestRecord, outcome: &Result<Resp, Status>) {
+        let span = &self.span;
+        if let Some(identity) = &record.identity {
+            span.record("identity", identity.as_str());
+        }
+        if let Some(key_id) = &record.key_id {
+            span.record("key_id", key_id.as_str());
+        }
+        if let Some(version) = record.key_version {
+            span.record("key_version", version);
+        }
+        let code = match outcome {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        };
+        span.record("rpc.grpc.status_code", code as i64);
+        if let Err(status) = outcome
+            && let Some(reason) = status.metadata().get(tresor_proto::REASON_HEADER)
+            && let Ok(reason) = reason.to_str()
+        {
+            span.record("reason", reason);
+        }
+    }
+
     /// Writes the records, then answers: the response, or the refusal when
     /// a record cannot be written; tagged with the request id either way.
     async fn finish<Resp>(
@@ -486,6 +530,7 @@ impl Call {
         items: Vec<ItemRecord>,
         outcome: Result<Resp, Status>,
     ) -> Result<Response<Resp>, Status> {
+        self.describe_span(&record, &outcome);
         let _entered = self.span.enter();
         tracing::debug!(
             status = record.status,
@@ -493,7 +538,10 @@ impl Call {
             "call handled"
         );
         drop(_entered);
-        let recorded = service.record_request(record, items).await;
+        let recorded = service
+            .record_request(record, items)
+            .instrument(self.span.clone())
+            .await;
         let result = match recorded {
             Ok(()) => outcome.map(Response::new),
             Err(e) => Err(Status::from(e)),

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use super::authz;
 use super::keyring::Keyring;
@@ -466,7 +467,11 @@ impl Service {
             return Ok(dek);
         }
         self.metrics.dek_lookup(false);
-        let stored = self.store.version(&key.id, version).await?.ok_or_else(|| {
+        let read = self
+            .store
+            .version(&key.id, version)
+            .instrument(tracing::info_span!("keystore.read_version"));
+        let stored = read.await?.ok_or_else(|| {
             Error::Store(crate::error::StoreError::Corrupt(format!(
                 "key {} has no stored version {version}",
                 key.id

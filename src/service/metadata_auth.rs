@@ -425,6 +425,7 @@ impl Service {
     /// [`KeyStore::update_key`] with the stored record checked before
     /// `update` sees it and the result tagged, all inside the store's
     /// compare-and-swap.
+    #[tracing::instrument(name = "keystore.update_key", skip_all)]
     pub(super) async fn update_authenticated(
         &self,
         id: &KeyId,

@@ -34,6 +34,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::error::{Error, StoreError};
 use crate::identity::Identity;
@@ -387,7 +388,11 @@ impl Service {
             Some(key) => Some(key),
             None => {
                 let read_started = std::time::Instant::now();
-                let key = match self.store.key(id).await? {
+                let read = self
+                    .store
+                    .key(id)
+                    .instrument(tracing::info_span!("keystore.read_key"));
+                let key = match read.await? {
                     Some(key) => Some(Arc::new(self.verified(key).await?)),
                     None => None,
                 };

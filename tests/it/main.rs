@@ -50,6 +50,7 @@ mod licences;
 mod master_key_rotation;
 mod metadata_auth;
 mod operations;
+mod otlp;
 mod policy;
 mod postgres;
 mod postgres_lifecycle;

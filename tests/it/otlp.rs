@@ -1,0 +1,169 @@
+//! OpenTelemetry traces (issue 26): `tresor serve --otlp-endpoint` exports
+//! its spans over OTLP/gRPC to a collector this test serves (the public
+//! OTLP trace service proto, with tonic). A traced Encrypt continues the
+//! caller's trace, carries its attributes, has child spans, and no
+//! exported attribute holds the plaintext or a context value.
+
+use std::sync::{Arc, Mutex};
+
+use crate::common;
+
+use common::{ADMIN, BILLING, Fixture, ServeProcess, proto};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+const KEY: &str = "billing/traced";
+const PLAINTEXT: &[u8] = b"traced-plaintext-5a1c";
+const CONTEXT_VALUE: &str = "tenant-value-93d2";
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+
+/// Every span any export delivered.
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Vec<Span>>>);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let spans = request
+            .into_inner()
+            .resource_spans
+            .into_iter()
+            .flat_map(|resource| resource.scope_spans)
+            .flat_map(|scope| scope.spans);
+        self.0.lock().expect("spans").extend(spans);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn attribute(span: &Span, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|value| value.value.as_ref())
+        .map(|value| match value {
+            Value::StringValue(s) => s.clone(),
+            Value::IntValue(i) => i.to_string(),
+            other => format!("{other:?}"),
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traced_encrypt_reaches_the_collector_as_a_child_of_the_callers_trace() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let collector_addr = listener.local_addr().expect("addr");
+    let collector = Collector::default();
+    let spans = collector.0.clone();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(collector))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+
+    let fixture = Fixture::new();
+    let mut flags = fixture.serve_flags();
+    flags.extend([
+        "--otlp-endpoint".to_owned(),
+        format!("http://{collector_addr}"),
+    ]);
+    let server = ServeProcess::start_with(&flags, &[("OTEL_BSP_SCHEDULE_DELAY", "100")]);
+    fixture
+        .client_at(server.addr, ADMIN)
+        .await
+        .create_key(KEY, BILLING)
+        .await;
+    let mut billing = fixture.client_at(server.addr, BILLING).await;
+    let mut request = tonic::Request::new(proto::EncryptRequest {
+        key_id: KEY.into(),
+        plaintext: PLAINTEXT.to_vec(),
+        context: common::ctx(&[("tenant", CONTEXT_VALUE)]),
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-{PARENT_ID}-01")
+            .parse()
+            .expect("metadata"),
+    );
+    billing.crypto.encrypt(request).await.expect("encrypt");
+
+    let encrypt = common::eventually("the Encrypt span at the collector", || {
+        let spans = spans.clone();
+        async move {
+            spans
+                .lock()
+                .expect("spans")
+                .iter()
+                .find(|span| span.name == "tresor.v1.Crypto/Encrypt")
+                .cloned()
+        }
+    })
+    .await;
+    assert_eq!(
+        hex(&encrypt.trace_id),
+        TRACE_ID,
+        "the caller's trace goes on"
+    );
+    assert_eq!(
+        hex(&encrypt.parent_span_id),
+        PARENT_ID,
+        "a child of the caller's span"
+    );
+    assert_eq!(attribute(&encrypt, "identity").as_deref(), Some(BILLING));
+    assert_eq!(attribute(&encrypt, "key_id").as_deref(), Some(KEY));
+    assert_eq!(attribute(&encrypt, "key_version").as_deref(), Some("1"));
+    assert_eq!(
+        attribute(&encrypt, "rpc.grpc.status_code").as_deref(),
+        Some("0")
+    );
+    assert!(attribute(&encrypt, "request_id").is_some());
+
+    let children = common::eventually("the Encrypt span's children", || {
+        let spans = spans.clone();
+        let id = encrypt.span_id.clone();
+        async move {
+            let names: Vec<String> = spans
+                .lock()
+                .expect("spans")
+                .iter()
+                .filter(|span| span.parent_span_id == id)
+                .map(|span| span.name.clone())
+                .collect();
+            names.iter().any(|n| n == "audit.write").then_some(names)
+        }
+    })
+    .await;
+    assert!(
+        children.iter().any(|n| n.starts_with("keystore.")),
+        "a keystore read under the call: {children:?}"
+    );
+
+    let everything = format!("{:?}", spans.lock().expect("spans"));
+    let plaintext = String::from_utf8_lossy(PLAINTEXT);
+    assert!(
+        !everything.contains(plaintext.as_ref()),
+        "plaintext exported"
+    );
+    assert!(
+        !everything.contains(CONTEXT_VALUE),
+        "a context value exported"
+    );
+    assert!(server.terminate().success());
+}
