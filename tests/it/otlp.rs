@@ -2,13 +2,15 @@
 //! its spans over OTLP/gRPC to a collector this test serves (the public
 //! OTLP trace service proto, with tonic). A traced Encrypt continues the
 //! caller's trace, carries its attributes, has child spans, and no
-//! exported attribute holds the plaintext or a context value.
+//! exported attribute holds the plaintext or a context value; the Rust
+//! SDK sends its caller's OpenTelemetry context as `traceparent`.
 
 use std::sync::{Arc, Mutex};
 
 use crate::common;
 
 use common::{ADMIN, BILLING, Fixture, ServeProcess, proto};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -23,6 +25,7 @@ const PLAINTEXT: &[u8] = b"traced-plaintext-5a1c";
 const CONTEXT_VALUE: &str = "tenant-value-93d2";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
+const SDK_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
 /// Every span any export delivered.
 #[derive(Clone, Default)]
@@ -154,6 +157,38 @@ async fn a_traced_encrypt_reaches_the_collector_as_a_child_of_the_callers_trace(
         children.iter().any(|n| n.starts_with("keystore.")),
         "a keystore read under the call: {children:?}"
     );
+
+    // The Rust SDK sends the caller's current OpenTelemetry context.
+    let sdk = fixture.sdk_at(server.addr, BILLING).await;
+    let remote = SpanContext::new(
+        TraceId::from_hex(SDK_TRACE_ID).expect("trace id"),
+        SpanId::from_hex(PARENT_ID).expect("span id"),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let traced = opentelemetry::Context::current().with_remote_span_context(remote);
+    {
+        let _attached = traced.attach();
+        sdk.encrypt(KEY, PLAINTEXT, &common::ctx(&[("tenant", CONTEXT_VALUE)]))
+            .await
+            .expect("sdk encrypt");
+    }
+    let from_sdk = common::eventually("the SDK's Encrypt in its caller's trace", || {
+        let spans = spans.clone();
+        async move {
+            spans
+                .lock()
+                .expect("spans")
+                .iter()
+                .find(|span| {
+                    hex(&span.trace_id) == SDK_TRACE_ID && span.name == "tresor.v1.Crypto/Encrypt"
+                })
+                .cloned()
+        }
+    })
+    .await;
+    assert_eq!(hex(&from_sdk.parent_span_id), PARENT_ID);
 
     let everything = format!("{:?}", spans.lock().expect("spans"));
     let plaintext = String::from_utf8_lossy(PLAINTEXT);

@@ -40,6 +40,7 @@
 //! | `spiffe_tls` | the TLS material of a SPIFFE Workload API, and the server check by SPIFFE id |
 //! | `error` | [`ClientError`] from a status and its `x-tresor-reason`, [`ConnectHint`] for TLS failures |
 //! | `retry` | [`RetryPolicy`]: which calls may be repeated, and backoff |
+//! | `trace` | the caller's OpenTelemetry context sent as W3C `traceparent` |
 //! | `envelope` | [`Client::seal_stream`] / [`Client::open_stream`]: the stream envelope over GenerateDataKey and DecryptDataKey |
 //! | `data_keys` | wrapping and unwrapping data keys for the envelope |
 //! | `data_key_cache` | [`DataKeyCache`]: bounded reuse of data keys |
@@ -62,6 +63,7 @@ mod retry;
 mod roles;
 mod spiffe_tls;
 mod tls;
+mod trace;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -440,18 +442,20 @@ impl Client {
         idempotency: Idempotency,
         service: &S,
         request: Req,
-        rpc: impl Fn(S, Req) -> Fut,
+        rpc: impl Fn(S, tonic::Request<Req>) -> Fut,
     ) -> Result<T, ClientError>
     where
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         // Without retries the request is sent as is: no copy of its payload.
         if self.retry.max_attempts <= 1 {
-            return self.attempt(rpc(service.clone(), request)).await;
+            return self
+                .attempt(rpc(service.clone(), trace::traced(request)))
+                .await;
         }
         self.retry
             .run(idempotency, || {
-                self.attempt(rpc(service.clone(), request.clone()))
+                self.attempt(rpc(service.clone(), trace::traced(request.clone())))
             })
             .await
     }
@@ -461,7 +465,7 @@ impl Client {
         &self,
         idempotency: Idempotency,
         request: Req,
-        rpc: impl Fn(CryptoClient<Channel>, Req) -> Fut,
+        rpc: impl Fn(CryptoClient<Channel>, tonic::Request<Req>) -> Fut,
     ) -> Result<T, ClientError>
     where
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -474,7 +478,7 @@ impl Client {
         &self,
         idempotency: Idempotency,
         request: Req,
-        rpc: impl Fn(AdminClient<Channel>, Req) -> Fut,
+        rpc: impl Fn(AdminClient<Channel>, tonic::Request<Req>) -> Fut,
     ) -> Result<T, ClientError>
     where
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
