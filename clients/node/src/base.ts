@@ -1,7 +1,8 @@
 /**
  * What every client shares: the transport, the retry policy and the
- * configuration. Client (client.ts) adds the data plane and the envelope on
- * top of AdminClient (admin.ts), which adds the control plane to this.
+ * configuration. AdminClient (admin.ts) adds the control plane to this,
+ * CryptoClient (crypto.ts) the data plane to that, Client (client.ts) the
+ * stream envelope on top.
  */
 
 import { inspect } from "node:util";

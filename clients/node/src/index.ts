@@ -12,9 +12,10 @@ export {
   type ListKeysOptions,
 } from "./admin.js";
 export type { ClientOptions } from "./base.js";
-export { Client, type ContextOptions, type OpenOptions, type SealOptions } from "./client.js";
+export { Client, type OpenOptions, type SealOptions } from "./client.js";
 export { type ConnectionOptions, optionsFromEnv, type Pem, parseAddress } from "./connection.js";
 export { type Context, canonicalContext } from "./context.js";
+export { type ContextOptions, CryptoClient, type MacOptions } from "./crypto.js";
 export {
   CachedDataKey,
   DataKeyCache,

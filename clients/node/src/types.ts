@@ -98,6 +98,29 @@ export interface ReEncryptItem {
   destinationContext?: Context | undefined;
 }
 
+/** A MAC token (a blind index), the key version that made it, and the key (an alias's target). */
+export interface MacResult {
+  mac: Buffer;
+  keyVersion: number;
+  keyId: string;
+}
+
+/** Whether a token is valid, and its key version when it is (0 otherwise). */
+export interface VerifyMacResult {
+  valid: boolean;
+  keyVersion: number;
+  keyId: string;
+}
+
+/** One item of macBatch. */
+export interface MacItem {
+  keyId: string;
+  message: Uint8Array;
+  context?: Context | undefined;
+  /** HMAC bytes kept, 4 to 32 (default 32). */
+  truncateBytes?: number | undefined;
+}
+
 /** What a batch answers per item: the result, or the error the single call would throw. */
 export type ItemResult<T> = T | TresorError;
 

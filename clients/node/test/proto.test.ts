@@ -22,3 +22,13 @@ test("the method table names exactly the proto's methods", () => {
   assert.deepEqual(methodNames("Crypto").sort(), Object.keys(CRYPTO_METHODS).sort());
   assert.deepEqual(methodNames("Admin").sort(), Object.keys(ADMIN_METHODS).sort());
 });
+
+test("every RPC has a client method", async () => {
+  const { Client } = await import("../src/index.js");
+  const renamed: Record<string, string> = { GetStatus: "status" };
+  const missing = [...methodNames("Crypto"), ...methodNames("Admin")].filter((rpc) => {
+    const name = renamed[rpc] ?? rpc[0]?.toLowerCase() + rpc.slice(1);
+    return typeof (Client.prototype as unknown as Record<string, unknown>)[name] !== "function";
+  });
+  assert.deepEqual(missing, [], `RPCs without a Client method: ${missing.join(", ")}`);
+});
