@@ -4,12 +4,10 @@
  * `tresor` CLI reads them (TRESOR_ADDR, TRESOR_CA, TRESOR_CERT, TRESOR_KEY).
  */
 
-import { readFileSync } from "node:fs";
-import { type ChannelCredentials, credentials } from "@grpc/grpc-js";
 import { ConfigError } from "./errors.js";
+import type { Pem } from "./tls-material.js";
 
-/** A PEM source: a file path, or the PEM bytes themselves. */
-export type Pem = string | Uint8Array;
+export type { Pem } from "./tls-material.js";
 
 /** Default per-call deadline, in ms. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -28,6 +26,11 @@ export interface ConnectionOptions {
   key?: Pem | undefined;
   /** Verify the server certificate against this name instead of the address's host. */
   serverName?: string | undefined;
+  /**
+   * How often (ms, at most) files given as paths are checked again; when they
+   * changed and the new set loads, new calls use it. Default 1000.
+   */
+  reloadIntervalMs?: number | undefined;
 }
 
 /** The gRPC target (host:port) and the host of `https://host:port` or `host:port`. */
@@ -66,30 +69,6 @@ export function parseAddress(addr: string): { target: string; host: string } {
     );
   }
   return { target: raw, host };
-}
-
-function readPem(what: string, source: Pem): Buffer {
-  if (typeof source !== "string") return Buffer.from(source);
-  try {
-    return readFileSync(source);
-  } catch (e) {
-    throw new ConfigError(`${what} ${source}: ${(e as Error).message}`);
-  }
-}
-
-/** The channel credentials of `options`; ConfigError when the material does not load. */
-export function channelCredentials(options: ConnectionOptions): ChannelCredentials {
-  if ((options.cert === undefined) !== (options.key === undefined)) {
-    throw new ConfigError("give both cert and key (TRESOR_CERT and TRESOR_KEY), or neither");
-  }
-  const ca = readPem("CA", options.ca);
-  const cert = options.cert === undefined ? null : readPem("certificate", options.cert);
-  const key = options.key === undefined ? null : readPem("key", options.key);
-  try {
-    return credentials.createSsl(ca, key, cert);
-  } catch (e) {
-    throw new ConfigError(`the TLS material does not load: ${(e as Error).message}`);
-  }
 }
 
 /** Connection options from TRESOR_ADDR, TRESOR_CA, TRESOR_CERT, TRESOR_KEY, as the CLI reads them. */

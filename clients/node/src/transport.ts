@@ -1,13 +1,20 @@
 /**
- * One gRPC channel to the server and the unary call under the retry policy:
+ * The gRPC channel to the server and the unary call under the retry policy:
  * deadlines, AbortSignal cancellation, and the mapping of failures to typed
- * errors (with the request id of the call).
+ * errors (with the request id of the call). When the TLS files change
+ * (tls-material.ts), new calls go over a new channel; the old one closes
+ * once its calls in flight are done.
  */
 
-import { Client as GrpcClient, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import {
+  type ChannelCredentials,
+  Client as GrpcClient,
+  Metadata,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
 import {
   type ConnectionOptions,
-  channelCredentials,
   DEFAULT_TIMEOUT_MS,
   MAX_MESSAGE_BYTES,
   parseAddress,
@@ -16,6 +23,7 @@ import { Cancelled, fromStatus, REQUEST_ID_HEADER, type TresorError } from "./er
 import { type AdminMethod, type CryptoMethod, lookup } from "./methods.js";
 import { method } from "./proto.js";
 import type { RetryPolicy } from "./retry.js";
+import { TlsMaterial } from "./tls-material.js";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -31,30 +39,69 @@ export interface Answer<T> {
   requestId: string | undefined;
 }
 
+/** One channel, and how many calls run on it. */
+class Channel {
+  inFlight = 0;
+  retired = false;
+  constructor(readonly grpc: GrpcClient) {}
+
+  /** Marks a call done; closes a retired channel once it has none left. */
+  release(): void {
+    this.inFlight -= 1;
+    if (this.retired && this.inFlight === 0) this.grpc.close();
+  }
+
+  /** No new calls: closes now, or when the last call in flight is done. */
+  retire(): void {
+    this.retired = true;
+    if (this.inFlight === 0) this.grpc.close();
+  }
+}
+
 /** The channel and how calls run on it. */
 export class Transport {
   readonly endpoint: string;
   readonly hadClientCert: boolean;
-  readonly #grpc: GrpcClient;
+  readonly #target: string;
+  readonly #channelOptions: Record<string, string | number>;
+  readonly #tls: TlsMaterial;
+  #channel: Channel;
 
   constructor(
     options: ConnectionOptions,
     readonly timeoutMs: number = DEFAULT_TIMEOUT_MS,
   ) {
     this.endpoint = options.addr;
-    const { target } = parseAddress(options.addr);
-    this.hadClientCert = options.cert !== undefined;
-    const channelOptions: Record<string, string | number> = {
+    this.#target = parseAddress(options.addr).target;
+    this.#tls = new TlsMaterial(options.ca, options.cert, options.key, options.reloadIntervalMs);
+    this.hadClientCert = this.#tls.hasClientCert;
+    this.#channelOptions = {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     };
-    if (options.serverName) channelOptions["grpc.ssl_target_name_override"] = options.serverName;
-    this.#grpc = new GrpcClient(target, channelCredentials(options), channelOptions);
+    if (options.serverName)
+      this.#channelOptions["grpc.ssl_target_name_override"] = options.serverName;
+    this.#channel = this.#open(this.#tls.credentials);
+  }
+
+  #open(credentials: ChannelCredentials): Channel {
+    return new Channel(new GrpcClient(this.#target, credentials, this.#channelOptions));
+  }
+
+  /** The channel of a new call (a new one when the TLS files changed), counted in flight. */
+  #acquire(): Channel {
+    const renewed = this.#tls.refresh();
+    if (renewed) {
+      this.#channel.retire();
+      this.#channel = this.#open(renewed);
+    }
+    this.#channel.inFlight += 1;
+    return this.#channel;
   }
 
   /** Closes the channel; calls in flight fail. */
   close(): void {
-    this.#grpc.close();
+    this.#channel.grpc.close();
   }
 
   /** Runs a unary call under `policy`; rejects with a TresorError. */
@@ -77,7 +124,8 @@ export class Transport {
             return;
           }
           let headers: Metadata | undefined;
-          const call = this.#grpc.makeUnaryRequest<Req, Resp>(
+          const channel = this.#acquire();
+          const call = channel.grpc.makeUnaryRequest<Req, Resp>(
             def.path,
             def.requestSerialize,
             def.responseDeserialize,
@@ -85,6 +133,7 @@ export class Transport {
             new Metadata(),
             { deadline },
             (err: ServiceError | null, response?: Resp) => {
+              channel.release();
               signal?.removeEventListener("abort", onAbort);
               if (err) {
                 reject(this.error(err, headers, signal));
@@ -111,7 +160,8 @@ export class Transport {
   ): AsyncGenerator<Resp> {
     const def = method("Admin", name);
     const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
-    const call = this.#grpc.makeServerStreamRequest<Req, Resp>(
+    const channel = this.#acquire();
+    const call = channel.grpc.makeServerStreamRequest<Req, Resp>(
       def.path,
       def.requestSerialize,
       def.responseDeserialize,
@@ -132,6 +182,7 @@ export class Transport {
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
       call.cancel();
+      channel.release();
     }
   }
 
