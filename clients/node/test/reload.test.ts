@@ -48,14 +48,9 @@ describe("renewed certificate files", { skip: reason ?? false }, () => {
     }
   };
 
-  test("new calls present the renewed certificate; a set that does not load is not used", async () => {
-    const admin = server.client("admin");
-    const key = "node/reload";
-    await admin.createKey(key, BILLING);
-    admin.close();
-
-    install("billing");
-    const client = new Client({
+  /** A client whose certificate and key are the files `install` writes, checked on every call. */
+  const followingFiles = () =>
+    new Client({
       addr: server.addr,
       ca: server.ca,
       cert: join(dir, "cert.pem"),
@@ -63,6 +58,15 @@ describe("renewed certificate files", { skip: reason ?? false }, () => {
       reloadIntervalMs: 0,
       retryPolicy: RetryPolicy.none(),
     });
+
+  test("new calls present the renewed certificate; a set that does not load is not used", async () => {
+    const admin = server.client("admin");
+    const key = "node/reload";
+    await admin.createKey(key, BILLING);
+    admin.close();
+
+    install("billing");
+    const client = followingFiles();
     try {
       assert.equal((await client.encrypt(key, Buffer.from("as billing"))).keyVersion, 1);
 
@@ -90,14 +94,7 @@ describe("renewed certificate files", { skip: reason ?? false }, () => {
 
   test("calls in flight finish on the old channel while new calls use the new one", async () => {
     install("billing");
-    const client = new Client({
-      addr: server.addr,
-      ca: server.ca,
-      cert: join(dir, "cert.pem"),
-      key: join(dir, "key.pem"),
-      reloadIntervalMs: 0,
-      retryPolicy: RetryPolicy.none(),
-    });
+    const client = followingFiles();
     try {
       const key = "node/reload";
       await client.encrypt(key, Buffer.from("warm"));
