@@ -1,93 +1,74 @@
 // Benchmarks of the Node SDK against a real tresor server (started here as
-// the tests do, from $TRESOR_BIN or target/debug/tresor):
-//   - sealStream / openStream of 1 GiB (MB/s, peak RSS of this process);
-//   - Encrypt of 1 KiB with 64 calls in flight (req/s).
-// Run: npm run bench   (node --import tsx scripts/bench.mjs [GiB])
+// the tests do, from $TRESOR_BIN or target/release/tresor), each figure
+// measured in a fresh plain Node process on the built package
+// (scripts/bench-child.mjs):
+//   - sealStream / openStream of 1 GiB (MB/s, peak RSS);
+//   - Encrypt of 1 KiB with 64 calls in flight (req/s), beside the Rust
+//     SDK (`tresor bench`) in the same run.
+// Run: npm run bench [-- GIB [SECONDS]]   (builds dist/ first)
 
-import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { BILLING, TresorServer, tresorBin } from "../test/server.ts";
+import { BILLING, PACKAGE, REPO, TresorServer } from "../test/server.ts";
 
 const GIB = Number(process.argv[2] ?? 1);
+const SECONDS = Number(process.argv[3] ?? 10);
 const TOTAL = Math.round(GIB * 1024) * (1 << 20);
+const IN_FLIGHT = 64;
 const MB = 1e6;
 
-let peak = 0;
-const sampler = setInterval(() => {
-  peak = Math.max(peak, process.memoryUsage.rss());
-}, 20);
-
-function resetPeak() {
-  peak = process.memoryUsage.rss();
-}
-
-async function* payload() {
-  const block = randomBytes(1 << 20);
-  for (let sent = 0; sent < TOTAL; sent += block.length) yield block;
-}
-
-const discard = () =>
-  new Writable({
-    write(_chunk, _enc, done) {
-      done();
-    },
-  });
-
-const { bin, reason } = tresorBin();
-if (!bin) throw new Error(reason);
+const bin = process.env.TRESOR_BIN || join(REPO, "target", "release", "tresor");
 const server = await TresorServer.start(bin);
-const admin = server.client("admin");
-const client = server.client("billing");
+const env = { ...process.env, ...server.env("billing") };
+const child = (...args) =>
+  JSON.parse(
+    execFileSync(process.execPath, [join(PACKAGE, "scripts/bench-child.mjs"), ...args], {
+      env,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    }),
+  );
 const file = join(tmpdir(), `tresor-bench-${process.pid}.tre`);
 try {
   const key = "bench/stream";
+  const admin = server.client("admin");
   await admin.createKey(key, BILLING);
-  const ctx = { context: { bench: "1" } };
+  admin.close();
 
-  resetPeak();
-  let t = performance.now();
-  const sealed = await client.sealStream(key, payload(), createWriteStream(file), ctx);
-  let s = (performance.now() - t) / 1000;
+  const seal = child("seal", key, file, String(TOTAL));
   console.log(
-    `sealStream ${TOTAL / 2 ** 30} GiB: ${(TOTAL / MB / s).toFixed(0)} MB/s (${s.toFixed(1)} s), ` +
-      `${sealed.chunks} chunks, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`,
+    `sealStream ${GIB} GiB: ${(seal.bytes / MB / seal.seconds).toFixed(0)} MB/s ` +
+      `(${seal.seconds.toFixed(1)} s), peak RSS ${seal.peakRssMiB.toFixed(0)} MiB`,
   );
+  const open = child("open", key, file);
+  console.log(
+    `openStream ${GIB} GiB: ${(open.bytes / MB / open.seconds).toFixed(0)} MB/s ` +
+      `(${open.seconds.toFixed(1)} s), peak RSS ${open.peakRssMiB.toFixed(0)} MiB`,
+  );
+  rmSync(file, { force: true });
 
-  resetPeak();
-  t = performance.now();
-  const opened = await client.openStream(
-    key,
-    createReadStream(file, { highWaterMark: 1 << 20 }),
-    discard(),
-    ctx,
-  );
-  s = (performance.now() - t) / 1000;
+  const node = child("encrypt", key, String(SECONDS), String(IN_FLIGHT));
   console.log(
-    `openStream ${TOTAL / 2 ** 30} GiB: ${(opened.bytesOut / MB / s).toFixed(0)} MB/s (${s.toFixed(1)} s), ` +
-      `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`,
+    `Node SDK Encrypt 1 KiB, ${IN_FLIGHT} in flight: ${(node.calls / node.seconds).toFixed(0)} req/s ` +
+      `(${node.calls} calls in ${node.seconds.toFixed(1)} s)`,
   );
-
-  const plaintext = randomBytes(1024);
-  const inFlight = 64;
-  const perWorker = 200;
-  await client.encrypt(key, plaintext); // warm the channel
-  t = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      for (let i = 0; i < perWorker; i++) await client.encrypt(key, plaintext, ctx);
-    }),
+  const rust = JSON.parse(
+    execFileSync(
+      bin,
+      [
+        "bench", "--key-id", key, "--mix", "encrypt", "--payload", "1024",
+        "--context", "bench=1", "--concurrency", String(IN_FLIGHT), "--connections", "1",
+        "--duration", `${SECONDS}s`, "--warmup", "1s", "--json",
+      ], // biome-ignore format: one flag per pair
+      { env, encoding: "utf8" },
+    ),
   );
-  s = (performance.now() - t) / 1000;
   console.log(
-    `Encrypt 1 KiB, ${inFlight} in flight: ${((inFlight * perWorker) / s).toFixed(0)} req/s (${inFlight * perWorker} calls)`,
+    `Rust SDK (tresor bench) Encrypt 1 KiB, ${IN_FLIGHT} in flight: ${rust.requests_per_second.toFixed(0)} req/s`,
   );
 } finally {
-  clearInterval(sampler);
   rmSync(file, { force: true });
-  client.close();
-  admin.close();
   await server.stop();
 }

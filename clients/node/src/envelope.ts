@@ -3,7 +3,7 @@
  * constant memory: the I/O half of sealStream/openStream (the client gets the
  * data key from tresor and calls these).
  *
- * The input is read one chunk plus one byte ahead, so that the chunk the
+ * The input is read one byte ahead of each chunk, so that the chunk the
  * input ends with, and only that one, is sealed (or opened) as the last: a
  * payload of whole chunks ends with a full last chunk, as the Rust SDK writes.
  *
@@ -29,7 +29,11 @@ import type { StreamSummary } from "./types.js";
 /** Bytes to seal or open: a Node Readable, an async generator, an array of Buffers... */
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
-/** Reads exact amounts from a source of arbitrarily sized pieces. */
+/**
+ * Reads exact amounts from a source of arbitrarily sized pieces. What it
+ * hands out are views of the source's pieces (no copy) unless an amount
+ * spans two pieces, so a stream makes little garbage beyond its source's.
+ */
 export class ByteReader {
   readonly #it: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
   #pending: Buffer[] = [];
@@ -43,8 +47,8 @@ export class ByteReader {
         : (source as Iterable<Uint8Array>)[Symbol.iterator]();
   }
 
-  /** Up to `n` bytes: exactly `n` unless the source ended. */
-  async read(n: number): Promise<Buffer> {
+  /** Reads pieces until `n` bytes are held or the source ended. */
+  async #fill(n: number): Promise<void> {
     while (this.#have < n && !this.#done) {
       const next = await this.#it.next();
       if (next.done) {
@@ -58,16 +62,46 @@ export class ByteReader {
         this.#have += piece.length;
       }
     }
-    const all =
-      this.#pending.length === 1
-        ? (this.#pending[0] as Buffer)
-        : Buffer.concat(this.#pending, this.#have);
-    const take = Math.min(n, all.length);
-    const out = all.subarray(0, take);
-    const rest = all.subarray(take);
-    this.#pending = rest.length ? [rest] : [];
-    this.#have = rest.length;
+  }
+
+  /** Takes `n` held bytes (n <= what is held). */
+  #take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.#pending[0] as Buffer;
+    if (first.length >= n) {
+      if (first.length === n) this.#pending.shift();
+      else this.#pending[0] = first.subarray(n);
+      this.#have -= n;
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const piece = this.#pending[0] as Buffer;
+      const part = Math.min(piece.length, n - at);
+      piece.copy(out, at, 0, part);
+      at += part;
+      if (part === piece.length) this.#pending.shift();
+      else this.#pending[0] = piece.subarray(part);
+    }
+    this.#have -= n;
     return out;
+  }
+
+  /** Up to `n` bytes: exactly `n` unless the source ended. */
+  async read(n: number): Promise<Buffer> {
+    await this.#fill(n);
+    return this.#take(Math.min(n, this.#have));
+  }
+
+  /**
+   * The next chunk of at most `unit` bytes, and whether it is the last: it is
+   * when no byte follows it (one byte is read ahead to tell).
+   */
+  async chunk(unit: number): Promise<{ chunk: Buffer; last: boolean }> {
+    await this.#fill(unit + 1);
+    const last = this.#have <= unit;
+    return { chunk: this.#take(Math.min(unit, this.#have)), last };
   }
 }
 
@@ -156,24 +190,23 @@ export async function* sealChunks(
   const unit = sealer.chunkSize;
   yield sealer.header;
   summary.bytesOut += sealer.header.length;
-  let pending = await reader.read(unit + 1);
   for (;;) {
-    const last = pending.length <= unit;
-    const chunk = last ? pending : pending.subarray(0, unit);
-    let sealed: Buffer;
+    const { chunk, last } = await reader.chunk(unit);
+    let body: Buffer;
+    let tag: Buffer;
     try {
-      sealed = sealer.seal(chunk, last);
+      [body, tag] = sealer.sealParts(chunk, last);
     } catch (e) {
       if (e instanceof fmt.StreamTooLargeError)
         throw new StreamTooLarge("a stream holds at most 2^32 chunks");
       throw e;
     }
     summary.bytesIn += chunk.length;
-    summary.bytesOut += sealed.length;
+    summary.bytesOut += body.length + tag.length;
     summary.chunks += 1;
-    yield sealed;
+    if (body.length > 0) yield body;
+    yield tag;
     if (last) return;
-    pending = Buffer.concat([pending.subarray(unit), await reader.read(unit)]);
   }
 }
 
@@ -198,10 +231,8 @@ export async function* openChunks(
   summary: StreamSummary,
 ): AsyncGenerator<Buffer> {
   const unit = opener.sealedChunkSize;
-  let pending = await reader.read(unit + 1);
   for (;;) {
-    const last = pending.length <= unit;
-    const sealed = last ? pending : pending.subarray(0, unit);
+    const { chunk: sealed, last } = await reader.chunk(unit);
     let plaintext: Buffer;
     try {
       plaintext = opener.open(sealed, last);
@@ -214,7 +245,6 @@ export async function* openChunks(
     summary.chunks += 1;
     if (plaintext.length > 0) yield plaintext;
     if (last) return;
-    pending = Buffer.concat([pending.subarray(unit), await reader.read(unit)]);
   }
 }
 

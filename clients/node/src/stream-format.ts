@@ -210,13 +210,18 @@ export class StreamSealer extends ChunkCipher {
 
   /** Seals the next chunk: exactly chunkSize bytes unless it is the last. */
   seal(chunk: Uint8Array, last: boolean): Buffer {
+    return Buffer.concat(this.sealParts(chunk, last));
+  }
+
+  /** seal's output as its two parts, the ciphertext and the tag, which saves a copy when streaming. */
+  sealParts(chunk: Uint8Array, last: boolean): [body: Buffer, tag: Buffer] {
     if (chunk.length > this.chunkSize || (!last && chunk.length !== this.chunkSize)) {
       throw new RangeError("only the last chunk may be shorter than the chunk size");
     }
     const cipher = createCipheriv("aes-256-gcm", this.key, this.takeNonce(last));
     const body = cipher.update(chunk);
     cipher.final();
-    return Buffer.concat([body, cipher.getAuthTag()]);
+    return [body, cipher.getAuthTag()];
   }
 }
 
