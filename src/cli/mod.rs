@@ -287,12 +287,10 @@ fn init_logging(format: LogFormat, export: Option<crate::telemetry::ExportLayer>
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .boxed()
     };
-    // The trace exporter (`serve --otlp-endpoint`) sees tresor's spans only.
-    let tresor_spans = tracing_subscriber::filter::filter_fn(|meta| {
-        meta.is_span() && meta.target().starts_with("tresor")
-    });
+    // The trace exporter (`serve --otlp-endpoint`) sees the spans of traced
+    // calls only.
     let _ = tracing_subscriber::registry()
-        .with(export.map(|layer| layer.with_filter(tresor_spans)))
+        .with(export.map(|layer| layer.with_filter(crate::telemetry::ExportFilter)))
         .with(lines.with_filter(filter))
         .try_init();
 }

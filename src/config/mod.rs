@@ -150,8 +150,9 @@ pub struct ServeArgs {
     /// Export traces over OTLP/gRPC to this collector (http://HOST:4317):
     /// one span per call and its keystore and audit steps, never
     /// plaintext, key material or context values. Off by default;
-    /// OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
-    /// apply.
+    /// OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG and
+    /// OTEL_BSP_* apply (a full queue drops spans, counted in
+    /// tresor_trace_spans_dropped_total).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
     pub otlp_endpoint: Option<String>,
     /// Turn the audit log off (benchmarks only: every call then goes

@@ -409,23 +409,42 @@ struct Call {
 impl Call {
     fn begin<Req>(rpc: Rpc, request: &Request<Req>) -> Self {
         let request_id = request_id(request.metadata());
-        let span = tracing::info_span!(
-            "call",
-            otel.name = %format_args!(
-                "tresor.v1.{}/{}",
-                if rpc.is_data_plane() { "Crypto" } else { "Admin" },
-                rpc.name()
-            ),
-            otel.kind = "server",
-            request_id = %request_id,
-            operation = rpc.name(),
-            identity = tracing::field::Empty,
-            key_id = tracing::field::Empty,
-            key_version = tracing::field::Empty,
-            rpc.grpc.status_code = tracing::field::Empty,
-            reason = tracing::field::Empty,
-        );
-        crate::telemetry::continue_trace(&span, request.metadata());
+        // One call site per kind, so the exporter's filter tells them apart
+        // by their fields alone (telemetry::ExportFilter).
+        macro_rules! call_span {
+            ($($otel:tt)*) => {
+                tracing::info_span!(
+                    "call",
+                    $($otel)*
+                    request_id = %request_id,
+                    operation = rpc.name(),
+                    identity = tracing::field::Empty,
+                    key_id = tracing::field::Empty,
+                    key_version = tracing::field::Empty,
+                    rpc.grpc.status_code = tracing::field::Empty,
+                    reason = tracing::field::Empty,
+                )
+            };
+        }
+        let span = match crate::telemetry::trace_of(request.metadata()) {
+            // An untraced call's span has no `otel.name`: the exporter never
+            // sees it.
+            crate::telemetry::Trace::No => call_span!(),
+            crate::telemetry::Trace::Yes(parent) => {
+                let span = call_span!(
+                    otel.name = %format_args!(
+                        "tresor.v1.{}/{}",
+                        if rpc.is_data_plane() { "Crypto" } else { "Admin" },
+                        rpc.name()
+                    ),
+                    otel.kind = "server",
+                );
+                if let Some(parent) = parent {
+                    let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+                }
+                span
+            }
+        };
         Self {
             rpc,
             started: Instant::now(),

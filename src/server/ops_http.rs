@@ -40,7 +40,12 @@ async fn answer(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(match (request.method(), request.uri().path()) {
-        (&Method::GET, "/metrics") => text_response(StatusCode::OK, service.render_metrics().await),
+        (&Method::GET, "/metrics") => {
+            service
+                .metrics()
+                .set_trace_spans_dropped(crate::telemetry::dropped_spans());
+            text_response(StatusCode::OK, service.render_metrics().await)
+        }
         (&Method::GET, _) => text_response(StatusCode::NOT_FOUND, "try /metrics\n".into()),
         _ => text_response(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into()),
     })

@@ -80,6 +80,7 @@ pub struct Metrics {
     audit_queue_depth: Gauge,
     audit_stdout_dropped: Gauge,
     keys_rotation_overdue: Gauge,
+    trace_spans_dropped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -123,6 +124,7 @@ impl Metrics {
             store_up: Gauge::default(),
             audit_queue_depth: Gauge::default(),
             audit_stdout_dropped: Gauge::default(),
+            trace_spans_dropped: Counter::default(),
             keys_rotation_overdue: Gauge::default(),
             registry: Registry::default(),
         };
@@ -202,6 +204,11 @@ impl Metrics {
             "Audit records left out of the --audit-stdout copy since start (stdout did not keep up); the file has them",
             metrics.audit_stdout_dropped.clone(),
         );
+        registry.register(
+            "trace_spans_dropped",
+            "Trace spans dropped because the OTLP export queue was full (--otlp-endpoint); raise OTEL_BSP_MAX_QUEUE_SIZE or sample less",
+            metrics.trace_spans_dropped.clone(),
+        );
         for result in ["ok", "refused"] {
             let _ = metrics.tls_reloads.get_or_create(&ResultLabels { result });
         }
@@ -272,6 +279,15 @@ impl Metrics {
         }
     }
 
+    /// Brings `tresor_trace_spans_dropped_total` up to `total`, the count
+    /// the trace exporter keeps since the process started.
+    pub fn set_trace_spans_dropped(&self, total: u64) {
+        let have = self.trace_spans_dropped.get();
+        if total > have {
+            self.trace_spans_dropped.inc_by(total - have);
+        }
+    }
+
     /// The exposition text, with the point-in-time values of `snapshot`.
     pub fn render(&self, snapshot: Snapshot) -> String {
         let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
@@ -317,6 +333,9 @@ mod tests {
         metrics.anomaly("decrypt_spike");
         metrics.dek_lookup(true);
         metrics.dek_lookup(false);
+        for total in [5, 3, 8] {
+            metrics.set_trace_spans_dropped(total);
+        }
         let text = metrics.render(Snapshot {
             keys: Some(7),
             sealed: true,
@@ -338,6 +357,7 @@ mod tests {
             "tresor_sealed 1",
             "tresor_audit_queue_depth 3",
             "tresor_dek_cache_hit_ratio 0.5",
+            "tresor_trace_spans_dropped_total 8",
         ] {
             assert!(text.contains(expected), "missing {expected} in\n{text}");
         }

@@ -69,31 +69,10 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_traced_encrypt_reaches_the_collector_as_a_child_of_the_callers_trace() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let collector_addr = listener.local_addr().expect("addr");
-    let collector = Collector::default();
+    let (collector, collector_addr) = start_collector().await;
     let spans = collector.0.clone();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-
-    let fixture = Fixture::new();
-    let mut flags = fixture.serve_flags();
-    flags.extend([
-        "--otlp-endpoint".to_owned(),
-        format!("http://{collector_addr}"),
-    ]);
-    let server = ServeProcess::start_with(&flags, &[("OTEL_BSP_SCHEDULE_DELAY", "100")]);
-    fixture
-        .client_at(server.addr, ADMIN)
-        .await
-        .create_key(KEY, BILLING)
-        .await;
-    let mut billing = fixture.client_at(server.addr, BILLING).await;
+    let (fixture, server, mut billing) =
+        traced_server(collector_addr, &[("OTEL_BSP_SCHEDULE_DELAY", "100")], &[]).await;
     let mut request = tonic::Request::new(proto::EncryptRequest {
         key_id: KEY.into(),
         plaintext: PLAINTEXT.to_vec(),
@@ -201,4 +180,197 @@ async fn a_traced_encrypt_reaches_the_collector_as_a_child_of_the_callers_trace(
         "a context value exported"
     );
     assert!(server.terminate().success());
+}
+
+/// A collector on an ephemeral port, and where it is.
+async fn start_collector() -> (Collector, std::net::SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let collector = Collector::default();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(collector.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    (collector, addr)
+}
+
+/// A server exporting to `endpoint` with `envs` and the extra `flags`,
+/// with KEY created for billing; the fixture, the server and billing's
+/// client.
+async fn traced_server(
+    endpoint: std::net::SocketAddr,
+    envs: &[(&str, &str)],
+    extra: &[&str],
+) -> (Fixture, ServeProcess, common::Clients) {
+    let fixture = Fixture::new();
+    let mut flags = fixture.serve_flags();
+    flags.extend(["--otlp-endpoint".to_owned(), format!("http://{endpoint}")]);
+    flags.extend(extra.iter().map(|flag| (*flag).to_owned()));
+    let server = ServeProcess::start_with(&flags, envs);
+    fixture
+        .client_at(server.addr, ADMIN)
+        .await
+        .create_key(KEY, BILLING)
+        .await;
+    let billing = fixture.client_at(server.addr, BILLING).await;
+    (fixture, server, billing)
+}
+
+fn encrypt_request(traceparent: Option<&str>) -> tonic::Request<proto::EncryptRequest> {
+    let mut request = tonic::Request::new(proto::EncryptRequest {
+        key_id: KEY.into(),
+        plaintext: PLAINTEXT.to_vec(),
+        context: common::ctx(&[("tenant", CONTEXT_VALUE)]),
+    });
+    if let Some(traceparent) = traceparent {
+        request
+            .metadata_mut()
+            .insert("traceparent", traceparent.parse().expect("metadata"));
+    }
+    request
+}
+
+/// Untraced calls export nothing, not even their child spans as roots of
+/// their own: with `parentbased_always_off`, only the call whose caller
+/// sampled its trace is exported, whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_sampled_calls_are_exported_and_whole() {
+    let (collector, collector_addr) = start_collector().await;
+    let (_fixture, server, mut billing) = traced_server(
+        collector_addr,
+        &[
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_always_off"),
+        ],
+        &[],
+    )
+    .await;
+    for _ in 0..20 {
+        billing
+            .crypto
+            .encrypt(encrypt_request(None))
+            .await
+            .expect("encrypt");
+    }
+    let unsampled = format!("00-{SDK_TRACE_ID}-{PARENT_ID}-00");
+    billing
+        .crypto
+        .encrypt(encrypt_request(Some(&unsampled)))
+        .await
+        .expect("encrypt");
+    let sampled = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    billing
+        .crypto
+        .encrypt(encrypt_request(Some(&sampled)))
+        .await
+        .expect("encrypt");
+
+    let spans = collector.0.clone();
+    common::eventually("the sampled call's audit write", || {
+        let spans = spans.clone();
+        async move {
+            let spans = spans.lock().expect("spans");
+            spans
+                .iter()
+                .any(|span| span.name == "audit.write")
+                .then_some(())
+        }
+    })
+    .await;
+    // Whatever else was queued went out with it (one schedule delay).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let spans = collector.0.lock().expect("spans").clone();
+    assert!(
+        spans.iter().all(|span| hex(&span.trace_id) == TRACE_ID),
+        "only the sampled trace: {:?}",
+        spans
+            .iter()
+            .map(|s| (&s.name, hex(&s.trace_id)))
+            .collect::<Vec<_>>()
+    );
+    let call = spans
+        .iter()
+        .find(|span| span.name == "tresor.v1.Crypto/Encrypt")
+        .expect("the sampled call");
+    assert_eq!(hex(&call.parent_span_id), PARENT_ID);
+    assert!(
+        spans
+            .iter()
+            .filter(|span| span.span_id != call.span_id)
+            .all(|span| span.parent_span_id == call.span_id),
+        "every other span is a child of the call"
+    );
+    assert!(server.terminate().success());
+}
+
+/// A collector that never answers: requests are served all the same, the
+/// bounded queue drops what does not fit, and the metric counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_export_queue_drops_spans_counts_them_and_never_holds_a_request() {
+    // Accepts connections and never answers: every export waits.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let (_fixture, server, mut billing) = traced_server(
+        silent_addr,
+        &[
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "8"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "60000"),
+        ],
+        &["--metrics-listen", "127.0.0.1:0"],
+    )
+    .await;
+    for _ in 0..50 {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            billing.crypto.encrypt(encrypt_request(None)),
+        )
+        .await
+        .expect("a request never waits for the exporter")
+        .expect("encrypt");
+    }
+    let metrics_addr = server.metrics_addr().await;
+    let samples = common::metrics::scrape(metrics_addr).await;
+    let dropped = common::metrics::metric(&samples, "tresor_trace_spans_dropped_total");
+    // 51 calls make over 100 spans; at most 8 wait and 4 are being exported.
+    assert!(dropped >= 80.0, "dropped {dropped}");
+}
+
+/// A sampler or queue setting tresor cannot honour stops `serve` before
+/// it listens, saying which variable is wrong.
+#[test]
+fn unknown_sampling_settings_stop_the_server_with_a_clear_error() {
+    let fixture = Fixture::new();
+    let mut flags = fixture.serve_flags();
+    flags.extend([
+        "--otlp-endpoint".to_owned(),
+        "http://127.0.0.1:4317".to_owned(),
+    ]);
+    for (name, value) in [
+        ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+        ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tresor"))
+            .args(&flags)
+            .env("OTEL_TRACES_SAMPLER", "traceidratio")
+            .env(name, value)
+            .output()
+            .expect("run tresor serve");
+        assert_eq!(output.status.code(), Some(2), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(name), "{name}={value}: {stderr}");
+    }
 }

@@ -12,7 +12,8 @@ ROUNDS=${2:-3}
 source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 cargo build --release --locked --quiet --example otlp_sink
 
-target/release/examples/otlp_sink 127.0.0.1:17540 & PIDS+=($!)
+target/release/examples/otlp_sink 127.0.0.1:17540 & SINK=$!
+extra_cleanup() { sleep 1; kill "$SINK" 2>/dev/null || true; } # after the servers flushed
 start() { # PORT NAME [ENV...]: a server with its own keystore
     local port=$1 name=$2; shift 2
     env "$@" $B serve --listen 127.0.0.1:"$port" --data-dir "$T/data-$name" "${COMMON[@]}" \
