@@ -46,7 +46,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count = sink.0.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
-        eprintln!("otlp_sink: {} spans received", count.load(Ordering::Relaxed));
+        eprintln!(
+            "otlp_sink: {} spans received",
+            count.load(Ordering::Relaxed)
+        );
         std::process::exit(0);
     });
     tonic::transport::Server::builder()

@@ -190,6 +190,7 @@ async fn a_failed_write_is_refused_and_leaves_no_trace() {
     fail.store(true, Ordering::SeqCst);
     let refused = log.append(entry(2)).await.expect_err("disk full");
     assert!(refused.to_string().contains("no space left"), "{refused}");
+    assert_eq!(log.records_failed(), 1);
     fail.store(false, Ordering::SeqCst);
     log.append(entry(3)).await.expect("append after recovery");
     let checkpoint = log.close().await.expect("close");

@@ -110,6 +110,9 @@ struct Shared {
     /// Whether any group ever failed: until one does, a request knows its
     /// outcome without locking the queue again.
     any_failed: AtomicBool,
+    /// Records whose write failed (their calls were refused), since the
+    /// log was opened.
+    failed_records: AtomicU64,
     /// The last group written (or failed).
     done: AtomicU64,
     /// Wakes the requests of a group once it is written, by the group's
@@ -160,8 +163,10 @@ impl Shared {
                 queue.group += 1;
                 (std::mem::take(&mut queue.entries), group)
             };
+            let count = entries.len() as u64;
             let result = locked(&self.writer).write_entries(entries);
             if let Err(error) = result {
+                self.failed_records.fetch_add(count, Ordering::Relaxed);
                 self.any_failed.store(true, Ordering::SeqCst);
                 let mut queue = locked(&self.queue);
                 if queue.failed.len() == REMEMBERED_FAILURES {
@@ -283,6 +288,7 @@ impl AuditLog {
             }),
             writer: Mutex::new(writer),
             any_failed: AtomicBool::new(false),
+            failed_records: AtomicU64::new(0),
             done: AtomicU64::new(0),
             written: [Notify::new(), Notify::new()],
             sync,
@@ -322,6 +328,12 @@ impl AuditLog {
     /// Records left out of the `--audit-stdout` copy (0 without it).
     pub fn stdout_dropped(&self) -> u64 {
         self.stdout.as_ref().map_or(0, |copy| copy.dropped())
+    }
+
+    /// Records whose write failed since the log was opened: each was a
+    /// call refused with AUDIT_UNAVAILABLE (or an event not recorded).
+    pub fn records_failed(&self) -> u64 {
+        self.shared.failed_records.load(Ordering::Relaxed)
     }
 
     /// Records written since the log was opened.

@@ -318,6 +318,7 @@ impl Service {
         items: Vec<ItemRecord>,
     ) -> Result<(), Error> {
         if let Some(identity) = &record.identity {
+            self.metrics.identity_request(identity.as_str());
             if items.is_empty() {
                 self.watch_call(
                     identity,

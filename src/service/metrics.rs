@@ -35,8 +35,30 @@ struct ResultLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IdentityLabels {
+    identity: String,
+}
+
+/// Caller identities that get a label value of their own in
+/// `tresor_identity_requests_total`; calls of any further identity are
+/// counted under `identity="other"`, so the series stay bounded whatever
+/// certificates callers present.
+pub const MAX_IDENTITY_SERIES: usize = 200;
+
+/// The label of calls from identities past [`MAX_IDENTITY_SERIES`].
+const OTHER_IDENTITIES: &str = "other";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CertLabels {
     cert: &'static str,
+}
+
+/// Brings a counter kept elsewhere (as a total since start) up to `total`.
+fn catch_up(counter: &Counter, total: u64) {
+    let have = counter.get();
+    if total > have {
+        counter.inc_by(total - have);
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -57,6 +79,8 @@ pub struct Snapshot {
     pub audit_queue_depth: u64,
     /// Audit records left out of the `--audit-stdout` copy since start.
     pub audit_stdout_dropped: u64,
+    /// Audit records whose write failed since start.
+    pub audit_records_failed: u64,
     /// Keys whose automatic rotation is overdue, if the store answered.
     pub keys_rotation_overdue: Option<u64>,
 }
@@ -81,6 +105,11 @@ pub struct Metrics {
     audit_stdout_dropped: Gauge,
     keys_rotation_overdue: Gauge,
     trace_spans_dropped: Counter,
+    audit_write_failures: Counter,
+    identity_requests: Family<IdentityLabels, Counter>,
+    /// The counters of the identities with a series of their own, so a
+    /// call costs a read lock and a lookup, not an allocation.
+    identity_counters: std::sync::RwLock<std::collections::HashMap<String, Counter>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,6 +154,9 @@ impl Metrics {
             audit_queue_depth: Gauge::default(),
             audit_stdout_dropped: Gauge::default(),
             trace_spans_dropped: Counter::default(),
+            audit_write_failures: Counter::default(),
+            identity_requests: Family::default(),
+            identity_counters: std::sync::RwLock::default(),
             keys_rotation_overdue: Gauge::default(),
             registry: Registry::default(),
         };
@@ -205,6 +237,16 @@ impl Metrics {
             metrics.audit_stdout_dropped.clone(),
         );
         registry.register(
+            "identity_requests",
+            "Calls by caller identity (SPIFFE ID); past the first 200 identities seen, calls count under identity=\"other\"",
+            metrics.identity_requests.clone(),
+        );
+        registry.register(
+            "audit_write_failures",
+            "Audit records that could not be written (disk full, read-only volume): each refused its call with AUDIT_UNAVAILABLE",
+            metrics.audit_write_failures.clone(),
+        );
+        registry.register(
             "trace_spans_dropped",
             "Trace spans dropped because the OTLP export queue was full (--otlp-endpoint); raise OTEL_BSP_MAX_QUEUE_SIZE or sample less",
             metrics.trace_spans_dropped.clone(),
@@ -232,6 +274,39 @@ impl Metrics {
         self.latency
             .get_or_create(&OperationLabels { operation })
             .observe(latency.as_secs_f64());
+    }
+
+    /// Counts one call of `identity` (its own series for the first
+    /// [`MAX_IDENTITY_SERIES`] identities seen, `other` past them).
+    pub fn identity_request(&self, identity: &str) {
+        let known = self
+            .identity_counters
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(identity)
+            .cloned();
+        let counter = known.unwrap_or_else(|| {
+            let mut counters = self
+                .identity_counters
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let label = if counters.len() < MAX_IDENTITY_SERIES {
+                identity
+            } else {
+                OTHER_IDENTITIES
+            };
+            let counter = self
+                .identity_requests
+                .get_or_create(&IdentityLabels {
+                    identity: label.to_owned(),
+                })
+                .clone();
+            if label == identity {
+                counters.insert(identity.to_owned(), counter.clone());
+            }
+            counter
+        });
+        counter.inc();
     }
 
     /// Counts one processed item of a batch call.
@@ -282,10 +357,7 @@ impl Metrics {
     /// Brings `tresor_trace_spans_dropped_total` up to `total`, the count
     /// the trace exporter keeps since the process started.
     pub fn set_trace_spans_dropped(&self, total: u64) {
-        let have = self.trace_spans_dropped.get();
-        if total > have {
-            self.trace_spans_dropped.inc_by(total - have);
-        }
+        catch_up(&self.trace_spans_dropped, total);
     }
 
     /// The exposition text, with the point-in-time values of `snapshot`.
@@ -300,6 +372,7 @@ impl Metrics {
             .set(gauge(snapshot.audit_queue_depth));
         self.audit_stdout_dropped
             .set(gauge(snapshot.audit_stdout_dropped));
+        catch_up(&self.audit_write_failures, snapshot.audit_records_failed);
         if let Some(overdue) = snapshot.keys_rotation_overdue {
             self.keys_rotation_overdue.set(gauge(overdue));
         }
@@ -333,6 +406,11 @@ mod tests {
         metrics.anomaly("decrypt_spike");
         metrics.dek_lookup(true);
         metrics.dek_lookup(false);
+        metrics.identity_request("spiffe://t/billing");
+        metrics.identity_request("spiffe://t/billing");
+        for n in 0..MAX_IDENTITY_SERIES + 5 {
+            metrics.identity_request(&format!("spiffe://t/svc-{n}"));
+        }
         for total in [5, 3, 8] {
             metrics.set_trace_spans_dropped(total);
         }
@@ -342,6 +420,7 @@ mod tests {
             store_up: true,
             audit_queue_depth: 3,
             audit_stdout_dropped: 0,
+            audit_records_failed: 2,
             keys_rotation_overdue: Some(0),
         });
         for expected in [
@@ -358,8 +437,17 @@ mod tests {
             "tresor_audit_queue_depth 3",
             "tresor_dek_cache_hit_ratio 0.5",
             "tresor_trace_spans_dropped_total 8",
+            "tresor_audit_write_failures_total 2",
+            "tresor_identity_requests_total{identity=\"spiffe://t/billing\"} 2",
+            "tresor_identity_requests_total{identity=\"spiffe://t/svc-0\"} 1",
+            "tresor_identity_requests_total{identity=\"other\"} 6",
         ] {
             assert!(text.contains(expected), "missing {expected} in\n{text}");
         }
+        let series = text
+            .lines()
+            .filter(|line| line.starts_with("tresor_identity_requests_total{"))
+            .count();
+        assert_eq!(series, MAX_IDENTITY_SERIES + 1, "bounded, plus other");
     }
 }

@@ -518,6 +518,7 @@ impl Service {
             store_up: self.store_answers().await,
             audit_queue_depth: self.audit.get().map_or(0, |log| log.queue_depth() as u64),
             audit_stdout_dropped: self.audit.get().map_or(0, |log| log.stdout_dropped()),
+            audit_records_failed: self.audit.get().map_or(0, |log| log.records_failed()),
             keys_rotation_overdue: self.keys_rotation_overdue().await,
         })
     }

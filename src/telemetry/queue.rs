@@ -194,6 +194,8 @@ impl SpanProcessor for QueueProcessor {
             state.shutdown = Some(answer);
         }
         self.shared.wake.notify_one();
+        // On a timeout the thread is left to finish its export (it stops
+        // right after): shutdown never waits longer than asked.
         let result = answered
             .recv_timeout(timeout)
             .map_err(|_| OTelSdkError::Timeout(timeout))?;

@@ -161,15 +161,30 @@ impl TestServer {
     /// while the returned switch is on (it starts off).
     pub async fn start_with_failing_audit() -> (Self, std::sync::Arc<std::sync::atomic::AtomicBool>)
     {
+        let (server, disk_full, _) = Self::start_with_failing_audit_and_metrics(None).await;
+        (server, disk_full)
+    }
+
+    /// As [`Self::start_with_failing_audit`], serving metrics on `metrics`
+    /// when given.
+    pub async fn start_with_failing_audit_and_metrics(
+        metrics: Option<SocketAddr>,
+    ) -> (
+        Self,
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        Option<SocketAddr>,
+    ) {
         let fixture = Fixture::new();
         let disk_full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut settings = fixture.settings(tresor::config::DEFAULT_MAX_PLAINTEXT_BYTES);
+        settings.metrics_listen = metrics;
         if let Some(audit) = &mut settings.service.audit {
             audit.options.fail_writes = Some(disk_full.clone());
         }
         (
             Self::start_with_settings(fixture, settings).await,
             disk_full,
+            metrics,
         )
     }
 
@@ -496,6 +511,16 @@ pub struct ServeProcess {
     pub addr: SocketAddr,
     /// Every line it wrote to stderr so far.
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// A server a test forgot to stop (or a panicking test) does not outlive it.
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// The listening address in a log line, pretty (`addr=IP:PORT`) or JSON

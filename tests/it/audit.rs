@@ -283,6 +283,42 @@ async fn a_control_plane_change_is_never_made_without_a_record() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// Every record that could not be written is counted in
+/// `tresor_audit_write_failures_total`, the metric the
+/// TresorAuditWritesFailing alert watches.
+#[tokio::test]
+async fn failed_audit_writes_are_counted_in_a_metric() {
+    // A free port for the metrics listener (bound, read, released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let (server, disk_full, metrics) =
+        TestServer::start_with_failing_audit_and_metrics(Some(port)).await;
+    let metrics = metrics.expect("metrics address");
+    let (_admin, mut billing) = server.billing_key(KEY).await;
+    billing.encrypt(KEY, b"x", &[]).await.expect("encrypt");
+    let before = common::metrics::scrape(metrics).await;
+    assert_eq!(
+        common::metrics::metric(&before, "tresor_audit_write_failures_total"),
+        0.0
+    );
+    disk_full.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_code(billing.encrypt(KEY, b"x", &[]).await, Code::Unavailable);
+    }
+    disk_full.store(false, Ordering::SeqCst);
+    billing
+        .encrypt(KEY, b"x", &[])
+        .await
+        .expect("encrypt again");
+    let after = common::metrics::scrape(metrics).await;
+    assert_eq!(
+        common::metrics::metric(&after, "tresor_audit_write_failures_total"),
+        3.0
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_server_started_sealed_still_records_calls() {
     let server = TestServer::start().await;

@@ -501,6 +501,9 @@ async fn monitoring_queries_only_what_the_server_exports_and_probes_follow_the_s
         "tresor_tls_certificate_expiry_timestamp_seconds",
         "tresor_dek_cache_hits_total",
         "tresor_batch_items_total",
+        "tresor_identity_requests_total",
+        "tresor_audit_write_failures_total",
+        "tresor_trace_spans_dropped_total",
     ] {
         assert!(names_checked.contains(expected), "no query uses {expected}");
     }
@@ -549,8 +552,8 @@ async fn monitoring_queries_only_what_the_server_exports_and_probes_follow_the_s
         })
         .await;
     }
-    // Sealed: refusals are UNAVAILABLE, and tresor_sealed says why (what
-    // TresorAuditWritesFailing must tell apart).
+    // Sealed: refusals are UNAVAILABLE and tresor_sealed says why; their
+    // records were written, so TresorAuditWritesFailing stays quiet.
     assert_code(billing.encrypt(KEY, b"x", &[]).await, Code::Unavailable);
     let samples = scrape(metrics_addr).await;
     assert_eq!(metric(&samples, "tresor_sealed"), 1.0);
@@ -560,6 +563,7 @@ async fn monitoring_queries_only_what_the_server_exports_and_probes_follow_the_s
             "tresor_requests_total{operation=\"Encrypt\",status=\"UNAVAILABLE\"}"
         ) >= 1.0
     );
+    assert_eq!(metric(&samples, "tresor_audit_write_failures_total"), 0.0);
     // Waited for off the runtime, which must close the clients'
     // connections for the graceful drain to end.
     drop((admin, billing));

@@ -43,10 +43,10 @@ async fn a_crash_during_the_rewrap_resumes_at_the_next_start() {
         .admin
         .rotate_root_key(proto::RotateRootKeyRequest {})
         .await;
-    let mut child = process.child;
+    let mut process = process;
     let started = Instant::now();
     let exit = loop {
-        if let Some(exit) = child.try_wait().expect("wait") {
+        if let Some(exit) = process.child.try_wait().expect("wait") {
             break exit;
         }
         assert!(
