@@ -77,6 +77,11 @@ pub struct ConnectionArgs {
     pub server_spiffe_id: Option<String>,
 }
 
+/// Whether the value of argument `id` was given on the command line.
+fn on_command_line(matches: &clap::ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+}
+
 fn read(flag: &str, path: &Path) -> Result<String, CliError> {
     std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("{flag} {}: {e}", path.display())))
@@ -92,6 +97,25 @@ pub struct Connection {
 }
 
 impl ConnectionArgs {
+    /// Lets a flag beat the environment when the two name different ways
+    /// to connect: `--spiffe-endpoint` on the command line drops
+    /// TRESOR_CA, TRESOR_CERT and TRESOR_KEY from the environment (an image
+    /// that sets them for its own health check can still be probed over
+    /// the Workload API: Kubernetes cannot unset an image's variables), and
+    /// `--ca`/`--cert`/`--key` drop TRESOR_SPIFFE_ENDPOINT. Both ways given
+    /// the same way stay an error.
+    pub fn prefer_the_command_line(&mut self, matches: &clap::ArgMatches) {
+        let files_given = ["ca", "cert", "key"]
+            .iter()
+            .any(|id| on_command_line(matches, id));
+        let spiffe_given = on_command_line(matches, "spiffe_endpoint");
+        if spiffe_given && !files_given {
+            (self.ca, self.cert, self.key) = (None, None, None);
+        } else if files_given && !spiffe_given {
+            self.spiffe_endpoint = None;
+        }
+    }
+
     /// Connects with these settings.
     pub async fn connect(&self) -> Result<Connection, CliError> {
         let (builder, identity) = self.builder()?;
@@ -128,7 +152,7 @@ impl ConnectionArgs {
 
     /// A client builder from these settings, and the identity its
     /// certificate names.
-    fn builder(&self) -> Result<(ClientBuilder, Option<Identity>), CliError> {
+    pub(super) fn builder(&self) -> Result<(ClientBuilder, Option<Identity>), CliError> {
         if let Some(endpoint) = &self.spiffe_endpoint {
             if self.ca.is_some() || self.cert.is_some() || self.key.is_some() {
                 return Err(CliError::usage(
@@ -154,7 +178,7 @@ impl ConnectionArgs {
     }
 
     /// The server address.
-    fn addr(&self) -> Result<String, CliError> {
+    pub(super) fn addr(&self) -> Result<String, CliError> {
         self.addr.clone().ok_or_else(|| {
             CliError::usage(
                 "no server address: pass --addr https://HOST:PORT or set TRESOR_ADDR (`tresor dev` prints the export lines)",

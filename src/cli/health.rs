@@ -65,9 +65,18 @@ pub async fn run(
             args.timeout
         )));
     }
-    let files = connection.read_files()?;
-    let addr = files.addr.clone();
-    let status = tokio::time::timeout(timeout, check(&args, files, timeout))
+    let addr = connection.addr()?;
+    let asked = async {
+        let (channel, had_client_cert) = if connection.spiffe_endpoint.is_some() {
+            (spiffe_channel(connection, timeout).await?, true)
+        } else {
+            let files = connection.read_files()?;
+            let had_client_cert = files.client.is_some();
+            (files_channel(&args, files, timeout).await?, had_client_cert)
+        };
+        check(&args, channel, &addr, had_client_cert).await
+    };
+    let status = tokio::time::timeout(timeout, asked)
         .await
         .map_err(|_| CliError {
             exit: EXIT_CONNECT,
@@ -105,12 +114,27 @@ pub async fn run(
     })
 }
 
-/// Connects and asks; every failure is a [`CliError`] with its exit code.
-async fn check(
+/// A channel over the Workload API's SVID and bundles (`--spiffe-endpoint`),
+/// the SDK's own transport.
+async fn spiffe_channel(
+    connection: &ConnectionArgs,
+    timeout: Duration,
+) -> Result<tonic::transport::Channel, CliError> {
+    let (builder, _) = connection.builder()?;
+    let raw = builder
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build_raw()
+        .await?;
+    Ok(raw.channel())
+}
+
+/// A channel with the CA, certificate and key files.
+async fn files_channel(
     args: &HealthArgs,
     files: super::connection::ConnectionFiles,
     timeout: Duration,
-) -> Result<ServingStatus, CliError> {
+) -> Result<tonic::transport::Channel, CliError> {
     let addr = files.addr;
     let had_client_cert = files.client.is_some();
     let url = if addr.contains("://") {
@@ -136,10 +160,19 @@ async fn check(
                 crate::error::describe_chain(&e)
             ))
         })?;
-    let channel = endpoint
+    endpoint
         .connect()
         .await
-        .map_err(|e| connect_error(&addr, crate::error::describe_chain(&e), had_client_cert))?;
+        .map_err(|e| connect_error(&addr, crate::error::describe_chain(&e), had_client_cert))
+}
+
+/// Asks over `channel`; every failure is a [`CliError`] with its exit code.
+async fn check(
+    args: &HealthArgs,
+    channel: tonic::transport::Channel,
+    addr: &str,
+    had_client_cert: bool,
+) -> Result<ServingStatus, CliError> {
     let request = HealthCheckRequest {
         service: args.service.clone(),
     };
@@ -167,7 +200,7 @@ async fn check(
                     }
                     None => status.message().to_owned(),
                 };
-                Err(connect_error(&addr, detail, had_client_cert))
+                Err(connect_error(addr, detail, had_client_cert))
             }
             code => Err(CliError::refused(format!(
                 "the health check at {addr} failed: {}: {}",

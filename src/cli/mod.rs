@@ -229,7 +229,12 @@ pub enum Command {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.format(&mut Cli::command()).exit(),
+    };
+    cli.connection.prefer_the_command_line(&matches);
     let exporting = match &cli.command {
         Command::Serve(args) => args.otlp_endpoint.as_deref().map(crate::telemetry::start),
         _ => None,

@@ -339,6 +339,47 @@ async fn the_cli_calls_with_the_svid_of_tresor_spiffe_endpoint() {
     assert_eq!(mixed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&mixed.stderr).contains("replaces --ca"));
 
+    // A flag beats the environment: the image of the Kubernetes spire
+    // overlay sets TRESOR_CA/CERT/KEY, and its probe passes
+    // --spiffe-endpoint (Kubernetes cannot unset an image's variables).
+    let probe = tokio::task::block_in_place(|| {
+        common::cli::command([
+            "health",
+            "--spiffe-endpoint",
+            &spiffe.api.endpoint(),
+            "--server-spiffe-id",
+            TRESOR_ID,
+        ])
+        .env(
+            "TRESOR_ADDR",
+            format!("https://localhost:{}", spiffe.server.addr.port()),
+        )
+        .env_remove("TRESOR_SPIFFE_ENDPOINT")
+        .env("TRESOR_CA", "/nonexistent/ca.pem")
+        .env("TRESOR_CERT", "/nonexistent/cert.pem")
+        .env("TRESOR_KEY", "/nonexistent/key.pem")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run tresor health")
+    });
+    assert!(
+        probe.status.success() && String::from_utf8_lossy(&probe.stdout).contains("SERVING"),
+        "{}{}",
+        String::from_utf8_lossy(&probe.stdout),
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    // And the other way round: --ca on the command line beats
+    // TRESOR_SPIFFE_ENDPOINT (the files are then read, and this one is missing).
+    let files = tokio::task::block_in_place(|| {
+        cli(&["--ca", "/nonexistent/flag-ca.pem", "key", "list"], false)
+    });
+    assert_eq!(files.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&files.stderr).contains("/nonexistent/flag-ca.pem"),
+        "{}",
+        String::from_utf8_lossy(&files.stderr)
+    );
+
     // --server-spiffe-id pins the server: its own id passes, another fails.
     let pinned = tokio::task::block_in_place(|| {
         cli(&["--server-spiffe-id", TRESOR_ID, "key", "list"], false)
