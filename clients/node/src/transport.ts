@@ -9,7 +9,7 @@
 import {
   type ChannelCredentials,
   Client as GrpcClient,
-  Metadata,
+  type Metadata,
   type ServiceError,
   status,
 } from "@grpc/grpc-js";
@@ -24,6 +24,7 @@ import { type AdminMethod, type CryptoMethod, lookup } from "./methods.js";
 import { method } from "./proto.js";
 import type { RetryPolicy } from "./retry.js";
 import { TlsMaterial } from "./tls-material.js";
+import { traceMetadata } from "./trace-context.js";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -130,7 +131,7 @@ export class Transport {
             def.requestSerialize,
             def.responseDeserialize,
             request,
-            new Metadata(),
+            traceMetadata(),
             { deadline },
             (err: ServiceError | null, response?: Resp) => {
               channel.release();
@@ -166,7 +167,7 @@ export class Transport {
       def.requestSerialize,
       def.responseDeserialize,
       request,
-      new Metadata(),
+      traceMetadata(),
       { deadline },
     );
     let headers: Metadata | undefined;

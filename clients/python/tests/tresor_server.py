@@ -60,7 +60,7 @@ def run(binary: Path, *args: str, env: Optional[dict[str, str]] = None) -> str:
 class TresorServer:
     """`tresor serve` on 127.0.0.1:0 with certificates for IDENTITIES."""
 
-    def __init__(self, *serve_flags: str) -> None:
+    def __init__(self, *serve_flags: str, env: Optional[dict[str, str]] = None) -> None:
         self.bin = tresor_bin()
         self.dir = Path(tempfile.mkdtemp(prefix="tresor-py-"))
         d = self.dir
@@ -99,7 +99,7 @@ class TresorServer:
             "--client-ca", self.ca, "--master-key-file", str(d / "master.key"),
             "--admin", ADMIN, "--audit-file", str(d / "audit.log"), *serve_flags,
         ]  # fmt: skip
-        env = dict(os.environ, TRESOR_LOG="info", TRESOR_LOG_FORMAT="pretty")
+        env = dict(os.environ, TRESOR_LOG="info", TRESOR_LOG_FORMAT="pretty", **(env or {}))
         self.process = subprocess.Popen(
             [str(self.bin), *flags], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
             text=True, env=env,

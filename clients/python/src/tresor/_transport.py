@@ -15,6 +15,7 @@ import grpc
 
 from ._connection import Settings, channel_options
 from ._methods import Call, Method
+from ._trace import trace_metadata
 from .errors import REQUEST_ID_HEADER, TresorError, from_status
 from .retry import RetryPolicy
 
@@ -110,7 +111,9 @@ class Transport:
         """One attempt of `call`: its converted answer, or a typed error."""
         stub = self._callable(call.method)
         try:
-            response, rpc = stub.with_call(call.request, timeout=self.settings.timeout)
+            response, rpc = stub.with_call(
+                call.request, timeout=self.settings.timeout, metadata=trace_metadata()
+            )
         except grpc.RpcError as e:
             raise status_error(e, self.settings) from None
         request_id = request_id_of(rpc.initial_metadata()) if call.wants_request_id else None
@@ -126,7 +129,7 @@ class Transport:
         """The messages of a server-streaming call."""
         stub = self._callable(method)
         try:
-            yield from stub(request, timeout=self.settings.timeout)
+            yield from stub(request, timeout=self.settings.timeout, metadata=trace_metadata())
         except grpc.RpcError as e:
             raise status_error(e, self.settings) from None
 

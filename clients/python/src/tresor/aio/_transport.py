@@ -13,6 +13,7 @@ import grpc.aio
 
 from .._connection import Settings, channel_options
 from .._methods import Call, Method
+from .._trace import trace_metadata
 from .._transport import credentials, request_id_of, status_error
 from ..retry import RetryPolicy
 
@@ -61,7 +62,7 @@ class AioTransport:
     async def attempt(self, call: Call[Any, T]) -> T:
         """One attempt of `call`: its converted answer, or a typed error."""
         stub = self._callable(call.method)
-        rpc = stub(call.request, timeout=self.settings.timeout)
+        rpc = stub(call.request, timeout=self.settings.timeout, metadata=trace_metadata())
         try:
             response = await rpc
             request_id = (
@@ -81,7 +82,9 @@ class AioTransport:
         """The messages of a server-streaming call."""
         stub = self._callable(method)
         try:
-            async for message in stub(request, timeout=self.settings.timeout):
+            async for message in stub(
+                request, timeout=self.settings.timeout, metadata=trace_metadata()
+            ):
                 yield message
         except grpc.RpcError as e:
             raise status_error(e, self.settings) from None
