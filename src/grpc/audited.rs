@@ -440,7 +440,7 @@ impl Call {
                     otel.kind = "server",
                 );
                 if let Some(parent) = parent {
-                    let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+                    crate::telemetry::continue_remote(&span, &parent);
                 }
                 span
             }

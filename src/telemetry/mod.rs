@@ -20,31 +20,33 @@
 
 mod queue;
 mod sampling;
+mod spans;
 
 pub use queue::{QueueConfig, dropped_spans};
 pub use sampling::Sampling;
+pub use spans::{SpanLayer, continue_remote};
 
 use std::sync::OnceLock;
 
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use std::sync::Arc;
+
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Tracer};
-use tracing_opentelemetry::OpenTelemetryLayer;
-use tracing_subscriber::Registry;
+use opentelemetry_sdk::trace::SpanProcessor as _;
 use tracing_subscriber::layer::{Context, Filter};
 
 /// The sampling of calls while exporting; unset when not exporting.
 static SAMPLING: OnceLock<Sampling> = OnceLock::new();
 
 /// The layer that turns tresor's spans into exported OpenTelemetry spans.
-pub type ExportLayer = OpenTelemetryLayer<Registry, Tracer>;
+pub type ExportLayer = SpanLayer;
 
 /// The exporter while it runs; [`Exporting::shutdown`] flushes it.
 #[derive(Debug)]
 pub struct Exporting {
-    provider: SdkTracerProvider,
+    queue: Arc<queue::QueueProcessor>,
     /// Drives the exporter's gRPC connection (one worker thread), apart
     /// from the server's runtime so the subscriber can be built first.
     _runtime: tokio::runtime::Runtime,
@@ -53,7 +55,7 @@ pub struct Exporting {
 impl Exporting {
     /// Exports what is queued and stops.
     pub fn shutdown(self) {
-        if let Err(e) = self.provider.shutdown() {
+        if let Err(e) = self.queue.shutdown() {
             tracing::warn!(error = %e, "the trace exporter did not shut down cleanly");
         }
     }
@@ -85,29 +87,19 @@ pub fn start(endpoint: &str) -> Result<(Exporting, ExportLayer), String> {
     }
     let resource = resource.build();
     opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
-    let processor = queue::QueueProcessor::start(exporter, queue, runtime.handle().clone())?;
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        // Only sampled calls make spans the SDK sees (sampling.rs).
-        .with_sampler(Sampler::AlwaysOn)
-        .with_resource(resource)
-        .build();
+    let queue = Arc::new(queue::QueueProcessor::start(
+        exporter,
+        queue,
+        runtime.handle().clone(),
+    )?);
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    // What a span costs is most of what tracing costs a request: no source
-    // locations, thread names, busy/idle timings, or context activation on
-    // every poll (nothing downstream reads the current context).
-    let layer = tracing_opentelemetry::layer()
-        .with_location(false)
-        .with_threads(false)
-        .with_tracked_inactivity(false)
-        .with_context_activation(false)
-        .with_tracer(provider.tracer("tresor"));
+    let layer = SpanLayer::new(Arc::clone(&queue));
     let _ = SAMPLING.set(sampling);
     Ok((
         Exporting {
-            provider,
+            queue,
             _runtime: runtime,
         },
         layer,
@@ -119,8 +111,8 @@ pub fn start(endpoint: &str) -> Result<(Exporting, ExportLayer), String> {
 pub enum Trace {
     /// Not traced: its span never reaches the exporter.
     No,
-    /// Traced, as a new trace or under the caller's (`traceparent`).
-    Yes(Option<opentelemetry::Context>),
+    /// Traced, as a new trace or under the caller's span (`traceparent`).
+    Yes(Option<SpanContext>),
 }
 
 /// Decides whether the call with this metadata is traced: never when not
@@ -139,7 +131,7 @@ pub fn trace_of(metadata: &tonic::metadata::MetadataMap) -> Trace {
         .map(|cx| cx.span().span_context().clone())
         .filter(|span| span.is_valid());
     if sampling.samples(remote.as_ref()) {
-        Trace::Yes(parent.filter(|_| remote.is_some()))
+        Trace::Yes(remote)
     } else {
         Trace::No
     }
