@@ -140,6 +140,9 @@ pub fn trace_of(metadata: &tonic::metadata::MetadataMap) -> Trace {
 /// The field only a traced call's span has ([`Trace::Yes`]).
 pub const TRACED_FIELD: &str = "otel.name";
 
+/// The name of a call's span; without [`TRACED_FIELD`], an untraced call.
+pub const UNTRACED_CALL: &str = "call";
+
 /// Which spans reach the exporter: tresor's traced call spans (they have an
 /// [`TRACED_FIELD`] field), and tresor's spans opened under one of them.
 #[derive(Debug, Clone, Copy, Default)]
@@ -164,6 +167,12 @@ where
             tracing::subscriber::Interest::never()
         } else if meta.fields().field(TRACED_FIELD).is_some() {
             tracing::subscriber::Interest::always()
+        } else if meta.name() == UNTRACED_CALL {
+            // Decided here, not per span: tracing-subscriber 0.3 creates a
+            // span whose interest is "sometimes" even when every per-layer
+            // filter then disables it, so only "never" keeps an untraced
+            // call's span (and its work at every poll) out of the registry.
+            tracing::subscriber::Interest::never()
         } else {
             tracing::subscriber::Interest::sometimes()
         }
@@ -186,5 +195,37 @@ impl Extractor for MetadataExtractor<'_> {
                 tonic::metadata::KeyRef::Binary(_) => None,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::ExportFilter;
+
+    /// A layer that only exists to be filtered.
+    struct Nothing;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Nothing {}
+
+    #[test]
+    fn an_untraced_call_span_is_not_created_at_all() {
+        let subscriber = tracing_subscriber::registry()
+            .with(Nothing.with_filter(ExportFilter))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::sink)
+                    .with_filter(tracing_subscriber::EnvFilter::new("warn")),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            let untraced = tracing::info_span!("call", request_id = "r");
+            assert!(untraced.is_disabled(), "an untraced call's span");
+            let traced = tracing::info_span!("call", otel.name = "tresor.v1.Crypto/Encrypt");
+            assert!(!traced.is_disabled(), "a traced call's span");
+            let _in = traced.enter();
+            let child = tracing::info_span!("audit.write");
+            assert!(!child.is_disabled(), "a span under a traced call");
+        });
     }
 }
