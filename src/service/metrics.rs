@@ -110,6 +110,8 @@ pub struct Metrics {
     /// The counters of the identities with a series of their own, so a
     /// call costs a read lock and a lookup, not an allocation.
     identity_counters: std::sync::RwLock<std::collections::HashMap<String, Counter>>,
+    /// The `identity="other"` series, past the cap.
+    other_identities: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -137,6 +139,13 @@ impl Metrics {
         let tls_reloads = Family::<ResultLabels, Counter>::default();
         let tls_handshakes = Family::<ResultLabels, Counter>::default();
         let tls_expiry = Family::<CertLabels, Gauge>::default();
+        // Present from the start, so a rate() over it works at zero.
+        let identity_requests = Family::<IdentityLabels, Counter>::default();
+        let other_identities = identity_requests
+            .get_or_create(&IdentityLabels {
+                identity: OTHER_IDENTITIES.to_owned(),
+            })
+            .clone();
         let metrics = Self {
             requests: requests.clone(),
             batch_items: batch_items.clone(),
@@ -155,8 +164,9 @@ impl Metrics {
             audit_stdout_dropped: Gauge::default(),
             trace_spans_dropped: Counter::default(),
             audit_write_failures: Counter::default(),
-            identity_requests: Family::default(),
+            identity_requests: identity_requests.clone(),
             identity_counters: std::sync::RwLock::default(),
+            other_identities,
             keys_rotation_overdue: Gauge::default(),
             registry: Registry::default(),
         };
@@ -277,35 +287,44 @@ impl Metrics {
     }
 
     /// Counts one call of `identity` (its own series for the first
-    /// [`MAX_IDENTITY_SERIES`] identities seen, `other` past them).
+    /// [`MAX_IDENTITY_SERIES`] identities seen, `other` past them). Known
+    /// identities, and every identity once the cap is reached, cost a read
+    /// lock and a lookup; only a new identity under the cap takes the
+    /// write lock.
     pub fn identity_request(&self, identity: &str) {
-        let known = self
-            .identity_counters
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(identity)
-            .cloned();
-        let counter = known.unwrap_or_else(|| {
-            let mut counters = self
+        {
+            let counters = self
                 .identity_counters
-                .write()
+                .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let label = if counters.len() < MAX_IDENTITY_SERIES {
-                identity
-            } else {
-                OTHER_IDENTITIES
-            };
+            if let Some(counter) = counters.get(identity) {
+                counter.inc();
+                return;
+            }
+            if counters.len() >= MAX_IDENTITY_SERIES {
+                self.other_identities.inc();
+                return;
+            }
+        }
+        let mut counters = self
+            .identity_counters
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another call may have filled the last places meanwhile.
+        let counter = if let Some(counter) = counters.get(identity) {
+            counter.clone()
+        } else if counters.len() >= MAX_IDENTITY_SERIES {
+            self.other_identities.clone()
+        } else {
             let counter = self
                 .identity_requests
                 .get_or_create(&IdentityLabels {
-                    identity: label.to_owned(),
+                    identity: identity.to_owned(),
                 })
                 .clone();
-            if label == identity {
-                counters.insert(identity.to_owned(), counter.clone());
-            }
+            counters.insert(identity.to_owned(), counter.clone());
             counter
-        });
+        };
         counter.inc();
     }
 

@@ -148,12 +148,18 @@ pub const UNTRACED_CALL: &str = "call";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExportFilter;
 
+/// Whether `meta` is one of tresor's spans (events and other crates'
+/// spans are never exported).
+fn is_tresor_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span() && meta.target().starts_with("tresor")
+}
+
 impl<S> Filter<S> for ExportFilter
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        if !meta.is_span() || !meta.target().starts_with("tresor") {
+        if !is_tresor_span(meta) {
             return false;
         }
         meta.fields().field(TRACED_FIELD).is_some() || cx.lookup_current().is_some()
@@ -163,7 +169,7 @@ where
         &self,
         meta: &'static tracing::Metadata<'static>,
     ) -> tracing::subscriber::Interest {
-        if !meta.is_span() || !meta.target().starts_with("tresor") {
+        if !is_tresor_span(meta) {
             tracing::subscriber::Interest::never()
         } else if meta.fields().field(TRACED_FIELD).is_some() {
             tracing::subscriber::Interest::always()
