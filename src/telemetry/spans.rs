@@ -43,17 +43,24 @@ struct Recording {
     attributes: Vec<KeyValue>,
 }
 
-impl Visit for Recording {
-    fn record_str(&mut self, field: &Field, value: &str) {
+impl Recording {
+    /// A string-valued field: the name, the kind, or an attribute.
+    fn record_string(&mut self, field: &Field, value: String) {
         match field.name() {
-            "otel.name" => self.name = Cow::Owned(value.to_owned()),
+            "otel.name" => self.name = Cow::Owned(value),
             "otel.kind" => {
                 if value == "server" {
                     self.kind = SpanKind::Server;
                 }
             }
-            name => self.attributes.push(KeyValue::new(name, value.to_owned())),
+            name => self.attributes.push(KeyValue::new(name, value)),
         }
+    }
+}
+
+impl Visit for Recording {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_string(field, value.to_owned());
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -71,7 +78,7 @@ impl Visit for Recording {
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         // `%value` fields (Display) arrive here too, formatted once.
-        self.record_str(field, &format!("{value:?}"));
+        self.record_string(field, format!("{value:?}"));
     }
 }
 
