@@ -1,8 +1,11 @@
 //! A minimal OTLP/gRPC trace receiver: accepts every export, counts the
-//! spans and drops them (crates/tresor-bench/scripts/bench-otlp.sh). With
-//! `--print`, it also writes one JSON line per span on stdout (name, trace
-//! id, span id, parent span id, in hex), and first `listening ADDR`: the
-//! Python and Node SDKs' tests read what tresor exported from it.
+//! spans and drops them (crates/tresor-bench/scripts/bench-otlp.sh). It
+//! stands for a collector on another machine, so it costs the benchmark's
+//! machine as little as it can: spans are counted without being decoded
+//! (each stays an opaque slice of the request). With `--print`, it decodes
+//! them and writes one JSON line per span on stdout (name, trace id, span
+//! id, parent span id, in hex), and first `listening ADDR`: the Python and
+//! Node SDKs' tests read what tresor exported from it.
 //! Usage: `otlp_sink [--print] [127.0.0.1:4317]` (port 0: any free port).
 
 use std::sync::Arc;
@@ -81,9 +84,102 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         std::process::exit(0);
     });
-    tonic::transport::Server::builder()
-        .add_service(TraceServiceServer::new(sink))
-        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-        .await?;
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    if print {
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(sink))
+            .serve_with_incoming(incoming)
+            .await?;
+    } else {
+        tonic::transport::Server::builder()
+            .add_service(counting::CountingServer(sink.0))
+            .serve_with_incoming(incoming)
+            .await?;
+    }
     Ok(())
+}
+
+/// The trace service answering exports whose spans it counts without
+/// decoding them: the request is read as nested repeated fields down to
+/// each span's bytes (prost skips every other field).
+mod counting {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::task::{Context, Poll};
+
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+    use tonic::codegen::{BoxFuture, Service, http};
+
+    /// `ExportTraceServiceRequest` with only its `resource_spans`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Request {
+        #[prost(message, repeated, tag = "1")]
+        resource_spans: Vec<ResourceSpans>,
+    }
+
+    /// `ResourceSpans` with only its `scope_spans`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct ResourceSpans {
+        #[prost(message, repeated, tag = "2")]
+        scope_spans: Vec<ScopeSpans>,
+    }
+
+    /// `ScopeSpans` with its spans left encoded.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct ScopeSpans {
+        #[prost(bytes = "bytes", repeated, tag = "2")]
+        spans: Vec<bytes::Bytes>,
+    }
+
+    impl Request {
+        fn spans(&self) -> usize {
+            self.resource_spans
+                .iter()
+                .flat_map(|resource| &resource.scope_spans)
+                .map(|scope| scope.spans.len())
+                .sum()
+        }
+    }
+
+    /// Counts the spans of every export into its counter.
+    #[derive(Clone)]
+    pub struct CountingServer(pub Arc<AtomicU64>);
+
+    impl tonic::server::NamedService for CountingServer {
+        const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    }
+
+    #[derive(Clone)]
+    struct Export(Arc<AtomicU64>);
+
+    impl tonic::server::UnaryService<Request> for Export {
+        type Response = ExportTraceServiceResponse;
+        type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
+
+        fn call(&mut self, request: tonic::Request<Request>) -> Self::Future {
+            let spans = request.get_ref().spans() as u64;
+            self.0.fetch_add(spans, Ordering::Relaxed);
+            Box::pin(async { Ok(tonic::Response::new(ExportTraceServiceResponse::default())) })
+        }
+    }
+
+    impl Service<http::Request<tonic::body::Body>> for CountingServer {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = BoxFuture<Self::Response, Self::Error>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+            let export = Export(Arc::clone(&self.0));
+            Box::pin(async move {
+                let codec =
+                    tonic_prost::ProstCodec::<ExportTraceServiceResponse, Request>::default();
+                Ok(tonic::server::Grpc::new(codec).unary(export, request).await)
+            })
+        }
+    }
 }
