@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use tonic::metadata::{MetadataMap, MetadataValue};
@@ -284,7 +284,8 @@ where
     };
     let ((outcome, detail), notes) = match admitted {
         Ok(identity) => {
-            allowances::collecting(handle(identity, req).instrument(call.span.clone())).await
+            call.run(allowances::collecting(handle(identity, req)))
+                .await
         }
         Err(refused) => {
             scrub(req);
@@ -353,8 +354,9 @@ where
                 .iter()
                 .map(|item| Subject::key_with_context(service, item.key_id(), item.context()))
                 .collect();
-            let (handled, notes) =
-                allowances::collecting(handle(identity, req).instrument(call.span.clone())).await;
+            let (handled, notes) = call
+                .run(allowances::collecting(handle(identity, req)))
+                .await;
             match handled {
                 Ok(answer) => (
                     Ok(answer.response),
@@ -402,6 +404,8 @@ struct Call {
     started: Instant,
     request_id: String,
     span: tracing::Span,
+    /// The call's exported span, when it is traced.
+    trace: Option<crate::telemetry::CallSpan>,
     peer: Option<std::net::SocketAddr>,
     identity: Result<Identity, Status>,
 }
@@ -409,50 +413,37 @@ struct Call {
 impl Call {
     fn begin<Req>(rpc: Rpc, request: &Request<Req>) -> Self {
         let request_id = request_id(request.metadata());
-        // One call site per kind, so the exporter's filter tells them apart
-        // by their fields alone (telemetry::ExportFilter).
-        macro_rules! call_span {
-            ($($otel:tt)*) => {
-                tracing::info_span!(
-                    "call",
-                    $($otel)*
-                    request_id = %request_id,
-                    operation = rpc.name(),
-                    identity = tracing::field::Empty,
-                    key_id = tracing::field::Empty,
-                    key_version = tracing::field::Empty,
-                    rpc.grpc.status_code = tracing::field::Empty,
-                    reason = tracing::field::Empty,
-                )
-            };
-        }
-        let span = match crate::telemetry::trace_of(request.metadata()) {
-            // An untraced call's span has no `otel.name`: the exporter never
-            // sees it.
-            crate::telemetry::Trace::No => call_span!(),
-            crate::telemetry::Trace::Yes(parent) => {
-                let span = call_span!(
-                    otel.name = %format_args!(
-                        "tresor.v1.{}/{}",
-                        if rpc.is_data_plane() { "Crypto" } else { "Admin" },
-                        rpc.name()
-                    ),
-                    otel.kind = "server",
-                );
-                if let Some(parent) = parent {
-                    crate::telemetry::continue_remote(&span, &parent);
-                }
-                span
-            }
-        };
+        // The span log lines of the call are written in; the exporter
+        // never takes it (a traced call records its own, `trace`).
+        let span = tracing::info_span!(
+            crate::telemetry::CALL_SPAN,
+            request_id = %request_id,
+            operation = rpc.name(),
+        );
+        let trace = crate::telemetry::CallSpan::begin(request.metadata(), rpc.full_name()).map(
+            |mut trace| {
+                trace.set("request_id", Arc::<str>::from(request_id.as_str()));
+                trace.set("operation", rpc.name());
+                trace
+            },
+        );
         Self {
             rpc,
             started: Instant::now(),
             span,
+            trace,
             request_id,
             peer: request.remote_addr(),
             identity: caller_identity(request),
         }
+    }
+
+    /// Runs the call's work in its log span and, when the call is traced,
+    /// as the task's traced call. The work is boxed first: a handler's
+    /// future is kilobytes, and every wrapper would otherwise copy it.
+    fn run<F: Future>(&self, work: F) -> impl Future<Output = F::Output> {
+        let work = Box::pin(work).instrument(self.span.clone());
+        crate::telemetry::around(self.trace.as_ref(), work)
     }
 
     /// The caller, if it has an identity and the service admits a call of
@@ -513,30 +504,33 @@ impl Call {
         }
     }
 
-    /// Puts what the audit record says of the call on its span (for trace
-    /// export): identity, key, version, status code and reason; never
-    /// context values.
-    fn describe_span<Resp>(&self, record: &RequestRecord, outcome: &Result<Resp, Status>) {
-        let span = &self.span;
+    /// Puts what the audit record says of the call on its exported span:
+    /// identity, key, version, status code and reason; never context
+    /// values.
+    fn describe_span<Resp>(
+        trace: &mut crate::telemetry::CallSpan,
+        record: &RequestRecord,
+        outcome: &Result<Resp, Status>,
+    ) {
         if let Some(identity) = &record.identity {
-            span.record("identity", identity.as_str());
+            trace.set("identity", Arc::<str>::from(identity.as_str()));
         }
         if let Some(key_id) = &record.key_id {
-            span.record("key_id", key_id.as_str());
+            trace.set("key_id", Arc::<str>::from(key_id.as_str()));
         }
         if let Some(version) = record.key_version {
-            span.record("key_version", version);
+            trace.set("key_version", i64::from(version));
         }
         let code = match outcome {
             Ok(_) => Code::Ok,
             Err(status) => status.code(),
         };
-        span.record("rpc.grpc.status_code", code as i64);
+        trace.set(crate::telemetry::STATUS_CODE, code as i64);
         if let Err(status) = outcome
             && let Some(reason) = status.metadata().get(tresor_proto::REASON_HEADER)
             && let Ok(reason) = reason.to_str()
         {
-            span.record("reason", reason);
+            trace.set("reason", Arc::<str>::from(reason));
         }
     }
 
@@ -549,7 +543,10 @@ impl Call {
         items: Vec<ItemRecord>,
         outcome: Result<Resp, Status>,
     ) -> Result<Response<Resp>, Status> {
-        self.describe_span(&record, &outcome);
+        let mut trace = self.trace;
+        if let Some(trace) = &mut trace {
+            Self::describe_span(trace, &record, &outcome);
+        }
         let _entered = self.span.enter();
         tracing::debug!(
             status = record.status,
@@ -557,10 +554,15 @@ impl Call {
             "call handled"
         );
         drop(_entered);
+        let audit_write = trace.as_ref().map(|trace| trace.child("audit.write"));
         let recorded = service
             .record_request(record, items)
             .instrument(self.span.clone())
             .await;
+        drop(audit_write);
+        if let Some(trace) = trace {
+            trace.end();
+        }
         let result = match recorded {
             Ok(()) => outcome.map(Response::new),
             Err(e) => Err(Status::from(e)),

@@ -194,6 +194,26 @@ impl Rpc {
         }
     }
 
+    /// The full gRPC method name, `tresor.v1.Crypto/Encrypt` etc. (trace
+    /// spans are named so).
+    pub fn full_name(self) -> &'static str {
+        static FULL_NAMES: std::sync::LazyLock<std::collections::HashMap<Rpc, String>> =
+            std::sync::LazyLock::new(|| {
+                Rpc::ALL
+                    .iter()
+                    .map(|rpc| {
+                        let service = if rpc.is_data_plane() {
+                            "Crypto"
+                        } else {
+                            "Admin"
+                        };
+                        (*rpc, format!("tresor.v1.{service}/{}", rpc.name()))
+                    })
+                    .collect()
+            });
+        FULL_NAMES.get(&self).map_or("tresor.v1", String::as_str)
+    }
+
     /// A data-plane call (`tresor.v1.Crypto`): rate-limited per identity
     /// by its number of items; every other call is control plane.
     pub fn is_data_plane(self) -> bool {
@@ -315,5 +335,26 @@ mod tests {
             assert!(!(rpc.is_data_plane() && rpc.changes_state()), "{rpc}");
             assert!(!rpc.decrypts() || rpc.is_data_plane(), "{rpc}");
         }
+    }
+
+    #[test]
+    fn full_names_name_the_service_each_rpc_is_declared_in() {
+        let proto = include_str!("../../crates/tresor-proto/proto/tresor/v1/tresor.proto");
+        let mut service = "";
+        let mut declared = std::collections::BTreeSet::new();
+        for line in proto.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix("service ") {
+                service = name.trim_end_matches('{').trim();
+            } else if let Some(rest) = line.strip_prefix("rpc ")
+                && let Some(name) = rest.split('(').next()
+            {
+                declared.insert(format!("tresor.v1.{service}/{}", name.trim()));
+            }
+        }
+        let named: std::collections::BTreeSet<String> = Rpc::ALL
+            .iter()
+            .map(|rpc| rpc.full_name().to_owned())
+            .collect();
+        assert_eq!(named, declared);
     }
 }

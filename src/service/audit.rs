@@ -311,7 +311,6 @@ impl Service {
     /// must be refused. Also counts the call (and items) in the metrics and feeds
     /// the anomaly detector: each item as a call on its own key, the call
     /// itself only when it processed no items.
-    #[tracing::instrument(name = "audit.write", skip_all)]
     pub async fn record_request(
         &self,
         record: RequestRecord,

@@ -5,40 +5,55 @@
 //!   layer; the exporter's gRPC connection runs on a one-thread runtime of
 //!   its own.
 //! - `sampling`: whether a call is traced is decided once, when it
-//!   arrives ([`trace_of`], `OTEL_TRACES_SAMPLER`/`_ARG`); an untraced call
-//!   gets a span the exporter never sees ([`ExportFilter`]), so sampling
-//!   1% costs about what export off costs.
+//!   arrives (`OTEL_TRACES_SAMPLER`/`_ARG`); a call that is not gets no
+//!   [`CallSpan`], so sampling 1% costs about what export off costs.
+//! - `call`: a traced call records its own span and the audit write's
+//!   ([`CallSpan`]), not through `tracing`; work run [`around`] it is the
+//!   task's traced call.
+//! - `spans`: the layer that records the `tracing` spans the services open
+//!   while working for a traced call (keystore reads and writes) as the
+//!   call's children ([`SpanLayer`], [`ExportFilter`]).
+//! - `record`: what is kept of a span until it ends, for both.
 //! - `queue`: spans wait in a bounded queue exported by a thread of its
 //!   own; a request never waits, and a full queue drops spans and counts
 //!   them ([`dropped_spans`]).
 //!
 //! Only tresor's own spans are exported (one per RPC, named
 //! `tresor.v1.Crypto/Encrypt` etc., with children for keystore reads and
-//! writes and the audit write); their fields never hold plaintext, key
+//! writes and the audit write); their attributes never hold plaintext, key
 //! material or context values. A caller's W3C `traceparent` continues into
 //! tresor. `OTEL_SERVICE_NAME` names the service (default `tresor`).
 
+mod call;
 mod queue;
+mod record;
 mod sampling;
 mod spans;
 
+pub use call::{CallSpan, ChildSpan, STATUS_CODE, around};
 pub use queue::{QueueConfig, dropped_spans};
 pub use sampling::Sampling;
-pub use spans::{SpanLayer, continue_remote};
+pub use spans::SpanLayer;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use opentelemetry::propagation::Extractor;
-use std::sync::Arc;
-
-use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry::InstrumentationScope;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanProcessor as _;
 use tracing_subscriber::layer::{Context, Filter};
 
-/// The sampling of calls while exporting; unset when not exporting.
-static SAMPLING: OnceLock<Sampling> = OnceLock::new();
+/// What exporting needs while it runs; unset when not exporting.
+static EXPORT: OnceLock<Export> = OnceLock::new();
+
+/// The sampling of calls, the span queue and the scope spans are
+/// exported under.
+#[derive(Debug)]
+struct Export {
+    sampling: Sampling,
+    queue: Arc<queue::QueueProcessor>,
+    scope: InstrumentationScope,
+}
 
 /// The layer that turns tresor's spans into exported OpenTelemetry spans.
 pub type ExportLayer = SpanLayer;
@@ -64,6 +79,7 @@ impl Exporting {
 /// Starts exporting to `endpoint` (`http://HOST:4317`); returns the
 /// exporter and the layer to build the log subscriber with. Only tresor's
 /// own spans should reach the layer (the subscriber filters by target).
+/// Once per process: a second call is refused.
 pub fn start(endpoint: &str) -> Result<(Exporting, ExportLayer), String> {
     let sampling = Sampling::from_env()?;
     let queue = QueueConfig::from_env()?;
@@ -95,56 +111,32 @@ pub fn start(endpoint: &str) -> Result<(Exporting, ExportLayer), String> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let layer = SpanLayer::new(Arc::clone(&queue));
-    let _ = SAMPLING.set(sampling);
+    let export = Export {
+        sampling,
+        queue: Arc::clone(&queue),
+        scope: InstrumentationScope::builder("tresor")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build(),
+    };
+    EXPORT
+        .set(export)
+        .map_err(|_| "the trace exporter is already running".to_owned())?;
+    let export = EXPORT.get().ok_or("the trace exporter did not start")?;
     Ok((
         Exporting {
             queue,
             _runtime: runtime,
         },
-        layer,
+        SpanLayer::new(export),
     ))
 }
 
-/// Whether and how a call is traced.
-#[derive(Debug)]
-pub enum Trace {
-    /// Not traced: its span never reaches the exporter.
-    No,
-    /// Traced, as a new trace or under the caller's span (`traceparent`).
-    Yes(Option<SpanContext>),
-}
+/// The name of the `tracing` span every call opens (for log lines); the
+/// exporter never takes it (a traced call has a [`CallSpan`]).
+pub const CALL_SPAN: &str = "call";
 
-/// Decides whether the call with this metadata is traced: never when not
-/// exporting; else by the sampling rules and the caller's `traceparent`.
-pub fn trace_of(metadata: &tonic::metadata::MetadataMap) -> Trace {
-    let Some(sampling) = SAMPLING.get() else {
-        return Trace::No;
-    };
-    let parent = metadata.get("traceparent").map(|_| {
-        opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&MetadataExtractor(metadata))
-        })
-    });
-    let remote = parent
-        .as_ref()
-        .map(|cx| cx.span().span_context().clone())
-        .filter(|span| span.is_valid());
-    if sampling.samples(remote.as_ref()) {
-        Trace::Yes(remote)
-    } else {
-        Trace::No
-    }
-}
-
-/// The field only a traced call's span has ([`Trace::Yes`]).
-pub const TRACED_FIELD: &str = "otel.name";
-
-/// The name of a call's span; without [`TRACED_FIELD`], an untraced call.
-pub const UNTRACED_CALL: &str = "call";
-
-/// Which spans reach the exporter: tresor's traced call spans (they have an
-/// [`TRACED_FIELD`] field), and tresor's spans opened under one of them.
+/// Which `tracing` spans reach the exporter: tresor's spans opened while
+/// the task works for a traced call ([`around`]), never the call's own.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExportFilter;
 
@@ -158,26 +150,20 @@ impl<S> Filter<S> for ExportFilter
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        if !is_tresor_span(meta) {
-            return false;
-        }
-        meta.fields().field(TRACED_FIELD).is_some() || cx.lookup_current().is_some()
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        is_tresor_span(meta) && meta.name() != CALL_SPAN && call::in_traced_call()
     }
 
     fn callsite_enabled(
         &self,
         meta: &'static tracing::Metadata<'static>,
     ) -> tracing::subscriber::Interest {
-        if !is_tresor_span(meta) {
-            tracing::subscriber::Interest::never()
-        } else if meta.fields().field(TRACED_FIELD).is_some() {
-            tracing::subscriber::Interest::always()
-        } else if meta.name() == UNTRACED_CALL {
+        if !is_tresor_span(meta) || meta.name() == CALL_SPAN {
             // Decided here, not per span: tracing-subscriber 0.3 creates a
             // span whose interest is "sometimes" even when every per-layer
-            // filter then disables it, so only "never" keeps an untraced
-            // call's span (and its work at every poll) out of the registry.
+            // filter then disables it, so only "never" keeps a call's span
+            // (and its work at every poll) out of the registry when no log
+            // line wants it.
             tracing::subscriber::Interest::never()
         } else {
             tracing::subscriber::Interest::sometimes()
@@ -185,53 +171,54 @@ where
     }
 }
 
-/// Reads W3C trace context from gRPC metadata.
-struct MetadataExtractor<'a>(&'a tonic::metadata::MetadataMap);
-
-impl Extractor for MetadataExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0
-            .keys()
-            .filter_map(|key| match key {
-                tonic::metadata::KeyRef::Ascii(key) => Some(key.as_str()),
-                tonic::metadata::KeyRef::Binary(_) => None,
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::ExportFilter;
 
-    /// A layer that only exists to be filtered.
-    struct Nothing;
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Nothing {}
+    /// A layer that counts the spans it is given.
+    struct Counting(Arc<AtomicUsize>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counting {
+        fn on_new_span(
+            &self,
+            _: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 
     #[test]
-    fn an_untraced_call_span_is_not_created_at_all() {
+    fn only_spans_opened_for_a_traced_call_reach_the_exporter() {
+        let given = Arc::new(AtomicUsize::new(0));
         let subscriber = tracing_subscriber::registry()
-            .with(Nothing.with_filter(ExportFilter))
+            .with(Counting(Arc::clone(&given)).with_filter(ExportFilter))
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::sink)
                     .with_filter(tracing_subscriber::EnvFilter::new("warn")),
             );
         tracing::subscriber::with_default(subscriber, || {
-            let untraced = tracing::info_span!("call", request_id = "r");
-            assert!(untraced.is_disabled(), "an untraced call's span");
-            let traced = tracing::info_span!("call", otel.name = "tresor.v1.Crypto/Encrypt");
-            assert!(!traced.is_disabled(), "a traced call's span");
-            let _in = traced.enter();
-            let child = tracing::info_span!("audit.write");
-            assert!(!child.is_disabled(), "a span under a traced call");
+            let call = tracing::info_span!("call", request_id = "r");
+            assert!(call.is_disabled(), "a call's own span is not even created");
+            let _untraced = tracing::info_span!("keystore.read_key");
+            assert_eq!(
+                given.load(Ordering::Relaxed),
+                0,
+                "a span outside a traced call"
+            );
+            super::call::in_a_traced_call(|| {
+                let call = tracing::info_span!("call", request_id = "r");
+                assert!(call.is_disabled(), "a traced call's own span");
+                let _child = tracing::info_span!("keystore.read_key");
+                assert_eq!(given.load(Ordering::Relaxed), 1, "a span for a traced call");
+            });
         });
     }
 }
