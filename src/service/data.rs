@@ -210,6 +210,28 @@ impl KeyScope<'_> {
         Ok(key)
     }
 
+    /// The version `raw` of `key` that a ciphertext or MAC token names, as
+    /// [`decryptable_version`] decides. A version newer than `key`'s primary
+    /// may be one another replica has just rotated in, so the key's
+    /// metadata is read again (and the caller authorized again) before it
+    /// is refused; the metadata read again is returned with the version.
+    pub(super) async fn named_version(
+        &mut self,
+        key: &KeyMetadata,
+        raw: u32,
+        context: &Context,
+    ) -> Result<(Option<Arc<KeyMetadata>>, Option<KeyVersion>), Error> {
+        let known = decryptable_version(key, raw)?;
+        if known.is_some() || raw <= key.primary_version.get() {
+            return Ok((None, known));
+        }
+        self.service.forget_metadata(&key.id);
+        self.keys.remove(&key.id);
+        let reread = self.usable(&key.id, context).await?;
+        let version = decryptable_version(&reread, raw)?;
+        Ok((Some(reread), version))
+    }
+
     /// The unwrapped DEK of one version.
     pub(super) async fn dek(
         &mut self,
@@ -266,8 +288,9 @@ impl KeyScope<'_> {
         } else {
             Envelope::parse(ciphertext)?.key_version()
         };
-        let version = decryptable_version(key, raw_version)?
-            .ok_or(Error::InvalidCiphertext(CryptoError::Unauthentic))?;
+        let (reread, version) = self.named_version(key, raw_version, context).await?;
+        let key = reread.as_deref().unwrap_or(key);
+        let version = version.ok_or(Error::InvalidCiphertext(CryptoError::Unauthentic))?;
         let dek = self.dek(key, version).await?;
         let binding = key_binding(purpose, &key.id, version, context);
         let plaintext = if deterministic {

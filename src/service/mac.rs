@@ -4,7 +4,7 @@
 //! (authorization, state, purpose, versions) and the batch.
 
 use super::Service;
-use super::data::{BatchItem, KeyScope, decryptable_version, key_binding};
+use super::data::{BatchItem, KeyScope, key_binding};
 use crate::error::{CryptoError, Error};
 use crate::identity::Identity;
 use crate::model::{KeyId, KeyMetadata, KeyPurpose, KeyVersion, Operation};
@@ -116,12 +116,14 @@ impl Service {
     ) -> Result<MacVerdict, Error> {
         let mut scope = self.key_scope(identity, Operation::VerifyMac)?;
         let key = scope.mac_key(key_id, message, context, "VerifyMac").await?;
+        let (raw_version, token_length) = crypto::mac_token_header(token)?;
+        let (reread, version) = scope.named_version(&key, raw_version, context).await?;
+        let key = reread.unwrap_or(key);
         let verdict = |valid_version| MacVerdict {
             key_id: key.id.clone(),
             valid_version,
         };
-        let (raw_version, token_length) = crypto::mac_token_header(token)?;
-        let Some(version) = decryptable_version(&key, raw_version)? else {
+        let Some(version) = version else {
             return Ok(verdict(None));
         };
         if token_length != length {

@@ -405,6 +405,12 @@ impl Service {
         Ok(key.filter(|key| key.deletion_at().is_none_or(|at| at > now)))
     }
 
+    /// Forgets the cached metadata of one key: the next read goes to the
+    /// keystore.
+    fn forget_metadata(&self, id: &KeyId) {
+        self.metadata.evict(id);
+    }
+
     /// Records metadata this replica just wrote.
     fn remember(&self, key: &KeyMetadata) {
         self.metadata.put_written(key.clone());
@@ -546,5 +552,7 @@ impl Service {
 mod authz_table_tests;
 #[cfg(test)]
 mod metering_tests;
+#[cfg(test)]
+mod replica_tests;
 #[cfg(test)]
 mod tests;
