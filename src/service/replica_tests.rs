@@ -3,22 +3,15 @@
 //! notification arrives; sled sends none, so here it lasts the cache's
 //! freshness bound).
 
-use std::sync::Arc;
-
 use tresor_crypto::Context;
 
 use super::Service;
-use super::tests::{ADMIN, OWNER, ident, key_id, options};
-use crate::master_key::FileMasterKey;
-use crate::store::SledKeyStore;
+use super::tests::{ADMIN, OWNER, ident, key_id, master_and_store, options};
 
 #[tokio::test]
 async fn a_ciphertext_under_a_version_another_replica_just_rotated_in_decrypts() {
     let dir = tempfile::tempdir().expect("dir");
-    let master_path = dir.path().join("master.key");
-    FileMasterKey::generate(&master_path).expect("master key");
-    let master = Arc::new(FileMasterKey::open(&master_path).expect("open master"));
-    let store = Arc::new(SledKeyStore::open(&dir.path().join("data")).expect("sled"));
+    let (master, store) = master_and_store(dir.path());
     let replica_a = Service::open(store.clone(), master.clone(), options())
         .await
         .expect("open a");

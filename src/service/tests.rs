@@ -48,6 +48,15 @@ pub(super) fn options() -> ServiceOptions {
     }
 }
 
+/// A new master key and sled keystore in `dir`.
+pub(super) fn master_and_store(dir: &Path) -> (Arc<FileMasterKey>, Arc<SledKeyStore>) {
+    let master_path = dir.join("master.key");
+    FileMasterKey::generate(&master_path).expect("master key");
+    let master = Arc::new(FileMasterKey::open(&master_path).expect("open master"));
+    let store = Arc::new(SledKeyStore::open(&dir.join("data")).expect("sled"));
+    (master, store)
+}
+
 pub(super) async fn open_service(
     dir: &Path,
     clock: Arc<ManualClock>,
@@ -700,10 +709,7 @@ async fn a_batch_fails_whole_only_when_sealed_or_too_large() {
 #[tokio::test]
 async fn each_decrypt_item_counts_for_the_detector_and_the_metrics() {
     let dir = tempfile::tempdir().expect("dir");
-    let master_path = dir.path().join("master.key");
-    FileMasterKey::generate(&master_path).expect("master key");
-    let master = Arc::new(FileMasterKey::open(&master_path).expect("open master"));
-    let store = Arc::new(SledKeyStore::open(&dir.path().join("data")).expect("sled"));
+    let (master, store) = master_and_store(dir.path());
     let mut options = options();
     options.guard.anomaly.decrypt_floor = 5;
     let service = Service::open(store, master, options)
