@@ -419,6 +419,8 @@ impl Call {
             crate::telemetry::CALL_SPAN,
             request_id = %request_id,
             operation = rpc.name(),
+            identity = tracing::field::Empty,
+            key_id = tracing::field::Empty,
         );
         let trace = crate::telemetry::CallSpan::begin(request.metadata(), rpc.full_name()).map(
             |mut trace| {
@@ -543,6 +545,13 @@ impl Call {
         items: Vec<ItemRecord>,
         outcome: Result<Resp, Status>,
     ) -> Result<Response<Resp>, Status> {
+        // For the log line below (nothing when no log line wants the span).
+        if let Some(identity) = &record.identity {
+            self.span.record("identity", identity.as_str());
+        }
+        if let Some(key_id) = &record.key_id {
+            self.span.record("key_id", key_id.as_str());
+        }
         let mut trace = self.trace;
         if let Some(trace) = &mut trace {
             Self::describe_span(trace, &record, &outcome);
