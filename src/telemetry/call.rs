@@ -2,7 +2,7 @@
 //! (src/grpc/audited.rs) rather than through `tracing`: the call knows its
 //! name, start, attributes and end, so its span costs a small record and
 //! one push onto the span queue, with nothing done when its futures are
-//! polled. Work run [`CallSpan::around`] is polled with the call as the
+//! polled. Work run [`around`] the call is polled with the call as the
 //! task's current traced call, so spans the service opens through
 //! `tracing` (keystore reads and writes) become the call's children.
 
@@ -12,7 +12,6 @@ use std::future::Future;
 use opentelemetry::KeyValue;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{SpanContext, SpanKind, TraceContextExt as _};
-use opentelemetry_sdk::trace::SpanProcessor as _;
 
 use super::Export;
 use super::record::{Parent, SpanRecord};
@@ -149,15 +148,6 @@ impl ChildSpan {
 impl Drop for ChildSpan {
     fn drop(&mut self) {
         self.export.send(self.record.take());
-    }
-}
-
-impl Export {
-    /// Ends `record` (if any) and queues it for export.
-    pub(super) fn send(&self, record: Option<SpanRecord>) {
-        if let Some(record) = record {
-            self.queue.on_end(record.end(&self.scope));
-        }
     }
 }
 

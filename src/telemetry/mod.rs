@@ -55,6 +55,15 @@ struct Export {
     scope: InstrumentationScope,
 }
 
+impl Export {
+    /// Ends `record` (if any) and queues it for export.
+    fn send(&self, record: Option<record::SpanRecord>) {
+        if let Some(record) = record {
+            self.queue.on_end(record.end(&self.scope));
+        }
+    }
+}
+
 /// The layer that turns tresor's spans into exported OpenTelemetry spans.
 pub type ExportLayer = SpanLayer;
 
